@@ -1,0 +1,185 @@
+package avc
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+var (
+	sps = []byte{0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x47, 0xfe, 0xc8}
+	pps = []byte{0x68, 0xce, 0x3c, 0x80}
+)
+
+// idr returns an IDR slice of the given size: first_mb 0 (bit 1), slice_type 7 (I).
+func idr(size int) []byte {
+	b := bytes.Repeat([]byte{0xaa}, size)
+	b[0] = 0x65
+	b[1] = 0x88 // 1 (first_mb=0), 0001000 -> ue 7
+	return b
+}
+
+func slice(sliceType byte, size int) []byte {
+	b := bytes.Repeat([]byte{0x55}, size)
+	b[0] = 0x41
+	switch sliceType {
+	case 0: // P: ue(0) = 1
+		b[1] = 0xc0
+	case 1: // B: ue(1) = 010
+		b[1] = 0xa0
+	}
+	return b
+}
+
+func collect(t *testing.T, n *Normalizer, payload []byte, ts uint32, marker bool) []Out {
+	t.Helper()
+	var out []Out
+	if err := n.Push(payload, ts, marker, func(o Out) {
+		o.Payload = append([]byte(nil), o.Payload...)
+		out = append(out, o)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestInjectsParamsBeforeIDR(t *testing.T) {
+	n := &Normalizer{}
+	n.SetParams(sps, pps)
+	out := collect(t, n, idr(500), 3000, true)
+	if len(out) != 2 {
+		t.Fatalf("got %d payloads, want STAP-A + IDR", len(out))
+	}
+	if out[0].Payload[0]&0x1f != TypeSTAPA || !out[0].Keyframe || out[0].Marker {
+		t.Fatalf("first payload %x keyframe=%v", out[0].Payload[:3], out[0].Keyframe)
+	}
+	if !bytes.Equal(out[0].Payload, BuildSTAPA(sps, pps)) || out[1].Keyframe || !out[1].Marker {
+		t.Fatal("wrong parameter sets or flags")
+	}
+	// A second slice of the same access unit gets no second copy.
+	if out := collect(t, n, idr(100), 3000, true); len(out) != 1 {
+		t.Fatalf("params repeated within one access unit: %d payloads", len(out))
+	}
+	// The next IDR gets them again.
+	if out := collect(t, n, idr(100), 6000, true); len(out) != 2 {
+		t.Fatalf("next IDR: %d payloads", len(out))
+	}
+}
+
+func TestInBandParamsNotDuplicated(t *testing.T) {
+	n := &Normalizer{}
+	collect(t, n, sps, 90, false)
+	collect(t, n, pps, 90, false)
+	if out := collect(t, n, idr(200), 90, true); len(out) != 1 {
+		t.Fatalf("in-band SPS/PPS were followed by an injected copy: %d", len(out))
+	}
+	got, _ := n.Params()
+	if !bytes.Equal(got, sps) {
+		t.Fatal("in-band SPS not learnt")
+	}
+	// A STAP-A carrying SPS/PPS/IDR is a keyframe and passes through.
+	out := collect(t, n, BuildSTAPA(sps, pps, idr(50)), 180, true)
+	if len(out) != 1 || !out[0].Keyframe {
+		t.Fatalf("stap-a: %+v", out)
+	}
+}
+
+func TestFragmentsLargeNALUs(t *testing.T) {
+	n := &Normalizer{MaxPayload: 1200}
+	n.SetParams(sps, pps)
+	big := idr(5000)
+	out := collect(t, n, big, 1, true)
+	var rebuilt []byte
+	for i, o := range out[1:] {
+		if len(o.Payload) > 1200 {
+			t.Fatalf("payload %d is %d bytes", i, len(o.Payload))
+		}
+		if o.Payload[0]&0x1f != TypeFUA {
+			t.Fatal("not FU-A")
+		}
+		if (o.Payload[1]&0x80 != 0) != (i == 0) || (o.Payload[1]&0x40 != 0) != (i == len(out)-2) {
+			t.Fatalf("start/end bits wrong on fragment %d", i)
+		}
+		if o.Marker != (i == len(out)-2) {
+			t.Fatal("marker must be on the last fragment only")
+		}
+		rebuilt = append(rebuilt, o.Payload[2:]...)
+	}
+	if !bytes.Equal(append([]byte{big[0]}, rebuilt...), big) {
+		t.Fatal("fragments do not rebuild the NAL unit")
+	}
+}
+
+func TestRefragmentsLargeFUA(t *testing.T) {
+	n := &Normalizer{MaxPayload: 1200}
+	body := bytes.Repeat([]byte{1}, 1470)
+	fu := append([]byte{0x7c, 0x80 | TypeIDR, 0x88}, body...) // start fragment of an IDR
+	out := collect(t, n, fu, 9, false)
+	if len(out) != 2 || !out[0].Keyframe || out[1].Keyframe {
+		t.Fatalf("got %d payloads", len(out))
+	}
+	if out[0].Payload[1]&0x80 == 0 || out[1].Payload[1]&0x80 != 0 || out[1].Payload[1]&0x40 != 0 {
+		t.Fatal("start bit must stay on the first piece only, and no end bit on a start fragment")
+	}
+}
+
+func TestDetectsBFrames(t *testing.T) {
+	n := &Normalizer{}
+	collect(t, n, slice(0, 20), 1, true)
+	if n.BFrames() {
+		t.Fatal("P slice taken for B")
+	}
+	collect(t, n, slice(1, 20), 2, true)
+	if !n.BFrames() {
+		t.Fatal("B slice not detected")
+	}
+}
+
+func TestRejectsMalformed(t *testing.T) {
+	tests := map[string][]byte{
+		"empty":          {},
+		"stap-b":         {25, 0, 1},
+		"short fu-a":     {0x7c},
+		"stap-a overrun": {0x78, 0x00, 0x09, 0x67},
+		"stap-a zero":    {0x78, 0x00, 0x00},
+	}
+	for name, p := range tests {
+		t.Run(name, func(t *testing.T) {
+			n := &Normalizer{}
+			emitted := 0
+			err := n.Push(p, 0, true, func(Out) { emitted++ })
+			if err == nil || emitted != 0 {
+				t.Fatalf("err=%v emitted=%d", err, emitted)
+			}
+			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrTruncated) {
+				t.Fatalf("unclassified error %v", err)
+			}
+		})
+	}
+}
+
+func TestIsKeyframeStart(t *testing.T) {
+	if !IsKeyframeStart(BuildSTAPA(sps, pps)) || !IsKeyframeStart(idr(10)) || IsKeyframeStart(slice(0, 10)) {
+		t.Fatal("wrong")
+	}
+	if !IsKeyframeStart([]byte{0x7c, 0x85, 0}) || IsKeyframeStart([]byte{0x7c, 0x05, 0}) {
+		t.Fatal("fu-a")
+	}
+}
+
+func FuzzNormalizer(f *testing.F) {
+	f.Add(idr(1500), true)
+	f.Add(BuildSTAPA(sps, pps, idr(30)), false)
+	f.Add([]byte{0x7c, 0x85, 0x88, 1, 2, 3}, true)
+	f.Add([]byte{0x78, 0x00, 0x09, 0x67}, false)
+	f.Fuzz(func(t *testing.T, payload []byte, marker bool) {
+		n := &Normalizer{MaxPayload: 100}
+		n.SetParams(sps, pps)
+		_ = n.Push(payload, 1, marker, func(o Out) {
+			if len(o.Payload) == 0 || len(o.Payload) > 100 {
+				t.Fatalf("bad payload size %d", len(o.Payload))
+			}
+		})
+		IsKeyframeStart(payload)
+	})
+}

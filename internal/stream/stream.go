@@ -1,0 +1,297 @@
+// Package stream owns the in-memory fan-out of one live stream: the source
+// writes RTP packets once, and every reader gets them through its own
+// bounded queue. A slow reader drops and counts; it never slows the source
+// or another reader. The package knows no protocol.
+package stream
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Kind tells video from audio.
+type Kind uint8
+
+// Kinds of track.
+const (
+	Video Kind = iota
+	Audio
+)
+
+func (k Kind) String() string {
+	if k == Video {
+		return "video"
+	}
+	return "audio"
+}
+
+// Codec describes a track as WebRTC signals it.
+type Codec struct {
+	MimeType    string // "video/H264", "audio/opus", "audio/PCMU", "audio/PCMA"
+	ClockRate   uint32
+	Channels    uint16
+	SDPFmtpLine string
+}
+
+// Tracks is what a stream carries. Audio is nil for a silent stream.
+type Tracks struct {
+	Video *Codec
+	Audio *Codec
+}
+
+// Packet is one RTP packet as every reader receives it. Packets are shared
+// by all readers and must not be modified after WritePacket.
+type Packet struct {
+	Kind     Kind
+	Header   rtp.Header
+	Payload  []byte
+	Keyframe bool      // first packet of a video access unit that starts decoding
+	Arrival  time.Time // when the node received the source packet
+}
+
+// ErrClosed is returned when a stream has been closed.
+var ErrClosed = errors.New("stream closed")
+
+// DropFunc is told about every packet a reader's full queue refused.
+type DropFunc func(p *Packet)
+
+// Stream is one named live stream.
+type Stream struct {
+	name string
+
+	mu       sync.Mutex
+	tracks   Tracks
+	online   bool
+	closed   bool
+	changed  chan struct{} // closed and replaced when tracks or online change
+	onKeyReq func()
+
+	readers atomic.Pointer[[]*Reader]
+	lastKey atomic.Int64 // unix nanos of the last keyframe request forwarded
+	keyGap  time.Duration
+}
+
+// New returns an empty stream. Keyframe requests from readers are forwarded
+// to the source at most once per keyGap.
+func New(name string, keyGap time.Duration) *Stream {
+	s := &Stream{name: name, changed: make(chan struct{}), keyGap: keyGap}
+	s.readers.Store(&[]*Reader{})
+	return s
+}
+
+// Name returns the stream's name.
+func (s *Stream) Name() string { return s.name }
+
+// SetTracks records what the stream carries and marks it online.
+func (s *Stream) SetTracks(t Tracks) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tracks = t
+	s.online = true
+	s.notifyLocked()
+}
+
+// SetOffline marks the stream's source as gone. Readers stay attached and
+// resume when the source comes back.
+func (s *Stream) SetOffline() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.online = false
+	s.notifyLocked()
+}
+
+func (s *Stream) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// State returns the tracks, whether the source is online, and a channel
+// closed at the next change.
+func (s *Stream) State() (Tracks, bool, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tracks, s.online && !s.closed, s.changed
+}
+
+// Close ends the stream: every reader is told and detached.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.notifyLocked()
+	s.mu.Unlock()
+	for _, r := range *s.readers.Swap(&[]*Reader{}) {
+		r.close()
+	}
+}
+
+// OnKeyframeRequest sets what the stream calls when a reader needs a
+// keyframe (coalesced to one per keyGap).
+func (s *Stream) OnKeyframeRequest(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onKeyReq = f
+}
+
+// RequestKeyframe asks the source for a keyframe, unless one was asked for
+// within the last keyGap. It reports whether the request was forwarded.
+func (s *Stream) RequestKeyframe() bool {
+	now := time.Now().UnixNano()
+	last := s.lastKey.Load()
+	if now-last < int64(s.keyGap) || !s.lastKey.CompareAndSwap(last, now) {
+		return false
+	}
+	s.mu.Lock()
+	f := s.onKeyReq
+	s.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	f()
+	return true
+}
+
+// Readers returns how many readers are attached.
+func (s *Stream) Readers() int { return len(*s.readers.Load()) }
+
+// WritePacket hands p to every reader. It never blocks.
+func (s *Stream) WritePacket(p *Packet) {
+	for _, r := range *s.readers.Load() {
+		r.push(p)
+	}
+}
+
+// AddReader attaches a reader with a queue of size packets.
+func (s *Stream) AddReader(size int, onDrop DropFunc) (*Reader, error) {
+	r := &Reader{
+		stream: s,
+		buf:    make([]*Packet, size),
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		onDrop: onDrop,
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	old := *s.readers.Load()
+	next := make([]*Reader, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, r)
+	s.readers.Store(&next)
+	return r, nil
+}
+
+// RemoveReader detaches r. It is safe to call more than once.
+func (s *Stream) RemoveReader(r *Reader) {
+	s.mu.Lock()
+	old := *s.readers.Load()
+	next := make([]*Reader, 0, len(old))
+	for _, x := range old {
+		if x != r {
+			next = append(next, x)
+		}
+	}
+	s.readers.Store(&next)
+	s.mu.Unlock()
+	r.close()
+}
+
+// Reader receives a stream's packets through a bounded ring buffer.
+type Reader struct {
+	stream *Stream
+	onDrop DropFunc
+
+	mu     sync.Mutex
+	buf    []*Packet
+	head   int // next to read
+	n      int // queued
+	closed bool
+
+	wake    chan struct{}
+	done    chan struct{}
+	dropped atomic.Uint64
+}
+
+func (r *Reader) push(p *Packet) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	if r.n == len(r.buf) {
+		r.mu.Unlock()
+		r.dropped.Add(1)
+		if r.onDrop != nil {
+			r.onDrop(p)
+		}
+		return
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = p
+	r.n++
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Reader) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		close(r.done)
+	}
+}
+
+// Dropped returns how many packets the full queue refused.
+func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
+
+// Done is closed when the reader is detached or its stream closes.
+func (r *Reader) Done() <-chan struct{} { return r.done }
+
+// Wait blocks until packets are queued, the reader is detached, or cancel
+// is closed. It reports false when no packet will come.
+func (r *Reader) Wait(cancel <-chan struct{}) bool {
+	for {
+		r.mu.Lock()
+		n, closed := r.n, r.closed
+		r.mu.Unlock()
+		if closed {
+			return false
+		}
+		if n > 0 {
+			return true
+		}
+		select {
+		case <-r.wake:
+		case <-r.done:
+			return false
+		case <-cancel:
+			return false
+		}
+	}
+}
+
+// Drain moves the queued packets into dst (reusing its storage) and returns it.
+func (r *Reader) Drain(dst []*Packet) []*Packet {
+	dst = dst[:0]
+	r.mu.Lock()
+	for r.n > 0 {
+		dst = append(dst, r.buf[r.head])
+		r.buf[r.head] = nil
+		r.head = (r.head + 1) % len(r.buf)
+		r.n--
+	}
+	r.mu.Unlock()
+	return dst
+}

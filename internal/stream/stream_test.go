@@ -1,0 +1,131 @@
+package stream
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+func TestFanOutAndDrop(t *testing.T) {
+	s := New("s", time.Second)
+	var mu sync.Mutex
+	drops := 0
+	fast, err := s.AddReader(8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, _ := s.AddReader(2, func(*Packet) { mu.Lock(); drops++; mu.Unlock() })
+	for i := 0; i < 5; i++ {
+		s.WritePacket(&Packet{Header: rtp.Header{SequenceNumber: uint16(i)}})
+	}
+	got := fast.Drain(nil)
+	if len(got) != 5 || got[4].Header.SequenceNumber != 4 {
+		t.Fatalf("fast reader got %d", len(got))
+	}
+	if got := slow.Drain(nil); len(got) != 2 || slow.Dropped() != 3 || drops != 3 {
+		t.Fatalf("slow reader got %d, dropped %d (%d told)", len(got), slow.Dropped(), drops)
+	}
+	s.RemoveReader(slow)
+	if s.Readers() != 1 {
+		t.Fatal("reader not removed")
+	}
+	select {
+	case <-slow.Done():
+	default:
+		t.Fatal("removed reader not done")
+	}
+	s.Close()
+	if fast.Wait(nil) {
+		t.Fatal("wait after close")
+	}
+	if _, err := s.AddReader(1, nil); err != ErrClosed {
+		t.Fatal(err)
+	}
+}
+
+func TestWaitWakes(t *testing.T) {
+	s := New("s", time.Second)
+	r, _ := s.AddReader(4, nil)
+	done := make(chan bool)
+	go func() { done <- r.Wait(nil) }()
+	s.WritePacket(&Packet{})
+	if !<-done {
+		t.Fatal("wait returned false with a packet queued")
+	}
+}
+
+func TestKeyframeRequestsCoalesced(t *testing.T) {
+	s := New("s", time.Hour)
+	n := 0
+	s.OnKeyframeRequest(func() { n++ })
+	for i := 0; i < 1000; i++ {
+		s.RequestKeyframe()
+	}
+	if n != 1 {
+		t.Fatalf("%d requests forwarded, want 1", n)
+	}
+}
+
+func TestRebaserContinuousAcrossRestart(t *testing.T) {
+	r := Rebaser{ClockRate: 90000}
+	t0 := time.Unix(100, 0)
+	var last rtp.Header
+	for i := 0; i < 10; i++ {
+		h := rtp.Header{SSRC: 1, SequenceNumber: 65530 + uint16(i), Timestamp: 1000 + uint32(i)*3000}
+		r.Map(&h, t0.Add(time.Duration(i)*33*time.Millisecond))
+		if i > 0 && h.SequenceNumber != last.SequenceNumber+1 {
+			t.Fatalf("gap at %d", i)
+		}
+		last = h
+	}
+	// The source comes back two seconds later with new bases and a new SSRC.
+	h := rtp.Header{SSRC: 2, SequenceNumber: 7, Timestamp: 42}
+	r.Map(&h, t0.Add(2300*time.Millisecond))
+	if h.SequenceNumber != last.SequenceNumber+1 {
+		t.Fatalf("seq %d after %d", h.SequenceNumber, last.SequenceNumber)
+	}
+	if d := h.Timestamp - last.Timestamp; d < 90000 || d > 3*90000 {
+		t.Fatalf("timestamp advanced by %d ticks over a 2 s gap", d)
+	}
+	h2 := rtp.Header{SSRC: 2, SequenceNumber: 8, Timestamp: 3042}
+	r.Map(&h2, t0.Add(2333*time.Millisecond))
+	if h2.SequenceNumber != h.SequenceNumber+1 || h2.Timestamp != h.Timestamp+3000 {
+		t.Fatal("mapping not kept within a session")
+	}
+}
+
+func BenchmarkFanOut(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(itoa(n), func(b *testing.B) {
+			s := New("s", time.Second)
+			readers := make([]*Reader, n)
+			for i := range readers {
+				readers[i], _ = s.AddReader(1024, nil)
+			}
+			p := &Packet{Payload: make([]byte, 1200)}
+			var dst []*Packet
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.WritePacket(p)
+				if i%512 == 511 {
+					for _, r := range readers {
+						dst = r.Drain(dst)
+					}
+				}
+			}
+		})
+	}
+}
+
+func itoa(n int) string {
+	switch n {
+	case 1:
+		return "subscribers=1"
+	case 100:
+		return "subscribers=100"
+	}
+	return "subscribers=1000"
+}
