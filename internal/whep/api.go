@@ -1,0 +1,97 @@
+// Package whep serves and pulls live streams over WHEP (WebRTC-HTTP Egress
+// Protocol): the server side answers players and downstream edges, the
+// client side is how an edge pulls from its origin. It translates between
+// HTTP/WebRTC and the stream package; the rules live elsewhere.
+package whep
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// H264Fmtp is the H.264 format we advertise: constrained baseline level 3.1,
+// packetization mode 1. Chromium decodes constrained-baseline-compatible
+// streams signalled this way (FIELD-NOTES), and pion matches it exactly.
+const H264Fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+
+// ICEConfig is the WebRTC transport configuration of a node.
+type ICEConfig struct {
+	// IncludeLoopback offers 127.0.0.1 candidates (useful on one host).
+	IncludeLoopback bool `yaml:"include_loopback"`
+	// PublicIPs are announced instead of the host's addresses (1:1 NAT).
+	PublicIPs []string `yaml:"public_ips"`
+	// DisconnectedTimeout is how long without traffic before a peer is
+	// considered disconnected; FailedTimeout ends the session.
+	DisconnectedTimeout time.Duration `yaml:"disconnected_timeout"`
+	FailedTimeout       time.Duration `yaml:"failed_timeout"`
+}
+
+// DefaultICEConfig returns the defaults.
+func DefaultICEConfig() ICEConfig {
+	return ICEConfig{IncludeLoopback: true, DisconnectedTimeout: 4 * time.Second, FailedTimeout: 8 * time.Second}
+}
+
+// Validate checks the configuration; errors name the YAML key under "ice".
+func (c ICEConfig) Validate() error {
+	for _, ip := range c.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("ice.public_ips: %q is not an IP address", ip)
+		}
+	}
+	if c.DisconnectedTimeout <= 0 {
+		return errors.New("ice.disconnected_timeout: must be > 0")
+	}
+	if c.FailedTimeout < c.DisconnectedTimeout {
+		return errors.New("ice.failed_timeout: must be >= ice.disconnected_timeout")
+	}
+	return nil
+}
+
+// NewAPI builds the pion API every peer connection of a node is made with:
+// H.264, Opus, PCMU and PCMA; NACK, RTCP reports; host candidates without
+// mDNS.
+func NewAPI(cfg ICEConfig) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	videoFB := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}
+	codecs := []struct {
+		p    webrtc.RTPCodecParameters
+		kind webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: H264Fmtp, RTCPFeedback: videoFB}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8}, webrtc.RTPCodecTypeAudio},
+	}
+	for _, c := range codecs {
+		if err := me.RegisterCodec(c.p, c.kind); err != nil {
+			return nil, fmt.Errorf("register codec %s: %w", c.p.MimeType, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		return nil, fmt.Errorf("configure nack: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("configure rtcp reports: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout, time.Second)
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	// Answer as the DTLS server: Chromium then picks an AEAD-GCM SRTP
+	// profile, several times cheaper per packet than AES-CM (FIELD-NOTES).
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		return nil, fmt.Errorf("dtls role: %w", err)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}

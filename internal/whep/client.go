@@ -1,0 +1,245 @@
+package whep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livedrop/livedrop/internal/stream"
+)
+
+// StatusError is a WHEP server's refusal.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("whep: server answered %d: %s", e.Code, strings.TrimSpace(e.Body))
+}
+
+// Is makes a 404 match ErrNotFound.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrNotFound && e.Code == http.StatusNotFound
+}
+
+// ClientParams configure Dial.
+type ClientParams struct {
+	API *webrtc.API
+	// URL is the WHEP endpoint, e.g. http://origin:8081/whep/demo.
+	URL  string
+	HTTP *http.Client
+	// OnPacket receives every RTP packet; it is called from one goroutine
+	// per track and must not keep pkt past the call unless it owns it
+	// (each packet is freshly allocated, so keeping it is fine).
+	OnPacket func(kind stream.Kind, pkt *rtp.Packet)
+	// NoAudio offers video only.
+	NoAudio bool
+}
+
+// Client is one WHEP session pulled from a server.
+type Client struct {
+	pc       *webrtc.PeerConnection
+	location string
+	http     *http.Client
+	tracks   stream.Tracks
+
+	mu       sync.Mutex
+	closed   bool
+	videoRx  webrtc.SSRC
+	wg       sync.WaitGroup
+	done     chan struct{}
+	doneOnce sync.Once
+	err      error
+}
+
+// Dial offers to receive video and audio, and returns once the server's
+// answer is applied. Media arrives on p.OnPacket.
+func Dial(ctx context.Context, p ClientParams) (*Client, error) {
+	hc := p.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	pc, err := p.API.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	c := &Client{pc: pc, http: hc, done: make(chan struct{})}
+	fail := func(err error) (*Client, error) {
+		c.shut()
+		return nil, err
+	}
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		return fail(err)
+	}
+	if !p.NoAudio {
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return fail(err)
+		}
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return
+		}
+		kind := stream.Audio
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			kind = stream.Video
+			c.videoRx = tr.SSRC()
+		}
+		c.wg.Add(1)
+		c.mu.Unlock()
+		defer c.wg.Done()
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			if p.OnPacket != nil {
+				p.OnPacket(kind, pkt)
+			}
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			c.finish(fmt.Errorf("peer connection %s", s))
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fail(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fail(err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(2 * time.Second):
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		return fail(err)
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fail(fmt.Errorf("whep post: %w", err))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxSDPSize+1))
+	resp.Body.Close()
+	if err != nil {
+		return fail(fmt.Errorf("whep read answer: %w", err))
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return fail(&StatusError{Code: resp.StatusCode, Body: string(body)})
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return fail(fmt.Errorf("whep answer without Location: %w", err))
+	}
+	c.location = loc.String()
+	media, err := parseSDP(body)
+	if err != nil {
+		return fail(err)
+	}
+	if c.tracks, err = answerTracks(media); err != nil {
+		return fail(err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
+	}
+	return c, nil
+}
+
+// Tracks returns what the server sends.
+func (c *Client) Tracks() stream.Tracks { return c.tracks }
+
+// Location is the session URL on the server.
+func (c *Client) Location() string { return c.location }
+
+// PeerConnection exposes the underlying connection (for stats in tests and loadgen).
+func (c *Client) PeerConnection() *webrtc.PeerConnection { return c.pc }
+
+// Done is closed when the connection fails or is closed.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err tells why Done was closed.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Client) finish(err error) {
+	c.doneOnce.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(c.done)
+	})
+}
+
+// RequestKeyframe sends a PLI for the video track.
+func (c *Client) RequestKeyframe() error {
+	c.mu.Lock()
+	ssrc := c.videoRx
+	c.mu.Unlock()
+	if ssrc == 0 {
+		return errors.New("no video yet")
+	}
+	return c.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(ssrc)}})
+}
+
+// Close ends the session on the server (DELETE) and locally, and waits
+// for the track readers.
+func (c *Client) Close(ctx context.Context) error {
+	var delErr error
+	if c.location != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.location, nil)
+		if err == nil {
+			resp, err := c.http.Do(req)
+			if err != nil {
+				delErr = fmt.Errorf("whep delete: %w", err)
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
+	c.shut()
+	return delErr
+}
+
+func (c *Client) shut() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	_ = c.pc.Close()
+	c.wg.Wait()
+	c.finish(errors.New("closed"))
+}
+
+// EndpointURL joins a base URL and a stream name into a WHEP endpoint.
+func EndpointURL(base, name string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("bad base URL %q", base)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/whep/" + url.PathEscape(name)
+	return u.String(), nil
+}
+

@@ -1,0 +1,535 @@
+package whep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/stream"
+)
+
+// Errors a Source returns; the server maps them to status codes.
+var (
+	ErrNotFound = errors.New("stream not found")
+	ErrOffline  = errors.New("stream offline")
+)
+
+// StreamName is what a stream may be called.
+var StreamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Source finds the stream a session plays. Acquire may start work (an edge
+// pulls from upstream) and blocks until the stream's tracks are known; the
+// server calls release when the session ends.
+type Source interface {
+	Acquire(ctx context.Context, name string) (s *stream.Stream, release func(), err error)
+}
+
+// ServerParams configure a Server.
+type ServerParams struct {
+	API     *webrtc.API
+	Source  Source
+	Logger  *slog.Logger
+	Metrics *mediametrics.Metrics
+	Role    string // "origin" or "edge", for metrics
+	Region  string
+	// QueueSize is each session's packet queue (default 512).
+	QueueSize int
+	// ICEServers are handed to players in Link headers ("stun:host:port").
+	ICEServers []string
+}
+
+// Server answers WHEP requests.
+type Server struct {
+	p      ServerParams
+	log    *slog.Logger
+	closed chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	shutdown bool
+}
+
+// NewServer returns a server; Close ends its sessions.
+func NewServer(p ServerParams) *Server {
+	if p.QueueSize <= 0 {
+		p.QueueSize = 512
+	}
+	return &Server{
+		p:        p,
+		log:      p.Logger.With("component", "whep-server"),
+		closed:   make(chan struct{}),
+		sessions: map[string]*session{},
+	}
+}
+
+// Register mounts the WHEP routes on mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /whep/{stream}", s.handleOffer)
+	mux.HandleFunc("OPTIONS /whep/{stream}", s.handleOptions)
+	mux.HandleFunc("DELETE /whep/{stream}/{session}", s.handleDelete)
+	mux.HandleFunc("PATCH /whep/{stream}/{session}", s.handlePatch)
+	mux.HandleFunc("OPTIONS /whep/{stream}/{session}", s.handleOptions)
+}
+
+// Sessions returns how many sessions play the named stream ("" for all).
+func (s *Server) Sessions(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name == "" {
+		return len(s.sessions)
+	}
+	n := 0
+	for _, ss := range s.sessions {
+		if ss.stream.Name() == name {
+			n++
+		}
+	}
+	return n
+}
+
+// Close ends every session and waits for their goroutines.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return
+	}
+	s.shutdown = true
+	close(s.closed)
+	all := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.close("server shutdown")
+	}
+	s.wg.Wait()
+}
+
+func cors(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, If-Match")
+	h.Set("Access-Control-Expose-Headers", "Location, Link, ETag")
+}
+
+func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) {
+	cors(w)
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) fail(w http.ResponseWriter, code int, reason, msg string) {
+	s.p.Metrics.SetupFailures.WithLabelValues(reason).Inc()
+	http.Error(w, msg, code)
+}
+
+func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
+	cors(w)
+	start := time.Now()
+	name := r.PathValue("stream")
+	if !StreamName.MatchString(name) {
+		s.fail(w, http.StatusNotFound, "not_found", "unknown stream")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/sdp") {
+		s.fail(w, http.StatusUnsupportedMediaType, "bad_content_type", "offer must be application/sdp")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxSDPSize+1))
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, "bad_offer", "read offer: "+err.Error())
+		return
+	}
+	if len(body) > MaxSDPSize {
+		s.fail(w, http.StatusRequestEntityTooLarge, "offer_too_large", fmt.Sprintf("offer larger than %d bytes", MaxSDPSize))
+		return
+	}
+	media, err := parseSDP(body)
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, "bad_offer", "malformed SDP offer: "+err.Error())
+		return
+	}
+	var video, audio *mediaDesc
+	for i := range media {
+		switch media[i].kind {
+		case "video":
+			if video == nil {
+				video = &media[i]
+			}
+		case "audio":
+			if audio == nil {
+				audio = &media[i]
+			}
+		}
+	}
+	if video == nil || !offersH264(*video) {
+		s.fail(w, http.StatusBadRequest, "no_h264", "offer has no video section accepting H.264 (packetization-mode=1, profile-level-id 42e0xx)")
+		return
+	}
+
+	st, release, err := s.p.Source.Acquire(r.Context(), name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.fail(w, http.StatusNotFound, "not_found", "stream not found")
+		return
+	case errors.Is(err, ErrOffline):
+		s.fail(w, http.StatusNotFound, "offline", "stream offline")
+		return
+	case err != nil:
+		s.fail(w, http.StatusServiceUnavailable, "unavailable", "stream unavailable: "+err.Error())
+		return
+	}
+	tracks, _, _ := st.State()
+	if audio != nil && tracks.Audio != nil && !offersCodec(*audio, tracks.Audio) {
+		audio = nil // the player cannot take this codec: video only
+	}
+	if tracks.Audio == nil {
+		audio = nil
+	}
+	ss, answer, err := s.newSession(st, release, string(body), audio != nil, start)
+	if err != nil {
+		release()
+		if errors.Is(err, ErrBadSDP) {
+			s.fail(w, http.StatusBadRequest, "bad_offer", err.Error())
+			return
+		}
+		if errors.Is(err, errShutdown) {
+			s.fail(w, http.StatusServiceUnavailable, "shutdown", "server shutting down")
+			return
+		}
+		s.log.Warn("session setup failed", "stream", name, "err", err)
+		s.fail(w, http.StatusInternalServerError, "internal", "session setup failed")
+		return
+	}
+	loc := "/whep/" + name + "/" + ss.id
+	w.Header().Set("Location", loc)
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("ETag", `"`+ss.id+`"`)
+	for _, u := range s.p.ICEServers {
+		w.Header().Add("Link", fmt.Sprintf(`<%s>; rel="ice-server"`, u))
+	}
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+}
+
+func (s *Server) lookup(r *http.Request) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[r.PathValue("session")]
+	if ss == nil || ss.stream.Name() != r.PathValue("stream") {
+		return nil
+	}
+	return ss
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	cors(w)
+	ss := s.lookup(r)
+	if ss == nil {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	ss.close("deleted by client")
+	w.WriteHeader(http.StatusOK)
+}
+
+// handlePatch takes trickled ICE candidates (application/trickle-ice-sdpfrag).
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
+	cors(w)
+	ss := s.lookup(r)
+	if ss == nil {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/trickle-ice-sdpfrag") {
+		http.Error(w, "PATCH must be application/trickle-ice-sdpfrag", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxSDPSize))
+	if err != nil {
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a=")}); err != nil {
+			http.Error(w, "bad candidate: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+var errShutdown = errors.New("server shutting down")
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func trackCapability(c *stream.Codec) webrtc.RTPCodecCapability {
+	cc := webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, SDPFmtpLine: c.SDPFmtpLine}
+	if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
+		cc.Channels = 2 // WebRTC always signals opus/48000/2
+	}
+	return cc
+}
+
+// session is one WHEP player.
+type session struct {
+	srv     *Server
+	id      string
+	stream  *stream.Stream
+	reader  *stream.Reader
+	pc      *webrtc.PeerConnection
+	video   *webrtc.TrackLocalStaticRTP
+	audio   *webrtc.TrackLocalStaticRTP
+	release func()
+	start   time.Time
+
+	connected atomic.Bool
+	done      chan struct{}
+	closeOnce sync.Once
+
+	viewers                prometheus.Gauge
+	pktsV, pktsA, bytesV   prometheus.Counter
+	bytesA, notConnected   prometheus.Counter
+	writeErrors, queueFull prometheus.Counter
+}
+
+func (s *Server) newSession(st *stream.Stream, release func(), offer string, withAudio bool, start time.Time) (*session, string, error) {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return nil, "", errShutdown
+	}
+	s.mu.Unlock()
+
+	tracks, _, _ := st.State()
+	m := s.p.Metrics
+	name := st.Name()
+	ss := &session{
+		srv: s, id: newID(), stream: st, release: release, start: start, done: make(chan struct{}),
+		viewers:      m.Viewers.WithLabelValues(name, s.p.Region),
+		pktsV:        m.PacketsOut.WithLabelValues(name, "video"),
+		pktsA:        m.PacketsOut.WithLabelValues(name, "audio"),
+		bytesV:       m.BytesOut.WithLabelValues(name, "video"),
+		bytesA:       m.BytesOut.WithLabelValues(name, "audio"),
+		notConnected: m.Dropped.WithLabelValues(name, "not_connected"),
+		writeErrors:  m.Dropped.WithLabelValues(name, "write_error"),
+		queueFull:    m.Dropped.WithLabelValues(name, "queue_full"),
+	}
+	pc, err := s.p.API.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fmt.Errorf("new peer connection: %w", err)
+	}
+	ss.pc = pc
+	fail := func(err error) (*session, string, error) {
+		_ = pc.Close()
+		return nil, "", err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
+	}
+	ss.video, err = webrtc.NewTrackLocalStaticRTP(trackCapability(tracks.Video), "video", name)
+	if err != nil {
+		return fail(err)
+	}
+	senders := []*webrtc.RTPSender{}
+	vs, err := pc.AddTrack(ss.video)
+	if err != nil {
+		return fail(fmt.Errorf("%w: add video: %v", ErrBadSDP, err))
+	}
+	senders = append(senders, vs)
+	if withAudio {
+		ss.audio, err = webrtc.NewTrackLocalStaticRTP(trackCapability(tracks.Audio), "audio", name)
+		if err != nil {
+			return fail(err)
+		}
+		as, err := pc.AddTrack(ss.audio)
+		if err != nil {
+			return fail(fmt.Errorf("%w: add audio: %v", ErrBadSDP, err))
+		}
+		senders = append(senders, as)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail(fmt.Errorf("set local description: %w", err))
+	}
+	select {
+	case <-gathered:
+	case <-time.After(3 * time.Second):
+	}
+
+	ss.reader, err = st.AddReader(s.p.QueueSize, func(*stream.Packet) { ss.queueFull.Inc() })
+	if err != nil {
+		return fail(ErrOffline)
+	}
+	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
+		switch state {
+		case webrtc.PeerConnectionStateConnected:
+			ss.connected.Store(true)
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			s.goClose(ss, "peer connection "+state.String())
+		}
+	})
+
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		st.RemoveReader(ss.reader)
+		return fail(errShutdown)
+	}
+	s.sessions[ss.id] = ss
+	s.wg.Add(1 + len(senders))
+	s.mu.Unlock()
+	ss.viewers.Inc()
+	m.SessionsCreated.WithLabelValues(s.p.Role).Inc()
+
+	go ss.writeLoop()
+	for _, snd := range senders {
+		go ss.readRTCP(snd)
+	}
+	s.log.Info("session started", "stream", name, "session", ss.id, "audio", withAudio)
+	return ss, pc.LocalDescription().SDP, nil
+}
+
+// goClose closes a session from a pion callback without blocking it.
+func (s *Server) goClose(ss *session, why string) {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return // Close is ending it
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		ss.close(why)
+	}()
+}
+
+func (ss *session) close(why string) {
+	ss.closeOnce.Do(func() {
+		s := ss.srv
+		s.mu.Lock()
+		delete(s.sessions, ss.id)
+		s.mu.Unlock()
+		close(ss.done)
+		ss.stream.RemoveReader(ss.reader)
+		_ = ss.pc.Close()
+		ss.viewers.Dec()
+		ss.release()
+		s.log.Info("session ended", "stream", ss.stream.Name(), "session", ss.id, "reason", why)
+	})
+}
+
+// writeLoop forwards the stream's packets to the player. Video starts on a
+// keyframe, once the peer connection is up (writes before DTLS are lost).
+func (ss *session) writeLoop() {
+	defer ss.srv.wg.Done()
+	defer ss.srv.goCloseIfOpen(ss, "stream ended")
+	var (
+		batch    []*stream.Packet
+		started  bool
+		pkt      rtp.Packet
+		askedKey bool
+	)
+	for ss.reader.Wait(ss.done) {
+		batch = ss.reader.Drain(batch)
+		if !ss.connected.Load() {
+			ss.notConnected.Add(float64(len(batch)))
+			continue
+		}
+		for _, p := range batch {
+			track := ss.video
+			pc, bc := ss.pktsV, ss.bytesV
+			if p.Kind == stream.Audio {
+				if ss.audio == nil {
+					continue
+				}
+				track, pc, bc = ss.audio, ss.pktsA, ss.bytesA
+			} else if !started {
+				if !p.Keyframe {
+					if !askedKey {
+						askedKey = true
+						ss.stream.RequestKeyframe()
+					}
+					continue
+				}
+				started = true
+				ss.srv.p.Metrics.FirstKeyframe.Observe(time.Since(ss.start).Seconds())
+			}
+			pkt.Header = p.Header
+			pkt.Payload = p.Payload
+			if err := track.WriteRTP(&pkt); err != nil {
+				ss.writeErrors.Inc()
+				continue
+			}
+			pc.Inc()
+			bc.Add(float64(len(p.Payload)))
+		}
+		clear(batch)
+	}
+}
+
+func (s *Server) goCloseIfOpen(ss *session, why string) {
+	select {
+	case <-ss.done:
+	default:
+		s.goClose(ss, why)
+	}
+}
+
+// readRTCP drains a sender's RTCP (so interceptors answer NACKs) and
+// passes keyframe requests to the stream, which coalesces them.
+func (ss *session) readRTCP(snd *webrtc.RTPSender) {
+	defer ss.srv.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := snd.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				ss.srv.p.Metrics.KeyframeRequests.WithLabelValues("in").Inc()
+				ss.stream.RequestKeyframe()
+			}
+		}
+	}
+}
