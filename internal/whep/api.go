@@ -26,13 +26,17 @@ type ICEConfig struct {
 	IncludeLoopback bool `yaml:"include_loopback"`
 	// PublicIPs are announced instead of the host's addresses (1:1 NAT).
 	PublicIPs []string `yaml:"public_ips"`
+	// UDPPort carries all WebRTC media of the node on one UDP port (ICE
+	// UDP mux), for firewalls, containers and NAT. 0 opens a port per session.
+	UDPPort int `yaml:"udp_port"`
 	// DisconnectedTimeout is how long without traffic before a peer is
 	// considered disconnected; FailedTimeout ends the session.
 	DisconnectedTimeout time.Duration `yaml:"disconnected_timeout"`
 	FailedTimeout       time.Duration `yaml:"failed_timeout"`
 }
 
-// DefaultICEConfig returns the defaults.
+// DefaultICEConfig returns the defaults, with a port per session; nodes
+// set their own UDPPort default.
 func DefaultICEConfig() ICEConfig {
 	return ICEConfig{IncludeLoopback: true, DisconnectedTimeout: 4 * time.Second, FailedTimeout: 8 * time.Second}
 }
@@ -43,6 +47,9 @@ func (c ICEConfig) Validate() error {
 		if net.ParseIP(ip) == nil {
 			return fmt.Errorf("ice.public_ips: %q is not an IP address", ip)
 		}
+	}
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		return fmt.Errorf("ice.udp_port: %d is not a port (0 for a port per session)", c.UDPPort)
 	}
 	if c.DisconnectedTimeout <= 0 {
 		return errors.New("ice.disconnected_timeout: must be > 0")
@@ -55,8 +62,8 @@ func (c ICEConfig) Validate() error {
 
 // NewAPI builds the pion API every peer connection of a node is made with:
 // H.264, Opus, PCMU and PCMA; NACK, RTCP reports; host candidates without
-// mDNS.
-func NewAPI(cfg ICEConfig) (*webrtc.API, error) {
+// mDNS; the node's UDP port when one is configured. close releases the port.
+func NewAPI(cfg ICEConfig) (api *webrtc.API, close func() error, err error) {
 	me := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}
 	codecs := []struct {
@@ -70,15 +77,15 @@ func NewAPI(cfg ICEConfig) (*webrtc.API, error) {
 	}
 	for _, c := range codecs {
 		if err := me.RegisterCodec(c.p, c.kind); err != nil {
-			return nil, fmt.Errorf("register codec %s: %w", c.p.MimeType, err)
+			return nil, nil, fmt.Errorf("register codec %s: %w", c.p.MimeType, err)
 		}
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		return nil, fmt.Errorf("configure nack: %w", err)
+		return nil, nil, fmt.Errorf("configure nack: %w", err)
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, fmt.Errorf("configure rtcp reports: %w", err)
+		return nil, nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
@@ -91,7 +98,20 @@ func NewAPI(cfg ICEConfig) (*webrtc.API, error) {
 	// Answer as the DTLS server: Chromium then picks an AEAD-GCM SRTP
 	// profile, several times cheaper per packet than AES-CM (FIELD-NOTES).
 	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
-		return nil, fmt.Errorf("dtls role: %w", err)
+		return nil, nil, fmt.Errorf("dtls role: %w", err)
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	close = func() error { return nil }
+	if cfg.UDPPort > 0 {
+		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithReadBufferSize(4 << 20), ice.UDPMuxFromPortWithWriteBufferSize(4 << 20)}
+		if cfg.IncludeLoopback {
+			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+		}
+		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ice.udp_port: listen on %d: %w", cfg.UDPPort, err)
+		}
+		se.SetICEUDPMux(mux)
+		close = mux.Close
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), close, nil
 }

@@ -242,4 +242,3 @@ func EndpointURL(base, name string) (string, error) {
 	u.Path = strings.TrimRight(u.Path, "/") + "/whep/" + url.PathEscape(name)
 	return u.String(), nil
 }
-

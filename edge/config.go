@@ -1,0 +1,83 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/livedrop/livedrop/internal/whep"
+)
+
+// Config is an edge node's configuration (configs/edge.yaml).
+type Config struct {
+	// HTTPAddr serves viewers (page, WHEP), orders, /metrics and health.
+	HTTPAddr string `yaml:"http_addr"`
+	// OriginURL is the base URL of the origin, or of another edge, to pull from.
+	OriginURL string `yaml:"origin_url"`
+	// Region names this edge in metrics and overlays.
+	Region  string `yaml:"region"`
+	DataDir string `yaml:"data_dir"`
+	// IdleTimeout is how long the upstream connection of a stream stays
+	// open after its last viewer leaves.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// QueueSize is each viewer's packet queue.
+	QueueSize     int            `yaml:"queue_size"`
+	ICE           whep.ICEConfig `yaml:"ice"`
+	ShutdownGrace time.Duration  `yaml:"shutdown_grace"`
+	LogLevel      string         `yaml:"log_level"`
+}
+
+// DefaultConfig returns the defaults; configs/edge.yaml holds the same values.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr:      ":8080",
+		OriginURL:     "http://127.0.0.1:8081",
+		Region:        "local",
+		DataDir:       "./data/edge",
+		IdleTimeout:   5 * time.Second,
+		QueueSize:     512,
+		ICE:           edgeICE(),
+		ShutdownGrace: 10 * time.Second,
+		LogLevel:      "info",
+	}
+}
+
+func edgeICE() whep.ICEConfig {
+	c := whep.DefaultICEConfig()
+	c.UDPPort = 8189
+	return c
+}
+
+// Validate checks the configuration; errors name the YAML key.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("http_addr: %q is not host:port", c.HTTPAddr)
+	}
+	u, err := url.Parse(c.OriginURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("origin_url: %q is not an http(s) base URL", c.OriginURL)
+	}
+	if c.Region == "" {
+		return errors.New("region: must be set")
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: must be set")
+	}
+	if c.IdleTimeout < 0 {
+		return errors.New("idle_timeout: must be >= 0")
+	}
+	if c.QueueSize < 16 || c.QueueSize > 1<<16 {
+		return errors.New("queue_size: must be between 16 and 65536")
+	}
+	if c.ShutdownGrace <= 0 {
+		return errors.New("shutdown_grace: must be > 0")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return c.ICE.Validate()
+}

@@ -1,0 +1,318 @@
+// Package edge is the node viewers connect to: it pulls each stream from
+// its origin (or from another edge) over WHEP when the first viewer
+// arrives, shares that one upstream connection among all its viewers, and
+// serves them over WHEP.
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/internal/avc"
+	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/whep"
+)
+
+// Params build an Edge.
+type Params struct {
+	Config   Config
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Services add routes and background work (checkout, overlays).
+	Services []httpnode.Service
+	// Routes adds more routes (the viewer page).
+	Routes       func(mux *http.ServeMux)
+	HTTPListener net.Listener
+}
+
+// Edge is a running edge node.
+type Edge struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *mediametrics.Metrics
+	api      *webrtc.API
+	closeICE func() error
+	whep     *whep.Server
+	node    *httpnode.Node
+	http    *http.Client
+
+	runCtx context.Context // set by Run before the node serves
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	pulls map[string]*pull
+}
+
+// New builds an edge; Run starts it.
+func New(p Params) (*Edge, error) {
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	log := p.Logger.With("component", "edge", "region", p.Config.Region)
+	m, err := mediametrics.New(p.Registry)
+	if err != nil {
+		return nil, err
+	}
+	api, closeICE, err := whep.NewAPI(p.Config.ICE)
+	if err != nil {
+		return nil, err
+	}
+	e := &Edge{
+		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE,
+		pulls: map[string]*pull{},
+		http:  &http.Client{Timeout: 10 * time.Second},
+	}
+	e.whep = whep.NewServer(whep.ServerParams{
+		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
+		QueueSize: p.Config.QueueSize,
+	})
+	e.node, err = httpnode.New(httpnode.Params{
+		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
+		Grace: p.Config.ShutdownGrace, Services: p.Services,
+		Routes: func(mux *http.ServeMux) {
+			e.whep.Register(mux)
+			if p.Routes != nil {
+				p.Routes(mux)
+			}
+		},
+	})
+	if err != nil {
+		_ = closeICE()
+		return nil, err
+	}
+	return e, nil
+}
+
+// HTTPAddr is the address the HTTP server listens on.
+func (e *Edge) HTTPAddr() string { return e.node.Addr() }
+
+// WHEPSessions counts viewer sessions of a stream ("" for all).
+func (e *Edge) WHEPSessions(name string) int { return e.whep.Sessions(name) }
+
+// Upstreams counts the streams this edge is pulling.
+func (e *Edge) Upstreams() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.pulls)
+}
+
+// Run serves until ctx is cancelled, then drains.
+func (e *Edge) Run(ctx context.Context) error {
+	pullCtx, stopPulls := context.WithCancel(ctx)
+	defer stopPulls()
+	e.mu.Lock()
+	e.runCtx = pullCtx
+	e.mu.Unlock()
+	e.log.Info("edge running", "http", e.HTTPAddr(), "origin", e.cfg.OriginURL)
+	return e.node.Run(ctx, func() {
+		e.whep.Close()
+		stopPulls()
+		e.wg.Wait()
+		_ = e.closeICE()
+	})
+}
+
+// pull is one stream pulled from upstream, shared by its viewers.
+type pull struct {
+	name     string
+	st       *stream.Stream
+	refs     int
+	linger   *time.Timer
+	cancel   context.CancelFunc
+	ready    chan struct{} // closed after the first dial's outcome
+	firstErr error
+}
+
+// Acquire implements whep.Source: it starts pulling the stream if no
+// viewer has yet, and waits for the first dial.
+func (e *Edge) Acquire(ctx context.Context, name string) (*stream.Stream, func(), error) {
+	e.mu.Lock()
+	if e.runCtx == nil || e.runCtx.Err() != nil {
+		e.mu.Unlock()
+		return nil, nil, errors.New("edge not running")
+	}
+	p := e.pulls[name]
+	if p == nil {
+		pctx, cancel := context.WithCancel(e.runCtx)
+		p = &pull{name: name, st: stream.New(name, time.Second), cancel: cancel, ready: make(chan struct{})}
+		e.pulls[name] = p
+		e.metrics.Streams.Set(float64(len(e.pulls)))
+		e.wg.Add(1)
+		go e.runPull(pctx, p)
+	}
+	p.refs++
+	if p.linger != nil {
+		p.linger.Stop()
+		p.linger = nil
+	}
+	e.mu.Unlock()
+	release := func() { e.release(p) }
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+		release()
+		return nil, nil, ctx.Err()
+	}
+	if p.firstErr != nil {
+		release()
+		return nil, nil, p.firstErr
+	}
+	return p.st, release, nil
+}
+
+func (e *Edge) release(p *pull) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p.refs--
+	if p.refs > 0 || e.pulls[p.name] != p {
+		return
+	}
+	stop := func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if p.refs == 0 && e.pulls[p.name] == p {
+			e.forget(p)
+		}
+	}
+	if e.cfg.IdleTimeout == 0 {
+		e.forget(p)
+		return
+	}
+	p.linger = time.AfterFunc(e.cfg.IdleTimeout, stop)
+}
+
+// forget stops pulling p. e.mu is held.
+func (e *Edge) forget(p *pull) {
+	delete(e.pulls, p.name)
+	e.metrics.Streams.Set(float64(len(e.pulls)))
+	p.cancel()
+	e.log.Info("upstream released: no viewers left", "stream", p.name)
+}
+
+// runPull keeps one upstream connection for p until its context ends,
+// redialing with capped backoff. Packets keep continuous sequence numbers
+// and timestamps across reconnects, so viewers never renegotiate.
+func (e *Edge) runPull(ctx context.Context, p *pull) {
+	defer e.wg.Done()
+	defer p.st.Close()
+	up := e.metrics.UpstreamUp.WithLabelValues(p.name)
+	defer up.Set(0)
+	log := e.log.With("stream", p.name)
+	url, err := whep.EndpointURL(e.cfg.OriginURL, p.name)
+	if err != nil {
+		p.firstErr = err
+		close(p.ready)
+		return
+	}
+	var (
+		vReb   = stream.Rebaser{ClockRate: 90000}
+		aReb   stream.Rebaser
+		first  = true
+		delay  = 250 * time.Millisecond
+		pktsV  = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
+		pktsA  = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
+		bytesV = e.metrics.BytesIn.WithLabelValues(p.name, "video")
+		bytesA = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
+	)
+	onPacket := func(kind stream.Kind, pkt *rtp.Packet) {
+		now := time.Now()
+		h := pkt.Header
+		h.Extension, h.Extensions, h.CSRC = false, nil, nil
+		sp := &stream.Packet{Kind: kind, Payload: pkt.Payload, Arrival: now}
+		if kind == stream.Video {
+			vReb.Map(&h, now)
+			sp.Keyframe = avc.IsKeyframeStart(pkt.Payload)
+			pktsV.Inc()
+			bytesV.Add(float64(len(pkt.Payload)))
+		} else {
+			aReb.Map(&h, now)
+			pktsA.Inc()
+			bytesA.Add(float64(len(pkt.Payload)))
+		}
+		sp.Header = h
+		p.st.WritePacket(sp)
+	}
+	for {
+		c, err := whep.Dial(ctx, whep.ClientParams{API: e.api, URL: url, HTTP: e.http, OnPacket: onPacket})
+		if err != nil {
+			result := "error"
+			if errors.Is(err, whep.ErrNotFound) {
+				result = "not_found"
+			}
+			e.metrics.UpstreamDials.WithLabelValues(p.name, result).Inc()
+			if ctx.Err() != nil {
+				if first {
+					p.firstErr = ctx.Err()
+					close(p.ready)
+				}
+				return
+			}
+			if first {
+				if errors.Is(err, whep.ErrNotFound) {
+					p.firstErr = whep.ErrNotFound
+				} else {
+					p.firstErr = fmt.Errorf("upstream %s: %w", e.cfg.OriginURL, err)
+				}
+				e.mu.Lock()
+				if e.pulls[p.name] == p {
+					delete(e.pulls, p.name)
+					e.metrics.Streams.Set(float64(len(e.pulls)))
+				}
+				e.mu.Unlock()
+				close(p.ready)
+				return
+			}
+			log.Warn("upstream dial failed, retrying", "err", err, "in", delay)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(delay*2, 5*time.Second)
+			continue
+		}
+		e.metrics.UpstreamDials.WithLabelValues(p.name, "ok").Inc()
+		up.Set(1)
+		delay = 250 * time.Millisecond
+		tracks := c.Tracks()
+		if tracks.Audio != nil {
+			aReb.ClockRate = tracks.Audio.ClockRate
+		}
+		p.st.OnKeyframeRequest(func() {
+			if c.RequestKeyframe() == nil {
+				e.metrics.KeyframeRequests.WithLabelValues("out").Inc()
+			}
+		})
+		p.st.SetTracks(tracks)
+		if first {
+			first = false
+			close(p.ready)
+		}
+		log.Info("upstream connected", "url", url, "audio", tracks.Audio != nil)
+		select {
+		case <-ctx.Done():
+		case <-c.Done():
+			log.Warn("upstream lost, redialing", "err", c.Err())
+		}
+		up.Set(0)
+		p.st.OnKeyframeRequest(nil)
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = c.Close(closeCtx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}

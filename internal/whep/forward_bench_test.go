@@ -1,0 +1,162 @@
+package whep
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/stream"
+)
+
+type staticSource struct{ st *stream.Stream }
+
+func (s staticSource) Acquire(context.Context, string) (*stream.Stream, func(), error) {
+	return s.st, func() {}, nil
+}
+
+// forwardRig is a WHEP server with n pion viewers on loopback.
+type forwardRig struct {
+	st       *stream.Stream
+	received atomic.Int64
+	perView  []atomic.Int64
+	srv      *Server
+	clients  []*Client
+	seq      uint16
+}
+
+func newForwardRig(tb testing.TB, n int) *forwardRig {
+	tb.Helper()
+	api, _, err := NewAPI(DefaultICEConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := mediametrics.New(prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &forwardRig{st: stream.New("bench", time.Second), perView: make([]atomic.Int64, n)}
+	r.st.SetTracks(stream.Tracks{Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: H264Fmtp}})
+	r.srv = NewServer(ServerParams{API: api, Source: staticSource{r.st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: m, Role: "origin", QueueSize: 1024})
+	mux := http.NewServeMux()
+	r.srv.Register(mux)
+	hs := httptest.NewServer(mux)
+	tb.Cleanup(func() {
+		for _, c := range r.clients {
+			_ = c.Close(context.Background())
+		}
+		r.srv.Close()
+		hs.Close()
+	})
+	for i := 0; i < n; i++ {
+		c, err := Dial(context.Background(), ClientParams{API: api, URL: hs.URL + "/whep/bench", NoAudio: true,
+			OnPacket: func(stream.Kind, *rtp.Packet) { r.received.Add(1); r.perView[i].Add(1) }})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r.clients = append(r.clients, c)
+	}
+	// Send keyframes until every viewer has started.
+	deadline := time.Now().Add(30 * time.Second)
+	for !r.allGot() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("viewers did not start")
+		}
+		r.write(true)
+		time.Sleep(5 * time.Millisecond)
+	}
+	return r
+}
+
+
+func (r *forwardRig) allGot() bool {
+	for i := range r.perView {
+		if r.perView[i].Load() < 2 {
+			return false
+		}
+	}
+	return true
+}
+
+var payload = func() []byte {
+	b := make([]byte, 1200)
+	b[0] = 0x41 // non-IDR slice
+	return b
+}()
+
+var keyPayload = func() []byte {
+	b := make([]byte, 1200)
+	b[0] = 0x65
+	return b
+}()
+
+func (r *forwardRig) write(key bool) {
+	p := &stream.Packet{Kind: stream.Video, Header: rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: r.seq,
+		Timestamp: uint32(r.seq) * 3000, SSRC: 1, Marker: true}, Payload: payload, Keyframe: key}
+	if key {
+		p.Payload = keyPayload
+	}
+	r.seq++
+	r.st.WritePacket(p)
+}
+
+// BenchmarkForward measures the whole forwarding path per packet: fan-out,
+// per-viewer queue and writer, pion track write, interceptors, SRTP, UDP,
+// for N real viewers on loopback. The viewers (pion receivers, with SRTP
+// decryption) run in the same process, so the CPU figures include
+// receiving: an upper bound on the server's cost. cpu-ns/delivered is the
+// process's CPU time (getrusage) per packet delivered to one viewer.
+func BenchmarkForward(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
+			r := newForwardRig(b, n)
+			const burst = 16
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			start := r.received.Load()
+			sent := 0
+			for sent < b.N {
+				k := min(burst, b.N-sent)
+				for i := 0; i < k; i++ {
+					r.write(false)
+				}
+				sent += k
+				// Wait for the burst to arrive, or for delivery to stall
+				// (a packet lost on loopback must not hold the run).
+				want := start + int64(sent)*int64(n)
+				last, lastAt := r.received.Load(), time.Now()
+				for cur := last; cur < want; cur = r.received.Load() {
+					if cur != last {
+						last, lastAt = cur, time.Now()
+					} else if time.Since(lastAt) > 20*time.Millisecond {
+						break
+					}
+					time.Sleep(20 * time.Microsecond)
+				}
+			}
+			b.StopTimer()
+			delivered := max(r.received.Load()-start, 1)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(delivered), "wall-ns/delivered")
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(delivered), "cpu-ns/delivered")
+			b.ReportMetric(100*(1-float64(delivered)/float64(int64(b.N)*int64(n))), "loss%")
+		})
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

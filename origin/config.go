@@ -1,0 +1,114 @@
+package origin
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/livedrop/livedrop/internal/whep"
+)
+
+// Config is an origin node's configuration (configs/origin.yaml).
+type Config struct {
+	// HTTPAddr serves WHEP to edges, the control API, /metrics and health.
+	HTTPAddr string `yaml:"http_addr"`
+	// RTSPAddr takes publishers and RTSP readers.
+	RTSPAddr string `yaml:"rtsp_addr"`
+	// RTSPUDPRTPAddr and RTSPUDPRTCPAddr enable RTSP over UDP (ports must
+	// be an even number and the next one). Empty disables UDP.
+	RTSPUDPRTPAddr  string `yaml:"rtsp_udp_rtp_addr"`
+	RTSPUDPRTCPAddr string `yaml:"rtsp_udp_rtcp_addr"`
+	DataDir         string `yaml:"data_dir"`
+	// PublishUser and PublishPassword are the credentials RTSP publishers
+	// must present.
+	PublishUser     string `yaml:"publish_user"`
+	PublishPassword string `yaml:"publish_password"`
+	// ReadUser and ReadPassword, when set, protect RTSP reading.
+	ReadUser     string `yaml:"read_user"`
+	ReadPassword string `yaml:"read_password"`
+	// Pull lists cameras the origin dials and redials.
+	Pull []PullSource `yaml:"pull"`
+	// Region labels this node's metrics.
+	Region string         `yaml:"region"`
+	ICE    whep.ICEConfig `yaml:"ice"`
+	// ShutdownGrace bounds the drain on SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	LogLevel      string        `yaml:"log_level"`
+}
+
+// PullSource is a camera the origin pulls over RTSP.
+type PullSource struct {
+	Stream string `yaml:"stream"`
+	URL    string `yaml:"url"`
+}
+
+// DefaultConfig returns the defaults; configs/origin.yaml holds the same values.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr:        ":8081",
+		RTSPAddr:        ":8554",
+		RTSPUDPRTPAddr:  ":8000",
+		RTSPUDPRTCPAddr: ":8001",
+		DataDir:         "./data/origin",
+		PublishUser:     "seller",
+		Region:          "origin",
+		ICE:             originICE(),
+		ShutdownGrace:   10 * time.Second,
+		LogLevel:        "info",
+	}
+}
+
+func originICE() whep.ICEConfig {
+	c := whep.DefaultICEConfig()
+	c.UDPPort = 8190 // beside an edge's 8189 on one host
+	return c
+}
+
+// Validate checks the configuration; errors name the YAML key.
+func (c *Config) Validate() error {
+	for key, addr := range map[string]string{"http_addr": c.HTTPAddr, "rtsp_addr": c.RTSPAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s: %q is not host:port", key, addr)
+		}
+	}
+	if (c.RTSPUDPRTPAddr == "") != (c.RTSPUDPRTCPAddr == "") {
+		return errors.New("rtsp_udp_rtp_addr, rtsp_udp_rtcp_addr: set both or neither")
+	}
+	if c.PublishUser == "" {
+		return errors.New("publish_user: must be set")
+	}
+	if c.PublishPassword == "" {
+		return errors.New("publish_password: must be set (LIVEDROP_PUBLISH_PASSWORD)")
+	}
+	if (c.ReadUser == "") != (c.ReadPassword == "") {
+		return errors.New("read_user, read_password: set both or neither")
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: must be set")
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Pull {
+		if !whep.StreamName.MatchString(p.Stream) {
+			return fmt.Errorf("pull[%d].stream: %q must match %s", i, p.Stream, whep.StreamName)
+		}
+		if seen[p.Stream] {
+			return fmt.Errorf("pull[%d].stream: %q listed twice", i, p.Stream)
+		}
+		seen[p.Stream] = true
+		u, err := url.Parse(p.URL)
+		if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
+			return fmt.Errorf("pull[%d].url: %q is not an rtsp:// URL", i, p.URL)
+		}
+	}
+	if c.ShutdownGrace <= 0 {
+		return errors.New("shutdown_grace: must be > 0")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return c.ICE.Validate()
+}

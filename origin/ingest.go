@@ -1,0 +1,225 @@
+package origin
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/internal/avc"
+	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/whep"
+)
+
+// ErrNoVideo refuses a source without H.264 video.
+var ErrNoVideo = errors.New("source has no H.264 video track")
+
+// plan is how one source's tracks are forwarded, decided when it starts.
+type plan struct {
+	desc   *description.Session
+	video  *description.Media
+	h264   *format.H264
+	audio  *description.Media
+	afmt   format.Format
+	tracks stream.Tracks
+}
+
+// planSource picks the H.264 video and a WebRTC-compatible audio track of a
+// source. Audio WebRTC cannot carry (AAC and others) is dropped with one
+// warning and a metric; the video still plays.
+func planSource(desc *description.Session, name string, log *slog.Logger, m *mediametrics.Metrics) (*plan, error) {
+	p := &plan{desc: desc}
+	for _, medi := range desc.Medias {
+		for _, f := range medi.Formats {
+			switch f := f.(type) {
+			case *format.H264:
+				if p.h264 == nil {
+					p.video, p.h264 = medi, f
+				}
+			case *format.Opus:
+				if p.audio == nil {
+					p.audio, p.afmt = medi, f
+					p.tracks.Audio = &stream.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}
+				}
+			case *format.G711:
+				if p.audio == nil && f.SampleRate == 8000 && f.ChannelCount == 1 {
+					mime := "audio/PCMA"
+					if f.MULaw {
+						mime = "audio/PCMU"
+					}
+					p.audio, p.afmt = medi, f
+					p.tracks.Audio = &stream.Codec{MimeType: mime, ClockRate: 8000, Channels: 1}
+				} else if p.audio == nil {
+					dropAudio(name, fmt.Sprintf("G711/%d/%d", f.SampleRate, f.ChannelCount), log, m)
+				}
+			default:
+				if medi.Type == description.MediaTypeAudio {
+					dropAudio(name, f.Codec(), log, m)
+				} else if medi.Type == description.MediaTypeVideo && p.h264 == nil {
+					log.Warn("video track ignored: only H.264 is forwarded", "stream", name, "codec", f.Codec())
+				}
+			}
+		}
+	}
+	if p.h264 == nil {
+		return nil, ErrNoVideo
+	}
+	p.tracks.Video = &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: whep.H264Fmtp}
+	return p, nil
+}
+
+func dropAudio(name, codec string, log *slog.Logger, m *mediametrics.Metrics) {
+	log.Warn("audio track dropped: WebRTC players cannot decode it and transcoding is not supported yet; video still plays",
+		"stream", name, "codec", codec)
+	m.AudioDropped.WithLabelValues(strings.ToLower(codec)).Inc()
+}
+
+// path is one named stream at the origin: the fan-out, the state that
+// keeps its packets continuous across sources, and the RTSP re-stream.
+type path struct {
+	name string
+	st   *stream.Stream
+	log  *slog.Logger
+	m    *mediametrics.Metrics
+
+	mu       sync.Mutex
+	owner    any // the current source (an RTSP session or a pull)
+	rtsp     *gortsplib.ServerStream
+	plan     *plan
+	norm     avc.Normalizer
+	vRebase  stream.Rebaser
+	aRebase  stream.Rebaser
+	vSeq     uint16
+	warnedB  bool
+	pullOnly bool
+
+	pktsV, pktsA, bytesV, bytesA, malformed, bframes prometheus.Counter
+}
+
+func newPath(name string, log *slog.Logger, m *mediametrics.Metrics) *path {
+	return &path{
+		name:      name,
+		st:        stream.New(name, time.Second),
+		log:       log,
+		m:         m,
+		vRebase:   stream.Rebaser{ClockRate: 90000},
+		pktsV:     m.PacketsIn.WithLabelValues(name, "video"),
+		pktsA:     m.PacketsIn.WithLabelValues(name, "audio"),
+		bytesV:    m.BytesIn.WithLabelValues(name, "video"),
+		bytesA:    m.BytesIn.WithLabelValues(name, "audio"),
+		malformed: m.IngestErrors.WithLabelValues(name, "malformed_h264"),
+		bframes:   m.IngestErrors.WithLabelValues(name, "bframes"),
+	}
+}
+
+// attach makes owner the path's source. The RTSP re-stream is created on
+// srv (nil for none).
+func (p *path) attach(owner any, pl *plan, srv *gortsplib.Server) error {
+	var rs *gortsplib.ServerStream
+	if srv != nil {
+		rs = &gortsplib.ServerStream{Server: srv, Desc: pl.desc}
+		if err := rs.Initialize(); err != nil {
+			return fmt.Errorf("rtsp re-stream: %w", err)
+		}
+	}
+	p.mu.Lock()
+	old := p.rtsp
+	p.owner, p.plan, p.rtsp = owner, pl, rs
+	p.norm.MaxPayload = avc.DefaultMaxPayload
+	p.norm.SetParams(pl.h264.SafeParams())
+	p.vRebase.Reset()
+	p.aRebase = stream.Rebaser{ClockRate: 8000}
+	if pl.tracks.Audio != nil {
+		p.aRebase.ClockRate = pl.tracks.Audio.ClockRate
+	}
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	p.st.SetTracks(pl.tracks)
+	return nil
+}
+
+// detach ends owner's turn as the source, if it still is. It reports
+// whether it was.
+func (p *path) detach(owner any) bool {
+	p.mu.Lock()
+	if p.owner != owner {
+		p.mu.Unlock()
+		return false
+	}
+	rs := p.rtsp
+	p.owner, p.rtsp, p.plan = nil, nil, nil
+	p.mu.Unlock()
+	if rs != nil {
+		rs.Close()
+	}
+	p.st.SetOffline()
+	return true
+}
+
+// write takes one RTP packet of owner's source.
+func (p *path) write(owner any, medi *description.Media, pkt *rtp.Packet) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.owner != owner || p.plan == nil {
+		return
+	}
+	if p.rtsp != nil {
+		_ = p.rtsp.WritePacketRTP(medi, pkt)
+	}
+	switch medi {
+	case p.plan.video:
+		p.pktsV.Inc()
+		p.bytesV.Add(float64(len(pkt.Payload)))
+		p.writeVideo(pkt, now)
+	case p.plan.audio:
+		p.pktsA.Inc()
+		p.bytesA.Add(float64(len(pkt.Payload)))
+		h := pkt.Header
+		h.Extension, h.Extensions, h.CSRC = false, nil, nil
+		p.aRebase.Map(&h, now)
+		p.st.WritePacket(&stream.Packet{
+			Kind: stream.Audio, Header: h, Payload: append([]byte(nil), pkt.Payload...), Arrival: now,
+		})
+	}
+}
+
+func (p *path) writeVideo(pkt *rtp.Packet, now time.Time) {
+	h := pkt.Header
+	p.vRebase.Map(&h, now) // continuous timestamps across sources
+	payload := append([]byte(nil), pkt.Payload...)
+	err := p.norm.Push(payload, pkt.Timestamp, pkt.Marker, func(o avc.Out) {
+		p.st.WritePacket(&stream.Packet{
+			Kind: stream.Video,
+			Header: rtp.Header{
+				Version: 2, PayloadType: 102, SequenceNumber: p.vSeq,
+				Timestamp: h.Timestamp, SSRC: h.SSRC, Marker: o.Marker,
+			},
+			Payload:  o.Payload,
+			Keyframe: o.Keyframe,
+			Arrival:  now,
+		})
+		p.vSeq++
+	})
+	if err != nil {
+		p.malformed.Inc()
+		return
+	}
+	if !p.warnedB && p.norm.BFrames() {
+		p.warnedB = true
+		p.bframes.Inc()
+		p.log.Warn("source sends B-frames: WebRTC players decode few frames of such a stream; "+
+			"configure the encoder for no B-frames (x264: -bf 0, or profile baseline)", "stream", p.name)
+	}
+}

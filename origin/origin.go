@@ -1,0 +1,318 @@
+// Package origin is the node camera kits publish to: it ingests RTSP
+// (published or pulled), keeps every stream continuous across source
+// restarts, and serves the streams over WHEP to edges and over RTSP to
+// readers.
+package origin
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/whep"
+)
+
+// Params build an Origin.
+type Params struct {
+	Config   Config
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Services add routes and background work (checkout control, overlays).
+	Services []httpnode.Service
+	// HTTPListener and RTSPListener, when set, are used instead of
+	// listening on the configured addresses (tests bind port 0).
+	HTTPListener net.Listener
+	RTSPListener net.Listener
+}
+
+// Origin is a running origin node.
+type Origin struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *mediametrics.Metrics
+	api      *webrtc.API
+	closeICE func() error
+	whep     *whep.Server
+	rtsp    *gortsplib.Server
+	node    *httpnode.Node
+	rtspLn  net.Listener
+
+	mu     sync.Mutex
+	paths  map[string]*path
+	pulled map[string]bool
+}
+
+// New builds an origin; Run starts it.
+func New(p Params) (*Origin, error) {
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	log := p.Logger.With("component", "origin")
+	base := p.Logger
+	m, err := mediametrics.New(p.Registry)
+	if err != nil {
+		return nil, err
+	}
+	api, closeICE, err := whep.NewAPI(p.Config.ICE)
+	if err != nil {
+		return nil, err
+	}
+	o := &Origin{
+		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE,
+		paths: map[string]*path{}, pulled: map[string]bool{},
+	}
+	for _, ps := range p.Config.Pull {
+		o.pulled[ps.Stream] = true
+	}
+	o.whep = whep.NewServer(whep.ServerParams{
+		API: api, Source: o, Logger: log, Metrics: m, Role: "origin", Region: p.Config.Region,
+	})
+	rtspLn := p.RTSPListener
+	if rtspLn == nil {
+		if rtspLn, err = net.Listen("tcp", p.Config.RTSPAddr); err != nil {
+			_ = closeICE()
+			return nil, fmt.Errorf("rtsp_addr: %w", err)
+		}
+	}
+	o.rtspLn = rtspLn
+	o.rtsp = &gortsplib.Server{
+		Handler:        &rtspHandler{o: o, log: base.With("component", "rtsp")},
+		RTSPAddress:    rtspLn.Addr().String(),
+		UDPRTPAddress:  p.Config.RTSPUDPRTPAddr,
+		UDPRTCPAddress: p.Config.RTSPUDPRTCPAddr,
+		Listen: func(string, string) (net.Listener, error) {
+			return rtspLn, nil
+		},
+	}
+	o.node, err = httpnode.New(httpnode.Params{
+		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
+		Grace: p.Config.ShutdownGrace, Services: p.Services,
+		Routes: o.whep.Register,
+	})
+	if err != nil {
+		rtspLn.Close()
+		_ = closeICE()
+		return nil, err
+	}
+	return o, nil
+}
+
+// HTTPAddr is the address the HTTP server listens on.
+func (o *Origin) HTTPAddr() string { return o.node.Addr() }
+
+// RTSPAddr is the address the RTSP server listens on.
+func (o *Origin) RTSPAddr() string { return o.rtspLn.Addr().String() }
+
+// WHEPSessions counts WHEP sessions of a stream ("" for all).
+func (o *Origin) WHEPSessions(name string) int { return o.whep.Sessions(name) }
+
+// Run serves until ctx is cancelled, then drains.
+func (o *Origin) Run(ctx context.Context) error {
+	if err := o.rtsp.Start(); err != nil {
+		o.rtspLn.Close()
+		_ = o.closeICE()
+		return fmt.Errorf("rtsp server: %w", err)
+	}
+	var wg sync.WaitGroup
+	pullCtx, stopPulls := context.WithCancel(ctx)
+	for _, ps := range o.cfg.Pull {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.runPull(pullCtx, ps)
+		}()
+	}
+	o.log.Info("origin running", "http", o.HTTPAddr(), "rtsp", o.RTSPAddr())
+	err := o.node.Run(ctx, func() {
+		// Once HTTP has stopped taking requests: end media sessions and sources.
+		stopPulls()
+		o.whep.Close()
+		o.rtsp.Close()
+		wg.Wait()
+		_ = o.closeICE()
+	})
+	stopPulls()
+	return err
+}
+
+func (o *Origin) isPulled(name string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pulled[name]
+}
+
+// startSource makes owner the source of the named stream, replacing (and
+// closing) a previous RTSP publisher.
+func (o *Origin) startSource(name string, owner any, pl *plan) (*path, error) {
+	o.mu.Lock()
+	p := o.paths[name]
+	if p == nil {
+		p = newPath(name, o.log, o.metrics)
+		o.paths[name] = p
+		o.metrics.Streams.Set(float64(len(o.paths)))
+	}
+	o.mu.Unlock()
+
+	p.mu.Lock()
+	prev := p.owner
+	p.mu.Unlock()
+	var srv *gortsplib.Server
+	if o.rtsp != nil {
+		srv = o.rtsp
+	}
+	if err := p.attach(owner, pl, srv); err != nil {
+		return nil, err
+	}
+	if prev == nil {
+		o.metrics.Publishers.Inc()
+	} else if old, ok := prev.(*gortsplib.ServerSession); ok {
+		o.log.Info("new publisher replaces the previous one", "stream", name)
+		old.Close()
+	}
+	return p, nil
+}
+
+// stopSource ends owner's turn; the stream stays for its viewers.
+func (o *Origin) stopSource(p *path, owner any) {
+	if p.detach(owner) {
+		o.metrics.Publishers.Dec()
+	}
+	o.maybeRemove(p.name)
+}
+
+// maybeRemove forgets a stream that has neither a source nor viewers.
+func (o *Origin) maybeRemove(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.paths[name]
+	if p == nil {
+		return
+	}
+	_, online, _ := p.st.State()
+	if online || p.st.Readers() > 0 {
+		return
+	}
+	delete(o.paths, name)
+	o.metrics.Streams.Set(float64(len(o.paths)))
+	p.st.Close()
+}
+
+// Acquire implements whep.Source: edges and players get online streams.
+func (o *Origin) Acquire(_ context.Context, name string) (*stream.Stream, func(), error) {
+	o.mu.Lock()
+	p := o.paths[name]
+	o.mu.Unlock()
+	if p == nil {
+		return nil, nil, whep.ErrNotFound
+	}
+	if _, online, _ := p.st.State(); !online {
+		return nil, nil, whep.ErrOffline
+	}
+	return p.st, func() { o.maybeRemove(name) }, nil
+}
+
+func (o *Origin) rtspStream(name string) *gortsplib.ServerStream {
+	o.mu.Lock()
+	p := o.paths[name]
+	o.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rtsp
+}
+
+// runPull dials a camera and redials it with capped backoff until ctx ends.
+func (o *Origin) runPull(ctx context.Context, ps PullSource) {
+	log := o.log.With("stream", ps.Stream, "component", "pull")
+	backoff := 250 * time.Millisecond
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := o.pullOnce(ctx, ps, log)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > 10*time.Second {
+			backoff = 250 * time.Millisecond
+		}
+		log.Warn("camera connection lost, redialing", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func (o *Origin) pullOnce(ctx context.Context, ps PullSource, log *slog.Logger) error {
+	u, err := base.ParseURL(ps.URL)
+	if err != nil {
+		return fmt.Errorf("parse url: %w", err)
+	}
+	c := &gortsplib.Client{}
+	if err := c.Start(u.Scheme, u.Host); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	pl, err := planSource(desc, ps.Stream, log, o.metrics)
+	if err != nil {
+		return err
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	p, err := o.startSource(ps.Stream, c, pl)
+	if err != nil {
+		return err
+	}
+	defer o.stopSource(p, c)
+	c.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
+		p.write(c, medi, pkt)
+	})
+	if _, err := c.Play(nil); err != nil {
+		return fmt.Errorf("play: %w", err)
+	}
+	log.Info("pulling camera", "url", redact(ps.URL))
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- c.Wait() }()
+	select {
+	case <-ctx.Done():
+		c.Close()
+		<-waitErr
+		return nil
+	case err := <-waitErr:
+		return err
+	}
+}
+
+// redact hides the password of a URL for logs.
+func redact(raw string) string {
+	u, err := base.ParseURL(raw)
+	if err != nil {
+		return "(invalid url)"
+	}
+	if u.User != nil {
+		u.User = nil
+	}
+	return u.String()
+}
