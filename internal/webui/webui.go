@@ -1,0 +1,174 @@
+// Package webui owns the viewer page an edge serves at GET /watch/{stream}: one
+// HTML page and its static assets, embedded in the binary. The page is a WHEP
+// player that talks to POST /whep/{stream} on the same host.
+package webui
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"regexp"
+	"time"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// StreamNamePattern is the pattern a stream name in /watch/{stream} must match.
+const StreamNamePattern = `^[A-Za-z0-9_-]{1,64}$`
+
+var streamName = regexp.MustCompile(StreamNamePattern)
+
+// ValidStreamName reports whether name may appear in /watch/{name}.
+func ValidStreamName(name string) bool { return streamName.MatchString(name) }
+
+// contentTypes maps the extensions of the embedded assets to their media type.
+// Set here rather than from the system's mime tables, which differ by host.
+var contentTypes = map[string]string{
+	".js":  "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8",
+	".svg": "image/svg+xml",
+}
+
+// asset is one static file, read once from the embedded FS.
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string // quoted strong ETag
+	version     string // short content hash, the ?v= of versioned URLs
+}
+
+// UI serves the viewer page and its static assets. Build it with New.
+type UI struct {
+	page    *template.Template
+	static  map[string]*asset // by name under /static/
+	modTime time.Time
+}
+
+// New reads the embedded assets. It fails only if the binary was built with
+// broken assets, which the package tests rule out.
+func New() (*UI, error) {
+	u := &UI{static: make(map[string]*asset), modTime: time.Now()}
+	err := fs.WalkDir(assets, "assets/static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ct, ok := contentTypes[path.Ext(p)]
+		if !ok {
+			return fmt.Errorf("webui: asset %s: no content type for its extension", p)
+		}
+		body, err := assets.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		h := hex.EncodeToString(sum[:])
+		u.static[path.Base(p)] = &asset{body: body, contentType: ct, etag: `"` + h[:32] + `"`, version: h[:12]}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webui: read assets: %w", err)
+	}
+	page, err := template.New("watch.html").Funcs(template.FuncMap{
+		"static": u.staticURL,
+	}).ParseFS(assets, "assets/watch.html")
+	if err != nil {
+		return nil, fmt.Errorf("webui: parse page: %w", err)
+	}
+	u.page = page
+	return u, nil
+}
+
+// staticURL returns the versioned URL of a static asset, so browsers may cache
+// it for good: a new build of the asset gets a new URL.
+func (u *UI) staticURL(name string) (string, error) {
+	a, ok := u.static[name]
+	if !ok {
+		return "", fmt.Errorf("webui: no static asset %q", name)
+	}
+	return "/static/" + name + "?v=" + a.version, nil
+}
+
+// Register adds GET /watch/{stream} and GET /static/ to mux.
+func (u *UI) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /watch/{stream}", u.serveWatch)
+	mux.HandleFunc("GET /static/{name}", u.serveStatic)
+}
+
+// Handler returns a handler that serves only the viewer page and its assets.
+func (u *UI) Handler() http.Handler {
+	mux := http.NewServeMux()
+	u.Register(mux)
+	return mux
+}
+
+// Handler returns a handler serving the viewer page and its assets from the
+// embedded files.
+func Handler() http.Handler {
+	u, err := New()
+	if err != nil {
+		// The assets are compiled in and checked by the tests: a failure
+		// here is a broken build, never a runtime condition.
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		})
+	}
+	return u.Handler()
+}
+
+type pageData struct {
+	Stream string
+}
+
+func (u *UI) serveWatch(w http.ResponseWriter, r *http.Request) {
+	stream := r.PathValue("stream")
+	if !ValidStreamName(stream) {
+		http.NotFound(w, r)
+		return
+	}
+	var buf bytes.Buffer
+	if err := u.page.Execute(&buf, pageData{Stream: stream}); err != nil {
+		http.Error(w, "render page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// The page is tiny and names versioned assets: always revalidate it so a
+	// new build reaches viewers at once.
+	h.Set("Cache-Control", "no-cache")
+	setSecurityHeaders(h)
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "+
+		"img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; base-uri 'none'; "+
+		"form-action 'none'; frame-ancestors 'none'")
+	h.Set("Content-Length", fmt.Sprint(buf.Len()))
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (u *UI) serveStatic(w http.ResponseWriter, r *http.Request) {
+	a, ok := u.static[r.PathValue("name")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("ETag", a.etag)
+	if r.URL.Query().Get("v") == a.version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	setSecurityHeaders(h)
+	http.ServeContent(w, r, "", u.modTime, bytes.NewReader(a.body))
+}
+
+func setSecurityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+}
