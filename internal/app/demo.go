@@ -1,0 +1,252 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/edge"
+	"github.com/livedrop/livedrop/internal/camera"
+	"github.com/livedrop/livedrop/internal/config"
+	"github.com/livedrop/livedrop/internal/webui"
+	"github.com/livedrop/livedrop/internal/whep"
+	"github.com/livedrop/livedrop/origin"
+)
+
+// DemoConfig is the all-in-one demo's configuration (configs/demo.yaml).
+type DemoConfig struct {
+	// Stream is the name the built-in camera publishes.
+	Stream string `yaml:"stream"`
+	// Camera runs the built-in camera; turn it off to publish your own.
+	Camera bool `yaml:"camera"`
+	// DataDir holds the nodes' data (origin/ and edge/ under it).
+	DataDir string        `yaml:"data_dir"`
+	Origin  origin.Config `yaml:"origin"`
+	Edge    edge.Config   `yaml:"edge"`
+}
+
+// DefaultDemoConfig returns the defaults: edge on :8080, origin on :8081,
+// RTSP on :8554, stream "demo".
+func DefaultDemoConfig() DemoConfig {
+	oc := origin.DefaultConfig()
+	oc.RTSPUDPRTPAddr, oc.RTSPUDPRTCPAddr = "", ""
+	ec := edge.DefaultConfig()
+	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Origin: oc, Edge: ec}
+}
+
+// Validate checks the configuration; errors name the YAML key.
+func (c *DemoConfig) Validate() error {
+	if !whep.StreamName.MatchString(c.Stream) {
+		return fmt.Errorf("stream: %q must match %s", c.Stream, whep.StreamName)
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: must be set")
+	}
+	if err := c.Origin.Validate(); err != nil {
+		return fmt.Errorf("origin.%w", err)
+	}
+	if err := c.Edge.Validate(); err != nil {
+		return fmt.Errorf("edge.%w", err)
+	}
+	return nil
+}
+
+// demoAliases lets the variables documented for single nodes configure
+// the demo too (LIVEDROP_PUBLISH_PASSWORD rather than
+// LIVEDROP_ORIGIN_PUBLISH_PASSWORD).
+func demoAliases(c *DemoConfig, lookup func(string) (string, bool)) {
+	set := func(name string, dst ...*string) {
+		if v, ok := lookup(name); ok {
+			for _, d := range dst {
+				*d = v
+			}
+		}
+	}
+	set("LIVEDROP_PUBLISH_USER", &c.Origin.PublishUser)
+	set("LIVEDROP_PUBLISH_PASSWORD", &c.Origin.PublishPassword)
+	set("LIVEDROP_RTSP_ADDR", &c.Origin.RTSPAddr)
+	set("LIVEDROP_REGION", &c.Edge.Region)
+}
+
+func randomSecret() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func runDemo(ctx context.Context, args []string, env Env) error {
+	path, err := parseFlags("demo", args, env)
+	if err != nil {
+		return err
+	}
+	cfg := DefaultDemoConfig()
+	lookup := env.lookup()
+	if path != "" {
+		if err := config.LoadFile(path, &cfg); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	demoAliases(&cfg, lookup)
+	if err := config.ApplyEnv(&cfg, lookup); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if cfg.Origin.PublishPassword == "" {
+		cfg.Origin.PublishPassword = randomSecret()
+	}
+	cfg.Origin.DataDir = filepath.Join(cfg.DataDir, "origin")
+	cfg.Edge.DataDir = filepath.Join(cfg.DataDir, "edge")
+	// The edge pulls from this process's origin.
+	originLn, err := net.Listen("tcp", cfg.Origin.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("origin.http_addr: %w", err)
+	}
+	cfg.Edge.OriginURL = "http://" + loopbackAddr(originLn.Addr())
+	if err := cfg.Validate(); err != nil {
+		originLn.Close()
+		return fmt.Errorf("config: %w", err)
+	}
+	log := newLogger(env.Stderr, cfg.Origin.LogLevel)
+
+	o, err := origin.New(origin.Params{
+		Config: cfg.Origin, Logger: log, Registry: prometheus.NewRegistry(), HTTPListener: originLn,
+	})
+	if err != nil {
+		originLn.Close()
+		return err
+	}
+	ui, err := webui.New()
+	if err != nil {
+		return err
+	}
+	e, err := edge.New(edge.Params{
+		Config: cfg.Edge, Logger: log, Registry: prometheus.NewRegistry(), Routes: ui.Register,
+	})
+	if err != nil {
+		return err
+	}
+	var cam *camera.Camera
+	if cfg.Camera {
+		cam, err = camera.New(camera.Params{
+			URL:  "rtsp://" + loopbackAddr(mustTCPAddr(o.RTSPAddr())) + "/" + cfg.Stream,
+			User: cfg.Origin.PublishUser, Password: cfg.Origin.PublishPassword,
+			Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	printDemoBanner(env, cfg, o, e)
+	if env.Ready != nil {
+		env.Ready(Addrs{OriginHTTP: o.HTTPAddr(), OriginRTSP: o.RTSPAddr(), EdgeHTTP: e.HTTPAddr()})
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	run("origin", o.Run)
+	run("edge", e.Run)
+	if cam != nil {
+		run("camera", func(ctx context.Context) error {
+			// Give the origin a moment to accept RTSP before the first dial;
+			// the camera redials anyway if it is not ready.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			return cam.Run(ctx)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(collect(errs)...)
+}
+
+func collect(ch <-chan error) []error {
+	var out []error
+	for err := range ch {
+		out = append(out, err)
+	}
+	return out
+}
+
+func mustTCPAddr(s string) net.Addr {
+	a, err := net.ResolveTCPAddr("tcp", s)
+	if err != nil {
+		return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	}
+	return a
+}
+
+// loopbackAddr turns a wildcard listen address into one this host can dial.
+func loopbackAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := ta.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))
+}
+
+func printDemoBanner(env Env, cfg DemoConfig, o *origin.Origin, e *edge.Edge) {
+	edgeURL := "http://" + hostForHumans(e.HTTPAddr())
+	originURL := "http://" + hostForHumans(o.HTTPAddr())
+	rtsp := "rtsp://" + hostForHumans(o.RTSPAddr()) + "/" + cfg.Stream
+	fmt.Fprintf(env.Stdout, `
+livedrop demo is running.
+
+  Viewer page:    %[1]s/watch/%[4]s
+  WHEP endpoint:  %[1]s/whep/%[4]s   (any WHEP player)
+  Origin:         %[2]s   (metrics: %[2]s/metrics)
+  Edge metrics:   %[1]s/metrics
+  RTSP publish:   %[3]s
+      user %[5]q, password %[6]q
+      e.g. ffmpeg -re -i clip.mp4 -c copy -rtsp_transport tcp -f rtsp rtsp://%[5]s:%[6]s@%[7]s/%[4]s
+  Built-in camera: %[8]s
+
+Press Ctrl-C to stop.
+
+`, edgeURL, originURL, rtsp, cfg.Stream, cfg.Origin.PublishUser, cfg.Origin.PublishPassword,
+		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera))
+}
+
+func onOff(b bool) string {
+	if b {
+		return "publishing the shipped clip to " + "the stream above"
+	}
+	return "off"
+}
+
+func hostForHumans(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip == nil || ip.IsUnspecified() || ip.IsLoopback() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,410 @@
+// Package e2e runs whole nodes against real components: ffmpeg publishing
+// over RTSP, pion WHEP viewers, headless Chromium.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/edge"
+	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/webui"
+	"github.com/livedrop/livedrop/internal/whep"
+	"github.com/livedrop/livedrop/origin"
+)
+
+const (
+	pubUser = "seller"
+	pubPass = "s3cret-pass"
+)
+
+// requireTool fails the test when a real component is missing: make test
+// installs them, and CI must never pass by skipping.
+func requireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not installed: run `make test`, which installs the test dependencies", name)
+	}
+	return p
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("LIVEDROP_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type originNode struct {
+	*origin.Origin
+	reg *prometheus.Registry
+}
+
+func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
+	t.Helper()
+	cfg := origin.DefaultConfig()
+	cfg.HTTPAddr, cfg.RTSPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.RTSPUDPRTPAddr, cfg.RTSPUDPRTCPAddr = "", ""
+	cfg.ICE.UDPPort = 0 // tests run many nodes at once
+	cfg.PublishUser, cfg.PublishPassword = pubUser, pubPass
+	cfg.DataDir = t.TempDir()
+	cfg.ShutdownGrace = 2 * time.Second
+	if mod != nil {
+		mod(&cfg)
+	}
+	reg := prometheus.NewRegistry()
+	o, err := origin.New(origin.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
+		HTTPListener: listen(t), RTSPListener: listen(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, o.Run)
+	return &originNode{Origin: o, reg: reg}
+}
+
+type edgeNode struct {
+	*edge.Edge
+	reg *prometheus.Registry
+}
+
+func startEdge(t testing.TB, upstream string, mod func(*edge.Config)) *edgeNode {
+	t.Helper()
+	cfg := edge.DefaultConfig()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.OriginURL = upstream
+	cfg.DataDir = t.TempDir()
+	cfg.Region = "test-region"
+	cfg.ICE.UDPPort = 0
+	cfg.ShutdownGrace = 2 * time.Second
+	if mod != nil {
+		mod(&cfg)
+	}
+	ui, err := webui.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	e, err := edge.New(edge.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
+		HTTPListener: listen(t), Routes: ui.Register})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, e.Run)
+	return &edgeNode{Edge: e, reg: reg}
+}
+
+// runNode runs a node until the test ends and checks it stops cleanly.
+func runNode(t testing.TB, run func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("node stopped with error: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("node did not stop within 15 s of cancel")
+		}
+	})
+}
+
+// publisher is an ffmpeg process publishing over RTSP.
+type publisher struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// encodeArgs makes ffmpeg encode a live test pattern: H.264 constrained
+// baseline with SPS/PPS only in the SDP (global header), Opus audio.
+func encodeArgs(gop int) []string {
+	return []string{
+		"-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
+		"-pix_fmt", "yuv420p", "-g", fmt.Sprint(gop), "-keyint_min", fmt.Sprint(gop), "-sc_threshold", "0", "-bf", "0",
+		"-b:v", "300k", "-c:a", "libopus", "-b:a", "32k",
+	}
+}
+
+func startFFmpeg(t testing.TB, input []string, rtspURL string) *publisher {
+	t.Helper()
+	bin := requireTool(t, "ffmpeg")
+	args := append([]string{"-hide_banner", "-loglevel", "warning", "-nostdin"}, input...)
+	args = append(args, "-rtsp_transport", "tcp", "-f", "rtsp", rtspURL)
+	p := &publisher{cmd: exec.Command(bin, args...), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *publisher) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func publishURL(o *originNode, name, user, pass string) string {
+	return fmt.Sprintf("rtsp://%s:%s@%s/%s", user, pass, o.RTSPAddr(), name)
+}
+
+func waitOnline(t testing.TB, o *originNode, name string, p *publisher) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "the stream to come online at the origin", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("ffmpeg exited: %s", p.stderr.String())
+		default:
+		}
+		_, release, err := o.Acquire(context.Background(), name)
+		if err != nil {
+			return false
+		}
+		release()
+		return true
+	})
+}
+
+// viewer is a pion WHEP client that records what it receives.
+type viewer struct {
+	c *whep.Client
+
+	mu    sync.Mutex
+	video []*rtp.Packet
+	audio []*rtp.Packet
+	first time.Time // arrival of the first video packet
+}
+
+func dialViewer(t testing.TB, url string) (*viewer, error) {
+	t.Helper()
+	api, _, err := whep.NewAPI(whep.DefaultICEConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &viewer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := whep.Dial(ctx, whep.ClientParams{API: api, URL: url, OnPacket: func(k stream.Kind, p *rtp.Packet) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if k == stream.Video {
+			if v.first.IsZero() {
+				v.first = time.Now()
+			}
+			v.video = append(v.video, p)
+		} else {
+			v.audio = append(v.audio, p)
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	v.c = c
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	})
+	return v, nil
+}
+
+func mustViewer(t testing.TB, url string) *viewer {
+	t.Helper()
+	v, err := dialViewer(t, url)
+	if err != nil {
+		t.Fatalf("viewer: %v", err)
+	}
+	return v
+}
+
+func (v *viewer) counts() (video, audio int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.video), len(v.audio)
+}
+
+// frames counts complete video frames (packets with the marker bit).
+func (v *viewer) frames() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, p := range v.video {
+		if p.Marker {
+			n++
+		}
+	}
+	return n
+}
+
+func (v *viewer) videoPackets() []*rtp.Packet {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]*rtp.Packet(nil), v.video...)
+}
+
+// accessUnits depacketizes H.264 into access units.
+func accessUnits(t testing.TB, pkts []*rtp.Packet) [][][]byte {
+	t.Helper()
+	d := &rtph264.Decoder{PacketizationMode: 1}
+	if err := d.Init(); err != nil {
+		t.Fatal(err)
+	}
+	var aus [][][]byte
+	for _, p := range pkts {
+		au, err := d.Decode(p)
+		if err != nil {
+			if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+				continue
+			}
+			t.Fatalf("depacketize: %v", err)
+		}
+		aus = append(aus, au)
+	}
+	return aus
+}
+
+// decodeFrames has ffmpeg decode Annex-B H.264 and returns how many frames
+// it decoded without error.
+func decodeFrames(t testing.TB, aus [][][]byte) int {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, au := range aus {
+		for _, nalu := range au {
+			buf.Write([]byte{0, 0, 0, 1})
+			buf.Write(nalu)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "received.h264")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(requireTool(t, "ffprobe"), "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames,profile,width,height", "-of", "default=nw=1", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v: %s", err, out)
+	}
+	var frames int
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "nb_read_frames="); ok {
+			fmt.Sscan(v, &frames)
+		}
+	}
+	return frames
+}
+
+func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for k, v := range labels {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
