@@ -39,14 +39,14 @@ type Params struct {
 
 // Edge is a running edge node.
 type Edge struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *mediametrics.Metrics
+	cfg      Config
+	log      *slog.Logger
+	metrics  *mediametrics.Metrics
 	api      *webrtc.API
 	closeICE func() error
 	whep     *whep.Server
-	node    *httpnode.Node
-	http    *http.Client
+	node     *httpnode.Node
+	http     *http.Client
 
 	runCtx context.Context // set by Run before the node serves
 	wg     sync.WaitGroup

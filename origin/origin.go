@@ -41,15 +41,15 @@ type Params struct {
 
 // Origin is a running origin node.
 type Origin struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *mediametrics.Metrics
+	cfg      Config
+	log      *slog.Logger
+	metrics  *mediametrics.Metrics
 	api      *webrtc.API
 	closeICE func() error
 	whep     *whep.Server
-	rtsp    *gortsplib.Server
-	node    *httpnode.Node
-	rtspLn  net.Listener
+	rtsp     *gortsplib.Server
+	node     *httpnode.Node
+	rtspLn   net.Listener
 
 	mu     sync.Mutex
 	paths  map[string]*path

@@ -79,7 +79,6 @@ func newForwardRig(tb testing.TB, n int) *forwardRig {
 	return r
 }
 
-
 func (r *forwardRig) allGot() bool {
 	for i := range r.perView {
 		if r.perView[i].Load() < 2 {
