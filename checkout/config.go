@@ -1,0 +1,140 @@
+package checkout
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Config is the checkout section of a node's configuration (key "checkout:").
+// Every key can be overridden from the environment by the node's loader.
+type Config struct {
+	// RedisURL selects the Redis store (redis:// or rediss://); empty selects
+	// the embedded store (memory plus a journal under the data dir).
+	RedisURL string `yaml:"redis_url"`
+	// ControlToken is the bearer token of the control API (origin only).
+	ControlToken string `yaml:"control_token"`
+	// HoldTime is how long an order waits for a confirmed payment before it
+	// is cancelled and its units go back to the drop.
+	HoldTime time.Duration `yaml:"hold_time"`
+	// LeaseMin and LeaseMax bound the units an edge asks for in one lease.
+	LeaseMin int `yaml:"lease_min"`
+	LeaseMax int `yaml:"lease_max"`
+	// LeaseWindow is how many seconds of the edge's selling rate a lease covers.
+	LeaseWindow time.Duration `yaml:"lease_window"`
+	// LeaseTTL is how long a lease lives without a renewal; an edge that dies
+	// loses its unsold units back to the drop after it.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// DirectThreshold: when a SKU's free units fall to this number, edges stop
+	// leasing and sell straight against the store.
+	DirectThreshold int `yaml:"direct_threshold"`
+	// SyncInterval is how often an edge refreshes drop state and refills leases.
+	SyncInterval time.Duration `yaml:"sync_interval"`
+	// HeldWait is how long a direct sale waits for units other edges still
+	// hold before it answers sold out.
+	HeldWait time.Duration `yaml:"held_wait"`
+	// ReapInterval is how often the control side cancels expired holds and
+	// reclaims expired leases.
+	ReapInterval time.Duration `yaml:"reap_interval"`
+	// RateLimitPerBuyer is orders per second per buyer at one edge; 0 disables.
+	RateLimitPerBuyer float64 `yaml:"rate_limit_per_buyer"`
+	// RateLimitBurst is the burst of the per-buyer limiter.
+	RateLimitBurst int `yaml:"rate_limit_burst"`
+	// StoreTimeout bounds one store call.
+	StoreTimeout time.Duration `yaml:"store_timeout"`
+	// Payment selects the payment provider.
+	Payment PaymentConfig `yaml:"payment"`
+}
+
+// PaymentConfig selects and tunes the payment provider.
+type PaymentConfig struct {
+	// Provider is "test" (the built-in test provider); the only one for now.
+	Provider string `yaml:"provider"`
+	// Decline makes the test provider decline every authorization.
+	Decline bool `yaml:"decline"`
+	// Delay makes the test provider slow: each call takes this long.
+	Delay time.Duration `yaml:"delay"`
+	// Workers is how many payments an edge runs at once.
+	Workers int `yaml:"workers"`
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		HoldTime:          10 * time.Minute,
+		LeaseMin:          5,
+		LeaseMax:          500,
+		LeaseWindow:       2 * time.Second,
+		LeaseTTL:          30 * time.Second,
+		DirectThreshold:   20,
+		SyncInterval:      100 * time.Millisecond,
+		HeldWait:          500 * time.Millisecond,
+		ReapInterval:      time.Second,
+		RateLimitPerBuyer: 5,
+		RateLimitBurst:    10,
+		StoreTimeout:      2 * time.Second,
+		Payment:           PaymentConfig{Provider: "test", Workers: 16},
+	}
+}
+
+// Validate checks every key; errors name the key as "checkout.<key>".
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, msg string) { errs = append(errs, fmt.Errorf("checkout.%s: %s", key, msg)) }
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			bad("redis_url", "must be a redis:// or rediss:// URL with a host")
+		}
+	}
+	if c.ControlToken != "" && len(c.ControlToken) < 16 {
+		bad("control_token", "must be at least 16 characters")
+	}
+	if c.HoldTime <= 0 {
+		bad("hold_time", "must be > 0")
+	}
+	if c.LeaseMin < 1 {
+		bad("lease_min", "must be >= 1")
+	}
+	if c.LeaseMax < c.LeaseMin {
+		bad("lease_max", "must be >= lease_min")
+	}
+	if c.LeaseWindow <= 0 {
+		bad("lease_window", "must be > 0")
+	}
+	if c.LeaseTTL < time.Second {
+		bad("lease_ttl", "must be >= 1s")
+	}
+	if c.DirectThreshold < 0 {
+		bad("direct_threshold", "must be >= 0")
+	}
+	if c.SyncInterval <= 0 || c.SyncInterval*3 > c.LeaseTTL {
+		bad("sync_interval", "must be > 0 and at most a third of lease_ttl")
+	}
+	if c.HeldWait < 0 {
+		bad("held_wait", "must be >= 0")
+	}
+	if c.ReapInterval <= 0 {
+		bad("reap_interval", "must be > 0")
+	}
+	if c.RateLimitPerBuyer < 0 {
+		bad("rate_limit_per_buyer", "must be >= 0 (0 disables)")
+	}
+	if c.RateLimitPerBuyer > 0 && c.RateLimitBurst < 1 {
+		bad("rate_limit_burst", "must be >= 1 when rate_limit_per_buyer is set")
+	}
+	if c.StoreTimeout <= 0 {
+		bad("store_timeout", "must be > 0")
+	}
+	if c.Payment.Provider != "test" {
+		bad("payment.provider", `must be "test"`)
+	}
+	if c.Payment.Delay < 0 {
+		bad("payment.delay", "must be >= 0")
+	}
+	if c.Payment.Workers < 1 {
+		bad("payment.workers", "must be >= 1")
+	}
+	return errors.Join(errs...)
+}

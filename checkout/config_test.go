@@ -1,0 +1,58 @@
+package checkout
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestConfigDefaultsValid(t *testing.T) {
+	if err := Defaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	cases := []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.HoldTime = 0 }, "checkout.hold_time: must be > 0"},
+		{func(c *Config) { c.LeaseMax = 1; c.LeaseMin = 2 }, "checkout.lease_max:"},
+		{func(c *Config) { c.RedisURL = "http://x" }, "checkout.redis_url:"},
+		{func(c *Config) { c.ControlToken = "short" }, "checkout.control_token:"},
+		{func(c *Config) { c.Payment.Provider = "stripe" }, "checkout.payment.provider:"},
+		{func(c *Config) { c.SyncInterval = time.Minute }, "checkout.sync_interval:"},
+	}
+	for _, tc := range cases {
+		c := Defaults()
+		tc.mut(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate() = %v, want it to contain %q", err, tc.want)
+		}
+	}
+}
+
+func TestConfigYAML(t *testing.T) {
+	c := Defaults()
+	if err := yaml.Unmarshal([]byte("hold_time: 90s\nredis_url: redis://127.0.0.1:6379/0\npayment: {provider: test, decline: true, delay: 250ms}\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.HoldTime != 90*time.Second || !c.Payment.Decline || c.Payment.Delay != 250*time.Millisecond || c.LeaseMax != Defaults().LeaseMax {
+		t.Fatalf("decoded %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Config
+	if err := yaml.Unmarshal(out, &back); err != nil || back != Defaults() {
+		t.Fatalf("round trip: %+v %v\n%s", back, err, out)
+	}
+}

@@ -1,0 +1,146 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ControlParams builds a Control.
+type ControlParams struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Config     Config
+	Store      Store
+}
+
+// Control is the seller's side on the origin: it creates, opens and closes
+// drops, reads their totals, and (in Run) cancels orders whose hold expired
+// and reclaims leases of edges that stopped renewing them.
+type Control struct {
+	cfg    Config
+	logger *slog.Logger
+	store  Store
+
+	holdsExpired  prometheus.Counter
+	leaseReclaims prometheus.Counter
+}
+
+// NewControl checks the parameters and builds a Control.
+func NewControl(p ControlParams) (*Control, error) {
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if p.Config.ControlToken == "" {
+		return nil, errors.New("checkout.control_token: must be set where the control API runs")
+	}
+	if p.Store == nil || p.Registerer == nil {
+		return nil, fmt.Errorf("checkout control: store and registerer are required: %w", ErrInvalid)
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Control{
+		cfg: p.Config, logger: p.Logger.With("component", "checkout-control"), store: p.Store,
+		holdsExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_holds_expired_total",
+			Help: "Orders cancelled because their payment was not confirmed within the hold time."}),
+		leaseReclaims: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_lease_reclaimed_units_total",
+			Help: "Units returned to drops from leases that expired (edge gone)."}),
+	}
+	for _, col := range []prometheus.Collector{c.holdsExpired, c.leaseReclaims} {
+		if err := p.Registerer.Register(col); err != nil {
+			return nil, fmt.Errorf("checkout control metrics: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// ControlToken is the bearer token the control API must require.
+func (c *Control) ControlToken() string { return c.cfg.ControlToken }
+
+// CreateDrop creates a drop in state created.
+func (c *Control) CreateDrop(ctx context.Context, d Drop) (Drop, error) {
+	if err := d.Validate(); err != nil {
+		return Drop{}, err
+	}
+	d.State = StateCreated
+	if err := c.store.CreateDrop(ctx, d); err != nil {
+		return Drop{}, err
+	}
+	c.logger.Info("drop created", "drop", d.ID, "stream", d.Stream, "skus", len(d.SKUs))
+	return d, nil
+}
+
+// Open opens a drop for orders.
+func (c *Control) Open(ctx context.Context, id string) error { return c.setState(ctx, id, StateOpen) }
+
+// Close closes a drop: edges stop selling within one sync interval and
+// return their leases.
+func (c *Control) Close(ctx context.Context, id string) error {
+	return c.setState(ctx, id, StateClosed)
+}
+
+func (c *Control) setState(ctx context.Context, id, state string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("drop id: %w", ErrInvalid)
+	}
+	if err := c.store.SetState(ctx, id, state); err != nil {
+		return err
+	}
+	c.logger.Info("drop state changed", "drop", id, "state", state)
+	return nil
+}
+
+// Totals reads a drop's live totals.
+func (c *Control) Totals(ctx context.Context, id string) (Totals, error) {
+	if !ValidID(id) {
+		return Totals{}, fmt.Errorf("drop id: %w", ErrInvalid)
+	}
+	return c.store.Totals(ctx, id)
+}
+
+// Run reaps expired holds and leases every reap interval until ctx ends.
+func (c *Control) Run(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		c.reap(ctx)
+	}
+}
+
+func (c *Control) reap(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.ReapInterval+c.cfg.StoreTimeout)
+	defer cancel()
+	ids, err := c.store.ListDrops(cctx)
+	if err != nil {
+		c.logger.Debug("reap: list drops", "err", err)
+		return
+	}
+	for _, id := range ids {
+		n, err := c.store.ReapHolds(cctx, id)
+		c.holdsExpired.Add(float64(n))
+		if n > 0 {
+			c.logger.Info("holds expired", "drop", id, "orders", n)
+		}
+		if err != nil {
+			c.logger.Debug("reap holds", "drop", id, "err", err)
+		}
+		u, err := c.store.ReapLeases(cctx, id)
+		c.leaseReclaims.Add(float64(u))
+		if u > 0 {
+			c.logger.Warn("expired leases reclaimed", "drop", id, "units", u)
+		}
+		if err != nil {
+			c.logger.Debug("reap leases", "drop", id, "err", err)
+		}
+	}
+}

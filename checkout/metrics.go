@@ -1,0 +1,91 @@
+package checkout
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are an edge's collectors, registered on the node's registerer.
+type metrics struct {
+	orders        *prometheus.CounterVec
+	acceptLatency *prometheus.HistogramVec
+	leaseUnits    *prometheus.GaugeVec
+	leaseGrant    prometheus.Histogram
+	leaseRefills  prometheus.Counter
+	fsync         prometheus.Histogram
+	batch         prometheus.Histogram
+	syncLag       prometheus.Gauge
+	unshipped     prometheus.Gauge
+	revenue       *prometheus.CounterVec
+	shipped       *prometheus.CounterVec
+	payments      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
+	c := prometheus.Labels{"edge": edge}
+	m := &metrics{
+		orders: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_orders_total",
+			Help: "Order requests by result (accepted, sold_out, not_open, limit, rate_limited, invalid, unavailable, not_found, error).", ConstLabels: c}, []string{"result"}),
+		acceptLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "livedrop_checkout_accept_latency_seconds",
+			Help: "Time to accept an order (lease: journaled from the lease; direct: sold against the store).", ConstLabels: c,
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"path"}),
+		leaseUnits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "livedrop_checkout_lease_units",
+			Help: "Units this edge holds in leases, unsold.", ConstLabels: c}, []string{"drop"}),
+		leaseGrant: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "livedrop_checkout_lease_grant_units",
+			Help: "Units granted per lease refill (lease size).", ConstLabels: c, Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		leaseRefills: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_lease_refills_total",
+			Help: "Lease refills that granted units.", ConstLabels: c}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "livedrop_checkout_journal_fsync_seconds",
+			Help: "Journal fsync latency.", ConstLabels: c, Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "livedrop_checkout_journal_batch_size",
+			Help: "Records per journal fsync (group commit).", ConstLabels: c, Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
+		syncLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livedrop_checkout_sync_lag_seconds",
+			Help: "Age of the oldest accepted order not yet shipped to the store.", ConstLabels: c}),
+		unshipped: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livedrop_checkout_unshipped_orders",
+			Help: "Accepted orders not yet shipped to the store.", ConstLabels: c}),
+		revenue: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_revenue_cents_total",
+			Help: "Revenue of orders accepted at this edge, in cents.", ConstLabels: c}, []string{"currency"}),
+		shipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_shipped_orders_total",
+			Help: "Orders shipped to the store by outcome.", ConstLabels: c}, []string{"outcome"}),
+		payments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_payments_total",
+			Help: "Payments by result (paid, declined, refunded, error).", ConstLabels: c}, []string{"result"}),
+	}
+	for _, col := range []prometheus.Collector{m.orders, m.acceptLatency, m.leaseUnits, m.leaseGrant, m.leaseRefills,
+		m.fsync, m.batch, m.syncLag, m.unshipped, m.revenue, m.shipped, m.payments} {
+		if err := reg.Register(col); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				continue
+			}
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// resultLabel names an order result for metrics.
+func resultLabel(err error) string {
+	if err == nil {
+		return "accepted"
+	}
+	switch ClassOf(err) {
+	case ClassInvalid:
+		return "invalid"
+	case ClassNotFound:
+		return "not_found"
+	case ClassSoldOut:
+		return "sold_out"
+	case ClassNotOpen:
+		return "not_open"
+	case ClassLimit:
+		return "limit"
+	case ClassRateLimited:
+		return "rate_limited"
+	case ClassUnavailable:
+		return "unavailable"
+	case ClassConflict:
+		return "conflict"
+	}
+	return "error"
+}

@@ -1,0 +1,469 @@
+package checkout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// dropIndexKey lists all drop ids. It is the only key outside a drop's hash
+// tag; it is written apart from the drop's atomic scripts.
+const dropIndexKey = "livedrop:drops"
+
+// opTTL is how long the answer to a lease operation is kept for retries.
+const opTTL = time.Hour
+
+// keys builds every key of one drop; all share the hash tag {drop:ID}.
+type keys struct{ tag string }
+
+func dropKeys(id string) keys { return keys{"{drop:" + id + "}"} }
+
+func (k keys) meta() string               { return k.tag + ":meta" }
+func (k keys) sku(s string) string        { return k.tag + ":sku:" + s }
+func (k keys) leases() string             { return k.tag + ":leases" }
+func (k keys) leaseExp() string           { return k.tag + ":leaseexp" }
+func (k keys) orders() string             { return k.tag + ":orders" }
+func (k keys) pending() string            { return k.tag + ":pending" }
+func (k keys) buyers() string             { return k.tag + ":buyers" }
+func (k keys) stream() string             { return k.tag + ":stream" }
+func (k keys) op(id string) string        { return k.tag + ":op:" + id }
+func leaseField(sku, edge string) string  { return sku + "|" + edge }
+func buyerField(sku, buyer string) string { return sku + "|" + buyer }
+
+// RedisStore is the Store on Redis (or Redis Cluster: keys of one drop share
+// a hash tag and every script touches one drop only).
+type RedisStore struct {
+	rdb    redis.UniversalClient
+	logger *slog.Logger
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// OpenRedisStore connects to the Redis at url. An unreachable Redis is not an
+// error here: edges must start and sell from their journal's leases while it
+// is down; calls fail with ErrUnavailable until it answers.
+func OpenRedisStore(ctx context.Context, url string, logger *slog.Logger) (*RedisStore, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("checkout.redis_url: %w", err)
+	}
+	opt.DialTimeout = time.Second
+	opt.ReadTimeout = 2 * time.Second
+	opt.WriteTimeout = 2 * time.Second
+	opt.MaxRetries = 1
+	opt.PoolSize = 64
+	opt.ContextTimeoutEnabled = true
+	s := &RedisStore{rdb: redis.NewClient(opt), logger: logger.With("component", "checkout-redis")}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := s.rdb.Ping(pctx).Err(); err != nil {
+		s.logger.Warn("redis not reachable yet", "addr", opt.Addr, "err", err)
+	}
+	return s, nil
+}
+
+// NewRedisStore wraps an existing client.
+func NewRedisStore(rdb redis.UniversalClient, logger *slog.Logger) *RedisStore {
+	return &RedisStore{rdb: rdb, logger: logger}
+}
+
+// Close closes the client.
+func (s *RedisStore) Close() error { return s.rdb.Close() }
+
+// unavailable wraps a transport error so it classifies as ErrUnavailable.
+func unavailable(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+// CreateDrop implements Store.
+func (s *RedisStore) CreateDrop(ctx context.Context, d Drop) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	k := dropKeys(d.ID)
+	skus, err := json.Marshal(d.SKUs)
+	if err != nil {
+		return fmt.Errorf("encode skus: %w", err)
+	}
+	ks := []string{k.meta()}
+	args := []any{d.Stream, string(skus)}
+	for _, sku := range d.SKUs {
+		ks = append(ks, k.sku(sku.SKU))
+		args = append(args, sku.Stock)
+	}
+	res, err := scriptCreate.Run(ctx, s.rdb, ks, args...).Text()
+	if err != nil {
+		return unavailable("create drop", err)
+	}
+	if res == "exists" {
+		return fmt.Errorf("drop %s: %w", d.ID, ErrDropExists)
+	}
+	if err := s.rdb.SAdd(ctx, dropIndexKey, d.ID).Err(); err != nil {
+		return unavailable("index drop", err)
+	}
+	return nil
+}
+
+// SetState implements Store.
+func (s *RedisStore) SetState(ctx context.Context, drop, state string) error {
+	res, err := scriptSetState.Run(ctx, s.rdb, []string{dropKeys(drop).meta()}, state).Text()
+	if err != nil {
+		return unavailable("set drop state", err)
+	}
+	switch {
+	case res == "ok":
+		return nil
+	case res == "notfound":
+		return fmt.Errorf("drop %s: %w", drop, ErrNotFound)
+	default:
+		return fmt.Errorf("drop %s is %s, cannot become %s: %w", drop, strings.TrimPrefix(res, "conflict:"), state, ErrConflict)
+	}
+}
+
+// Drop implements Store.
+func (s *RedisStore) Drop(ctx context.Context, id string) (Drop, error) {
+	m, err := s.rdb.HGetAll(ctx, dropKeys(id).meta()).Result()
+	if err != nil {
+		return Drop{}, unavailable("read drop", err)
+	}
+	if len(m) == 0 {
+		return Drop{}, fmt.Errorf("drop %s: %w", id, ErrNotFound)
+	}
+	d := Drop{ID: id, Stream: m["stream"], State: m["state"]}
+	if err := json.Unmarshal([]byte(m["skus"]), &d.SKUs); err != nil {
+		return Drop{}, fmt.Errorf("decode drop %s skus: %w", id, err)
+	}
+	return d, nil
+}
+
+// Totals implements Store.
+func (s *RedisStore) Totals(ctx context.Context, id string) (Totals, error) {
+	d, err := s.Drop(ctx, id)
+	if err != nil {
+		return Totals{}, err
+	}
+	k := dropKeys(id)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(d.SKUs))
+	for i, sku := range d.SKUs {
+		cmds[i] = pipe.HGetAll(ctx, k.sku(sku.SKU))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Totals{}, unavailable("read totals", err)
+	}
+	t := Totals{Drop: id, Stream: d.Stream, State: d.State}
+	for i, sku := range d.SKUs {
+		m := cmds[i].Val()
+		t.SKUs = append(t.SKUs, SKUTotals{
+			SKU: sku.SKU, Currency: sku.Currency,
+			Stock: atoi(m["stock"]), Free: atoi(m["free"]), HeldAtEdges: atoi(m["leased"]),
+			Sold: atoi(m["sold"]), Orders: atoi(m["orders"]), Paid: atoi(m["paid"]),
+			Cancelled: atoi(m["cancelled"]), RevenueCents: int64(atoi(m["revenue"])),
+		})
+	}
+	return t, nil
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// View implements Store.
+func (s *RedisStore) View(ctx context.Context, drop, edge string, skus []string) (DropView, error) {
+	k := dropKeys(drop)
+	pipe := s.rdb.Pipeline()
+	state := pipe.HGet(ctx, k.meta(), "state")
+	vals := make([]*redis.SliceCmd, len(skus))
+	mine := make([]*redis.StringCmd, len(skus))
+	for i, sku := range skus {
+		vals[i] = pipe.HMGet(ctx, k.sku(sku), "free", "leased")
+		mine[i] = pipe.HGet(ctx, k.leases(), leaseField(sku, edge))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return DropView{}, unavailable("read view", err)
+	}
+	if errors.Is(state.Err(), redis.Nil) {
+		return DropView{}, fmt.Errorf("drop %s: %w", drop, ErrNotFound)
+	}
+	v := DropView{State: state.Val(), SKUs: make(map[string]SKUView, len(skus))}
+	for i, sku := range skus {
+		f := vals[i].Val()
+		var sv SKUView
+		if len(f) == 2 {
+			sv.Free, _ = strconv.Atoi(fmt.Sprint(f[0]))
+			sv.Leased, _ = strconv.Atoi(fmt.Sprint(f[1]))
+		}
+		sv.MyLease, _ = strconv.Atoi(mine[i].Val())
+		v.SKUs[sku] = sv
+	}
+	return v, nil
+}
+
+// ListDrops implements Store.
+func (s *RedisStore) ListDrops(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, dropIndexKey).Result()
+	if err != nil {
+		return nil, unavailable("list drops", err)
+	}
+	return ids, nil
+}
+
+// Grant implements Store.
+func (s *RedisStore) Grant(ctx context.Context, op LeaseOp) (Grant, error) {
+	k := dropKeys(op.Drop)
+	vals, err := scriptGrant.Run(ctx, s.rdb,
+		[]string{k.meta(), k.sku(op.SKU), k.leases(), k.leaseExp(), k.op(op.OpID)},
+		leaseField(op.SKU, op.Edge), op.Units, op.Threshold, op.TTL.Milliseconds(), int(opTTL.Seconds()),
+	).Slice()
+	if err != nil {
+		return Grant{}, unavailable("grant lease", err)
+	}
+	if len(vals) != 4 {
+		return Grant{}, fmt.Errorf("grant lease: unexpected reply %v", vals)
+	}
+	g := Grant{Units: toInt(vals[1]), Lease: toInt(vals[2]), Free: toInt(vals[3])}
+	switch fmt.Sprint(vals[0]) {
+	case "granted":
+	case "direct":
+		g.Direct = true
+	case "notopen":
+		g.NotOpen = true
+	case "notfound":
+		return Grant{}, fmt.Errorf("drop %s: %w", op.Drop, ErrNotFound)
+	}
+	return g, nil
+}
+
+func toInt(v any) int {
+	switch x := v.(type) {
+	case int64:
+		return int(x)
+	case string:
+		return atoi(x)
+	}
+	return 0
+}
+
+// Return implements Store.
+func (s *RedisStore) Return(ctx context.Context, op LeaseOp) (int, error) {
+	k := dropKeys(op.Drop)
+	n, err := scriptReturn.Run(ctx, s.rdb,
+		[]string{k.sku(op.SKU), k.leases(), k.leaseExp(), k.op(op.OpID)},
+		leaseField(op.SKU, op.Edge), op.Units, int(opTTL.Seconds()),
+	).Int()
+	if err != nil {
+		return 0, unavailable("return lease", err)
+	}
+	return n, nil
+}
+
+// Renew implements Store.
+func (s *RedisStore) Renew(ctx context.Context, drop, sku, edge string, ttl time.Duration) (int, error) {
+	k := dropKeys(drop)
+	n, err := scriptRenew.Run(ctx, s.rdb, []string{k.leases(), k.leaseExp()}, leaseField(sku, edge), ttl.Milliseconds()).Int()
+	if err != nil {
+		return 0, unavailable("renew lease", err)
+	}
+	if n < 0 {
+		return 0, ErrLeaseGone
+	}
+	return n, nil
+}
+
+func shipArgs(it ShipItem) (keys, []string, []any, error) {
+	o := it.Order
+	k := dropKeys(o.Drop)
+	enc, err := json.Marshal(o)
+	if err != nil {
+		return k, nil, nil, fmt.Errorf("encode order: %w", err)
+	}
+	ks := []string{k.sku(o.SKU), k.leases(), k.orders(), k.pending(), k.buyers(), k.stream(), k.meta()}
+	args := []any{o.ID, string(enc), leaseField(o.SKU, o.Edge), buyerField(o.SKU, o.Buyer), o.Qty, o.TotalCents, it.MaxPerBuyer, it.Hold.Milliseconds(), o.Edge}
+	return k, ks, args, nil
+}
+
+func parseResult(vals []any, err error) (ShipResult, error) {
+	if err != nil {
+		return ShipResult{}, err
+	}
+	if len(vals) != 2 {
+		return ShipResult{}, fmt.Errorf("unexpected reply %v", vals)
+	}
+	r := ShipResult{Outcome: Outcome(fmt.Sprint(vals[0]))}
+	if enc := fmt.Sprint(vals[1]); enc != "" {
+		if err := json.Unmarshal([]byte(enc), &r.Order); err != nil {
+			return ShipResult{}, fmt.Errorf("decode order: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Ship implements Store. All items go in one pipeline (one round trip).
+func (s *RedisStore) Ship(ctx context.Context, items []ShipItem) ([]ShipResult, error) {
+	for attempt := 0; ; attempt++ {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(items))
+		for i, it := range items {
+			_, ks, args, err := shipArgs(it)
+			if err != nil {
+				return nil, err
+			}
+			cmds[i] = scriptShip.EvalSha(ctx, pipe, ks, args...)
+		}
+		_, err := pipe.Exec(ctx)
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
+			if lerr := scriptShip.Load(ctx, s.rdb).Err(); lerr != nil {
+				return nil, unavailable("load ship script", lerr)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, unavailable("ship orders", err)
+		}
+		out := make([]ShipResult, len(items))
+		for i, c := range cmds {
+			r, err := parseResult(c.Slice())
+			if err != nil {
+				return nil, fmt.Errorf("ship order %s: %w", items[i].Order.ID, err)
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+}
+
+// SellDirect implements Store.
+func (s *RedisStore) SellDirect(ctx context.Context, it ShipItem) (ShipResult, error) {
+	_, ks, args, err := shipArgs(it)
+	if err != nil {
+		return ShipResult{}, err
+	}
+	r, err := parseResult(scriptDirect.Run(ctx, s.rdb, ks, args...).Slice())
+	if err != nil {
+		return ShipResult{}, unavailable("direct sale", err)
+	}
+	return r, nil
+}
+
+// Order implements Store.
+func (s *RedisStore) Order(ctx context.Context, id string) (Order, error) {
+	drop, ok := DropOfOrder(id)
+	if !ok {
+		return Order{}, fmt.Errorf("order %q: %w", id, ErrNotFound)
+	}
+	enc, err := s.rdb.HGet(ctx, dropKeys(drop).orders(), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return Order{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Order{}, unavailable("read order", err)
+	}
+	var o Order
+	if err := json.Unmarshal([]byte(enc), &o); err != nil {
+		return Order{}, fmt.Errorf("decode order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// ConfirmPayment implements Store.
+func (s *RedisStore) ConfirmPayment(ctx context.Context, id string) (Order, error) {
+	o, err := s.Order(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	k := dropKeys(o.Drop)
+	r, err := parseResult(scriptConfirm.Run(ctx, s.rdb, []string{k.orders(), k.pending(), k.sku(o.SKU), k.stream()}, id).Slice())
+	if err != nil {
+		return Order{}, unavailable("confirm payment", err)
+	}
+	return r.Order, nil
+}
+
+// Cancel implements Store.
+func (s *RedisStore) Cancel(ctx context.Context, id, reason string) (Order, error) {
+	return s.cancel(ctx, id, reason, false)
+}
+
+func (s *RedisStore) cancel(ctx context.Context, id, reason string, onlyIfDue bool) (Order, error) {
+	o, err := s.Order(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	k := dropKeys(o.Drop)
+	due := "0"
+	if onlyIfDue {
+		due = "1"
+	}
+	r, err := parseResult(scriptCancel.Run(ctx, s.rdb,
+		[]string{k.orders(), k.pending(), k.sku(o.SKU), k.buyers(), k.stream()},
+		id, reason, due, buyerField(o.SKU, o.Buyer)).Slice())
+	if err != nil {
+		return Order{}, unavailable("cancel order", err)
+	}
+	return r.Order, nil
+}
+
+func (s *RedisStore) now(ctx context.Context) (int64, error) {
+	t, err := s.rdb.Time(ctx).Result()
+	if err != nil {
+		return 0, unavailable("redis time", err)
+	}
+	return t.UnixMilli(), nil
+}
+
+// ReapHolds implements Store.
+func (s *RedisStore) ReapHolds(ctx context.Context, drop string) (int, error) {
+	now, err := s.now(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := s.rdb.ZRangeByScore(ctx, dropKeys(drop).pending(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now, 10), Count: 500}).Result()
+	if err != nil {
+		return 0, unavailable("list expired holds", err)
+	}
+	n := 0
+	for _, id := range ids {
+		o, err := s.cancel(ctx, id, "hold_expired", true)
+		if err != nil {
+			return n, err
+		}
+		if o.Status == StatusCancelled && o.Reason == "hold_expired" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ReapLeases implements Store.
+func (s *RedisStore) ReapLeases(ctx context.Context, drop string) (int, error) {
+	now, err := s.now(ctx)
+	if err != nil {
+		return 0, err
+	}
+	k := dropKeys(drop)
+	fields, err := s.rdb.ZRangeByScore(ctx, k.leaseExp(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now, 10), Count: 500}).Result()
+	if err != nil {
+		return 0, unavailable("list expired leases", err)
+	}
+	total := 0
+	for _, f := range fields {
+		sku, _, ok := strings.Cut(f, "|")
+		if !ok {
+			continue
+		}
+		n, err := scriptReclaim.Run(ctx, s.rdb, []string{k.sku(sku), k.leases(), k.leaseExp()}, f).Int()
+		if err != nil {
+			return total, unavailable("reclaim lease", err)
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -1,0 +1,136 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+)
+
+// Store holds the truth of drops, stock, leases and orders. RedisStore and
+// MemStore implement it with the same semantics; every state change is atomic.
+type Store interface {
+	// CreateDrop stores a new drop in state created (ErrDropExists if taken).
+	CreateDrop(ctx context.Context, d Drop) error
+	// SetState moves a drop to open or closed (ErrNotFound, ErrConflict).
+	SetState(ctx context.Context, drop, state string) error
+	// Drop reads a drop's definition and state.
+	Drop(ctx context.Context, id string) (Drop, error)
+	// Totals reads a drop's live totals.
+	Totals(ctx context.Context, id string) (Totals, error)
+	// View reads what an edge needs each sync: the drop's state and, per SKU,
+	// free units, units leased by all edges, and the units of edge's lease.
+	View(ctx context.Context, drop, edge string, skus []string) (DropView, error)
+	// ListDrops lists the ids of all drops.
+	ListDrops(ctx context.Context) ([]string, error)
+
+	// Grant moves up to op.Units free units into the edge's lease, keeping
+	// op.Threshold units free for direct sales. Retrying with the same OpID
+	// returns the first answer.
+	Grant(ctx context.Context, op LeaseOp) (Grant, error)
+	// Return moves up to op.Units of the edge's lease back to free stock.
+	// Retrying with the same OpID returns the first answer.
+	Return(ctx context.Context, op LeaseOp) (int, error)
+	// Renew extends the edge's lease and returns its units (ErrLeaseGone if
+	// it was reclaimed).
+	Renew(ctx context.Context, drop, sku, edge string, ttl time.Duration) (int, error)
+
+	// Ship records orders sold from leases, idempotently by order id.
+	Ship(ctx context.Context, items []ShipItem) ([]ShipResult, error)
+	// SellDirect sells straight from free stock (no lease).
+	SellDirect(ctx context.Context, item ShipItem) (ShipResult, error)
+	// Order reads an order (ErrNotFound).
+	Order(ctx context.Context, id string) (Order, error)
+	// ConfirmPayment marks a pending order paid and returns it; an order that
+	// is no longer pending is returned unchanged.
+	ConfirmPayment(ctx context.Context, id string) (Order, error)
+	// Cancel cancels a pending order and returns its units to the drop.
+	Cancel(ctx context.Context, id, reason string) (Order, error)
+
+	// ReapHolds cancels pending orders of drop whose hold expired.
+	ReapHolds(ctx context.Context, drop string) (int, error)
+	// ReapLeases returns expired leases of drop to free stock.
+	ReapLeases(ctx context.Context, drop string) (int, error)
+
+	// Close releases the store.
+	Close() error
+}
+
+// LeaseOp asks to grant or return lease units.
+type LeaseOp struct {
+	Drop, SKU, Edge string
+	// OpID makes the operation idempotent across retries.
+	OpID      string
+	Units     int
+	Threshold int
+	TTL       time.Duration
+}
+
+// Grant is the answer to a lease request.
+type Grant struct {
+	// Units granted now (0 when Direct or NotOpen).
+	Units int
+	// Direct: free stock is at or below the threshold; sell directly.
+	Direct bool
+	// NotOpen: the drop is not open.
+	NotOpen bool
+	// Lease is the edge's lease after the grant (sold-but-unshipped included).
+	Lease int
+	// Free is the SKU's free stock after the grant.
+	Free int
+}
+
+// DropView is what an edge reads each sync.
+type DropView struct {
+	State string
+	SKUs  map[string]SKUView
+}
+
+// SKUView is one SKU in a DropView.
+type SKUView struct {
+	Free, Leased, MyLease int
+}
+
+// ShipItem is one order to record.
+type ShipItem struct {
+	Order       Order
+	MaxPerBuyer int
+	Hold        time.Duration
+}
+
+// Outcome says what happened to a shipped or directly sold order.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeCreated   Outcome = "created"   // recorded now
+	OutcomeExists    Outcome = "exists"    // this edge recorded it before
+	OutcomeDuplicate Outcome = "duplicate" // another edge recorded it (same key)
+	OutcomeCancelled Outcome = "cancelled" // recorded as cancelled (limit, lease expired)
+	OutcomeSoldOut   Outcome = "soldout"
+	OutcomeHeld      Outcome = "held" // no free units, but edges still hold leases
+	OutcomeLimit     Outcome = "limit"
+	OutcomeNotOpen   Outcome = "notopen"
+)
+
+// ShipResult is the outcome and the order as stored.
+type ShipResult struct {
+	Outcome Outcome
+	Order   Order
+}
+
+// OpenStore opens the Redis store when cfg.RedisURL is set, otherwise the
+// embedded store with its journal under dataDir/checkout.
+func OpenStore(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) (Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RedisURL != "" {
+		return OpenRedisStore(ctx, cfg.RedisURL, logger)
+	}
+	if dataDir == "" {
+		return nil, fmt.Errorf("embedded store: data dir: %w", ErrInvalid)
+	}
+	return OpenMemStore(filepath.Join(dataDir, "checkout", "store.journal"), nil, logger)
+}

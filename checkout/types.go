@@ -1,0 +1,236 @@
+package checkout
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Drop states.
+const (
+	StateCreated = "created"
+	StateOpen    = "open"
+	StateClosed  = "closed"
+)
+
+// Order statuses.
+const (
+	StatusPending   = "pending"
+	StatusPaid      = "paid"
+	StatusCancelled = "cancelled"
+)
+
+// Limits on identifiers and quantities.
+const (
+	MaxIDLen     = 64
+	MaxKeyLen    = 128
+	MaxQty       = 1000
+	MaxSKUs      = 100
+	MaxStock     = 10_000_000
+	MaxNameLen   = 200
+	MaxPriceCent = 100_000_000_00
+)
+
+// SKU is one product of a drop.
+type SKU struct {
+	SKU         string `json:"sku"`
+	Name        string `json:"name"`
+	PriceCents  int64  `json:"price_cents"`
+	Currency    string `json:"currency"`
+	Stock       int    `json:"stock"`
+	MaxPerBuyer int    `json:"max_per_buyer"`
+}
+
+// Drop is a sale of a fixed stock of SKUs bound to a stream.
+type Drop struct {
+	ID     string `json:"id"`
+	Stream string `json:"stream"`
+	State  string `json:"state,omitempty"`
+	SKUs   []SKU  `json:"skus"`
+}
+
+// SKU returns the SKU named s.
+func (d *Drop) SKU(s string) (SKU, bool) {
+	for _, k := range d.SKUs {
+		if k.SKU == s {
+			return k, true
+		}
+	}
+	return SKU{}, false
+}
+
+// Validate checks a drop definition.
+func (d *Drop) Validate() error {
+	if !ValidID(d.ID) {
+		return fmt.Errorf("%w: id must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, MaxIDLen)
+	}
+	if !ValidID(d.Stream) {
+		return fmt.Errorf("%w: stream must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, MaxIDLen)
+	}
+	if len(d.SKUs) == 0 || len(d.SKUs) > MaxSKUs {
+		return fmt.Errorf("%w: skus must hold 1-%d entries", ErrInvalid, MaxSKUs)
+	}
+	seen := map[string]bool{}
+	for i, k := range d.SKUs {
+		switch {
+		case !ValidID(k.SKU):
+			return fmt.Errorf("%w: skus[%d].sku must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, i, MaxIDLen)
+		case seen[k.SKU]:
+			return fmt.Errorf("%w: skus[%d].sku %q repeated", ErrInvalid, i, k.SKU)
+		case len(k.Name) > MaxNameLen:
+			return fmt.Errorf("%w: skus[%d].name longer than %d", ErrInvalid, i, MaxNameLen)
+		case k.PriceCents < 0 || k.PriceCents > MaxPriceCent:
+			return fmt.Errorf("%w: skus[%d].price_cents out of range", ErrInvalid, i)
+		case !validCurrency(k.Currency):
+			return fmt.Errorf("%w: skus[%d].currency must be 3 upper-case letters", ErrInvalid, i)
+		case k.Stock < 0 || k.Stock > MaxStock:
+			return fmt.Errorf("%w: skus[%d].stock must be 0-%d", ErrInvalid, i, MaxStock)
+		case k.MaxPerBuyer < 0 || k.MaxPerBuyer > MaxQty:
+			return fmt.Errorf("%w: skus[%d].max_per_buyer must be 0-%d (0 = no limit)", ErrInvalid, i, MaxQty)
+		}
+		seen[k.SKU] = true
+	}
+	return nil
+}
+
+// Order is one accepted order.
+type Order struct {
+	ID         string    `json:"id"`
+	Drop       string    `json:"drop"`
+	SKU        string    `json:"sku"`
+	Qty        int       `json:"qty"`
+	Buyer      string    `json:"buyer"`
+	PriceCents int64     `json:"price_cents"`
+	Currency   string    `json:"currency"`
+	TotalCents int64     `json:"total_cents"`
+	Status     string    `json:"status"`
+	Reason     string    `json:"reason,omitempty"`
+	Edge       string    `json:"edge"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// OrderRequest is what a viewer asks for.
+type OrderRequest struct {
+	Drop           string
+	SKU            string
+	Qty            int
+	Buyer          string
+	IdempotencyKey string
+}
+
+// Validate checks the request's fields.
+func (r *OrderRequest) Validate() error {
+	switch {
+	case !ValidID(r.Drop):
+		return fmt.Errorf("%w: drop must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, MaxIDLen)
+	case !ValidID(r.SKU):
+		return fmt.Errorf("%w: sku must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, MaxIDLen)
+	case r.Qty < 1 || r.Qty > MaxQty:
+		return fmt.Errorf("%w: qty must be 1-%d", ErrInvalid, MaxQty)
+	case !ValidBuyer(r.Buyer):
+		return fmt.Errorf("%w: buyer must be 1-%d of [A-Za-z0-9_.:@-]", ErrInvalid, MaxIDLen)
+	case !ValidIdempotencyKey(r.IdempotencyKey):
+		return fmt.Errorf("%w: Idempotency-Key must be 1-%d printable ASCII characters", ErrInvalid, MaxKeyLen)
+	}
+	return nil
+}
+
+// OrderID derives the order id from the drop, buyer and idempotency key, so
+// that a retry through any edge names the same order. The drop id is its
+// prefix, so the order can be found in the drop's keys.
+func OrderID(drop, buyer, key string) string {
+	h := sha256.New()
+	h.Write([]byte(drop))
+	h.Write([]byte{0})
+	h.Write([]byte(buyer))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	var sum [32]byte
+	return drop + "." + strings.ToLower(b32.EncodeToString(h.Sum(sum[:0])[:15]))
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// DropOfOrder returns the drop id an order id belongs to.
+func DropOfOrder(id string) (string, bool) {
+	i := strings.LastIndexByte(id, '.')
+	if i <= 0 || len(id)-i-1 != 24 || len(id) > MaxIDLen+25 {
+		return "", false
+	}
+	for _, c := range []byte(id[i+1:]) {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return "", false
+		}
+	}
+	d := id[:i]
+	return d, ValidID(d)
+}
+
+// ValidID reports whether s is 1-64 characters of [A-Za-z0-9_-].
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidBuyer reports whether s is 1-64 characters of [A-Za-z0-9_.:@-].
+func ValidBuyer(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':' || c == '@') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidIdempotencyKey reports whether s is 1-128 printable ASCII characters.
+func ValidIdempotencyKey(s string) bool {
+	if len(s) == 0 || len(s) > MaxKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func validCurrency(s string) bool {
+	return len(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z'
+}
+
+// SKUTotals are the live totals of one SKU.
+type SKUTotals struct {
+	SKU          string `json:"sku"`
+	Stock        int    `json:"stock"`
+	Free         int    `json:"free"`
+	HeldAtEdges  int    `json:"held_at_edges"`
+	Sold         int    `json:"sold"`
+	Orders       int    `json:"orders"`
+	Paid         int    `json:"paid"`
+	Cancelled    int    `json:"cancelled"`
+	RevenueCents int64  `json:"revenue_cents"`
+	Currency     string `json:"currency"`
+}
+
+// Totals are the live totals of a drop.
+type Totals struct {
+	Drop   string      `json:"drop"`
+	Stream string      `json:"stream"`
+	State  string      `json:"state"`
+	SKUs   []SKUTotals `json:"skus"`
+}
