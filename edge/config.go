@@ -17,7 +17,10 @@ type Config struct {
 	// OriginURL is the base URL of the origin, or of another edge, to pull from.
 	OriginURL string `yaml:"origin_url"`
 	// Region names this edge in metrics and overlays.
-	Region  string `yaml:"region"`
+	Region string `yaml:"region"`
+	// NodeID names this edge's inventory leases; it must stay the same
+	// across restarts and differ between edges ("" uses region).
+	NodeID  string `yaml:"node_id"`
 	DataDir string `yaml:"data_dir"`
 	// IdleTimeout is how long the upstream connection of a stream stays
 	// open after its last viewer leaves.
@@ -48,6 +51,14 @@ func edgeICE() whep.ICEConfig {
 	c := whep.DefaultICEConfig()
 	c.UDPPort = 8189
 	return c
+}
+
+// ID is the edge's stable name: node_id, or region when unset.
+func (c *Config) ID() string {
+	if c.NodeID != "" {
+		return c.NodeID
+	}
+	return c.Region
 }
 
 // Validate checks the configuration; errors name the YAML key.

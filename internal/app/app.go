@@ -41,6 +41,7 @@ Usage:
   livedrop origin  [--config FILE]   ingest RTSP, serve WHEP to edges, control API
   livedrop edge    [--config FILE]   serve viewers: page, WHEP, orders
   livedrop demo    [--config FILE]   origin + edge + built-in camera in one process
+  livedrop loadgen buyers --edge URL --drop ID --sku SKU [...]   concurrent buyers, JSON summary
   livedrop version
 
 Every configuration key can be set by an environment variable:
@@ -64,6 +65,8 @@ func Main(ctx context.Context, args []string, env Env) error {
 		return runEdge(ctx, rest, env)
 	case "demo":
 		return runDemo(ctx, rest, env)
+	case "loadgen":
+		return runLoadgen(ctx, rest, env)
 	case "version":
 		fmt.Fprintln(env.Stdout, "livedrop", Version)
 		return nil

@@ -6,9 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/config"
-	"github.com/livedrop/livedrop/origin"
 )
 
 func envOf(m map[string]string) func(string) (string, bool) {
@@ -31,6 +29,9 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 		{"edge", map[string]string{"LIVEDROP_REGION": ""}, "region"},
 		{"demo", map[string]string{"LIVEDROP_EDGE_QUEUE_SIZE": "1"}, "edge.queue_size"},
 		{"demo", map[string]string{"LIVEDROP_STREAM": "no spaces"}, "stream"},
+		{"edge", map[string]string{"LIVEDROP_REDIS_URL": "http://nope"}, "checkout.redis_url"},
+		{"origin", map[string]string{"LIVEDROP_PUBLISH_PASSWORD": "x", "LIVEDROP_CONTROL_TOKEN": "short"}, "checkout.control_token"},
+		{"demo", map[string]string{"LIVEDROP_CHECKOUT_HOLD_TIME": "0s"}, "checkout.hold_time"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.cmd+"/"+tc.want, func(t *testing.T) {
@@ -59,15 +60,16 @@ func TestUsage(t *testing.T) {
 // TestDocumentedEnvironmentVariables checks the variable names scripts and
 // deploy files rely on.
 func TestDocumentedEnvironmentVariables(t *testing.T) {
-	o := config.EnvNames(&origin.Config{})
+	o := config.EnvNames(&originConfig{})
 	for _, name := range []string{"LIVEDROP_HTTP_ADDR", "LIVEDROP_RTSP_ADDR", "LIVEDROP_DATA_DIR",
 		"LIVEDROP_PUBLISH_USER", "LIVEDROP_PUBLISH_PASSWORD", "LIVEDROP_ICE_PUBLIC_IPS"} {
 		if _, ok := o[name]; !ok {
 			t.Errorf("origin does not read %s", name)
 		}
 	}
-	e := config.EnvNames(&edge.Config{})
-	for _, name := range []string{"LIVEDROP_HTTP_ADDR", "LIVEDROP_ORIGIN_URL", "LIVEDROP_REGION", "LIVEDROP_DATA_DIR"} {
+	e := config.EnvNames(&edgeConfig{})
+	for _, name := range []string{"LIVEDROP_HTTP_ADDR", "LIVEDROP_ORIGIN_URL", "LIVEDROP_REGION", "LIVEDROP_DATA_DIR",
+		"LIVEDROP_CHECKOUT_REDIS_URL", "LIVEDROP_ICE_UDP_PORT"} {
 		if _, ok := e[name]; !ok {
 			t.Errorf("edge does not read %s", name)
 		}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/origin"
@@ -41,8 +42,8 @@ func TestShippedConfigsEqualDefaults(t *testing.T) {
 		file     string
 		got, def any
 	}{
-		{"origin.yaml", &origin.Config{}, ptr(origin.DefaultConfig())},
-		{"edge.yaml", &edge.Config{}, ptr(edge.DefaultConfig())},
+		{"origin.yaml", &originConfig{}, &originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults()}},
+		{"edge.yaml", &edgeConfig{}, &edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults()}},
 		{"demo.yaml", &DemoConfig{}, ptr(DefaultDemoConfig())},
 	}
 	for _, tc := range tests {

@@ -7,15 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/camera"
 	"github.com/livedrop/livedrop/internal/config"
+	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/origin"
@@ -28,9 +31,12 @@ type DemoConfig struct {
 	// Camera runs the built-in camera; turn it off to publish your own.
 	Camera bool `yaml:"camera"`
 	// DataDir holds the nodes' data (origin/ and edge/ under it).
-	DataDir string        `yaml:"data_dir"`
-	Origin  origin.Config `yaml:"origin"`
-	Edge    edge.Config   `yaml:"edge"`
+	DataDir string `yaml:"data_dir"`
+	// Checkout is shared by the demo's origin (control API) and edge
+	// (orders): an embedded store under data_dir unless redis_url is set.
+	Checkout checkout.Config `yaml:"checkout"`
+	Origin   origin.Config   `yaml:"origin"`
+	Edge     edge.Config     `yaml:"edge"`
 }
 
 // DefaultDemoConfig returns the defaults: edge on :8080, origin on :8081,
@@ -39,7 +45,7 @@ func DefaultDemoConfig() DemoConfig {
 	oc := origin.DefaultConfig()
 	oc.RTSPUDPRTPAddr, oc.RTSPUDPRTCPAddr = "", ""
 	ec := edge.DefaultConfig()
-	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Origin: oc, Edge: ec}
+	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkout.Defaults(), Origin: oc, Edge: ec}
 }
 
 // Validate checks the configuration; errors name the YAML key.
@@ -56,7 +62,7 @@ func (c *DemoConfig) Validate() error {
 	if err := c.Edge.Validate(); err != nil {
 		return fmt.Errorf("edge.%w", err)
 	}
-	return nil
+	return c.Checkout.Validate()
 }
 
 // demoAliases lets the variables documented for single nodes configure
@@ -74,6 +80,8 @@ func demoAliases(c *DemoConfig, lookup func(string) (string, bool)) {
 	set("LIVEDROP_PUBLISH_PASSWORD", &c.Origin.PublishPassword)
 	set("LIVEDROP_RTSP_ADDR", &c.Origin.RTSPAddr)
 	set("LIVEDROP_REGION", &c.Edge.Region)
+	set("LIVEDROP_REDIS_URL", &c.Checkout.RedisURL)
+	set("LIVEDROP_CONTROL_TOKEN", &c.Checkout.ControlToken)
 }
 
 func randomSecret() string {
@@ -82,13 +90,13 @@ func randomSecret() string {
 	return hex.EncodeToString(b[:])
 }
 
-func runDemo(ctx context.Context, args []string, env Env) error {
+func runDemo(ctx context.Context, args []string, env Env) (err error) {
 	path, err := parseFlags("demo", args, env)
 	if err != nil {
 		return err
 	}
 	cfg := DefaultDemoConfig()
-	lookup := env.lookup()
+	lookup := withAliases(env.lookup())
 	if path != "" {
 		if err := config.LoadFile(path, &cfg); err != nil {
 			return fmt.Errorf("config: %w", err)
@@ -100,6 +108,9 @@ func runDemo(ctx context.Context, args []string, env Env) error {
 	}
 	if cfg.Origin.PublishPassword == "" {
 		cfg.Origin.PublishPassword = randomSecret()
+	}
+	if cfg.Checkout.ControlToken == "" {
+		cfg.Checkout.ControlToken = randomSecret() + randomSecret()
 	}
 	cfg.Origin.DataDir = filepath.Join(cfg.DataDir, "origin")
 	cfg.Edge.DataDir = filepath.Join(cfg.DataDir, "edge")
@@ -115,8 +126,26 @@ func runDemo(ctx context.Context, args []string, env Env) error {
 	}
 	log := newLogger(env.Stderr, cfg.Origin.LogLevel)
 
+	store, err := checkout.OpenStore(ctx, cfg.Checkout, cfg.DataDir, log)
+	if err != nil {
+		originLn.Close()
+		return fmt.Errorf("checkout: %w", err)
+	}
+	defer func() { err = errors.Join(err, store.Close()) }()
+	originReg, edgeReg := prometheus.NewRegistry(), prometheus.NewRegistry()
+	ctl, err := newControlCheckout(log, originReg, cfg.Checkout, store)
+	if err != nil {
+		originLn.Close()
+		return err
+	}
+	orders, err := newEdgeCheckout(log, edgeReg, cfg.Checkout, store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region)
+	if err != nil {
+		originLn.Close()
+		return err
+	}
 	o, err := origin.New(origin.Params{
-		Config: cfg.Origin, Logger: log, Registry: prometheus.NewRegistry(), HTTPListener: originLn,
+		Config: cfg.Origin, Logger: log, Registry: originReg, HTTPListener: originLn,
+		Services: []httpnode.Service{ctl},
 	})
 	if err != nil {
 		originLn.Close()
@@ -127,7 +156,8 @@ func runDemo(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	e, err := edge.New(edge.Params{
-		Config: cfg.Edge, Logger: log, Registry: prometheus.NewRegistry(), Routes: ui.Register,
+		Config: cfg.Edge, Logger: log, Registry: edgeReg, Routes: ui.Register,
+		Services: []httpnode.Service{orders},
 	})
 	if err != nil {
 		return err
@@ -226,11 +256,30 @@ livedrop demo is running.
       user %[5]q, password %[6]q
       e.g. ffmpeg -re -i clip.mp4 -c copy -rtsp_transport tcp -f rtsp rtsp://%[5]s:%[6]s@%[7]s/%[4]s
   Built-in camera: %[8]s
+  Control API:    %[2]s/v1/drops   (Authorization: Bearer %[9]s)
+  Orders:         %[1]s/v1/drops/{drop}/orders
+  Inventory:      %[10]s
 
 Press Ctrl-C to stop.
 
 `, edgeURL, originURL, rtsp, cfg.Stream, cfg.Origin.PublishUser, cfg.Origin.PublishPassword,
-		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera))
+		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera), cfg.Checkout.ControlToken, storeKind(cfg))
+}
+
+func storeKind(cfg DemoConfig) string {
+	if cfg.Checkout.RedisURL != "" {
+		return "Redis (" + redactURL(cfg.Checkout.RedisURL) + ")"
+	}
+	return "embedded store under " + cfg.DataDir
+}
+
+// redactURL drops the password from a URL for display.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid url)"
+	}
+	return u.Redacted()
 }
 
 func onOff(b bool) string {

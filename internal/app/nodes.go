@@ -2,27 +2,60 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/config"
+	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/origin"
 )
 
-func runOrigin(ctx context.Context, args []string, env Env) error {
+// openCheckoutStore opens the drops store of a standalone node. Without a
+// Redis URL the node runs without checkout: an embedded store is one
+// process's truth, which only the demo may use.
+func openCheckoutStore(ctx context.Context, cfg checkout.Config, dataDir string, log *slog.Logger) (checkout.Store, error) {
+	if cfg.RedisURL == "" {
+		log.Info("checkout disabled: set LIVEDROP_REDIS_URL (checkout.redis_url) to take orders")
+		return nil, nil
+	}
+	store, err := checkout.OpenStore(ctx, cfg, dataDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("checkout.redis_url: %w", err)
+	}
+	return store, nil
+}
+
+func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 	path, err := parseFlags("origin", args, env)
 	if err != nil {
 		return err
 	}
-	cfg := origin.DefaultConfig()
-	if err := config.Load(path, &cfg, env.lookup()); err != nil {
+	cfg := originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults()}
+	if err := config.Load(path, &cfg, withAliases(env.lookup())); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	o, err := origin.New(origin.Params{Config: cfg, Logger: log, Registry: prometheus.NewRegistry()})
+	reg := prometheus.NewRegistry()
+	store, err := openCheckoutStore(ctx, cfg.Checkout, cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	var services []httpnode.Service
+	if store != nil {
+		defer func() { err = errors.Join(err, store.Close()) }()
+		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store)
+		if err != nil {
+			return err
+		}
+		services = append(services, ctl)
+	}
+	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services})
 	if err != nil {
 		return err
 	}
@@ -32,21 +65,35 @@ func runOrigin(ctx context.Context, args []string, env Env) error {
 	return o.Run(ctx)
 }
 
-func runEdge(ctx context.Context, args []string, env Env) error {
+func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	path, err := parseFlags("edge", args, env)
 	if err != nil {
 		return err
 	}
-	cfg := edge.DefaultConfig()
-	if err := config.Load(path, &cfg, env.lookup()); err != nil {
+	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults()}
+	if err := config.Load(path, &cfg, withAliases(env.lookup())); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	log := newLogger(env.Stderr, cfg.LogLevel)
+	reg := prometheus.NewRegistry()
+	store, err := openCheckoutStore(ctx, cfg.Checkout, cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	var services []httpnode.Service
+	if store != nil {
+		defer func() { err = errors.Join(err, store.Close()) }()
+		ce, err := newEdgeCheckout(log, reg, cfg.Checkout, store, cfg.DataDir, cfg.ID(), cfg.Region)
+		if err != nil {
+			return err
+		}
+		services = append(services, ce)
+	}
 	ui, err := webui.New()
 	if err != nil {
 		return err
 	}
-	e, err := edge.New(edge.Params{Config: cfg, Logger: log, Registry: prometheus.NewRegistry(), Routes: ui.Register})
+	e, err := edge.New(edge.Params{Config: cfg.Config, Logger: log, Registry: reg, Routes: ui.Register, Services: services})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,7 @@ func TestDemoBuiltInCamera(t *testing.T) {
 		"LIVEDROP_EDGE_HTTP_ADDR":   "127.0.0.1:0",
 		"LIVEDROP_RTSP_ADDR":        "127.0.0.1:0",
 		"LIVEDROP_DATA_DIR":         t.TempDir(),
+		"LIVEDROP_CONTROL_TOKEN":    demoToken,
 		// The demo's nodes each carry all media on one UDP port (ICE mux).
 		"LIVEDROP_ORIGIN_ICE_UDP_PORT": fmt.Sprint(freeUDPPort(t)),
 		"LIVEDROP_EDGE_ICE_UDP_PORT":   fmt.Sprint(freeUDPPort(t)),
@@ -98,6 +100,101 @@ func TestDemoBuiltInCamera(t *testing.T) {
 	if n := decodeFrames(t, aus); n < 45 {
 		t.Fatalf("decoded %d frames of the demo clip", n)
 	}
+
+	// Checkout on the embedded store: the seller creates and opens a drop
+	// at the origin, a viewer buys at the edge.
+	mu.Lock()
+	originAddr := addrs.OriginHTTP
+	mu.Unlock()
+	ctl := "http://" + originAddr
+	call(t, "POST", ctl+"/v1/drops", "", `{"id":"d1","stream":"demo","skus":[{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":3,"max_per_buyer":2}]}`, 401)
+	call(t, "POST", ctl+"/v1/drops", demoToken, `{"id":"d1","stream":"demo","skus":[{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":3,"max_per_buyer":2}]}`, 201)
+	buy := "http://" + edgeAddr + "/v1/drops/d1/orders"
+	callKey(t, buy, "k0", `{"sku":"tee","qty":1,"buyer":"ann"}`, 403) // not open yet
+	call(t, "POST", ctl+"/v1/drops/d1/open", demoToken, "", 200)
+	body := callKey(t, buy, "k1", `{"sku":"tee","qty":2,"buyer":"ann"}`, 201)
+	var order struct {
+		ID     string `json:"id"`
+		Qty    int    `json:"qty"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(body), &order); err != nil || order.Qty != 2 || order.ID == "" {
+		t.Fatalf("order %s (%v)", body, err)
+	}
+	if again := callKey(t, buy, "k1", `{"sku":"tee","qty":2,"buyer":"ann"}`, 201); !strings.Contains(again, order.ID) {
+		t.Fatalf("retry with the same key returned another order: %s", again)
+	}
+	callKey(t, buy, "k2", `{"sku":"tee","qty":2,"buyer":"bob"}`, 409) // one unit left
+	callKey(t, buy, "k3", `{"sku":"tee","qty":1,"buyer":"bob"}`, 201)
+	call(t, "GET", "http://"+edgeAddr+"/v1/orders/"+order.ID, "", "", 200)
+	waitFor(t, 10*time.Second, "the drop's totals to show 3 sold", func() bool {
+		return strings.Contains(call(t, "GET", ctl+"/v1/drops/d1", demoToken, "", 200), `"sold":3`)
+	})
+
+	// livedrop loadgen buyers: 400 buyers for 50 units, as a user runs it.
+	call(t, "POST", ctl+"/v1/drops", demoToken, `{"id":"d2","stream":"demo","skus":[{"sku":"cap","name":"Cap","price_cents":1500,"currency":"EUR","stock":50,"max_per_buyer":1}]}`, 201)
+	call(t, "POST", ctl+"/v1/drops/d2/open", demoToken, "", 200)
+	var out strings.Builder
+	err = app.Main(context.Background(), []string{"loadgen", "buyers", "--edge", "http://" + edgeAddr,
+		"--drop", "d2", "--sku", "cap", "--buyers", "400", "--concurrency", "100"}, app.Env{Stdout: &out, Stderr: io.Discard})
+	if err != nil {
+		t.Fatalf("loadgen: %v\n%s", err, out.String())
+	}
+	var sum struct {
+		Accepted    int `json:"accepted"`
+		SoldOut     int `json:"sold_out"`
+		Errors      int `json:"errors"`
+		Unanswered  int `json:"unanswered"`
+		Consistency struct {
+			OK bool `json:"ok"`
+		} `json:"consistency"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &sum); err != nil {
+		t.Fatalf("loadgen output is not JSON: %v\n%s", err, out.String())
+	}
+	if sum.Accepted != 50 || sum.SoldOut != 350 || sum.Errors != 0 || sum.Unanswered != 0 || !sum.Consistency.OK {
+		t.Fatalf("loadgen summary: %s", out.String())
+	}
+}
+
+const demoToken = "demo-token-0123456789"
+
+func call(t *testing.T, method, url, token, body string, want int) string {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return do(t, req, want)
+}
+
+func callKey(t *testing.T, url, key, body string, want int) string {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	return do(t, req, want)
+}
+
+func do(t *testing.T, req *http.Request, want int) string {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", req.Method, req.URL, resp.StatusCode, b, want)
+	}
+	return string(b)
 }
 
 type syncWriter struct {

@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/checkout/checkouthttp"
+	"github.com/livedrop/livedrop/edge"
+	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/origin"
+)
+
+// originConfig is configs/origin.yaml: the origin's keys and its checkout.
+type originConfig struct {
+	origin.Config `yaml:",inline"`
+	Checkout      checkout.Config `yaml:"checkout"`
+}
+
+func (c *originConfig) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	return c.Checkout.Validate()
+}
+
+// edgeConfig is configs/edge.yaml: the edge's keys and its checkout.
+type edgeConfig struct {
+	edge.Config `yaml:",inline"`
+	Checkout    checkout.Config `yaml:"checkout"`
+}
+
+func (c *edgeConfig) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	return c.Checkout.Validate()
+}
+
+// envAliases are the short names scripts and deploy files use for keys
+// that live under checkout.
+var envAliases = map[string]string{
+	"LIVEDROP_CHECKOUT_REDIS_URL":     "LIVEDROP_REDIS_URL",
+	"LIVEDROP_CHECKOUT_CONTROL_TOKEN": "LIVEDROP_CONTROL_TOKEN",
+}
+
+// withAliases makes lookup answer a canonical name from its alias when
+// the canonical one is not set.
+func withAliases(lookup func(string) (string, bool)) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v, ok := lookup(name); ok {
+			return v, ok
+		}
+		if alias, ok := envAliases[name]; ok {
+			return lookup(alias)
+		}
+		return "", false
+	}
+}
+
+// edgeCheckout runs the edge's order taking as a node service.
+type edgeCheckout struct {
+	edge *checkout.Edge
+	api  *checkouthttp.EdgeAPI
+}
+
+func (s *edgeCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
+func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
+
+// controlCheckout runs the seller's drop control as a node service.
+type controlCheckout struct {
+	ctl *checkout.Control
+	api *checkouthttp.ControlAPI
+}
+
+func (s *controlCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
+func (s *controlCheckout) Run(ctx context.Context) error { return s.ctl.Run(ctx) }
+
+var (
+	_ httpnode.Service = (*edgeCheckout)(nil)
+	_ httpnode.Service = (*controlCheckout)(nil)
+)
+
+func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store,
+	dataDir, edgeID, region string) (*edgeCheckout, error) {
+	ce, err := checkout.NewEdge(checkout.EdgeParams{
+		Logger: log, Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: edgeID, Region: region, Store: store,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkout: %w", err)
+	}
+	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, log)}, nil
+}
+
+func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store) (*controlCheckout, error) {
+	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg, Store: store})
+	if err != nil {
+		return nil, fmt.Errorf("checkout: %w", err)
+	}
+	return &controlCheckout{ctl: ctl, api: checkouthttp.NewControlAPI(ctl, log)}, nil
+}
