@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -35,6 +36,11 @@ type Params struct {
 	// Routes adds more routes (the viewer page).
 	Routes       func(mux *http.ServeMux)
 	HTTPListener net.Listener
+	// Events feeds the viewers' "events" data channels (overlays).
+	Events whep.EventFeed
+	// OnUpstreamEvent receives each message of a stream's upstream events
+	// channel, in order; a reconnect starts with a fresh state message.
+	OnUpstreamEvent func(stream string, msg []byte)
 }
 
 // Edge is a running edge node.
@@ -47,6 +53,8 @@ type Edge struct {
 	whep     *whep.Server
 	node     *httpnode.Node
 	http     *http.Client
+
+	onEvent func(stream string, msg []byte)
 
 	runCtx context.Context // set by Run before the node serves
 	wg     sync.WaitGroup
@@ -71,12 +79,13 @@ func New(p Params) (*Edge, error) {
 	}
 	e := &Edge{
 		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE,
-		pulls: map[string]*pull{},
-		http:  &http.Client{Timeout: 10 * time.Second},
+		pulls:   map[string]*pull{},
+		http:    &http.Client{Timeout: 10 * time.Second},
+		onEvent: p.OnUpstreamEvent,
 	}
 	e.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
-		QueueSize: p.Config.QueueSize,
+		QueueSize: p.Config.QueueSize, Events: p.Events,
 	})
 	e.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
@@ -133,6 +142,21 @@ type pull struct {
 	cancel   context.CancelFunc
 	ready    chan struct{} // closed after the first dial's outcome
 	firstErr error
+	// tsOffset maps upstream video timestamps onto this edge's timeline
+	// (they differ after an upstream reconnect).
+	tsOffset atomic.Uint32
+}
+
+// MapTS maps a media time (RTP timestamp) of the upstream's timeline onto
+// the timeline this edge's viewers see.
+func (e *Edge) MapTS(stream string, ts uint32) uint32 {
+	e.mu.Lock()
+	p := e.pulls[stream]
+	e.mu.Unlock()
+	if p == nil {
+		return ts
+	}
+	return ts + p.tsOffset.Load()
 }
 
 // Acquire implements whep.Source: it starts pulling the stream if no
@@ -233,6 +257,7 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		sp := &stream.Packet{Kind: kind, Payload: pkt.Payload, Arrival: now}
 		if kind == stream.Video {
 			vReb.Map(&h, now)
+			p.tsOffset.Store(h.Timestamp - pkt.Timestamp)
 			sp.Keyframe = avc.IsKeyframeStart(pkt.Payload)
 			pktsV.Inc()
 			bytesV.Add(float64(len(pkt.Payload)))
@@ -245,7 +270,11 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		p.st.WritePacket(sp)
 	}
 	for {
-		c, err := whep.Dial(ctx, whep.ClientParams{API: e.api, URL: url, HTTP: e.http, OnPacket: onPacket})
+		cp := whep.ClientParams{API: e.api, URL: url, HTTP: e.http, OnPacket: onPacket}
+		if e.onEvent != nil {
+			cp.OnEvent = func(msg []byte) { e.onEvent(p.name, msg) }
+		}
+		c, err := whep.Dial(ctx, cp)
 		if err != nil {
 			result := "error"
 			if errors.Is(err, whep.ErrNotFound) {

@@ -37,6 +37,8 @@ type Params struct {
 	// listening on the configured addresses (tests bind port 0).
 	HTTPListener net.Listener
 	RTSPListener net.Listener
+	// Events feeds the "events" data channel of each edge's session.
+	Events whep.EventFeed
 }
 
 // Origin is a running origin node.
@@ -80,6 +82,7 @@ func New(p Params) (*Origin, error) {
 	}
 	o.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: o, Logger: log, Metrics: m, Role: "origin", Region: p.Config.Region,
+		Events: p.Events,
 	})
 	rtspLn := p.RTSPListener
 	if rtspLn == nil {
@@ -223,6 +226,18 @@ func (o *Origin) Acquire(_ context.Context, name string) (*stream.Stream, func()
 		return nil, nil, whep.ErrOffline
 	}
 	return p.st, func() { o.maybeRemove(name) }, nil
+}
+
+// MediaClock returns the RTP timestamp of the video the origin is
+// forwarding on a stream now: the media time overlay events are stamped with.
+func (o *Origin) MediaClock(name string) (uint32, bool) {
+	o.mu.Lock()
+	p := o.paths[name]
+	o.mu.Unlock()
+	if p == nil {
+		return 0, false
+	}
+	return p.st.LastVideoTimestamp()
 }
 
 func (o *Origin) rtspStream(name string) *gortsplib.ServerStream {

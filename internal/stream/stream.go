@@ -71,7 +71,8 @@ type Stream struct {
 	onKeyReq func()
 
 	readers atomic.Pointer[[]*Reader]
-	lastKey atomic.Int64 // unix nanos of the last keyframe request forwarded
+	lastTS  atomic.Uint64 // 1<<32 | RTP timestamp of the last video packet; 0 before any
+	lastKey atomic.Int64  // unix nanos of the last keyframe request forwarded
 	keyGap  time.Duration
 }
 
@@ -161,8 +162,18 @@ func (s *Stream) RequestKeyframe() bool {
 // Readers returns how many readers are attached.
 func (s *Stream) Readers() int { return len(*s.readers.Load()) }
 
+// LastVideoTimestamp is the RTP timestamp of the last video packet
+// written: the media time on this node's output timeline.
+func (s *Stream) LastVideoTimestamp() (uint32, bool) {
+	v := s.lastTS.Load()
+	return uint32(v), v != 0
+}
+
 // WritePacket hands p to every reader. It never blocks.
 func (s *Stream) WritePacket(p *Packet) {
+	if p.Kind == Video {
+		s.lastTS.Store(1<<32 | uint64(p.Header.Timestamp))
+	}
 	for _, r := range *s.readers.Load() {
 		r.push(p)
 	}

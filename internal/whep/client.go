@@ -45,6 +45,9 @@ type ClientParams struct {
 	OnPacket func(kind stream.Kind, pkt *rtp.Packet)
 	// NoAudio offers video only.
 	NoAudio bool
+	// OnEvent, when set, opens the "events" data channel and receives
+	// each message from it, in order.
+	OnEvent func(msg []byte)
 }
 
 // Client is one WHEP session pulled from a server.
@@ -86,6 +89,13 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return fail(err)
 		}
+	}
+	if p.OnEvent != nil {
+		dc, err := pc.CreateDataChannel(EventsLabel, nil)
+		if err != nil {
+			return fail(err)
+		}
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { p.OnEvent(m.Data) })
 	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		c.mu.Lock()

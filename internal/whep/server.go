@@ -52,6 +52,8 @@ type ServerParams struct {
 	QueueSize int
 	// ICEServers are handed to players in Link headers ("stun:host:port").
 	ICEServers []string
+	// Events, when set, feeds the "events" data channel of each session.
+	Events EventFeed
 }
 
 // Server answers WHEP requests.
@@ -394,6 +396,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	if err != nil {
 		return fail(ErrOffline)
 	}
+	pc.OnDataChannel(ss.serveEvents)
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
 		switch state {
 		case webrtc.PeerConnectionStateConnected:
