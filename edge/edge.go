@@ -241,14 +241,16 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		return
 	}
 	var (
-		vReb   = stream.Rebaser{ClockRate: 90000}
-		aReb   stream.Rebaser
-		first  = true
-		delay  = 250 * time.Millisecond
-		pktsV  = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
-		pktsA  = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
-		bytesV = e.metrics.BytesIn.WithLabelValues(p.name, "video")
-		bytesA = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
+		vReb    = stream.Rebaser{ClockRate: 90000}
+		haveKey bool
+		keyTS   uint32
+		aReb    stream.Rebaser
+		first   = true
+		delay   = 250 * time.Millisecond
+		pktsV   = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
+		pktsA   = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
+		bytesV  = e.metrics.BytesIn.WithLabelValues(p.name, "video")
+		bytesA  = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
 	)
 	onPacket := func(kind stream.Kind, pkt *rtp.Packet) {
 		now := time.Now()
@@ -258,7 +260,10 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		if kind == stream.Video {
 			vReb.Map(&h, now)
 			p.tsOffset.Store(h.Timestamp - pkt.Timestamp)
-			sp.Keyframe = avc.IsKeyframeStart(pkt.Payload)
+			// One keyframe mark per access unit: its first decodable packet.
+			if avc.IsKeyframeStart(pkt.Payload) && !(haveKey && h.Timestamp == keyTS) {
+				sp.Keyframe, haveKey, keyTS = true, true, h.Timestamp
+			}
 			pktsV.Inc()
 			bytesV.Add(float64(len(pkt.Payload)))
 		} else {

@@ -28,6 +28,10 @@ type Metrics struct {
 	AudioDropped     *prometheus.CounterVec // codec
 	IngestErrors     *prometheus.CounterVec // stream, reason
 	KeyframeRequests *prometheus.CounterVec // direction (in, out)
+	NACKs            *prometheus.CounterVec // stream
+	Retransmissions  *prometheus.CounterVec // stream, result
+	GOPStarts        *prometheus.CounterVec // stream
+	ForwardLatency   prometheus.Histogram
 }
 
 // New creates the metrics and registers them on reg.
@@ -86,11 +90,25 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		KeyframeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livedrop_keyframe_requests_total", Help: "PLI/FIR keyframe requests, received from viewers (in) and sent upstream (out).",
 		}, []string{"direction"}),
+		NACKs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livedrop_nacked_packets_total", Help: "Packets viewers reported lost in NACKs.",
+		}, []string{"stream"}),
+		Retransmissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livedrop_retransmissions_total", Help: "Answers to NACKed packets, by result (sent, not_in_history, rate_limited).",
+		}, []string{"stream", "result"}),
+		GOPStarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livedrop_gop_starts_total", Help: "Sessions started by replaying the kept GOP instead of waiting for a keyframe.",
+		}, []string{"stream"}),
+		ForwardLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "livedrop_forward_latency_seconds",
+			Help:    "Time from a packet's arrival at this node to its write to a viewer (sampled 1 in 16).",
+			Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1},
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.Streams, m.Publishers, m.Viewers, m.PacketsIn,
 		m.BytesIn, m.PacketsOut, m.BytesOut, m.Dropped, m.UpstreamUp, m.UpstreamDials,
 		m.SessionsCreated, m.SetupFailures, m.AuthFailures, m.FirstKeyframe, m.AudioDropped,
-		m.IngestErrors, m.KeyframeRequests} {
+		m.IngestErrors, m.KeyframeRequests, m.NACKs, m.Retransmissions, m.GOPStarts, m.ForwardLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register media metrics: %w", err)
 		}

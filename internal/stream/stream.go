@@ -71,6 +71,12 @@ type Stream struct {
 	onKeyReq func()
 
 	readers atomic.Pointer[[]*Reader]
+
+	gopMu  sync.Mutex
+	gop    []*Packet // video since the last keyframe, for new readers
+	gopMax int
+	hist   history // recent video packets by sequence number, for NACKs
+
 	lastTS  atomic.Uint64 // 1<<32 | RTP timestamp of the last video packet; 0 before any
 	lastKey atomic.Int64  // unix nanos of the last keyframe request forwarded
 	keyGap  time.Duration
@@ -79,7 +85,7 @@ type Stream struct {
 // New returns an empty stream. Keyframe requests from readers are forwarded
 // to the source at most once per keyGap.
 func New(name string, keyGap time.Duration) *Stream {
-	s := &Stream{name: name, changed: make(chan struct{}), keyGap: keyGap}
+	s := &Stream{name: name, changed: make(chan struct{}), keyGap: keyGap, gopMax: DefaultGOPMax}
 	s.readers.Store(&[]*Reader{})
 	return s
 }
@@ -173,6 +179,7 @@ func (s *Stream) LastVideoTimestamp() (uint32, bool) {
 func (s *Stream) WritePacket(p *Packet) {
 	if p.Kind == Video {
 		s.lastTS.Store(1<<32 | uint64(p.Header.Timestamp))
+		s.keep(p)
 	}
 	for _, r := range *s.readers.Load() {
 		r.push(p)

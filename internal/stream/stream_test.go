@@ -129,3 +129,44 @@ func itoa(n int) string {
 	}
 	return "subscribers=1000"
 }
+
+func TestGOPAndHistory(t *testing.T) {
+	s := New("s", time.Second)
+	if len(s.GOP(nil)) != 0 {
+		t.Fatal("GOP before any keyframe")
+	}
+	seq := uint16(65530)
+	write := func(key bool) {
+		s.WritePacket(&Packet{Kind: Video, Keyframe: key, Header: rtp.Header{SequenceNumber: seq}})
+		seq++
+	}
+	write(false) // before the first keyframe: not kept
+	write(true)
+	// A second start of the same access unit (IDR after SPS/PPS) stays in it.
+	s.WritePacket(&Packet{Kind: Video, Keyframe: true, Header: rtp.Header{SequenceNumber: seq}})
+	seq++
+	write(false)
+	s.WritePacket(&Packet{Kind: Audio})
+	if g := s.GOP(nil); len(g) != 3 || !g[0].Keyframe {
+		t.Fatalf("GOP has %d packets", len(g))
+	}
+	write(true)
+	if g := s.GOP(nil); len(g) != 1 || g[0].Header.SequenceNumber != seq-1 {
+		t.Fatal("a new keyframe must start a new GOP")
+	}
+	if p := s.Recent(65531); p == nil || !p.Keyframe {
+		t.Fatal("history lost a packet across the sequence wrap")
+	}
+	if s.Recent(seq) != nil {
+		t.Fatal("history returned a packet never written")
+	}
+	for i := 0; i < DefaultGOPMax; i++ {
+		write(false)
+	}
+	if s.Recent(65531) != nil {
+		t.Fatal("history kept a packet older than its size")
+	}
+	if len(s.GOP(nil)) != 0 {
+		t.Fatal("a GOP longer than gopMax must not be kept")
+	}
+}
