@@ -82,7 +82,7 @@ func New(p Params) (*Origin, error) {
 	}
 	o.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: o, Logger: log, Metrics: m, Role: "origin", Region: p.Config.Region,
-		Events: p.Events,
+		Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
 	})
 	rtspLn := p.RTSPListener
 	if rtspLn == nil {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 
+	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/avc"
 	"github.com/livedrop/livedrop/internal/chrometest"
 	"github.com/livedrop/livedrop/internal/stream"
@@ -247,4 +250,52 @@ func TestStalledViewerDoesNotHurtOthers(t *testing.T) {
 	if n := decodeFrames(t, accessUnits(t, pkts)); n < 30 {
 		t.Fatalf("healthy viewer decoded %d frames", n)
 	}
+}
+
+// TestICEOverTCPAndLinkHeaders: a player that can only use TCP plays
+// through the edge's ICE TCP port; the answer hands out the configured
+// STUN/TURN servers.
+func TestICEOverTCPAndLinkHeaders(t *testing.T) {
+	o := startOrigin(t, nil)
+	tcpPort := freeTCPPort(t)
+	e := startEdge(t, "http://"+o.HTTPAddr(), func(c *edge.Config) {
+		c.ICE.TCPPort = tcpPort
+		c.ICE.Servers = []string{"stun:stun.example.net:3478", "turn:turn.example.net:3478?transport=udp"}
+		c.ICE.TURNUsername, c.ICE.TURNCredential = "viewer", "secret"
+	})
+	pub := startFFmpeg(t, encodeArgs(30), publishURL(o, "tcp", pubUser, pubPass))
+	waitOnline(t, o, "tcp", pub)
+
+	api, _, err := whep.NewAPI(whep.DefaultICEConfig(), whep.WithTCPOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Int64
+	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: "http://" + e.HTTPAddr() + "/whep/tcp",
+		OnPacket: func(k stream.Kind, _ *rtp.Packet) { got.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	waitFor(t, 20*time.Second, "video over ICE-TCP", func() bool { return got.Load() > 100 })
+	pair, err := c.PeerConnection().SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local.Protocol.String() != "tcp" {
+		t.Fatalf("selected pair %v (%v), want tcp", pair, err)
+	}
+
+	links := c.LinkHeaders()
+	if len(links) != 2 || !strings.Contains(links[0], "<stun:stun.example.net:3478>") ||
+		!strings.Contains(links[1], `username="viewer"`) || !strings.Contains(links[1], `rel="ice-server"`) {
+		t.Fatalf("Link headers %q", links)
+	}
+}
+
+func freeTCPPort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -30,6 +31,15 @@ type ICEConfig struct {
 	// UDPPort carries all WebRTC media of the node on one UDP port (ICE
 	// UDP mux), for firewalls, containers and NAT. 0 opens a port per session.
 	UDPPort int `yaml:"udp_port"`
+	// TCPPort accepts ICE over TCP on one port, the fallback for players
+	// whose UDP is blocked. 0 turns it off.
+	TCPPort int `yaml:"tcp_port"`
+	// Servers are STUN/TURN URLs handed to players in WHEP Link headers
+	// (stun:host:port, turn:host:port?transport=udp).
+	Servers []string `yaml:"servers"`
+	// TURNUsername and TURNCredential go with the turn: servers.
+	TURNUsername   string `yaml:"turn_username"`
+	TURNCredential string `yaml:"turn_credential"`
 	// DisconnectedTimeout is how long without traffic before a peer is
 	// considered disconnected; FailedTimeout ends the session.
 	DisconnectedTimeout time.Duration `yaml:"disconnected_timeout"`
@@ -52,6 +62,18 @@ func (c ICEConfig) Validate() error {
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return fmt.Errorf("ice.udp_port: %d is not a port (0 for a port per session)", c.UDPPort)
 	}
+	if c.TCPPort < 0 || c.TCPPort > 65535 {
+		return fmt.Errorf("ice.tcp_port: %d is not a port (0 for off)", c.TCPPort)
+	}
+	for _, s := range c.Servers {
+		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") &&
+			!strings.HasPrefix(s, "turn:") && !strings.HasPrefix(s, "turns:") {
+			return fmt.Errorf("ice.servers: %q is not a stun:, stuns:, turn: or turns: URL", s)
+		}
+		if strings.ContainsAny(s, "<>\"\r\n ") {
+			return fmt.Errorf("ice.servers: %q has characters a Link header cannot carry", s)
+		}
+	}
 	if c.DisconnectedTimeout <= 0 {
 		return errors.New("ice.disconnected_timeout: must be > 0")
 	}
@@ -66,6 +88,13 @@ type APIOption func(*apiOptions)
 
 type apiOptions struct {
 	receive []interceptor.Factory
+	tcpOnly bool
+}
+
+// WithTCPOnly gathers and uses TCP candidates only (a player behind a
+// firewall that blocks UDP; tests use it).
+func WithTCPOnly() APIOption {
+	return func(o *apiOptions) { o.tcpOnly = true }
 }
 
 // WithReceiveInterceptor puts f in front of the NACK generator on the
@@ -75,6 +104,24 @@ type apiOptions struct {
 // which a packet lost on the wire never does.
 func WithReceiveInterceptor(f interceptor.Factory) APIOption {
 	return func(o *apiOptions) { o.receive = append(o.receive, f) }
+}
+
+// LinkHeaders formats the configured ICE servers as WHEP Link header values.
+func (c ICEConfig) LinkHeaders() []string {
+	out := make([]string, 0, len(c.Servers))
+	for _, s := range c.Servers {
+		v := fmt.Sprintf(`<%s>; rel="ice-server"`, s)
+		if (strings.HasPrefix(s, "turn:") || strings.HasPrefix(s, "turns:")) && c.TURNUsername != "" {
+			v += fmt.Sprintf(`; username="%s"; credential="%s"; credential-type="password"`,
+				quoteSafe(c.TURNUsername), quoteSafe(c.TURNCredential))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func quoteSafe(s string) string {
+	return strings.NewReplacer(`"`, "", "\\", "", "\r", "", "\n", "").Replace(s)
 }
 
 // NewAPI builds the pion API every peer connection of a node is made with:
@@ -123,7 +170,14 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 	}
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCPPort > 0 {
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	if o.tcpOnly {
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
+	}
+	se.SetNetworkTypes(networks)
 	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout, time.Second)
 	if len(cfg.PublicIPs) > 0 {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
@@ -133,7 +187,23 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
 		return nil, nil, fmt.Errorf("dtls role: %w", err)
 	}
-	close = func() error { return nil }
+	var closers []func() error
+	close = func() error {
+		var errs []error
+		for _, c := range closers {
+			errs = append(errs, c())
+		}
+		return errors.Join(errs...)
+	}
+	if cfg.TCPPort > 0 {
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.TCPPort))
+		if err != nil {
+			return nil, nil, fmt.Errorf("ice.tcp_port: listen on %d: %w", cfg.TCPPort, err)
+		}
+		tcpMux := ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
+		se.SetICETCPMux(tcpMux)
+		closers = append(closers, tcpMux.Close)
+	}
 	if cfg.UDPPort > 0 {
 		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithReadBufferSize(4 << 20), ice.UDPMuxFromPortWithWriteBufferSize(4 << 20)}
 		if cfg.IncludeLoopback {
@@ -141,10 +211,11 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 		}
 		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
 		if err != nil {
+			_ = close()
 			return nil, nil, fmt.Errorf("ice.udp_port: listen on %d: %w", cfg.UDPPort, err)
 		}
 		se.SetICEUDPMux(mux)
-		close = mux.Close
+		closers = append(closers, mux.Close)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), close, nil
 }

@@ -56,6 +56,7 @@ type Client struct {
 	location string
 	http     *http.Client
 	tracks   stream.Tracks
+	links    []string
 
 	mu       sync.Mutex
 	closed   bool
@@ -162,6 +163,7 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		return fail(fmt.Errorf("whep answer without Location: %w", err))
 	}
 	c.location = loc.String()
+	c.links = resp.Header.Values("Link")
 	media, err := parseSDP(body)
 	if err != nil {
 		return fail(err)
@@ -177,6 +179,9 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 
 // Tracks returns what the server sends.
 func (c *Client) Tracks() stream.Tracks { return c.tracks }
+
+// LinkHeaders are the Link header values of the server's answer (ICE servers).
+func (c *Client) LinkHeaders() []string { return c.links }
 
 // Location is the session URL on the server.
 func (c *Client) Location() string { return c.location }

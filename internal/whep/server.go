@@ -51,7 +51,8 @@ type ServerParams struct {
 	Region  string
 	// QueueSize is each session's packet queue (default 512).
 	QueueSize int
-	// ICEServers are handed to players in Link headers ("stun:host:port").
+	// ICEServers are Link header values handing players STUN/TURN servers
+	// (ICEConfig.LinkHeaders).
 	ICEServers []string
 	// Events, when set, feeds the "events" data channel of each session.
 	Events EventFeed
@@ -232,8 +233,8 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", loc)
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("ETag", `"`+ss.id+`"`)
-	for _, u := range s.p.ICEServers {
-		w.Header().Add("Link", fmt.Sprintf(`<%s>; rel="ice-server"`, u))
+	for _, l := range s.p.ICEServers {
+		w.Header().Add("Link", l)
 	}
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
