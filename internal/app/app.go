@@ -41,6 +41,7 @@ Usage:
   livedrop origin  [--config FILE]   ingest RTSP, serve WHEP to edges, control API
   livedrop edge    [--config FILE]   serve viewers: page, WHEP, orders
   livedrop demo    [--config FILE]   origin + edge + built-in camera in one process
+  livedrop loadgen viewers --url URL -n N [...]   WHEP viewers: first keyframe, loss, CPU of --pid
   livedrop loadgen buyers --edge URL --drop ID --sku SKU [...]   concurrent buyers, JSON summary
   livedrop version
 

@@ -10,10 +10,17 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/checkout/loadgen"
+	"github.com/livedrop/livedrop/internal/viewerload"
 )
 
 const loadgenUsage = `Usage:
+  livedrop loadgen viewers --url WHEP_URL -n N [--ramp 10s] [--duration 30s] [--pid PID] [--json]
   livedrop loadgen buyers --edge URL [--edge URL ...] --drop ID --sku SKU [flags]
+
+Viewers are receive-only WHEP sessions (any WHEP server): the summary gives
+sessions up, time to first keyframe p50/p95/p99, packets, bytes, sequence
+gaps, and with --pid the CPU that process spent per viewer-second and per
+delivered packet over the steady window.
 
 Buyers place one order each, concurrently, spread over the edges; the JSON
 summary on stdout counts accepted, sold out and failed orders, gives the
@@ -27,6 +34,9 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func runLoadgen(ctx context.Context, args []string, env Env) error {
+	if len(args) > 0 && args[0] == "viewers" {
+		return runViewerLoad(ctx, args[1:], env)
+	}
 	if len(args) == 0 || args[0] != "buyers" {
 		fmt.Fprint(env.Stderr, loadgenUsage)
 		return ErrUsage
@@ -66,6 +76,45 @@ func runLoadgen(ctx context.Context, args []string, env Env) error {
 	}
 	if !sum.Consistency.OK {
 		return fmt.Errorf("loadgen: totals do not balance: %s", sum.Consistency.Problem)
+	}
+	return nil
+}
+
+func runViewerLoad(ctx context.Context, args []string, env Env) error {
+	fs := flag.NewFlagSet("loadgen viewers", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var p viewerload.Params
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	fs.StringVar(&p.URL, "url", "", "WHEP endpoint, e.g. http://127.0.0.1:8080/whep/demo")
+	fs.IntVar(&p.Viewers, "n", 100, "viewers to open")
+	fs.DurationVar(&p.Ramp, "ramp", 10*time.Second, "spread the session starts over this time")
+	fs.DurationVar(&p.Duration, "duration", 30*time.Second, "hold all sessions this long after the ramp")
+	fs.IntVar(&p.PID, "pid", 0, "measure this process's CPU over the steady window")
+	if err := fs.Parse(args); err != nil {
+		return ErrUsage
+	}
+	if p.URL == "" || p.Viewers < 1 {
+		fmt.Fprintln(env.Stderr, "loadgen viewers: --url is required and -n must be >= 1")
+		return ErrUsage
+	}
+	sum, err := viewerload.Run(ctx, p)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("loadgen: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	fmt.Fprintf(env.Stdout, "sessions up %d/%d (failed %d %v)\n", sum.SessionsUp, sum.Viewers, sum.SessionsFailed, sum.Errors)
+	fmt.Fprintf(env.Stdout, "first keyframe ms: p50 %.1f p95 %.1f p99 %.1f max %.1f (%d sessions without one)\n",
+		sum.FirstKeyframeMs.P50, sum.FirstKeyframeMs.P95, sum.FirstKeyframeMs.P99, sum.FirstKeyframeMs.Max, sum.NoKeyframe)
+	fmt.Fprintf(env.Stdout, "packets video %d audio %d, bytes %d, sequence gaps %d (%.3f%%)\n",
+		sum.VideoPackets, sum.AudioPackets, sum.Bytes, sum.SequenceGaps, sum.LossPercent)
+	fmt.Fprintf(env.Stdout, "steady window %.1fs: %.0f packets/s delivered\n", sum.WindowSeconds, sum.PacketsPerSecond)
+	if p.PID > 0 {
+		fmt.Fprintf(env.Stdout, "target pid %d: %.2f CPU-s, %.2f CPU-ms per viewer-second, %.2f us per packet, RSS %.0f MiB\n",
+			p.PID, sum.TargetCPUSeconds, sum.TargetCPUMsPerViewS, sum.TargetCPUUsPerPkt, sum.TargetRSSMiB)
 	}
 	return nil
 }

@@ -170,3 +170,25 @@ func TestGOPAndHistory(t *testing.T) {
 		t.Fatal("a GOP longer than gopMax must not be kept")
 	}
 }
+
+// TestFanOutAllocatesNothing: in the steady state, handing a packet to 100
+// readers and draining their queues allocates nothing.
+func TestFanOutAllocatesNothing(t *testing.T) {
+	s := New("s", time.Second)
+	readers := make([]*Reader, 100)
+	for i := range readers {
+		readers[i], _ = s.AddReader(64, nil)
+	}
+	p := &Packet{Kind: Video, Payload: make([]byte, 1200)}
+	buf := make([]*Packet, 0, 64)
+	allocs := testing.AllocsPerRun(1000, func() {
+		p.Header.SequenceNumber++
+		s.WritePacket(p)
+		for _, r := range readers {
+			buf = r.Drain(buf)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per packet fanned out to 100 readers, want 0", allocs)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -89,6 +90,10 @@ type APIOption func(*apiOptions)
 type apiOptions struct {
 	receive []interceptor.Factory
 	tcpOnly bool
+	// lightReceiver (tests) drops the receive-side interceptors (NACK
+	// generator, receiver reports): they allocate per packet received and
+	// would hide what forwarding allocates.
+	lightReceiver bool
 }
 
 // WithTCPOnly gathers and uses TCP candidates only (a player behind a
@@ -156,12 +161,20 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 	// viewers are answered by the sessions from one shared history per
 	// stream, not by pion's responder, which keeps a copy of every packet
 	// per viewer (FIELD-NOTES: 481 MB at 200 viewers).
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, nil, fmt.Errorf("nack generator: %w", err)
+	if !o.lightReceiver {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, nil, fmt.Errorf("nack generator: %w", err)
+		}
+		ir.Add(gen)
 	}
-	ir.Add(gen)
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if o.lightReceiver {
+		sr, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, nil, fmt.Errorf("sender reports: %w", err)
+		}
+		ir.Add(sr)
+	} else if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 	se := webrtc.SettingEngine{}
@@ -205,11 +218,7 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 		closers = append(closers, tcpMux.Close)
 	}
 	if cfg.UDPPort > 0 {
-		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithReadBufferSize(4 << 20), ice.UDPMuxFromPortWithWriteBufferSize(4 << 20)}
-		if cfg.IncludeLoopback {
-			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
-		}
-		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
+		mux, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback)
 		if err != nil {
 			_ = close()
 			return nil, nil, fmt.Errorf("ice.udp_port: listen on %d: %w", cfg.UDPPort, err)

@@ -45,6 +45,9 @@ type ClientParams struct {
 	OnPacket func(kind stream.Kind, pkt *rtp.Packet)
 	// NoAudio offers video only.
 	NoAudio bool
+	// ReuseBuffers reads into one buffer per track: the packet handed to
+	// OnPacket is valid only during the call (no allocation per packet).
+	ReuseBuffers bool
 	// OnEvent, when set, opens the "events" data channel and receives
 	// each message from it, in order.
 	OnEvent func(msg []byte)
@@ -112,6 +115,19 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		c.wg.Add(1)
 		c.mu.Unlock()
 		defer c.wg.Done()
+		if p.ReuseBuffers {
+			buf := make([]byte, 1500)
+			var pkt rtp.Packet
+			for {
+				n, _, err := tr.Read(buf)
+				if err != nil {
+					return
+				}
+				if pkt.Unmarshal(buf[:n]) == nil && p.OnPacket != nil {
+					p.OnPacket(kind, &pkt)
+				}
+			}
+		}
 		for {
 			pkt, _, err := tr.ReadRTP()
 			if err != nil {
