@@ -136,14 +136,16 @@ func TestGOPAndHistory(t *testing.T) {
 		t.Fatal("GOP before any keyframe")
 	}
 	seq := uint16(65530)
+	ts := uint32(0)
 	write := func(key bool) {
-		s.WritePacket(&Packet{Kind: Video, Keyframe: key, Header: rtp.Header{SequenceNumber: seq}})
+		ts += 3000 // one packet per frame
+		s.WritePacket(&Packet{Kind: Video, Keyframe: key, Header: rtp.Header{SequenceNumber: seq, Timestamp: ts}})
 		seq++
 	}
 	write(false) // before the first keyframe: not kept
 	write(true)
 	// A second start of the same access unit (IDR after SPS/PPS) stays in it.
-	s.WritePacket(&Packet{Kind: Video, Keyframe: true, Header: rtp.Header{SequenceNumber: seq}})
+	s.WritePacket(&Packet{Kind: Video, Keyframe: true, Header: rtp.Header{SequenceNumber: seq, Timestamp: ts}})
 	seq++
 	write(false)
 	s.WritePacket(&Packet{Kind: Audio})
