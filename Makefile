@@ -22,6 +22,8 @@ APT_PACKAGES := redis-server ffmpeg chromium prometheus fonts-dejavu-core
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 30m $(PKGS)
+	# Allocation budgets, which -race cannot measure.
+	$(GO) test -count=1 -run 'Allocat' ./internal/stream/ ./internal/whep/
 
 ## deps: install the test tools from Debian packages when any is missing
 deps:
