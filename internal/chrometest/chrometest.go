@@ -47,6 +47,12 @@ var Flags = []string{
 	"--allow-loopback-in-peer-connection",
 	"--disable-features=WebRtcHideLocalIpsWithMdns",
 	"--autoplay-policy=no-user-gesture-required",
+	// Tabs in the background keep full speed: a test's second tab (a
+	// canvas publisher) would otherwise draw once a second, and its video
+	// with it.
+	"--disable-background-timer-throttling",
+	"--disable-renderer-backgrounding",
+	"--disable-backgrounding-occluded-windows",
 }
 
 // startTimeout bounds the browser's start; the machine is shared and slow.
@@ -331,6 +337,36 @@ func (p *Page) Text(ctx context.Context, selector string) (string, error) {
 		return "", fmt.Errorf("chrometest: no element matches %s", selector)
 	}
 	return res.Text, nil
+}
+
+// Click waits until the first element matching the CSS selector is visible,
+// scrolls it into view and clicks its centre with real mouse events, the way
+// a user's tap reaches whatever element is on top at that point.
+func (p *Page) Click(ctx context.Context, selector string) error {
+	if err := runWithin(ctx, p.tabCtx, chromedp.Click(selector, chromedp.ByQuery)); err != nil {
+		return fmt.Errorf("chrometest: click %s: %w", selector, err)
+	}
+	return nil
+}
+
+// Type focuses the first input matching the CSS selector, clears it and types
+// text into it with key events. A trailing "\r" presses Enter.
+func (p *Page) Type(ctx context.Context, selector, text string) error {
+	sel, err := json.Marshal(selector)
+	if err != nil {
+		return err
+	}
+	var cleared bool
+	err = runWithin(ctx, p.tabCtx,
+		chromedp.WaitVisible(selector, chromedp.ByQuery),
+		// The value property, not the attribute chromedp.Clear resets.
+		chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return false; e.value = ''; return true; })()`, sel), &cleared),
+		chromedp.SendKeys(selector, text, chromedp.ByQuery),
+	)
+	if err != nil {
+		return fmt.Errorf("chrometest: type into %s: %w", selector, err)
+	}
+	return nil
 }
 
 // SetViewport emulates a screen of width x height CSS pixels until the page is

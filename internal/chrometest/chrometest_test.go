@@ -278,3 +278,44 @@ func TestOpenRejectsNonHTTP(t *testing.T) {
 		t.Fatal("Open(file://): no error")
 	}
 }
+
+// TestClickAndType covers Click and Type on a static page.
+func TestClickAndType(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	b := chrometest.Start(t)
+	srv := serve(t, htmlHandler(`<!doctype html><input id="i" value="old"><button id="b" onclick="window.clicked = (window.clicked || 0) + 1">go</button>
+<div id="later"></div><script>
+document.getElementById('i').addEventListener('change', () => { window.changed = document.getElementById('i').value; });
+setTimeout(() => { document.getElementById('later').innerHTML = '<button id="c" onclick="window.late = true">late</button>'; }, 300);
+</script>`))
+	p, err := b.Open(ctx, srv.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Click(ctx, "#b"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := p.Eval(ctx, "window.clicked", &n); err != nil || n != 1 {
+		t.Fatalf("clicked %d times, %v; want 1", n, err)
+	}
+	// Click waits for an element that appears later.
+	if err := p.Click(ctx, "#c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitFor(ctx, "window.late", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Type(ctx, "#i", "new\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitFor(ctx, "window.changed === 'new'", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancelShort()
+	if err := p.Click(short, "#missing"); err == nil {
+		t.Fatal("Click of a missing element: no error")
+	}
+}

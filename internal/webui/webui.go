@@ -1,6 +1,8 @@
-// Package webui owns the viewer page an edge serves at GET /watch/{stream}: one
-// HTML page and its static assets, embedded in the binary. The page is a WHEP
-// player that talks to POST /whep/{stream} on the same host.
+// Package webui owns the pages served from the binary: the viewer page an edge
+// serves at GET /watch/{stream}, and the seller console an origin serves at
+// GET /console, with their static assets. Both play video with the same WHEP
+// player (POST /whep/{stream} on the same host); the viewer page shows the
+// shoppable overlays and places orders, the console calls the control API.
 package webui
 
 import (
@@ -44,12 +46,18 @@ type asset struct {
 	version     string // short content hash, the ?v= of versioned URLs
 }
 
-// UI serves the viewer page and its static assets. Build it with New.
+// UI serves the viewer page, the seller console and their static assets.
+// Build it with New.
 type UI struct {
 	page    *template.Template
-	static  map[string]*asset // by name under /static/
+	console *template.Template
+	static  map[string]*asset // by name under /static/ and /console/static/
 	modTime time.Time
 }
+
+// consoleStaticPrefix is where the console's assets are served: apart from the
+// viewer's /static/, so both pages can be mounted on one mux.
+const consoleStaticPrefix = "/console/static/"
 
 // New reads the embedded assets. It fails only if the binary was built with
 // broken assets, which the package tests rule out.
@@ -76,35 +84,66 @@ func New() (*UI, error) {
 		return nil, fmt.Errorf("webui: read assets: %w", err)
 	}
 	page, err := template.New("watch.html").Funcs(template.FuncMap{
-		"static": u.staticURL,
+		"static": u.staticURL("/static/"),
 	}).ParseFS(assets, "assets/watch.html")
 	if err != nil {
 		return nil, fmt.Errorf("webui: parse page: %w", err)
 	}
 	u.page = page
+	console, err := template.New("console.html").Funcs(template.FuncMap{
+		"static": u.staticURL(consoleStaticPrefix),
+	}).ParseFS(assets, "assets/console.html")
+	if err != nil {
+		return nil, fmt.Errorf("webui: parse console: %w", err)
+	}
+	u.console = console
 	return u, nil
 }
 
-// staticURL returns the versioned URL of a static asset, so browsers may cache
-// it for good: a new build of the asset gets a new URL.
-func (u *UI) staticURL(name string) (string, error) {
-	a, ok := u.static[name]
-	if !ok {
-		return "", fmt.Errorf("webui: no static asset %q", name)
+// staticURL returns a template function giving the versioned URL of a static
+// asset under prefix, so browsers may cache it for good: a new build of the
+// asset gets a new URL.
+func (u *UI) staticURL(prefix string) func(name string) (string, error) {
+	return func(name string) (string, error) {
+		a, ok := u.static[name]
+		if !ok {
+			return "", fmt.Errorf("webui: no static asset %q", name)
+		}
+		return prefix + name + "?v=" + a.version, nil
 	}
-	return "/static/" + name + "?v=" + a.version, nil
 }
 
-// Register adds GET /watch/{stream} and GET /static/ to mux.
+// Register adds the viewer page, GET /watch/{stream}, and its assets,
+// GET /static/{name}, to mux. An edge mounts it.
 func (u *UI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /watch/{stream}", u.serveWatch)
 	mux.HandleFunc("GET /static/{name}", u.serveStatic)
+}
+
+// RegisterConsole adds the seller console, GET /console, and its assets,
+// GET /console/static/{name}, to mux. An origin mounts it beside its control
+// API; the page calls /v1/drops/..., /v1/streams/... and /whep/{stream} on the
+// same host. It does not clash with Register: both may share one mux.
+func (u *UI) RegisterConsole(mux *http.ServeMux) {
+	mux.HandleFunc("GET /console", u.serveConsole)
+	mux.HandleFunc("GET /console/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("GET "+consoleStaticPrefix+"{name}", u.serveStatic)
 }
 
 // Handler returns a handler that serves only the viewer page and its assets.
 func (u *UI) Handler() http.Handler {
 	mux := http.NewServeMux()
 	u.Register(mux)
+	return mux
+}
+
+// ConsoleHandler returns a handler that serves only the console and its
+// assets.
+func (u *UI) ConsoleHandler() http.Handler {
+	mux := http.NewServeMux()
+	u.RegisterConsole(mux)
 	return mux
 }
 
@@ -132,8 +171,16 @@ func (u *UI) serveWatch(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	u.servePage(w, r, u.page, pageData{Stream: stream})
+}
+
+func (u *UI) serveConsole(w http.ResponseWriter, r *http.Request) {
+	u.servePage(w, r, u.console, nil)
+}
+
+func (u *UI) servePage(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
 	var buf bytes.Buffer
-	if err := u.page.Execute(&buf, pageData{Stream: stream}); err != nil {
+	if err := t.Execute(&buf, data); err != nil {
 		http.Error(w, "render page: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -143,11 +190,27 @@ func (u *UI) serveWatch(w http.ResponseWriter, r *http.Request) {
 	// new build reaches viewers at once.
 	h.Set("Cache-Control", "no-cache")
 	setSecurityHeaders(h)
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "+
-		"img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; base-uri 'none'; "+
-		"form-action 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", contentSecurityPolicy(r.Host))
 	h.Set("Content-Length", fmt.Sprint(buf.Len()))
 	_, _ = w.Write(buf.Bytes())
+}
+
+// plainHost matches a Host header that is a host name or address and an
+// optional port, and nothing that could end a CSP source expression.
+var plainHost = regexp.MustCompile(`^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$`)
+
+// contentSecurityPolicy is the policy of both pages: scripts and styles of our
+// own only; fetches to this host; the events WebSocket to this host (named
+// as ws: and wss: as well as by 'self', which older browsers do not apply to
+// WebSockets); media from the WebRTC MediaStream (blob:).
+func contentSecurityPolicy(host string) string {
+	connect := "'self'"
+	if plainHost.MatchString(host) {
+		connect += " ws://" + host + " wss://" + host
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; " +
+		"img-src 'self' data:; media-src 'self' blob:; connect-src " + connect + "; base-uri 'none'; " +
+		"form-action 'none'; frame-ancestors 'none'"
 }
 
 func (u *UI) serveStatic(w http.ResponseWriter, r *http.Request) {

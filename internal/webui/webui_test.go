@@ -115,8 +115,8 @@ func TestStaticAssets(t *testing.T) {
 	srv := newServer(t)
 	_, page := get(t, srv.URL+"/watch/shop1", nil)
 	refs := assetRef.FindAllStringSubmatch(page, -1)
-	if len(refs) != 2 {
-		t.Fatalf("page references %d static assets, want 2 (JS and CSS): %v", len(refs), refs)
+	if len(refs) != 3 {
+		t.Fatalf("page references %d static assets, want 3 (player.js, watch.js, player.css): %v", len(refs), refs)
 	}
 	want := map[string]string{
 		".js":  "text/javascript; charset=utf-8",
@@ -166,6 +166,8 @@ func TestStaticAssets(t *testing.T) {
 func TestPlayerSpeaksWHEP(t *testing.T) {
 	srv := newServer(t)
 	_, js := get(t, srv.URL+"/static/player.js", nil)
+	_, watch := get(t, srv.URL+"/static/watch.js", nil)
+	js += watch
 	for _, want := range []string{
 		"new RTCPeerConnection()",
 		"addTransceiver('video', { direction: 'recvonly' })",
@@ -237,4 +239,201 @@ func FuzzWatch(f *testing.F) {
 			t.Fatalf("status %d for %q", rec.Code, stream)
 		}
 	})
+}
+
+// TestViewerSpeaksEvents guards the wire assumptions of the overlay and order
+// code in watch.js; the browser tests prove it runs.
+func TestViewerSpeaksEvents(t *testing.T) {
+	srv := newServer(t)
+	_, js := get(t, srv.URL+"/static/watch.js", nil)
+	for _, want := range []string{
+		"createDataChannel('events')",
+		"'/v1/streams/'", "'/events'",
+		"requestVideoFrameCallback",
+		"meta.rtpTimestamp",
+		"getSynchronizationSources()",
+		"((ts - mt) >>> 0) < 0x80000000",
+		"'/v1/drops/'", "'/orders'",
+		"'Idempotency-Key': idem",
+		"crypto.randomUUID()",
+		"localStorage",
+		"Intl.NumberFormat(undefined, { style: 'currency', currency })",
+		"'Order confirmed'", "'Sold out'", "'Drop not open'", "'Limit reached'",
+		"'Too many taps, try again'", "'Could not place order, try again'",
+		"lastFrameRtpTimestamp", "overlays:",
+	} {
+		if !strings.Contains(js, want) {
+			t.Errorf("watch.js lacks %s", want)
+		}
+	}
+	_, page := get(t, srv.URL+"/watch/shop1", nil)
+	if strings.Index(page, "player.js") > strings.Index(page, "watch.js") {
+		t.Error("watch.js is loaded before player.js, which it uses")
+	}
+}
+
+func newConsoleServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	u, err := New()
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv := httptest.NewServer(u.ConsoleHandler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestConsolePage(t *testing.T) {
+	srv := newConsoleServer(t)
+	res, body := get(t, srv.URL+"/console", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", res.StatusCode)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "no-cache" {
+		t.Errorf("Cache-Control %q, want no-cache", cc)
+	}
+	for _, id := range []string{
+		"token", "login", "login-error", "stream", "video", "status", "drop", "open-drop", "close-drop",
+		"sold", "left", "orders", "revenue", "skus", "overlays", "countdown-start", "notice",
+	} {
+		if !strings.Contains(body, `data-testid="`+id+`"`) {
+			t.Errorf("console lacks data-testid %q", id)
+		}
+	}
+	if !strings.Contains(body, `type="password"`) {
+		t.Error("the token field is not a password field")
+	}
+	refs := regexp.MustCompile(`(?:src|href)="(/[^"]*static/[^"]+)"`).FindAllStringSubmatch(body, -1)
+	if len(refs) != 4 {
+		t.Fatalf("console references %d assets, want 4: %v", len(refs), refs)
+	}
+	want := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+	for _, ref := range refs {
+		url := strings.ReplaceAll(ref[1], "&amp;", "&")
+		if !strings.HasPrefix(url, "/console/static/") {
+			t.Errorf("console asset %s not under /console/static/", url)
+		}
+		ext := url[strings.LastIndex(url, "."):strings.Index(url, "?")]
+		res, body := get(t, srv.URL+url, nil)
+		if res.StatusCode != http.StatusOK || len(body) < 100 {
+			t.Errorf("GET %s: status %d, %d bytes", url, res.StatusCode, len(body))
+		}
+		if ct := res.Header.Get("Content-Type"); ct != want[ext] {
+			t.Errorf("GET %s: Content-Type %q", url, ct)
+		}
+		if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("GET %s: Cache-Control %q", url, cc)
+		}
+	}
+	_, js := get(t, srv.URL+"/console/static/console.js", nil)
+	for _, want := range []string{
+		"'Authorization': 'Bearer ' + token", "sessionStorage", "'/v1/drops/'", "'/overlays'",
+		"type: 'product'", "type: 'countdown'", "'DELETE'", "/open", "'/events'",
+	} {
+		if !strings.Contains(js+"/open", want) {
+			t.Errorf("console.js lacks %s", want)
+		}
+	}
+	if strings.Contains(js, "location.search") || strings.Contains(js, "?token") {
+		t.Error("console.js reads or writes a token in the URL")
+	}
+
+	res, _ = get(t, srv.URL+"/console/nope.js", nil)
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /console/nope.js: status %d, want 404", res.StatusCode)
+	}
+	// The viewer page is not part of the console's handler.
+	res, _ = get(t, srv.URL+"/watch/shop1", nil)
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /watch/shop1 on the console handler: status %d, want 404", res.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/console/", nil)
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "/console" {
+		t.Errorf("GET /console/: %d to %q, want 301 to /console", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// TestBothOnOneMux checks that an origin and an edge sharing one mux (as a
+// test harness might) can mount both pages.
+func TestBothOnOneMux(t *testing.T) {
+	u, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	u.Register(mux)
+	u.RegisterConsole(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, p := range []string{"/watch/demo", "/console", "/static/player.js", "/console/static/console.js"} {
+		if res, _ := get(t, srv.URL+p, nil); res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", p, res.StatusCode)
+		}
+	}
+}
+
+func TestContentSecurityPolicy(t *testing.T) {
+	srv := newServer(t)
+	csrv := newConsoleServer(t)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	chost := strings.TrimPrefix(csrv.URL, "http://")
+	for name, tc := range map[string]struct{ url, host string }{
+		"watch":   {srv.URL + "/watch/shop1", host},
+		"console": {csrv.URL + "/console", chost},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, _ := get(t, tc.url, nil)
+			csp := res.Header.Get("Content-Security-Policy")
+			directives := map[string]string{}
+			for _, d := range strings.Split(csp, ";") {
+				name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+				directives[name] = value
+			}
+			for dir, want := range map[string][]string{
+				"default-src": {"'none'"},
+				"script-src":  {"'self'"},
+				"style-src":   {"'self'"},
+				"connect-src": {"'self'", "ws://" + tc.host, "wss://" + tc.host},
+				"media-src":   {"blob:"},
+			} {
+				for _, w := range want {
+					if !strings.Contains(" "+directives[dir]+" ", " "+w+" ") {
+						t.Errorf("%s %q lacks %s", dir, directives[dir], w)
+					}
+				}
+			}
+			if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+				t.Errorf("CSP allows unsafe code: %s", csp)
+			}
+		})
+	}
+}
+
+func TestCSPHostIsSanitized(t *testing.T) {
+	for host, wantWS := range map[string]bool{
+		"edge.example.com:8080": true,
+		"127.0.0.1:8080":        true,
+		"[::1]:8080":            true,
+		"localhost":             true,
+		"a;script-src *":        false,
+		"a b":                   false,
+		"":                      false,
+		"a'b":                   false,
+	} {
+		csp := contentSecurityPolicy(host)
+		if got := strings.Contains(csp, "ws://"); got != wantWS {
+			t.Errorf("host %q: ws source in CSP = %v, want %v: %s", host, got, wantWS, csp)
+		}
+		if strings.Count(csp, ";") != 8 {
+			t.Errorf("host %q: CSP has %d directives: %s", host, strings.Count(csp, ";")+1, csp)
+		}
+	}
 }

@@ -1,8 +1,17 @@
-// livedrop viewer: a WHEP player for POST /whep/{stream} on this host.
+// livedrop player: a WHEP client for POST /whep/{stream} on this host, shared
+// by the viewer page (watch.js) and the seller console's preview (console.js).
 //
 // One attempt = one RTCPeerConnection and one WHEP session. Every attempt gets
 // a number; async work from an older attempt sees the number has moved on and
 // stops, so a slow answer never revives a connection we already gave up.
+//
+// LivedropPlayer.create(opts) returns a player; opts:
+//   video       the <video> element
+//   stream      the stream name (setStream changes it)
+//   onStatus    (text, state) on every status change; state is one of
+//               connecting, playing, offline, error
+//   onPeerConnection (pc) before createOffer of every attempt, to add
+//               data channels; the offer then negotiates them
 'use strict';
 
 (function () {
@@ -14,109 +23,10 @@
   const POST_TIMEOUT_MS = 10000;
   const FRAME_POLL_MS = 200;
 
-  const root = document.querySelector('[data-stream]');
-  const video = document.querySelector('[data-testid="video"]');
-  const statusEl = document.querySelector('[data-testid="status"]');
-  const muteBtn = document.querySelector('[data-testid="mute"]');
-  const stream = root.dataset.stream;
-  const endpoint = new URL('/whep/' + encodeURIComponent(stream), location.href).href;
-
-  let status = statusEl.textContent.trim();
-  let attempt = 0; // number of the current attempt
-  let failures = 0; // consecutive errors, for the backoff
-  let pc = null; // current peer connection
-  let sessionURL = null; // Location of the current WHEP session
-  let retryTimer = 0;
-  let lossTimer = 0;
-  let connectTimer = 0;
-  let frameTimer = 0;
-  let stopped = false; // the page is being hidden or unloaded
-
-  // Tests and the overlay code read this.
-  window.livedrop = {
-    get pc() { return pc; },
-    status: () => status,
-    session: () => sessionURL,
-    framesDecoded: () => framesDecoded(pc),
-    reconnect: () => { failures = 0; connect(); },
-  };
-
-  function setStatus(text, state) {
-    status = text;
-    if (statusEl.textContent !== text) statusEl.textContent = text;
-    statusEl.dataset.state = state;
-    statusEl.title = text;
-  }
-
   function reasonOf(err) {
     if (err && err.name === 'AbortError') return 'request timed out';
     const text = String((err && err.message) || err || 'unknown error');
     return text.split('\n')[0].trim().slice(0, 160) || 'unknown error';
-  }
-
-  function schedule(ms) {
-    clearTimeout(retryTimer);
-    if (!stopped) retryTimer = setTimeout(connect, ms);
-  }
-
-  function clearVideo() {
-    video.srcObject = null;
-  }
-
-  function deleteSession(url) {
-    // keepalive lets the request outlive the page on pagehide.
-    fetch(url, { method: 'DELETE', keepalive: true, cache: 'no-store' }).catch(() => {});
-  }
-
-  // teardown ends the current attempt's connection and session.
-  function teardown() {
-    clearTimeout(lossTimer);
-    clearTimeout(connectTimer);
-    clearTimeout(frameTimer);
-    lossTimer = connectTimer = frameTimer = 0;
-    if (sessionURL) {
-      deleteSession(sessionURL);
-      sessionURL = null;
-    }
-    if (pc) {
-      pc.ontrack = null;
-      pc.onconnectionstatechange = null;
-      pc.close();
-      pc = null;
-    }
-  }
-
-  function offline() {
-    teardown();
-    clearVideo();
-    failures = 0;
-    setStatus('stream offline', 'offline');
-    schedule(OFFLINE_RETRY_MS);
-  }
-
-  function retryWithError(reason) {
-    teardown();
-    clearVideo();
-    failures++;
-    setStatus('error: ' + reason, 'error');
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (failures - 1));
-    schedule(base * (0.8 + 0.4 * Math.random()));
-  }
-
-  async function postOffer(sdp) {
-    const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), POST_TIMEOUT_MS);
-    try {
-      return await fetch(endpoint, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/sdp', 'Accept': 'application/sdp' },
-        body: sdp,
-        cache: 'no-store',
-        signal: ctrl.signal,
-      });
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   async function httpError(res) {
@@ -126,80 +36,9 @@
     return new Error('HTTP ' + res.status + (first ? ': ' + first : res.statusText ? ': ' + res.statusText : ''));
   }
 
-  async function connect() {
-    clearTimeout(retryTimer);
-    teardown();
-    if (stopped) return;
-    const my = ++attempt;
-    const conn = new RTCPeerConnection();
-    pc = conn;
-    conn.addTransceiver('video', { direction: 'recvonly' });
-    conn.addTransceiver('audio', { direction: 'recvonly' });
-
-    // One MediaStream of our own: the answer may carry no msid.
-    const media = new MediaStream();
-    conn.ontrack = (ev) => {
-      if (my !== attempt) return;
-      media.addTrack(ev.track);
-      if (video.srcObject !== media) video.srcObject = media;
-      video.play().catch(() => { /* autoplay refused: 'playing' never fires */ });
-    };
-    conn.onconnectionstatechange = () => onConnectionState(my, conn);
-
-    try {
-      const offer = await conn.createOffer();
-      await conn.setLocalDescription(offer);
-      // No wait for ICE gathering: the server learns our address from the
-      // connectivity checks.
-      const res = await postOffer(offer.sdp);
-      const loc = res.headers.get('Location');
-      const session = loc ? new URL(loc, endpoint).href : null;
-      if (my !== attempt) {
-        if (res.ok && session) deleteSession(session);
-        return;
-      }
-      if (res.status === 404) {
-        offline();
-        return;
-      }
-      if (res.status !== 201 && res.status !== 200) throw await httpError(res);
-      sessionURL = session;
-      if (status !== 'connecting') setStatus('connecting', 'connecting');
-      if (!session) console.warn('livedrop: WHEP answer without a Location header; the session cannot be ended');
-      const answer = await res.text();
-      if (my !== attempt) return;
-      await conn.setRemoteDescription({ type: 'answer', sdp: answer });
-      connectTimer = setTimeout(() => {
-        if (my === attempt && conn.connectionState !== 'connected') retryWithError('connection timed out');
-      }, CONNECT_TIMEOUT_MS);
-    } catch (err) {
-      if (my !== attempt) return;
-      console.warn('livedrop: attempt failed:', err);
-      retryWithError(reasonOf(err));
-    }
-  }
-
-  function onConnectionState(my, conn) {
-    if (my !== attempt) return;
-    console.debug('livedrop: connection ' + conn.connectionState);
-    switch (conn.connectionState) {
-      case 'connected':
-        clearTimeout(lossTimer);
-        clearTimeout(connectTimer);
-        lossTimer = connectTimer = 0;
-        break;
-      case 'disconnected':
-      case 'failed':
-        if (!lossTimer) {
-          lossTimer = setTimeout(() => {
-            lossTimer = 0;
-            if (my !== attempt) return;
-            setStatus('connecting', 'connecting');
-            connect();
-          }, LOSS_GRACE_MS);
-        }
-        break;
-    }
+  function deleteSession(url) {
+    // keepalive lets the request outlive the page on pagehide.
+    fetch(url, { method: 'DELETE', keepalive: true, cache: 'no-store' }).catch(() => {});
   }
 
   async function framesDecoded(conn) {
@@ -212,53 +51,233 @@
     return n;
   }
 
-  // confirmPlaying waits, after the video's 'playing' event, until the
-  // decoder has produced a frame, then says "playing".
-  async function confirmPlaying(my) {
-    clearTimeout(frameTimer);
-    frameTimer = 0;
-    let n = 0;
-    try { n = await framesDecoded(pc); } catch (_) { /* closed meanwhile */ }
-    if (my !== attempt) return;
-    if (n > 0) {
-      failures = 0;
-      setStatus('playing', 'playing');
-      return;
+  function create(opts) {
+    const video = opts.video;
+    const onStatus = opts.onStatus || (() => {});
+    const onPeerConnection = opts.onPeerConnection || (() => {});
+    let endpoint = '';
+
+    let status = 'connecting';
+    let attempt = 0; // number of the current attempt
+    let failures = 0; // consecutive errors, for the backoff
+    let pc = null; // current peer connection
+    let sessionURL = null; // Location of the current WHEP session
+    let retryTimer = 0;
+    let lossTimer = 0;
+    let connectTimer = 0;
+    let frameTimer = 0;
+    let stopped = true; // not started, stopped, or the page is hidden
+
+    function setEndpoint(stream) {
+      endpoint = new URL('/whep/' + encodeURIComponent(stream), location.href).href;
     }
-    frameTimer = setTimeout(() => confirmPlaying(my), FRAME_POLL_MS);
+    setEndpoint(opts.stream);
+
+    function setStatus(text, state) {
+      status = text;
+      onStatus(text, state);
+    }
+
+    function schedule(ms) {
+      clearTimeout(retryTimer);
+      if (!stopped) retryTimer = setTimeout(connect, ms);
+    }
+
+    function clearVideo() {
+      video.srcObject = null;
+    }
+
+    // teardown ends the current attempt's connection and session.
+    function teardown() {
+      clearTimeout(lossTimer);
+      clearTimeout(connectTimer);
+      clearTimeout(frameTimer);
+      lossTimer = connectTimer = frameTimer = 0;
+      if (sessionURL) {
+        deleteSession(sessionURL);
+        sessionURL = null;
+      }
+      if (pc) {
+        pc.ontrack = null;
+        pc.onconnectionstatechange = null;
+        pc.close();
+        pc = null;
+      }
+    }
+
+    function offline() {
+      teardown();
+      clearVideo();
+      failures = 0;
+      setStatus('stream offline', 'offline');
+      schedule(OFFLINE_RETRY_MS);
+    }
+
+    function retryWithError(reason) {
+      teardown();
+      clearVideo();
+      failures++;
+      setStatus('error: ' + reason, 'error');
+      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (failures - 1));
+      schedule(base * (0.8 + 0.4 * Math.random()));
+    }
+
+    async function postOffer(sdp) {
+      const ctrl = new AbortController();
+      const timer = setTimeout(() => ctrl.abort(), POST_TIMEOUT_MS);
+      try {
+        return await fetch(endpoint, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/sdp', 'Accept': 'application/sdp' },
+          body: sdp,
+          cache: 'no-store',
+          signal: ctrl.signal,
+        });
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+
+    async function connect() {
+      clearTimeout(retryTimer);
+      teardown();
+      if (stopped) return;
+      const my = ++attempt;
+      const conn = new RTCPeerConnection();
+      pc = conn;
+      conn.addTransceiver('video', { direction: 'recvonly' });
+      conn.addTransceiver('audio', { direction: 'recvonly' });
+      try {
+        onPeerConnection(conn);
+      } catch (err) {
+        console.warn('livedrop: onPeerConnection:', err);
+      }
+
+      // One MediaStream of our own: the answer may carry no msid.
+      const media = new MediaStream();
+      conn.ontrack = (ev) => {
+        if (my !== attempt) return;
+        media.addTrack(ev.track);
+        if (video.srcObject !== media) video.srcObject = media;
+        video.play().catch(() => { /* autoplay refused: 'playing' never fires */ });
+      };
+      conn.onconnectionstatechange = () => onConnectionState(my, conn);
+
+      try {
+        const offer = await conn.createOffer();
+        await conn.setLocalDescription(offer);
+        // No wait for ICE gathering: the server learns our address from the
+        // connectivity checks.
+        const res = await postOffer(offer.sdp);
+        const loc = res.headers.get('Location');
+        const session = loc ? new URL(loc, endpoint).href : null;
+        if (my !== attempt) {
+          if (res.ok && session) deleteSession(session);
+          return;
+        }
+        if (res.status === 404) {
+          offline();
+          return;
+        }
+        if (res.status !== 201 && res.status !== 200) throw await httpError(res);
+        sessionURL = session;
+        if (status !== 'connecting') setStatus('connecting', 'connecting');
+        if (!session) console.warn('livedrop: WHEP answer without a Location header; the session cannot be ended');
+        const answer = await res.text();
+        if (my !== attempt) return;
+        await conn.setRemoteDescription({ type: 'answer', sdp: answer });
+        connectTimer = setTimeout(() => {
+          if (my === attempt && conn.connectionState !== 'connected') retryWithError('connection timed out');
+        }, CONNECT_TIMEOUT_MS);
+      } catch (err) {
+        if (my !== attempt) return;
+        console.warn('livedrop: attempt failed:', err);
+        retryWithError(reasonOf(err));
+      }
+    }
+
+    function onConnectionState(my, conn) {
+      if (my !== attempt) return;
+      console.debug('livedrop: connection ' + conn.connectionState);
+      switch (conn.connectionState) {
+        case 'connected':
+          clearTimeout(lossTimer);
+          clearTimeout(connectTimer);
+          lossTimer = connectTimer = 0;
+          break;
+        case 'disconnected':
+        case 'failed':
+          if (!lossTimer) {
+            lossTimer = setTimeout(() => {
+              lossTimer = 0;
+              if (my !== attempt) return;
+              setStatus('connecting', 'connecting');
+              connect();
+            }, LOSS_GRACE_MS);
+          }
+          break;
+      }
+    }
+
+    // confirmPlaying waits, after the video's 'playing' event, until the
+    // decoder has produced a frame, then says "playing".
+    async function confirmPlaying(my) {
+      clearTimeout(frameTimer);
+      frameTimer = 0;
+      let n = 0;
+      try { n = await framesDecoded(pc); } catch (_) { /* closed meanwhile */ }
+      if (my !== attempt || stopped) return;
+      if (n > 0) {
+        failures = 0;
+        setStatus('playing', 'playing');
+        return;
+      }
+      frameTimer = setTimeout(() => confirmPlaying(my), FRAME_POLL_MS);
+    }
+
+    video.addEventListener('playing', () => confirmPlaying(attempt));
+
+    function start() {
+      if (!stopped) return;
+      stopped = false;
+      failures = 0;
+      setStatus('connecting', 'connecting');
+      connect();
+    }
+
+    function stop() {
+      stopped = true;
+      clearTimeout(retryTimer);
+      attempt++;
+      teardown();
+      clearVideo();
+    }
+
+    window.addEventListener('pagehide', () => {
+      if (stopped) return;
+      stop();
+      // Back from the back/forward cache, start again.
+      window.addEventListener('pageshow', (ev) => { if (ev.persisted) start(); }, { once: true });
+    });
+    window.addEventListener('online', () => {
+      if (!stopped && status !== 'playing' && status !== 'connecting') connect();
+    });
+
+    return {
+      get pc() { return pc; },
+      status: () => status,
+      session: () => sessionURL,
+      framesDecoded: () => framesDecoded(pc),
+      reconnect: () => { failures = 0; if (!stopped) connect(); },
+      start,
+      stop,
+      // setStream switches to another stream, reconnecting if started.
+      setStream(stream) {
+        setEndpoint(stream);
+        if (!stopped) { failures = 0; setStatus('connecting', 'connecting'); connect(); }
+      },
+    };
   }
 
-  video.addEventListener('playing', () => confirmPlaying(attempt));
-
-  function syncMute() {
-    const muted = video.muted;
-    muteBtn.setAttribute('aria-pressed', String(!muted));
-    muteBtn.setAttribute('aria-label', muted ? 'Unmute' : 'Mute');
-  }
-  muteBtn.addEventListener('click', () => {
-    video.muted = !video.muted;
-    syncMute();
-    if (!video.muted) video.play().catch(() => {});
-  });
-  video.addEventListener('volumechange', syncMute);
-  syncMute();
-
-  window.addEventListener('pagehide', () => {
-    stopped = true;
-    clearTimeout(retryTimer);
-    attempt++;
-    teardown();
-  });
-  window.addEventListener('pageshow', (ev) => {
-    // Back from the back/forward cache: the old session was ended on pagehide.
-    if (!ev.persisted) return;
-    stopped = false;
-    setStatus('connecting', 'connecting');
-    connect();
-  });
-  window.addEventListener('online', () => {
-    if (status !== 'playing' && status !== 'connecting') connect();
-  });
-
-  connect();
+  window.LivedropPlayer = { create };
 })();

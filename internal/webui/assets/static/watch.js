@@ -1,0 +1,603 @@
+// livedrop viewer page: the video (player.js), the shoppable overlays and Buy.
+//
+// Overlay events arrive on the data channel 'events' of the WHEP connection,
+// or on the WebSocket /v1/streams/{stream}/events when the channel does not
+// open or stays silent. show/hide events carry the RTP timestamp (90 kHz) of
+// the frame they belong to and are applied when this page's video presents
+// that frame (requestVideoFrameCallback's rtpTimestamp; else the receiver's
+// synchronization source; else at once). stock and drop events apply at once.
+'use strict';
+
+(function () {
+  const DC_GRACE_MS = 3000; // the data channel must open and speak within this
+  const WS_BACKOFF_MIN_MS = 500;
+  const WS_BACKOFF_MAX_MS = 15000;
+  const CLOCK_STALE_MS = 2000; // no frame for this long: no media clock
+  const MAX_AHEAD_TICKS = 90000 * 10; // further ahead than 10 s: a clock mismatch, apply
+  const MAX_QUEUE_MS = 10000; // an event waits at most this long
+  const MAX_QUEUE = 256;
+  const ORDER_RETRIES = 3; // after the first try, on 503 or network errors
+  const ORDER_BACKOFF_MS = 400; // 400, 800, 1600 ms
+  const ORDER_TIMEOUT_MS = 8000;
+
+  const root = document.querySelector('[data-stream]');
+  const video = document.querySelector('[data-testid="video"]');
+  const statusEl = document.querySelector('[data-testid="status"]');
+  const muteBtn = document.querySelector('[data-testid="mute"]');
+  const layer = document.querySelector('[data-testid="overlay"]');
+  const stream = root.dataset.stream;
+
+  // ---- the player ----------------------------------------------------------
+
+  const player = window.LivedropPlayer.create({
+    video,
+    stream,
+    onStatus(text, state) {
+      if (statusEl.textContent !== text) statusEl.textContent = text;
+      statusEl.dataset.state = state;
+      statusEl.title = text;
+    },
+    onPeerConnection: openDataChannel,
+  });
+
+  function syncMute() {
+    const muted = video.muted;
+    muteBtn.setAttribute('aria-pressed', String(!muted));
+    muteBtn.setAttribute('aria-label', muted ? 'Unmute' : 'Mute');
+  }
+  muteBtn.addEventListener('click', () => {
+    video.muted = !video.muted;
+    syncMute();
+    if (!video.muted) video.play().catch(() => {});
+  });
+  video.addEventListener('volumechange', syncMute);
+  syncMute();
+
+  // ---- transport: data channel, WebSocket fallback ---------------------------
+
+  let dc = null; // the current attempt's channel
+  let dcLive = false; // it delivered a message
+  let dcTimer = 0;
+  let ws = null;
+  let wsWanted = false;
+  let wsTimer = 0;
+  let wsFailures = 0;
+
+  // openDataChannel runs before every createOffer of the player. The grace
+  // timer is not restarted by each attempt: a player that keeps retrying an
+  // offline stream must not keep the WebSocket from starting.
+  function openDataChannel(pc) {
+    const ch = pc.createDataChannel('events'); // ordered, reliable
+    ch.binaryType = 'arraybuffer';
+    dc = ch;
+    dcLive = false;
+    ch.onmessage = (ev) => {
+      if (ch !== dc) return;
+      if (!dcLive) {
+        dcLive = true;
+        clearTimeout(dcTimer);
+        dcTimer = 0;
+        stopWS(); // the channel carries the same messages
+      }
+      receive(ev.data);
+    };
+    ch.onclose = () => {
+      if (ch !== dc) return;
+      dc = null;
+      dcLive = false;
+      startWS();
+    };
+    // Not open, or open but silent (a server that negotiates SCTP and sends
+    // nothing on it): use the WebSocket too, until a channel speaks.
+    if (!dcTimer && !wsWanted) {
+      dcTimer = setTimeout(() => {
+        dcTimer = 0;
+        if (!dcLive) startWS();
+      }, DC_GRACE_MS);
+    }
+  }
+
+  function wsURL() {
+    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+      '/v1/streams/' + encodeURIComponent(stream) + '/events';
+  }
+
+  function startWS() {
+    wsWanted = true;
+    if (ws || wsTimer) return;
+    connectWS();
+  }
+
+  function stopWS() {
+    wsWanted = false;
+    clearTimeout(wsTimer);
+    wsTimer = 0;
+    wsFailures = 0;
+    if (ws) {
+      const s = ws;
+      ws = null;
+      s.onclose = s.onmessage = s.onerror = null;
+      s.close();
+    }
+  }
+
+  function connectWS() {
+    wsTimer = 0;
+    if (!wsWanted) return;
+    let s;
+    try {
+      s = new WebSocket(wsURL());
+    } catch (err) {
+      console.warn('livedrop: events websocket:', err);
+      retryWS();
+      return;
+    }
+    s.binaryType = 'arraybuffer';
+    ws = s;
+    s.onopen = () => { wsFailures = 0; };
+    s.onmessage = (ev) => { if (s === ws) receive(ev.data); };
+    s.onclose = () => {
+      if (s !== ws) return;
+      ws = null;
+      retryWS();
+    };
+  }
+
+  function retryWS() {
+    if (!wsWanted || wsTimer) return;
+    wsFailures++;
+    const base = Math.min(WS_BACKOFF_MAX_MS, WS_BACKOFF_MIN_MS * 2 ** (wsFailures - 1));
+    wsTimer = setTimeout(connectWS, base * (0.8 + 0.4 * Math.random()));
+  }
+
+  function transport() {
+    if (dcLive) return 'datachannel';
+    if (ws && ws.readyState === WebSocket.OPEN) return 'websocket';
+    return 'none';
+  }
+
+  // ---- messages ----------------------------------------------------------------
+
+  const decoder = new TextDecoder();
+  let lastSeq = -1;
+  const queue = []; // pending show/hide: {msg, at}
+  const shown = new Map(); // overlay id -> overlay, as shown
+  const stock = new Map(); // drop + '\n' + sku -> units left, latest received
+  const dropState = new Map(); // drop -> 'open' | 'closed' | ..., latest received
+  const applied = []; // for tests: {id, type, mediaTs, frameTs, prevFrameTs}
+
+  const key = (drop, sku) => drop + '\n' + sku;
+
+  function receive(data) {
+    let msg;
+    try {
+      msg = JSON.parse(typeof data === 'string' ? data : decoder.decode(data));
+    } catch (_) {
+      return;
+    }
+    if (!msg || typeof msg !== 'object' || msg.v !== 1) return;
+    switch (msg.type) {
+      case 'state': {
+        if (!Array.isArray(msg.overlays)) return;
+        const seq = Number(msg.seq);
+        if (Number.isFinite(seq)) lastSeq = seq;
+        // The state supersedes every event it already contains.
+        for (let i = queue.length - 1; i >= 0; i--) {
+          if (!(Number(queue[i].msg.seq) > lastSeq)) queue.splice(i, 1);
+        }
+        shown.clear();
+        for (const ov of msg.overlays) {
+          if (!validOverlay(ov)) continue;
+          learn(ov);
+          shown.set(ov.id, ov);
+        }
+        render();
+        return;
+      }
+      case 'show':
+      case 'hide': {
+        const seq = Number(msg.seq);
+        if (!Number.isFinite(seq) || seq <= lastSeq) return;
+        if (msg.type === 'show' && !validOverlay(msg.overlay)) return;
+        if (msg.type === 'hide' && typeof msg.id !== 'string') return;
+        lastSeq = seq; // a gap: apply anyway, the server resyncs with a state
+        if (msg.type === 'show') learn(msg.overlay);
+        if (queue.length >= MAX_QUEUE) apply(queue.shift().msg, null);
+        queue.push({ msg, at: performance.now() });
+        pump();
+        return;
+      }
+      case 'stock': {
+        if (typeof msg.drop !== 'string' || typeof msg.sku !== 'string') return;
+        const left = Math.max(0, Math.floor(Number(msg.left)));
+        if (!Number.isFinite(left)) return;
+        stock.set(key(msg.drop, msg.sku), left);
+        updateCards((c) => {
+          if (c.dataset.drop !== msg.drop || c.dataset.sku !== msg.sku) return false;
+          if (left > 0) delete c.dataset.soldOut; // units came back after a 409
+          return true;
+        });
+        return;
+      }
+      case 'drop': {
+        if (typeof msg.drop !== 'string' || typeof msg.state !== 'string') return;
+        dropState.set(msg.drop, msg.state);
+        if (msg.state === 'closed') {
+          let changed = false;
+          for (const [id, ov] of shown) {
+            if (ov.drop === msg.drop) { shown.delete(id); changed = true; }
+          }
+          if (changed) render();
+        } else {
+          updateCards((c) => c.dataset.drop === msg.drop);
+        }
+        return;
+      }
+      default:
+        // Unknown types are for newer pages.
+    }
+  }
+
+  function validOverlay(ov) {
+    if (!ov || typeof ov !== 'object' || typeof ov.id !== 'string' || ov.id === '') return false;
+    if (ov.kind === 'product') return typeof ov.drop === 'string' && typeof ov.sku === 'string';
+    if (ov.kind === 'countdown') return Number.isFinite(Number(ov.ends_at_ms));
+    return false;
+  }
+
+  // learn records the facts an overlay carries, in the order they arrive, so
+  // a later stock or drop message wins over an overlay still in the queue.
+  function learn(ov) {
+    if (ov.kind !== 'product') return;
+    if (ov.stock_left !== undefined && ov.stock_left !== null) {
+      stock.set(key(ov.drop, ov.sku), Math.max(0, Math.floor(Number(ov.stock_left)) || 0));
+    }
+    if (typeof ov.drop_state === 'string') dropState.set(ov.drop, ov.drop_state);
+  }
+
+  function apply(msg, frame) {
+    if (msg.type === 'show') {
+      const ov = msg.overlay;
+      if (ov.drop && dropState.get(ov.drop) === 'closed') return;
+      shown.set(ov.id, ov);
+    } else if (!shown.delete(msg.id)) {
+      return;
+    }
+    applied.push({
+      id: msg.type === 'show' ? msg.overlay.id : msg.id,
+      type: msg.type,
+      mediaTs: msg.media_ts,
+      frameTs: frame ? frame.ts : null,
+      prevFrameTs: frame ? frame.prev : null,
+    });
+    if (applied.length > 100) applied.shift();
+    render();
+  }
+
+  // ---- the media clock -------------------------------------------------------
+
+  let frameTs = null; // RTP timestamp of the last frame presented
+  let prevFrameTs = null;
+  let frameAt = -Infinity; // performance.now() of it
+  let clockSource = 'none';
+
+  function onFrame(ts, source) {
+    ts >>>= 0;
+    if (ts !== frameTs) {
+      prevFrameTs = frameTs;
+      frameTs = ts;
+    }
+    frameAt = performance.now();
+    clockSource = source;
+    pump();
+  }
+
+  const hasRVFC = 'requestVideoFrameCallback' in HTMLVideoElement.prototype;
+  let rvfcHasTs = hasRVFC; // until a frame without rtpTimestamp says otherwise
+
+  function rvfc(now, meta) {
+    if (meta && typeof meta.rtpTimestamp === 'number') {
+      onFrame(meta.rtpTimestamp, 'rvfc');
+    } else if (rvfcHasTs) {
+      rvfcHasTs = false;
+      requestAnimationFrame(pollSync);
+    }
+    video.requestVideoFrameCallback(rvfc);
+  }
+  if (hasRVFC) video.requestVideoFrameCallback(rvfc);
+  else requestAnimationFrame(pollSync);
+
+  // pollSync reads the RTP timestamp of the last packet of the video
+  // receiver, once per animation frame, where rVFC gives no rtpTimestamp.
+  function pollSync() {
+    const pc = player.pc;
+    if (pc) {
+      const r = pc.getReceivers().find((x) => x.track && x.track.kind === 'video');
+      const src = r && r.getSynchronizationSources ? r.getSynchronizationSources()[0] : null;
+      if (src && typeof src.rtpTimestamp === 'number' && (src.rtpTimestamp >>> 0) !== frameTs) {
+        onFrame(src.rtpTimestamp, 'sync-source');
+      }
+    }
+    if (queue.length) pump();
+    requestAnimationFrame(pollSync);
+  }
+
+  // reached reports whether the frame ts is at or past media time mt, modulo 2^32.
+  const reached = (ts, mt) => ((ts - mt) >>> 0) < 0x80000000;
+
+  function pump() {
+    if (!queue.length) return;
+    const now = performance.now();
+    const clock = frameTs !== null && now - frameAt < CLOCK_STALE_MS;
+    const frame = clock ? { ts: frameTs, prev: prevFrameTs } : null;
+    // In order: a later event never overtakes an earlier one.
+    while (queue.length) {
+      const { msg, at } = queue[0];
+      const mt = Number(msg.media_ts) >>> 0;
+      const due = !clock || !Number.isFinite(Number(msg.media_ts)) || reached(frameTs, mt) ||
+        ((mt - frameTs) >>> 0) > MAX_AHEAD_TICKS || now - at > MAX_QUEUE_MS;
+      if (!due) break;
+      queue.shift();
+      apply(msg, frame);
+    }
+  }
+  // Without frames (no video, hidden tab), the queue still drains.
+  setInterval(pump, 250);
+
+  // ---- rendering ---------------------------------------------------------------
+
+  const money = new Map();
+  function formatPrice(cents, currency) {
+    let f = money.get(currency);
+    if (!f) {
+      try {
+        f = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+      } catch (_) {
+        f = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      }
+      money.set(currency, f);
+    }
+    return f.format(Number(cents) / 100);
+  }
+
+  function el(tag, cls, attrs) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+    return e;
+  }
+
+  const cardsBox = el('div', 'cards');
+  const pillsBox = el('div', 'pills');
+  layer.append(pillsBox, cardsBox);
+  const nodes = new Map(); // overlay id -> element
+
+  function render() {
+    for (const [id, node] of nodes) {
+      if (!shown.has(id)) {
+        node.remove();
+        nodes.delete(id);
+      }
+    }
+    for (const [id, ov] of shown) {
+      let node = nodes.get(id);
+      if (node && node.dataset.kind !== ov.kind) {
+        node.remove();
+        node = null;
+      }
+      if (!node) {
+        node = ov.kind === 'product' ? productCard() : countdownPill();
+        node.dataset.overlayId = id;
+        node.dataset.kind = ov.kind;
+        nodes.set(id, node);
+        (ov.kind === 'product' ? cardsBox : pillsBox).append(node);
+      }
+      if (ov.kind === 'product') fillCard(node, ov);
+      else fillCountdown(node, ov);
+    }
+    tickCountdowns();
+  }
+
+  function productCard() {
+    const card = el('article', 'card', { 'data-testid': 'product-card' });
+    const info = el('div', 'card-info');
+    const name = el('h2', 'card-name');
+    const line = el('p', 'card-line');
+    const price = el('span', 'price', { 'data-testid': 'price' });
+    const left = el('span', 'stock', { 'data-testid': 'stock-left' });
+    line.append(price, left);
+    info.append(name, line);
+    const buy = el('button', 'buy', { 'data-testid': 'buy', type: 'button' });
+    const st = el('p', 'order-status', { 'data-testid': 'order-status', role: 'status', 'aria-live': 'polite' });
+    card.append(info, buy, st);
+    buy.addEventListener('click', () => placeOrder(card));
+    return card;
+  }
+
+  function fillCard(card, ov) {
+    card.dataset.drop = ov.drop;
+    card.dataset.sku = ov.sku;
+    const name = String(ov.name || ov.sku);
+    card.setAttribute('aria-label', name);
+    setText(card.querySelector('.card-name'), name);
+    setText(card.querySelector('.price'), formatPrice(ov.price_cents, ov.currency || 'EUR'));
+    updateCard(card);
+  }
+
+  function updateCards(match) {
+    for (const node of nodes.values()) {
+      if (node.dataset.kind === 'product' && match(node)) updateCard(node);
+    }
+  }
+
+  // updateCard shows the stock and the Buy button's state from what we know.
+  function updateCard(card) {
+    const left = stock.get(key(card.dataset.drop, card.dataset.sku));
+    // Unknown counts as open: the edge answers 403 if it is not.
+    const ds = dropState.get(card.dataset.drop);
+    const open = ds === undefined || ds === 'open';
+    const soldOut = left === 0 || card.dataset.soldOut === 'true';
+    const stockEl = card.querySelector('.stock');
+    setText(stockEl, left === undefined ? '' : left === 0 ? 'Sold out' : left + ' left');
+    stockEl.dataset.left = left === undefined ? '' : String(left);
+    stockEl.dataset.low = String(left !== undefined && left > 0 && left <= 10);
+    const buy = card.querySelector('.buy');
+    const busy = card.dataset.busy === 'true';
+    buy.disabled = busy || soldOut || !open;
+    buy.setAttribute('aria-busy', String(busy));
+    setText(buy, busy ? 'Buying…' : soldOut ? 'Sold out' : open ? 'Buy' : 'Not open');
+    buy.setAttribute('aria-label', (busy ? 'Buying ' : soldOut ? 'Sold out: ' : open ? 'Buy ' : 'Not open yet: ') +
+      card.querySelector('.card-name').textContent);
+  }
+
+  function countdownPill() {
+    const pill = el('div', 'pill', { 'data-testid': 'countdown-card', role: 'timer' });
+    const label = el('span', 'pill-label');
+    const time = el('time', 'pill-time', { 'data-testid': 'countdown' });
+    pill.append(label, time);
+    return pill;
+  }
+
+  function fillCountdown(pill, ov) {
+    setText(pill.querySelector('.pill-label'), String(ov.label || 'Starts in'));
+    pill.dataset.endsAt = String(Number(ov.ends_at_ms));
+  }
+
+  let countdownTimer = 0;
+  function tickCountdowns() {
+    let any = false;
+    for (const node of nodes.values()) {
+      if (node.dataset.kind !== 'countdown') continue;
+      any = true;
+      const ms = Math.max(0, Number(node.dataset.endsAt) - Date.now());
+      const s = Math.ceil(ms / 1000);
+      const text = String(Math.floor(s / 60)).padStart(2, '0') + ':' + String(s % 60).padStart(2, '0');
+      setText(node.querySelector('.pill-time'), text);
+      node.dataset.ended = String(ms === 0);
+    }
+    if (any && !countdownTimer) countdownTimer = setInterval(tickCountdowns, 250);
+    if (!any && countdownTimer) {
+      clearInterval(countdownTimer);
+      countdownTimer = 0;
+    }
+  }
+
+  function setText(e, text) {
+    if (e.textContent !== text) e.textContent = text;
+  }
+
+  // ---- orders ------------------------------------------------------------------
+
+  function uuid() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    // Not a secure context (plain http to a remote edge): build a v4 UUID.
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
+  }
+
+  let buyerId = '';
+  function buyer() {
+    if (buyerId) return buyerId;
+    try {
+      buyerId = localStorage.getItem('livedrop.buyer') || '';
+      if (!buyerId) {
+        buyerId = 'b-' + uuid();
+        localStorage.setItem('livedrop.buyer', buyerId);
+      }
+    } catch (_) {
+      buyerId = buyerId || 'b-' + uuid(); // storage off: one id for this page
+    }
+    return buyerId;
+  }
+
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  function setOrderStatus(card, text, state) {
+    const st = card.querySelector('.order-status');
+    setText(st, text);
+    st.dataset.state = state;
+  }
+
+  // placeOrder is one tap: one Idempotency-Key, kept across its retries, so
+  // a retried request never makes a second order.
+  async function placeOrder(card) {
+    if (card.dataset.busy === 'true') return;
+    const drop = card.dataset.drop;
+    const sku = card.dataset.sku;
+    const idem = uuid();
+    card.dataset.busy = 'true';
+    updateCard(card);
+    setOrderStatus(card, 'Placing order…', 'pending');
+    const url = new URL('/v1/drops/' + encodeURIComponent(drop) + '/orders', location.href).href;
+    const body = JSON.stringify({ sku, qty: 1, buyer: buyer() });
+    let text = 'Could not place order, try again';
+    let state = 'error';
+    for (let i = 0; i <= ORDER_RETRIES; i++) {
+      if (i > 0) await sleep(ORDER_BACKOFF_MS * 2 ** (i - 1) * (0.8 + 0.4 * Math.random()));
+      let res;
+      const ctrl = new AbortController();
+      const timer = setTimeout(() => ctrl.abort(), ORDER_TIMEOUT_MS);
+      try {
+        res = await fetch(url, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'Idempotency-Key': idem },
+          body,
+          cache: 'no-store',
+          signal: ctrl.signal,
+        });
+      } catch (err) {
+        console.warn('livedrop: order attempt ' + (i + 1) + ':', err);
+        continue; // network error or timeout: retry with the same key
+      } finally {
+        clearTimeout(timer);
+      }
+      if (res.status === 502 || res.status === 503 || res.status === 504) continue;
+      let data = null;
+      try { data = await res.json(); } catch (_) { /* not JSON */ }
+      if (res.status === 201 || res.status === 200) {
+        const id = data && data.id ? String(data.id) : '';
+        text = 'Order confirmed' + (id ? ' · #' + id.replace(/^ord[-_]?/i, '').slice(-6).toUpperCase() : '');
+        state = 'ok';
+        card.dataset.orderId = id;
+      } else if (res.status === 409) {
+        text = 'Sold out';
+        card.dataset.soldOut = 'true';
+      } else if (res.status === 403) {
+        text = 'Drop not open';
+      } else if (res.status === 422) {
+        text = 'Limit reached';
+      } else if (res.status === 429) {
+        text = 'Too many taps, try again';
+      } else {
+        const reason = data && typeof data.error === 'string' ? data.error.slice(0, 80) : 'HTTP ' + res.status;
+        text = 'Could not place order: ' + reason;
+      }
+      break;
+    }
+    card.dataset.busy = 'false';
+    setOrderStatus(card, text, state);
+    updateCard(card);
+  }
+
+  // ---- for tests and other scripts -----------------------------------------------
+
+  window.livedrop = {
+    get pc() { return player.pc; },
+    status: player.status,
+    session: player.session,
+    framesDecoded: player.framesDecoded,
+    reconnect: player.reconnect,
+    overlays: () => Array.from(shown.values(), (ov) => Object.assign({}, ov)),
+    lastFrameRtpTimestamp: () => frameTs,
+    clockSource: () => clockSource,
+    eventsTransport: transport,
+    applied: () => applied.slice(),
+    pending: () => queue.length,
+    buyer,
+  };
+
+  player.start();
+})();
