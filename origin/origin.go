@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -33,6 +34,8 @@ type Params struct {
 	Registry *prometheus.Registry
 	// Services add routes and background work (checkout control, overlays).
 	Services []httpnode.Service
+	// Routes adds more routes (the seller console).
+	Routes func(mux *http.ServeMux)
 	// HTTPListener and RTSPListener, when set, are used instead of
 	// listening on the configured addresses (tests bind port 0).
 	HTTPListener net.Listener
@@ -104,7 +107,12 @@ func New(p Params) (*Origin, error) {
 	o.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
 		Grace: p.Config.ShutdownGrace, Services: p.Services,
-		Routes: o.whep.Register,
+		Routes: func(mux *http.ServeMux) {
+			o.whep.Register(mux)
+			if p.Routes != nil {
+				p.Routes(mux)
+			}
+		},
 	})
 	if err != nil {
 		rtspLn.Close()

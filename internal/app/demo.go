@@ -143,16 +143,17 @@ func runDemo(ctx context.Context, args []string, env Env) (err error) {
 		originLn.Close()
 		return err
 	}
-	o, err := origin.New(origin.Params{
-		Config: cfg.Origin, Logger: log, Registry: originReg, HTTPListener: originLn,
-		Services: []httpnode.Service{ctl},
-	})
+	ui, err := webui.New()
 	if err != nil {
 		originLn.Close()
 		return err
 	}
-	ui, err := webui.New()
+	o, err := origin.New(origin.Params{
+		Config: cfg.Origin, Logger: log, Registry: originReg, HTTPListener: originLn,
+		Services: []httpnode.Service{ctl}, Routes: ui.RegisterConsole,
+	})
 	if err != nil {
+		originLn.Close()
 		return err
 	}
 	e, err := edge.New(edge.Params{
@@ -256,7 +257,8 @@ livedrop demo is running.
       user %[5]q, password %[6]q
       e.g. ffmpeg -re -i clip.mp4 -c copy -rtsp_transport tcp -f rtsp rtsp://%[5]s:%[6]s@%[7]s/%[4]s
   Built-in camera: %[8]s
-  Control API:    %[2]s/v1/drops   (Authorization: Bearer %[9]s)
+  Seller console: %[2]s/console   (token %[9]s)
+  Control API:    %[2]s/v1/drops   (Authorization: Bearer <token>)
   Orders:         %[1]s/v1/drops/{drop}/orders
   Inventory:      %[10]s
 

@@ -55,7 +55,12 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		}
 		services = append(services, ctl)
 	}
-	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services})
+	ui, err := webui.New()
+	if err != nil {
+		return err
+	}
+	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
+		Routes: ui.RegisterConsole})
 	if err != nil {
 		return err
 	}
