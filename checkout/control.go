@@ -16,6 +16,9 @@ type ControlParams struct {
 	Registerer prometheus.Registerer
 	Config     Config
 	Store      Store
+	// OnDropState, when set, is told after a drop was opened or closed
+	// (overlays hide a closed drop's cards at once). It must not block.
+	OnDropState func(drop, state string)
 }
 
 // Control is the seller's side on the origin: it creates, opens and closes
@@ -25,6 +28,8 @@ type Control struct {
 	cfg    Config
 	logger *slog.Logger
 	store  Store
+
+	onState func(drop, state string)
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter
@@ -45,7 +50,7 @@ func NewControl(p ControlParams) (*Control, error) {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Control{
-		cfg: p.Config, logger: p.Logger.With("component", "checkout-control"), store: p.Store,
+		cfg: p.Config, logger: p.Logger.With("component", "checkout-control"), store: p.Store, onState: p.OnDropState,
 		holdsExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_holds_expired_total",
 			Help: "Orders cancelled because their payment was not confirmed within the hold time."}),
 		leaseReclaims: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_lease_reclaimed_units_total",
@@ -92,6 +97,9 @@ func (c *Control) setState(ctx context.Context, id, state string) error {
 		return err
 	}
 	c.logger.Info("drop state changed", "drop", id, "state", state)
+	if c.onState != nil {
+		c.onState(id, state)
+	}
 	return nil
 }
 

@@ -41,6 +41,9 @@ type Params struct {
 	// OnUpstreamEvent receives each message of a stream's upstream events
 	// channel, in order; a reconnect starts with a fresh state message.
 	OnUpstreamEvent func(stream string, msg []byte)
+	// OnUpstreamGone is told when the edge stops pulling a stream for good
+	// (no viewers left), not on a reconnect.
+	OnUpstreamGone func(stream string)
 }
 
 // Edge is a running edge node.
@@ -55,6 +58,7 @@ type Edge struct {
 	http     *http.Client
 
 	onEvent func(stream string, msg []byte)
+	onGone  func(stream string)
 
 	runCtx context.Context // set by Run before the node serves
 	wg     sync.WaitGroup
@@ -82,6 +86,7 @@ func New(p Params) (*Edge, error) {
 		pulls:   map[string]*pull{},
 		http:    &http.Client{Timeout: 10 * time.Second},
 		onEvent: p.OnUpstreamEvent,
+		onGone:  p.OnUpstreamGone,
 	}
 	e.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
@@ -222,6 +227,9 @@ func (e *Edge) forget(p *pull) {
 	delete(e.pulls, p.name)
 	e.metrics.Streams.Set(float64(len(e.pulls)))
 	p.cancel()
+	if e.onGone != nil {
+		e.onGone(p.name)
+	}
 	e.log.Info("upstream released: no viewers left", "stream", p.name)
 }
 

@@ -13,32 +13,41 @@ import (
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/origin"
+	"github.com/livedrop/livedrop/overlay"
 )
 
 // originConfig is configs/origin.yaml: the origin's keys and its checkout.
 type originConfig struct {
 	origin.Config `yaml:",inline"`
 	Checkout      checkout.Config `yaml:"checkout"`
+	Overlay       overlay.Config  `yaml:"overlay"`
 }
 
 func (c *originConfig) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
-	return c.Checkout.Validate()
+	if err := c.Checkout.Validate(); err != nil {
+		return err
+	}
+	return c.Overlay.Validate()
 }
 
 // edgeConfig is configs/edge.yaml: the edge's keys and its checkout.
 type edgeConfig struct {
 	edge.Config `yaml:",inline"`
 	Checkout    checkout.Config `yaml:"checkout"`
+	Overlay     overlay.Config  `yaml:"overlay"`
 }
 
 func (c *edgeConfig) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
-	return c.Checkout.Validate()
+	if err := c.Checkout.Validate(); err != nil {
+		return err
+	}
+	return c.Overlay.Validate()
 }
 
 // envAliases are the short names scripts and deploy files use for keys
@@ -96,8 +105,9 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, log)}, nil
 }
 
-func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store) (*controlCheckout, error) {
-	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg, Store: store})
+func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store,
+	onState func(drop, state string)) (*controlCheckout, error) {
+	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg, Store: store, OnDropState: onState})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}

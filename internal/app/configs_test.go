@@ -10,6 +10,7 @@ import (
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/origin"
+	"github.com/livedrop/livedrop/overlay"
 )
 
 func configsDir(t *testing.T) string {
@@ -42,8 +43,8 @@ func TestShippedConfigsEqualDefaults(t *testing.T) {
 		file     string
 		got, def any
 	}{
-		{"origin.yaml", &originConfig{}, &originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults()}},
-		{"edge.yaml", &edgeConfig{}, &edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults()}},
+		{"origin.yaml", &originConfig{}, &originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}},
+		{"edge.yaml", &edgeConfig{}, &edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}},
 		{"demo.yaml", &DemoConfig{}, ptr(DefaultDemoConfig())},
 	}
 	for _, tc := range tests {

@@ -22,6 +22,7 @@ import (
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/origin"
+	"github.com/livedrop/livedrop/overlay"
 )
 
 // DemoConfig is the all-in-one demo's configuration (configs/demo.yaml).
@@ -35,8 +36,13 @@ type DemoConfig struct {
 	// Checkout is shared by the demo's origin (control API) and edge
 	// (orders): an embedded store under data_dir unless redis_url is set.
 	Checkout checkout.Config `yaml:"checkout"`
-	Origin   origin.Config   `yaml:"origin"`
-	Edge     edge.Config     `yaml:"edge"`
+	// Overlay configures both nodes' overlay hubs.
+	Overlay overlay.Config `yaml:"overlay"`
+	// SampleDrop seeds a drop with three products on the stream at start
+	// (once: it is kept in the store).
+	SampleDrop bool          `yaml:"sample_drop"`
+	Origin     origin.Config `yaml:"origin"`
+	Edge       edge.Config   `yaml:"edge"`
 }
 
 // DefaultDemoConfig returns the defaults: edge on :8080, origin on :8081,
@@ -45,7 +51,8 @@ func DefaultDemoConfig() DemoConfig {
 	oc := origin.DefaultConfig()
 	oc.RTSPUDPRTPAddr, oc.RTSPUDPRTCPAddr = "", ""
 	ec := edge.DefaultConfig()
-	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkout.Defaults(), Origin: oc, Edge: ec}
+	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkout.Defaults(),
+		Overlay: overlay.Defaults(), SampleDrop: true, Origin: oc, Edge: ec}
 }
 
 // Validate checks the configuration; errors name the YAML key.
@@ -62,7 +69,10 @@ func (c *DemoConfig) Validate() error {
 	if err := c.Edge.Validate(); err != nil {
 		return fmt.Errorf("edge.%w", err)
 	}
-	return c.Checkout.Validate()
+	if err := c.Checkout.Validate(); err != nil {
+		return err
+	}
+	return c.Overlay.Validate()
 }
 
 // demoAliases lets the variables documented for single nodes configure
@@ -133,12 +143,26 @@ func runDemo(ctx context.Context, args []string, env Env) (err error) {
 	}
 	defer func() { err = errors.Join(err, store.Close()) }()
 	originReg, edgeReg := prometheus.NewRegistry(), prometheus.NewRegistry()
-	ctl, err := newControlCheckout(log, originReg, cfg.Checkout, store)
+	var (
+		clock func(string) (uint32, bool)
+		mapTS func(string, uint32) uint32
+	)
+	originHub, originOverlay, err := originOverlays(log, originReg, cfg.Overlay, store, cfg.Checkout.ControlToken, &clock)
+	if err != nil {
+		originLn.Close()
+		return err
+	}
+	ctl, err := newControlCheckout(log, originReg, cfg.Checkout, store, originHub.NotifyDropState)
 	if err != nil {
 		originLn.Close()
 		return err
 	}
 	orders, err := newEdgeCheckout(log, edgeReg, cfg.Checkout, store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region)
+	if err != nil {
+		originLn.Close()
+		return err
+	}
+	edgeHub, edgeOverlay, err := edgeOverlays(log, edgeReg, cfg.Overlay, orders.edge, &mapTS)
 	if err != nil {
 		originLn.Close()
 		return err
@@ -150,18 +174,26 @@ func runDemo(ctx context.Context, args []string, env Env) (err error) {
 	}
 	o, err := origin.New(origin.Params{
 		Config: cfg.Origin, Logger: log, Registry: originReg, HTTPListener: originLn,
-		Services: []httpnode.Service{ctl}, Routes: ui.RegisterConsole,
+		Services: []httpnode.Service{ctl, originOverlay}, Routes: ui.RegisterConsole, Events: originHub,
 	})
 	if err != nil {
 		originLn.Close()
 		return err
 	}
+	clock = o.MediaClock
 	e, err := edge.New(edge.Params{
 		Config: cfg.Edge, Logger: log, Registry: edgeReg, Routes: ui.Register,
-		Services: []httpnode.Service{orders},
+		Services: []httpnode.Service{orders, edgeOverlay},
+		Events:   edgeHub, OnUpstreamEvent: ingestInto(edgeHub, log), OnUpstreamGone: edgeHub.Forget,
 	})
 	if err != nil {
 		return err
+	}
+	mapTS = e.MapTS
+	if cfg.SampleDrop {
+		if err := seedSampleDrop(ctx, ctl.ctl, cfg.Stream); err != nil {
+			return fmt.Errorf("sample drop: %w", err)
+		}
 	}
 	var cam *camera.Camera
 	if cfg.Camera {
@@ -260,12 +292,12 @@ livedrop demo is running.
   Seller console: %[2]s/console   (token %[9]s)
   Control API:    %[2]s/v1/drops   (Authorization: Bearer <token>)
   Orders:         %[1]s/v1/drops/{drop}/orders
-  Inventory:      %[10]s
+  Inventory:      %[10]s%[11]s
 
 Press Ctrl-C to stop.
 
 `, edgeURL, originURL, rtsp, cfg.Stream, cfg.Origin.PublishUser, cfg.Origin.PublishPassword,
-		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera), cfg.Checkout.ControlToken, storeKind(cfg))
+		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera), cfg.Checkout.ControlToken, storeKind(cfg), sampleLine(cfg))
 }
 
 func storeKind(cfg DemoConfig) string {
@@ -300,4 +332,32 @@ func hostForHumans(addr string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// SampleDropID is the drop the demo seeds.
+const SampleDropID = "demo-drop"
+
+func sampleLine(cfg DemoConfig) string {
+	if !cfg.SampleDrop {
+		return ""
+	}
+	return "\n  Sample drop:    " + SampleDropID + " (tee, cap, tote; open): pin one in the console, then buy on the viewer page"
+}
+
+// seedSampleDrop creates and opens the demo's drop unless the store has it.
+func seedSampleDrop(ctx context.Context, ctl *checkout.Control, stream string) error {
+	if _, err := ctl.Totals(ctx, SampleDropID); err == nil {
+		return nil // kept from an earlier run
+	} else if checkout.ClassOf(err) != checkout.ClassNotFound {
+		return err
+	}
+	_, err := ctl.CreateDrop(ctx, checkout.Drop{ID: SampleDropID, Stream: stream, SKUs: []checkout.SKU{
+		{SKU: "tee", Name: "Drop Tee — Black", PriceCents: 2500, Currency: "EUR", Stock: 100, MaxPerBuyer: 2},
+		{SKU: "cap", Name: "Logo Cap", PriceCents: 1800, Currency: "EUR", Stock: 50, MaxPerBuyer: 1},
+		{SKU: "tote", Name: "Canvas Tote", PriceCents: 1200, Currency: "EUR", Stock: 200, MaxPerBuyer: 3},
+	}})
+	if err != nil {
+		return err
+	}
+	return ctl.Open(ctx, SampleDropID)
 }

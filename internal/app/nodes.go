@@ -13,8 +13,19 @@ import (
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/webui"
+	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/origin"
+	"github.com/livedrop/livedrop/overlay"
 )
+
+// ingestInto hands upstream event messages to an edge's overlay hub.
+func ingestInto(hub *overlay.EdgeHub, log *slog.Logger) func(string, []byte) {
+	return func(stream string, msg []byte) {
+		if err := hub.Ingest(stream, msg); err != nil {
+			log.Debug("upstream overlay message refused", "stream", stream, "err", err)
+		}
+	}
+}
 
 // openCheckoutStore opens the drops store of a standalone node. Without a
 // Redis URL the node runs without checkout: an embedded store is one
@@ -36,7 +47,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	cfg := originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults()}
+	cfg := originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}
 	if err := config.Load(path, &cfg, withAliases(env.lookup())); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -46,24 +57,33 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	var services []httpnode.Service
+	var (
+		services []httpnode.Service
+		feed     whep.EventFeed
+		clock    func(string) (uint32, bool)
+	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store)
+		hub, overlays, err := originOverlays(log, reg, cfg.Overlay, store, cfg.Checkout.ControlToken, &clock)
 		if err != nil {
 			return err
 		}
-		services = append(services, ctl)
+		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store, hub.NotifyDropState)
+		if err != nil {
+			return err
+		}
+		services, feed = append(services, ctl, overlays), hub
 	}
 	ui, err := webui.New()
 	if err != nil {
 		return err
 	}
 	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
-		Routes: ui.RegisterConsole})
+		Routes: ui.RegisterConsole, Events: feed})
 	if err != nil {
 		return err
 	}
+	clock = o.MediaClock
 	if env.Ready != nil {
 		env.Ready(Addrs{OriginHTTP: o.HTTPAddr(), OriginRTSP: o.RTSPAddr()})
 	}
@@ -75,7 +95,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults()}
+	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}
 	if err := config.Load(path, &cfg, withAliases(env.lookup())); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -85,23 +105,34 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	var services []httpnode.Service
+	var (
+		services []httpnode.Service
+		stock    *checkout.Edge
+		mapTS    func(string, uint32) uint32
+	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
 		ce, err := newEdgeCheckout(log, reg, cfg.Checkout, store, cfg.DataDir, cfg.ID(), cfg.Region)
 		if err != nil {
 			return err
 		}
-		services = append(services, ce)
+		services, stock = append(services, ce), ce.edge
 	}
+	hub, overlays, err := edgeOverlays(log, reg, cfg.Overlay, stock, &mapTS)
+	if err != nil {
+		return err
+	}
+	services = append(services, overlays)
 	ui, err := webui.New()
 	if err != nil {
 		return err
 	}
-	e, err := edge.New(edge.Params{Config: cfg.Config, Logger: log, Registry: reg, Routes: ui.Register, Services: services})
+	e, err := edge.New(edge.Params{Config: cfg.Config, Logger: log, Registry: reg, Routes: ui.Register, Services: services,
+		Events: hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget})
 	if err != nil {
 		return err
 	}
+	mapTS = e.MapTS
 	if env.Ready != nil {
 		env.Ready(Addrs{EdgeHTTP: e.HTTPAddr()})
 	}

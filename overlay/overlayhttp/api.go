@@ -1,0 +1,213 @@
+package overlayhttp
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/livedrop/livedrop/overlay"
+)
+
+// OriginServiceParams builds an OriginService.
+type OriginServiceParams struct {
+	Hub *overlay.OriginHub
+	// ControlToken is the bearer token of the overlay routes: the checkout
+	// control token (checkout.Control.ControlToken).
+	ControlToken string
+	Logger       *slog.Logger
+}
+
+// OriginService runs the origin's overlay hub with its routes:
+//
+//	POST   /v1/streams/{stream}/overlays       show (bearer token)
+//	DELETE /v1/streams/{stream}/overlays/{id}  hide (bearer token)
+//	GET    /v1/streams/{stream}/overlays       list (bearer token)
+//	GET    /v1/streams/{stream}/events         events WebSocket (seller console)
+//
+// It is an httpnode.Service.
+type OriginService struct {
+	hub    *overlay.OriginHub
+	token  []byte
+	events *events
+	logger *slog.Logger
+}
+
+// NewOriginService adapts hub to HTTP.
+func NewOriginService(p OriginServiceParams) (*OriginService, error) {
+	if p.Hub == nil {
+		return nil, errors.New("overlay http: origin service needs a hub")
+	}
+	if len(p.ControlToken) < 16 {
+		return nil, errors.New("overlay http: control token must be at least 16 characters")
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := p.Logger.With("component", "overlay-http")
+	return &OriginService{
+		hub: p.Hub, token: []byte(p.ControlToken), logger: log,
+		events: newEvents(p.Hub, p.Hub.Config().WebSocket, log),
+	}, nil
+}
+
+// Hub returns the service's hub (the origin's whep EventFeed).
+func (s *OriginService) Hub() *overlay.OriginHub { return s.hub }
+
+// Register adds the overlay routes and the events WebSocket.
+func (s *OriginService) Register(mux *http.ServeMux) {
+	mux.Handle("POST /v1/streams/{stream}/overlays", s.auth(s.show))
+	mux.Handle("GET /v1/streams/{stream}/overlays", s.auth(s.list))
+	mux.Handle("DELETE /v1/streams/{stream}/overlays/{id}", s.auth(s.hide))
+	mux.HandleFunc("GET /v1/streams/{stream}/events", s.events.serve)
+}
+
+// Run runs the hub and owns the event sockets until ctx ends.
+func (s *OriginService) Run(ctx context.Context) error { return runBoth(ctx, s.hub.Run, s.events) }
+
+func (s *OriginService) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || len(s.token) == 0 || subtle.ConstantTimeCompare([]byte(tok), s.token) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop control"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong bearer token"})
+			return
+		}
+		next(w, r)
+	})
+}
+
+func (s *OriginService) show(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes+1)
+	req, err := DecodeRequest(r.Body)
+	if err != nil {
+		writeError(w, s.logger, err)
+		return
+	}
+	stream := r.PathValue("stream")
+	o, err := s.hub.Show(r.Context(), stream, req)
+	if err != nil {
+		writeError(w, s.logger, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/streams/"+stream+"/overlays/"+o.ID)
+	writeJSON(w, http.StatusCreated, o)
+}
+
+func (s *OriginService) hide(w http.ResponseWriter, r *http.Request) {
+	stream, id := r.PathValue("stream"), r.PathValue("id")
+	if !overlay.ValidStream(stream) || !overlay.ValidOverlayID(id) {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "stream and id must be 1-64 of [A-Za-z0-9_-]"})
+		return
+	}
+	if err := s.hub.Hide(stream, id); err != nil {
+		writeError(w, s.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// listBody is the answer of GET /v1/streams/{stream}/overlays.
+type listBody struct {
+	Stream   string            `json:"stream"`
+	Overlays []overlay.Overlay `json:"overlays"`
+}
+
+func (s *OriginService) list(w http.ResponseWriter, r *http.Request) {
+	stream := r.PathValue("stream")
+	if !overlay.ValidStream(stream) {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "stream must be 1-64 of [A-Za-z0-9_-]"})
+		return
+	}
+	writeJSON(w, http.StatusOK, listBody{Stream: stream, Overlays: s.hub.List(stream)})
+}
+
+// EdgeServiceParams builds an EdgeService.
+type EdgeServiceParams struct {
+	Hub    *overlay.EdgeHub
+	Logger *slog.Logger
+}
+
+// EdgeService runs an edge's overlay hub with the viewers' events
+// WebSocket, GET /v1/streams/{stream}/events. It is an httpnode.Service.
+type EdgeService struct {
+	hub    *overlay.EdgeHub
+	events *events
+}
+
+// NewEdgeService adapts hub to HTTP.
+func NewEdgeService(p EdgeServiceParams) (*EdgeService, error) {
+	if p.Hub == nil {
+		return nil, errors.New("overlay http: edge service needs a hub")
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := p.Logger.With("component", "overlay-http")
+	return &EdgeService{hub: p.Hub, events: newEvents(p.Hub, p.Hub.Config().WebSocket, log)}, nil
+}
+
+// Hub returns the service's hub (the edge's whep EventFeed and the
+// upstream's OnEvent sink).
+func (s *EdgeService) Hub() *overlay.EdgeHub { return s.hub }
+
+// Register adds the events WebSocket.
+func (s *EdgeService) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/streams/{stream}/events", s.events.serve)
+}
+
+// Run runs the hub and owns the event sockets until ctx ends.
+func (s *EdgeService) Run(ctx context.Context) error { return runBoth(ctx, s.hub.Run, s.events) }
+
+// runBoth runs a hub and the sockets; the sockets close first, then the hub
+// closes its subscriptions.
+func runBoth(ctx context.Context, hub func(context.Context) error, ev *events) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { ev.run(ctx) })
+	err := hub(ctx)
+	wg.Wait()
+	return err
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// statusOf maps an error to its status code: the one place that does.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, overlay.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, overlay.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, overlay.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, overlay.ErrUnavailable), errors.Is(err, overlay.ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	switch code {
+	case http.StatusInternalServerError:
+		logger.Error("overlay request failed", "err", err)
+		msg = "internal error"
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
