@@ -17,8 +17,11 @@ import (
 // TestDemoBuiltInCamera runs `livedrop demo` in-process, as a user would,
 // on free ports: the built-in camera publishes the shipped clip over RTSP,
 // and a WHEP viewer at the demo's edge decodes it.
-func TestDemoBuiltInCamera(t *testing.T) {
-	requireTool(t, "ffprobe")
+// startDemo runs `livedrop demo` in-process, as a user would, on free
+// ports, until the test ends. It returns the nodes' addresses and what the
+// demo printed.
+func startDemo(t *testing.T) (app.Addrs, string) {
+	t.Helper()
 	env := map[string]string{
 		"LIVEDROP_ORIGIN_HTTP_ADDR": "127.0.0.1:0",
 		"LIVEDROP_EDGE_HTTP_ADDR":   "127.0.0.1:0",
@@ -68,9 +71,15 @@ func TestDemoBuiltInCamera(t *testing.T) {
 		t.Fatal("demo did not start")
 	}
 	mu.Lock()
-	banner, edgeAddr := stdout.String(), addrs.EdgeHTTP
-	mu.Unlock()
-	for _, want := range []string{"/watch/demo", "password", "rtsp://"} {
+	defer mu.Unlock()
+	return addrs, stdout.String()
+}
+
+func TestDemoBuiltInCamera(t *testing.T) {
+	requireTool(t, "ffprobe")
+	addrs, banner := startDemo(t)
+	edgeAddr := addrs.EdgeHTTP
+	for _, want := range []string{"/watch/demo", "password", "rtsp://", "/console"} {
 		if !strings.Contains(banner, want) {
 			t.Fatalf("banner lacks %q:\n%s", want, banner)
 		}
@@ -103,10 +112,7 @@ func TestDemoBuiltInCamera(t *testing.T) {
 
 	// Checkout on the embedded store: the seller creates and opens a drop
 	// at the origin, a viewer buys at the edge.
-	mu.Lock()
-	originAddr := addrs.OriginHTTP
-	mu.Unlock()
-	ctl := "http://" + originAddr
+	ctl := "http://" + addrs.OriginHTTP
 	call(t, "POST", ctl+"/v1/drops", "", `{"id":"d1","stream":"demo","skus":[{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":3,"max_per_buyer":2}]}`, 401)
 	call(t, "POST", ctl+"/v1/drops", demoToken, `{"id":"d1","stream":"demo","skus":[{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":3,"max_per_buyer":2}]}`, 201)
 	buy := "http://" + edgeAddr + "/v1/drops/d1/orders"
