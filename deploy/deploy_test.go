@@ -45,6 +45,17 @@ var metricTypes = map[string]string{
 	"livedrop_publish_auth_failures_total":    "counter",
 	"livedrop_time_to_first_keyframe_seconds": "histogram",
 	"livedrop_audio_tracks_dropped_total":     "counter",
+	"livedrop_nacked_packets_total":           "counter",
+	"livedrop_retransmissions_total":          "counter",
+	"livedrop_keyframe_requests_total":        "counter",
+	"livedrop_gop_starts_total":               "counter",
+	"livedrop_forward_latency_seconds":        "histogram",
+	"livedrop_ingest_errors_total":            "counter",
+	// overlays
+	"livedrop_overlay_events_total":   "counter",
+	"livedrop_overlay_subscribers":    "gauge",
+	"livedrop_overlay_fanout_seconds": "histogram",
+	"livedrop_overlay_resyncs_total":  "counter",
 	// checkout
 	"livedrop_checkout_orders_total":           "counter",
 	"livedrop_checkout_accept_latency_seconds": "histogram",
