@@ -26,7 +26,10 @@ type Config struct {
 	// open after its last viewer leaves.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// QueueSize is each viewer's packet queue.
-	QueueSize     int            `yaml:"queue_size"`
+	QueueSize int `yaml:"queue_size"`
+	// GOPStart starts new viewers from the stream's kept GOP instead of
+	// waiting for the source's next keyframe.
+	GOPStart      bool           `yaml:"gop_start"`
 	ICE           whep.ICEConfig `yaml:"ice"`
 	ShutdownGrace time.Duration  `yaml:"shutdown_grace"`
 	LogLevel      string         `yaml:"log_level"`
@@ -41,6 +44,7 @@ func DefaultConfig() Config {
 		DataDir:       "./data/edge",
 		IdleTimeout:   5 * time.Second,
 		QueueSize:     512,
+		GOPStart:      true,
 		ICE:           edgeICE(),
 		ShutdownGrace: 10 * time.Second,
 		LogLevel:      "info",
