@@ -1,0 +1,82 @@
+// Package archtest keeps the module's shape: which packages may import
+// which. It has only tests.
+package archtest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+func list(t *testing.T) map[string]pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "github.com/livedrop/livedrop/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := map[string]pkg{}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs[strings.TrimPrefix(p.ImportPath, "github.com/livedrop/livedrop/")] = p
+	}
+	return pkgs
+}
+
+func has(list []string, prefix string) bool {
+	for _, s := range list {
+		if s == prefix || strings.HasPrefix(s, prefix+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDependencies: an edge never depends on the origin (nor the other way
+// round); the packages that hold the rules import no protocol, and none of
+// them depends on a node.
+func TestDependencies(t *testing.T) {
+	pkgs := list(t)
+	const mod = "github.com/livedrop/livedrop/"
+	rules := []struct {
+		pkg       string
+		noDeps    []string // not even transitively
+		noImports []string // not directly
+	}{
+		{pkg: "edge", noDeps: []string{mod + "origin"}},
+		{pkg: "origin", noDeps: []string{mod + "edge"}},
+		{pkg: "checkout", noDeps: []string{mod + "edge", mod + "origin", mod + "overlay", mod + "internal/whep"},
+			noImports: []string{"net/http", "github.com/gorilla/websocket", "github.com/pion/webrtc/v4"}},
+		{pkg: "overlay", noDeps: []string{mod + "edge", mod + "origin", mod + "internal/whep", mod + "checkout/checkouthttp"},
+			noImports: []string{"net/http", "github.com/gorilla/websocket", "github.com/pion/webrtc/v4"}},
+		{pkg: "internal/stream", noDeps: []string{"net/http", "github.com/pion/webrtc/v4", mod + "origin", mod + "edge"}},
+		{pkg: "internal/avc", noDeps: []string{"net/http", "github.com/pion/webrtc/v4"}},
+	}
+	for _, r := range rules {
+		p, ok := pkgs[r.pkg]
+		if !ok {
+			t.Errorf("package %s not found", r.pkg)
+			continue
+		}
+		for _, d := range r.noDeps {
+			if has(p.Deps, d) {
+				t.Errorf("%s depends on %s", r.pkg, d)
+			}
+		}
+		for _, d := range r.noImports {
+			if has(p.Imports, d) {
+				t.Errorf("%s imports %s: the rules packages know no protocol; that belongs in an adapter", r.pkg, d)
+			}
+		}
+	}
+}
