@@ -2,14 +2,12 @@ package checkouthttp
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/jsonhttp"
 )
 
 // EdgeAPI serves viewers' orders on an edge.
@@ -102,18 +100,7 @@ func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/drops/{id}", a.auth(a.totals))
 }
 
-func (a *ControlAPI) auth(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || len(a.token) == 0 || subtle.ConstantTimeCompare([]byte(tok), a.token) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop control"`)
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong bearer token"})
-			return
-		}
-		next(w, r)
-	})
-}
+func (a *ControlAPI) auth(next http.HandlerFunc) http.Handler { return jsonhttp.Bearer(a.token, next) }
 
 func (a *ControlAPI) create(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxDropBodyBytes)
@@ -157,14 +144,10 @@ func (a *ControlAPI) totals(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, t)
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-}
-
 // statusOf maps an error to its status code: the one place that does.
 func statusOf(err error) int {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) || errors.Is(err, errTooLarge) {
+	if errors.As(err, &mbe) || errors.Is(err, jsonhttp.ErrTooLarge) {
 		return http.StatusBadRequest
 	}
 	switch checkout.ClassOf(err) {
@@ -187,21 +170,7 @@ func statusOf(err error) int {
 }
 
 func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
-	code := statusOf(err)
-	msg := err.Error()
-	switch code {
-	case http.StatusInternalServerError:
-		logger.Error("checkout request failed", "err", err)
-		msg = "internal error"
-	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, code, errorBody{Error: msg})
+	jsonhttp.Error(w, logger, statusOf(err), err)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { jsonhttp.Write(w, code, v) }

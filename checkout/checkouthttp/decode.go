@@ -1,13 +1,11 @@
 package checkouthttp
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/jsonhttp"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -23,40 +21,11 @@ type OrderBody struct {
 	Buyer string `json:"buyer"`
 }
 
-var errTooLarge = errors.New("body too large")
-
-// decodeStrict decodes exactly one JSON object of at most limit bytes with no
-// unknown fields into v.
-func decodeStrict(r io.Reader, limit int64, v any) error {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return fmt.Errorf("read body: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return fmt.Errorf("%w: more than %d bytes", errTooLarge, limit)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return errors.New("empty body: expected a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed JSON: %w", err)
-	}
-	if dec.More() {
-		return errors.New("malformed JSON: data after the object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed JSON: data after the object")
-	}
-	return nil
-}
-
 // DecodeOrder reads an order body and checks its fields; errors wrap
 // checkout.ErrInvalid.
 func DecodeOrder(r io.Reader) (OrderBody, error) {
 	var b OrderBody
-	if err := decodeStrict(r, MaxBodyBytes, &b); err != nil {
+	if err := jsonhttp.DecodeStrict(r, MaxBodyBytes, &b); err != nil {
 		return OrderBody{}, fmt.Errorf("%w: %w", checkout.ErrInvalid, err)
 	}
 	switch {
@@ -74,7 +43,7 @@ func DecodeOrder(r io.Reader) (OrderBody, error) {
 // checkout.ErrInvalid.
 func DecodeDrop(r io.Reader) (checkout.Drop, error) {
 	var d checkout.Drop
-	if err := decodeStrict(r, MaxDropBodyBytes, &d); err != nil {
+	if err := jsonhttp.DecodeStrict(r, MaxDropBodyBytes, &d); err != nil {
 		return checkout.Drop{}, fmt.Errorf("%w: %w", checkout.ErrInvalid, err)
 	}
 	if d.State != "" {

@@ -2,14 +2,12 @@ package overlayhttp
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 
+	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/overlay"
 )
 
@@ -70,15 +68,7 @@ func (s *OriginService) Register(mux *http.ServeMux) {
 func (s *OriginService) Run(ctx context.Context) error { return runBoth(ctx, s.hub.Run, s.events) }
 
 func (s *OriginService) auth(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || len(s.token) == 0 || subtle.ConstantTimeCompare([]byte(tok), s.token) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop control"`)
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong bearer token"})
-			return
-		}
-		next(w, r)
-	})
+	return jsonhttp.Bearer(s.token, next)
 }
 
 func (s *OriginService) show(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +91,7 @@ func (s *OriginService) show(w http.ResponseWriter, r *http.Request) {
 func (s *OriginService) hide(w http.ResponseWriter, r *http.Request) {
 	stream, id := r.PathValue("stream"), r.PathValue("id")
 	if !overlay.ValidStream(stream) || !overlay.ValidOverlayID(id) {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "stream and id must be 1-64 of [A-Za-z0-9_-]"})
+		writeJSON(w, http.StatusBadRequest, jsonhttp.ErrorBody{Error: "stream and id must be 1-64 of [A-Za-z0-9_-]"})
 		return
 	}
 	if err := s.hub.Hide(stream, id); err != nil {
@@ -120,7 +110,7 @@ type listBody struct {
 func (s *OriginService) list(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
 	if !overlay.ValidStream(stream) {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "stream must be 1-64 of [A-Za-z0-9_-]"})
+		writeJSON(w, http.StatusBadRequest, jsonhttp.ErrorBody{Error: "stream must be 1-64 of [A-Za-z0-9_-]"})
 		return
 	}
 	writeJSON(w, http.StatusOK, listBody{Stream: stream, Overlays: s.hub.List(stream)})
@@ -173,10 +163,6 @@ func runBoth(ctx context.Context, hub func(context.Context) error, ev *events) e
 	return err
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-}
-
 // statusOf maps an error to its status code: the one place that does.
 func statusOf(err error) int {
 	switch {
@@ -193,21 +179,7 @@ func statusOf(err error) int {
 }
 
 func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
-	code := statusOf(err)
-	msg := err.Error()
-	switch code {
-	case http.StatusInternalServerError:
-		logger.Error("overlay request failed", "err", err)
-		msg = "internal error"
-	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, code, errorBody{Error: msg})
+	jsonhttp.Error(w, logger, statusOf(err), err)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { jsonhttp.Write(w, code, v) }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/jsonhttp"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/livedrop/livedrop/overlay"
@@ -75,21 +77,21 @@ func (e *events) checkOrigin(r *http.Request) bool {
 func (e *events) serve(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
 	if !overlay.ValidStream(stream) {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "stream must be 1-64 of [A-Za-z0-9_-]"})
+		writeJSON(w, http.StatusBadRequest, jsonhttp.ErrorBody{Error: "stream must be 1-64 of [A-Za-z0-9_-]"})
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "expected a WebSocket upgrade"})
+		writeJSON(w, http.StatusBadRequest, jsonhttp.ErrorBody{Error: "expected a WebSocket upgrade"})
 		return
 	}
 	if !e.checkOrigin(r) {
-		writeJSON(w, http.StatusForbidden, errorBody{Error: "origin not allowed"})
+		writeJSON(w, http.StatusForbidden, jsonhttp.ErrorBody{Error: "origin not allowed"})
 		return
 	}
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "shutting down"})
+		writeJSON(w, http.StatusServiceUnavailable, jsonhttp.ErrorBody{Error: "shutting down"})
 		return
 	}
 	e.wg.Add(1)
