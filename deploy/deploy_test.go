@@ -481,6 +481,11 @@ func TestK8sManifests(t *testing.T) {
 				Port     int    `yaml:"port"`
 				Protocol string `yaml:"protocol"`
 			} `yaml:"ports"`
+			VolumeClaimTemplates []struct {
+				Metadata struct {
+					Name string `yaml:"name"`
+				} `yaml:"metadata"`
+			} `yaml:"volumeClaimTemplates"`
 		} `yaml:"spec"`
 	}
 	objects := map[string]object{}
@@ -505,12 +510,17 @@ func TestK8sManifests(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"Deployment/origin", "Service/origin", "Deployment/edge", "Service/edge",
+		"Deployment/origin", "Service/origin", "StatefulSet/edge", "Service/edge",
 		"StatefulSet/redis", "Service/redis", "ConfigMap/livedrop-config",
 	} {
 		if _, ok := objects[want]; !ok {
 			t.Errorf("k8s: no %s", want)
 		}
+	}
+	// Edges keep their order journal on a volume of their own: an order
+	// answered 201 must survive the pod's deletion.
+	if vct := objects["StatefulSet/edge"].Spec.VolumeClaimTemplates; len(vct) != 1 || vct[0].Metadata.Name != "data" {
+		t.Error("k8s: StatefulSet/edge has no volume claim for its journal")
 	}
 	udp := false
 	for _, p := range objects["Service/edge"].Spec.Ports {
