@@ -80,6 +80,16 @@ type edgeCheckout struct {
 func (s *edgeCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
 func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
 
+// Ready reports whether the edge has replayed and shipped its journal.
+func (s *edgeCheckout) Ready() bool {
+	select {
+	case <-s.edge.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
 // controlCheckout runs the seller's drop control as a node service.
 type controlCheckout struct {
 	ctl *checkout.Control
@@ -90,6 +100,7 @@ func (s *controlCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
 func (s *controlCheckout) Run(ctx context.Context) error { return s.ctl.Run(ctx) }
 
 var (
+	_ httpnode.Readier = (*edgeCheckout)(nil)
 	_ httpnode.Service = (*edgeCheckout)(nil)
 	_ httpnode.Service = (*controlCheckout)(nil)
 )

@@ -27,6 +27,12 @@ type Service interface {
 	Run(ctx context.Context) error
 }
 
+// Readier is a Service that is not ready at once (an edge's checkout
+// replays its journal first). /readyz answers 503 until every one is.
+type Readier interface {
+	Ready() bool
+}
+
 // Params build a Node.
 type Params struct {
 	Addr     string
@@ -76,6 +82,12 @@ func New(p Params) (*Node, error) {
 		if !n.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
+		}
+		for _, s := range p.Services {
+			if r, ok := s.(Readier); ok && !r.Ready() {
+				http.Error(w, "not ready: a service is starting", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})

@@ -1,0 +1,68 @@
+package httpnode
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type slowService struct{ ready atomic.Bool }
+
+func (s *slowService) Register(mux *http.ServeMux) {}
+func (s *slowService) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+func (s *slowService) Ready() bool { return s.ready.Load() }
+
+func get(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestReadyzWaitsForServices: /healthz is up at once, /readyz only once
+// every service that can be unready is ready, and not during the drain.
+func TestReadyzWaitsForServices(t *testing.T) {
+	svc := &slowService{}
+	n, err := New(Params{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registry: prometheus.NewRegistry(), Grace: time.Second, Services: []Service{svc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx, nil) }()
+	base := "http://" + n.Addr()
+	deadline := time.Now().Add(5 * time.Second)
+	for get(t, base+"/healthz") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("healthz never answered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz %d while a service is starting, want 503", code)
+	}
+	svc.ready.Store(true)
+	if code := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("readyz %d once ready, want 200", code)
+	}
+	if code := get(t, base+"/metrics"); code != 200 {
+		t.Fatalf("metrics %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
