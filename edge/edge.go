@@ -249,16 +249,17 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		return
 	}
 	var (
-		vReb    = stream.Rebaser{ClockRate: 90000}
-		haveKey bool
-		keyTS   uint32
-		aReb    stream.Rebaser
-		first   = true
-		delay   = 250 * time.Millisecond
-		pktsV   = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
-		pktsA   = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
-		bytesV  = e.metrics.BytesIn.WithLabelValues(p.name, "video")
-		bytesA  = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
+		vReb       = stream.Rebaser{ClockRate: 90000}
+		audioClock atomic.Uint32
+		haveKey    bool
+		keyTS      uint32
+		aReb       stream.Rebaser
+		first      = true
+		delay      = 250 * time.Millisecond
+		pktsV      = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
+		pktsA      = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
+		bytesV     = e.metrics.BytesIn.WithLabelValues(p.name, "video")
+		bytesA     = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
 	)
 	onPacket := func(kind stream.Kind, pkt *rtp.Packet) {
 		now := time.Now()
@@ -275,6 +276,9 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 			pktsV.Inc()
 			bytesV.Add(float64(len(pkt.Payload)))
 		} else {
+			// The audio rebaser belongs to the audio track's goroutine;
+			// runPull hands it the clock rate of each new upstream.
+			aReb.ClockRate = audioClock.Load()
 			aReb.Map(&h, now)
 			pktsA.Inc()
 			bytesA.Add(float64(len(pkt.Payload)))
@@ -330,7 +334,7 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		delay = 250 * time.Millisecond
 		tracks := c.Tracks()
 		if tracks.Audio != nil {
-			aReb.ClockRate = tracks.Audio.ClockRate
+			audioClock.Store(tracks.Audio.ClockRate)
 		}
 		p.st.OnKeyframeRequest(func() {
 			if c.RequestKeyframe() == nil {
