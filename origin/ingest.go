@@ -91,16 +91,15 @@ type path struct {
 	log  *slog.Logger
 	m    *mediametrics.Metrics
 
-	mu       sync.Mutex
-	owner    any // the current source (an RTSP session or a pull)
-	rtsp     *gortsplib.ServerStream
-	plan     *plan
-	norm     avc.Normalizer
-	vRebase  stream.Rebaser
-	aRebase  stream.Rebaser
-	vSeq     uint16
-	warnedB  bool
-	pullOnly bool
+	mu      sync.Mutex
+	owner   any // the current source (an RTSP session or a pull)
+	rtsp    *gortsplib.ServerStream
+	plan    *plan
+	norm    avc.Normalizer
+	vRebase stream.Rebaser
+	aRebase stream.Rebaser
+	vSeq    uint16
+	warnedB bool
 
 	pktsV, pktsA, bytesV, bytesA, malformed, bframes prometheus.Counter
 }

@@ -288,8 +288,8 @@ func (o *Origin) pullOnce(ctx context.Context, ps PullSource, log *slog.Logger) 
 	if err != nil {
 		return fmt.Errorf("parse url: %w", err)
 	}
-	c := &gortsplib.Client{}
-	if err := c.Start(u.Scheme, u.Host); err != nil {
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
+	if err := c.Start2(); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer c.Close()

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -180,5 +179,3 @@ func (c *child) Stop() {
 		c.Kill()
 	}
 }
-
-var errNoAnswer = errors.New("no answer")

@@ -46,12 +46,11 @@ type Params struct {
 
 // Node is a listening HTTP server with its services.
 type Node struct {
-	p      Params
-	ln     net.Listener
-	srv    *http.Server
-	ready  atomic.Bool
-	log    *slog.Logger
-	closed atomic.Bool
+	p     Params
+	ln    net.Listener
+	srv   *http.Server
+	ready atomic.Bool
+	log   *slog.Logger
 }
 
 // New listens and builds the routes. Nothing is served until Run.

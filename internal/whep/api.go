@@ -193,7 +193,12 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 	se.SetNetworkTypes(networks)
 	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout, time.Second)
 	if len(cfg.PublicIPs) > 0 {
-		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+		// 1:1 NAT: announce the public addresses instead of the host's.
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: cfg.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, nil, fmt.Errorf("ice.public_ips: %w", err)
+		}
 	}
 	// Answer as the DTLS server: Chromium then picks an AEAD-GCM SRTP
 	// profile, several times cheaper per packet than AES-CM (FIELD-NOTES).
