@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/whep"
 )
 
@@ -29,25 +30,24 @@ type Config struct {
 	QueueSize int `yaml:"queue_size"`
 	// GOPStart starts new viewers from the stream's kept GOP instead of
 	// waiting for the source's next keyframe.
-	GOPStart      bool           `yaml:"gop_start"`
-	ICE           whep.ICEConfig `yaml:"ice"`
-	ShutdownGrace time.Duration  `yaml:"shutdown_grace"`
-	LogLevel      string         `yaml:"log_level"`
+	GOPStart bool           `yaml:"gop_start"`
+	ICE      whep.ICEConfig `yaml:"ice"`
+
+	httpnode.Settings `yaml:",inline"`
 }
 
 // DefaultConfig returns the defaults; configs/edge.yaml holds the same values.
 func DefaultConfig() Config {
 	return Config{
-		HTTPAddr:      ":8080",
-		OriginURL:     "http://127.0.0.1:8081",
-		Region:        "local",
-		DataDir:       "./data/edge",
-		IdleTimeout:   5 * time.Second,
-		QueueSize:     512,
-		GOPStart:      true,
-		ICE:           edgeICE(),
-		ShutdownGrace: 10 * time.Second,
-		LogLevel:      "info",
+		HTTPAddr:    ":8080",
+		OriginURL:   "http://127.0.0.1:8081",
+		Region:      "local",
+		DataDir:     "./data/edge",
+		IdleTimeout: 5 * time.Second,
+		QueueSize:   512,
+		GOPStart:    true,
+		ICE:         edgeICE(),
+		Settings:    httpnode.DefaultSettings(),
 	}
 }
 
@@ -86,13 +86,8 @@ func (c *Config) Validate() error {
 	if c.QueueSize < 16 || c.QueueSize > 1<<16 {
 		return errors.New("queue_size: must be between 16 and 65536")
 	}
-	if c.ShutdownGrace <= 0 {
-		return errors.New("shutdown_grace: must be > 0")
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	if err := c.Settings.Validate(); err != nil {
+		return err
 	}
 	return c.ICE.Validate()
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"time"
 
+	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/whep"
 )
 
@@ -33,9 +33,8 @@ type Config struct {
 	// Region labels this node's metrics.
 	Region string         `yaml:"region"`
 	ICE    whep.ICEConfig `yaml:"ice"`
-	// ShutdownGrace bounds the drain on SIGTERM.
-	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
-	LogLevel      string        `yaml:"log_level"`
+
+	httpnode.Settings `yaml:",inline"`
 }
 
 // PullSource is a camera the origin pulls over RTSP.
@@ -55,8 +54,7 @@ func DefaultConfig() Config {
 		PublishUser:     "seller",
 		Region:          "origin",
 		ICE:             originICE(),
-		ShutdownGrace:   10 * time.Second,
-		LogLevel:        "info",
+		Settings:        httpnode.DefaultSettings(),
 	}
 }
 
@@ -102,13 +100,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("pull[%d].url: %q is not an rtsp:// URL", i, p.URL)
 		}
 	}
-	if c.ShutdownGrace <= 0 {
-		return errors.New("shutdown_grace: must be > 0")
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	if err := c.Settings.Validate(); err != nil {
+		return err
 	}
 	return c.ICE.Validate()
 }

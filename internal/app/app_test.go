@@ -27,6 +27,8 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 		{"edge", map[string]string{"LIVEDROP_ORIGIN_URL": "ftp://x"}, "origin_url"},
 		{"edge", map[string]string{"LIVEDROP_IDLE_TIMEOUT": "soon"}, "idle_timeout"},
 		{"edge", map[string]string{"LIVEDROP_REGION": ""}, "region"},
+		{"edge", map[string]string{"LIVEDROP_LOG_LEVEL": "loud"}, "log_level"},
+		{"origin", map[string]string{"LIVEDROP_PUBLISH_PASSWORD": "x", "LIVEDROP_SHUTDOWN_GRACE": "0s"}, "shutdown_grace"},
 		{"demo", map[string]string{"LIVEDROP_EDGE_QUEUE_SIZE": "1"}, "edge.queue_size"},
 		{"demo", map[string]string{"LIVEDROP_STREAM": "no spaces"}, "stream"},
 		{"edge", map[string]string{"LIVEDROP_REDIS_URL": "http://nope"}, "checkout.redis_url"},
