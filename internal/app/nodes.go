@@ -42,18 +42,43 @@ func openCheckoutStore(ctx context.Context, cfg checkout.Config, dataDir string,
 	return store, nil
 }
 
-func runOrigin(ctx context.Context, args []string, env Env) (err error) {
-	path, err := parseFlags("origin", args, env)
+// nodeConfig is a standalone node's configuration file.
+type nodeConfig interface {
+	config.Validator
+	common() (settings httpnode.Settings, dataDir string, ck checkout.Config)
+}
+
+func (c *originConfig) common() (httpnode.Settings, string, checkout.Config) {
+	return c.Settings, c.DataDir, c.Checkout
+}
+
+func (c *edgeConfig) common() (httpnode.Settings, string, checkout.Config) {
+	return c.Settings, c.DataDir, c.Checkout
+}
+
+// loadNode reads a node command's flags and configuration into cfg and
+// opens what every node has: its logger, its metrics registry, and the
+// checkout store when checkout is on (nil otherwise; the caller closes it).
+func loadNode(ctx context.Context, name string, args []string, env Env, cfg nodeConfig) (*slog.Logger, *prometheus.Registry, checkout.Store, error) {
+	path, err := parseFlags(name, args, env)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
+	if err := config.Load(path, cfg, withAliases(env.lookup())); err != nil {
+		return nil, nil, nil, fmt.Errorf("config: %w", err)
+	}
+	settings, dataDir, ck := cfg.common()
+	log := newLogger(env.Stderr, settings.LogLevel)
+	store, err := openCheckoutStore(ctx, ck, dataDir, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return log, prometheus.NewRegistry(), store, nil
+}
+
+func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 	cfg := originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}
-	if err := config.Load(path, &cfg, withAliases(env.lookup())); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	log := newLogger(env.Stderr, cfg.LogLevel)
-	reg := prometheus.NewRegistry()
-	store, err := openCheckoutStore(ctx, cfg.Checkout, cfg.DataDir, log)
+	log, reg, store, err := loadNode(ctx, "origin", args, env, &cfg)
 	if err != nil {
 		return err
 	}
@@ -91,17 +116,8 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 }
 
 func runEdge(ctx context.Context, args []string, env Env) (err error) {
-	path, err := parseFlags("edge", args, env)
-	if err != nil {
-		return err
-	}
 	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}
-	if err := config.Load(path, &cfg, withAliases(env.lookup())); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	log := newLogger(env.Stderr, cfg.LogLevel)
-	reg := prometheus.NewRegistry()
-	store, err := openCheckoutStore(ctx, cfg.Checkout, cfg.DataDir, log)
+	log, reg, store, err := loadNode(ctx, "edge", args, env, &cfg)
 	if err != nil {
 		return err
 	}
