@@ -113,6 +113,13 @@ var assetRef = regexp.MustCompile(`(?:src|href)="(/static/[^"]+)"`)
 
 func TestStaticAssets(t *testing.T) {
 	srv := newServer(t)
+	// Both pages reach the events WebSocket through the player module.
+	_, player := get(t, srv.URL+"/static/player.js", nil)
+	for _, want := range []string{"'/v1/streams/'", "'/events'", "'wss://'", "eventSocket"} {
+		if !strings.Contains(player, want) {
+			t.Errorf("player.js lacks %s", want)
+		}
+	}
 	_, page := get(t, srv.URL+"/watch/shop1", nil)
 	refs := assetRef.FindAllStringSubmatch(page, -1)
 	if len(refs) != 3 {
@@ -248,7 +255,7 @@ func TestViewerSpeaksEvents(t *testing.T) {
 	_, js := get(t, srv.URL+"/static/watch.js", nil)
 	for _, want := range []string{
 		"createDataChannel('events')",
-		"'/v1/streams/'", "'/events'",
+		"LivedropPlayer.eventSocket(",
 		"requestVideoFrameCallback",
 		"meta.rtpTimestamp",
 		"getSynchronizationSources()",
@@ -331,7 +338,7 @@ func TestConsolePage(t *testing.T) {
 	_, js := get(t, srv.URL+"/console/static/console.js", nil)
 	for _, want := range []string{
 		"'Authorization': 'Bearer ' + token", "sessionStorage", "'/v1/drops/'", "'/overlays'",
-		"type: 'product'", "type: 'countdown'", "'DELETE'", "/open", "'/events'",
+		"type: 'product'", "type: 'countdown'", "'DELETE'", "/open", "LivedropPlayer.eventSocket(",
 	} {
 		if !strings.Contains(js+"/open", want) {
 			t.Errorf("console.js lacks %s", want)

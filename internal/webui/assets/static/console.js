@@ -254,7 +254,7 @@
         const d = await api('GET', dropPath(id));
         if (id === currentDrop()) showDrop(d);
       }
-      if (!events || events.readyState !== WebSocket.OPEN) await refreshOverlays();
+      if (!events.isOpen()) await refreshOverlays();
     } catch (err) {
       if (err.status === 401) {
         polling = false;
@@ -402,48 +402,15 @@
   // ---- active overlays: the events WebSocket, or GET .../overlays ------------------
 
   const overlays = new Map(); // id -> overlay
-  let events = null;
-  let eventsTimer = 0;
-  let eventsFailures = 0;
-  let eventsWanted = false;
+  // The events WebSocket at the origin carries the same messages as the
+  // viewers'; only text messages are expected.
+  const events = LivedropPlayer.eventSocket(currentStream, (data) => {
+    if (typeof data === 'string') onEvent(data);
+  }, WS_BACKOFF_MIN_MS, WS_BACKOFF_MAX_MS);
 
-  function connectEvents() {
-    eventsWanted = true;
-    clearTimeout(eventsTimer);
-    eventsTimer = 0;
-    const s = currentStream();
-    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/streams/' + enc(s) + '/events';
-    let ws;
-    try { ws = new WebSocket(url); } catch (_) { retryEvents(); return; }
-    events = ws;
-    ws.onopen = () => { eventsFailures = 0; };
-    ws.onmessage = (ev) => { if (ws === events && typeof ev.data === 'string') onEvent(ev.data); };
-    ws.onclose = () => {
-      if (ws !== events) return;
-      events = null;
-      retryEvents();
-    };
-  }
+  function connectEvents() { events.start(); }
 
-  function retryEvents() {
-    if (!eventsWanted || eventsTimer) return;
-    eventsFailures++;
-    const ms = Math.min(WS_BACKOFF_MAX_MS, WS_BACKOFF_MIN_MS * 2 ** (eventsFailures - 1));
-    eventsTimer = setTimeout(connectEvents, ms * (0.8 + 0.4 * Math.random()));
-  }
-
-  function closeEvents() {
-    eventsWanted = false;
-    clearTimeout(eventsTimer);
-    eventsTimer = 0;
-    eventsFailures = 0;
-    if (events) {
-      const ws = events;
-      events = null;
-      ws.onclose = ws.onmessage = null;
-      ws.close();
-    }
-  }
+  function closeEvents() { events.stop(); }
 
   // onEvent applies the viewer's messages at once: the console shows what is
   // pinned, not the frame it appears on.
@@ -547,7 +514,7 @@
     status: player.status,
     drop: () => drop,
     overlays: () => Array.from(overlays.values()),
-    eventsOpen: () => !!events && events.readyState === WebSocket.OPEN,
+    eventsOpen: () => events.isOpen(),
   };
 
   // A reload keeps the session's token (sessionStorage, this tab only).

@@ -279,5 +279,70 @@
     };
   }
 
-  window.LivedropPlayer = { create };
+  // eventSocket keeps a WebSocket to a stream's events open while started,
+  // reconnecting with jittered exponential backoff (minMs doubling to
+  // maxMs). stream() names the stream at each connect. onMessage gets each
+  // message's data (a string, or an ArrayBuffer for binary frames).
+  function eventSocket(stream, onMessage, minMs, maxMs) {
+    let ws = null;
+    let wanted = false;
+    let timer = 0;
+    let failures = 0;
+
+    function connect() {
+      timer = 0;
+      if (!wanted) return;
+      const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+        '/v1/streams/' + encodeURIComponent(stream()) + '/events';
+      let s;
+      try {
+        s = new WebSocket(url);
+      } catch (err) {
+        console.warn('livedrop: events websocket:', err);
+        retry();
+        return;
+      }
+      s.binaryType = 'arraybuffer';
+      ws = s;
+      s.onopen = () => { failures = 0; };
+      s.onmessage = (ev) => { if (s === ws) onMessage(ev.data); };
+      s.onclose = () => {
+        if (s !== ws) return;
+        ws = null;
+        retry();
+      };
+    }
+
+    function retry() {
+      if (!wanted || timer) return;
+      failures++;
+      const ms = Math.min(maxMs, minMs * 2 ** (failures - 1));
+      timer = setTimeout(connect, ms * (0.8 + 0.4 * Math.random()));
+    }
+
+    return {
+      // start connects unless already connected or waiting to.
+      start() {
+        wanted = true;
+        if (!ws && !timer) connect();
+      },
+      stop() {
+        wanted = false;
+        clearTimeout(timer);
+        timer = 0;
+        failures = 0;
+        if (ws) {
+          const s = ws;
+          ws = null;
+          s.onclose = s.onmessage = s.onerror = null;
+          s.close();
+        }
+      },
+      isOpen: () => !!ws && ws.readyState === WebSocket.OPEN,
+      // started reports whether start was called since the last stop.
+      started: () => wanted,
+    };
+  }
+
+  window.LivedropPlayer = { create, eventSocket };
 })();

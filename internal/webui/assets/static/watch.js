@@ -55,13 +55,11 @@
 
   // ---- transport: data channel, WebSocket fallback ---------------------------
 
+  // The WebSocket fallback: the same messages for a player without a channel.
+  const events = LivedropPlayer.eventSocket(() => stream, (data) => receive(data), WS_BACKOFF_MIN_MS, WS_BACKOFF_MAX_MS);
   let dc = null; // the current attempt's channel
   let dcLive = false; // it delivered a message
   let dcTimer = 0;
-  let ws = null;
-  let wsWanted = false;
-  let wsTimer = 0;
-  let wsFailures = 0;
 
   // openDataChannel runs before every createOffer of the player. The grace
   // timer is not restarted by each attempt: a player that keeps retrying an
@@ -89,7 +87,7 @@
     };
     // Not open, or open but silent (a server that negotiates SCTP and sends
     // nothing on it): use the WebSocket too, until a channel speaks.
-    if (!dcTimer && !wsWanted) {
+    if (!dcTimer && !events.started()) {
       dcTimer = setTimeout(() => {
         dcTimer = 0;
         if (!dcLive) startWS();
@@ -97,62 +95,13 @@
     }
   }
 
-  function wsURL() {
-    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
-      '/v1/streams/' + encodeURIComponent(stream) + '/events';
-  }
+  function startWS() { events.start(); }
 
-  function startWS() {
-    wsWanted = true;
-    if (ws || wsTimer) return;
-    connectWS();
-  }
-
-  function stopWS() {
-    wsWanted = false;
-    clearTimeout(wsTimer);
-    wsTimer = 0;
-    wsFailures = 0;
-    if (ws) {
-      const s = ws;
-      ws = null;
-      s.onclose = s.onmessage = s.onerror = null;
-      s.close();
-    }
-  }
-
-  function connectWS() {
-    wsTimer = 0;
-    if (!wsWanted) return;
-    let s;
-    try {
-      s = new WebSocket(wsURL());
-    } catch (err) {
-      console.warn('livedrop: events websocket:', err);
-      retryWS();
-      return;
-    }
-    s.binaryType = 'arraybuffer';
-    ws = s;
-    s.onopen = () => { wsFailures = 0; };
-    s.onmessage = (ev) => { if (s === ws) receive(ev.data); };
-    s.onclose = () => {
-      if (s !== ws) return;
-      ws = null;
-      retryWS();
-    };
-  }
-
-  function retryWS() {
-    if (!wsWanted || wsTimer) return;
-    wsFailures++;
-    const base = Math.min(WS_BACKOFF_MAX_MS, WS_BACKOFF_MIN_MS * 2 ** (wsFailures - 1));
-    wsTimer = setTimeout(connectWS, base * (0.8 + 0.4 * Math.random()));
-  }
+  function stopWS() { events.stop(); }
 
   function transport() {
     if (dcLive) return 'datachannel';
-    if (ws && ws.readyState === WebSocket.OPEN) return 'websocket';
+    if (events.isOpen()) return 'websocket';
     return 'none';
   }
 
