@@ -213,7 +213,7 @@ func (o *Origin) maybeRemove(name string) {
 	if p == nil {
 		return
 	}
-	_, online, _ := p.st.State()
+	_, online := p.st.State()
 	if online || p.st.Readers() > 0 {
 		return
 	}
@@ -230,7 +230,7 @@ func (o *Origin) Acquire(_ context.Context, name string) (*stream.Stream, func()
 	if p == nil {
 		return nil, nil, whep.ErrNotFound
 	}
-	if _, online, _ := p.st.State(); !online {
+	if _, online := p.st.State(); !online {
 		return nil, nil, whep.ErrOffline
 	}
 	return p.st, func() { o.maybeRemove(name) }, nil

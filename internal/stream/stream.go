@@ -67,7 +67,6 @@ type Stream struct {
 	tracks   Tracks
 	online   bool
 	closed   bool
-	changed  chan struct{} // closed and replaced when tracks or online change
 	onKeyReq func()
 
 	readers atomic.Pointer[[]*Reader]
@@ -85,7 +84,7 @@ type Stream struct {
 // New returns an empty stream. Keyframe requests from readers are forwarded
 // to the source at most once per keyGap.
 func New(name string, keyGap time.Duration) *Stream {
-	s := &Stream{name: name, changed: make(chan struct{}), keyGap: keyGap, gopMax: DefaultGOPMax}
+	s := &Stream{name: name, keyGap: keyGap, gopMax: DefaultGOPMax}
 	s.readers.Store(&[]*Reader{})
 	return s
 }
@@ -99,7 +98,6 @@ func (s *Stream) SetTracks(t Tracks) {
 	defer s.mu.Unlock()
 	s.tracks = t
 	s.online = true
-	s.notifyLocked()
 }
 
 // SetOffline marks the stream's source as gone. Readers stay attached and
@@ -108,20 +106,13 @@ func (s *Stream) SetOffline() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.online = false
-	s.notifyLocked()
 }
 
-func (s *Stream) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-// State returns the tracks, whether the source is online, and a channel
-// closed at the next change.
-func (s *Stream) State() (Tracks, bool, <-chan struct{}) {
+// State returns the tracks and whether the source is online.
+func (s *Stream) State() (Tracks, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tracks, s.online && !s.closed, s.changed
+	return s.tracks, s.online && !s.closed
 }
 
 // Close ends the stream: every reader is told and detached.
@@ -132,7 +123,6 @@ func (s *Stream) Close() {
 		return
 	}
 	s.closed = true
-	s.notifyLocked()
 	s.mu.Unlock()
 	for _, r := range *s.readers.Swap(&[]*Reader{}) {
 		r.close()
@@ -234,9 +224,8 @@ type Reader struct {
 	n      int // queued
 	closed bool
 
-	wake    chan struct{}
-	done    chan struct{}
-	dropped atomic.Uint64
+	wake chan struct{}
+	done chan struct{}
 }
 
 func (r *Reader) push(p *Packet) {
@@ -247,7 +236,6 @@ func (r *Reader) push(p *Packet) {
 	}
 	if r.n == len(r.buf) {
 		r.mu.Unlock()
-		r.dropped.Add(1)
 		if r.onDrop != nil {
 			r.onDrop(p)
 		}
@@ -270,9 +258,6 @@ func (r *Reader) close() {
 		close(r.done)
 	}
 }
-
-// Dropped returns how many packets the full queue refused.
-func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
 
 // Done is closed when the reader is detached or its stream closes.
 func (r *Reader) Done() <-chan struct{} { return r.done }

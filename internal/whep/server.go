@@ -207,7 +207,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusServiceUnavailable, "unavailable", "stream unavailable: "+err.Error())
 		return
 	}
-	tracks, _, _ := st.State()
+	tracks, _ := st.State()
 	if audio != nil && tracks.Audio != nil && !offersCodec(*audio, tracks.Audio) {
 		audio = nil // the player cannot take this codec: video only
 	}
@@ -353,7 +353,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	}
 	s.mu.Unlock()
 
-	tracks, _, _ := st.State()
+	tracks, _ := st.State()
 	m := s.p.Metrics
 	name := st.Name()
 	ss := &session{
