@@ -99,6 +99,8 @@ type path struct {
 	vRebase stream.Rebaser
 	aRebase stream.Rebaser
 	vSeq    uint16
+	srcSeq  uint16 // the source's last video sequence number
+	haveSeq bool
 	warnedB bool
 
 	pktsV, pktsA, bytesV, bytesA, malformed, bframes prometheus.Counter
@@ -136,6 +138,8 @@ func (p *path) attach(owner any, pl *plan, srv *gortsplib.Server) error {
 	p.norm.MaxPayload = avc.DefaultMaxPayload
 	p.norm.SetParams(pl.h264.SafeParams())
 	p.vRebase.Reset()
+	p.norm.Discontinuity()
+	p.haveSeq = false
 	p.aRebase = stream.Rebaser{ClockRate: 8000}
 	if pl.tracks.Audio != nil {
 		p.aRebase.ClockRate = pl.tracks.Audio.ClockRate
@@ -197,6 +201,10 @@ func (p *path) write(owner any, medi *description.Media, pkt *rtp.Packet) {
 func (p *path) writeVideo(pkt *rtp.Packet, now time.Time) {
 	h := pkt.Header
 	p.vRebase.Map(&h, now) // continuous timestamps across sources
+	if p.haveSeq && pkt.SequenceNumber != p.srcSeq+1 {
+		p.norm.Discontinuity() // lost (UDP) or reordered: never join across a hole
+	}
+	p.srcSeq, p.haveSeq = pkt.SequenceNumber, true
 	payload := append([]byte(nil), pkt.Payload...)
 	err := p.norm.Push(payload, pkt.Timestamp, pkt.Marker, func(o avc.Out) {
 		p.st.WritePacket(&stream.Packet{

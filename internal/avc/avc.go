@@ -51,6 +51,24 @@ type Normalizer struct {
 	keyTS      uint32 // timestamp of the access unit already marked keyframe
 	keyMarked  bool
 	bframes    bool
+
+	fu fuState // an oversized FU-A NAL unit being cut again
+}
+
+// fuState carries an FU-A NAL unit whose source fragments are larger than
+// MaxPayload across Push calls. It is cut again into MaxPayload pieces, all
+// of one size but the last: cutting each source fragment on its own would
+// give pairs like 1200+272 bytes (ffmpeg sends 1472), more packets, and
+// sizes the sender cannot join into one GSO datagram.
+type fuState struct {
+	active    bool
+	ts        uint32
+	indicator byte // FU indicator (F, NRI, type 28)
+	typ       byte // the NAL unit type inside
+	first     bool // the next piece is the NAL unit's first
+	key       bool
+	buf       []byte // body bytes not sent yet (at most one piece)
+	skip      bool   // drop fragments until the next start (after a loss)
 }
 
 // SetParams sets the SPS and PPS to send before IDRs (from the SDP).
@@ -114,8 +132,20 @@ func (n *Normalizer) Push(payload []byte, ts uint32, marker bool, emit func(Out)
 		if len(payload) < 3 {
 			return ErrTruncated
 		}
-		start := payload[1]&0x80 != 0
+		start, end := payload[1]&0x80 != 0, payload[1]&0x40 != 0
 		inner := payload[1] & 0x1f
+		if n.fu.active {
+			if !start && ts == n.fu.ts && payload[0] == n.fu.indicator && inner == n.fu.typ {
+				n.fu.buf = append(n.fu.buf, payload[2:]...)
+				n.cut(end, marker, emit)
+				return nil
+			}
+			n.fu.active = false // its end was lost: drop what is left of it
+		}
+		if n.fu.skip && !start {
+			return nil
+		}
+		n.fu.skip = false
 		if start {
 			hdr := []byte{payload[0]&0xe0 | inner}
 			n.observeSlice(inner, payload[2:])
@@ -126,6 +156,12 @@ func (n *Normalizer) Push(payload []byte, ts uint32, marker bool, emit func(Out)
 		key := start && n.markKey(inner == TypeIDR || inner == TypeSPS, ts)
 		if len(payload) <= n.max() {
 			emit(Out{Payload: payload, Marker: marker, Keyframe: key})
+			return nil
+		}
+		if start && !end {
+			n.fu = fuState{active: true, ts: ts, indicator: payload[0], typ: inner, first: true, key: key,
+				buf: append(n.fu.buf[:0], payload[2:]...)}
+			n.cut(false, false, emit)
 			return nil
 		}
 		n.refragment(payload, marker, key, emit)
@@ -232,6 +268,43 @@ func (n *Normalizer) fragment(nalu []byte, marker, key bool, emit func(Out)) {
 		copy(p[2:], body[:size])
 		emit(Out{Payload: p, Marker: marker && last, Keyframe: key && first})
 		body = body[size:]
+	}
+}
+
+// cut emits the carried FU-A body in MaxPayload pieces, keeping back the
+// last piece until the NAL unit's end is known.
+func (n *Normalizer) cut(end, marker bool, emit func(Out)) {
+	f := &n.fu
+	chunk := n.max() - 2
+	body := f.buf
+	for len(body) > chunk || (end && len(body) > 0) {
+		size := min(chunk, len(body))
+		last := end && size == len(body)
+		hdr := f.typ
+		if f.first {
+			hdr |= 0x80
+		}
+		if last {
+			hdr |= 0x40
+		}
+		p := make([]byte, 2+size)
+		p[0], p[1] = f.indicator, hdr
+		copy(p[2:], body[:size])
+		emit(Out{Payload: p, Marker: marker && last, Keyframe: f.key && f.first})
+		f.first = false
+		body = body[size:]
+	}
+	f.buf = f.buf[:copy(f.buf, body)]
+	if end {
+		f.active = false
+	}
+}
+
+// Discontinuity tells the normalizer source packets were lost: an FU-A
+// NAL unit being cut again is abandoned rather than sent with a hole.
+func (n *Normalizer) Discontinuity() {
+	if n.fu.active {
+		n.fu.active, n.fu.skip = false, true
 	}
 }
 

@@ -112,14 +112,53 @@ func TestFragmentsLargeNALUs(t *testing.T) {
 
 func TestRefragmentsLargeFUA(t *testing.T) {
 	n := &Normalizer{MaxPayload: 1200}
-	body := bytes.Repeat([]byte{1}, 1470)
-	fu := append([]byte{0x7c, 0x80 | TypeIDR, 0x88}, body...) // start fragment of an IDR
-	out := collect(t, n, fu, 9, false)
-	if len(out) != 2 || !out[0].Keyframe || out[1].Keyframe {
-		t.Fatalf("got %d payloads", len(out))
+	n.SetParams(sps, pps)
+	// An IDR of 3,500 bytes as ffmpeg sends it: FU-A fragments of 1,472.
+	nal := idr(3500)
+	var src [][]byte
+	for body, first := nal[1:], true; len(body) > 0; first = false {
+		size := min(1470, len(body))
+		hdr := byte(TypeIDR)
+		if first {
+			hdr |= 0x80
+		}
+		if size == len(body) {
+			hdr |= 0x40
+		}
+		src = append(src, append([]byte{nal[0]&0xe0 | TypeFUA, hdr}, body[:size]...))
+		body = body[size:]
 	}
-	if out[0].Payload[1]&0x80 == 0 || out[1].Payload[1]&0x80 != 0 || out[1].Payload[1]&0x40 != 0 {
-		t.Fatal("start bit must stay on the first piece only, and no end bit on a start fragment")
+	var out []Out
+	for i, p := range src {
+		out = append(out, collect(t, n, p, 9, i == len(src)-1)...)
+	}
+	if out[0].Payload[0]&0x1f != TypeSTAPA || !out[0].Keyframe {
+		t.Fatal("SPS/PPS must come first, marked where decoding starts")
+	}
+	out = out[1:]
+	if len(out) != 3 { // 3,499 body bytes in 1,198-byte pieces, not 6 pieces
+		t.Fatalf("got %d pieces, want 3", len(out))
+	}
+	var rebuilt []byte
+	for i, o := range out {
+		last := i == len(out)-1
+		if !last && len(o.Payload) != 1200 {
+			t.Fatalf("piece %d is %d bytes: all but the last must be 1200", i, len(o.Payload))
+		}
+		if (o.Payload[1]&0x80 != 0) != (i == 0) || (o.Payload[1]&0x40 != 0) != last || o.Marker != last || o.Keyframe {
+			t.Fatalf("piece %d: start/end/marker/keyframe wrong: %x %v %v", i, o.Payload[:2], o.Marker, o.Keyframe)
+		}
+		rebuilt = append(rebuilt, o.Payload[2:]...)
+	}
+	if !bytes.Equal(append([]byte{nal[0]}, rebuilt...), nal) {
+		t.Fatal("pieces do not rebuild the NAL unit")
+	}
+
+	// A lost source packet abandons the NAL unit instead of sending a hole.
+	collect(t, n, src[0], 10, false)
+	n.Discontinuity()
+	if got := collect(t, n, src[2], 10, true); len(got) != 0 {
+		t.Fatalf("%d pieces emitted from after the loss", len(got))
 	}
 }
 
