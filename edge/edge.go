@@ -77,7 +77,11 @@ func New(p Params) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, closeICE, err := whep.NewAPI(p.Config.ICE)
+	sent := &whep.SendStats{}
+	if err := sent.Register(p.Registry); err != nil {
+		return nil, err
+	}
+	api, closeICE, err := whep.NewAPI(p.Config.ICE, whep.WithSendStats(sent), whep.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,11 @@ func New(p Params) (*Origin, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, closeICE, err := whep.NewAPI(p.Config.ICE)
+	sent := &whep.SendStats{}
+	if err := sent.Register(p.Registry); err != nil {
+		return nil, err
+	}
+	api, closeICE, err := whep.NewAPI(p.Config.ICE, whep.WithSendStats(sent), whep.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

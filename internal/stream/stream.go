@@ -243,7 +243,14 @@ func (r *Reader) push(p *Packet) {
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = p
 	r.n++
+	n := r.n
 	r.mu.Unlock()
+	// The reader is woken once a video frame is complete (its last packet
+	// carries the marker), not for each of its packets: its packets then
+	// leave together, and a viewer costs one wake-up per frame.
+	if p.Kind == Video && !p.Header.Marker && n < len(r.buf)/4 {
+		return
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -287,7 +294,11 @@ func (r *Reader) Wait(cancel <-chan struct{}) bool {
 
 // Drain moves the queued packets into dst (reusing its storage) and returns it.
 func (r *Reader) Drain(dst []*Packet) []*Packet {
-	dst = dst[:0]
+	return r.DrainAppend(dst[:0])
+}
+
+// DrainAppend moves the queued packets to the end of dst and returns it.
+func (r *Reader) DrainAppend(dst []*Packet) []*Packet {
 	r.mu.Lock()
 	for r.n > 0 {
 		dst = append(dst, r.buf[r.head])

@@ -7,6 +7,7 @@ package whep
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -94,6 +95,18 @@ type apiOptions struct {
 	// generator, receiver reports): they allocate per packet received and
 	// would hide what forwarding allocates.
 	lightReceiver bool
+	sendStats     *SendStats
+	logger        *slog.Logger
+}
+
+// WithSendStats counts what the node's UDP media socket sends into s.
+func WithSendStats(s *SendStats) APIOption {
+	return func(o *apiOptions) { o.sendStats = s }
+}
+
+// WithLogger logs the media socket's troubles to l.
+func WithLogger(l *slog.Logger) APIOption {
+	return func(o *apiOptions) { o.logger = l }
 }
 
 // WithTCPOnly gathers and uses TCP candidates only (a player behind a
@@ -133,7 +146,7 @@ func quoteSafe(s string) string {
 // H.264, Opus, PCMU and PCMA; NACK, RTCP reports; host candidates without
 // mDNS; the node's UDP port when one is configured. close releases the port.
 func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() error, err error) {
-	var o apiOptions
+	o := apiOptions{sendStats: &SendStats{}, logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -223,7 +236,7 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 		closers = append(closers, tcpMux.Close)
 	}
 	if cfg.UDPPort > 0 {
-		mux, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback)
+		mux, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback, o.logger, o.sendStats)
 		if err != nil {
 			_ = close()
 			return nil, nil, fmt.Errorf("ice.udp_port: listen on %d: %w", cfg.UDPPort, err)

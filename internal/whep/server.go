@@ -503,10 +503,18 @@ func (ss *session) writeLoop() {
 		n        uint
 	)
 	for ss.reader.Wait(ss.done) {
-		batch = ss.reader.Drain(batch)
+		batch = ss.reader.DrainAppend(batch)
 		if !ss.connected.Load() {
 			ss.m.notConnected.Add(float64(len(batch)))
 			clear(batch)
+			batch = batch[:0]
+			continue
+		}
+		// A frame's packets go out together, so the media socket joins
+		// them into one GSO datagram: an unfinished frame (video after the
+		// last marker) waits for its end in the queue.
+		ready := frameEnd(batch)
+		if ready == 0 {
 			continue
 		}
 		if !started && !ss.srv.p.NoGOPStart {
@@ -514,7 +522,7 @@ func (ss *session) writeLoop() {
 				started, replayed, lastSeq = true, true, last
 			}
 		}
-		for _, p := range batch {
+		for _, p := range batch[:ready] {
 			track := ss.video
 			pc, bc := ss.m.pktsV, ss.m.bytesV
 			if p.Kind == stream.Audio {
@@ -547,8 +555,30 @@ func (ss *session) writeLoop() {
 				ss.m.latency.Observe(time.Since(p.Arrival).Seconds())
 			}
 		}
-		clear(batch)
+		n := copy(batch, batch[ready:])
+		clear(batch[n:])
+		batch = batch[:n]
 	}
+}
+
+// frameEnd returns how many packets of batch to write now: all of them
+// but an unfinished video frame at the end.
+func frameEnd(batch []*stream.Packet) int {
+	for i := len(batch) - 1; i >= 0; i-- {
+		if p := batch[i]; p.Kind == stream.Video {
+			if p.Header.Marker {
+				return len(batch)
+			}
+			// find where the unfinished frame starts
+			for j := i - 1; j >= 0; j-- {
+				if q := batch[j]; q.Kind == stream.Video && (q.Header.Marker || q.Header.Timestamp != p.Header.Timestamp) {
+					return j + 1
+				}
+			}
+			return 0
+		}
+	}
+	return len(batch)
 }
 
 // gopBurst is a replayed GOP: the timestamps its packets were sent with,

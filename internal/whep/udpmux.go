@@ -3,26 +3,18 @@ package whep
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
-	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/transport/v4/udp"
 )
 
-// Writes to viewers leave in batches of up to batchSize packets, one
-// sendmmsg each, at most batchInterval after they were queued: the
-// per-packet system call was a third of the forwarding cost (FIELD-NOTES).
-const (
-	batchSize     = 64
-	batchInterval = 500 * time.Microsecond
-	udpBufferSize = 4 << 20
-)
+const udpBufferSize = 4 << 20
 
 // newUDPMux listens on port on every local address (loopback only when
 // asked) and muxes all sessions' media over those sockets, with batched
 // writes.
-func newUDPMux(port int, includeLoopback bool) (ice.UDPMux, error) {
+func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats) (ice.UDPMux, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, fmt.Errorf("list interface addresses: %w", err)
@@ -49,8 +41,13 @@ func newUDPMux(port int, includeLoopback bool) (ice.UDPMux, error) {
 		}
 		_ = conn.SetReadBuffer(udpBufferSize)
 		_ = conn.SetWriteBuffer(udpBufferSize)
-		bc := udp.NewBatchConn(conn, batchSize, batchInterval)
-		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: bc}))
+		mc, err := newMediaConn(conn, log, stat)
+		if err != nil {
+			_ = conn.Close()
+			closeAll()
+			return nil, err
+		}
+		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: mc}))
 	}
 	if len(muxes) == 0 {
 		return nil, errors.New("no usable local address")

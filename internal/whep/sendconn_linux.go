@@ -1,0 +1,373 @@
+package whep
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// sendConn is the node's media socket. Writes from every session are
+// copied into a batch; a flusher sends the batch at most sendInterval after
+// its first packet, or at once when it fills. A batch leaves in one
+// sendmmsg, with each destination's packets joined into UDP GSO datagrams
+// (UDP_SEGMENT): the kernel walks its send path once per datagram instead of
+// once per packet. On loopback that cut the kernel's cost per packet from
+// 7.4 µs to 1.7 µs with 7 packets per datagram (measured on this machine);
+// a frame of video to one viewer is several equal-size packets. Reads go
+// straight to the socket.
+type sendConn struct {
+	*net.UDPConn
+	raw  syscall.RawConn
+	log  *slog.Logger
+	stat *SendStats
+	v6   bool // the socket is IPv6: destinations are sockaddr_in6
+
+	mu      sync.Mutex
+	room    *sync.Cond // signalled when a full batch has been swapped out
+	cur     *sendBatch
+	spare   *sendBatch // sent by the flusher while cur fills
+	closing bool
+
+	pending chan struct{} // a packet landed in an empty batch
+	full    chan struct{} // the batch reached sendFlushAt
+	done    chan struct{} // the flusher has stopped
+
+	gso bool // only the flusher reads and writes it after start
+
+	// state of the send in progress, for sendFn (no closure per call)
+	sendFn   func(fd uintptr) bool
+	sendHdrs []mmsghdr
+	sendErr  syscall.Errno
+	sendN    int
+}
+
+// Batch limits. UDP GSO takes at most 64 segments and 64 KiB per datagram
+// on the kernels we run on; sendmmsg takes at most 1024 messages.
+const (
+	sendBatchPackets = 1024
+	sendBatchBytes   = sendBatchPackets * 1500
+	sendFlushAt      = sendBatchPackets * 3 / 4
+	sendInterval     = 500 * time.Microsecond
+	gsoMaxSegments   = 64
+	gsoMaxBytes      = 64000
+)
+
+// mmsghdr is struct mmsghdr of linux/amd64 and arm64.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+type queued struct {
+	dst    netip.AddrPort
+	off, n int32
+}
+
+type sendBatch struct {
+	arena []byte
+	msgs  []queued
+
+	// scratch for send, reused
+	dests map[netip.AddrPort]int32 // destination -> index in first/last
+	first []int32
+	last  []int32
+	next  []int32
+	names []unix.RawSockaddrInet6
+	hdrs  []mmsghdr
+	iovs  []unix.Iovec
+	cmsgs []byte
+}
+
+var cmsgSize = unix.CmsgSpace(2)
+
+func newSendBatch() *sendBatch {
+	return &sendBatch{
+		arena: make([]byte, 0, sendBatchBytes),
+		msgs:  make([]queued, 0, sendBatchPackets),
+		dests: make(map[netip.AddrPort]int32),
+		next:  make([]int32, sendBatchPackets),
+		names: make([]unix.RawSockaddrInet6, 0, sendBatchPackets),
+		hdrs:  make([]mmsghdr, 0, sendBatchPackets),
+		iovs:  make([]unix.Iovec, 0, sendBatchPackets),
+		cmsgs: make([]byte, sendBatchPackets*cmsgSize),
+	}
+}
+
+func (b *sendBatch) fits(n int) bool {
+	return len(b.msgs) < cap(b.msgs) && len(b.arena)+n <= cap(b.arena)
+}
+
+// newSendConn wraps conn. GSO is used when the kernel supports it.
+func newSendConn(conn *net.UDPConn, log *slog.Logger, stat *SendStats) (*sendConn, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("raw socket: %w", err)
+	}
+	c := &sendConn{
+		UDPConn: conn, raw: raw, log: log, stat: stat,
+		cur: newSendBatch(), spare: newSendBatch(),
+		pending: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	if la, ok := conn.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil {
+		c.v6 = true
+	}
+	c.room = sync.NewCond(&c.mu)
+	c.sendFn = c.sendSome
+	_ = raw.Control(func(fd uintptr) {
+		_, err := unix.GetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT)
+		c.gso = err == nil
+	})
+	go c.flusher()
+	return c, nil
+}
+
+// ReadFromAddrPort and WriteToAddrPort let pion's UDP mux skip net.Addr
+// allocations (ice.AddrPortReaderWriter).
+func (c *sendConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return c.ReadFromUDPAddrPort(b)
+}
+
+// WriteTo queues b for addr.
+func (c *sendConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, fmt.Errorf("write to %v: not a UDP address", addr)
+	}
+	return c.WriteToAddrPort(b, ua.AddrPort())
+}
+
+// WriteToAddrPort queues b for dst; it blocks only while a full batch waits
+// for the flusher.
+func (c *sendConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
+	if len(b) > 1500 {
+		// Not media (nothing we send is this big): send it alone.
+		return c.WriteToUDPAddrPort(b, dst)
+	}
+	c.mu.Lock()
+	for !c.cur.fits(len(b)) && !c.closing {
+		signal(c.full)
+		c.room.Wait()
+	}
+	if c.closing {
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	bt := c.cur
+	off := len(bt.arena)
+	bt.arena = append(bt.arena, b...)
+	bt.msgs = append(bt.msgs, queued{dst: dst, off: int32(off), n: int32(len(b))})
+	n := len(bt.msgs)
+	c.mu.Unlock()
+	if n == 1 {
+		signal(c.pending)
+	} else if n == sendFlushAt {
+		signal(c.full)
+	}
+	return len(b), nil
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Close sends what is queued and closes the socket.
+func (c *sendConn) Close() error {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closing = true
+	c.room.Broadcast()
+	c.mu.Unlock()
+	signal(c.pending)
+	<-c.done
+	return c.UDPConn.Close()
+}
+
+func (c *sendConn) flusher() {
+	defer close(c.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		<-c.pending
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if !closing {
+			timer.Reset(sendInterval)
+			select {
+			case <-timer.C:
+			case <-c.full:
+				timer.Stop()
+			}
+		}
+		c.mu.Lock()
+		b := c.cur
+		c.cur, c.spare = c.spare, b
+		closing = c.closing
+		c.room.Broadcast()
+		c.mu.Unlock()
+		select {
+		case <-c.full: // stale: that batch is being sent
+		default:
+		}
+		c.send(b)
+		b.arena, b.msgs = b.arena[:0], b.msgs[:0]
+		if closing {
+			return
+		}
+		c.mu.Lock()
+		if len(c.cur.msgs) > 0 {
+			signal(c.pending)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// send writes batch b: each destination's packets in order, runs of
+// equal-size packets (the last may be shorter) joined into GSO datagrams.
+func (c *sendConn) send(b *sendBatch) {
+	if len(b.msgs) == 0 {
+		return
+	}
+	// Link each destination's packets in queue order.
+	clear(b.dests)
+	b.first, b.last, b.names = b.first[:0], b.last[:0], b.names[:0]
+	for i, m := range b.msgs {
+		b.next[i] = -1
+		d, ok := b.dests[m.dst]
+		if !ok {
+			d = int32(len(b.first))
+			b.dests[m.dst] = d
+			b.first = append(b.first, int32(i))
+			b.last = append(b.last, int32(i))
+			b.names = append(b.names, c.sockaddr(m.dst))
+			continue
+		}
+		b.next[b.last[d]] = int32(i)
+		b.last[d] = int32(i)
+	}
+	b.hdrs, b.iovs = b.hdrs[:0], b.iovs[:0]
+	nameLen := uint32(unix.SizeofSockaddrInet4)
+	if c.v6 {
+		nameLen = unix.SizeofSockaddrInet6
+	}
+	for d, i := range b.first {
+		for i >= 0 {
+			// One datagram: packet i and, with GSO, the packets after it of
+			// the same size, ending at a shorter one.
+			start := len(b.iovs)
+			seg := b.msgs[i].n
+			total := int32(0)
+			for i >= 0 && len(b.iovs)-start < gsoMaxSegments && total+b.msgs[i].n <= gsoMaxBytes {
+				m := b.msgs[i]
+				if len(b.iovs) > start && (!c.gso || m.n > seg) {
+					break
+				}
+				iov := unix.Iovec{Base: &b.arena[m.off]}
+				iov.SetLen(int(m.n))
+				b.iovs = append(b.iovs, iov)
+				total += m.n
+				i = b.next[i]
+				if m.n < seg {
+					break // a shorter packet ends the datagram
+				}
+			}
+			var h mmsghdr
+			h.hdr.Name = (*byte)(unsafe.Pointer(&b.names[d]))
+			h.hdr.Namelen = nameLen
+			h.hdr.Iov = &b.iovs[start]
+			h.hdr.SetIovlen(len(b.iovs) - start)
+			if segs := len(b.iovs) - start; segs > 1 {
+				cm := b.cmsgs[len(b.hdrs)*cmsgSize : (len(b.hdrs)+1)*cmsgSize]
+				ch := (*unix.Cmsghdr)(unsafe.Pointer(&cm[0]))
+				ch.Level, ch.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+				ch.SetLen(unix.CmsgLen(2))
+				*(*uint16)(unsafe.Pointer(&cm[unix.CmsgLen(0)])) = uint16(seg)
+				h.hdr.Control = &cm[0]
+				h.hdr.SetControllen(cmsgSize)
+			}
+			b.hdrs = append(b.hdrs, h)
+		}
+	}
+	c.stat.packets.Add(uint64(len(b.msgs)))
+	c.stat.datagrams.Add(uint64(len(b.hdrs)))
+	hdrs := b.hdrs
+	for len(hdrs) > 0 {
+		c.sendHdrs, c.sendErr, c.sendN = hdrs, 0, 0
+		err := c.raw.Write(c.sendFn)
+		c.stat.calls.Add(1)
+		if err != nil { // the socket is closed
+			c.stat.errors.Add(uint64(len(hdrs)))
+			return
+		}
+		hdrs = hdrs[c.sendN:]
+		if c.sendErr != 0 {
+			// The first message of what is left failed: count it, skip it.
+			c.stat.errors.Add(1)
+			if c.gso && hdrs[0].hdr.Controllen > 0 && (c.sendErr == unix.EIO || c.sendErr == unix.EINVAL || c.sendErr == unix.EOPNOTSUPP) {
+				c.gso = false
+				c.log.Warn("UDP GSO refused by the kernel; sending packets one by one", "err", c.sendErr)
+			}
+			hdrs = hdrs[1:]
+		}
+	}
+}
+
+// sendSome is the raw write: one sendmmsg of c.sendHdrs. It reports false
+// to wait for the socket to become writable.
+func (c *sendConn) sendSome(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.sendHdrs[0])), uintptr(len(c.sendHdrs)), unix.MSG_DONTWAIT, 0, 0)
+	switch {
+	case e == unix.EAGAIN:
+		return false
+	case e == unix.EINTR:
+		return c.sendSome(fd)
+	case e != 0:
+		c.sendErr = e
+	default:
+		c.sendN = int(r)
+	}
+	return true
+}
+
+func (c *sendConn) sockaddr(a netip.AddrPort) unix.RawSockaddrInet6 {
+	var sa unix.RawSockaddrInet6
+	ip := a.Addr()
+	port := a.Port()
+	if !c.v6 {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
+		sa4.Family = unix.AF_INET
+		sa4.Port = port<<8 | port>>8
+		sa4.Addr = ip.Unmap().As4()
+		return sa
+	}
+	sa.Family = unix.AF_INET6
+	sa.Port = port<<8 | port>>8
+	sa.Addr = ip.As16()
+	return sa
+}
+
+var errNoUDP = errors.New("not a UDP socket")
+
+// newMediaConn wraps a media socket for batched sends.
+func newMediaConn(conn net.PacketConn, log *slog.Logger, stat *SendStats) (net.PacketConn, error) {
+	uc, ok := conn.(*net.UDPConn)
+	if !ok {
+		return nil, errNoUDP
+	}
+	return newSendConn(uc, log, stat)
+}

@@ -1,0 +1,151 @@
+package whep
+
+import (
+	"bytes"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Packets written through the media socket reach every destination whole
+// and in order, and a run of equal-size packets to one destination leaves
+// in fewer datagrams than packets (GSO).
+func TestSendConnDeliversInOrderWithGSO(t *testing.T) {
+	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat := &SendStats{}
+	c, err := newSendConn(raw, slog.Default(), stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	const dests, frames, perFrame = 8, 40, 7
+	type got struct {
+		mu   sync.Mutex
+		pkts [][]byte
+	}
+	recv := make([]*got, dests)
+	addrs := make([]netip.AddrPort, dests)
+	var wg sync.WaitGroup
+	for d := range dests {
+		rc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = rc.SetReadBuffer(4 << 20)
+		defer rc.Close()
+		addrs[d] = rc.LocalAddr().(*net.UDPAddr).AddrPort()
+		recv[d] = &got{}
+		wg.Add(1)
+		go func(g *got, rc *net.UDPConn) {
+			defer wg.Done()
+			buf := make([]byte, 65536)
+			for {
+				_ = rc.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, err := rc.Read(buf)
+				if err != nil {
+					return
+				}
+				g.mu.Lock()
+				g.pkts = append(g.pkts, append([]byte(nil), buf[:n]...))
+				done := len(g.pkts) == frames*perFrame
+				g.mu.Unlock()
+				if done {
+					return
+				}
+			}
+		}(recv[d], rc)
+	}
+	// Each destination gets frames of 6 packets of 1212 bytes and a shorter
+	// last one, written by one goroutine per destination as sessions do.
+	var writers sync.WaitGroup
+	for d := range dests {
+		writers.Add(1)
+		go func(d int) {
+			defer writers.Done()
+			seq := uint32(0)
+			for range frames {
+				for i := range perFrame {
+					size := 1212
+					if i == perFrame-1 {
+						size = 300 + d
+					}
+					p := bytes.Repeat([]byte{byte(d)}, size)
+					binary.BigEndian.PutUint32(p, seq)
+					seq++
+					if _, err := c.WriteToAddrPort(p, addrs[d]); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}(d)
+	}
+	writers.Wait()
+	wg.Wait()
+	for d, g := range recv {
+		if len(g.pkts) != frames*perFrame {
+			t.Fatalf("destination %d got %d packets, want %d", d, len(g.pkts), frames*perFrame)
+		}
+		for i, p := range g.pkts {
+			if seq := binary.BigEndian.Uint32(p); seq != uint32(i) {
+				t.Fatalf("destination %d: packet %d carries sequence %d", d, i, seq)
+			}
+			want := 1212
+			if i%perFrame == perFrame-1 {
+				want = 300 + d
+			}
+			if len(p) != want || p[len(p)-1] != byte(d) {
+				t.Fatalf("destination %d packet %d: %d bytes, want %d", d, i, len(p), want)
+			}
+		}
+	}
+	pk, dg := stat.packets.Load(), stat.datagrams.Load()
+	if pk != dests*frames*perFrame || stat.errors.Load() != 0 {
+		t.Fatalf("stats: %d packets, %d errors", pk, stat.errors.Load())
+	}
+	if c.gso && dg*2 > pk {
+		t.Fatalf("GSO on but %d packets left in %d datagrams", pk, dg)
+	}
+	t.Logf("%d packets in %d datagrams, %d sendmmsg calls, gso=%v", pk, dg, stat.calls.Load(), c.gso)
+}
+
+// A packet to an address nobody listens on is not an error that stops the
+// others, and Close sends what is still queued.
+func TestSendConnCloseFlushes(t *testing.T) {
+	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newSendConn(raw, slog.Default(), &SendStats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := c.WriteToAddrPort([]byte("hello"), rc.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteToAddrPort([]byte("late"), rc.LocalAddr().(*net.UDPAddr).AddrPort()); err == nil {
+		t.Fatal("write after close accepted")
+	}
+	buf := make([]byte, 100)
+	_ = rc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := rc.Read(buf)
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
