@@ -51,6 +51,10 @@ var metricTypes = map[string]string{
 	"livedrop_gop_starts_total":               "counter",
 	"livedrop_forward_latency_seconds":        "histogram",
 	"livedrop_ingest_errors_total":            "counter",
+	"livedrop_media_send_packets_total":       "counter",
+	"livedrop_media_send_datagrams_total":     "counter",
+	"livedrop_media_send_syscalls_total":      "counter",
+	"livedrop_media_send_errors_total":        "counter",
 	// overlays
 	"livedrop_overlay_events_total":   "counter",
 	"livedrop_overlay_subscribers":    "gauge",

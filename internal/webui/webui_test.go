@@ -1,12 +1,19 @@
 package webui
 
 import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
 func newServer(t *testing.T) *httptest.Server {
@@ -264,7 +271,7 @@ func TestViewerSpeaksEvents(t *testing.T) {
 		"'Idempotency-Key': idem",
 		"crypto.randomUUID()",
 		"localStorage",
-		"Intl.NumberFormat(undefined, { style: 'currency', currency })",
+		"LivedropPlayer.formatMoney(ov.price_cents, ov.currency)",
 		"'Order confirmed'", "'Sold out'", "'Drop not open'", "'Limit reached'",
 		"'Too many taps, try again'", "'Could not place order, try again'",
 		"lastFrameRtpTimestamp", "overlays:",
@@ -442,5 +449,74 @@ func TestCSPHostIsSanitized(t *testing.T) {
 		if strings.Count(csp, ";") != 8 {
 			t.Errorf("host %q: CSP has %d directives: %s", host, strings.Count(csp, ";")+1, csp)
 		}
+	}
+}
+
+// TestFormatMoney runs the one price formatter of both pages in Chromium:
+// amounts are in the currency's ISO 4217 minor units, whatever digits the
+// browser's locale data shows for it.
+func TestFormatMoney(t *testing.T) {
+	u, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	u.Register(mux)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><script src="/static/player.js"></script>`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	b := chrometest.Start(t)
+	p, err := b.Open(ctx, srv.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	for _, tc := range []struct {
+		minor    int64
+		currency string
+		major    float64 // the amount formatMoney must show
+		digits   int     // with this many fraction digits
+		enUS     string  // what it reads in en-US
+	}{
+		{2500, "EUR", 25, 2, "€25.00"},
+		{2500, "", 25, 2, "€25.00"}, // no currency: EUR
+		{199, "USD", 1.99, 2, "$1.99"},
+		{2500, "JPY", 2500, 0, "¥2,500"},
+		{2500, "KRW", 2500, 0, "₩2,500"},
+		{2500, "BHD", 2.5, 3, "BHD\u00a02.500"},
+		{2500, "KWD", 2.5, 3, "KWD\u00a02.500"},
+		{2500, "TND", 2.5, 3, "TND\u00a02.500"},
+		// ISO 4217 gives HUF and IQD 2 and 3 digits, Chromium's locale data 0:
+		// the amount must not be read as whole forints or dinars.
+		{250000, "HUF", 2500, 2, "HUF\u00a02,500.00"},
+		{2500, "IQD", 2.5, 3, "IQD\u00a02.500"},
+	} {
+		t.Run(cmp.Or(tc.currency, "none"), func(t *testing.T) {
+			cur, _ := json.Marshal(tc.currency)
+			want, _ := json.Marshal(cmp.Or(tc.currency, "EUR"))
+			var res struct{ Got, Want, Lang string }
+			err := p.Eval(ctx, fmt.Sprintf(`({
+				got: LivedropPlayer.formatMoney(%d, %s),
+				want: new Intl.NumberFormat(undefined, {style: 'currency', currency: %s,
+					minimumFractionDigits: %d, maximumFractionDigits: %d}).format(%v),
+				lang: navigator.language,
+			})`, tc.minor, cur, want, tc.digits, tc.digits, tc.major), &res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Got != res.Want {
+				t.Errorf("formatMoney(%d, %q) = %q, want %q", tc.minor, tc.currency, res.Got, res.Want)
+			}
+			if res.Lang == "en-US" && res.Got != tc.enUS {
+				t.Errorf("formatMoney(%d, %q) = %q in en-US, want %q", tc.minor, tc.currency, res.Got, tc.enUS)
+			}
+		})
 	}
 }

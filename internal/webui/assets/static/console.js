@@ -10,6 +10,7 @@
   const TOKEN_KEY = 'livedrop.token';
   const DROP_KEY = 'livedrop.drop';
   const STREAM_KEY = 'livedrop.stream';
+  const { formatMoney } = window.LivedropPlayer; // the viewer page's rule for prices
 
   const $ = (id) => document.querySelector('[data-testid="' + id + '"]');
   const loginPanel = $('login-panel');
@@ -267,17 +268,6 @@
       polling = false;
     }
     if (token) pollTimer = setTimeout(poll, POLL_MS);
-  }
-
-  const money = new Map();
-  function formatMoney(cents, currency) {
-    const c = currency || 'EUR';
-    let f = money.get(c);
-    if (!f) {
-      try { f = new Intl.NumberFormat(undefined, { style: 'currency', currency: c }); } catch (_) { f = new Intl.NumberFormat(); }
-      money.set(c, f);
-    }
-    return f.format(Number(cents || 0) / 100);
   }
 
   function setText(e, text) { if (e.textContent !== text) e.textContent = text; }

@@ -12,6 +12,9 @@
 //               connecting, playing, offline, error
 //   onPeerConnection (pc) before createOffer of every attempt, to add
 //               data channels; the offer then negotiates them
+//
+// LivedropPlayer.formatMoney(minor, currency) formats an amount in minor units
+// (price_cents, revenue_cents) for both pages, so they agree on every price.
 'use strict';
 
 (function () {
@@ -344,5 +347,42 @@
     };
   }
 
-  window.LivedropPlayer = { create, eventSocket };
+  // ---- money ----------------------------------------------------------------
+
+  // Amounts travel in the currency's minor units: cents of EUR, yen (no minor
+  // unit), fils of BHD (three digits). MINOR_DIGITS holds the ISO 4217 minor
+  // units other than 2. Not Intl's resolvedOptions().maximumFractionDigits:
+  // that is CLDR's display precision, 0 for HUF, IDR, COP, IQD and others that
+  // ISO 4217 (and so the server's amounts) give 2 or 3 digits.
+  const MINOR_DIGITS = new Map([
+    ...['BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV',
+      'XAF', 'XOF', 'XPF'].map((c) => [c, 0]),
+    ...['BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND'].map((c) => [c, 3]),
+    ...['CLF', 'UYW'].map((c) => [c, 4]),
+  ]);
+
+  const moneyFormats = new Map(); // currency -> { format, scale }
+
+  // formatMoney formats minor units of currency (EUR when empty) in the
+  // browser's locale, with exactly the currency's minor-unit digits: EUR 2500
+  // is €25.00, JPY 2500 is ¥2,500, BHD 2500 is BHD 2.500.
+  function formatMoney(minor, currency) {
+    const c = String(currency || 'EUR').toUpperCase();
+    let m = moneyFormats.get(c);
+    if (!m) {
+      const digits = MINOR_DIGITS.has(c) ? MINOR_DIGITS.get(c) : 2;
+      const opts = { minimumFractionDigits: digits, maximumFractionDigits: digits };
+      let f;
+      try {
+        f = new Intl.NumberFormat(undefined, { style: 'currency', currency: c, ...opts });
+      } catch (_) {
+        f = new Intl.NumberFormat(undefined, opts); // not a currency code: the number alone
+      }
+      m = { format: f.format, scale: 10 ** digits };
+      moneyFormats.set(c, m);
+    }
+    return m.format((Number(minor) || 0) / m.scale);
+  }
+
+  window.LivedropPlayer = { create, eventSocket, formatMoney };
 })();

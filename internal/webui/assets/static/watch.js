@@ -295,20 +295,6 @@
 
   // ---- rendering ---------------------------------------------------------------
 
-  const money = new Map();
-  function formatPrice(cents, currency) {
-    let f = money.get(currency);
-    if (!f) {
-      try {
-        f = new Intl.NumberFormat(undefined, { style: 'currency', currency });
-      } catch (_) {
-        f = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-      }
-      money.set(currency, f);
-    }
-    return f.format(Number(cents) / 100);
-  }
-
   function el(tag, cls, attrs) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -369,7 +355,7 @@
     const name = String(ov.name || ov.sku);
     card.setAttribute('aria-label', name);
     setText(card.querySelector('.card-name'), name);
-    setText(card.querySelector('.price'), formatPrice(ov.price_cents, ov.currency || 'EUR'));
+    setText(card.querySelector('.price'), LivedropPlayer.formatMoney(ov.price_cents, ov.currency));
     updateCard(card);
   }
 
