@@ -266,6 +266,10 @@ func (r *Reader) close() {
 	}
 }
 
+// Ready is signalled when a frame's last packet, an audio packet, or a
+// quarter of the queue is waiting; receive from it, then Drain.
+func (r *Reader) Ready() <-chan struct{} { return r.wake }
+
 // Done is closed when the reader is detached or its stream closes.
 func (r *Reader) Done() <-chan struct{} { return r.done }
 

@@ -119,7 +119,9 @@ func Run(ctx context.Context, p Params) (Summary, error) {
 	if p.ICE.DisconnectedTimeout == 0 {
 		p.ICE = whep.DefaultICEConfig()
 	}
-	api, closeICE, err := whep.NewAPI(p.ICE)
+	// Each viewer has its own socket; 1 MiB holds a keyframe burst while
+	// the generator waits for a core.
+	api, closeICE, err := whep.NewAPI(p.ICE, whep.WithSocketBuffer(1<<20))
 	if err != nil {
 		return Summary{}, err
 	}

@@ -97,6 +97,14 @@ type apiOptions struct {
 	lightReceiver bool
 	sendStats     *SendStats
 	logger        *slog.Logger
+	socketBuffer  int
+}
+
+// WithSocketBuffer gives each session's own UDP socket (no UDP mux) size
+// bytes of buffer: a load generator receiving hundreds of streams in one
+// process needs room for keyframe bursts while it waits for a core.
+func WithSocketBuffer(size int) APIOption {
+	return func(o *apiOptions) { o.socketBuffer = size }
 }
 
 // WithSendStats counts what the node's UDP media socket sends into s.
@@ -193,6 +201,13 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 	se := webrtc.SettingEngine{}
 	if len(o.receive) > 0 {
 		se.DisableSRTPReplayProtection(true)
+	}
+	if o.socketBuffer > 0 {
+		n, err := newBufferedNet(o.socketBuffer)
+		if err != nil {
+			return nil, nil, fmt.Errorf("network: %w", err)
+		}
+		se.SetNet(n)
 	}
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

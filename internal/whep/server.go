@@ -70,6 +70,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	fanouts  map[*stream.Stream]*fanout
 	shutdown bool
 }
 
@@ -83,6 +84,7 @@ func NewServer(p ServerParams) *Server {
 		log:      p.Logger.With("component", "whep-server"),
 		closed:   make(chan struct{}),
 		sessions: map[string]*session{},
+		fanouts:  map[*stream.Stream]*fanout{},
 	}
 }
 
@@ -319,14 +321,12 @@ type session struct {
 	srv     *Server
 	id      string
 	stream  *stream.Stream
-	reader  *stream.Reader
 	pc      *webrtc.PeerConnection
 	video   *webrtc.TrackLocalStaticRTP
 	audio   *webrtc.TrackLocalStaticRTP
 	release func()
 	start   time.Time
 
-	connected atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
 	burst     atomic.Pointer[gopBurst]
@@ -334,15 +334,15 @@ type session struct {
 
 	viewers prometheus.Gauge
 	m       sessionMetrics
+	out     output // owned by the session's writer
 }
 
 // sessionMetrics are a session's metric children, looked up once.
 type sessionMetrics struct {
-	pktsV, pktsA, bytesV, bytesA         prometheus.Counter
-	notConnected, writeErrors, queueFull prometheus.Counter
-	nacked, rtx, rtxMissing, rtxLimited  prometheus.Counter
-	gopStarts, keyIn                     prometheus.Counter
-	latency                              prometheus.Observer
+	writeErrors, queueFull              prometheus.Counter
+	nacked, rtx, rtxMissing, rtxLimited prometheus.Counter
+	gopStarts, keyIn                    prometheus.Counter
+	latency                             prometheus.Observer
 }
 
 func (s *Server) newSession(st *stream.Stream, release func(), offer string, withAudio bool, start time.Time) (*session, string, error) {
@@ -361,20 +361,15 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 		rtxLimit: rate.NewLimiter(rtxPerSecond, rtxBurst),
 		viewers:  m.Viewers.WithLabelValues(name, s.p.Region),
 		m: sessionMetrics{
-			pktsV:        m.PacketsOut.WithLabelValues(name, "video"),
-			pktsA:        m.PacketsOut.WithLabelValues(name, "audio"),
-			bytesV:       m.BytesOut.WithLabelValues(name, "video"),
-			bytesA:       m.BytesOut.WithLabelValues(name, "audio"),
-			notConnected: m.Dropped.WithLabelValues(name, "not_connected"),
-			writeErrors:  m.Dropped.WithLabelValues(name, "write_error"),
-			queueFull:    m.Dropped.WithLabelValues(name, "queue_full"),
-			nacked:       m.NACKs.WithLabelValues(name),
-			rtx:          m.Retransmissions.WithLabelValues(name, "sent"),
-			rtxMissing:   m.Retransmissions.WithLabelValues(name, "not_in_history"),
-			rtxLimited:   m.Retransmissions.WithLabelValues(name, "rate_limited"),
-			gopStarts:    m.GOPStarts.WithLabelValues(name),
-			keyIn:        m.KeyframeRequests.WithLabelValues("in"),
-			latency:      m.ForwardLatency,
+			writeErrors: m.Dropped.WithLabelValues(name, "write_error"),
+			queueFull:   m.Dropped.WithLabelValues(name, "queue_full"),
+			nacked:      m.NACKs.WithLabelValues(name),
+			rtx:         m.Retransmissions.WithLabelValues(name, "sent"),
+			rtxMissing:  m.Retransmissions.WithLabelValues(name, "not_in_history"),
+			rtxLimited:  m.Retransmissions.WithLabelValues(name, "rate_limited"),
+			gopStarts:   m.GOPStarts.WithLabelValues(name),
+			keyIn:       m.KeyframeRequests.WithLabelValues("in"),
+			latency:     m.ForwardLatency,
 		},
 	}
 	pc, err := s.p.API.NewPeerConnection(webrtc.Configuration{})
@@ -423,15 +418,17 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	case <-time.After(3 * time.Second):
 	}
 
-	ss.reader, err = st.AddReader(s.p.QueueSize, func(*stream.Packet) { ss.m.queueFull.Inc() })
-	if err != nil {
-		return fail(ErrOffline)
+	if err := s.attach(ss); err != nil {
+		return fail(err)
 	}
 	pc.OnDataChannel(ss.serveEvents)
+	var joinOnce sync.Once
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
 		switch state {
 		case webrtc.PeerConnectionStateConnected:
-			ss.connected.Store(true)
+			// Writes before DTLS is up are lost: the session gets packets
+			// from now on.
+			joinOnce.Do(func() { s.join(ss, overTCP(vs)) })
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			s.goClose(ss, "peer connection "+state.String())
 		}
@@ -440,16 +437,15 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
-		st.RemoveReader(ss.reader)
+		s.detach(ss)
 		return fail(errShutdown)
 	}
 	s.sessions[ss.id] = ss
-	s.wg.Add(1 + len(senders))
+	s.wg.Add(len(senders))
 	s.mu.Unlock()
 	ss.viewers.Inc()
 	m.SessionsCreated.WithLabelValues(s.p.Role).Inc()
 
-	go ss.writeLoop()
 	for _, snd := range senders {
 		go ss.readRTCP(snd)
 	}
@@ -479,7 +475,7 @@ func (ss *session) close(why string) {
 		delete(s.sessions, ss.id)
 		s.mu.Unlock()
 		close(ss.done)
-		ss.stream.RemoveReader(ss.reader)
+		s.detach(ss)
 		_ = ss.pc.Close()
 		ss.viewers.Dec()
 		ss.release()
@@ -487,89 +483,15 @@ func (ss *session) close(why string) {
 	})
 }
 
-// writeLoop forwards the stream's packets to the player, once the peer
-// connection is up (writes before DTLS are lost). Video starts with the
-// stream's current GOP, replayed at once, or else on the next keyframe.
-func (ss *session) writeLoop() {
-	defer ss.srv.wg.Done()
-	defer ss.srv.goCloseIfOpen(ss, "stream ended")
-	var (
-		batch    []*stream.Packet
-		started  bool
-		replayed bool
-		lastSeq  uint16 // last sequence number of the replayed GOP
-		pkt      rtp.Packet
-		askedKey bool
-		n        uint
-	)
-	for ss.reader.Wait(ss.done) {
-		batch = ss.reader.DrainAppend(batch)
-		if !ss.connected.Load() {
-			ss.m.notConnected.Add(float64(len(batch)))
-			clear(batch)
-			batch = batch[:0]
-			continue
-		}
-		// A frame's packets go out together, so the media socket joins
-		// them into one GSO datagram: an unfinished frame (video after the
-		// last marker) waits for its end in the queue.
-		ready := frameEnd(batch)
-		if ready == 0 {
-			continue
-		}
-		if !started && !ss.srv.p.NoGOPStart {
-			if last, ok := ss.replayGOP(); ok {
-				started, replayed, lastSeq = true, true, last
-			}
-		}
-		for _, p := range batch[:ready] {
-			track := ss.video
-			pc, bc := ss.m.pktsV, ss.m.bytesV
-			if p.Kind == stream.Audio {
-				if ss.audio == nil {
-					continue
-				}
-				track, pc, bc = ss.audio, ss.m.pktsA, ss.m.bytesA
-			} else if replayed && int16(p.Header.SequenceNumber-lastSeq) <= 0 {
-				continue // already sent in the GOP burst
-			} else if !started {
-				if !p.Keyframe {
-					if !askedKey {
-						askedKey = true
-						ss.stream.RequestKeyframe()
-					}
-					continue
-				}
-				started = true
-				ss.srv.p.Metrics.FirstKeyframe.Observe(time.Since(ss.start).Seconds())
-			}
-			pkt.Header = p.Header
-			pkt.Payload = p.Payload
-			if err := track.WriteRTP(&pkt); err != nil {
-				ss.m.writeErrors.Inc()
-				continue
-			}
-			pc.Inc()
-			bc.Add(float64(len(p.Payload)))
-			if n++; n%16 == 0 && !p.Arrival.IsZero() {
-				ss.m.latency.Observe(time.Since(p.Arrival).Seconds())
-			}
-		}
-		n := copy(batch, batch[ready:])
-		clear(batch[n:])
-		batch = batch[:n]
-	}
-}
-
 // frameEnd returns how many packets of batch to write now: all of them
-// but an unfinished video frame at the end.
+// but an unfinished video frame at the end. A frame's packets go out
+// together, so the media socket joins them into one GSO datagram.
 func frameEnd(batch []*stream.Packet) int {
 	for i := len(batch) - 1; i >= 0; i-- {
 		if p := batch[i]; p.Kind == stream.Video {
 			if p.Header.Marker {
 				return len(batch)
 			}
-			// find where the unfinished frame starts
 			for j := i - 1; j >= 0; j-- {
 				if q := batch[j]; q.Kind == stream.Video && (q.Header.Marker || q.Header.Timestamp != p.Header.Timestamp) {
 					return j + 1
@@ -599,61 +521,6 @@ func (b *gopBurst) timestamp(seq uint16) (uint32, bool) {
 	return b.ts[i], true
 }
 
-// replayGOP sends the stream's current GOP so the player decodes a picture
-// at once instead of waiting for the source's next keyframe. The frames'
-// timestamps are pressed together to end at the last one's: the player
-// decodes the burst and lands on the live edge. Sequence numbers stay as
-// they are (the live packets continue them). Writes are paced so the burst
-// does not overflow the player's receive buffer.
-func (ss *session) replayGOP() (lastSeq uint16, ok bool) {
-	gop := ss.stream.GOP(nil)
-	if len(gop) == 0 {
-		return 0, false
-	}
-	frames := 1
-	for i := 1; i < len(gop); i++ {
-		if gop[i].Header.Timestamp != gop[i-1].Header.Timestamp {
-			frames++
-		}
-	}
-	lastTS := gop[len(gop)-1].Header.Timestamp
-	burst := &gopBurst{firstSeq: gop[0].Header.SequenceNumber, ts: make([]uint32, len(gop))}
-	frame := 0
-	for i, p := range gop {
-		if i > 0 && p.Header.Timestamp != gop[i-1].Header.Timestamp {
-			frame++
-		}
-		burst.ts[i] = lastTS - uint32(frames-1-frame)
-	}
-	ss.burst.Store(burst)
-	ss.srv.p.Metrics.FirstKeyframe.Observe(time.Since(ss.start).Seconds())
-	ss.m.gopStarts.Inc()
-	var pkt rtp.Packet
-	pace := time.NewTimer(0)
-	defer pace.Stop()
-	<-pace.C
-	for i, p := range gop {
-		if i > 0 && i%gopChunk == 0 {
-			pace.Reset(gopChunkGap)
-			select {
-			case <-pace.C:
-			case <-ss.done:
-				return 0, false
-			}
-		}
-		pkt.Header = p.Header
-		pkt.Timestamp = burst.ts[i]
-		pkt.Payload = p.Payload
-		if err := ss.video.WriteRTP(&pkt); err != nil {
-			ss.m.writeErrors.Inc()
-			continue
-		}
-		ss.m.pktsV.Inc()
-		ss.m.bytesV.Add(float64(len(p.Payload)))
-	}
-	return gop[len(gop)-1].Header.SequenceNumber, true
-}
-
 // A GOP is replayed gopChunk packets at a time, gopChunkGap apart: about
 // 16,000 packets/s, a 4 s GOP of a 1.5 Mbps stream in under 40 ms.
 const (
@@ -663,7 +530,7 @@ const (
 
 // retransmit answers a NACK from the stream's shared packet history.
 func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
-	var pkt rtp.Packet
+	var pkt rtp.Packet // not ss.out.pkt: the writer owns that
 	for _, pair := range nack.Nacks {
 		for _, seq := range pair.PacketList() {
 			ss.m.nacked.Inc()
@@ -685,14 +552,6 @@ func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
 				ss.m.rtx.Inc()
 			}
 		}
-	}
-}
-
-func (s *Server) goCloseIfOpen(ss *session, why string) {
-	select {
-	case <-ss.done:
-	default:
-		s.goClose(ss, why)
 	}
 }
 
@@ -720,4 +579,14 @@ func (ss *session) readRTCP(snd *webrtc.RTPSender) {
 			}
 		}
 	}
+}
+
+// overTCP reports whether the sender's selected ICE pair is TCP.
+func overTCP(snd *webrtc.RTPSender) bool {
+	t := snd.Transport()
+	if t == nil {
+		return false
+	}
+	pair, err := t.ICETransport().GetSelectedCandidatePair()
+	return err == nil && pair != nil && pair.Local.Protocol == webrtc.ICEProtocolTCP
 }

@@ -39,8 +39,7 @@ func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats
 			closeAll()
 			return nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), err)
 		}
-		_ = conn.SetReadBuffer(udpBufferSize)
-		_ = conn.SetWriteBuffer(udpBufferSize)
+		setSocketBuffers(conn, udpBufferSize)
 		mc, err := newMediaConn(conn, log, stat)
 		if err != nil {
 			_ = conn.Close()

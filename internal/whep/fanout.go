@@ -1,0 +1,407 @@
+package whep
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/internal/stream"
+)
+
+// A stream's sessions are served by a few writer goroutines, one per core,
+// each owning a share of the sessions and writing every packet to each of
+// them in turn. A goroutine per session cost a scheduler wake-up per frame
+// per viewer, a quarter of the CPU at 100 viewers (perf, this machine);
+// writes to the UDP mux never block, so one viewer cannot hold up the
+// others of its writer. A session whose media goes over ICE-TCP, where a
+// write blocks when the player stops reading, gets a writer of its own.
+
+// fanout is the set of writers of one stream on a server. It lives while the
+// stream has sessions, connected or not.
+type fanout struct {
+	st       *stream.Stream
+	writers  []*writer
+	sessions int // guarded by Server.mu
+	stop     chan struct{}
+}
+
+// writer delivers one stream's packets to its sessions.
+type writer struct {
+	srv     *Server
+	st      *stream.Stream
+	reader  *stream.Reader
+	private bool          // a single TCP session's writer
+	stop    chan struct{} // closed when the fanout has no session left
+
+	mu      sync.Mutex
+	joining []*session
+	kick    chan struct{}
+	load    atomic.Int32 // sessions assigned
+
+	sessions []*session // owned by run
+	dropped  atomic.Int64
+
+	pktsV, pktsA, bytesV, bytesA, queueFull prometheus.Counter
+}
+
+// attach registers a new session with its stream's fanout, starting the
+// fanout's writers for the stream's first session.
+func (s *Server) attach(ss *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return errShutdown
+	}
+	f := s.fanouts[ss.stream]
+	if f == nil {
+		f = &fanout{st: ss.stream, stop: make(chan struct{})}
+		n := runtime.GOMAXPROCS(0)
+		for range n {
+			w, err := s.newWriter(ss.stream, false, f.stop)
+			if err != nil {
+				close(f.stop)
+				return ErrOffline
+			}
+			f.writers = append(f.writers, w)
+		}
+		s.fanouts[ss.stream] = f
+		for _, w := range f.writers {
+			s.wg.Add(1)
+			go w.run()
+		}
+	}
+	f.sessions++
+	return nil
+}
+
+// detach ends a session's share of its fanout; the last one stops it.
+func (s *Server) detach(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fanouts[ss.stream]
+	if f == nil {
+		return
+	}
+	if f.sessions--; f.sessions == 0 {
+		delete(s.fanouts, ss.stream)
+		close(f.stop)
+	}
+}
+
+// join hands a connected session to a writer: the least loaded of its
+// fanout's, or one of its own when its media goes over TCP.
+func (s *Server) join(ss *session, tcp bool) {
+	if tcp {
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			return
+		}
+		w, err := s.newWriter(ss.stream, true, ss.done)
+		if err != nil {
+			s.mu.Unlock()
+			s.goClose(ss, "stream ended")
+			return
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		w.add(ss)
+		go w.run()
+		return
+	}
+	s.mu.Lock()
+	f := s.fanouts[ss.stream]
+	s.mu.Unlock()
+	if f == nil {
+		return // the session is closing
+	}
+	best := f.writers[0]
+	for _, w := range f.writers[1:] {
+		if w.load.Load() < best.load.Load() {
+			best = w
+		}
+	}
+	best.add(ss)
+}
+
+func (s *Server) newWriter(st *stream.Stream, private bool, stop chan struct{}) (*writer, error) {
+	name := st.Name()
+	m := s.p.Metrics
+	w := &writer{
+		srv: s, st: st, private: private, stop: stop, kick: make(chan struct{}, 1),
+		pktsV:     m.PacketsOut.WithLabelValues(name, "video"),
+		pktsA:     m.PacketsOut.WithLabelValues(name, "audio"),
+		bytesV:    m.BytesOut.WithLabelValues(name, "video"),
+		bytesA:    m.BytesOut.WithLabelValues(name, "audio"),
+		queueFull: m.Dropped.WithLabelValues(name, "queue_full"),
+	}
+	r, err := st.AddReader(s.p.QueueSize, func(*stream.Packet) { w.dropped.Add(1) })
+	if err != nil {
+		return nil, err
+	}
+	w.reader = r
+	return w, nil
+}
+
+func (w *writer) add(ss *session) {
+	w.load.Add(1)
+	w.mu.Lock()
+	w.joining = append(w.joining, ss)
+	w.mu.Unlock()
+	signalKick(w.kick)
+}
+
+func signalKick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// counts are what a writer sent in one round, added to the metrics once.
+type counts struct {
+	pktsV, pktsA, bytesV, bytesA int
+}
+
+func (w *writer) run() {
+	defer w.srv.wg.Done()
+	defer w.st.RemoveReader(w.reader)
+	var (
+		batch   []*stream.Packet
+		tick    = time.NewTicker(gopChunkGap)
+		ticking = true
+		c       counts
+	)
+	defer tick.Stop()
+	for {
+		var tickC <-chan time.Time
+		if ticking {
+			tickC = tick.C
+		}
+		select {
+		case <-w.reader.Ready():
+		case <-w.kick:
+		case <-tickC:
+		case <-w.reader.Done():
+			w.adopt()
+			for _, ss := range w.sessions {
+				w.srv.goClose(ss, "stream ended")
+			}
+			return
+		case <-w.stop:
+			return
+		}
+		w.adopt()
+		batch = w.reader.DrainAppend(batch)
+		if d := w.dropped.Swap(0); d > 0 {
+			w.queueFull.Add(float64(d) * float64(max(1, len(w.sessions))))
+		}
+		ready := frameEnd(batch)
+		live := batch[:ready]
+		replaying := false
+		for i := 0; i < len(w.sessions); {
+			ss := w.sessions[i]
+			select {
+			case <-ss.done:
+				last := len(w.sessions) - 1
+				w.sessions[i], w.sessions[last] = w.sessions[last], nil
+				w.sessions = w.sessions[:last]
+				w.load.Add(-1)
+				continue
+			default:
+			}
+			if len(live) > 0 {
+				ss.deliver(live, &c)
+			}
+			if ss.out.replay != nil {
+				ss.replayStep(&c)
+				replaying = replaying || ss.out.replay != nil
+			}
+			i++
+		}
+		n := copy(batch, batch[ready:])
+		clear(batch[n:])
+		batch = batch[:n]
+		w.flushCounts(&c)
+		if w.private && len(w.sessions) == 0 {
+			return
+		}
+		if replaying != ticking {
+			if replaying {
+				tick.Reset(gopChunkGap)
+			} else {
+				tick.Stop()
+			}
+			ticking = replaying
+		}
+	}
+}
+
+func (w *writer) adopt() {
+	w.mu.Lock()
+	w.sessions = append(w.sessions, w.joining...)
+	clear(w.joining)
+	w.joining = w.joining[:0]
+	w.mu.Unlock()
+}
+
+func (w *writer) flushCounts(c *counts) {
+	if c.pktsV > 0 {
+		w.pktsV.Add(float64(c.pktsV))
+		w.bytesV.Add(float64(c.bytesV))
+	}
+	if c.pktsA > 0 {
+		w.pktsA.Add(float64(c.pktsA))
+		w.bytesA.Add(float64(c.bytesA))
+	}
+	*c = counts{}
+}
+
+// output is a session's sending state, touched only by its writer.
+type output struct {
+	started  bool
+	replayed bool
+	lastSeq  uint16 // last sequence number of the replayed GOP
+	askedKey bool
+	n        uint
+	replay   *replay
+	pkt      rtp.Packet
+}
+
+// replay is a GOP being sent to a new session, a chunk per tick, with the
+// live packets that arrive meanwhile.
+type replay struct {
+	gop     []*stream.Packet
+	next    int
+	burst   *gopBurst
+	pending []*stream.Packet
+}
+
+// deliver writes live packets to the session.
+func (ss *session) deliver(pkts []*stream.Packet, c *counts) {
+	o := &ss.out
+	if o.replay != nil {
+		if len(o.replay.pending)+len(pkts) > ss.srv.p.QueueSize {
+			ss.m.queueFull.Add(float64(len(pkts)))
+			return
+		}
+		o.replay.pending = append(o.replay.pending, pkts...)
+		return
+	}
+	if !o.started && !ss.srv.p.NoGOPStart && ss.beginReplay() {
+		o.replay.pending = append(o.replay.pending, pkts...)
+		return
+	}
+	ss.writeLive(pkts, c)
+}
+
+func (ss *session) writeLive(pkts []*stream.Packet, c *counts) {
+	o := &ss.out
+	for _, p := range pkts {
+		track := ss.video
+		if p.Kind == stream.Audio {
+			if ss.audio == nil {
+				continue
+			}
+			track = ss.audio
+		} else if o.replayed && int16(p.Header.SequenceNumber-o.lastSeq) <= 0 {
+			continue // already sent in the GOP burst
+		} else if !o.started {
+			if !p.Keyframe {
+				if !o.askedKey {
+					o.askedKey = true
+					ss.stream.RequestKeyframe()
+				}
+				continue
+			}
+			o.started = true
+			ss.srv.p.Metrics.FirstKeyframe.Observe(time.Since(ss.start).Seconds())
+		}
+		if !ss.write(track, p, p.Header.Timestamp) {
+			continue
+		}
+		if p.Kind == stream.Audio {
+			c.pktsA++
+			c.bytesA += len(p.Payload)
+		} else {
+			c.pktsV++
+			c.bytesV += len(p.Payload)
+		}
+		if o.n++; o.n%16 == 0 && !p.Arrival.IsZero() {
+			ss.m.latency.Observe(time.Since(p.Arrival).Seconds())
+		}
+	}
+}
+
+func (ss *session) write(track *webrtc.TrackLocalStaticRTP, p *stream.Packet, ts uint32) bool {
+	pkt := &ss.out.pkt
+	pkt.Header = p.Header
+	pkt.Timestamp = ts
+	pkt.Payload = p.Payload
+	if err := track.WriteRTP(pkt); err != nil {
+		ss.m.writeErrors.Inc()
+		return false
+	}
+	return true
+}
+
+// beginReplay starts sending the stream's current GOP so the player
+// decodes a picture at once instead of waiting for the source's next
+// keyframe. The frames' timestamps are pressed together to end at the last
+// one's: the player decodes the burst and lands on the live edge. Sequence
+// numbers stay as they are (the live packets continue them). The burst is
+// paced so it does not overflow the player's receive buffer.
+func (ss *session) beginReplay() bool {
+	gop := ss.stream.GOP(nil)
+	if len(gop) == 0 {
+		return false
+	}
+	frames := 1
+	for i := 1; i < len(gop); i++ {
+		if gop[i].Header.Timestamp != gop[i-1].Header.Timestamp {
+			frames++
+		}
+	}
+	lastTS := gop[len(gop)-1].Header.Timestamp
+	burst := &gopBurst{firstSeq: gop[0].Header.SequenceNumber, ts: make([]uint32, len(gop))}
+	frame := 0
+	for i, p := range gop {
+		if i > 0 && p.Header.Timestamp != gop[i-1].Header.Timestamp {
+			frame++
+		}
+		burst.ts[i] = lastTS - uint32(frames-1-frame)
+	}
+	ss.burst.Store(burst)
+	ss.srv.p.Metrics.FirstKeyframe.Observe(time.Since(ss.start).Seconds())
+	ss.m.gopStarts.Inc()
+	ss.out.replay = &replay{gop: gop, burst: burst}
+	return true
+}
+
+// replayStep sends the next chunk of the GOP; after the last, the live
+// packets that waited.
+func (ss *session) replayStep(c *counts) {
+	o := &ss.out
+	r := o.replay
+	end := min(r.next+gopChunk, len(r.gop))
+	for i := r.next; i < end; i++ {
+		p := r.gop[i]
+		if ss.write(ss.video, p, r.burst.ts[i]) {
+			c.pktsV++
+			c.bytesV += len(p.Payload)
+		}
+	}
+	r.next = end
+	if r.next < len(r.gop) {
+		return
+	}
+	o.replay = nil
+	o.started, o.replayed = true, true
+	o.lastSeq = r.gop[len(r.gop)-1].Header.SequenceNumber
+	ss.writeLive(r.pending, c)
+}

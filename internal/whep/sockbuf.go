@@ -1,0 +1,58 @@
+package whep
+
+import (
+	"net"
+	"syscall"
+
+	"github.com/pion/transport/v4"
+	"github.com/pion/transport/v4/stdnet"
+)
+
+// setSocketBuffers asks for size-byte send and receive buffers. The kernel
+// caps a plain request at net.core.rmem_max/wmem_max (208 KiB on a stock
+// machine); a privileged process may exceed it (SO_*BUFFORCE). A keyframe
+// of a few hundred kilobytes arriving at once needs the room.
+func setSocketBuffers(c syscall.Conn, size int) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		for _, opt := range [][2]int{{syscall.SO_RCVBUF, syscall.SO_RCVBUFFORCE}, {syscall.SO_SNDBUF, syscall.SO_SNDBUFFORCE}} {
+			if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt[1], size) != nil {
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt[0], size)
+			}
+		}
+	})
+}
+
+// bufferedNet is the standard network whose UDP sockets get big buffers:
+// what a player with a port per session (the load generator) listens on.
+type bufferedNet struct {
+	*stdnet.Net
+	size int
+}
+
+func newBufferedNet(size int) (transport.Net, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedNet{Net: n, size: size}, nil
+}
+
+func (n *bufferedNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	c, err := n.Net.ListenPacket(network, address)
+	if sc, ok := c.(syscall.Conn); ok && err == nil {
+		setSocketBuffers(sc, n.size)
+	}
+	return c, err
+}
+
+func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if sc, ok := c.(syscall.Conn); ok && err == nil {
+		setSocketBuffers(sc, n.size)
+	}
+	return c, err
+}
