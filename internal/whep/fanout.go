@@ -21,6 +21,11 @@ import (
 // others of its writer. A session whose media goes over ICE-TCP, where a
 // write blocks when the player stops reading, gets a writer of its own.
 
+// frameHold bounds how long a frame's first packets wait for its last
+// one, so they leave together (one GSO datagram per viewer), when the
+// source spreads a frame out.
+const frameHold = 2 * time.Millisecond
+
 // fanout is the set of writers of one stream on a server. It lives while the
 // stream has sessions, connected or not.
 type fanout struct {
@@ -175,18 +180,28 @@ func (w *writer) run() {
 		batch   []*stream.Packet
 		tick    = time.NewTicker(gopChunkGap)
 		ticking = true
+		hold    = time.NewTimer(frameHold)
+		holding = true
 		c       counts
 	)
 	defer tick.Stop()
+	defer hold.Stop()
 	for {
 		var tickC <-chan time.Time
 		if ticking {
 			tickC = tick.C
 		}
+		var holdC <-chan time.Time
+		if holding {
+			holdC = hold.C
+		}
+		force := false
 		select {
 		case <-w.reader.Ready():
 		case <-w.kick:
 		case <-tickC:
+		case <-holdC:
+			holding, force = false, true
 		case <-w.reader.Done():
 			w.adopt()
 			for _, ss := range w.sessions {
@@ -201,7 +216,10 @@ func (w *writer) run() {
 		if d := w.dropped.Swap(0); d > 0 {
 			w.queueFull.Add(float64(d) * float64(max(1, len(w.sessions))))
 		}
-		ready := frameEnd(batch)
+		ready := len(batch)
+		if !force {
+			ready = frameEnd(batch)
+		}
 		live := batch[:ready]
 		replaying := false
 		for i := 0; i < len(w.sessions); {
@@ -230,6 +248,14 @@ func (w *writer) run() {
 		w.flushCounts(&c)
 		if w.private && len(w.sessions) == 0 {
 			return
+		}
+		// An unfinished frame waits for its end at most frameHold.
+		if len(batch) > 0 && !holding {
+			hold.Reset(frameHold)
+			holding = true
+		} else if len(batch) == 0 && holding {
+			hold.Stop()
+			holding = false
 		}
 		if replaying != ticking {
 			if replaying {
