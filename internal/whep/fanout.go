@@ -323,10 +323,13 @@ func (ss *session) deliver(pkts []*stream.Packet, c *counts) {
 		o.replay.pending = append(o.replay.pending, pkts...)
 		return
 	}
-	ss.writeLive(pkts, c)
+	ss.writeLive(pkts, c, true)
 }
 
-func (ss *session) writeLive(pkts []*stream.Packet, c *counts) {
+// writeLive writes packets as they come; sample puts one in 16 into the
+// forward latency histogram (not the packets that waited for a GOP
+// replay: that wait is the session's start, measured on its own).
+func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 	o := &ss.out
 	for _, p := range pkts {
 		track := ss.video
@@ -358,7 +361,7 @@ func (ss *session) writeLive(pkts []*stream.Packet, c *counts) {
 			c.pktsV++
 			c.bytesV += len(p.Payload)
 		}
-		if o.n++; o.n%16 == 0 && !p.Arrival.IsZero() {
+		if o.n++; sample && o.n%16 == 0 && !p.Arrival.IsZero() {
 			ss.m.latency.Observe(time.Since(p.Arrival).Seconds())
 		}
 	}
@@ -429,5 +432,5 @@ func (ss *session) replayStep(c *counts) {
 	o.replay = nil
 	o.started, o.replayed = true, true
 	o.lastSeq = r.gop[len(r.gop)-1].Header.SequenceNumber
-	ss.writeLive(r.pending, c)
+	ss.writeLive(r.pending, c, false)
 }
