@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,16 @@ func TestChromiumPlaysTheViewerPage(t *testing.T) {
 	if err := page.WaitFor(ctx, `document.querySelector('[data-testid="status"]').textContent.trim() === "playing"`, 10*time.Second); err != nil {
 		status, _ := page.Text(ctx, `[data-testid="status"]`)
 		t.Fatalf("page status is %q, want playing", status)
+	}
+	// The answer gives Chromium its RTX stream for retransmissions, and the
+	// GCM SRTP profile Chromium picks when we are the DTLS server.
+	var rtx bool
+	if err := page.Eval(ctx, `/a=rtpmap:\d+ rtx\/90000/.test(window.livedrop.pc.remoteDescription.sdp) && /a=ssrc-group:FID/.test(window.livedrop.pc.remoteDescription.sdp)`, &rtx); err != nil || !rtx {
+		t.Fatalf("answer negotiates no RTX stream (%v)", err)
+	}
+	var srtp string
+	if err := page.Eval(ctx, `(async () => { let p = ''; (await window.livedrop.pc.getStats()).forEach((r) => { if (r.type === 'transport') p = r.srtpCipher || ''; }); return p; })()`, &srtp); err != nil || !strings.Contains(srtp, "GCM") {
+		t.Fatalf("SRTP cipher %q (%v), want an AEAD GCM profile", srtp, err)
 	}
 	var width int
 	if err := page.Eval(ctx, `document.querySelector('[data-testid="video"]').videoWidth`, &width); err != nil || width != 320 {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -137,7 +138,8 @@ type dropper struct {
 	mu        sync.Mutex
 	n         int
 	dropped   map[uint16]bool
-	recovered int
+	recovered int // came back on the original stream
+	viaRTX    int // came back on the RTX stream
 }
 
 func (d *dropper) NewInterceptor(string) (interceptor.Interceptor, error) { return d, nil }
@@ -152,6 +154,24 @@ func (d *dropper) UnbindLocalStream(*interceptor.StreamInfo)  {}
 func (d *dropper) UnbindRemoteStream(*interceptor.StreamInfo) {}
 func (d *dropper) Close() error                               { return nil }
 func (d *dropper) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	if info.MimeType == "video/rtx" {
+		return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+			n, attr, err := r.Read(b, a)
+			var h rtp.Header
+			if err == nil {
+				if hl, herr := h.Unmarshal(b[:n]); herr == nil && n >= hl+2 {
+					osn := binary.BigEndian.Uint16(b[hl:])
+					d.mu.Lock()
+					if d.dropped[osn] {
+						delete(d.dropped, osn)
+						d.viaRTX++
+					}
+					d.mu.Unlock()
+				}
+			}
+			return n, attr, err
+		})
+	}
 	if info.MimeType != "video/H264" {
 		return r
 	}
@@ -182,37 +202,50 @@ func (d *dropper) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.R
 	})
 }
 
+// TestNACKRepairsLoss: a viewer losing packets on purpose gets them back,
+// in band, or on an RTX stream when it offers RTX (as browsers do).
 func TestNACKRepairsLoss(t *testing.T) {
 	o := startOrigin(t, nil)
 	e := startEdge(t, "http://"+o.HTTPAddr(), nil)
 	pub := startFFmpeg(t, encodeArgs(30), publishURL(o, "lossy", pubUser, pubPass))
 	waitOnline(t, o, "lossy", pub)
 
-	d := &dropper{dropped: map[uint16]bool{}}
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig(), whep.WithReceiveInterceptor(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got atomic.Int64
-	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: "http://" + e.HTTPAddr() + "/whep/lossy",
-		OnPacket: func(k stream.Kind, _ *rtp.Packet) {
-			if k == stream.Video {
-				got.Add(1)
+	sentBefore := 0.0
+	for _, rtx := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rtx=%v", rtx), func(t *testing.T) {
+			d := &dropper{dropped: map[uint16]bool{}}
+			api, _, err := whep.NewAPI(whep.DefaultICEConfig(), whep.WithReceiveInterceptor(d))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}})
-	if err != nil {
-		t.Fatal(err)
+			c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: "http://" + e.HTTPAddr() + "/whep/lossy",
+				OfferRTX: rtx, OnPacket: func(stream.Kind, *rtp.Packet) {}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(context.Background())
+			waitFor(t, 20*time.Second, "ten packets lost on purpose and sent again", func() bool {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				if rtx {
+					return d.viaRTX >= 10
+				}
+				return d.recovered >= 10
+			})
+			d.mu.Lock()
+			inBand, viaRTX := d.recovered, d.viaRTX
+			d.mu.Unlock()
+			if rtx && inBand > 0 || !rtx && viaRTX > 0 {
+				t.Fatalf("offered RTX %v: %d repaired in band, %d over RTX", rtx, inBand, viaRTX)
+			}
+			sent := counterValue(t, e.reg, "livedrop_retransmissions_total", map[string]string{"stream": "lossy", "result": "sent"})
+			if sent-sentBefore < 10 {
+				t.Fatalf("edge counted %v retransmissions", sent-sentBefore)
+			}
+			sentBefore = sent
+		})
 	}
-	defer c.Close(context.Background())
-	waitFor(t, 20*time.Second, "ten packets lost on purpose and sent again", func() bool {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return d.recovered >= 10
-	})
-	if sent := counterValue(t, e.reg, "livedrop_retransmissions_total", map[string]string{"stream": "lossy", "result": "sent"}); sent < 10 {
-		t.Fatalf("edge counted %v retransmissions", sent)
-	}
-	if n := counterValue(t, e.reg, "livedrop_nacked_packets_total", map[string]string{"stream": "lossy"}); n < 10 {
+	if n := counterValue(t, e.reg, "livedrop_nacked_packets_total", map[string]string{"stream": "lossy"}); n < 20 {
 		t.Fatalf("edge counted %v NACKed packets", n)
 	}
 }

@@ -85,6 +85,21 @@ func (c ICEConfig) Validate() error {
 	return nil
 }
 
+// h264Codec is the video codec every node and client speaks.
+var h264Codec = webrtc.RTPCodecParameters{
+	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: H264Fmtp,
+		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}},
+	PayloadType: 102,
+}
+
+// rtxCodec carries H.264 retransmissions on their own SSRC (RFC 4588) for
+// players that offer it: a repaired packet then does not count as a
+// duplicate in the player's statistics or bandwidth estimate.
+var rtxCodec = webrtc.RTPCodecParameters{
+	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=102"},
+	PayloadType:        103,
+}
+
 // APIOption adjusts NewAPI.
 type APIOption func(*apiOptions)
 
@@ -159,12 +174,12 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 		opt(&o)
 	}
 	me := &webrtc.MediaEngine{}
-	videoFB := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}
 	codecs := []struct {
 		p    webrtc.RTPCodecParameters
 		kind webrtc.RTPCodecType
 	}{
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: H264Fmtp, RTCPFeedback: videoFB}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+		{h264Codec, webrtc.RTPCodecTypeVideo},
+		{rtxCodec, webrtc.RTPCodecTypeVideo},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}, webrtc.RTPCodecTypeAudio},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8}, webrtc.RTPCodecTypeAudio},

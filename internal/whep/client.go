@@ -51,6 +51,10 @@ type ClientParams struct {
 	// OnEvent, when set, opens the "events" data channel and receives
 	// each message from it, in order.
 	OnEvent func(msg []byte)
+	// OfferRTX asks for retransmissions on an RTX stream (RFC 4588). Off by
+	// default: pion's NACK generator watches only the original stream and
+	// would ask again for packets repaired over RTX.
+	OfferRTX bool
 }
 
 // Client is one WHEP session pulled from a server.
@@ -86,8 +90,14 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		c.shut()
 		return nil, err
 	}
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+	vt, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	if err != nil {
 		return fail(err)
+	}
+	if !p.OfferRTX {
+		if err := vt.SetCodecPreferences([]webrtc.RTPCodecParameters{h264Codec}); err != nil {
+			return fail(err)
+		}
 	}
 	if !p.NoAudio {
 		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/stream"
@@ -332,7 +331,7 @@ func (ss *session) deliver(pkts []*stream.Packet, c *counts) {
 func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 	o := &ss.out
 	for _, p := range pkts {
-		track := ss.video
+		var track rtpWriter = ss.video
 		if p.Kind == stream.Audio {
 			if ss.audio == nil {
 				continue
@@ -367,7 +366,12 @@ func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 	}
 }
 
-func (ss *session) write(track *webrtc.TrackLocalStaticRTP, p *stream.Packet, ts uint32) bool {
+// rtpWriter is a session's video or audio track.
+type rtpWriter interface {
+	WriteRTP(*rtp.Packet) error
+}
+
+func (ss *session) write(track rtpWriter, p *stream.Packet, ts uint32) bool {
 	pkt := &ss.out.pkt
 	pkt.Header = p.Header
 	pkt.Timestamp = ts

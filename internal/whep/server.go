@@ -322,7 +322,7 @@ type session struct {
 	id      string
 	stream  *stream.Stream
 	pc      *webrtc.PeerConnection
-	video   *webrtc.TrackLocalStaticRTP
+	video   *videoTrack
 	audio   *webrtc.TrackLocalStaticRTP
 	release func()
 	start   time.Time
@@ -384,10 +384,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
 	}
-	ss.video, err = webrtc.NewTrackLocalStaticRTP(trackCapability(tracks.Video), "video", name)
-	if err != nil {
-		return fail(err)
-	}
+	ss.video = newVideoTrack(trackCapability(tracks.Video), "video", name)
 	senders := []*webrtc.RTPSender{}
 	vs, err := pc.AddTrack(ss.video)
 	if err != nil {
@@ -548,7 +545,7 @@ func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
 				pkt.Timestamp = ts
 			}
 			pkt.Payload = p.Payload
-			if err := ss.video.WriteRTP(&pkt); err == nil {
+			if err := ss.video.WriteRTX(&pkt); err == nil {
 				ss.m.rtx.Inc()
 			}
 		}
