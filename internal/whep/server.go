@@ -322,8 +322,8 @@ type session struct {
 	id      string
 	stream  *stream.Stream
 	pc      *webrtc.PeerConnection
-	video   *videoTrack
-	audio   *webrtc.TrackLocalStaticRTP
+	video   *localTrack
+	audio   *localTrack
 	release func()
 	start   time.Time
 
@@ -384,7 +384,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
 	}
-	ss.video = newVideoTrack(trackCapability(tracks.Video), "video", name)
+	ss.video = newLocalTrack(webrtc.RTPCodecTypeVideo, trackCapability(tracks.Video), "video", name)
 	senders := []*webrtc.RTPSender{}
 	vs, err := pc.AddTrack(ss.video)
 	if err != nil {
@@ -392,10 +392,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	}
 	senders = append(senders, vs)
 	if withAudio {
-		ss.audio, err = webrtc.NewTrackLocalStaticRTP(trackCapability(tracks.Audio), "audio", name)
-		if err != nil {
-			return fail(err)
-		}
+		ss.audio = newLocalTrack(webrtc.RTPCodecTypeAudio, trackCapability(tracks.Audio), "audio", name)
 		as, err := pc.AddTrack(ss.audio)
 		if err != nil {
 			return fail(fmt.Errorf("%w: add audio: %v", ErrBadSDP, err))

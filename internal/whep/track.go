@@ -10,12 +10,13 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// videoTrack is a session's video sender: one binding to one peer
-// connection, written without pion's static track's copy and lock per
-// packet, and able to send retransmissions as RTX (RFC 4588) on their own
-// SSRC when the player negotiated it.
-type videoTrack struct {
+// localTrack is a session's video or audio sender: one binding to one
+// peer connection, written without pion's static track's copy and lock per
+// packet, and, for video, able to send retransmissions as RTX (RFC 4588)
+// on their own SSRC when the player negotiated it.
+type localTrack struct {
 	codec webrtc.RTPCodecCapability
+	kind  webrtc.RTPCodecType
 	id    string
 	sid   string
 
@@ -32,12 +33,13 @@ type videoTrack struct {
 	rtxBuf []byte
 }
 
-func newVideoTrack(c webrtc.RTPCodecCapability, id, streamID string) *videoTrack {
-	return &videoTrack{codec: c, id: id, sid: streamID}
+func newLocalTrack(kind webrtc.RTPCodecType, c webrtc.RTPCodecCapability, id, streamID string) *localTrack {
+	return &localTrack{kind: kind, codec: c, id: id, sid: streamID}
 }
 
-// Bind picks the negotiated H.264 codec and its RTX companion.
-func (t *videoTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+// Bind picks the negotiated codec of the track's type and its RTX
+// companion.
+func (t *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	codecs := ctx.CodecParameters()
 	for _, c := range codecs {
 		if !strings.EqualFold(c.MimeType, t.codec.MimeType) {
@@ -58,21 +60,21 @@ func (t *videoTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 }
 
 // Unbind detaches the track.
-func (t *videoTrack) Unbind(webrtc.TrackLocalContext) error {
+func (t *localTrack) Unbind(webrtc.TrackLocalContext) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.bound, t.w = false, nil
 	return nil
 }
 
-func (t *videoTrack) ID() string                { return t.id }
-func (t *videoTrack) RID() string               { return "" }
-func (t *videoTrack) StreamID() string          { return t.sid }
-func (t *videoTrack) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeVideo }
+func (t *localTrack) ID() string                { return t.id }
+func (t *localTrack) RID() string               { return "" }
+func (t *localTrack) StreamID() string          { return t.sid }
+func (t *localTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 // WriteRTP sends p with the binding's SSRC and payload type (it changes p).
 // Before the track is bound it does nothing.
-func (t *videoTrack) WriteRTP(p *rtp.Packet) error {
+func (t *localTrack) WriteRTP(p *rtp.Packet) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if !t.bound {
@@ -84,7 +86,7 @@ func (t *videoTrack) WriteRTP(p *rtp.Packet) error {
 }
 
 // hasRTX reports whether retransmissions go on an RTX stream.
-func (t *videoTrack) hasRTX() bool {
+func (t *localTrack) hasRTX() bool {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.bound && t.rtx != 0
@@ -93,7 +95,7 @@ func (t *videoTrack) hasRTX() bool {
 // WriteRTX retransmits p: as an RTX packet (its own SSRC and sequence
 // numbers, the original sequence number ahead of the payload) when RTX was
 // negotiated, else as p again.
-func (t *videoTrack) WriteRTX(p *rtp.Packet) error {
+func (t *localTrack) WriteRTX(p *rtp.Packet) error {
 	if !t.hasRTX() {
 		return t.WriteRTP(p)
 	}
