@@ -215,8 +215,18 @@ func (n *Normalizer) emitParams(ts uint32, emit func(Out)) {
 	n.paramsSent, n.paramsTS = true, ts
 	key := n.markKey(true, ts)
 	if 1+2+len(n.sps)+2+len(n.pps) > n.max() {
-		emit(Out{Payload: n.sps, Keyframe: key})
-		emit(Out{Payload: n.pps})
+		// Too big for one STAP-A: each on its own, cut up when even that
+		// is too big (a payload never exceeds MaxPayload).
+		for i, p := range [][]byte{n.sps, n.pps} {
+			if len(p) == 0 {
+				continue
+			}
+			if len(p) <= n.max() {
+				emit(Out{Payload: p, Keyframe: key && i == 0})
+			} else {
+				n.fragment(p, false, key && i == 0, emit)
+			}
+		}
 		return
 	}
 	emit(Out{Payload: BuildSTAPA(n.sps, n.pps), Keyframe: key})

@@ -206,19 +206,42 @@ func TestIsKeyframeStart(t *testing.T) {
 	}
 }
 
+// FuzzNormalizer feeds a sequence of payloads (each prefixed with its
+// length byte) through one normalizer: every emitted payload is non-empty
+// and within MaxPayload, whatever state earlier payloads left.
 func FuzzNormalizer(f *testing.F) {
-	f.Add(idr(1500), true)
-	f.Add(BuildSTAPA(sps, pps, idr(30)), false)
-	f.Add([]byte{0x7c, 0x85, 0x88, 1, 2, 3}, true)
-	f.Add([]byte{0x78, 0x00, 0x09, 0x67}, false)
-	f.Fuzz(func(t *testing.T, payload []byte, marker bool) {
+	seq := func(payloads ...[]byte) []byte {
+		var out []byte
+		for _, p := range payloads {
+			out = append(out, byte(len(p)))
+			out = append(out, p...)
+		}
+		return out
+	}
+	body := bytes.Repeat([]byte{7}, 150)
+	f.Add(seq(idr(200)), true)
+	f.Add(seq(BuildSTAPA(sps, pps, idr(30))), false)
+	f.Add(seq([]byte{0x7c, 0x85, 0x88, 1, 2, 3}), true)
+	f.Add(seq([]byte{0x78, 0x00, 0x09, 0x67}), false)
+	// an oversized FU-A NAL unit in three fragments, then one cut short
+	f.Add(seq(append([]byte{0x7c, 0x85}, body...), append([]byte{0x7c, 0x05}, body...), append([]byte{0x7c, 0x45}, body[:40]...),
+		append([]byte{0x7c, 0x81}, body...), []byte{0x7c, 0x41, 1}), true)
+	f.Fuzz(func(t *testing.T, data []byte, marker bool) {
 		n := &Normalizer{MaxPayload: 100}
 		n.SetParams(sps, pps)
-		_ = n.Push(payload, 1, marker, func(o Out) {
-			if len(o.Payload) == 0 || len(o.Payload) > 100 {
-				t.Fatalf("bad payload size %d", len(o.Payload))
+		for ts := uint32(1); len(data) > 0; ts++ {
+			size := min(int(data[0]), len(data)-1)
+			payload := data[1 : 1+size]
+			data = data[1+size:]
+			if ts%7 == 0 {
+				n.Discontinuity()
 			}
-		})
-		IsKeyframeStart(payload)
+			_ = n.Push(payload, ts/3, marker, func(o Out) {
+				if len(o.Payload) == 0 || len(o.Payload) > 100 {
+					t.Fatalf("bad payload size %d", len(o.Payload))
+				}
+			})
+			IsKeyframeStart(payload)
+		}
 	})
 }
