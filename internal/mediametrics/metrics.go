@@ -59,7 +59,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "livedrop_rtp_bytes_sent_total", Help: "RTP payload bytes sent to WHEP sessions.",
 		}, []string{"stream", "kind"}),
 		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "livedrop_rtp_packets_dropped_total", Help: "RTP packets dropped, by reason (queue_full, not_connected, write_error).",
+			Name: "livedrop_rtp_packets_dropped_total", Help: "RTP packets dropped, by reason (queue_full: a writer's queue or a GOP replay's backlog was full; write_error).",
 		}, []string{"stream", "reason"}),
 		UpstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "livedrop_upstream_up", Help: "1 when the edge's upstream connection for a stream is connected.",

@@ -273,36 +273,8 @@ func (r *Reader) Ready() <-chan struct{} { return r.wake }
 // Done is closed when the reader is detached or its stream closes.
 func (r *Reader) Done() <-chan struct{} { return r.done }
 
-// Wait blocks until packets are queued, the reader is detached, or cancel
-// is closed. It reports false when no packet will come.
-func (r *Reader) Wait(cancel <-chan struct{}) bool {
-	for {
-		r.mu.Lock()
-		n, closed := r.n, r.closed
-		r.mu.Unlock()
-		if closed {
-			return false
-		}
-		if n > 0 {
-			return true
-		}
-		select {
-		case <-r.wake:
-		case <-r.done:
-			return false
-		case <-cancel:
-			return false
-		}
-	}
-}
-
-// Drain moves the queued packets into dst (reusing its storage) and returns it.
+// Drain moves the queued packets to the end of dst and returns it.
 func (r *Reader) Drain(dst []*Packet) []*Packet {
-	return r.DrainAppend(dst[:0])
-}
-
-// DrainAppend moves the queued packets to the end of dst and returns it.
-func (r *Reader) DrainAppend(dst []*Packet) []*Packet {
 	r.mu.Lock()
 	for r.n > 0 {
 		dst = append(dst, r.buf[r.head])

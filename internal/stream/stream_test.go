@@ -37,22 +37,52 @@ func TestFanOutAndDrop(t *testing.T) {
 		t.Fatal("removed reader not done")
 	}
 	s.Close()
-	if fast.Wait(nil) {
-		t.Fatal("wait after close")
+	select {
+	case <-fast.Done():
+	default:
+		t.Fatal("reader not done after close")
 	}
 	if _, err := s.AddReader(1, nil); err != ErrClosed {
 		t.Fatal(err)
 	}
 }
 
-func TestWaitWakes(t *testing.T) {
+// A reader is woken when a video frame is complete or audio arrives, not
+// for each packet of a frame.
+func TestReadyWakesOnFrameEnd(t *testing.T) {
 	s := New("s", time.Second)
-	r, _ := s.AddReader(4, nil)
-	done := make(chan bool)
-	go func() { done <- r.Wait(nil) }()
-	s.WritePacket(&Packet{})
-	if !<-done {
-		t.Fatal("wait returned false with a packet queued")
+	r, _ := s.AddReader(64, nil)
+	woken := func() bool {
+		select {
+		case <-r.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+	s.WritePacket(&Packet{Kind: Video})
+	s.WritePacket(&Packet{Kind: Video})
+	if woken() {
+		t.Fatal("woken in the middle of a frame")
+	}
+	s.WritePacket(&Packet{Kind: Video, Header: rtp.Header{Marker: true}})
+	if !woken() {
+		t.Fatal("not woken at the frame's last packet")
+	}
+	if got := r.Drain(nil); len(got) != 3 {
+		t.Fatalf("drained %d packets, want the whole frame of 3", len(got))
+	}
+	s.WritePacket(&Packet{Kind: Audio})
+	if !woken() {
+		t.Fatal("not woken for audio")
+	}
+	r.Drain(nil)
+	// A frame too long for a quarter of the queue wakes the reader anyway.
+	for range 16 {
+		s.WritePacket(&Packet{Kind: Video})
+	}
+	if !woken() {
+		t.Fatal("not woken with a quarter of the queue waiting")
 	}
 }
 
@@ -112,7 +142,7 @@ func BenchmarkFanOut(b *testing.B) {
 				s.WritePacket(p)
 				if i%512 == 511 {
 					for _, r := range readers {
-						dst = r.Drain(dst)
+						dst = r.Drain(dst[:0])
 					}
 				}
 			}
@@ -190,7 +220,7 @@ func TestFanOutAllocatesNothing(t *testing.T) {
 		p.Header.SequenceNumber++
 		s.WritePacket(p)
 		for _, r := range readers {
-			buf = r.Drain(buf)
+			buf = r.Drain(buf[:0])
 		}
 	})
 	if allocs != 0 {

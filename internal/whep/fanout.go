@@ -211,7 +211,7 @@ func (w *writer) run() {
 			return
 		}
 		w.adopt()
-		batch = w.reader.DrainAppend(batch)
+		batch = w.reader.Drain(batch)
 		if d := w.dropped.Swap(0); d > 0 {
 			w.queueFull.Add(float64(d) * float64(max(1, len(w.sessions))))
 		}
