@@ -31,8 +31,10 @@ type Config struct {
 	// Currency is the edge's region currency (3 upper-case letters); empty
 	// keeps the seller's price and currency.
 	Currency string `yaml:"currency"`
-	// Rates converts a seller currency into Currency: price * rate. A price
-	// in a currency with no rate is shown as the seller set it.
+	// Rates converts a seller currency into Currency: units of Currency per
+	// unit of the seller's (EUR: 160 for JPY), minor units allowed for
+	// (€25.00 is ¥4,000). A price in a currency with no rate is shown as the
+	// seller set it.
 	Rates map[string]float64 `yaml:"rates"`
 	// WebSocket tunes GET /v1/streams/{stream}/events.
 	WebSocket WebSocketConfig `yaml:"websocket"`

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/money"
 )
 
 // StockSource is this edge's view of stock; *checkout.Edge satisfies it.
@@ -274,7 +274,7 @@ func (h *EdgeHub) regional(o Overlay) Overlay {
 	}
 	if cur := h.cfg.Currency; cur != "" && o.Currency != cur {
 		if rate, ok := h.cfg.Rates[o.Currency]; ok {
-			o.PriceCents = min(int64(math.Round(float64(o.PriceCents)*rate)), checkout.MaxPriceCent)
+			o.PriceCents = int64(min(money.Convert(o.PriceCents, o.Currency, cur, rate), float64(checkout.MaxPriceCent)))
 			o.Currency = cur
 		}
 	}

@@ -43,6 +43,8 @@ func TestEdgeRewritesForItsRegion(t *testing.T) {
 	}{
 		{"converted, local stock", "USD", map[string]int{"tee": 7}, goldenProduct,
 			Overlay{ID: "ov-1", Kind: KindProduct, Drop: "d1", SKU: "tee", Name: "Tee", PriceCents: 2700, Currency: "USD", StockLeft: 7, DropState: "open"}},
+		{"converted across minor units: €25.00 is ¥4,000", "JPY", nil, goldenProduct,
+			Overlay{ID: "ov-1", Kind: KindProduct, Drop: "d1", SKU: "tee", Name: "Tee", PriceCents: 4000, Currency: "JPY", StockLeft: 42, DropState: "open"}},
 		{"no rate: seller's price", "USD", nil, gbp, gbp},
 		{"region currency is the seller's", "EUR", nil, goldenProduct, goldenProduct},
 		{"no region currency", "", map[string]int{"tee": 0}, goldenProduct,
@@ -53,6 +55,9 @@ func TestEdgeRewritesForItsRegion(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Currency, cfg.Rates = tc.currency, map[string]float64{"EUR": 1.08}
+			if tc.currency == "JPY" {
+				cfg.Rates = map[string]float64{"EUR": 160}
+			}
 			stock := &fakeStock{}
 			for sku, n := range tc.local {
 				stock.set("d1", sku, n)
