@@ -351,14 +351,23 @@ func (c *sendConn) sockaddr(a netip.AddrPort) unix.RawSockaddrInet6 {
 	if !c.v6 {
 		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
 		sa4.Family = unix.AF_INET
-		sa4.Port = port<<8 | port>>8
+		sa4.Port = htons(port)
 		sa4.Addr = ip.Unmap().As4()
 		return sa
 	}
 	sa.Family = unix.AF_INET6
-	sa.Port = port<<8 | port>>8
+	sa.Port = htons(port)
 	sa.Addr = ip.As16()
 	return sa
+}
+
+// htons returns port as a sockaddr holds it: network byte order in
+// memory, whatever the machine's order.
+func htons(port uint16) uint16 {
+	var v uint16
+	b := (*[2]byte)(unsafe.Pointer(&v))
+	b[0], b[1] = byte(port>>8), byte(port)
+	return v
 }
 
 var errNoUDP = errors.New("not a UDP socket")
