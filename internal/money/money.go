@@ -21,6 +21,16 @@ func MinorDigits(currency string) int {
 	return 2
 }
 
+// NotTwoDigits returns the currencies whose minor unit is not 2 digits,
+// with their digits (a copy: the viewer page's table is tested against it).
+func NotTwoDigits() map[string]int {
+	out := make(map[string]int, len(minorDigits))
+	for c, d := range minorDigits {
+		out[c] = d
+	}
+	return out
+}
+
 // Convert turns an amount in from's minor units into to's, at rate units of
 // to per unit of from, rounded to the nearest minor unit.
 func Convert(amount int64, from, to string, rate float64) float64 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/internal/chrometest"
+	"github.com/livedrop/livedrop/internal/money"
 )
 
 func newServer(t *testing.T) *httptest.Server {
@@ -518,5 +519,34 @@ func TestFormatMoney(t *testing.T) {
 				t.Errorf("formatMoney(%d, %q) = %q in en-US, want %q", tc.minor, tc.currency, res.Got, tc.enUS)
 			}
 		})
+	}
+}
+
+// The viewer page formats prices with its own ISO 4217 table (MINOR_DIGITS
+// in player.js); it must be the server's (internal/money), or the page and
+// the edge's regional prices disagree on what an amount means.
+func TestPlayerMinorDigitsMatchServer(t *testing.T) {
+	js, err := assets.ReadFile("assets/static/player.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := regexp.MustCompile(`(?s)const MINOR_DIGITS = new Map\(\[(.*?)\]\);`).FindSubmatch(js)
+	if table == nil {
+		t.Fatal("MINOR_DIGITS not found in player.js")
+	}
+	got := map[string]int{}
+	for _, group := range regexp.MustCompile(`(?s)\[([^\[\]]*)\]\.map\(\(c\) => \[c, (\d)\]\)`).FindAllSubmatch(table[1], -1) {
+		for _, code := range regexp.MustCompile(`'([A-Z]{3})'`).FindAllSubmatch(group[1], -1) {
+			got[string(code[1])] = int(group[2][0] - '0')
+		}
+	}
+	want := money.NotTwoDigits()
+	if len(got) != len(want) {
+		t.Fatalf("player.js lists %d currencies, internal/money %d", len(got), len(want))
+	}
+	for c, d := range want {
+		if got[c] != d {
+			t.Errorf("%s: player.js %d digits, internal/money %d", c, got[c], d)
+		}
 	}
 }
