@@ -315,6 +315,10 @@ func TestICEOverTCPAndLinkHeaders(t *testing.T) {
 	if err != nil || pair == nil || pair.Local.Protocol.String() != "tcp" {
 		t.Fatalf("selected pair %v (%v), want tcp", pair, err)
 	}
+	// Its writes can block, so it has a writer of its own.
+	if n := counterValue(t, e.reg, "livedrop_media_writers", map[string]string{"kind": "tcp"}); n != 1 {
+		t.Fatalf("%v ICE-TCP writers, want 1", n)
+	}
 
 	links := c.LinkHeaders()
 	if len(links) != 2 || !strings.Contains(links[0], "<stun:stun.example.net:3478>") ||

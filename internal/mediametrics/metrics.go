@@ -32,6 +32,7 @@ type Metrics struct {
 	Retransmissions  *prometheus.CounterVec // stream, result
 	GOPStarts        *prometheus.CounterVec // stream
 	ForwardLatency   prometheus.Histogram
+	Writers          *prometheus.GaugeVec // kind (shared, tcp)
 }
 
 // New creates the metrics and registers them on reg.
@@ -104,11 +105,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from a packet's arrival at this node to its write to a viewer (sampled 1 in 16).",
 			Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1},
 		}),
+		Writers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "livedrop_media_writers", Help: "Goroutines writing streams to sessions: shared (one per core per stream) and tcp (one per ICE-TCP session).",
+		}, []string{"kind"}),
 	}
 	for _, c := range []prometheus.Collector{m.Streams, m.Publishers, m.Viewers, m.PacketsIn,
 		m.BytesIn, m.PacketsOut, m.BytesOut, m.Dropped, m.UpstreamUp, m.UpstreamDials,
 		m.SessionsCreated, m.SetupFailures, m.AuthFailures, m.FirstKeyframe, m.AudioDropped,
-		m.IngestErrors, m.KeyframeRequests, m.NACKs, m.Retransmissions, m.GOPStarts, m.ForwardLatency} {
+		m.IngestErrors, m.KeyframeRequests, m.NACKs, m.Retransmissions, m.GOPStarts, m.ForwardLatency, m.Writers} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register media metrics: %w", err)
 		}

@@ -175,6 +175,13 @@ type counts struct {
 func (w *writer) run() {
 	defer w.srv.wg.Done()
 	defer w.st.RemoveReader(w.reader)
+	kind := "shared"
+	if w.private {
+		kind = "tcp"
+	}
+	gauge := w.srv.p.Metrics.Writers.WithLabelValues(kind)
+	gauge.Inc()
+	defer gauge.Dec()
 	var (
 		batch   []*stream.Packet
 		tick    = time.NewTicker(gopChunkGap)
