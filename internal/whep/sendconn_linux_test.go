@@ -3,6 +3,7 @@ package whep
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,8 +14,15 @@ import (
 
 // Packets written through the media socket reach every destination whole
 // and in order, and a run of equal-size packets to one destination leaves
-// in fewer datagrams than packets (GSO).
+// in fewer datagrams than packets (GSO); without GSO (a kernel that
+// refuses it), one datagram per packet.
 func TestSendConnDeliversInOrderWithGSO(t *testing.T) {
+	for _, gso := range []bool{true, false} {
+		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) { testSendConnDelivers(t, gso) })
+	}
+}
+
+func testSendConnDelivers(t *testing.T, gso bool) {
 	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -25,6 +33,10 @@ func TestSendConnDeliversInOrderWithGSO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if gso && !c.gso {
+		t.Fatal("the kernel here refuses UDP GSO (UDP_SEGMENT)")
+	}
+	c.gso = gso // before the first write; the flusher reads it after
 
 	const dests, frames, perFrame = 8, 40, 7
 	type got struct {
@@ -111,8 +123,11 @@ func TestSendConnDeliversInOrderWithGSO(t *testing.T) {
 	if pk != dests*frames*perFrame || stat.errors.Load() != 0 {
 		t.Fatalf("stats: %d packets, %d errors", pk, stat.errors.Load())
 	}
-	if c.gso && dg*2 > pk {
+	if gso && dg*2 > pk {
 		t.Fatalf("GSO on but %d packets left in %d datagrams", pk, dg)
+	}
+	if !gso && dg != pk {
+		t.Fatalf("GSO off but %d packets left in %d datagrams", pk, dg)
 	}
 	t.Logf("%d packets in %d datagrams, %d sendmmsg calls, gso=%v", pk, dg, stat.calls.Load(), c.gso)
 }
