@@ -67,8 +67,10 @@ func (s *Server) attach(ss *session) error {
 		n := runtime.GOMAXPROCS(0)
 		for range n {
 			w, err := s.newWriter(ss.stream, false, f.stop)
-			if err != nil {
-				close(f.stop)
+			if err != nil { // the stream closed meanwhile
+				for _, w := range f.writers {
+					ss.stream.RemoveReader(w.reader)
+				}
 				return ErrOffline
 			}
 			f.writers = append(f.writers, w)
