@@ -293,7 +293,7 @@ const pollInterval = 50 * time.Millisecond
 func (p *Page) WaitFor(ctx context.Context, cond string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	expr := "(async () => !!(" + cond + "))()"
+	expr := "(async () => !!(await (" + cond + ")))()"
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	var last error
