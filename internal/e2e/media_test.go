@@ -18,11 +18,19 @@ import (
 // checkContinuous fails on any gap or reorder in video sequence numbers.
 func checkContinuous(t *testing.T, pkts []*rtp.Packet) {
 	t.Helper()
+	checkContinuousWithin(t, pkts, 90000)
+}
+
+// checkContinuousWithin is checkContinuous with timestamps allowed to jump
+// ahead by up to maxJump ticks (a source outage: the timestamps follow the
+// wall clock across it).
+func checkContinuousWithin(t *testing.T, pkts []*rtp.Packet, maxJump int32) {
+	t.Helper()
 	for i := 1; i < len(pkts); i++ {
 		if pkts[i].SequenceNumber != pkts[i-1].SequenceNumber+1 {
 			t.Fatalf("sequence gap: %d then %d (packet %d of %d)", pkts[i-1].SequenceNumber, pkts[i].SequenceNumber, i, len(pkts))
 		}
-		if d := int32(pkts[i].Timestamp - pkts[i-1].Timestamp); d < 0 || d > 90000 {
+		if d := int32(pkts[i].Timestamp - pkts[i-1].Timestamp); d < 0 || d > maxJump {
 			t.Fatalf("timestamp jump of %d ticks at packet %d", d, i)
 		}
 	}
@@ -224,7 +232,9 @@ func TestViewersSurviveSourceRestart(t *testing.T) {
 		return n > before+60
 	})
 	pkts := v.videoPackets()
-	checkContinuous(t, pkts)
+	// Across the restart the timestamps jump by the outage, however long
+	// the new publisher took to start (seconds on a loaded machine).
+	checkContinuousWithin(t, pkts, 15*90000)
 	select {
 	case <-v.c.Done():
 		t.Fatalf("viewer session ended: %v", v.c.Err())
