@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/avc"
@@ -51,7 +50,7 @@ type Edge struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *mediametrics.Metrics
-	api      *webrtc.API
+	api      *whep.API
 	closeICE func() error
 	whep     *whep.Server
 	node     *httpnode.Node

@@ -18,7 +18,6 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/httpnode"
@@ -49,7 +48,7 @@ type Origin struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *mediametrics.Metrics
-	api      *webrtc.API
+	api      *whep.API
 	closeICE func() error
 	whep     *whep.Server
 	rtsp     *gortsplib.Server

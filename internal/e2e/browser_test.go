@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/livedrop/livedrop/edge"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +15,9 @@ import (
 // Chromium and checks what a viewer sees: frames decoded, status "playing".
 func TestChromiumPlaysTheViewerPage(t *testing.T) {
 	o := startOrigin(t, nil)
-	e := startEdge(t, "http://"+o.HTTPAddr(), nil)
+	// The edge carries media on one UDP port, so Chromium's session takes
+	// the direct path: the edge protects the packets itself.
+	e := startEdge(t, "http://"+o.HTTPAddr(), func(c *edge.Config) { c.ICE.UDPPort = freeUDPPort(t) })
 	// ffmpeg with -c copy would send SPS/PPS only in the SDP; the encoder
 	// here does the same (global header): the origin must inject them.
 	pub := startFFmpeg(t, encodeArgs(30), publishURL(o, "live", pubUser, pubPass))
@@ -53,5 +56,13 @@ func TestChromiumPlaysTheViewerPage(t *testing.T) {
 	_ = page.Screenshot(ctx, filepath.Join(t.TempDir(), "watch.png"))
 	if got := counterValue(t, e.reg, "livedrop_viewers", map[string]string{"stream": "live"}); got != 1 {
 		t.Fatalf("edge counts %v viewers, want 1", got)
+	}
+	if got := counterValue(t, e.reg, "livedrop_media_session_paths_total", map[string]string{"path": "direct"}); got != 1 {
+		t.Fatalf("%v sessions on the direct path, want Chromium's", got)
+	}
+	// Chromium read the session's sender reports (it keeps audio and video
+	// in sync with them): its stats show what they said was sent.
+	if err := page.WaitFor(ctx, `(async () => { let n = 0; (await window.livedrop.pc.getStats()).forEach((r) => { if (r.type === 'remote-outbound-rtp' && r.kind === 'video') n = r.reportsSent; }); return n >= 2; })()`, 10*time.Second); err != nil {
+		t.Fatalf("Chromium got fewer than 2 sender reports for video: %v", err)
 	}
 }

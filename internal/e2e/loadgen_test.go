@@ -16,8 +16,8 @@ import (
 
 // TestLoadgenViewersOnOneUDPPort runs `livedrop loadgen viewers` against an
 // edge that carries all media on one UDP port: every session is up, starts
-// on a keyframe, loses nothing, and every viewer's server side is the same
-// port.
+// on a keyframe, loses nothing, every viewer's server side is the same
+// port, and every session's media takes the direct path.
 func TestLoadgenViewersOnOneUDPPort(t *testing.T) {
 	o := startOrigin(t, nil)
 	port := freeUDPPort(t)
@@ -73,5 +73,12 @@ func TestLoadgenViewersOnOneUDPPort(t *testing.T) {
 		if int(pair.Remote.Port) != port {
 			t.Fatalf("session %d uses server port %d, want the mux port %d", i, pair.Remote.Port, port)
 		}
+	}
+	// Every session on the mux took the direct path: the node protected its
+	// packets itself (the viewers above decoded them, so the keys were right).
+	direct := counterValue(t, e.reg, "livedrop_media_session_paths_total", map[string]string{"path": "direct"})
+	viaPion := counterValue(t, e.reg, "livedrop_media_session_paths_total", map[string]string{"path": "pion"})
+	if direct != 23 || viaPion != 0 {
+		t.Fatalf("session paths: %v direct, %v through pion; want 23 direct", direct, viaPion)
 	}
 }

@@ -32,7 +32,8 @@ type Metrics struct {
 	Retransmissions  *prometheus.CounterVec // stream, result
 	GOPStarts        *prometheus.CounterVec // stream
 	ForwardLatency   prometheus.Histogram
-	Writers          *prometheus.GaugeVec // kind (shared, tcp)
+	Writers          *prometheus.GaugeVec   // kind (shared, tcp)
+	SessionPaths     *prometheus.CounterVec // path (direct, pion)
 }
 
 // New creates the metrics and registers them on reg.
@@ -108,11 +109,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		Writers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "livedrop_media_writers", Help: "Goroutines writing streams to sessions: shared (one per core per stream) and tcp (one per ICE-TCP session).",
 		}, []string{"kind"}),
+		SessionPaths: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livedrop_media_session_paths_total", Help: "Connected sessions by media send path: direct (protected by the node, UDP media socket) or pion (TCP, relay, no UDP mux).",
+		}, []string{"path"}),
 	}
 	for _, c := range []prometheus.Collector{m.Streams, m.Publishers, m.Viewers, m.PacketsIn,
 		m.BytesIn, m.PacketsOut, m.BytesOut, m.Dropped, m.UpstreamUp, m.UpstreamDials,
 		m.SessionsCreated, m.SetupFailures, m.AuthFailures, m.FirstKeyframe, m.AudioDropped,
-		m.IngestErrors, m.KeyframeRequests, m.NACKs, m.Retransmissions, m.GOPStarts, m.ForwardLatency, m.Writers} {
+		m.IngestErrors, m.KeyframeRequests, m.NACKs, m.Retransmissions, m.GOPStarts, m.ForwardLatency, m.Writers, m.SessionPaths} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register media metrics: %w", err)
 		}

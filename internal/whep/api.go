@@ -165,11 +165,33 @@ func quoteSafe(s string) string {
 	return strings.NewReplacer(`"`, "", "\\", "", "\r", "", "\n", "").Replace(s)
 }
 
+// API is the pion API a node's peer connections are made with, and what
+// its viewer sessions need to send media on the direct path.
+type API struct {
+	*webrtc.API
+	me    *webrtc.MediaEngine
+	se    webrtc.SettingEngine
+	socks []mediaSocket // the UDP mux's sockets; none without a mux
+}
+
+// newSessionPC makes a viewer session's peer connection: no interceptors
+// (sessions answer NACKs from the stream's history and send their own
+// sender reports), and its DTLS handshake captured into kc so its media
+// can take the direct path.
+func (a *API) newSessionPC(kc *keyCapture) (*webrtc.PeerConnection, error) {
+	se := a.se
+	se.SetDTLSKeyLogWriter(kc)
+	se.SetDTLSServerHelloMessageHook(kc.serverHello)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(a.me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se))
+	return api.NewPeerConnection(webrtc.Configuration{})
+}
+
 // NewAPI builds the pion API every peer connection of a node is made with:
 // H.264, Opus, PCMU and PCMA; NACK, RTCP reports; host candidates without
 // mDNS; the node's UDP port when one is configured. close releases the port.
-func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() error, err error) {
+func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err error) {
 	o := apiOptions{sendStats: &SendStats{}, logger: slog.Default()}
+	api = &API{}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -266,13 +288,16 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *webrtc.API, close func() err
 		closers = append(closers, tcpMux.Close)
 	}
 	if cfg.UDPPort > 0 {
-		mux, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback, o.logger, o.sendStats)
+		mux, socks, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback, o.logger, o.sendStats)
 		if err != nil {
 			_ = close()
 			return nil, nil, fmt.Errorf("ice.udp_port: listen on %d: %w", cfg.UDPPort, err)
 		}
 		se.SetICEUDPMux(mux)
 		closers = append(closers, mux.Close)
+		api.socks = socks
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), close, nil
+	api.me, api.se = me, se
+	api.API = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return api, close, nil
 }

@@ -35,7 +35,7 @@ func (e *StatusError) Is(target error) bool {
 
 // ClientParams configure Dial.
 type ClientParams struct {
-	API *webrtc.API
+	API *API
 	// URL is the WHEP endpoint, e.g. http://origin:8081/whep/demo.
 	URL  string
 	HTTP *http.Client

@@ -230,6 +230,7 @@ func (w *writer) run() {
 		}
 		live := batch[:ready]
 		replaying := false
+		now := time.Now()
 		for i := 0; i < len(w.sessions); {
 			ss := w.sessions[i]
 			select {
@@ -247,6 +248,10 @@ func (w *writer) run() {
 			if ss.out.replay != nil {
 				ss.replayStep(&c)
 				replaying = replaying || ss.out.replay != nil
+			}
+			if now.After(ss.out.nextSR) {
+				ss.sendReports(now)
+				ss.out.nextSR = now.Add(senderReportInterval)
 			}
 			i++
 		}
@@ -296,6 +301,9 @@ func (w *writer) flushCounts(c *counts) {
 	*c = counts{}
 }
 
+// senderReportInterval is how often sessions send RTCP sender reports.
+const senderReportInterval = time.Second
+
 // output is a session's sending state, touched only by its writer.
 type output struct {
 	started  bool
@@ -305,6 +313,7 @@ type output struct {
 	n        uint
 	replay   *replay
 	pkt      rtp.Packet
+	nextSR   time.Time
 }
 
 // replay is a GOP being sent to a new session, a chunk per tick, with the

@@ -43,7 +43,7 @@ type Source interface {
 
 // ServerParams configure a Server.
 type ServerParams struct {
-	API     *webrtc.API
+	API     *API
 	Source  Source
 	Logger  *slog.Logger
 	Metrics *mediametrics.Metrics
@@ -331,6 +331,7 @@ type session struct {
 	closeOnce sync.Once
 	burst     atomic.Pointer[gopBurst]
 	rtxLimit  *rate.Limiter
+	keys      *keyCapture
 
 	viewers prometheus.Gauge
 	m       sessionMetrics
@@ -359,6 +360,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	ss := &session{
 		srv: s, id: newID(), stream: st, release: release, start: start, done: make(chan struct{}),
 		rtxLimit: rate.NewLimiter(rtxPerSecond, rtxBurst),
+		keys:     &keyCapture{},
 		viewers:  m.Viewers.WithLabelValues(name, s.p.Region),
 		m: sessionMetrics{
 			writeErrors: m.Dropped.WithLabelValues(name, "write_error"),
@@ -372,7 +374,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 			latency:     m.ForwardLatency,
 		},
 	}
-	pc, err := s.p.API.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.p.API.newSessionPC(ss.keys)
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
@@ -422,7 +424,10 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 		case webrtc.PeerConnectionStateConnected:
 			// Writes before DTLS is up are lost: the session gets packets
 			// from now on.
-			joinOnce.Do(func() { s.join(ss, overTCP(vs)) })
+			joinOnce.Do(func() {
+				ss.useDirect(vs)
+				s.join(ss, overTCP(vs))
+			})
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			s.goClose(ss, "peer connection "+state.String())
 		}
@@ -572,6 +577,73 @@ func (ss *session) readRTCP(snd *webrtc.RTPSender) {
 				ss.retransmit(p)
 			}
 		}
+	}
+}
+
+// useDirect moves the session's media to the direct path (direct.go) when
+// its ICE pair runs over one of the node's UDP media sockets and its keys
+// were captured; otherwise pion keeps sending it. A later change of the
+// pair follows the new address, or falls back to pion.
+func (ss *session) useDirect(snd *webrtc.RTPSender) {
+	paths := ss.srv.p.Metrics.SessionPaths
+	t := snd.Transport()
+	if t == nil || len(ss.srv.p.API.socks) == 0 {
+		paths.WithLabelValues("pion").Inc()
+		return
+	}
+	it := t.ICETransport()
+	pair, err := it.GetSelectedCandidatePair()
+	if err != nil {
+		paths.WithLabelValues("pion").Inc()
+		return
+	}
+	sock, dst, ok := directRoute(pair, ss.srv.p.API.socks)
+	if !ok {
+		paths.WithLabelValues("pion").Inc()
+		return
+	}
+	ctx, err := ss.keys.srtpContext()
+	if err != nil {
+		ss.srv.log.Warn("session media through pion: SRTP keys not derived", "session", ss.id, "err", err)
+		paths.WithLabelValues("pion").Inc()
+		return
+	}
+	d := &directPath{ctx: ctx, sock: sock, dst: dst}
+	it.OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
+		if s2, dst2, ok := directRoute(p, ss.srv.p.API.socks); ok && s2 == sock {
+			d.setDest(dst2)
+			return
+		}
+		ss.setDirect(nil)
+	})
+	ss.setDirect(d)
+	paths.WithLabelValues("direct").Inc()
+}
+
+func (ss *session) setDirect(d *directPath) {
+	ss.video.setDirect(d)
+	if ss.audio != nil {
+		ss.audio.setDirect(d)
+	}
+}
+
+// sendReports sends the session's RTCP sender reports: players map RTP
+// time to wall-clock time with them to play audio and video in sync.
+func (ss *session) sendReports(now time.Time) {
+	var pkts [2]rtcp.Packet
+	n := 0
+	if sr, ok := ss.video.senderReport(now); ok {
+		pkts[n] = &sr
+		n++
+	}
+	if ss.audio != nil {
+		if sr, ok := ss.audio.senderReport(now); ok {
+			pkts[n] = &sr
+			n++
+		}
+	}
+	if n > 0 {
+		_ = ss.pc.WriteRTCP(pkts[:n])
 	}
 }
 

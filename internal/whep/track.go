@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -28,9 +30,20 @@ type localTrack struct {
 	rtxPT uint8
 	w     webrtc.TrackLocalWriter
 
+	// direct, when set, protects and sends the track's packets itself
+	// (direct.go); under mu.
+	direct *directPath
+
 	rtxMu  sync.Mutex
 	rtxSeq uint16
 	rtxBuf []byte
+
+	// what was sent, for sender reports
+	srMu    sync.Mutex
+	srPkts  uint32
+	srBytes uint32
+	srTS    uint32
+	srAt    time.Time
 }
 
 func newLocalTrack(kind webrtc.RTPCodecType, c webrtc.RTPCodecCapability, id, streamID string) *localTrack {
@@ -63,8 +76,26 @@ func (t *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 func (t *localTrack) Unbind(webrtc.TrackLocalContext) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.bound, t.w = false, nil
+	t.bound, t.w, t.direct = false, nil, nil
 	return nil
+}
+
+// setDirect sends the track's packets on d (nil: through pion).
+func (t *localTrack) setDirect(d *directPath) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.bound {
+		t.direct = d
+	}
+}
+
+// send writes one packet with the binding's write path; under t.mu.
+func (t *localTrack) send(h *rtp.Header, payload []byte) error {
+	if t.direct != nil {
+		return t.direct.writeRTP(h, payload)
+	}
+	_, err := t.w.WriteRTP(h, payload)
+	return err
 }
 
 func (t *localTrack) ID() string                { return t.id }
@@ -81,8 +112,46 @@ func (t *localTrack) WriteRTP(p *rtp.Packet) error {
 		return nil
 	}
 	p.SSRC, p.PayloadType = t.ssrc, t.pt
-	_, err := t.w.WriteRTP(&p.Header, p.Payload)
-	return err
+	if err := t.send(&p.Header, p.Payload); err != nil {
+		return err
+	}
+	t.srMu.Lock()
+	t.srPkts++
+	t.srBytes += uint32(len(p.Payload))
+	if t.srAt.IsZero() || int32(p.Timestamp-t.srTS) > 0 {
+		t.srTS, t.srAt = p.Timestamp, time.Now()
+	}
+	t.srMu.Unlock()
+	return nil
+}
+
+// senderReport describes what the track sent, as of now: the RTP clock
+// is carried forward from the newest timestamp sent. ok is false before
+// anything was sent.
+func (t *localTrack) senderReport(now time.Time) (sr rtcp.SenderReport, ok bool) {
+	t.mu.RLock()
+	ssrc, bound := t.ssrc, t.bound
+	t.mu.RUnlock()
+	t.srMu.Lock()
+	defer t.srMu.Unlock()
+	if !bound || t.srAt.IsZero() {
+		return sr, false
+	}
+	elapsed := now.Sub(t.srAt)
+	return rtcp.SenderReport{
+		SSRC:        ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     t.srTS + uint32(elapsed.Seconds()*float64(t.codec.ClockRate)),
+		PacketCount: t.srPkts,
+		OctetCount:  t.srBytes,
+	}, true
+}
+
+// ntpTime is t in NTP's 32.32 fixed point.
+func ntpTime(t time.Time) uint64 {
+	secs := uint64(t.Unix()) + 2208988800
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return secs<<32 | frac
 }
 
 // hasRTX reports whether retransmissions go on an RTX stream.
@@ -111,6 +180,5 @@ func (t *localTrack) WriteRTX(p *rtp.Packet) error {
 	h := p.Header
 	h.SSRC, h.PayloadType, h.SequenceNumber = t.rtx, t.rtxPT, t.rtxSeq
 	t.rtxSeq++
-	_, err := t.w.WriteRTP(&h, t.rtxBuf)
-	return err
+	return t.send(&h, t.rtxBuf)
 }

@@ -14,12 +14,13 @@ const udpBufferSize = 4 << 20
 // newUDPMux listens on port on every local address (loopback only when
 // asked) and muxes all sessions' media over those sockets, with batched
 // writes.
-func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats) (ice.UDPMux, error) {
+func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats) (ice.UDPMux, []mediaSocket, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return nil, fmt.Errorf("list interface addresses: %w", err)
+		return nil, nil, fmt.Errorf("list interface addresses: %w", err)
 	}
 	var muxes []ice.UDPMux
+	var socks []mediaSocket
 	closeAll := func() {
 		for _, m := range muxes {
 			_ = m.Close()
@@ -37,19 +38,22 @@ func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
 		if err != nil {
 			closeAll()
-			return nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), err)
+			return nil, nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), err)
 		}
 		setSocketBuffers(conn, udpBufferSize)
 		mc, err := newMediaConn(conn, log, stat)
 		if err != nil {
 			_ = conn.Close()
 			closeAll()
-			return nil, err
+			return nil, nil, err
+		}
+		if ms, ok := mc.(mediaSocket); ok {
+			socks = append(socks, ms)
 		}
 		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: mc}))
 	}
 	if len(muxes) == 0 {
-		return nil, errors.New("no usable local address")
+		return nil, nil, errors.New("no usable local address")
 	}
-	return ice.NewMultiUDPMuxDefault(muxes...), nil
+	return ice.NewMultiUDPMuxDefault(muxes...), socks, nil
 }

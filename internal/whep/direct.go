@@ -1,0 +1,214 @@
+package whep
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/prf"
+	"github.com/pion/dtls/v3/pkg/protocol/extension"
+	"github.com/pion/dtls/v3/pkg/protocol/handshake"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// The direct path: a viewer session whose ICE pair runs over the node's UDP
+// media socket encrypts its RTP itself and queues it on that socket, instead
+// of passing every packet through pion's interceptor chain, SRTP session,
+// DTLS/SRTP demultiplexer and ICE connection, each with its own locks and
+// copies (about a third of the node's CPU per packet at 500 viewers). pion
+// still runs everything else on the session: ICE checks and consent, DTLS,
+// RTCP in both directions.
+//
+// pion does not hand out a session's SRTP keys, so the session's DTLS
+// handshake is watched: the Server Hello we send gives our random, the
+// cipher suite and the SRTP profile; pion's key log (NSS format, kept in
+// memory, never written anywhere) gives the client's random and the master
+// secret. From those the keys are exported as RFC 5764 says, exactly as
+// pion does for its own SRTP session.
+
+// mediaSocket is a UDP socket of the node's ICE UDP mux that takes
+// already-protected packets.
+type mediaSocket interface {
+	LocalAddr() net.Addr
+	WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error)
+}
+
+// keyCapture collects one DTLS handshake's secrets.
+type keyCapture struct {
+	mu      sync.Mutex
+	hello   bool
+	server  [32]byte
+	suite   dtls.CipherSuiteID
+	profile dtls.SRTPProtectionProfile
+	client  []byte
+	master  []byte
+}
+
+// Write takes pion's key log lines: "CLIENT_RANDOM <hex> <hex>".
+func (k *keyCapture) Write(p []byte) (int, error) {
+	f := strings.Fields(string(p))
+	if len(f) != 3 || f[0] != "CLIENT_RANDOM" {
+		return len(p), nil
+	}
+	client, err1 := hex.DecodeString(f[1])
+	master, err2 := hex.DecodeString(f[2])
+	if err1 != nil || err2 != nil || len(client) != 32 {
+		return len(p), nil
+	}
+	k.mu.Lock()
+	k.client, k.master = client, master
+	k.mu.Unlock()
+	return len(p), nil
+}
+
+// serverHello records the Server Hello pion sends, unchanged.
+func (k *keyCapture) serverHello(m handshake.MessageServerHello) handshake.Message {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.server = m.Random.MarshalFixed()
+	k.hello = m.CipherSuiteID != nil
+	if m.CipherSuiteID != nil {
+		k.suite = dtls.CipherSuiteID(*m.CipherSuiteID)
+	}
+	k.profile = 0
+	for _, e := range m.Extensions {
+		if u, ok := e.(*extension.UseSRTP); ok && len(u.ProtectionProfiles) == 1 {
+			k.profile = u.ProtectionProfiles[0]
+		}
+	}
+	return &m
+}
+
+// prfHash is the PRF hash of the cipher suites pion offers.
+func prfHash(id dtls.CipherSuiteID) func() hash.Hash {
+	switch id {
+	case dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		dtls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, dtls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+		dtls.TLS_ECDHE_ECDSA_WITH_AES_128_CCM, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8:
+		return sha256.New
+	case dtls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, dtls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
+		return sha512.New384
+	}
+	return nil
+}
+
+var errNoKeys = errors.New("DTLS handshake not captured")
+
+// ExportKeyingMaterial is RFC 5705's exporter for the captured handshake
+// (we are the DTLS server).
+func (k *keyCapture) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+	if len(context) != 0 {
+		return nil, errors.New("exporter context not supported")
+	}
+	h := prfHash(k.suite)
+	if h == nil {
+		return nil, fmt.Errorf("cipher suite %#04x: PRF hash unknown", uint16(k.suite))
+	}
+	seed := make([]byte, 0, len(label)+64)
+	seed = append(append(append(seed, label...), k.client...), k.server[:]...)
+	return prf.PHash(k.master, seed, length, h)
+}
+
+// srtpContext derives our SRTP sending context.
+func (k *keyCapture) srtpContext() (*srtp.Context, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.hello || k.master == nil || k.profile == 0 {
+		return nil, errNoKeys
+	}
+	cfg := srtp.Config{Profile: srtp.ProtectionProfile(k.profile)}
+	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
+		return nil, err
+	}
+	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile)
+}
+
+// directPath sends one session's RTP, protected by us, on a media socket.
+type directPath struct {
+	mu   sync.Mutex
+	ctx  *srtp.Context
+	sock mediaSocket
+	dst  netip.AddrPort
+	hdr  rtp.Header
+	buf  []byte
+}
+
+// srtpOverhead is the most SRTP adds to a packet (an AES-CM HMAC-SHA1-80
+// tag is 10 bytes, a GCM tag 16).
+const srtpOverhead = 16
+
+func (d *directPath) writeRTP(h *rtp.Header, payload []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	hl := h.MarshalSize()
+	n := hl + len(payload)
+	if cap(d.buf) < n+srtpOverhead {
+		d.buf = make([]byte, max(n+srtpOverhead, 1500))
+	}
+	b := d.buf[:n]
+	if _, err := h.MarshalTo(b); err != nil {
+		return err
+	}
+	copy(b[hl:], payload)
+	out, err := d.ctx.EncryptRTP(b, b, &d.hdr)
+	if err != nil {
+		return err
+	}
+	_, err = d.sock.WriteToAddrPort(out, d.dst)
+	return err
+}
+
+// setDest points the path at the ICE pair's remote address.
+func (d *directPath) setDest(dst netip.AddrPort) {
+	d.mu.Lock()
+	d.dst = dst
+	d.mu.Unlock()
+}
+
+// directRoute finds the media socket and destination of an ICE pair, when
+// the pair is plain UDP from one of socks.
+func directRoute(pair *webrtc.ICECandidatePair, socks []mediaSocket) (mediaSocket, netip.AddrPort, bool) {
+	if pair == nil || pair.Local == nil || pair.Remote == nil ||
+		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Local.Typ != webrtc.ICECandidateTypeHost {
+		return nil, netip.AddrPort{}, false
+	}
+	remote, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return nil, netip.AddrPort{}, false
+	}
+	local, err := netip.ParseAddr(pair.Local.Address)
+	if err != nil {
+		return nil, netip.AddrPort{}, false
+	}
+	var found mediaSocket
+	for _, s := range socks {
+		ua, ok := s.LocalAddr().(*net.UDPAddr)
+		if !ok || int(pair.Local.Port) != ua.Port {
+			continue
+		}
+		if a, ok := netip.AddrFromSlice(ua.IP); ok && a.Unmap() == local.Unmap() {
+			found = s
+			break
+		}
+	}
+	if found == nil && len(socks) == 1 {
+		// Announced under a public address (1:1 NAT): the one socket.
+		if ua, ok := socks[0].LocalAddr().(*net.UDPAddr); ok && ua.Port == int(pair.Local.Port) {
+			found = socks[0]
+		}
+	}
+	if found == nil {
+		return nil, netip.AddrPort{}, false
+	}
+	return found, netip.AddrPortFrom(remote.Unmap(), pair.Remote.Port), true
+}

@@ -1,0 +1,183 @@
+package whep
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// TestKeyCaptureMatchesDTLS runs a real DTLS handshake, as a viewer
+// session's (we are the server), and checks that the keys derived from the
+// captured handshake are the ones both ends export, for each SRTP profile
+// pion offers: a packet the direct path protects is opened by the client's
+// SRTP context.
+func TestKeyCaptureMatchesDTLS(t *testing.T) {
+	for _, profile := range []dtls.SRTPProtectionProfile{
+		dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80,
+	} {
+		t.Run(srtp.ProtectionProfile(profile).String(), func(t *testing.T) {
+			kc := &keyCapture{}
+			server, client := dtlsPair(t, profile, kc)
+
+			srvState, ok := server.ConnectionState()
+			if !ok {
+				t.Fatal("no server state")
+			}
+			want, err := srvState.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := kc.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("exported keying material differs from the DTLS connection's:\n got %x\nwant %x", got, want)
+			}
+
+			send, err := kc.srtpContext()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cliState, _ := client.ConnectionState()
+			cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
+			if err := cfg.ExtractSessionKeysFromDTLS(&cliState, true); err != nil {
+				t.Fatal(err)
+			}
+			recv, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: 65535, Timestamp: 9000, SSRC: 0x1234},
+				Payload: bytes.Repeat([]byte{0xab}, 1200)}
+			plain, _ := pkt.Marshal()
+			sealed, err := send.EncryptRTP(nil, plain, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opened, err := recv.DecryptRTP(nil, sealed, nil)
+			if err != nil {
+				t.Fatalf("client cannot open a packet the direct path protected: %v", err)
+			}
+			if !bytes.Equal(opened, plain) {
+				t.Fatal("client opened a different packet")
+			}
+		})
+	}
+}
+
+// dtlsPair connects a DTLS server (capturing into kc) and client over
+// loopback UDP.
+func dtlsPair(t *testing.T, profile dtls.SRTPProtectionProfile, kc *keyCapture) (server, client *dtls.Conn) {
+	t.Helper()
+	cert, err := selfsign.GenerateSelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = dtls.Server(a, b.LocalAddr(), &dtls.Config{
+		Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, ClientAuth: dtls.RequireAnyClientCert,
+		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile}, ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
+		KeyLogWriter: kc, ServerHelloMessageHook: kc.serverHello,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err = dtls.Client(b, a.LocalAddr(), &dtls.Config{
+		Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true,
+		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile}, ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = client.Close()
+		_ = server.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- server.HandshakeContext(ctx) }()
+	if err := client.HandshakeContext(ctx); err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("server handshake: %v", err)
+	}
+	return server, client
+}
+
+// TestKeyCaptureWithoutHandshake: nothing captured, no keys, and the
+// session stays on pion's path.
+func TestKeyCaptureWithoutHandshake(t *testing.T) {
+	if _, err := (&keyCapture{}).srtpContext(); err == nil {
+		t.Fatal("keys derived from nothing")
+	}
+	kc := &keyCapture{}
+	_, _ = kc.Write([]byte("CLIENT_RANDOM zz 00\n")) // malformed: ignored
+	if kc.master != nil {
+		t.Fatal("malformed key log line taken")
+	}
+}
+
+// TestDirectRoute picks the socket a UDP host pair runs over and refuses
+// what it cannot send: TCP, relayed, unknown local addresses.
+func TestDirectRoute(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sock, err := newMediaConn(conn, slog.Default(), &SendStats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	ms, ok := sock.(mediaSocket)
+	if !ok {
+		t.Skip("no media socket of ours on this platform")
+	}
+	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
+	pair := func(proto webrtc.ICEProtocol, typ webrtc.ICECandidateType, local string, lport uint16) *webrtc.ICECandidatePair {
+		return &webrtc.ICECandidatePair{
+			Local:  &webrtc.ICECandidate{Protocol: proto, Typ: typ, Address: local, Port: lport},
+			Remote: &webrtc.ICECandidate{Protocol: proto, Typ: webrtc.ICECandidateTypePrflx, Address: "10.1.2.3", Port: 5000},
+		}
+	}
+	got, dst, ok := directRoute(pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "127.0.0.1", port), []mediaSocket{ms})
+	if !ok || got != ms || dst != netip.MustParseAddrPort("10.1.2.3:5000") {
+		t.Fatalf("host pair: %v %v %v", got, dst, ok)
+	}
+	// Announced under a public address (1:1 NAT): still the one socket.
+	if _, _, ok := directRoute(pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "203.0.113.7", port), []mediaSocket{ms}); !ok {
+		t.Fatal("1:1 NAT host pair refused")
+	}
+	for name, p := range map[string]*webrtc.ICECandidatePair{
+		"tcp":        pair(webrtc.ICEProtocolTCP, webrtc.ICECandidateTypeHost, "127.0.0.1", port),
+		"relay":      pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeRelay, "127.0.0.1", port),
+		"other port": pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "127.0.0.1", port+1),
+		"nil":        nil,
+	} {
+		if _, _, ok := directRoute(p, []mediaSocket{ms}); ok {
+			t.Errorf("%s pair taken for the direct path", name)
+		}
+	}
+}
