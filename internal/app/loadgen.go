@@ -14,13 +14,15 @@ import (
 )
 
 const loadgenUsage = `Usage:
-  livedrop loadgen viewers --url WHEP_URL -n N [--ramp 10s] [--duration 30s] [--pid PID] [--json]
+  livedrop loadgen viewers --url WHEP_URL -n N [--ramp 10s] [--duration 30s] [--pid PID] [--no-gro] [--json]
   livedrop loadgen buyers --edge URL [--edge URL ...] --drop ID --sku SKU [flags]
 
 Viewers are receive-only WHEP sessions (any WHEP server): the summary gives
 sessions up, time to first keyframe p50/p95/p99, packets, bytes, sequence
 gaps, and with --pid the CPU that process spent per viewer-second and per
-delivered packet over the steady window.
+delivered packet over the steady window. Viewer sockets take coalesced
+datagrams (UDP GRO) unless --no-gro: on loopback a server's GSO datagrams
+are then not split into packets in the server's CPU time.
 
 Buyers place one order each, concurrently, spread over the edges; the JSON
 summary on stdout counts accepted, sold out and failed orders, gives the
@@ -90,6 +92,7 @@ func runViewerLoad(ctx context.Context, args []string, env Env) error {
 	fs.DurationVar(&p.Ramp, "ramp", 10*time.Second, "spread the session starts over this time")
 	fs.DurationVar(&p.Duration, "duration", 30*time.Second, "hold all sessions this long after the ramp")
 	fs.IntVar(&p.PID, "pid", 0, "measure this process's CPU over the steady window")
+	fs.BoolVar(&p.NoGRO, "no-gro", false, "viewer sockets take packets one by one, not coalesced (UDP GRO); on loopback the server's kernel then splits its GSO datagrams")
 	if err := fs.Parse(args); err != nil {
 		return ErrUsage
 	}

@@ -38,6 +38,11 @@ type Params struct {
 	PID int
 	// ICE configures the viewers' transport.
 	ICE whep.ICEConfig
+	// NoGRO makes every viewer's socket take packets one by one. By default
+	// they take coalesced datagrams (UDP GRO) and split them: on loopback
+	// the kernel would otherwise split the server's GSO datagrams in the
+	// server's own CPU time, which a real network does in the NIC.
+	NoGRO bool
 }
 
 // Percentiles of a latency, in milliseconds.
@@ -121,7 +126,11 @@ func Run(ctx context.Context, p Params) (Summary, error) {
 	}
 	// Each viewer has its own socket; 1 MiB holds a keyframe burst while
 	// the generator waits for a core.
-	api, closeICE, err := whep.NewAPI(p.ICE, whep.WithSocketBuffer(1<<20))
+	opts := []whep.APIOption{whep.WithSocketBuffer(1 << 20)}
+	if !p.NoGRO {
+		opts = append(opts, whep.WithGRO())
+	}
+	api, closeICE, err := whep.NewAPI(p.ICE, opts...)
 	if err != nil {
 		return Summary{}, err
 	}

@@ -113,6 +113,15 @@ type apiOptions struct {
 	sendStats     *SendStats
 	logger        *slog.Logger
 	socketBuffer  int
+	gro           bool
+}
+
+// WithGRO has each session's own UDP socket (no UDP mux) take coalesced
+// datagrams (UDP GRO) and split them itself: the load generator uses it so
+// that, on loopback, the kernel does not cut the node's GSO datagrams back
+// into packets in the node's time (groconn_linux.go).
+func WithGRO() APIOption {
+	return func(o *apiOptions) { o.gro = true }
 }
 
 // WithSocketBuffer gives each session's own UDP socket (no UDP mux) size
@@ -239,8 +248,8 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 	if len(o.receive) > 0 {
 		se.DisableSRTPReplayProtection(true)
 	}
-	if o.socketBuffer > 0 {
-		n, err := newBufferedNet(o.socketBuffer)
+	if o.socketBuffer > 0 || o.gro {
+		n, err := newBufferedNet(o.socketBuffer, o.gro)
 		if err != nil {
 			return nil, nil, fmt.Errorf("network: %w", err)
 		}

@@ -28,31 +28,47 @@ func setSocketBuffers(c syscall.Conn, size int) {
 
 // bufferedNet is the standard network whose UDP sockets get big buffers:
 // what a player with a port per session (the load generator) listens on.
+// With gro, its UDP sockets take coalesced datagrams (groconn_linux.go).
 type bufferedNet struct {
 	*stdnet.Net
 	size int
+	gro  bool
 }
 
-func newBufferedNet(size int) (transport.Net, error) {
+func newBufferedNet(size int, gro bool) (transport.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
 	}
-	return &bufferedNet{Net: n, size: size}, nil
+	return &bufferedNet{Net: n, size: size, gro: gro}, nil
 }
 
 func (n *bufferedNet) ListenPacket(network, address string) (net.PacketConn, error) {
 	c, err := n.Net.ListenPacket(network, address)
-	if sc, ok := c.(syscall.Conn); ok && err == nil {
+	if err != nil {
+		return c, err
+	}
+	if sc, ok := c.(syscall.Conn); ok && n.size > 0 {
 		setSocketBuffers(sc, n.size)
 	}
-	return c, err
+	if n.gro {
+		c = withGRO(c)
+	}
+	return c, nil
 }
 
 func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
-	if sc, ok := c.(syscall.Conn); ok && err == nil {
+	if err != nil {
+		return c, err
+	}
+	if sc, ok := c.(syscall.Conn); ok && n.size > 0 {
 		setSocketBuffers(sc, n.size)
 	}
-	return c, err
+	if n.gro {
+		if g, ok := withGRO(c).(transport.UDPConn); ok {
+			c = g
+		}
+	}
+	return c, nil
 }
