@@ -265,7 +265,12 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 		networks = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
 	}
 	se.SetNetworkTypes(networks)
-	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout, time.Second)
+	// The agent pings the peer when it has sent or received nothing for the
+	// keepalive interval; a session on the direct path sends its media
+	// past the agent, so that is every interval, and each ping and answer
+	// costs a STUN round with two HMACs. Half the disconnected timeout
+	// still has a live peer answer in time.
+	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout, max(time.Second, cfg.DisconnectedTimeout/2))
 	if len(cfg.PublicIPs) > 0 {
 		// 1:1 NAT: announce the public addresses instead of the host's.
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
