@@ -329,8 +329,16 @@ func (c *sendConn) send(b *sendBatch) {
 
 // sendSome is the raw write: one sendmmsg of c.sendHdrs. It reports false
 // to wait for the socket to become writable.
+//
+// It is a raw system call: the thread keeps its P while the kernel sends
+// (MSG_DONTWAIT: it never blocks, a full batch takes well under a
+// millisecond). With an ordinary call the runtime's monitor took the P
+// from the sending thread every time and handed it to another, and kept
+// polling every 20 us to do so: on two cores, three threads fought for
+// them. Measured at 500 viewers, alternating: 5.23 and 5.53 us of CPU per
+// delivered packet against 5.82 and 6.01.
 func (c *sendConn) sendSome(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.sendHdrs[0])), uintptr(len(c.sendHdrs)), unix.MSG_DONTWAIT, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.sendHdrs[0])), uintptr(len(c.sendHdrs)), unix.MSG_DONTWAIT, 0, 0)
 	switch {
 	case e == unix.EAGAIN:
 		return false
