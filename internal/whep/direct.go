@@ -1,8 +1,11 @@
 package whep
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -119,24 +122,55 @@ func (k *keyCapture) ExportKeyingMaterial(label string, context []byte, length i
 	return prf.PHash(k.master, seed, length, h)
 }
 
-// srtpContext derives our SRTP sending context.
-func (k *keyCapture) srtpContext() (*srtp.Context, error) {
+// localKeys exports our SRTP master key and salt and the profile.
+func (k *keyCapture) localKeys() (key, salt []byte, profile srtp.ProtectionProfile, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.hello || k.master == nil || k.profile == 0 {
-		return nil, errNoKeys
+		return nil, nil, 0, errNoKeys
 	}
 	cfg := srtp.Config{Profile: srtp.ProtectionProfile(k.profile)}
 	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
+		return nil, nil, 0, err
+	}
+	return cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile, nil
+}
+
+// srtpContext derives pion's SRTP sending context for our keys.
+func (k *keyCapture) srtpContext() (*srtp.Context, error) {
+	key, salt, profile, err := k.localKeys()
+	if err != nil {
 		return nil, err
 	}
-	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile)
+	return srtp.CreateContext(key, salt, profile)
+}
+
+// newDirectPath protects with our own AES-GCM sealer when the profile is
+// AEAD GCM (what browsers pick with us as the DTLS server), else with
+// pion's SRTP context.
+func newDirectPath(k *keyCapture, sock mediaSocket, dst netip.AddrPort) (*directPath, error) {
+	key, salt, profile, err := k.localKeys()
+	if err != nil {
+		return nil, err
+	}
+	d := &directPath{sock: sock, dst: dst}
+	switch profile {
+	case srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm:
+		d.gcm, err = newGCMSealer(key, salt)
+	default:
+		d.ctx, err = srtp.CreateContext(key, salt, profile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // directPath sends one session's RTP, protected by us, on a media socket.
 type directPath struct {
 	mu   sync.Mutex
-	ctx  *srtp.Context
+	gcm  *gcmSealer    // AEAD GCM profiles
+	ctx  *srtp.Context // other profiles
 	sock mediaSocket
 	dst  netip.AddrPort
 	hdr  rtp.Header
@@ -159,13 +193,123 @@ func (d *directPath) writeRTP(h *rtp.Header, payload []byte) error {
 	if _, err := h.MarshalTo(b); err != nil {
 		return err
 	}
-	copy(b[hl:], payload)
-	out, err := d.ctx.EncryptRTP(b, b, &d.hdr)
-	if err != nil {
-		return err
+	var out []byte
+	if d.gcm != nil {
+		out = d.gcm.seal(b[:hl], h.SSRC, h.SequenceNumber, payload)
+	} else {
+		copy(b[hl:], payload)
+		var err error
+		if out, err = d.ctx.EncryptRTP(b, b, &d.hdr); err != nil {
+			return err
+		}
 	}
-	_, err = d.sock.WriteToAddrPort(out, d.dst)
+	_, err := d.sock.WriteToAddrPort(out, d.dst)
 	return err
+}
+
+// gcmSealer protects RTP with AEAD AES-GCM (RFC 7714): the session key
+// and salt derived from the master key and salt as RFC 3711 says, the IV
+// from the salt, SSRC, rollover counter and sequence number, the header
+// authenticated, the payload encrypted. It does what pion's SRTP context
+// does for these profiles without its per-packet map lookup, header
+// parse and copies; TestKeyCaptureMatchesDTLS has pion open its packets.
+type gcmSealer struct {
+	aead  cipher.AEAD
+	salt  [12]byte
+	ssrcs []rocState
+}
+
+// rocState follows one SSRC's rollover counter (RFC 3711 3.3.1).
+type rocState struct {
+	ssrc uint32
+	roc  uint32
+	last uint16
+}
+
+func newGCMSealer(masterKey, masterSalt []byte) (*gcmSealer, error) {
+	if len(masterSalt) != 12 {
+		return nil, fmt.Errorf("AEAD GCM master salt of %d bytes, want 12", len(masterSalt))
+	}
+	key, err := srtpKDF(0x00, masterKey, masterSalt, len(masterKey))
+	if err != nil {
+		return nil, err
+	}
+	salt, err := srtpKDF(0x02, masterKey, masterSalt, 12)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	g := &gcmSealer{aead: aead, ssrcs: make([]rocState, 0, 3)}
+	copy(g.salt[:], salt)
+	return g, nil
+}
+
+// srtpKDF is RFC 3711's AES-CM key derivation with a key derivation rate
+// of zero: AES under the master key of the master salt with the label
+// xored into byte 7, in counter mode.
+func srtpKDF(label byte, masterKey, masterSalt []byte, n int) ([]byte, error) {
+	block, err := aes.NewCipher(masterKey)
+	if err != nil {
+		return nil, err
+	}
+	var in [16]byte
+	copy(in[:], masterSalt)
+	in[7] ^= label
+	out := make([]byte, (n+15)/16*16)
+	for i := 0; i*16 < n; i++ {
+		binary.BigEndian.PutUint16(in[14:], uint16(i))
+		block.Encrypt(out[i*16:], in[:])
+	}
+	return out[:n], nil
+}
+
+// roc returns the rollover counter of packet seq of ssrc and advances the
+// SSRC's state when seq is its newest.
+func (g *gcmSealer) roc(ssrc uint32, seq uint16) uint32 {
+	var s *rocState
+	for i := range g.ssrcs {
+		if g.ssrcs[i].ssrc == ssrc {
+			s = &g.ssrcs[i]
+			break
+		}
+	}
+	if s == nil {
+		g.ssrcs = append(g.ssrcs, rocState{ssrc: ssrc, last: seq})
+		return 0
+	}
+	diff := int16(seq - s.last)
+	switch {
+	case diff > 0:
+		if seq < s.last {
+			s.roc++ // wrapped
+		}
+		s.last = seq
+		return s.roc
+	case seq > s.last && s.roc > 0:
+		return s.roc - 1 // older, from before the last wrap
+	}
+	return s.roc
+}
+
+// seal returns header followed by payload protected; header must have
+// room after it for the payload and the 16-byte tag.
+func (g *gcmSealer) seal(header []byte, ssrc uint32, seq uint16, payload []byte) []byte {
+	roc := g.roc(ssrc, seq)
+	var iv [12]byte
+	binary.BigEndian.PutUint32(iv[2:], ssrc)
+	binary.BigEndian.PutUint32(iv[6:], roc)
+	binary.BigEndian.PutUint16(iv[10:], seq)
+	for i := range iv {
+		iv[i] ^= g.salt[i]
+	}
+	return g.aead.Seal(header, iv[:], payload, header)
 }
 
 // setDest points the path at the ICE pair's remote address.

@@ -46,9 +46,17 @@ func TestKeyCaptureMatchesDTLS(t *testing.T) {
 				t.Fatalf("exported keying material differs from the DTLS connection's:\n got %x\nwant %x", got, want)
 			}
 
-			send, err := kc.srtpContext()
+			// The direct path protects; the client's SRTP context (pion's)
+			// opens, across a sequence number wrap and a retransmission of
+			// a packet from before it.
+			sink := &packetSink{}
+			d, err := newDirectPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			gcm := profile != dtls.SRTP_AES128_CM_HMAC_SHA1_80
+			if (d.gcm != nil) != gcm {
+				t.Fatalf("own GCM sealer in use: %v, want %v", d.gcm != nil, gcm)
 			}
 			cliState, _ := client.ConnectionState()
 			cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
@@ -59,22 +67,34 @@ func TestKeyCaptureMatchesDTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: 65535, Timestamp: 9000, SSRC: 0x1234},
-				Payload: bytes.Repeat([]byte{0xab}, 1200)}
-			plain, _ := pkt.Marshal()
-			sealed, err := send.EncryptRTP(nil, plain, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opened, err := recv.DecryptRTP(nil, sealed, nil)
-			if err != nil {
-				t.Fatalf("client cannot open a packet the direct path protected: %v", err)
-			}
-			if !bytes.Equal(opened, plain) {
-				t.Fatal("client opened a different packet")
+			for i, seq := range []uint16{65533, 65534, 65535, 0, 1, 65535, 2} {
+				for _, ssrc := range []uint32{0x1234, 0x5678} {
+					h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq, Timestamp: 9000 * uint32(i), SSRC: ssrc, Marker: i%2 == 0}
+					payload := bytes.Repeat([]byte{byte(i)}, 1000+i)
+					if err := d.writeRTP(&h, payload); err != nil {
+						t.Fatal(err)
+					}
+					opened, err := recv.DecryptRTP(nil, sink.last, nil)
+					if err != nil {
+						t.Fatalf("packet %d (seq %d, ssrc %x): client cannot open it: %v", i, seq, ssrc, err)
+					}
+					var got rtp.Packet
+					if err := got.Unmarshal(opened); err != nil || !bytes.Equal(got.Payload, payload) || got.SequenceNumber != seq || got.SSRC != ssrc {
+						t.Fatalf("packet %d: opened %+v (%v)", i, got.Header, err)
+					}
+				}
 			}
 		})
 	}
+}
+
+// packetSink is a media socket that keeps the last packet.
+type packetSink struct{ last []byte }
+
+func (s *packetSink) LocalAddr() net.Addr { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9} }
+func (s *packetSink) WriteToAddrPort(b []byte, _ netip.AddrPort) (int, error) {
+	s.last = append(s.last[:0], b...)
+	return len(b), nil
 }
 
 // dtlsPair connects a DTLS server (capturing into kc) and client over

@@ -602,13 +602,12 @@ func (ss *session) useDirect(snd *webrtc.RTPSender) {
 		paths.WithLabelValues("pion").Inc()
 		return
 	}
-	ctx, err := ss.keys.srtpContext()
+	d, err := newDirectPath(ss.keys, sock, dst)
 	if err != nil {
 		ss.srv.log.Warn("session media through pion: SRTP keys not derived", "session", ss.id, "err", err)
 		paths.WithLabelValues("pion").Inc()
 		return
 	}
-	d := &directPath{ctx: ctx, sock: sock, dst: dst}
 	it.OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
 		if s2, dst2, ok := directRoute(p, ss.srv.p.API.socks); ok && s2 == sock {
 			d.setDest(dst2)
