@@ -216,6 +216,7 @@ func (d *directPath) writeRTP(h *rtp.Header, payload []byte) error {
 type gcmSealer struct {
 	aead  cipher.AEAD
 	salt  [12]byte
+	iv    [12]byte // here, not on the stack: Seal's interface call would move it to the heap per packet
 	ssrcs []rocState
 }
 
@@ -302,7 +303,8 @@ func (g *gcmSealer) roc(ssrc uint32, seq uint16) uint32 {
 // room after it for the payload and the 16-byte tag.
 func (g *gcmSealer) seal(header []byte, ssrc uint32, seq uint16, payload []byte) []byte {
 	roc := g.roc(ssrc, seq)
-	var iv [12]byte
+	iv := &g.iv
+	iv[0], iv[1] = 0, 0
 	binary.BigEndian.PutUint32(iv[2:], ssrc)
 	binary.BigEndian.PutUint32(iv[6:], roc)
 	binary.BigEndian.PutUint16(iv[10:], seq)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/stream"
@@ -143,12 +144,32 @@ func (r *forwardRig) writeInto(p *stream.Packet, key bool) {
 // reading into reused buffers) allocates next to nothing per packet. pion
 // allocates on timers too (STUN keepalives, RTCP reports): an idle window
 // as long as the forwarding one measures that, and is subtracted.
+//
+// It runs on both send paths: pion's (sessions with their own sockets) and
+// the direct one (sessions on the node's UDP mux, protected by the node).
 func TestForwardAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts mean nothing under -race; make test runs this without it")
 	}
+	for _, mux := range []bool{false, true} {
+		name := "pion"
+		if mux {
+			name = "direct"
+		}
+		t.Run(name, func(t *testing.T) { testForwardAllocations(t, mux) })
+	}
+}
+
+func testForwardAllocations(t *testing.T, useMux bool) {
 	const viewers, warmup, packets = 10, 500, 4000
-	r := newForwardRig(t, viewers, false)
+	r := newForwardRig(t, viewers, useMux)
+	want := "pion"
+	if useMux {
+		want = "direct"
+	}
+	if got := testutil.ToFloat64(r.srv.p.Metrics.SessionPaths.WithLabelValues(want)); got != viewers {
+		t.Fatalf("%v of %d sessions on the %s path", got, viewers, want)
+	}
 	pool := make([]stream.Packet, warmup+packets) // the source's packets, made up front
 	forward := func(from, to int) {
 		start := r.received.Load()
