@@ -53,6 +53,7 @@ var metricTypes = map[string]string{
 	"livedrop_ingest_errors_total":            "counter",
 	"livedrop_media_send_packets_total":       "counter",
 	"livedrop_media_writers":                  "gauge",
+	"livedrop_media_session_paths_total":      "counter",
 	"livedrop_media_send_datagrams_total":     "counter",
 	"livedrop_media_send_syscalls_total":      "counter",
 	"livedrop_media_send_errors_total":        "counter",
