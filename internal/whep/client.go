@@ -39,7 +39,8 @@ type ClientParams struct {
 	// URL is the WHEP endpoint, e.g. http://origin:8081/whep/demo.
 	URL  string
 	HTTP *http.Client
-	// OnPacket receives every RTP packet; it is called from one goroutine
+	// OnPacket receives every RTP packet that carries media, without RTP
+	// padding (withoutPadding); it is called from one goroutine
 	// per track and must not keep pkt past the call unless it owns it
 	// (each packet is freshly allocated, so keeping it is fine).
 	OnPacket func(kind stream.Kind, pkt *rtp.Packet)
@@ -133,7 +134,7 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 				if err != nil {
 					return
 				}
-				if pkt.Unmarshal(buf[:n]) == nil && p.OnPacket != nil {
+				if pkt.Unmarshal(buf[:n]) == nil && p.OnPacket != nil && withoutPadding(&pkt) {
 					p.OnPacket(kind, &pkt)
 				}
 			}
@@ -143,7 +144,7 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 			if err != nil {
 				return
 			}
-			if p.OnPacket != nil {
+			if p.OnPacket != nil && withoutPadding(pkt) {
 				p.OnPacket(kind, pkt)
 			}
 		}
@@ -282,4 +283,16 @@ func EndpointURL(base, name string) (string, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/") + "/whep/" + url.PathEscape(name)
 	return u.String(), nil
+}
+
+// withoutPadding makes pkt a packet without RTP padding (Unmarshal has cut
+// the padding off its payload but left the P bit, which a node forwarding
+// the packet would send with no padding after it), and reports whether
+// media is left: a padding-only packet (a sender's bandwidth probe) has
+// none.
+func withoutPadding(pkt *rtp.Packet) bool {
+	if pkt.Padding {
+		pkt.Padding, pkt.Header.PaddingSize, pkt.PaddingSize = false, 0, 0
+	}
+	return len(pkt.Payload) > 0
 }
