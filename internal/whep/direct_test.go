@@ -3,7 +3,6 @@ package whep
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -113,18 +112,18 @@ func dtlsPair(t *testing.T, profile dtls.SRTPProtectionProfile, kc *keyCapture) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err = dtls.Server(a, b.LocalAddr(), &dtls.Config{
-		Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, ClientAuth: dtls.RequireAnyClientCert,
-		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile}, ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
-		KeyLogWriter: kc, ServerHelloMessageHook: kc.serverHello,
-	})
+	// As pion/webrtc configures its DTLS: a certificate each, fingerprints
+	// checked elsewhere, extended master secret.
+	server, err = dtls.ServerWithOptions(a, b.LocalAddr(),
+		dtls.WithCertificates(cert), dtls.WithInsecureSkipVerify(true), dtls.WithClientAuth(dtls.RequireAnyClientCert),
+		dtls.WithSRTPProtectionProfiles(profile), dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
+		dtls.WithKeyLogWriter(kc), dtls.WithServerHelloMessageHook(kc.serverHello))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err = dtls.Client(b, a.LocalAddr(), &dtls.Config{
-		Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true,
-		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile}, ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
-	})
+	client, err = dtls.ClientWithOptions(b, a.LocalAddr(),
+		dtls.WithCertificates(cert), dtls.WithInsecureSkipVerify(true),
+		dtls.WithSRTPProtectionProfiles(profile), dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
