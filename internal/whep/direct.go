@@ -136,15 +136,6 @@ func (k *keyCapture) localKeys() (key, salt []byte, profile srtp.ProtectionProfi
 	return cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile, nil
 }
 
-// srtpContext derives pion's SRTP sending context for our keys.
-func (k *keyCapture) srtpContext() (*srtp.Context, error) {
-	key, salt, profile, err := k.localKeys()
-	if err != nil {
-		return nil, err
-	}
-	return srtp.CreateContext(key, salt, profile)
-}
-
 // newDirectPath protects with our own AES-GCM sealer when the profile is
 // AEAD GCM (what browsers pick with us as the DTLS server), else with
 // pion's SRTP context.

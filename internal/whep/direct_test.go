@@ -147,7 +147,7 @@ func dtlsPair(t *testing.T, profile dtls.SRTPProtectionProfile, kc *keyCapture) 
 // TestKeyCaptureWithoutHandshake: nothing captured, no keys, and the
 // session stays on pion's path.
 func TestKeyCaptureWithoutHandshake(t *testing.T) {
-	if _, err := (&keyCapture{}).srtpContext(); err == nil {
+	if _, err := newDirectPath(&keyCapture{}, &packetSink{}, netip.MustParseAddrPort("127.0.0.1:9")); err == nil {
 		t.Fatal("keys derived from nothing")
 	}
 	kc := &keyCapture{}
