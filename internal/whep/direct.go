@@ -305,10 +305,11 @@ func (g *gcmSealer) seal(header []byte, ssrc uint32, seq uint16, payload []byte)
 	return g.aead.Seal(header, iv[:], payload, header)
 }
 
-// setDest points the path at the ICE pair's remote address.
-func (d *directPath) setDest(dst netip.AddrPort) {
+// setRoute points the path at a new ICE pair: its socket and remote
+// address.
+func (d *directPath) setRoute(sock mediaSocket, dst netip.AddrPort) {
 	d.mu.Lock()
-	d.dst = dst
+	d.sock, d.dst = sock, dst
 	d.mu.Unlock()
 }
 

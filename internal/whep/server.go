@@ -609,10 +609,15 @@ func (ss *session) useDirect(snd *webrtc.RTPSender) {
 		return
 	}
 	it.OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
-		if s2, dst2, ok := directRoute(p, ss.srv.p.API.socks); ok && s2 == sock {
-			d.setDest(dst2)
+		if newSock, newDst, ok := directRoute(p, ss.srv.p.API.socks); ok {
+			d.setRoute(newSock, newDst)
 			return
 		}
+		// pion's SRTP context starts this SSRC's rollover counter at
+		// zero: after a sequence number wrap the player cannot open
+		// what it sends. A pair leaving the UDP port mid-session (an
+		// ICE restart onto TCP or a relay) is rare; it is logged.
+		ss.srv.log.Warn("session media back through pion: ICE pair left the UDP port", "session", ss.id)
 		ss.setDirect(nil)
 	})
 	ss.setDirect(d)
