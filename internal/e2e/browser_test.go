@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"github.com/livedrop/livedrop/edge"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,9 +14,10 @@ import (
 // Chromium and checks what a viewer sees: frames decoded, status "playing".
 func TestChromiumPlaysTheViewerPage(t *testing.T) {
 	o := startOrigin(t, nil)
-	// The edge carries media on one UDP port, so Chromium's session takes
-	// the direct path: the edge protects the packets itself.
-	e := startEdge(t, "http://"+o.HTTPAddr(), func(c *edge.Config) { c.ICE.UDPPort = freeUDPPort(t) })
+	// The edge carries media on one UDP port (the harness's default), so
+	// Chromium's session takes the direct path: the edge protects the
+	// packets itself.
+	e := startEdge(t, "http://"+o.HTTPAddr(), nil)
 	// ffmpeg with -c copy would send SPS/PPS only in the SDP; the encoder
 	// here does the same (global header): the origin must inject them.
 	pub := startFFmpeg(t, encodeArgs(30), publishURL(o, "live", pubUser, pubPass))

@@ -93,7 +93,9 @@ func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
 	cfg := origin.DefaultConfig()
 	cfg.HTTPAddr, cfg.RTSPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.RTSPUDPRTPAddr, cfg.RTSPUDPRTCPAddr = "", ""
-	cfg.ICE.UDPPort = 0 // tests run many nodes at once
+	// Media on one UDP port of its own, as in production: viewer sessions
+	// take the direct send path (the node protects their packets).
+	cfg.ICE.UDPPort = freeUDPPort(t)
 	cfg.PublishUser, cfg.PublishPassword = pubUser, pubPass
 	cfg.DataDir = t.TempDir()
 	cfg.ShutdownGrace = 2 * time.Second
@@ -122,7 +124,7 @@ func startEdge(t testing.TB, upstream string, mod func(*edge.Config)) *edgeNode 
 	cfg.OriginURL = upstream
 	cfg.DataDir = t.TempDir()
 	cfg.Region = "test-region"
-	cfg.ICE.UDPPort = 0
+	cfg.ICE.UDPPort = freeUDPPort(t) // as startOrigin
 	cfg.ShutdownGrace = 2 * time.Second
 	if mod != nil {
 		mod(&cfg)

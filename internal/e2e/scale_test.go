@@ -248,6 +248,13 @@ func TestNACKRepairsLoss(t *testing.T) {
 	if n := counterValue(t, e.reg, "livedrop_nacked_packets_total", map[string]string{"stream": "lossy"}); n < 20 {
 		t.Fatalf("edge counted %v NACKed packets", n)
 	}
+	// The repairs above went out on the direct path (the edge's UDP port),
+	// RTX packets protected by the edge's own SRTP sealer.
+	direct := counterValue(t, e.reg, "livedrop_media_session_paths_total", map[string]string{"path": "direct"})
+	viaPion := counterValue(t, e.reg, "livedrop_media_session_paths_total", map[string]string{"path": "pion"})
+	if direct != 2 || viaPion != 0 {
+		t.Fatalf("session paths: %v direct, %v through pion; want the 2 viewers direct", direct, viaPion)
+	}
 }
 
 // TestStalledViewerDoesNotHurtOthers: one viewer stops reading; the other
