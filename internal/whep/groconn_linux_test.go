@@ -2,7 +2,6 @@ package whep
 
 import (
 	"bytes"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -11,16 +10,7 @@ import (
 // A viewer socket with GRO gets the media socket's GSO datagrams whole and
 // hands out their packets one by one, in order and byte-exact.
 func TestGROConnSplitsCoalescedDatagrams(t *testing.T) {
-	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stat := &SendStats{}
-	send, err := newSendConn(raw, slog.Default(), stat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer send.Close()
+	send, stat := newTestSendConn(t)
 	if !send.gso {
 		t.Fatal("the kernel here refuses UDP GSO (UDP_SEGMENT)")
 	}

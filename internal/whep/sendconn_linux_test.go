@@ -22,7 +22,10 @@ func TestSendConnDeliversInOrderWithGSO(t *testing.T) {
 	}
 }
 
-func testSendConnDelivers(t *testing.T, gso bool) {
+// newTestSendConn is a media socket on loopback with its counters, closed
+// when the test ends.
+func newTestSendConn(t *testing.T) (*sendConn, *SendStats) {
+	t.Helper()
 	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +35,12 @@ func testSendConnDelivers(t *testing.T, gso bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { _ = c.Close() })
+	return c, stat
+}
+
+func testSendConnDelivers(t *testing.T, gso bool) {
+	c, stat := newTestSendConn(t)
 	if gso && !c.gso {
 		t.Fatal("the kernel here refuses UDP GSO (UDP_SEGMENT)")
 	}
