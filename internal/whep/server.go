@@ -554,8 +554,8 @@ func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
 	}
 }
 
-// readRTCP drains a sender's RTCP (so interceptors answer NACKs) and
-// passes keyframe requests to the stream, which coalesces them.
+// readRTCP reads a sender's RTCP: NACKs are answered from the stream's
+// history, keyframe requests passed to the stream, which coalesces them.
 func (ss *session) readRTCP(snd *webrtc.RTPSender) {
 	defer ss.srv.wg.Done()
 	buf := make([]byte, 1500)
