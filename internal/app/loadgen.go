@@ -112,6 +112,8 @@ func runViewerLoad(ctx context.Context, args []string, env Env) error {
 	fmt.Fprintf(env.Stdout, "sessions up %d/%d (failed %d %v)\n", sum.SessionsUp, sum.Viewers, sum.SessionsFailed, sum.Errors)
 	fmt.Fprintf(env.Stdout, "first keyframe ms: p50 %.1f p95 %.1f p99 %.1f max %.1f (%d sessions without one)\n",
 		sum.FirstKeyframeMs.P50, sum.FirstKeyframeMs.P95, sum.FirstKeyframeMs.P99, sum.FirstKeyframeMs.Max, sum.NoKeyframe)
+	fmt.Fprintf(env.Stdout, "  of which setup (offer to first packet) p50 %.1f p99 %.1f, waiting for a keyframe after it p50 %.1f p99 %.1f\n",
+		sum.FirstPacketMs.P50, sum.FirstPacketMs.P99, sum.KeyframeWaitMs.P50, sum.KeyframeWaitMs.P99)
 	fmt.Fprintf(env.Stdout, "packets video %d audio %d, bytes %d, sequence gaps %d (%.3f%%)\n",
 		sum.VideoPackets, sum.AudioPackets, sum.Bytes, sum.SequenceGaps, sum.LossPercent)
 	fmt.Fprintf(env.Stdout, "steady window %.1fs: %.0f packets/s delivered\n", sum.WindowSeconds, sum.PacketsPerSecond)

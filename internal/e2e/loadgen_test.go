@@ -33,18 +33,21 @@ func TestLoadgenViewersOnOneUDPPort(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadgen: %v", err)
 	}
+	type percentiles struct {
+		P50 float64 `json:"p50"`
+		P99 float64 `json:"p99"`
+	}
 	var sum struct {
-		SessionsUp    int     `json:"sessions_up"`
-		NoKeyframe    int     `json:"sessions_without_keyframe"`
-		VideoPackets  int64   `json:"video_packets"`
-		AudioPackets  int64   `json:"audio_packets"`
-		SequenceGaps  int64   `json:"sequence_gaps"`
-		PacketsPerSec float64 `json:"packets_per_second"`
-		CPU           float64 `json:"target_cpu_seconds"`
-		FirstKeyframe struct {
-			P50 float64 `json:"p50"`
-			P99 float64 `json:"p99"`
-		} `json:"first_keyframe_ms"`
+		SessionsUp    int         `json:"sessions_up"`
+		NoKeyframe    int         `json:"sessions_without_keyframe"`
+		VideoPackets  int64       `json:"video_packets"`
+		AudioPackets  int64       `json:"audio_packets"`
+		SequenceGaps  int64       `json:"sequence_gaps"`
+		PacketsPerSec float64     `json:"packets_per_second"`
+		CPU           float64     `json:"target_cpu_seconds"`
+		FirstKeyframe percentiles `json:"first_keyframe_ms"`
+		FirstPacket   percentiles `json:"first_packet_ms"`
+		KeyframeWait  percentiles `json:"keyframe_wait_ms"`
 	}
 	if err := json.Unmarshal([]byte(out.String()), &sum); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -55,9 +58,19 @@ func TestLoadgenViewersOnOneUDPPort(t *testing.T) {
 	if sum.SequenceGaps > sum.VideoPackets/1000 {
 		t.Fatalf("%d sequence gaps in %d packets on loopback", sum.SequenceGaps, sum.VideoPackets)
 	}
-	t.Logf("first keyframe p50 %.0f ms, p99 %.0f ms; %.0f packets/s", sum.FirstKeyframe.P50, sum.FirstKeyframe.P99, sum.PacketsPerSec)
-	if sum.FirstKeyframe.P50 <= 0 || sum.FirstKeyframe.P99 > 1000 {
-		t.Fatalf("first keyframe p50 %v p99 %v ms (the GOP start should make it quick)", sum.FirstKeyframe.P50, sum.FirstKeyframe.P99)
+	t.Logf("first keyframe p50 %.0f ms, p99 %.0f ms (setup p50 %.0f, p99 %.0f; then waiting p50 %.0f, p99 %.0f); %.0f packets/s",
+		sum.FirstKeyframe.P50, sum.FirstKeyframe.P99, sum.FirstPacket.P50, sum.FirstPacket.P99,
+		sum.KeyframeWait.P50, sum.KeyframeWait.P99, sum.PacketsPerSec)
+	// Every session started from the kept GOP: its first packet was the
+	// keyframe. Waiting for the source's (2 s GOP) would take 1 s at p50.
+	// The setup before it (ICE, DTLS) is left out: it is what a loaded
+	// machine stretches, and the GOP start cannot shorten it.
+	if gs := counterValue(t, e.reg, "livedrop_gop_starts_total", nil); gs != 20 {
+		t.Fatalf("%v GOP starts for 20 sessions", gs)
+	}
+	if sum.FirstKeyframe.P50 <= 0 || sum.KeyframeWait.P99 > 300 {
+		t.Fatalf("first keyframe p50 %v ms, waited for it after the first packet p50 %v p99 %v ms (the GOP start should send it first)",
+			sum.FirstKeyframe.P50, sum.KeyframeWait.P50, sum.KeyframeWait.P99)
 	}
 	if sum.CPU <= 0 || sum.PacketsPerSec <= 0 {
 		t.Fatalf("no CPU or rate measured: %s", out.String())

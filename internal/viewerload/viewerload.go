@@ -55,30 +55,37 @@ type Percentiles struct {
 
 // Summary is the JSON result of a run.
 type Summary struct {
-	URL                 string         `json:"url"`
-	Viewers             int            `json:"viewers"`
-	SessionsUp          int            `json:"sessions_up"`
-	SessionsFailed      int            `json:"sessions_failed"`
-	Errors              map[string]int `json:"errors,omitempty"`
-	FirstKeyframeMs     Percentiles    `json:"first_keyframe_ms"`
-	NoKeyframe          int            `json:"sessions_without_keyframe"`
-	VideoPackets        int64          `json:"video_packets"`
-	AudioPackets        int64          `json:"audio_packets"`
-	Bytes               int64          `json:"bytes"`
-	SequenceGaps        int64          `json:"sequence_gaps"`
-	LossPercent         float64        `json:"loss_percent"`
-	WindowSeconds       float64        `json:"window_seconds"`
-	PacketsPerSecond    float64        `json:"packets_per_second"`
-	TargetCPUSeconds    float64        `json:"target_cpu_seconds,omitempty"`
-	TargetCPUMsPerViewS float64        `json:"target_cpu_ms_per_viewer_second,omitempty"`
-	TargetCPUUsPerPkt   float64        `json:"target_cpu_us_per_packet,omitempty"`
-	TargetRSSMiB        float64        `json:"target_rss_mib,omitempty"`
+	URL            string         `json:"url"`
+	Viewers        int            `json:"viewers"`
+	SessionsUp     int            `json:"sessions_up"`
+	SessionsFailed int            `json:"sessions_failed"`
+	Errors         map[string]int `json:"errors,omitempty"`
+	// FirstKeyframeMs runs from a session's offer to its first keyframe:
+	// FirstPacketMs (setup: offer, answer, ICE, DTLS, first media packet)
+	// plus KeyframeWaitMs (media flowing, no picture yet). A GOP start
+	// makes the keyframe the first packet, so the wait is about 0.
+	FirstKeyframeMs     Percentiles `json:"first_keyframe_ms"`
+	FirstPacketMs       Percentiles `json:"first_packet_ms"`
+	KeyframeWaitMs      Percentiles `json:"keyframe_wait_ms"`
+	NoKeyframe          int         `json:"sessions_without_keyframe"`
+	VideoPackets        int64       `json:"video_packets"`
+	AudioPackets        int64       `json:"audio_packets"`
+	Bytes               int64       `json:"bytes"`
+	SequenceGaps        int64       `json:"sequence_gaps"`
+	LossPercent         float64     `json:"loss_percent"`
+	WindowSeconds       float64     `json:"window_seconds"`
+	PacketsPerSecond    float64     `json:"packets_per_second"`
+	TargetCPUSeconds    float64     `json:"target_cpu_seconds,omitempty"`
+	TargetCPUMsPerViewS float64     `json:"target_cpu_ms_per_viewer_second,omitempty"`
+	TargetCPUUsPerPkt   float64     `json:"target_cpu_us_per_packet,omitempty"`
+	TargetRSSMiB        float64     `json:"target_rss_mib,omitempty"`
 }
 
 // viewer is one session's counters, written by its track goroutines.
 type viewer struct {
 	start     time.Time
 	firstKey  atomic.Int64 // nanoseconds after start; 0 until a keyframe
+	firstPkt  atomic.Int64 // nanoseconds after start; 0 until a packet
 	video     atomic.Int64
 	audio     atomic.Int64
 	bytes     atomic.Int64
@@ -91,6 +98,9 @@ type viewer struct {
 
 func (v *viewer) onPacket(k stream.Kind, p *rtp.Packet) {
 	v.bytes.Add(int64(len(p.Payload)))
+	if v.firstPkt.Load() == 0 {
+		v.firstPkt.CompareAndSwap(0, int64(max(time.Since(v.start), 1)))
+	}
 	if k == stream.Video {
 		v.video.Add(1)
 		if v.firstKey.Load() == 0 && avc.IsKeyframeStart(p.Payload) {
@@ -221,11 +231,16 @@ func Run(ctx context.Context, p Params) (Summary, error) {
 	for _, n := range errs {
 		sum.SessionsFailed += n
 	}
-	var firsts []time.Duration
+	var firsts, firstPkts, waits []time.Duration
 	var expected int64
 	for _, v := range viewers {
-		if k := v.firstKey.Load(); k > 0 {
+		k, f := v.firstKey.Load(), v.firstPkt.Load()
+		if f > 0 {
+			firstPkts = append(firstPkts, time.Duration(f))
+		}
+		if k > 0 {
 			firsts = append(firsts, time.Duration(k))
+			waits = append(waits, time.Duration(k-f))
 		} else {
 			sum.NoKeyframe++
 		}
@@ -239,6 +254,8 @@ func Run(ctx context.Context, p Params) (Summary, error) {
 		sum.LossPercent = 100 * float64(sum.SequenceGaps) / float64(expected)
 	}
 	sum.FirstKeyframeMs = percentiles(firsts)
+	sum.FirstPacketMs = percentiles(firstPkts)
+	sum.KeyframeWaitMs = percentiles(waits)
 	delivered := s1.pkts - s0.pkts
 	if window > 0 {
 		sum.PacketsPerSecond = float64(delivered) / window.Seconds()
