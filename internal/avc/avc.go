@@ -1,7 +1,7 @@
 // Package avc prepares H.264 RTP payloads (RFC 6184, packetization mode 1)
 // for WebRTC without decoding the picture: it keeps every payload under a
 // size limit, sends SPS and PPS before every IDR, marks where decoding can
-// start, and notices B-frames.
+// start, drops access unit delimiters, and notices B-frames.
 package avc
 
 import (
@@ -56,10 +56,10 @@ type Normalizer struct {
 }
 
 // fuState carries an FU-A NAL unit whose source fragments are larger than
-// MaxPayload across Push calls. It is cut again into MaxPayload pieces, all
-// of one size but the last: cutting each source fragment on its own would
-// give pairs like 1200+272 bytes (ffmpeg sends 1472), more packets, and
-// sizes the sender cannot join into one GSO datagram.
+// MaxPayload across Push calls. It is cut again, at its end, into pieces
+// that differ by a byte at most (see pieces): cutting each source fragment
+// on its own would give pairs like 1200+272 bytes (ffmpeg sends 1472),
+// more packets, and sizes the sender cannot join into one GSO datagram.
 type fuState struct {
 	active    bool
 	ts        uint32
@@ -106,6 +106,12 @@ func (n *Normalizer) Push(payload []byte, ts uint32, marker bool, emit func(Out)
 	}
 	typ := payload[0] & 0x1f
 	switch {
+	case typ == TypeAUD && !marker:
+		// An access unit delimiter tells nothing a WebRTC player uses (RTP
+		// timestamps and the marker delimit frames), and sent alone it
+		// cost every viewer a datagram per frame: the sender cannot join a
+		// 2-byte packet with the frame's pieces.
+		return nil
 	case typ >= 1 && typ <= 23:
 		n.observe(payload)
 		n.single(payload, ts, marker, emit)
@@ -262,10 +268,13 @@ func (n *Normalizer) fragment(nalu []byte, marker, key bool, emit func(Out)) {
 	indicator := nalu[0]&0xe0 | TypeFUA
 	typ := nalu[0] & 0x1f
 	body := nalu[1:]
-	chunk := n.max() - 2
-	for first := true; len(body) > 0; first = false {
-		size := min(chunk, len(body))
-		last := size == len(body)
+	k, size, longer := pieces(len(body), n.max()-2)
+	for i := 0; i < k; i++ {
+		size := size
+		if i < longer {
+			size++
+		}
+		first, last := i == 0, i == k-1
 		hdr := typ
 		if first {
 			hdr |= 0x80
@@ -281,15 +290,45 @@ func (n *Normalizer) fragment(nalu []byte, marker, key bool, emit func(Out)) {
 	}
 }
 
-// cut emits the carried FU-A body in MaxPayload pieces, keeping back the
-// last piece until the NAL unit's end is known.
+// pieces tells how to cut n bytes into the fewest pieces of at most max:
+// k pieces, the first longer of them size+1 bytes long, the rest size.
+// Pieces of one NAL unit differ by a byte at most, so the sender can pad
+// them to one size and join them, with the audio packet after them, into
+// one GSO datagram (a shorter piece would end the datagram).
+func pieces(n, max int) (k, size, longer int) {
+	k = (n + max - 1) / max
+	if k == 0 {
+		return 0, 0, 0
+	}
+	return k, n / k, n % k
+}
+
+// fuHoldMax bounds the NAL unit body cut holds back: past it, whole
+// MaxPayload pieces leave as they come (a source cannot make the
+// normalizer keep an endless NAL unit).
+const fuHoldMax = 1 << 20
+
+// cut emits the carried FU-A body in equal pieces (see pieces) once the
+// NAL unit's end has come; until then it keeps the body, at most
+// fuHoldMax of it. The pieces leave together anyway: writers wait for a
+// frame's last packet.
 func (n *Normalizer) cut(end, marker bool, emit func(Out)) {
 	f := &n.fu
 	chunk := n.max() - 2
+	if !end && len(f.buf) < fuHoldMax {
+		return
+	}
 	body := f.buf
-	for len(body) > chunk || (end && len(body) > 0) {
-		size := min(chunk, len(body))
-		last := end && size == len(body)
+	k, size, longer := pieces(len(body), chunk)
+	if !end {
+		k, size, longer = len(body)/chunk, chunk, 0
+	}
+	for i := 0; i < k; i++ {
+		size := size
+		if i < longer {
+			size++
+		}
+		last := end && i == k-1
 		hdr := f.typ
 		if f.first {
 			hdr |= 0x80

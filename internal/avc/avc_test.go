@@ -91,8 +91,9 @@ func TestFragmentsLargeNALUs(t *testing.T) {
 	out := collect(t, n, big, 1, true)
 	var rebuilt []byte
 	for i, o := range out[1:] {
-		if len(o.Payload) > 1200 {
-			t.Fatalf("payload %d is %d bytes", i, len(o.Payload))
+		// 4,999 body bytes: 5 pieces of 1,000 less one byte, the longer first.
+		if want := 2 + 999 + map[bool]int{true: 1}[i < 4]; len(o.Payload) != want {
+			t.Fatalf("payload %d is %d bytes, want %d", i, len(o.Payload), want)
 		}
 		if o.Payload[0]&0x1f != TypeFUA {
 			t.Fatal("not FU-A")
@@ -142,8 +143,9 @@ func TestRefragmentsLargeFUA(t *testing.T) {
 	var rebuilt []byte
 	for i, o := range out {
 		last := i == len(out)-1
-		if !last && len(o.Payload) != 1200 {
-			t.Fatalf("piece %d is %d bytes: all but the last must be 1200", i, len(o.Payload))
+		// Equal pieces, as far as bytes divide: 1,167 + 1,166 + 1,166.
+		if want := 2 + 3499/3 + map[bool]int{true: 1}[i < 3499%3]; len(o.Payload) != want {
+			t.Fatalf("piece %d is %d bytes, want %d (equal pieces, the longer first)", i, len(o.Payload), want)
 		}
 		if (o.Payload[1]&0x80 != 0) != (i == 0) || (o.Payload[1]&0x40 != 0) != last || o.Marker != last || o.Keyframe {
 			t.Fatalf("piece %d: start/end/marker/keyframe wrong: %x %v %v", i, o.Payload[:2], o.Marker, o.Keyframe)
@@ -159,6 +161,55 @@ func TestRefragmentsLargeFUA(t *testing.T) {
 	n.Discontinuity()
 	if got := collect(t, n, src[2], 10, true); len(got) != 0 {
 		t.Fatalf("%d pieces emitted from after the loss", len(got))
+	}
+}
+
+// TestHoldsAtMostFUHoldMax: a source that never ends its FU-A NAL unit
+// cannot make the normalizer keep it: past fuHoldMax, whole pieces leave.
+func TestHoldsAtMostFUHoldMax(t *testing.T) {
+	n := &Normalizer{MaxPayload: 1200}
+	frag := func(hdr byte) []byte { return append([]byte{0x7c, hdr}, bytes.Repeat([]byte{9}, 1470)...) }
+	var out []Out
+	push := func(p []byte, marker bool) {
+		out = append(out, collect(t, n, p, 1, marker)...)
+	}
+	push(frag(0x85), false)
+	for len(n.fu.buf)+1470 < fuHoldMax {
+		push(frag(0x05), false)
+	}
+	if len(out) != 0 {
+		t.Fatalf("%d pieces left before the NAL unit ended or %d bytes were held", len(out), fuHoldMax)
+	}
+	push(frag(0x05), false) // past the limit
+	if len(out) == 0 || len(n.fu.buf) >= 1198 {
+		t.Fatalf("past the limit: %d pieces out, %d bytes held", len(out), len(n.fu.buf))
+	}
+	for i, o := range out {
+		if len(o.Payload) != 1200 || (o.Payload[1]&0x80 != 0) != (i == 0) || o.Payload[1]&0x40 != 0 || o.Marker {
+			t.Fatalf("piece %d: %d bytes, header %x, marker %v", i, len(o.Payload), o.Payload[:2], o.Marker)
+		}
+	}
+	sent := len(out)
+	push(frag(0x45), true)
+	last := out[len(out)-1]
+	if len(out) <= sent || last.Payload[1]&0x40 == 0 || !last.Marker {
+		t.Fatal("the NAL unit's end did not leave with the end bit and marker")
+	}
+}
+
+// TestDropsAccessUnitDelimiters: an AUD alone would cost every viewer a
+// datagram per frame; it is dropped, unless it carries the frame's marker.
+func TestDropsAccessUnitDelimiters(t *testing.T) {
+	n := &Normalizer{}
+	aud := []byte{0x09, 0xf0}
+	if out := collect(t, n, aud, 1, false); len(out) != 0 {
+		t.Fatalf("AUD emitted: %+v", out)
+	}
+	if out := collect(t, n, slice(0, 300), 1, true); len(out) != 1 || !out[0].Marker {
+		t.Fatalf("the frame after the AUD: %+v", out)
+	}
+	if out := collect(t, n, aud, 2, true); len(out) != 1 || !out[0].Marker {
+		t.Fatal("an AUD with the marker must pass: it ends the frame")
 	}
 }
 
