@@ -166,7 +166,16 @@ type directPath struct {
 	dst  netip.AddrPort
 	hdr  rtp.Header
 	buf  []byte
+
+	// the last packet sent, to pad the next one of its frame (equalize)
+	lastSSRC, lastTS uint32
+	lastLen          int
+	padded           []byte
+	padHdr           rtp.Header
 }
+
+// maxEqualize is the most padding equalize adds to a packet.
+const maxEqualize = 8
 
 // srtpOverhead is the most SRTP adds to a packet (an AES-CM HMAC-SHA1-80
 // tag is 10 bytes, a GCM tag 16).
@@ -175,6 +184,15 @@ const srtpOverhead = 16
 func (d *directPath) writeRTP(h *rtp.Header, payload []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if pad := d.equalize(h, len(payload)); pad > 0 {
+		d.padHdr = *h
+		d.padHdr.Padding, d.padHdr.PaddingSize = true, byte(pad)
+		h = &d.padHdr
+		d.padded = append(d.padded[:0], payload...)
+		d.padded = append(d.padded, make([]byte, pad)...)
+		d.padded[len(d.padded)-1] = byte(pad)
+		payload = d.padded
+	}
 	hl := h.MarshalSize()
 	n := hl + len(payload)
 	if cap(d.buf) < n+srtpOverhead {
@@ -196,6 +214,22 @@ func (d *directPath) writeRTP(h *rtp.Header, payload []byte) error {
 	}
 	_, err := d.sock.WriteToAddrPort(out, d.dst)
 	return err
+}
+
+// equalize returns how many bytes of RTP padding make a packet as long as
+// the one before it of the same frame, when that is at most maxEqualize.
+// The normalizer cuts a NAL unit into pieces that differ by a byte at
+// most (avc.Normalizer); padded, they are all of one size, and the audio
+// packet the writer sends after the frame (writer.arrange) joins the
+// frame's GSO datagram as its short last segment.
+func (d *directPath) equalize(h *rtp.Header, payloadLen int) int {
+	n := h.MarshalSize() + payloadLen
+	pad := 0
+	if h.SSRC == d.lastSSRC && h.Timestamp == d.lastTS && !h.Padding && n < d.lastLen && d.lastLen-n <= maxEqualize {
+		pad = d.lastLen - n
+	}
+	d.lastSSRC, d.lastTS, d.lastLen = h.SSRC, h.Timestamp, n+pad
+	return pad
 }
 
 // gcmSealer protects RTP with AEAD AES-GCM (RFC 7714): the session key

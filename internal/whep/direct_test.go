@@ -87,6 +87,74 @@ func TestKeyCaptureMatchesDTLS(t *testing.T) {
 	}
 }
 
+// TestEqualizePadsAFramesPieces: the pieces of a frame, which the
+// normalizer cuts a byte apart at most, leave padded to one size, so the
+// sender joins them, and the audio packet after them, into one GSO
+// datagram; the player opens the original payloads.
+func TestEqualizePadsAFramesPieces(t *testing.T) {
+	kc := &keyCapture{}
+	_, client := dtlsPair(t, dtls.SRTP_AEAD_AES_128_GCM, kc)
+	sink := &packetSink{}
+	d, err := newDirectPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliState, _ := client.ConnectionState()
+	cfg := srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}
+	if err := cfg.ExtractSessionKeysFromDTLS(&cliState, true); err != nil {
+		t.Fatal(err)
+	}
+	recv, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const video, audio = 0x1111, 0x2222
+	seq := map[uint32]uint16{}
+	send := func(ssrc, ts uint32, size int) (wire int, padding byte) {
+		t.Helper()
+		seq[ssrc]++
+		h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq[ssrc], Timestamp: ts, SSRC: ssrc}
+		payload := bytes.Repeat([]byte{byte(size)}, size)
+		if err := d.writeRTP(&h, payload); err != nil {
+			t.Fatal(err)
+		}
+		wire = len(sink.last)
+		opened, err := recv.DecryptRTP(nil, sink.last, nil)
+		if err != nil {
+			t.Fatalf("%d-byte packet: the player cannot open it: %v", size, err)
+		}
+		var got rtp.Packet
+		if err := got.Unmarshal(opened); err != nil || !bytes.Equal(got.Payload, payload) {
+			t.Fatalf("%d-byte packet: opened %d bytes of payload (%v)", size, len(got.Payload), err)
+		}
+		return wire, got.PaddingSize
+	}
+	first, _ := send(video, 3000, 1002)
+	for _, size := range []int{1001, 1001} {
+		if wire, pad := send(video, 3000, size); wire != first || pad != 1 {
+			t.Fatalf("piece of %d bytes: %d on the wire with %d bytes of padding, want %d with 1", size, wire, pad, first)
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		ssrc, ts uint32
+		size     int
+		padded   bool
+	}{
+		{"audio after the frame", audio, 960, 200, false},
+		{"the next frame", video, 6000, 900, false},
+		{"a piece 9 bytes shorter", video, 6000, 891, false},
+		{"a longer piece", video, 6000, 950, false},
+		{"a piece 8 bytes shorter", video, 6000, 942, true},
+	} {
+		prev := d.lastLen
+		wire, pad := send(c.ssrc, c.ts, c.size)
+		if c.padded != (pad > 0) || (c.padded && wire-srtpOverhead != prev) {
+			t.Errorf("%s: %d bytes on the wire, %d bytes of padding", c.name, wire, pad)
+		}
+	}
+}
+
 // packetSink is a media socket that keeps the last packet.
 type packetSink struct{ last []byte }
 
