@@ -30,8 +30,12 @@ type Config struct {
 	QueueSize int `yaml:"queue_size"`
 	// GOPStart starts new viewers from the stream's kept GOP instead of
 	// waiting for the source's next keyframe.
-	GOPStart bool           `yaml:"gop_start"`
-	ICE      whep.ICEConfig `yaml:"ice"`
+	GOPStart bool `yaml:"gop_start"`
+	// AudioHold lets audio wait for the next video frame, at most this
+	// long, and leave with it: one datagram per viewer instead of two,
+	// for up to a frame interval of audio delay (0: audio leaves at once).
+	AudioHold time.Duration  `yaml:"audio_hold"`
+	ICE       whep.ICEConfig `yaml:"ice"`
 
 	httpnode.Settings `yaml:",inline"`
 }
@@ -46,6 +50,7 @@ func DefaultConfig() Config {
 		IdleTimeout: 5 * time.Second,
 		QueueSize:   512,
 		GOPStart:    true,
+		AudioHold:   50 * time.Millisecond,
 		ICE:         edgeICE(),
 		Settings:    httpnode.DefaultSettings(),
 	}
@@ -85,6 +90,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QueueSize < 16 || c.QueueSize > 1<<16 {
 		return errors.New("queue_size: must be between 16 and 65536")
+	}
+	if c.AudioHold < 0 || c.AudioHold > time.Second {
+		return errors.New("audio_hold: must be between 0 and 1s")
 	}
 	if err := c.Settings.Validate(); err != nil {
 		return err

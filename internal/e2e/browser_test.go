@@ -65,4 +65,24 @@ func TestChromiumPlaysTheViewerPage(t *testing.T) {
 	if err := page.WaitFor(ctx, `(async () => { let n = 0; (await window.livedrop.pc.getStats()).forEach((r) => { if (r.type === 'remote-outbound-rtp' && r.kind === 'video') n = r.reportsSent; }); return n >= 2; })()`, 10*time.Second); err != nil {
 		t.Fatalf("Chromium got fewer than 2 sender reports for video: %v", err)
 	}
+	// Audio plays too. The edge holds audio for the next video frame
+	// (audio_hold), so it arrives up to a frame interval late, packed
+	// behind the frame: Chromium's jitter buffer absorbs that without
+	// concealing (inventing) samples beyond its start.
+	if err := page.WaitFor(ctx, `(async () => { let n = 0; (await window.livedrop.pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.totalSamplesReceived; }); return n >= 3 * 48000; })()`, 20*time.Second); err != nil {
+		t.Fatalf("Chromium received under 3 s of audio: %v", err)
+	}
+	var audio struct {
+		Packets   float64 `json:"packets"`
+		Samples   float64 `json:"samples"`
+		Concealed float64 `json:"concealed"`
+		BufferMs  float64 `json:"bufferMs"`
+	}
+	if err := page.Eval(ctx, `(async () => { let a = {}; (await window.livedrop.pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'audio') a = {packets: r.packetsReceived, samples: r.totalSamplesReceived, concealed: r.concealedSamples, bufferMs: 1000 * r.jitterBufferDelay / Math.max(r.jitterBufferEmittedCount, 1)}; }); return a; })()`, &audio); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("audio: %.0f packets, %.0f samples, %.0f concealed, jitter buffer %.0f ms", audio.Packets, audio.Samples, audio.Concealed, audio.BufferMs)
+	if audio.Concealed > audio.Samples/10 {
+		t.Fatalf("Chromium concealed %.0f of %.0f audio samples", audio.Concealed, audio.Samples)
+	}
 }

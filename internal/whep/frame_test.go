@@ -1,7 +1,9 @@
 package whep
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -29,6 +31,59 @@ func TestFrameEnd(t *testing.T) {
 	for _, tt := range tests {
 		if got := frameEnd(tt.batch); got != tt.want {
 			t.Errorf("%s: frameEnd = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestArrange: whole frames leave; with AudioHold, audio waits for the
+// next frame's end, at most AudioHold, and leaves after the frame's
+// packets.
+func TestArrange(t *testing.T) {
+	now := time.Now()
+	var (
+		v1  = &stream.Packet{Kind: stream.Video, Header: rtp.Header{Timestamp: 1, SequenceNumber: 1}}
+		v1m = &stream.Packet{Kind: stream.Video, Header: rtp.Header{Timestamp: 1, SequenceNumber: 2, Marker: true}}
+		v2  = &stream.Packet{Kind: stream.Video, Header: rtp.Header{Timestamp: 2, SequenceNumber: 3}}
+	)
+	audio := func(age time.Duration) *stream.Packet {
+		return &stream.Packet{Kind: stream.Audio, Arrival: now.Add(-age)}
+	}
+	a10, a60, a5 := audio(10*time.Millisecond), audio(60*time.Millisecond), audio(5*time.Millisecond)
+	tests := []struct {
+		name  string
+		hold  time.Duration
+		force bool
+		batch []*stream.Packet
+		want  []*stream.Packet // what leaves, in order
+		wait  time.Duration
+	}{
+		{"audio leaves after the frame it waited for", 50 * time.Millisecond, false,
+			[]*stream.Packet{a10, v1, v1m}, []*stream.Packet{v1, v1m, a10}, frameHold},
+		{"audio after the frame waits for the next", 50 * time.Millisecond, false,
+			[]*stream.Packet{v1, v1m, a10}, []*stream.Packet{v1, v1m}, 40 * time.Millisecond},
+		{"audio alone waits", 50 * time.Millisecond, false,
+			[]*stream.Packet{a5}, nil, 45 * time.Millisecond},
+		{"audio that waited AudioHold leaves", 50 * time.Millisecond, false,
+			[]*stream.Packet{v1, v1m, a60}, []*stream.Packet{v1, v1m, a60}, frameHold},
+		{"audio before an unfinished frame waits with it", 50 * time.Millisecond, false,
+			[]*stream.Packet{v1m, a10, v2}, []*stream.Packet{v1m}, frameHold},
+		{"forced: all leaves, video first", 50 * time.Millisecond, true,
+			[]*stream.Packet{a10, v2, a5}, []*stream.Packet{v2, a10, a5}, frameHold},
+		{"no AudioHold: as it came", 0, false,
+			[]*stream.Packet{a10, v1, v1m, a5}, []*stream.Packet{a10, v1, v1m, a5}, frameHold},
+	}
+	for _, tt := range tests {
+		w := &writer{srv: &Server{p: ServerParams{AudioHold: tt.hold}}}
+		batch := append([]*stream.Packet(nil), tt.batch...)
+		ready, wait := w.arrange(batch, tt.force, now)
+		if !slices.Equal(batch[:ready], tt.want) {
+			t.Errorf("%s: %d packets leave (%v), want %d", tt.name, ready, batch[:ready], len(tt.want))
+		}
+		if wait != tt.wait {
+			t.Errorf("%s: waits %v, want %v", tt.name, wait, tt.wait)
+		}
+		if got := len(batch); got != len(tt.batch) {
+			t.Errorf("%s: batch is %d packets, was %d", tt.name, got, len(tt.batch))
 		}
 	}
 }

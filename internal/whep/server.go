@@ -59,6 +59,11 @@ type ServerParams struct {
 	// NoGOPStart makes new sessions wait for the source's next keyframe
 	// instead of replaying the kept GOP (for comparison).
 	NoGOPStart bool
+	// AudioHold, when positive, makes audio wait for the end of the next
+	// video frame, at most this long, and leave right after it: a viewer's
+	// audio packet then rides in the frame's UDP datagram instead of one
+	// of its own (see writer.arrange). Zero sends audio as it comes.
+	AudioHold time.Duration
 }
 
 // Server answers WHEP requests.
