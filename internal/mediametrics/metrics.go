@@ -103,7 +103,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"stream"}),
 		ForwardLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "livedrop_forward_latency_seconds",
-			Help:    "Time from a packet's arrival at this node to its write to a viewer (sampled 1 in 16).",
+			Help:    "Time from a video packet's arrival at this node to its write to a viewer (sampled 1 in 16; an edge holds audio up to audio_hold more).",
 			Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1},
 		}),
 		Writers: prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -405,9 +405,9 @@ func (ss *session) deliver(pkts []*stream.Packet, c *counts) {
 	ss.writeLive(pkts, c, true)
 }
 
-// writeLive writes packets as they come; sample puts one in 16 into the
-// forward latency histogram (not the packets that waited for a GOP
-// replay: that wait is the session's start, measured on its own).
+// writeLive writes packets as they come; sample puts one video packet in
+// 16 into the forward latency histogram (not the packets that waited for
+// a GOP replay: that wait is the session's start, measured on its own).
 func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 	o := &ss.out
 	for _, p := range pkts {
@@ -436,10 +436,10 @@ func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 		if p.Kind == stream.Audio {
 			c.pktsA++
 			c.bytesA += len(p.Payload)
-		} else {
-			c.pktsV++
-			c.bytesV += len(p.Payload)
+			continue // not sampled: held on purpose (AudioHold)
 		}
+		c.pktsV++
+		c.bytesV += len(p.Payload)
 		if o.n++; sample && o.n%16 == 0 && !p.Arrival.IsZero() {
 			ss.m.latency.Observe(time.Since(p.Arrival).Seconds())
 		}
