@@ -32,7 +32,7 @@ type Config struct {
 	// waiting for the source's next keyframe.
 	GOPStart bool `yaml:"gop_start"`
 	// AudioHold lets audio wait for the next video frame, at most this
-	// long, and leave with it: one datagram per viewer instead of two,
+	// long, and leave with it: its packet joins the frame's datagram,
 	// for up to a frame interval of audio delay (0: audio leaves at once).
 	AudioHold time.Duration  `yaml:"audio_hold"`
 	ICE       whep.ICEConfig `yaml:"ice"`
