@@ -155,6 +155,41 @@ func TestEqualizePadsAFramesPieces(t *testing.T) {
 	}
 }
 
+// TestPaddingAllocations: padding a frame's pieces allocates nothing (the
+// forwarding path's budget is 0 per packet; TestForwardAllocations sends
+// frames of one piece).
+func TestPaddingAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under -race; make test runs this without it")
+	}
+	kc := &keyCapture{}
+	dtlsPair(t, dtls.SRTP_AEAD_AES_128_GCM, kc)
+	sink := &packetSink{}
+	d, err := newDirectPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pieces := [][]byte{make([]byte, 1002), make([]byte, 1001), make([]byte, 1001)}
+	var seq uint16
+	ts := uint32(0)
+	allocs := testing.AllocsPerRun(200, func() {
+		ts += 3000
+		for _, p := range pieces {
+			seq++
+			h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq, Timestamp: ts, SSRC: 1}
+			if err := d.writeRTP(&h, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per padded frame", allocs)
+	}
+	if len(sink.last) != 12+1002+srtpOverhead {
+		t.Fatalf("the last piece left %d bytes long, not padded to the first's", len(sink.last))
+	}
+}
+
 // packetSink is a media socket that keeps the last packet.
 type packetSink struct{ last []byte }
 
