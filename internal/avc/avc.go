@@ -291,7 +291,7 @@ func (n *Normalizer) fragment(nalu []byte, marker, key bool, emit func(Out)) {
 }
 
 // pieces tells how to cut n bytes into the fewest pieces of at most max:
-// k pieces, the first longer of them size+1 bytes long, the rest size.
+// k pieces, of which the first `longer` are size+1 bytes and the rest size.
 // Pieces of one NAL unit differ by a byte at most, so the sender can pad
 // them to one size and join them, with the audio packet after them, into
 // one GSO datagram (a shorter piece would end the datagram).
