@@ -22,6 +22,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livedrop/livedrop/internal/stream"
 )
 
 // The direct path: a viewer session whose ICE pair runs over the node's UDP
@@ -44,6 +46,13 @@ import (
 type mediaSocket interface {
 	LocalAddr() net.Addr
 	WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error)
+}
+
+// batchSocket is a media socket that lets a sender protect its packets
+// in place in the socket's send batch (sendConn.reserve).
+type batchSocket interface {
+	reserve(dst netip.AddrPort, sizes []int32) (room []byte, n int, tok any, err error)
+	release(tok any)
 }
 
 // keyCapture collects one DTLS handshake's secrets.
@@ -172,6 +181,7 @@ type directPath struct {
 	lastLen          int
 	padded           []byte
 	padHdr           rtp.Header
+	sizes            []int32 // writeRun's scratch
 }
 
 // maxEqualize is the most padding equalize adds to a packet.
@@ -181,9 +191,100 @@ const maxEqualize = 8
 // tag is 10 bytes, a GCM tag 16).
 const srtpOverhead = 16
 
+// outPacket is an RTP packet for a session's direct path, and, after
+// writeRun, whether it left.
+type outPacket struct {
+	h       rtp.Header // SSRC and payload type set
+	payload []byte
+	sent    bool
+
+	size int32 // on the wire, protected; writeRun's
+	pad  uint8 // RTP padding added (equalize); writeRun's
+
+	// the writer's, for its counts
+	src    *stream.Packet
+	audio  bool
+	sample bool
+}
+
+// writeRun protects pkts and queues them, in order. With AEAD GCM on the
+// node's media socket they are sealed straight into its send batch: one
+// reservation per run, no copy; otherwise they go one by one.
+func (d *directPath) writeRun(pkts []outPacket) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	bs, ok := d.sock.(batchSocket)
+	if !ok || d.gcm == nil {
+		for i := range pkts {
+			p := &pkts[i]
+			if err := d.writeOne(&p.h, p.payload); err != nil {
+				return err
+			}
+			p.sent = true
+		}
+		return nil
+	}
+	if cap(d.sizes) < len(pkts) {
+		d.sizes = make([]int32, len(pkts), max(len(pkts), 64))
+	}
+	sizes := d.sizes[:len(pkts)]
+	for i := range pkts {
+		p := &pkts[i]
+		pad := d.equalize(&p.h, len(p.payload))
+		if pad > 0 {
+			p.h.Padding, p.h.PaddingSize = true, byte(pad)
+		}
+		p.pad = uint8(pad)
+		p.size = int32(p.h.MarshalSize() + len(p.payload) + pad + gcmTagSize)
+		sizes[i] = p.size
+	}
+	for i := 0; i < len(pkts); {
+		room, n, tok, err := bs.reserve(d.dst, sizes[i:])
+		if err != nil {
+			return err
+		}
+		off := 0
+		for j := i; j < i+n; j++ {
+			p := &pkts[j]
+			d.sealInto(room[off:off+int(p.size)], p)
+			off += int(p.size)
+		}
+		bs.release(tok)
+		for j := i; j < i+n; j++ {
+			pkts[j].sent = true
+		}
+		i += n
+	}
+	return nil
+}
+
+// sealInto writes p, protected, into b: exactly its size.
+func (d *directPath) sealInto(b []byte, p *outPacket) {
+	hl, _ := p.h.MarshalTo(b) // b has room: sized by MarshalSize
+	plain := p.payload
+	if p.pad > 0 {
+		n := copy(b[hl:], p.payload)
+		pad := b[hl+n : hl+n+int(p.pad)]
+		clear(pad)
+		pad[len(pad)-1] = p.pad
+		plain = b[hl : hl+n+int(p.pad)]
+	}
+	d.gcm.seal(b[:hl], p.h.SSRC, p.h.SequenceNumber, plain)
+}
+
+// gcmTagSize is the AEAD GCM authentication tag's size.
+const gcmTagSize = 16
+
+// writeRTP protects one packet and queues it.
 func (d *directPath) writeRTP(h *rtp.Header, payload []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.writeOne(h, payload)
+}
+
+// writeOne protects one packet in the path's buffer and writes it to the
+// socket, which copies it; under d.mu.
+func (d *directPath) writeOne(h *rtp.Header, payload []byte) error {
 	if pad := d.equalize(h, len(payload)); pad > 0 {
 		d.padHdr = *h
 		d.padHdr.Padding, d.padHdr.PaddingSize = true, byte(pad)

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/stream"
@@ -232,14 +231,12 @@ func (w *writer) run() {
 		replaying := false
 		for i := 0; i < len(w.sessions); {
 			ss := w.sessions[i]
-			select {
-			case <-ss.done:
+			if ss.closed.Load() {
 				last := len(w.sessions) - 1
 				w.sessions[i], w.sessions[last] = w.sessions[last], nil
 				w.sessions = w.sessions[:last]
 				w.load.Add(-1)
 				continue
-			default:
 			}
 			if len(live) > 0 {
 				ss.deliver(live, &c)
@@ -374,7 +371,7 @@ type output struct {
 	askedKey bool
 	n        uint
 	replay   *replay
-	pkt      rtp.Packet
+	run      []outPacket // queued for one write (flush)
 	nextSR   time.Time
 }
 
@@ -411,12 +408,11 @@ func (ss *session) deliver(pkts []*stream.Packet, c *counts) {
 func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 	o := &ss.out
 	for _, p := range pkts {
-		var track rtpWriter = ss.video
-		if p.Kind == stream.Audio {
+		audio := p.Kind == stream.Audio
+		if audio {
 			if ss.audio == nil {
 				continue
 			}
-			track = ss.audio
 		} else if o.replayed && int16(p.Header.SequenceNumber-o.lastSeq) <= 0 {
 			continue // already sent in the GOP burst
 		} else if !o.started {
@@ -430,37 +426,51 @@ func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 			o.started = true
 			ss.srv.p.Metrics.FirstKeyframe.Observe(time.Since(ss.start).Seconds())
 		}
-		if !ss.write(track, p, p.Header.Timestamp) {
-			continue
-		}
-		if p.Kind == stream.Audio {
+		ss.queue(p, p.Header.Timestamp, audio, sample, c)
+	}
+	ss.flush(c)
+}
+
+// runMax bounds a session's queued run (output.run): a GOP replay's
+// backlog leaves in runs of this many.
+const runMax = 64
+
+// queue adds p, with timestamp ts, to the session's run.
+func (ss *session) queue(p *stream.Packet, ts uint32, audio, sample bool, c *counts) {
+	o := &ss.out
+	if len(o.run) == runMax {
+		ss.flush(c)
+	}
+	o.run = append(o.run, outPacket{h: p.Header, payload: p.Payload, src: p, audio: audio, sample: sample})
+	o.run[len(o.run)-1].h.Timestamp = ts
+}
+
+// flush writes the session's run and counts what left. Audio is not
+// sampled for the forward latency: it is held on purpose (AudioHold).
+func (ss *session) flush(c *counts) {
+	o := &ss.out
+	if len(o.run) == 0 {
+		return
+	}
+	ss.sendRun(o.run)
+	for i := range o.run {
+		p := &o.run[i]
+		switch {
+		case !p.sent:
+			ss.m.writeErrors.Inc()
+		case p.audio:
 			c.pktsA++
-			c.bytesA += len(p.Payload)
-			continue // not sampled: held on purpose (AudioHold)
-		}
-		c.pktsV++
-		c.bytesV += len(p.Payload)
-		if o.n++; sample && o.n%16 == 0 && !p.Arrival.IsZero() {
-			ss.m.latency.Observe(time.Since(p.Arrival).Seconds())
+			c.bytesA += len(p.payload)
+		default:
+			c.pktsV++
+			c.bytesV += len(p.payload)
+			if o.n++; p.sample && o.n%16 == 0 && !p.src.Arrival.IsZero() {
+				ss.m.latency.Observe(time.Since(p.src.Arrival).Seconds())
+			}
 		}
 	}
-}
-
-// rtpWriter is a session's video or audio track.
-type rtpWriter interface {
-	WriteRTP(*rtp.Packet) error
-}
-
-func (ss *session) write(track rtpWriter, p *stream.Packet, ts uint32) bool {
-	pkt := &ss.out.pkt
-	pkt.Header = p.Header
-	pkt.Timestamp = ts
-	pkt.Payload = p.Payload
-	if err := track.WriteRTP(pkt); err != nil {
-		ss.m.writeErrors.Inc()
-		return false
-	}
-	return true
+	clear(o.run)
+	o.run = o.run[:0]
 }
 
 // beginReplay starts sending the stream's current GOP so the player
@@ -503,12 +513,9 @@ func (ss *session) replayStep(c *counts) {
 	r := o.replay
 	end := min(r.next+gopChunk, len(r.gop))
 	for i := r.next; i < end; i++ {
-		p := r.gop[i]
-		if ss.write(ss.video, p, r.burst.ts[i]) {
-			c.pktsV++
-			c.bytesV += len(p.Payload)
-		}
+		ss.queue(r.gop[i], r.burst.ts[i], false, false, c)
 	}
+	ss.flush(c)
 	r.next = end
 	if r.next < len(r.gop) {
 		return

@@ -32,6 +32,7 @@ type sendConn struct {
 
 	mu      sync.Mutex
 	room    *sync.Cond // signalled when a full batch has been swapped out
+	sealed  *sync.Cond // signalled when a batch's last reservation is released
 	cur     *sendBatch
 	spare   *sendBatch // sent by the flusher while cur fills
 	closing bool
@@ -75,6 +76,9 @@ type queued struct {
 type sendBatch struct {
 	arena []byte
 	msgs  []queued
+	// reservations being filled (reserve); the flusher sends the batch
+	// when none is left. Under sendConn.mu.
+	filling int
 
 	// scratch for send, reused
 	dests map[netip.AddrPort]int32 // destination -> index in first/last
@@ -121,6 +125,7 @@ func newSendConn(conn *net.UDPConn, log *slog.Logger, stat *SendStats) (*sendCon
 		c.v6 = true
 	}
 	c.room = sync.NewCond(&c.mu)
+	c.sealed = sync.NewCond(&c.mu)
 	c.sendFn = c.sendSome
 	_ = raw.Control(func(fd uintptr) {
 		_, err := unix.GetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT)
@@ -175,6 +180,58 @@ func (c *sendConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	return len(b), nil
 }
 
+// reserve places packets of the given sizes to dst in the batch being
+// filled: the first one, and as many after it as fit. The caller writes
+// them into room, in order and back to back, and then calls release. A
+// sender protects its packets in place this way, instead of in a buffer
+// of its own copied into the batch, and takes the lock once per run of
+// packets instead of once per packet. A caller holds one reservation at
+// a time: the flusher waits for it before it sends the batch.
+func (c *sendConn) reserve(dst netip.AddrPort, sizes []int32) (room []byte, n int, tok any, err error) {
+	c.mu.Lock()
+	for !c.cur.fits(int(sizes[0])) && !c.closing {
+		signal(c.full)
+		c.room.Wait()
+	}
+	if c.closing {
+		c.mu.Unlock()
+		return nil, 0, nil, net.ErrClosed
+	}
+	bt := c.cur
+	before := len(bt.msgs)
+	off := len(bt.arena)
+	end := off
+	for _, sz := range sizes {
+		if len(bt.msgs) == cap(bt.msgs) || end+int(sz) > cap(bt.arena) {
+			break
+		}
+		bt.msgs = append(bt.msgs, queued{dst: dst, off: int32(end), n: sz})
+		end += int(sz)
+	}
+	bt.arena = bt.arena[:end]
+	room = bt.arena[off:end:end]
+	bt.filling++
+	after := len(bt.msgs)
+	c.mu.Unlock()
+	if before == 0 {
+		signal(c.pending)
+	}
+	if before < sendFlushAt && after >= sendFlushAt {
+		signal(c.full)
+	}
+	return room, after - before, bt, nil
+}
+
+// release ends a reservation: its packets are written.
+func (c *sendConn) release(tok any) {
+	bt := tok.(*sendBatch)
+	c.mu.Lock()
+	if bt.filling--; bt.filling == 0 {
+		c.sealed.Broadcast()
+	}
+	c.mu.Unlock()
+}
+
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
@@ -219,6 +276,9 @@ func (c *sendConn) flusher() {
 		c.cur, c.spare = c.spare, b
 		closing = c.closing
 		c.room.Broadcast()
+		for b.filling > 0 {
+			c.sealed.Wait()
+		}
 		c.mu.Unlock()
 		select {
 		case <-c.full: // stale: that batch is being sent

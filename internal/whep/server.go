@@ -333,6 +333,7 @@ type session struct {
 	start   time.Time
 
 	done      chan struct{}
+	closed    atomic.Bool // done is closed; cheaper for the writer to poll
 	closeOnce sync.Once
 	burst     atomic.Pointer[gopBurst]
 	rtxLimit  *rate.Limiter
@@ -478,6 +479,7 @@ func (ss *session) close(why string) {
 		s.mu.Lock()
 		delete(s.sessions, ss.id)
 		s.mu.Unlock()
+		ss.closed.Store(true)
 		close(ss.done)
 		s.detach(ss)
 		_ = ss.pc.Close()

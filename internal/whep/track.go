@@ -125,6 +125,70 @@ func (t *localTrack) WriteRTP(p *rtp.Packet) error {
 	return nil
 }
 
+// sendRun writes a session's run of packets, each on its track, and sets
+// what left: in one run when both tracks are on the same direct path,
+// else one by one (through pion, or a track not bound yet, which drops
+// them as WriteRTP does).
+func (ss *session) sendRun(run []outPacket) {
+	v, a := ss.video, ss.audio
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if a != nil {
+		a.mu.RLock()
+		defer a.mu.RUnlock()
+	}
+	d := v.direct
+	for i := range run {
+		p := &run[i]
+		t := v
+		if p.audio {
+			t = a
+		}
+		if !t.bound || t.direct != d {
+			d = nil
+		}
+		p.h.SSRC, p.h.PayloadType = t.ssrc, t.pt
+	}
+	if d != nil {
+		_ = d.writeRun(run) // sets sent; an error is a closed socket
+	} else {
+		for i := range run {
+			p := &run[i]
+			t := v
+			if p.audio {
+				t = a
+			}
+			p.sent = !t.bound || t.send(&p.h, p.payload) == nil
+		}
+	}
+	now := time.Now()
+	v.account(run, false, now)
+	if a != nil {
+		a.account(run, true, now)
+	}
+}
+
+// account adds the track's packets of run that left to its sender report
+// counts; under t.mu.
+func (t *localTrack) account(run []outPacket, audio bool, now time.Time) {
+	if !t.bound {
+		return
+	}
+	t.srMu.Lock()
+	defer t.srMu.Unlock()
+	for i := range run {
+		p := &run[i]
+		if p.audio != audio || !p.sent {
+			continue
+		}
+		t.srPkts++
+		t.srBytes += uint32(len(p.payload))
+		if t.srAt.IsZero() || int32(p.h.Timestamp-t.srTS) > 0 {
+			t.srTS, t.srAt = p.h.Timestamp, now
+		}
+	}
+}
+
 // senderReport describes what the track sent, as of now: the RTP clock
 // is carried forward from the newest timestamp sent. ok is false before
 // anything was sent.

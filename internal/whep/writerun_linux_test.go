@@ -1,0 +1,108 @@
+package whep
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// TestWriteRunSealsInPlace: runs of packets sealed straight into the media
+// socket's send batch (directPath.writeRun, sendConn.reserve) reach the
+// player whole, in order, and open with pion's SRTP context: a frame's
+// pieces padded to one size with its audio after them, and a run longer
+// than a batch holds, which leaves in several reservations.
+func TestWriteRunSealsInPlace(t *testing.T) {
+	for _, profile := range []dtls.SRTPProtectionProfile{dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM} {
+		t.Run(srtp.ProtectionProfile(profile).String(), func(t *testing.T) { testWriteRun(t, profile) })
+	}
+}
+
+func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
+	kc := &keyCapture{}
+	_, client := dtlsPair(t, profile, kc)
+	cliState, _ := client.ConnectionState()
+	cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
+	if err := cfg.ExtractSessionKeysFromDTLS(&cliState, true); err != nil {
+		t.Fatal(err)
+	}
+	open, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sc, stat := newTestSendConn(t)
+	player, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer player.Close()
+	_ = player.SetReadBuffer(8 << 20)
+	d, err := newDirectPath(kc, sc, player.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const video, audio = 0x1111, 0x2222
+	var want []rtp.Packet
+	seq := map[uint32]uint16{}
+	pkt := func(ssrc, ts uint32, size int) outPacket {
+		seq[ssrc]++
+		h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq[ssrc], Timestamp: ts, SSRC: ssrc}
+		payload := bytes.Repeat([]byte{byte(len(want))}, size)
+		want = append(want, rtp.Packet{Header: h, Payload: payload})
+		return outPacket{h: h, payload: payload}
+	}
+	frame := []outPacket{pkt(video, 3000, 1002), pkt(video, 3000, 1001), pkt(video, 3000, 1001), pkt(audio, 960, 200)}
+	if err := d.writeRun(frame); err != nil {
+		t.Fatal(err)
+	}
+	var long []outPacket
+	for i := range sendBatchPackets + 100 {
+		long = append(long, pkt(video, 6000+uint32(i/5)*3000, 300+i%7))
+	}
+	if err := d.writeRun(long); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range append(frame, long...) {
+		if !p.sent {
+			t.Fatalf("packet %d not marked sent", i)
+		}
+	}
+
+	buf := make([]byte, 1500)
+	var wire []int
+	for i, w := range want {
+		_ = player.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := player.Read(buf)
+		if err != nil {
+			t.Fatalf("packet %d of %d: %v", i, len(want), err)
+		}
+		wire = append(wire, n)
+		opened, err := open.DecryptRTP(nil, buf[:n], nil)
+		if err != nil {
+			t.Fatalf("packet %d: the player cannot open it: %v", i, err)
+		}
+		var got rtp.Packet
+		if err := got.Unmarshal(opened); err != nil {
+			t.Fatal(err)
+		}
+		if got.SSRC != w.SSRC || got.SequenceNumber != w.SequenceNumber || got.Timestamp != w.Timestamp || !bytes.Equal(got.Payload, w.Payload) {
+			t.Fatalf("packet %d: got ssrc %x seq %d ts %d, %d bytes; want ssrc %x seq %d ts %d, %d bytes",
+				i, got.SSRC, got.SequenceNumber, got.Timestamp, len(got.Payload), w.SSRC, w.SequenceNumber, w.Timestamp, len(w.Payload))
+		}
+	}
+	if wire[1] != wire[0] || wire[2] != wire[0] {
+		t.Fatalf("a frame's pieces left %d, %d and %d bytes long, not padded to one size", wire[0], wire[1], wire[2])
+	}
+	if got := stat.packets.Load(); got != uint64(len(want)) {
+		t.Fatalf("the socket counted %d packets, want %d", got, len(want))
+	}
+	if stat.datagrams.Load() >= uint64(len(want)) {
+		t.Fatalf("%d datagrams for %d packets: no GSO", stat.datagrams.Load(), len(want))
+	}
+}
