@@ -344,6 +344,9 @@ type gcmSealer struct {
 	salt  [12]byte
 	iv    [12]byte // here, not on the stack: Seal's interface call would move it to the heap per packet
 	ssrcs []rocState
+	// ssrcs' first backing store: in the sealer, not an allocation of its
+	// own, so the lookup per packet touches memory the seal touches anyway
+	inline [3]rocState
 }
 
 // rocState follows one SSRC's rollover counter (RFC 3711 3.3.1).
@@ -373,7 +376,8 @@ func newGCMSealer(masterKey, masterSalt []byte) (*gcmSealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gcmSealer{aead: aead, ssrcs: make([]rocState, 0, 3)}
+	g := &gcmSealer{aead: aead}
+	g.ssrcs = g.inline[:0]
 	copy(g.salt[:], salt)
 	return g, nil
 }

@@ -3,10 +3,12 @@ package whep
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -170,5 +172,67 @@ func TestSendConnCloseFlushes(t *testing.T) {
 	n, err := rc.Read(buf)
 	if err != nil || string(buf[:n]) != "hello" {
 		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
+
+// The media socket's raw read gives what the net package gives: the
+// datagram and its source, for IPv4 and IPv6 sockets; a deadline still
+// ends a read with a timeout, and closing the socket ends it with an
+// error.
+func TestSendConnReads(t *testing.T) {
+	for _, network := range []string{"udp4", "udp6"} {
+		t.Run(network, func(t *testing.T) {
+			ip := net.IPv4(127, 0, 0, 1)
+			if network == "udp6" {
+				ip = net.IPv6loopback
+			}
+			raw, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := newSendConn(raw, slog.Default(), &SendStats{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			peer, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			for _, msg := range []string{"first", "second datagram"} {
+				if _, err := peer.WriteToUDP([]byte(msg), c.LocalAddr().(*net.UDPAddr)); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 1500)
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, from, err := c.ReadFromAddrPort(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := peer.LocalAddr().(*net.UDPAddr).AddrPort(); string(buf[:n]) != msg || from != want {
+					t.Fatalf("read %q from %v, want %q from %v", buf[:n], from, msg, want)
+				}
+			}
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if _, _, err := c.ReadFromAddrPort(make([]byte, 1500)); !os.IsTimeout(err) {
+				t.Fatalf("read past the deadline: %v, want a timeout", err)
+			}
+			_ = c.SetReadDeadline(time.Time{})
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := c.ReadFromAddrPort(make([]byte, 1500))
+				done <- err
+			}()
+			_ = c.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("read on a closed socket: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a read did not end when the socket closed")
+			}
+		})
 	}
 }
