@@ -57,15 +57,7 @@ func TestKeyCaptureMatchesDTLS(t *testing.T) {
 			if (d.gcm != nil) != gcm {
 				t.Fatalf("own GCM sealer in use: %v, want %v", d.gcm != nil, gcm)
 			}
-			cliState, _ := client.ConnectionState()
-			cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
-			if err := cfg.ExtractSessionKeysFromDTLS(&cliState, true); err != nil {
-				t.Fatal(err)
-			}
-			recv, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
-			if err != nil {
-				t.Fatal(err)
-			}
+			recv := playerContext(t, client, profile)
 			for i, seq := range []uint16{65533, 65534, 65535, 0, 1, 65535, 2} {
 				for _, ssrc := range []uint32{0x1234, 0x5678} {
 					h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq, Timestamp: 9000 * uint32(i), SSRC: ssrc, Marker: i%2 == 0}
@@ -99,15 +91,7 @@ func TestEqualizePadsAFramesPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cliState, _ := client.ConnectionState()
-	cfg := srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}
-	if err := cfg.ExtractSessionKeysFromDTLS(&cliState, true); err != nil {
-		t.Fatal(err)
-	}
-	recv, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recv := playerContext(t, client, dtls.SRTP_AEAD_AES_128_GCM)
 	const video, audio = 0x1111, 0x2222
 	seq := map[uint32]uint16{}
 	send := func(ssrc, ts uint32, size int) (wire int, padding byte) {
@@ -188,6 +172,22 @@ func TestPaddingAllocations(t *testing.T) {
 	if len(sink.last) != 12+1002+srtpOverhead {
 		t.Fatalf("the last piece left %d bytes long, not padded to the first's", len(sink.last))
 	}
+}
+
+// playerContext is the SRTP context the DTLS client (the player) opens
+// the server's packets with.
+func playerContext(t *testing.T, client *dtls.Conn, profile dtls.SRTPProtectionProfile) *srtp.Context {
+	t.Helper()
+	state, _ := client.ConnectionState()
+	cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
+	if err := cfg.ExtractSessionKeysFromDTLS(&state, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx
 }
 
 // packetSink is a media socket that keeps the last packet.

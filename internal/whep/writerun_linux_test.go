@@ -25,15 +25,7 @@ func TestWriteRunSealsInPlace(t *testing.T) {
 func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 	kc := &keyCapture{}
 	_, client := dtlsPair(t, profile, kc)
-	cliState, _ := client.ConnectionState()
-	cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
-	if err := cfg.ExtractSessionKeysFromDTLS(&cliState, true); err != nil {
-		t.Fatal(err)
-	}
-	open, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	open := playerContext(t, client, profile)
 
 	sc, stat := newTestSendConn(t)
 	player, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
