@@ -33,7 +33,7 @@ func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 		t.Fatal(err)
 	}
 	defer player.Close()
-	_ = player.SetReadBuffer(8 << 20)
+	setSocketBuffers(player, 8<<20) // the whole test's packets wait in it
 	d, err := newDirectPath(kc, sc, player.LocalAddr().(*net.UDPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
