@@ -58,6 +58,8 @@ type sendConn struct {
 	rn     int
 	rerr   syscall.Errno
 	rfrom  unix.RawSockaddrInet6 // large enough for either family
+	zoneID uint32                // the last IPv6 scope seen, and its name
+	zone   string
 }
 
 // Batch limits. UDP GSO takes at most 64 segments and 64 KiB per datagram
@@ -156,7 +158,7 @@ func newSendConn(conn *net.UDPConn, log *slog.Logger, stat *SendStats) (*sendCon
 // polls every 20 us for a millisecond: at 500 viewers the node idles
 // between frames, and the monitor took 3.6% of its CPU (perf).
 func (c *sendConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	if len(b) == 0 {
+	if len(b) == 0 { // recvSome needs a byte to point at
 		return c.ReadFromUDPAddrPort(b)
 	}
 	c.rmu.Lock()
@@ -195,7 +197,7 @@ func (c *sendConn) recvSome(fd uintptr) bool {
 }
 
 // from is the source address of the datagram read, as the net package
-// gives it.
+// gives it; under rmu.
 func (c *sendConn) from() netip.AddrPort {
 	sa := &c.rfrom
 	if sa.Family == unix.AF_INET {
@@ -204,11 +206,15 @@ func (c *sendConn) from() netip.AddrPort {
 	}
 	ip := netip.AddrFrom16(sa.Addr)
 	if sa.Scope_id != 0 {
-		zone := strconv.Itoa(int(sa.Scope_id))
-		if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
-			zone = ifi.Name
+		// Link-local peers only; the name is looked up once per scope,
+		// not per packet (a netlink round trip).
+		if sa.Scope_id != c.zoneID {
+			c.zoneID, c.zone = sa.Scope_id, strconv.Itoa(int(sa.Scope_id))
+			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
+				c.zone = ifi.Name
+			}
 		}
-		ip = ip.WithZone(zone)
+		ip = ip.WithZone(c.zone)
 	}
 	return netip.AddrPortFrom(ip, ntohs(sa.Port))
 }
