@@ -32,7 +32,8 @@ type Config struct {
 	// SyncInterval is how often an edge refreshes drop state and refills leases.
 	SyncInterval time.Duration `yaml:"sync_interval"`
 	// HeldWait is how long a direct sale waits for units other edges still
-	// hold before it answers sold out.
+	// hold before it answers "held, try again" (503 with Retry-After); never
+	// "sold out" while units may come back.
 	HeldWait time.Duration `yaml:"held_wait"`
 	// ReapInterval is how often the control side cancels expired holds and
 	// reclaims expired leases.
@@ -69,7 +70,7 @@ func Defaults() Config {
 		LeaseTTL:          30 * time.Second,
 		DirectThreshold:   20,
 		SyncInterval:      100 * time.Millisecond,
-		HeldWait:          500 * time.Millisecond,
+		HeldWait:          150 * time.Millisecond,
 		ReapInterval:      time.Second,
 		RateLimitPerBuyer: 5,
 		RateLimitBurst:    10,

@@ -17,6 +17,7 @@ const (
 	ClassLimit                    // over the per-buyer limit
 	ClassRateLimited              // too many requests from one buyer
 	ClassUnavailable              // store unreachable and no lease to sell from; retry later
+	ClassHeld                     // the last units are held by other edges; retry shortly
 )
 
 type classError struct {
@@ -38,6 +39,7 @@ var (
 	ErrRateLimited     = &classError{ClassRateLimited, "rate limited"}
 	ErrUnavailable     = &classError{ClassUnavailable, "temporarily unavailable"}
 	ErrClosed          = &classError{ClassUnavailable, "shutting down"}
+	ErrHeld            = &classError{ClassHeld, "the last units are held by other edges and may come back: try again shortly"}
 	ErrLeaseGone       = &classError{ClassConflict, "lease gone"}
 	ErrPaymentDeclined = errors.New("payment declined")
 )

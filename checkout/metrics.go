@@ -10,6 +10,10 @@ import (
 type metrics struct {
 	orders        *prometheus.CounterVec
 	acceptLatency *prometheus.HistogramVec
+	answerLatency *prometheus.HistogramVec
+	lookups       *prometheus.CounterVec
+	held          prometheus.Counter
+	shipLatency   prometheus.Histogram
 	leaseUnits    *prometheus.GaugeVec
 	leaseGrant    prometheus.Histogram
 	leaseRefills  prometheus.Counter
@@ -26,10 +30,20 @@ func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 	c := prometheus.Labels{"edge": edge}
 	m := &metrics{
 		orders: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_orders_total",
-			Help: "Order requests by result (accepted, sold_out, not_open, limit, rate_limited, invalid, unavailable, not_found, error).", ConstLabels: c}, []string{"result"}),
+			Help: "Order requests by result (accepted, sold_out, held, not_open, limit, rate_limited, invalid, unavailable, not_found, error).", ConstLabels: c}, []string{"result"}),
 		acceptLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "livedrop_checkout_accept_latency_seconds",
 			Help: "Time to accept an order (lease: journaled from the lease; direct: sold against the store).", ConstLabels: c,
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"path"}),
+		answerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "livedrop_checkout_answer_seconds",
+			Help: "Time from an order request to its answer, by result (accepted, sold_out, held, ...).", ConstLabels: c,
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"result"}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_key_lookups_total",
+			Help: "Order ids looked up in the store before a refusal or for a marked retry, by outcome (found, not_found, error).", ConstLabels: c}, []string{"outcome"}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_held_answers_total",
+			Help: "Store answers that the last units are held by other edges (each is retried within held_wait).", ConstLabels: c}),
+		shipLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "livedrop_checkout_ship_latency_seconds",
+			Help: "Time from accepting an order from the lease to the store having it.", ConstLabels: c,
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		leaseUnits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "livedrop_checkout_lease_units",
 			Help: "Units this edge holds in leases, unsold.", ConstLabels: c}, []string{"drop"}),
 		leaseGrant: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "livedrop_checkout_lease_grant_units",
@@ -51,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 		payments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_payments_total",
 			Help: "Payments by result (paid, declined, refunded, error).", ConstLabels: c}, []string{"result"}),
 	}
-	for _, col := range []prometheus.Collector{m.orders, m.acceptLatency, m.leaseUnits, m.leaseGrant, m.leaseRefills,
+	for _, col := range []prometheus.Collector{m.orders, m.acceptLatency, m.answerLatency, m.lookups, m.held, m.shipLatency, m.leaseUnits, m.leaseGrant, m.leaseRefills,
 		m.fsync, m.batch, m.syncLag, m.unshipped, m.revenue, m.shipped, m.payments} {
 		if err := reg.Register(col); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -84,6 +98,8 @@ func resultLabel(err error) string {
 		return "rate_limited"
 	case ClassUnavailable:
 		return "unavailable"
+	case ClassHeld:
+		return "held"
 	case ClassConflict:
 		return "conflict"
 	}

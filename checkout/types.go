@@ -118,6 +118,9 @@ type OrderRequest struct {
 	Qty            int
 	Buyer          string
 	IdempotencyKey string
+	// Retry is the client saying an earlier attempt with this key may have
+	// been accepted (its answer was lost): the edge reads the store first.
+	Retry bool
 }
 
 // Validate checks the request's fields.

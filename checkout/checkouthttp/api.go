@@ -48,13 +48,76 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 	o, err := a.edge.PlaceOrder(r.Context(), checkout.OrderRequest{
 		Drop: r.PathValue("drop"), SKU: b.SKU, Qty: b.Qty, Buyer: b.Buyer,
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		Retry:          isRetry(r.Header.Get(RetryHeader)),
 	})
 	if err != nil {
-		writeError(w, a.logger, err)
+		a.writeOrderError(w, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/orders/"+o.ID)
 	writeJSON(w, http.StatusCreated, o)
+}
+
+// RetryHeader marks an order request as a retry of an earlier attempt with
+// the same Idempotency-Key whose answer the client did not get: the edge then
+// reads the store first and answers with the order if any edge accepted it.
+// Unmarked retries get the same order too; marking saves a sale attempt.
+const RetryHeader = "Idempotency-Retry"
+
+func isRetry(v string) bool { return v != "" && v != "0" && v != "false" }
+
+// OrderError is the body of a refused order: what happened in words, a
+// stable code a client can switch on, and for "held" how long to wait.
+type OrderError struct {
+	Error        string `json:"error"`
+	Code         string `json:"code"`
+	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
+}
+
+// writeOrderError answers a refused order. Definitive refusals (sold_out,
+// not_open, limit) are final for the key; held, in-progress and unavailable
+// answers say when to try again with the same key.
+func (a *EdgeAPI) writeOrderError(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	if code == http.StatusInternalServerError {
+		writeError(w, a.logger, err)
+		return
+	}
+	body := OrderError{Error: err.Error(), Code: checkoutCode(err)}
+	switch checkout.ClassOf(err) {
+	case checkout.ClassHeld:
+		hint := a.edge.RetryHint()
+		body.RetryAfterMs = hint.Milliseconds()
+		w.Header().Set("Retry-After", "1") // whole seconds; retry_after_ms is the finer hint
+	case checkout.ClassUnavailable, checkout.ClassRateLimited:
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, body)
+}
+
+// checkoutCode names an error's class for clients.
+func checkoutCode(err error) string {
+	switch checkout.ClassOf(err) {
+	case checkout.ClassInvalid:
+		return "invalid"
+	case checkout.ClassNotFound:
+		return "not_found"
+	case checkout.ClassConflict:
+		return "conflict"
+	case checkout.ClassSoldOut:
+		return "sold_out"
+	case checkout.ClassHeld:
+		return "held"
+	case checkout.ClassNotOpen:
+		return "not_open"
+	case checkout.ClassLimit:
+		return "limit"
+	case checkout.ClassRateLimited:
+		return "rate_limited"
+	case checkout.ClassUnavailable:
+		return "unavailable"
+	}
+	return "internal"
 }
 
 func (a *EdgeAPI) order(w http.ResponseWriter, r *http.Request) {
@@ -163,7 +226,7 @@ func statusOf(err error) int {
 		return http.StatusUnprocessableEntity
 	case checkout.ClassRateLimited:
 		return http.StatusTooManyRequests
-	case checkout.ClassUnavailable:
+	case checkout.ClassUnavailable, checkout.ClassHeld:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
@@ -66,13 +67,15 @@ func runChild() error {
 		return err
 	}
 	defer store.Close()
-	edge, err := checkout.NewEdge(checkout.EdgeParams{Logger: logger, Registerer: prometheus.NewRegistry(), Config: cfg,
+	reg := prometheus.NewRegistry()
+	edge, err := checkout.NewEdge(checkout.EdgeParams{Logger: logger, Registerer: reg, Config: cfg,
 		DataDir: os.Getenv(envDataDir), EdgeID: os.Getenv(envEdgeID), Store: store})
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	checkouthttp.NewEdgeAPI(edge, logger).Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	ln, err := net.Listen("tcp", os.Getenv(envListen))
 	if err != nil {
 		return err
@@ -96,7 +99,7 @@ func runChild() error {
 
 // child is an edge process started by a test.
 type child struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	URL  string
 	done chan struct{}
@@ -104,7 +107,7 @@ type child struct {
 }
 
 // startEdge re-executes the test binary as an edge and waits for its address.
-func startEdge(t *testing.T, id, dataDir, redisURL, listen string, cfg checkout.Config) *child {
+func startEdge(t testing.TB, id, dataDir, redisURL, listen string, cfg checkout.Config) *child {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -178,4 +181,28 @@ func (c *child) Stop() {
 		c.t.Errorf("edge did not drain within 20s; killing")
 		c.Kill()
 	}
+}
+
+// counter sums the samples of the metric name whose labels contain label,
+// as an edge serves them on /metrics (0 when it does not answer).
+func counter(t testing.TB, base, name, label string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, label) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/livedrop/livedrop/checkout/loadgen"
+	"github.com/livedrop/livedrop/internal/loadgen"
 	"github.com/livedrop/livedrop/internal/viewerload"
 )
 

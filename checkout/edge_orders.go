@@ -1,0 +1,354 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// orderBook is the edge's memory of orders by id: first attempts in flight,
+// orders it sold, and orders it learned from the store. mu guards the map
+// and the o, journal and shipped fields of every entry.
+type orderBook struct {
+	mu     sync.Mutex
+	orders map[string]*edgeOrder
+}
+
+// edgeOrder is one order id at this edge.
+type edgeOrder struct {
+	done chan struct{} // closed once the first attempt has its answer
+	err  error         // that attempt's refusal; written before done closes
+	at   time.Time     // when it was accepted, for the ship lag
+
+	// Guarded by orderBook.mu.
+	o       Order
+	journal bool // sold from the lease (journaled, shipped later)
+	shipped bool
+}
+
+// claim returns the entry for id, creating it (first) when there is none.
+func (b *orderBook) claim(id string) (eo *edgeOrder, first bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if eo, ok := b.orders[id]; ok {
+		return eo, false
+	}
+	eo = &edgeOrder{done: make(chan struct{}), at: time.Now()}
+	b.orders[id] = eo
+	return eo, true
+}
+
+// put adds a finished entry (journal replay).
+func (b *orderBook) put(id string, eo *edgeOrder) {
+	b.mu.Lock()
+	b.orders[id] = eo
+	b.mu.Unlock()
+}
+
+func (b *orderBook) forget(id string) {
+	b.mu.Lock()
+	delete(b.orders, id)
+	b.mu.Unlock()
+}
+
+// order reads the entry's order.
+func (b *orderBook) order(eo *edgeOrder) Order {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return eo.o
+}
+
+// shippedOrder reads the entry's order and whether the store has it.
+func (b *orderBook) shippedOrder(eo *edgeOrder) (Order, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return eo.o, eo.shipped
+}
+
+// markShipped notes that the store has order id, if this edge knows it.
+func (b *orderBook) markShipped(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if eo, ok := b.orders[id]; ok {
+		eo.shipped = true
+	}
+}
+
+// lookup returns the order of id if this edge has one.
+func (b *orderBook) lookup(id string) (Order, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	eo, ok := b.orders[id]
+	if !ok || eo.o.ID == "" {
+		return Order{}, false
+	}
+	return eo.o, true
+}
+
+// update changes the entry's guarded fields.
+func (b *orderBook) update(eo *edgeOrder, f func(eo *edgeOrder)) {
+	b.mu.Lock()
+	f(eo)
+	b.mu.Unlock()
+}
+
+// PlaceOrder accepts an order or says why not. The same drop, buyer and
+// idempotency key always name the same order, at every edge: a retry returns
+// it, and no edge refuses a key another edge has accepted (every refusal
+// comes from the store, which looks the key up first).
+func (e *Edge) PlaceOrder(ctx context.Context, req OrderRequest) (Order, error) {
+	start := time.Now()
+	o, path, err := e.placeOrder(ctx, req)
+	took := time.Since(start).Seconds()
+	res := resultLabel(err)
+	e.m.orders.WithLabelValues(res).Inc()
+	e.m.answerLatency.WithLabelValues(res).Observe(took)
+	if err == nil && path != "" {
+		e.m.acceptLatency.WithLabelValues(path).Observe(took)
+	}
+	return o, err
+}
+
+func (e *Edge) placeOrder(ctx context.Context, req OrderRequest) (Order, string, error) {
+	if err := req.Validate(); err != nil {
+		return Order{}, "", err
+	}
+	select {
+	case <-e.ready:
+	default:
+		return Order{}, "", fmt.Errorf("edge starting: %w", ErrUnavailable)
+	}
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	if e.closing {
+		return Order{}, "", ErrClosed
+	}
+	if !e.limits.allow(req.Buyer) {
+		return Order{}, "", ErrRateLimited
+	}
+	id := OrderID(req.Drop, req.Buyer, req.IdempotencyKey)
+	eo, first := e.book.claim(id)
+	if !first {
+		select {
+		case <-eo.done:
+		case <-ctx.Done():
+			return Order{}, "", fmt.Errorf("the first attempt with this key is in progress: %w", ErrUnavailable)
+		}
+		if eo.err != nil {
+			return Order{}, "", eo.err
+		}
+		return e.book.order(eo), "", nil
+	}
+	o, path, err := e.accept(ctx, req, id, eo)
+	if err != nil {
+		e.book.forget(id)
+		eo.err = err
+	} else {
+		e.book.update(eo, func(eo *edgeOrder) { eo.o = o })
+		if path != "lookup" {
+			e.m.revenue.WithLabelValues(o.Currency).Add(float64(o.TotalCents))
+		}
+	}
+	close(eo.done)
+	return o, path, err
+}
+
+// accept sells from the lease when it can and asks the store otherwise. The
+// path says which: "lease", "direct", or "lookup" (another edge or an earlier
+// attempt had accepted the key).
+func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edgeOrder) (Order, string, error) {
+	ed, err := e.dropFor(ctx, req.Drop)
+	if err != nil {
+		return Order{}, "", err
+	}
+	state, sk := ed.stateAndSKU(req.SKU)
+	if sk == nil {
+		return Order{}, "", fmt.Errorf("sku %s of drop %s: %w", req.SKU, req.Drop, ErrNotFound)
+	}
+	def := sk.definition()
+	if def.MaxPerBuyer > 0 && req.Qty > def.MaxPerBuyer {
+		// No edge can have accepted this request: it is refused as it stands.
+		return Order{}, "", fmt.Errorf("qty %d > %d: %w", req.Qty, def.MaxPerBuyer, ErrLimit)
+	}
+	if req.Retry {
+		// The client says an earlier attempt may have been accepted elsewhere:
+		// one read answers with that order exactly as the store has it.
+		if o, found, err := e.storedOrder(ctx, id); err == nil && found {
+			e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
+			return o, "lookup", nil
+		}
+	}
+	o := Order{
+		ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer,
+		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(req.Qty),
+		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(),
+	}
+	if state == StateOpen {
+		ok, err := e.sellFromLease(sk, o)
+		if err != nil {
+			// Over the limit by this edge's count: unless the key itself was
+			// accepted somewhere, which the store knows.
+			if so, found, lerr := e.storedOrder(ctx, id); lerr != nil {
+				return Order{}, "", lerr
+			} else if found {
+				e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
+				return so, "lookup", nil
+			}
+			return Order{}, "", err
+		}
+		if ok {
+			if err := e.journalOrder(o, sk, eo); err != nil {
+				return Order{}, "", err
+			}
+			return o, "lease", nil
+		}
+		e.kickSync()
+	}
+	// No lease units here, or the drop is not open as this edge last saw
+	// it: the store decides, and it looks the key up before anything else.
+	return e.sellFromStore(ctx, o, def, sk, eo)
+}
+
+// sellFromLease takes the units from the lease if it can.
+func (e *Edge) sellFromLease(sk *edgeSKU, o Order) (bool, error) {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	if sk.def.MaxPerBuyer > 0 && sk.buyers[o.Buyer]+o.Qty > sk.def.MaxPerBuyer {
+		return false, fmt.Errorf("buyer %s already has %d of %d: %w", o.Buyer, sk.buyers[o.Buyer], sk.def.MaxPerBuyer, ErrLimit)
+	}
+	if !sk.recovered || sk.avail < o.Qty || !time.Now().Before(sk.deadline) {
+		return false, nil
+	}
+	sk.avail -= o.Qty
+	sk.unshipped += o.Qty
+	sk.soldTick += o.Qty
+	sk.buyers[o.Buyer] += o.Qty
+	sk.left = max(0, sk.left-o.Qty)
+	if sk.avail < e.lowWater(sk) {
+		e.kickSync()
+	}
+	return true, nil
+}
+
+// sellFromStore sells against the store's free stock. The store's answer is
+// atomic and looks the order id up first, so a key another edge accepted is
+// answered with its order, never refused. While other edges still hold the
+// last units it asks again for at most HeldWait, then answers ErrHeld (try
+// again shortly): never a silent wait, never "sold out" while units may
+// come back.
+func (e *Edge) sellFromStore(ctx context.Context, o Order, def SKU, sk *edgeSKU, eo *edgeOrder) (Order, string, error) {
+	giveUp := time.Now().Add(e.cfg.HeldWait)
+	poll := 5 * time.Millisecond
+	for {
+		res, err := e.sellDirect(ctx, o, def)
+		if err != nil {
+			return Order{}, "", err
+		}
+		switch res.Outcome {
+		case OutcomeCreated:
+			sk.mu.Lock()
+			sk.buyers[o.Buyer] += o.Qty
+			sk.left = max(0, sk.left-o.Qty)
+			sk.mu.Unlock()
+			e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
+			e.enqueuePayment(res.Order)
+			return res.Order, "direct", nil
+		case OutcomeExists, OutcomeDuplicate:
+			e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
+			return res.Order, "lookup", nil
+		case OutcomeNotOpen:
+			return Order{}, "", fmt.Errorf("drop %s: %w", o.Drop, ErrNotOpen)
+		case OutcomeLimit:
+			return Order{}, "", ErrLimit
+		case OutcomeSoldOut:
+			return Order{}, "", ErrSoldOut
+		case OutcomeHeld:
+			e.m.held.Inc()
+			wait := min(poll, time.Until(giveUp))
+			if wait <= 0 {
+				return Order{}, "", ErrHeld
+			}
+			poll = min(2*poll, 40*time.Millisecond)
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return Order{}, "", ErrHeld
+			}
+		default:
+			return Order{}, "", fmt.Errorf("direct sale: unexpected outcome %q", res.Outcome)
+		}
+	}
+}
+
+func (e *Edge) sellDirect(ctx context.Context, o Order, def SKU) (ShipResult, error) {
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+	defer cancel()
+	res, err := e.store.SellDirect(cctx, ShipItem{Order: o, MaxPerBuyer: def.MaxPerBuyer, Hold: e.cfg.HoldTime})
+	if err != nil {
+		if ClassOf(err) == ClassInternal {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return ShipResult{}, fmt.Errorf("no lease units at this edge and the store failed: %w", err)
+	}
+	return res, nil
+}
+
+// storedOrder reads id from the store: found is false when the store has no
+// such order; err is set when the store could not answer.
+func (e *Edge) storedOrder(ctx context.Context, id string) (o Order, found bool, err error) {
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+	defer cancel()
+	o, err = e.store.Order(cctx, id)
+	switch {
+	case err == nil:
+		e.m.lookups.WithLabelValues("found").Inc()
+		return o, true, nil
+	case errors.Is(err, ErrNotFound):
+		e.m.lookups.WithLabelValues("not_found").Inc()
+		return Order{}, false, nil
+	}
+	e.m.lookups.WithLabelValues("error").Inc()
+	return Order{}, false, fmt.Errorf("look the order up: %w: %w", ErrUnavailable, err)
+}
+
+// RetryHint is how long a client told ErrHeld should wait before it asks
+// again: the units other edges hold come home within about a sync.
+func (e *Edge) RetryHint() time.Duration { return max(e.cfg.SyncInterval, 50*time.Millisecond) }
+
+func (e *Edge) kickSync() {
+	select {
+	case e.syncKick <- struct{}{}:
+	default:
+	}
+}
+
+// Order reads an order: the store's copy when it answers, else this edge's.
+func (e *Edge) Order(ctx context.Context, id string) (Order, error) {
+	if _, ok := DropOfOrder(id); !ok {
+		return Order{}, fmt.Errorf("order id %q: %w", id, ErrNotFound)
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+	defer cancel()
+	o, err := e.store.Order(cctx, id)
+	if err == nil {
+		return o, nil
+	}
+	if local, ok := e.book.lookup(id); ok {
+		return local, nil
+	}
+	return Order{}, err
+}
+
+// Totals reads a drop's live totals from the store.
+func (e *Edge) Totals(ctx context.Context, drop string) (Totals, error) {
+	if !ValidID(drop) {
+		return Totals{}, fmt.Errorf("drop id: %w", ErrInvalid)
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+	defer cancel()
+	return e.store.Totals(cctx, drop)
+}
