@@ -64,6 +64,10 @@ var metricTypes = map[string]string{
 	"livedrop_overlay_resyncs_total":  "counter",
 	// checkout
 	"livedrop_checkout_orders_total":           "counter",
+	"livedrop_checkout_answer_seconds":         "histogram",
+	"livedrop_checkout_key_lookups_total":      "counter",
+	"livedrop_checkout_held_answers_total":     "counter",
+	"livedrop_checkout_ship_latency_seconds":   "histogram",
 	"livedrop_checkout_accept_latency_seconds": "histogram",
 	"livedrop_checkout_lease_units":            "gauge",
 	"livedrop_checkout_lease_refills_total":    "counter",

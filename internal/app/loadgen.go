@@ -24,10 +24,14 @@ delivered packet over the steady window. Viewer sockets take coalesced
 datagrams (UDP GRO) unless --no-gro: on loopback a server's GSO datagrams
 are then not split into packets in the server's CPU time.
 
-Buyers place one order each, concurrently, spread over the edges; the JSON
-summary on stdout counts accepted, sold out and failed orders, gives the
-latency p50/p99, and checks the totals of GET /v1/drops/{id} against what
-buyers were told.
+Buyers place one order each, released together, spread over the edges;
+with --cold every request opens a fresh TCP connection, as a crowd of new
+buyers does; with --retries N each buyer repeats its order N times with the
+same Idempotency-Key (odd retries to the next edge) and follows "held, try
+again" answers. The JSON summary on stdout counts first and final answers,
+gives first-answer latency p50/p99 by status, counts keys that got
+contradicting answers (the contract says zero), and checks the totals of
+GET /v1/drops/{id} against what buyers were told.
 `
 
 type stringList []string
@@ -55,7 +59,10 @@ func runLoadgen(ctx context.Context, args []string, env Env) error {
 	fs.IntVar(&p.Buyers, "buyers", 1000, "buyers, one order each")
 	fs.IntVar(&p.Concurrency, "concurrency", 0, "buyers in flight at once (0: all)")
 	fs.IntVar(&p.Qty, "qty", 1, "units per order")
-	fs.IntVar(&p.ConnsPerEdge, "conns-per-edge", 0, "HTTP connections per edge (0: 256)")
+	fs.IntVar(&p.ConnsPerEdge, "conns-per-edge", 0, "HTTP connections per edge (0: 256; ignored with --cold)")
+	fs.BoolVar(&p.Cold, "cold", false, "every request on a fresh TCP connection (no keep-alive)")
+	fs.IntVar(&p.Retries, "retries", 0, "retries per buyer with the same Idempotency-Key, odd ones to the next edge")
+	fs.StringVar(&p.TotalsURL, "totals-url", "", "base URL to read the drop's totals from (default: the first --edge)")
 	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "timeout of one request")
 	fs.StringVar(&p.ControlToken, "control-token", "", "bearer token for reading totals at the origin control API")
 	fs.StringVar(&p.BuyerPrefix, "buyer-prefix", "buyer", "buyer names are PREFIX-N")
@@ -75,6 +82,9 @@ func runLoadgen(ctx context.Context, args []string, env Env) error {
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(sum); err != nil {
 		return err
+	}
+	if sum.Contradictions > 0 {
+		return fmt.Errorf("loadgen: %d keys got contradicting answers, e.g. %v", sum.Contradictions, sum.ContradictionSamples)
 	}
 	if !sum.Consistency.OK {
 		return fmt.Errorf("loadgen: totals do not balance: %s", sum.Consistency.Problem)

@@ -19,6 +19,7 @@
   const ORDER_RETRIES = 3; // after the first try, on 503 or network errors
   const ORDER_BACKOFF_MS = 400; // 400, 800, 1600 ms
   const ORDER_TIMEOUT_MS = 8000;
+  const ORDER_HELD_RETRIES = 30; // "held, try again" answers followed (about 3 s)
 
   const root = document.querySelector('[data-stream]');
   const video = document.querySelector('[data-testid="video"]');
@@ -470,15 +471,22 @@
     const body = JSON.stringify({ sku, qty: 1, buyer: buyer() });
     let text = 'Could not place order, try again';
     let state = 'error';
+    let hint = 0; // the edge's retry_after_ms on a "held, try again" answer
+    let held = 0;
     for (let i = 0; i <= ORDER_RETRIES; i++) {
-      if (i > 0) await sleep(ORDER_BACKOFF_MS * 2 ** (i - 1) * (0.8 + 0.4 * Math.random()));
+      if (i > 0) await sleep((hint || ORDER_BACKOFF_MS * 2 ** (i - 1)) * (0.8 + 0.4 * Math.random()));
+      hint = 0;
       let res;
       const ctrl = new AbortController();
       const timer = setTimeout(() => ctrl.abort(), ORDER_TIMEOUT_MS);
+      const headers = { 'Content-Type': 'application/json', 'Accept': 'application/json', 'Idempotency-Key': idem };
+      // A retry may follow an attempt that was accepted but whose answer was
+      // lost: say so, and the edge answers with that order.
+      if (i > 0) headers['Idempotency-Retry'] = '1';
       try {
         res = await fetch(url, {
           method: 'POST',
-          headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'Idempotency-Key': idem },
+          headers,
           body,
           cache: 'no-store',
           signal: ctrl.signal,
@@ -489,9 +497,17 @@
       } finally {
         clearTimeout(timer);
       }
-      if (res.status === 502 || res.status === 503 || res.status === 504) continue;
       let data = null;
       try { data = await res.json(); } catch (_) { /* not JSON */ }
+      if (res.status === 502 || res.status === 503 || res.status === 504) {
+        if (data && data.code === 'held') {
+          // Other edges still hold the last units: they may come back.
+          setOrderStatus(card, 'Almost gone, checking the last units…', 'pending');
+          hint = Math.min(Math.max(Number(data.retry_after_ms) || 0, 50), 2000);
+          if (++held <= ORDER_HELD_RETRIES) i--; // waiting for units is not a failed try
+        }
+        continue;
+      }
       if (res.status === 201 || res.status === 200) {
         const id = data && data.id ? String(data.id) : '';
         text = 'Order confirmed' + (id ? ' · #' + id.replace(/^ord[-_]?/i, '').slice(-6).toUpperCase() : '');
