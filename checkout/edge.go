@@ -78,6 +78,13 @@ type edgeDrop struct {
 	state   string
 	stateAt time.Time
 	skus    map[string]*edgeSKU
+
+	// The index: every order id of the drop as the store had it after the
+	// view of knownFor (zero: no complete index), read incrementally from
+	// knownCur. It lets a refusal be answered from memory (edge_orders.go).
+	known    map[string]struct{}
+	knownCur string
+	knownFor time.Time
 }
 
 // edgeSKU is one SKU's lease and counters at this edge; mu guards them all.

@@ -76,14 +76,22 @@ func (e *Edge) syncDrop(ctx context.Context, ed *edgeDrop, elapsed time.Duration
 		ed.load(d)
 	}
 	names, skus := ed.skuList()
+	viewAt := time.Now()
 	v, err := e.store.View(cctx, ed.id, e.id, names)
 	if err != nil {
 		return
 	}
 	ed.setState(v.State)
+	// Read after the view, the index holds every order that existed when
+	// the view was taken.
+	if e.indexOrders(cctx, ed) {
+		ed.mu.Lock()
+		ed.knownFor = viewAt
+		ed.mu.Unlock()
+	}
 	held := 0
 	for i, sk := range skus {
-		e.syncSKU(cctx, ed.id, names[i], sk, v.State, v.SKUs[names[i]], elapsed)
+		e.syncSKU(cctx, ed.id, names[i], sk, v.State, v.SKUs[names[i]], viewAt, elapsed)
 		sk.mu.Lock()
 		held += sk.avail
 		sk.mu.Unlock()
@@ -91,7 +99,37 @@ func (e *Edge) syncDrop(ctx context.Context, ed *edgeDrop, elapsed time.Duration
 	e.m.leaseUnits.WithLabelValues(ed.id).Set(float64(held))
 }
 
-func (e *Edge) syncSKU(ctx context.Context, drop, name string, sk *edgeSKU, state string, v SKUView, elapsed time.Duration) {
+// indexBatch is how many order ids one index read asks for.
+const indexBatch = 4096
+
+// indexOrders brings the drop's order index up to date; false if the store
+// could not say (the index then covers an older view, or none).
+func (e *Edge) indexOrders(ctx context.Context, ed *edgeDrop) bool {
+	ed.mu.Lock()
+	cur := ed.knownCur
+	ed.mu.Unlock()
+	for {
+		ids, next, err := e.store.OrdersSince(ctx, ed.id, cur, indexBatch)
+		if err != nil {
+			return false
+		}
+		ed.mu.Lock()
+		if ed.known == nil {
+			ed.known = make(map[string]struct{}, len(ids))
+		}
+		for _, id := range ids {
+			ed.known[id] = struct{}{}
+		}
+		ed.knownCur = next
+		ed.mu.Unlock()
+		if next == cur {
+			return true // nothing after cur: up to date
+		}
+		cur = next
+	}
+}
+
+func (e *Edge) syncSKU(ctx context.Context, drop, name string, sk *edgeSKU, state string, v SKUView, viewAt time.Time, elapsed time.Duration) {
 	now := time.Now()
 	sk.mu.Lock()
 	if elapsed > 0 {
@@ -100,7 +138,7 @@ func (e *Edge) syncSKU(ctx context.Context, drop, name string, sk *edgeSKU, stat
 		sk.soldTick = 0
 	}
 	sk.direct = v.Free <= e.cfg.DirectThreshold
-	sk.view, sk.viewAt = v, now
+	sk.view, sk.viewAt = v, viewAt
 	left := v.Free + max(0, v.Leased-v.MyLease) + sk.avail
 	changed := left != sk.notified
 	sk.left, sk.notified = left, left

@@ -96,8 +96,9 @@ func (b *orderBook) update(eo *edgeOrder, f func(eo *edgeOrder)) {
 
 // PlaceOrder accepts an order or says why not. The same drop, buyer and
 // idempotency key always name the same order, at every edge: a retry returns
-// it, and no edge refuses a key another edge has accepted (every refusal
-// comes from the store, which looks the key up first).
+// it, and no edge refuses a key another edge has accepted. A refusal comes
+// from the store, which looks the key up first, or from memory only when the
+// last sync proves it (soldOutFor).
 func (e *Edge) PlaceOrder(ctx context.Context, req OrderRequest) (Order, error) {
 	start := time.Now()
 	o, path, err := e.placeOrder(ctx, req)
@@ -205,11 +206,40 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 			return o, "lease", nil
 		}
 		e.kickSync()
+		if !req.Retry && ed.soldOutFor(sk, id, o.Qty, e.soldOutFresh()) {
+			e.m.lookups.WithLabelValues("index_not_found").Inc()
+			return Order{}, "", ErrSoldOut
+		}
 	}
 	// No lease units here, or the drop is not open as this edge last saw
 	// it: the store decides, and it looks the key up before anything else.
 	return e.sellFromStore(ctx, o, def, sk, eo)
 }
+
+// soldOutFor answers "sold out" for order id from memory when the last sync
+// makes it certain: the store had no free units and no edge held a lease
+// (an order sold from a lease and not yet shipped is still counted in its
+// lease), and the drop's order index, read after that view, does not hold
+// id. It can be wrong only for an unmarked retry of a key whose order was
+// sold from units freed (a cancelled hold) after that view, within fresh;
+// a retry marked with Idempotency-Retry always asks the store.
+func (ed *edgeDrop) soldOutFor(sk *edgeSKU, id string, qty int, fresh time.Duration) bool {
+	ed.mu.Lock()
+	_, known := ed.known[id]
+	covers := ed.knownFor
+	ed.mu.Unlock()
+	if known || covers.IsZero() {
+		return false
+	}
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	return sk.avail < qty && !sk.viewAt.IsZero() && time.Since(sk.viewAt) < fresh && !covers.Before(sk.viewAt) &&
+		sk.view.Free < qty && sk.view.Leased == 0
+}
+
+// soldOutFresh is how old a view may be to answer sold out from memory: a
+// few syncs, so a store that stopped answering turns it off.
+func (e *Edge) soldOutFresh() time.Duration { return max(3*e.cfg.SyncInterval, 300*time.Millisecond) }
 
 // sellFromLease takes the units from the lease if it can.
 func (e *Edge) sellFromLease(sk *edgeSKU, o Order) (bool, error) {

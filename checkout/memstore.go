@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -32,6 +33,7 @@ type memDrop struct {
 	orders   map[string]Order
 	pending  map[string]int64 // order id -> deadline ms
 	buyers   map[string]int   // buyer field -> units
+	log      []string         // order ids in the order they were recorded
 }
 
 type memSKU struct {
@@ -324,6 +326,7 @@ func (s *MemStore) applySale(op memOp) memResult {
 			o.Status, o.Reason = StatusCancelled, reason
 			sk.cancelled++
 			md.orders[o.ID] = o
+			md.log = append(md.log, o.ID)
 			return memResult{changed: true, res: ShipResult{Outcome: OutcomeCancelled, Order: o}}
 		}
 	}
@@ -333,6 +336,7 @@ func (s *MemStore) applySale(op memOp) memResult {
 	md.buyers[bf] += o.Qty
 	md.pending[o.ID] = op.NowMs + it.Hold.Milliseconds()
 	md.orders[o.ID] = o
+	md.log = append(md.log, o.ID)
 	return memResult{changed: true, res: ShipResult{Outcome: OutcomeCreated, Order: o}}
 }
 
@@ -482,6 +486,26 @@ func (s *MemStore) Order(_ context.Context, id string) (Order, error) {
 	defer s.mu.Unlock()
 	_, o, err := s.orderOf(id)
 	return o, err
+}
+
+// OrdersSince implements Store; the cursor is a position in the drop's log.
+func (s *MemStore) OrdersSince(_ context.Context, drop, cursor string, limit int) ([]string, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	md, ok := s.drops[drop]
+	if !ok {
+		return nil, cursor, fmt.Errorf("drop %s: %w", drop, ErrNotFound)
+	}
+	from := 0
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 0 || n > len(md.log) {
+			return nil, cursor, fmt.Errorf("order cursor %q: %w", cursor, ErrInvalid)
+		}
+		from = n
+	}
+	to := min(len(md.log), from+max(limit, 1))
+	return slices.Clone(md.log[from:to]), strconv.Itoa(to), nil
 }
 
 // ConfirmPayment implements Store.

@@ -207,6 +207,28 @@ func (s *RedisStore) View(ctx context.Context, drop, edge string, skus []string)
 	return v, nil
 }
 
+// OrdersSince implements Store: it reads the drop's order stream, where
+// every recorded, paid or cancelled order is an entry; the cursor is a
+// stream entry id.
+func (s *RedisStore) OrdersSince(ctx context.Context, drop, cursor string, limit int) ([]string, string, error) {
+	start := "-"
+	if cursor != "" {
+		start = "(" + cursor
+	}
+	msgs, err := s.rdb.XRangeN(ctx, dropKeys(drop).stream(), start, "+", int64(max(limit, 1))).Result()
+	if err != nil {
+		return nil, cursor, unavailable("read order stream", err)
+	}
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if id, ok := m.Values["id"].(string); ok && m.Values["event"] != "paid" {
+			ids = append(ids, id)
+		}
+		cursor = m.ID
+	}
+	return ids, cursor, nil
+}
+
 // ListDrops implements Store.
 func (s *RedisStore) ListDrops(ctx context.Context) ([]string, error) {
 	ids, err := s.rdb.SMembers(ctx, dropIndexKey).Result()

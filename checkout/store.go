@@ -42,6 +42,10 @@ type Store interface {
 	SellDirect(ctx context.Context, item ShipItem) (ShipResult, error)
 	// Order reads an order (ErrNotFound).
 	Order(ctx context.Context, id string) (Order, error)
+	// OrdersSince lists the ids of drop's orders recorded after cursor (""
+	// for the start), at most about limit, and the cursor to pass next: an
+	// edge keeps an index of every order id of the drop with it.
+	OrdersSince(ctx context.Context, drop, cursor string, limit int) (ids []string, next string, err error)
 	// ConfirmPayment marks a pending order paid and returns it; an order that
 	// is no longer pending is returned unchanged.
 	ConfirmPayment(ctx context.Context, id string) (Order, error)

@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -212,5 +213,51 @@ func TestMemStoreReplay(t *testing.T) {
 	}
 	if got, err := s2.Order(ctx, o.ID); err != nil || got.Status != StatusPending {
 		t.Fatalf("order after replay: %+v %v", got, err)
+	}
+}
+
+func TestStoreOrdersSince(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if err := s.CreateDrop(ctx, testDrop("idx", 10, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetState(ctx, "idx", StateOpen); err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for i := range 5 {
+				o := Order{ID: OrderID("idx", fmt.Sprint("b", i), "k"), Drop: "idx", SKU: "tee", Qty: 1, Buyer: fmt.Sprint("b", i),
+					PriceCents: 2500, Currency: "EUR", TotalCents: 2500, Status: StatusPending, Edge: "e1"}
+				if _, err := s.SellDirect(ctx, ShipItem{Order: o, Hold: time.Minute}); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, o.ID)
+			}
+			var got []string
+			cur := ""
+			for {
+				ids, next, err := s.OrdersSince(ctx, "idx", cur, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ids...)
+				if next == cur {
+					break
+				}
+				cur = next
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("ids %v, want %v in the order they were recorded", got, want)
+			}
+			// A paid order is not listed twice.
+			if _, err := s.ConfirmPayment(ctx, want[0]); err != nil {
+				t.Fatal(err)
+			}
+			if ids, _, err := s.OrdersSince(ctx, "idx", cur, 10); err != nil || len(ids) != 0 {
+				t.Fatalf("after a payment: %v %v", ids, err)
+			}
+		})
 	}
 }

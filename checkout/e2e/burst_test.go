@@ -1,10 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,8 +180,71 @@ func benchBurst(b *testing.B, cold bool) {
 	for i := 0; i < len(s201); i += 2 {
 		a, bb, cc, d = a+s201[i], bb+s201[i+1], cc+s409[i], d+s409[i+1]
 	}
+	// The edges' own share: time inside the edge from request to answer
+	// (bucket upper bounds of livedrop_checkout_answer_seconds, all runs).
+	for _, r := range []struct{ result, name string }{{"accepted", "201"}, {"sold_out", "409"}} {
+		h := edgeHistogram(b, urls, "livedrop_checkout_answer_seconds", r.result)
+		b.ReportMetric(h.quantile(0.50)*1000, "edge-"+r.name+"-p50-ms")
+		b.ReportMetric(h.quantile(0.99)*1000, "edge-"+r.name+"-p99-ms")
+	}
 	b.ReportMetric(a/n, "201-p50-ms")
 	b.ReportMetric(bb/n, "201-p99-ms")
 	b.ReportMetric(cc/n, "409-p50-ms")
 	b.ReportMetric(d/n, "409-p99-ms")
+}
+
+// histogram is a Prometheus histogram's cumulative buckets.
+type histogram struct {
+	le    []float64
+	count []float64
+}
+
+func (h histogram) quantile(q float64) float64 {
+	if len(h.count) == 0 || h.count[len(h.count)-1] == 0 {
+		return 0
+	}
+	want := q * h.count[len(h.count)-1]
+	for i, c := range h.count {
+		if c >= want {
+			return h.le[i]
+		}
+	}
+	return h.le[len(h.le)-1]
+}
+
+// edgeHistogram sums the buckets of name{result} over the edges' /metrics.
+func edgeHistogram(t testing.TB, urls []string, name, result string) histogram {
+	t.Helper()
+	sum := map[float64]float64{}
+	for _, u := range urls {
+		resp, err := http.Get(u + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			l := sc.Text()
+			if !strings.HasPrefix(l, name+"_bucket{") || !strings.Contains(l, `result="`+result+`"`) {
+				continue
+			}
+			i := strings.Index(l, `le="`)
+			j := strings.Index(l[i+4:], `"`)
+			le, err := strconv.ParseFloat(l[i+4:i+4+j], 64)
+			if err != nil {
+				le = math.Inf(1)
+			}
+			v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			sum[le] += v
+		}
+		resp.Body.Close()
+	}
+	var h histogram
+	for le := range sum {
+		h.le = append(h.le, le)
+	}
+	sort.Float64s(h.le)
+	for _, le := range h.le {
+		h.count = append(h.count, sum[le])
+	}
+	return h
 }
