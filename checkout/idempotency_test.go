@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,4 +62,72 @@ func TestEdgeSoldOutEdgeAnswersTheOrderAnotherEdgeSold(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Buyers tap three times at once through two edges while the last units
+// move from leases to direct sales and readers poll their orders: every
+// attempt of one key names one order or none, and under -race the order
+// book's fields are only touched under its lock.
+func TestEdgeConcurrentAttemptsOneOrderPerKey(t *testing.T) {
+	cfg := testConfig()
+	cfg.DirectThreshold = 20
+	h := newHarness(t, cfg)
+	const stock = 40
+	h.open(t, testDrop("race", stock, 0))
+	edges := []*Edge{h.edge(t, "r1", cfg, nil), h.edge(t, "r2", cfg, nil)}
+	const buyers = 150
+	ids := make([][3]string, buyers)
+	refused := make([][3]bool, buyers)
+	var wg sync.WaitGroup
+	for i := range buyers {
+		for a := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req := OrderRequest{Drop: "race", SKU: "tee", Qty: 1, Buyer: fmt.Sprint("b", i), IdempotencyKey: "k", Retry: a == 2}
+				for {
+					o, err := edges[(i+a)%2].PlaceOrder(context.Background(), req)
+					switch {
+					case err == nil:
+						ids[i][a] = o.ID
+						_, _ = edges[(i+a+1)%2].Order(context.Background(), o.ID)
+						return
+					case errors.Is(err, ErrSoldOut):
+						refused[i][a] = true
+						return
+					case errors.Is(err, ErrHeld), errors.Is(err, ErrUnavailable):
+						continue // try again, as a client does
+					default:
+						t.Errorf("buyer %d attempt %d: %v", i, a, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	sold := 0
+	for i := range buyers {
+		var id string
+		for a := range 3 {
+			if ids[i][a] != "" {
+				if id != "" && id != ids[i][a] {
+					t.Fatalf("buyer %d got two orders: %v", i, ids[i])
+				}
+				id = ids[i][a]
+			}
+		}
+		if id != "" {
+			sold++
+			for a := range 3 {
+				if refused[i][a] {
+					t.Fatalf("buyer %d holds order %s and was told sold out: %v %v", i, id, ids[i], refused[i])
+				}
+			}
+		}
+	}
+	if sold != stock {
+		t.Fatalf("%d buyers hold an order, want %d", sold, stock)
+	}
+	settled(t, h.store, "race", stock)
 }
