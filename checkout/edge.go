@@ -108,6 +108,7 @@ type edgeSKU struct {
 	view        SKUView   // the store's numbers at the last sync
 	viewAt      time.Time // when; zero before the first sync
 	notified    int       // left as last told to subscribers (-1: never)
+	synced      chan struct{} // closed by the next sync's view (nil: nobody waits)
 }
 
 // NewEdge checks the parameters and builds an Edge; Run starts it.
@@ -289,6 +290,17 @@ func (ed *edgeDrop) setState(state string) {
 	ed.mu.Lock()
 	ed.state, ed.stateAt = state, time.Now()
 	ed.mu.Unlock()
+}
+
+// nextView returns a channel closed when the next sync has read the store's
+// view of this SKU.
+func (sk *edgeSKU) nextView() <-chan struct{} {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	if sk.synced == nil {
+		sk.synced = make(chan struct{})
+	}
+	return sk.synced
 }
 
 func (sk *edgeSKU) definition() SKU {

@@ -139,6 +139,10 @@ func (e *Edge) syncSKU(ctx context.Context, drop, name string, sk *edgeSKU, stat
 	}
 	sk.direct = v.Free <= e.cfg.DirectThreshold
 	sk.view, sk.viewAt = v, viewAt
+	if sk.synced != nil {
+		close(sk.synced) // wake the orders waiting for held units
+		sk.synced = nil
+	}
 	left := v.Free + max(0, v.Leased-v.MyLease) + sk.avail
 	changed := left != sk.notified
 	sk.left, sk.notified = left, left

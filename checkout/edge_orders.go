@@ -213,7 +213,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 	}
 	// No lease units here, or the drop is not open as this edge last saw
 	// it: the store decides, and it looks the key up before anything else.
-	return e.sellFromStore(ctx, o, def, sk, eo)
+	return e.sellFromStore(ctx, req, ed, o, def, sk, eo)
 }
 
 // soldOutFor answers "sold out" for order id from memory when the last sync
@@ -265,12 +265,14 @@ func (e *Edge) sellFromLease(sk *edgeSKU, o Order) (bool, error) {
 // sellFromStore sells against the store's free stock. The store's answer is
 // atomic and looks the order id up first, so a key another edge accepted is
 // answered with its order, never refused. While other edges still hold the
-// last units it asks again for at most HeldWait, then answers ErrHeld (try
+// last units (held) it waits for this edge's next syncs, not polling the
+// store: a sync that shows units free asks the store again, one that proves
+// sold out answers so from memory. After HeldWait it answers ErrHeld (try
 // again shortly): never a silent wait, never "sold out" while units may
 // come back.
-func (e *Edge) sellFromStore(ctx context.Context, o Order, def SKU, sk *edgeSKU, eo *edgeOrder) (Order, string, error) {
-	giveUp := time.Now().Add(e.cfg.HeldWait)
-	poll := 5 * time.Millisecond
+func (e *Edge) sellFromStore(ctx context.Context, req OrderRequest, ed *edgeDrop, o Order, def SKU, sk *edgeSKU, eo *edgeOrder) (Order, string, error) {
+	giveUp := time.NewTimer(e.cfg.HeldWait)
+	defer giveUp.Stop()
 	for {
 		res, err := e.sellDirect(ctx, o, def)
 		if err != nil {
@@ -296,20 +298,28 @@ func (e *Edge) sellFromStore(ctx context.Context, o Order, def SKU, sk *edgeSKU,
 			return Order{}, "", ErrSoldOut
 		case OutcomeHeld:
 			e.m.held.Inc()
-			wait := min(poll, time.Until(giveUp))
-			if wait <= 0 {
-				return Order{}, "", ErrHeld
-			}
-			poll = min(2*poll, 40*time.Millisecond)
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return Order{}, "", ErrHeld
-			}
 		default:
 			return Order{}, "", fmt.Errorf("direct sale: unexpected outcome %q", res.Outcome)
+		}
+		// Held: the units come home within a sync or two (edges return
+		// leases once free stock is at the direct threshold).
+		for again := false; !again; {
+			next := sk.nextView()
+			e.kickSync()
+			select {
+			case <-next:
+			case <-giveUp.C:
+				return Order{}, "", ErrHeld
+			case <-ctx.Done():
+				return Order{}, "", ErrHeld
+			}
+			if !req.Retry && ed.soldOutFor(sk, o.ID, o.Qty, e.soldOutFresh()) {
+				e.m.lookups.WithLabelValues("index_not_found").Inc()
+				return Order{}, "", ErrSoldOut
+			}
+			sk.mu.Lock()
+			again = sk.view.Free >= o.Qty || sk.view.Leased == 0
+			sk.mu.Unlock()
 		}
 	}
 }
