@@ -105,9 +105,9 @@ type edgeSKU struct {
 	returnOp    string
 	returnUnits int
 	left        int
-	view        SKUView   // the store's numbers at the last sync
-	viewAt      time.Time // when; zero before the first sync
-	notified    int       // left as last told to subscribers (-1: never)
+	view        SKUView       // the store's numbers at the last sync
+	viewAt      time.Time     // when; zero before the first sync
+	notified    int           // left as last told to subscribers (-1: never)
 	synced      chan struct{} // closed by the next sync's view (nil: nobody waits)
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/avc"
 	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
@@ -252,7 +253,7 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		return
 	}
 	var (
-		vReb       = stream.Rebaser{ClockRate: 90000}
+		vReb       = stream.Rebaser{ClockRate: media.VideoClockRate}
 		audioClock atomic.Uint32
 		haveKey    bool
 		keyTS      uint32

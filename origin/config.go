@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/whep"
 )
 
@@ -88,8 +89,8 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Pull {
-		if !whep.StreamName.MatchString(p.Stream) {
-			return fmt.Errorf("pull[%d].stream: %q must match %s", i, p.Stream, whep.StreamName)
+		if !media.ValidName(p.Stream) {
+			return fmt.Errorf("pull[%d].stream: %q must match %s", i, p.Stream, media.NamePattern)
 		}
 		if seen[p.Stream] {
 			return fmt.Errorf("pull[%d].stream: %q listed twice", i, p.Stream)

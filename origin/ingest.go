@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/avc"
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/stream"
-	"github.com/livedrop/livedrop/internal/whep"
 )
 
 // ErrNoVideo refuses a source without H.264 video.
@@ -48,7 +48,7 @@ func planSource(desc *description.Session, name string, log *slog.Logger, m *med
 			case *format.Opus:
 				if p.audio == nil {
 					p.audio, p.afmt = medi, f
-					p.tracks.Audio = &stream.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}
+					p.tracks.Audio = &stream.Codec{MimeType: media.MimeOpus, ClockRate: media.OpusClockRate, Channels: media.OpusChannels}
 				}
 			case *format.G711:
 				if p.audio == nil && f.SampleRate == 8000 && f.ChannelCount == 1 {
@@ -73,7 +73,7 @@ func planSource(desc *description.Session, name string, log *slog.Logger, m *med
 	if p.h264 == nil {
 		return nil, ErrNoVideo
 	}
-	p.tracks.Video = &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: whep.H264Fmtp}
+	p.tracks.Video = &stream.Codec{MimeType: media.MimeH264, ClockRate: media.VideoClockRate, SDPFmtpLine: media.H264Fmtp}
 	return p, nil
 }
 
@@ -112,7 +112,7 @@ func newPath(name string, log *slog.Logger, m *mediametrics.Metrics) *path {
 		st:        stream.New(name, time.Second),
 		log:       log,
 		m:         m,
-		vRebase:   stream.Rebaser{ClockRate: 90000},
+		vRebase:   stream.Rebaser{ClockRate: media.VideoClockRate},
 		pktsV:     m.PacketsIn.WithLabelValues(name, "video"),
 		pktsA:     m.PacketsIn.WithLabelValues(name, "audio"),
 		bytesV:    m.BytesIn.WithLabelValues(name, "video"),

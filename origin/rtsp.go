@@ -12,7 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtp"
 
-	"github.com/livedrop/livedrop/internal/whep"
+	"github.com/livedrop/livedrop/internal/media"
 )
 
 // rtspHandler adapts gortsplib's server callbacks to the origin's paths.
@@ -32,7 +32,7 @@ var (
 
 func streamName(p string) (string, bool) {
 	name := strings.Trim(p, "/")
-	return name, whep.StreamName.MatchString(name)
+	return name, media.ValidName(name)
 }
 
 func (h *rtspHandler) authorized(conn *gortsplib.ServerConn, req *base.Request, user, pass, action, name string) bool {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/livedrop/livedrop/internal/media"
 )
 
 // sub is one subscriber's bounded queue.
@@ -167,7 +169,7 @@ func (c *core) subscribe(stream, transport string) (<-chan []byte, func()) {
 	if !ok {
 		transport, g = TransportDataChannel, c.m.subscribers[TransportDataChannel]
 	}
-	if !ValidStream(stream) {
+	if !media.ValidName(stream) {
 		ch := make(chan []byte)
 		close(ch)
 		return ch, func() {}

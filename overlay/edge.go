@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/money"
 )
 
@@ -107,7 +108,7 @@ func (h *EdgeHub) SubscribeVia(stream, transport string) (<-chan []byte, func())
 // dropped and returned as an error wrapping ErrInvalid.
 func (h *EdgeHub) Ingest(stream string, msg []byte) error {
 	start := time.Now()
-	if !ValidStream(stream) {
+	if !media.ValidName(stream) {
 		return ErrInvalid
 	}
 	m, err := DecodeMessage(msg)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/media"
 )
 
 // DropSource reads drops and their live totals; checkout.Store satisfies it.
@@ -114,7 +115,7 @@ func (h *OriginHub) SubscribeVia(stream, transport string) (<-chan []byte, func(
 // SKU), ErrConflict (drop closed, too many overlays), ErrUnavailable.
 func (h *OriginHub) Show(ctx context.Context, stream string, req Request) (Overlay, error) {
 	start := time.Now()
-	if !ValidStream(stream) {
+	if !media.ValidName(stream) {
 		return Overlay{}, fmt.Errorf("%w: stream must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, checkout.MaxIDLen)
 	}
 	if err := req.Validate(); err != nil {

@@ -152,10 +152,6 @@ func (r *Request) Validate() error {
 	return nil
 }
 
-// ValidStream reports whether s may name a stream (the WHEP rule:
-// 1-64 of [A-Za-z0-9_-]).
-func ValidStream(s string) bool { return checkout.ValidID(s) }
-
 // ValidOverlayID reports whether s may name an overlay.
 func ValidOverlayID(s string) bool { return checkout.ValidID(s) }
 

@@ -19,8 +19,8 @@ import (
 	"github.com/livedrop/livedrop/internal/camera"
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/webui"
-	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
 )
@@ -57,8 +57,8 @@ func DefaultDemoConfig() DemoConfig {
 
 // Validate checks the configuration; errors name the YAML key.
 func (c *DemoConfig) Validate() error {
-	if !whep.StreamName.MatchString(c.Stream) {
-		return fmt.Errorf("stream: %q must match %s", c.Stream, whep.StreamName)
+	if !media.ValidName(c.Stream) {
+		return fmt.Errorf("stream: %q must match %s", c.Stream, media.NamePattern)
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must be set")

@@ -61,6 +61,10 @@ func TestDependencies(t *testing.T) {
 			noImports: []string{"net/http", "github.com/gorilla/websocket", "github.com/pion/webrtc/v4"}},
 		{pkg: "internal/stream", noDeps: []string{"net/http", "github.com/pion/webrtc/v4", mod + "origin", mod + "edge"}},
 		{pkg: "internal/avc", noDeps: []string{"net/http", "github.com/pion/webrtc/v4"}},
+		// Pages take stream names from the domain, not from the WebRTC adapter.
+		{pkg: "internal/webui", noDeps: []string{mod + "internal/whep", "github.com/pion/webrtc/v4"}},
+		// The stream facts every room shares import nothing of the project.
+		{pkg: "internal/media", noDeps: []string{strings.TrimSuffix(mod, "/"), "net/http", "github.com/pion/webrtc/v4"}},
 	}
 	for _, r := range rules {
 		p, ok := pkgs[r.pkg]

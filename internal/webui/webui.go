@@ -17,18 +17,12 @@ import (
 	"path"
 	"regexp"
 	"time"
+
+	"github.com/livedrop/livedrop/internal/media"
 )
 
 //go:embed assets
 var assets embed.FS
-
-// StreamNamePattern is the pattern a stream name in /watch/{stream} must match.
-const StreamNamePattern = `^[A-Za-z0-9_-]{1,64}$`
-
-var streamName = regexp.MustCompile(StreamNamePattern)
-
-// ValidStreamName reports whether name may appear in /watch/{name}.
-func ValidStreamName(name string) bool { return streamName.MatchString(name) }
 
 // contentTypes maps the extensions of the embedded assets to their media type.
 // Set here rather than from the system's mime tables, which differ by host.
@@ -167,7 +161,7 @@ type pageData struct {
 
 func (u *UI) serveWatch(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if !ValidStreamName(stream) {
+	if !media.ValidName(stream) {
 		http.NotFound(w, r)
 		return
 	}

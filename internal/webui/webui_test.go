@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/internal/chrometest"
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/money"
 )
 
@@ -206,8 +207,8 @@ func TestValidStreamName(t *testing.T) {
 		"": false, strings.Repeat("x", 65): false, "a b": false, "a/b": false,
 		"a.b": false, "é": false, "a\n": false,
 	} {
-		if got := ValidStreamName(name); got != want {
-			t.Errorf("ValidStreamName(%q) = %v, want %v", name, got, want)
+		if got := media.ValidName(name); got != want {
+			t.Errorf("media.ValidName(%q) = %v, want %v", name, got, want)
 		}
 	}
 }
@@ -240,14 +241,14 @@ func FuzzWatch(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		switch rec.Code {
 		case http.StatusOK:
-			if !ValidStreamName(stream) {
+			if !media.ValidName(stream) {
 				t.Fatalf("page served for invalid name %q", stream)
 			}
 			if !strings.Contains(rec.Body.String(), `data-stream="`+stream+`"`) {
 				t.Fatalf("page for %q lacks its name", stream)
 			}
 		case http.StatusNotFound, http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-			if rec.Code == http.StatusNotFound && ValidStreamName(stream) {
+			if rec.Code == http.StatusNotFound && media.ValidName(stream) {
 				t.Fatalf("404 for valid name %q", stream)
 			}
 		default:

@@ -17,12 +17,9 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
-)
 
-// H264Fmtp is the H.264 format we advertise: constrained baseline level 3.1,
-// packetization mode 1. Chromium decodes constrained-baseline-compatible
-// streams signalled this way (FIELD-NOTES), and pion matches it exactly.
-const H264Fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	"github.com/livedrop/livedrop/internal/media"
+)
 
 // ICEConfig is the WebRTC transport configuration of a node.
 type ICEConfig struct {
@@ -87,7 +84,7 @@ func (c ICEConfig) Validate() error {
 
 // h264Codec is the video codec every node and client speaks.
 var h264Codec = webrtc.RTPCodecParameters{
-	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: H264Fmtp,
+	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: media.VideoClockRate, SDPFmtpLine: media.H264Fmtp,
 		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}},
 	PayloadType: 102,
 }
@@ -96,7 +93,7 @@ var h264Codec = webrtc.RTPCodecParameters{
 // players that offer it: a repaired packet then does not count as a
 // duplicate in the player's statistics or bandwidth estimate.
 var rtxCodec = webrtc.RTPCodecParameters{
-	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=102"},
+	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: media.VideoClockRate, SDPFmtpLine: "apt=102"},
 	PayloadType:        103,
 }
 
@@ -211,7 +208,7 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 	}{
 		{h264Codec, webrtc.RTPCodecTypeVideo},
 		{rtxCodec, webrtc.RTPCodecTypeVideo},
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: media.OpusClockRate, Channels: media.OpusChannels, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}, webrtc.RTPCodecTypeAudio},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8}, webrtc.RTPCodecTypeAudio},
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/stream"
 )
@@ -67,7 +68,7 @@ func testAudioHold(t *testing.T, hold time.Duration, frames int) (datagrams int)
 	}
 	st := stream.New("hold", time.Second)
 	st.SetTracks(stream.Tracks{
-		Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: H264Fmtp},
+		Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: media.H264Fmtp},
 		Audio: &stream.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2},
 	})
 	srv := NewServer(ServerParams{API: srvAPI, Source: staticSource{st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/stream"
 )
@@ -52,7 +53,7 @@ func TestEventsDataChannelInOrder(t *testing.T) {
 	defer closeICE()
 	m, _ := mediametrics.New(prometheus.NewRegistry())
 	st := stream.New("s", time.Second)
-	st.SetTracks(stream.Tracks{Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: H264Fmtp}})
+	st.SetTracks(stream.Tracks{Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: media.H264Fmtp}})
 	feed := &fakeFeed{}
 	srv := NewServer(ServerParams{API: api, Source: staticSource{st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: m, Role: "origin", Events: feed})

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/stream"
 )
@@ -70,7 +71,7 @@ func newForwardRig(tb testing.TB, n int, useMux bool) *forwardRig {
 		tb.Fatal(err)
 	}
 	r := &forwardRig{st: stream.New("bench", time.Second), perView: make([]atomic.Int64, n)}
-	r.st.SetTracks(stream.Tracks{Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: H264Fmtp}})
+	r.st.SetTracks(stream.Tracks{Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: media.H264Fmtp}})
 	r.srv = NewServer(ServerParams{API: srvAPI, Source: staticSource{r.st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: m, Role: "origin", QueueSize: 1024})
 	mux := http.NewServeMux()

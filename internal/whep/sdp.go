@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/sdp/v3"
 
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -148,9 +149,9 @@ func offersCodec(d mediaDesc, codec *stream.Codec) bool {
 }
 
 // answerTracks reads which tracks an answer from a WHEP server sends.
-func answerTracks(media []mediaDesc) (stream.Tracks, error) {
+func answerTracks(descs []mediaDesc) (stream.Tracks, error) {
 	var t stream.Tracks
-	for _, d := range media {
+	for _, d := range descs {
 		if d.port == 0 || (d.direction != "sendonly" && d.direction != "sendrecv") || len(d.codecs) == 0 {
 			continue
 		}
@@ -160,16 +161,16 @@ func answerTracks(media []mediaDesc) (stream.Tracks, error) {
 			if !strings.EqualFold(c.name, "H264") {
 				return t, fmt.Errorf("%w: upstream video codec %q is not H264", ErrBadSDP, c.name)
 			}
-			t.Video = &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: H264Fmtp}
+			t.Video = &stream.Codec{MimeType: media.MimeH264, ClockRate: media.VideoClockRate, SDPFmtpLine: media.H264Fmtp}
 		case "audio":
 			var mime string
 			switch strings.ToLower(c.name) {
 			case "opus":
-				mime = "audio/opus"
+				mime = media.MimeOpus
 			case "pcmu":
-				mime = "audio/PCMU"
+				mime = media.MimePCMU
 			case "pcma":
-				mime = "audio/PCMA"
+				mime = media.MimePCMA
 			default:
 				continue
 			}

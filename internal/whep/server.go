@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/stream"
 )
@@ -30,9 +30,6 @@ var (
 	ErrNotFound = errors.New("stream not found")
 	ErrOffline  = errors.New("stream offline")
 )
-
-// StreamName is what a stream may be called.
-var StreamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Source finds the stream a session plays. Acquire may start work (an edge
 // pulls from upstream) and blocks until the stream's tracks are known; the
@@ -162,7 +159,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	cors(w)
 	start := time.Now()
 	name := r.PathValue("stream")
-	if !StreamName.MatchString(name) {
+	if !media.ValidName(name) {
 		s.fail(w, http.StatusNotFound, "not_found", "unknown stream")
 		return
 	}
@@ -316,7 +313,7 @@ func newID() string {
 func trackCapability(c *stream.Codec) webrtc.RTPCodecCapability {
 	cc := webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, SDPFmtpLine: c.SDPFmtpLine}
 	if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
-		cc.Channels = 2 // WebRTC always signals opus/48000/2
+		cc.Channels = media.OpusChannels // WebRTC always signals opus/48000/2
 	}
 	return cc
 }

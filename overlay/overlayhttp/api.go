@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/livedrop/livedrop/internal/jsonhttp"
+	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/overlay"
 )
 
@@ -90,7 +91,7 @@ func (s *OriginService) show(w http.ResponseWriter, r *http.Request) {
 
 func (s *OriginService) hide(w http.ResponseWriter, r *http.Request) {
 	stream, id := r.PathValue("stream"), r.PathValue("id")
-	if !overlay.ValidStream(stream) || !overlay.ValidOverlayID(id) {
+	if !media.ValidName(stream) || !overlay.ValidOverlayID(id) {
 		writeJSON(w, http.StatusBadRequest, jsonhttp.ErrorBody{Error: "stream and id must be 1-64 of [A-Za-z0-9_-]"})
 		return
 	}
@@ -109,7 +110,7 @@ type listBody struct {
 
 func (s *OriginService) list(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if !overlay.ValidStream(stream) {
+	if !media.ValidName(stream) {
 		writeJSON(w, http.StatusBadRequest, jsonhttp.ErrorBody{Error: "stream must be 1-64 of [A-Za-z0-9_-]"})
 		return
 	}

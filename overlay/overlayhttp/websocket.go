@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/internal/jsonhttp"
+	"github.com/livedrop/livedrop/internal/media"
 
 	"github.com/gorilla/websocket"
 
@@ -76,7 +77,7 @@ func (e *events) checkOrigin(r *http.Request) bool {
 
 func (e *events) serve(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if !overlay.ValidStream(stream) {
+	if !media.ValidName(stream) {
 		writeJSON(w, http.StatusBadRequest, jsonhttp.ErrorBody{Error: "stream must be 1-64 of [A-Za-z0-9_-]"})
 		return
 	}
