@@ -26,6 +26,12 @@ type metrics struct {
 	payments      *prometheus.CounterVec
 }
 
+// answerBuckets resolve the answer latencies a buyer notices: fine below
+// 10 ms (sales from the lease), and close steps around the held wait and
+// the 250 ms a refusal may take at most.
+var answerBuckets = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+	0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5}
+
 func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 	c := prometheus.Labels{"edge": edge}
 	m := &metrics{
@@ -36,7 +42,7 @@ func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"path"}),
 		answerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "livedrop_checkout_answer_seconds",
 			Help: "Time from an order request to its answer, by result (accepted, sold_out, held, ...).", ConstLabels: c,
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"result"}),
+			Buckets: answerBuckets}, []string{"result"}),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_key_lookups_total",
 			Help: "Order ids looked up in the store before a refusal or for a marked retry, by outcome (found, not_found, error).", ConstLabels: c}, []string{"outcome"}),
 		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_held_answers_total",
