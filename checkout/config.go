@@ -70,7 +70,7 @@ func Defaults() Config {
 		LeaseTTL:          30 * time.Second,
 		DirectThreshold:   20,
 		SyncInterval:      100 * time.Millisecond,
-		HeldWait:          150 * time.Millisecond,
+		HeldWait:          100 * time.Millisecond,
 		ReapInterval:      time.Second,
 		RateLimitPerBuyer: 5,
 		RateLimitBurst:    10,
