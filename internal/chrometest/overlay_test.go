@@ -23,8 +23,14 @@ import (
 // orderRequest is one POST /v1/drops/{drop}/orders the fake edge saw.
 type orderRequest struct {
 	path, key, contentType string
+	retry                  bool // marked Idempotency-Retry: 1
+	at                     time.Time
 	body                   map[string]any
 }
+
+// heldReply is a reply queued with fakeEdge.reply: 503 "held, try again",
+// as an edge answers while other edges hold the last units.
+const heldReply = -503
 
 // fakeEdge adds to a fake WHEP server what an edge serves the viewer page
 // besides video: the events WebSocket and the orders endpoint.
@@ -136,7 +142,8 @@ func (e *fakeEdge) reply(statuses ...int) {
 
 func (e *fakeEdge) serveOrder(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
-	req := orderRequest{path: r.URL.Path, key: r.Header.Get("Idempotency-Key"), contentType: r.Header.Get("Content-Type")}
+	req := orderRequest{path: r.URL.Path, key: r.Header.Get("Idempotency-Key"), contentType: r.Header.Get("Content-Type"),
+		retry: r.Header.Get("Idempotency-Retry") == "1", at: time.Now()}
 	_ = json.Unmarshal(raw, &req.body)
 	e.mu.Lock()
 	e.orders = append(e.orders, req)
@@ -147,6 +154,12 @@ func (e *fakeEdge) serveOrder(w http.ResponseWriter, r *http.Request) {
 	n := len(e.orders)
 	e.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
+	if status == heldReply {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"error":"the last units are held by other edges, try again","code":"held","retry_after_ms":1500}`)
+		return
+	}
 	w.WriteHeader(status)
 	if status == http.StatusCreated {
 		fmt.Fprintf(w, `{"id":"ord_%06d","sku":%q,"qty":1,"price_cents":2500,"currency":"EUR","status":"confirmed"}`, 4200+n, req.body["sku"])
@@ -346,6 +359,9 @@ func TestWatchOverlays(t *testing.T) {
 	if orders[1].key == orders[0].key {
 		t.Error("a second tap reused the first tap's Idempotency-Key")
 	}
+	if orders[0].retry || orders[1].retry || !orders[2].retry {
+		t.Errorf("Idempotency-Retry marks %v %v %v, want only the retry marked", orders[0].retry, orders[1].retry, orders[2].retry)
+	}
 	if orders[2].body["buyer"] != buyer {
 		t.Errorf("buyer changed from %v to %v", buyer, orders[2].body["buyer"])
 	}
@@ -363,6 +379,30 @@ func TestWatchOverlays(t *testing.T) {
 	for _, o := range orders[4:] {
 		if o.key != orders[3].key {
 			t.Errorf("retries of one tap used keys %q and %q", orders[3].key, o.key)
+		}
+	}
+
+	// Held (other edges hold the last units): "almost gone" while the page
+	// waits the edge's retry_after_ms, then the order, on the same key; the
+	// wait is not one of the three failed tries.
+	e.reply(heldReply, heldReply, heldReply, heldReply, http.StatusCreated)
+	if err := p.Click(ctx, buySel); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitFor(ctx, textHas(orderStatusSel, "Almost gone"), 5*time.Second); err != nil {
+		t.Fatalf("%v; status %q, %d orders", err, mustText(ctx, t, p, orderStatusSel), len(e.ordersSeen()))
+	}
+	mustWait(ctx, t, p, textHas(orderStatusSel, "Order confirmed"), 20*time.Second)
+	orders = e.ordersSeen()
+	if len(orders) != 12 {
+		t.Fatalf("%d orders posted, want 12 (7 before, 4 held + 1)", len(orders))
+	}
+	for i, o := range orders[8:] {
+		if o.key != orders[7].key {
+			t.Errorf("a held order's retries used keys %q and %q", orders[7].key, o.key)
+		}
+		if gap := o.at.Sub(orders[7+i].at); gap < time.Second {
+			t.Errorf("retry %d after a held answer came %v after it, want the edge's 1.5 s (±20 %%)", i+1, gap)
 		}
 	}
 

@@ -474,7 +474,10 @@
     let hint = 0; // the edge's retry_after_ms on a "held, try again" answer
     let held = 0;
     for (let i = 0; i <= ORDER_RETRIES; i++) {
-      if (i > 0) await sleep((hint || ORDER_BACKOFF_MS * 2 ** (i - 1)) * (0.8 + 0.4 * Math.random()));
+      // A held answer waits the edge's hint (it does not count as a failed
+      // try, so i may be 0 again); a failure backs off.
+      if (hint > 0) await sleep(hint * (0.8 + 0.4 * Math.random()));
+      else if (i > 0) await sleep(ORDER_BACKOFF_MS * 2 ** (i - 1) * (0.8 + 0.4 * Math.random()));
       hint = 0;
       let res;
       const ctrl = new AbortController();
