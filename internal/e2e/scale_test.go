@@ -70,6 +70,14 @@ func (w *keyframeWatcher) waitFreshKeyframe(t *testing.T) time.Time {
 	return w.keys[len(w.keys)-1]
 }
 
+// waitUntil returns at the instant at, at once if it has passed: a phase
+// relative to a keyframe the watcher saw.
+func waitUntil(at time.Time) {
+	timer := time.NewTimer(time.Until(at))
+	defer timer.Stop()
+	<-timer.C
+}
+
 // TestJoinMidGOP: with a 4 s GOP, a viewer joining half a second after a
 // keyframe decodes a picture long before the source's next keyframe.
 func TestJoinMidGOP(t *testing.T) {
@@ -82,9 +90,7 @@ func TestJoinMidGOP(t *testing.T) {
 
 	t.Run("pion", func(t *testing.T) {
 		key := w.waitFreshKeyframe(t)
-		for time.Since(key) < 500*time.Millisecond {
-			time.Sleep(10 * time.Millisecond) // join mid-GOP, at a known phase
-		}
+		waitUntil(key.Add(500 * time.Millisecond)) // join mid-GOP, at a known phase
 		join := time.Now()
 		v := mustViewer(t, url)
 		waitFor(t, 3*time.Second, "the first picture", func() bool { return v.frames() >= 1 })
@@ -111,9 +117,7 @@ func TestJoinMidGOP(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		key := w.waitFreshKeyframe(t)
-		for time.Since(key) < 300*time.Millisecond {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitUntil(key.Add(300 * time.Millisecond))
 		page, err := b.Open(ctx, "http://"+e.HTTPAddr()+"/watch/gop4")
 		if err != nil {
 			t.Fatal(err)
