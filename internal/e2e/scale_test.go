@@ -301,9 +301,8 @@ func TestStalledViewerDoesNotHurtOthers(t *testing.T) {
 // STUN/TURN servers.
 func TestICEOverTCPAndLinkHeaders(t *testing.T) {
 	o := startOrigin(t, nil)
-	tcpPort := freeTCPPort(t)
 	e := startEdge(t, "http://"+o.HTTPAddr(), func(c *edge.Config) {
-		c.ICE.TCPPort = tcpPort
+		c.ICE.TCPPort = freeTCPPort(t) // probed again if startEdge tries again
 		c.ICE.Servers = []string{"stun:stun.example.net:3478", "turn:turn.example.net:3478?transport=udp"}
 		c.ICE.TURNUsername, c.ICE.TURNCredential = "viewer", "secret"
 	})
@@ -338,9 +337,12 @@ func TestICEOverTCPAndLinkHeaders(t *testing.T) {
 	}
 }
 
+// freeTCPPort returns a TCP port free on every address at the time of
+// asking (the ICE TCP mux listens on all of them); as freeUDPPort, it may
+// be taken before the node binds it.
 func freeTCPPort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
