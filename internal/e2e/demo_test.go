@@ -22,54 +22,62 @@ import (
 // demo printed.
 func startDemo(t *testing.T) (app.Addrs, string) {
 	t.Helper()
-	env := map[string]string{
-		"LIVEDROP_ORIGIN_HTTP_ADDR": "127.0.0.1:0",
-		"LIVEDROP_EDGE_HTTP_ADDR":   "127.0.0.1:0",
-		"LIVEDROP_RTSP_ADDR":        "127.0.0.1:0",
-		"LIVEDROP_DATA_DIR":         t.TempDir(),
-		"LIVEDROP_CONTROL_TOKEN":    demoToken,
-		// The demo's nodes each carry all media on one UDP port (ICE mux).
-		"LIVEDROP_ORIGIN_ICE_UDP_PORT": fmt.Sprint(freeUDPPort(t)),
-		"LIVEDROP_EDGE_ICE_UDP_PORT":   fmt.Sprint(freeUDPPort(t)),
-	}
 	var (
 		mu     sync.Mutex
 		addrs  app.Addrs
 		stdout strings.Builder
 	)
-	ready := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Main(ctx, []string{"demo"}, app.Env{
-			Stdout: &syncWriter{mu: &mu, w: &stdout}, Stderr: io.Discard,
-			Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-			Ready: func(a app.Addrs) {
-				mu.Lock()
-				addrs = a
-				mu.Unlock()
-				close(ready)
-			},
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("demo exited with %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("demo did not stop within 15 s")
+	bindAttempts(t, "start demo", func() error {
+		env := map[string]string{
+			"LIVEDROP_ORIGIN_HTTP_ADDR": "127.0.0.1:0",
+			"LIVEDROP_EDGE_HTTP_ADDR":   "127.0.0.1:0",
+			"LIVEDROP_RTSP_ADDR":        "127.0.0.1:0",
+			"LIVEDROP_DATA_DIR":         t.TempDir(), // a failed try may leave a node behind
+			"LIVEDROP_CONTROL_TOKEN":    demoToken,
+			// The demo's nodes each carry all media on one UDP port (ICE mux).
+			"LIVEDROP_ORIGIN_ICE_UDP_PORT": fmt.Sprint(freeUDPPort(t)),
+			"LIVEDROP_EDGE_ICE_UDP_PORT":   fmt.Sprint(freeUDPPort(t)),
 		}
+		mu.Lock()
+		stdout.Reset()
+		mu.Unlock()
+		ready := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- app.Main(ctx, []string{"demo"}, app.Env{
+				Stdout: &syncWriter{mu: &mu, w: &stdout}, Stderr: io.Discard,
+				Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+				Ready: func(a app.Addrs) {
+					mu.Lock()
+					addrs = a
+					mu.Unlock()
+					close(ready)
+				},
+			})
+		}()
+		select {
+		case <-ready:
+		case err := <-done:
+			cancel()
+			return fmt.Errorf("demo exited early: %w", err)
+		case <-time.After(20 * time.Second):
+			cancel()
+			t.Fatal("demo did not start")
+		}
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("demo exited with %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("demo did not stop within 15 s")
+			}
+		})
+		return nil
 	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("demo exited early: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("demo did not start")
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	return addrs, stdout.String()

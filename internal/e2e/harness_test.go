@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,14 +53,47 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// freeUDPPort returns a UDP port free on every address at the time of
+// asking (a node's ICE mux binds each interface address, not only
+// loopback). Another process may take it before the node binds it: start
+// nodes through bindAttempts, which tries again on another port.
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	c, err := net.ListenPacket("udp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// portAttempts is how many fresh ports a node gets before a test gives up.
+const portAttempts = 5
+
+// errPortTaken marks a start that failed only because a probed port was
+// taken before the node bound it.
+var errPortTaken = errors.New("port taken before the node bound it")
+
+// portTaken reports whether err is a failed bind on a port in use.
+func portTaken(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, errPortTaken)
+}
+
+// bindAttempts calls start, which probes its ports afresh on each call,
+// until it does not fail on a port taken in the meantime, and fails the
+// test on any other error or after portAttempts tries.
+func bindAttempts(t testing.TB, what string, start func() error) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := start()
+		if err == nil {
+			return
+		}
+		if !portTaken(err) || attempt == portAttempts {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s: %v; trying other ports", what, err)
+	}
 }
 
 func listen(t testing.TB) net.Listener {
@@ -85,62 +119,84 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 
 type originNode struct {
 	*origin.Origin
-	reg *prometheus.Registry
+	reg     *prometheus.Registry
+	udpPort int // the ICE mux port it bound
 }
 
+// startOrigin runs an origin until the test ends. mod runs again on each
+// attempt: a port it probes inside is probed afresh (bindAttempts).
 func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
 	t.Helper()
-	cfg := origin.DefaultConfig()
-	cfg.HTTPAddr, cfg.RTSPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.RTSPUDPRTPAddr, cfg.RTSPUDPRTCPAddr = "", ""
-	// Media on one UDP port of its own, as in production: viewer sessions
-	// take the direct send path (the node protects their packets).
-	cfg.ICE.UDPPort = freeUDPPort(t)
-	cfg.PublishUser, cfg.PublishPassword = pubUser, pubPass
-	cfg.DataDir = t.TempDir()
-	cfg.ShutdownGrace = 2 * time.Second
-	if mod != nil {
-		mod(&cfg)
-	}
-	reg := prometheus.NewRegistry()
-	o, err := origin.New(origin.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
-		HTTPListener: listen(t), RTSPListener: listen(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, o.Run)
-	return &originNode{Origin: o, reg: reg}
+	dataDir := t.TempDir()
+	var n *originNode
+	bindAttempts(t, "start origin", func() error {
+		cfg := origin.DefaultConfig()
+		cfg.HTTPAddr, cfg.RTSPAddr = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.RTSPUDPRTPAddr, cfg.RTSPUDPRTCPAddr = "", ""
+		// Media on one UDP port of its own, as in production: viewer sessions
+		// take the direct send path (the node protects their packets).
+		cfg.ICE.UDPPort = freeUDPPort(t)
+		cfg.PublishUser, cfg.PublishPassword = pubUser, pubPass
+		cfg.DataDir = dataDir
+		cfg.ShutdownGrace = 2 * time.Second
+		if mod != nil {
+			mod(&cfg)
+		}
+		reg := prometheus.NewRegistry()
+		httpLn, rtspLn := listen(t), listen(t)
+		o, err := origin.New(origin.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
+			HTTPListener: httpLn, RTSPListener: rtspLn})
+		if err != nil {
+			httpLn.Close()
+			rtspLn.Close()
+			return err
+		}
+		n = &originNode{Origin: o, reg: reg, udpPort: cfg.ICE.UDPPort}
+		return nil
+	})
+	runNode(t, n.Run)
+	return n
 }
 
 type edgeNode struct {
 	*edge.Edge
-	reg *prometheus.Registry
+	reg     *prometheus.Registry
+	udpPort int // the ICE mux port it bound
 }
 
+// startEdge runs an edge until the test ends; mod as in startOrigin.
 func startEdge(t testing.TB, upstream string, mod func(*edge.Config)) *edgeNode {
 	t.Helper()
-	cfg := edge.DefaultConfig()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.OriginURL = upstream
-	cfg.DataDir = t.TempDir()
-	cfg.Region = "test-region"
-	cfg.ICE.UDPPort = freeUDPPort(t) // as startOrigin
-	cfg.ShutdownGrace = 2 * time.Second
-	if mod != nil {
-		mod(&cfg)
-	}
+	dataDir := t.TempDir()
 	ui, err := webui.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	e, err := edge.New(edge.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
-		HTTPListener: listen(t), Routes: ui.Register})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, e.Run)
-	return &edgeNode{Edge: e, reg: reg}
+	var n *edgeNode
+	bindAttempts(t, "start edge", func() error {
+		cfg := edge.DefaultConfig()
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.OriginURL = upstream
+		cfg.DataDir = dataDir
+		cfg.Region = "test-region"
+		cfg.ICE.UDPPort = freeUDPPort(t) // as startOrigin
+		cfg.ShutdownGrace = 2 * time.Second
+		if mod != nil {
+			mod(&cfg)
+		}
+		reg := prometheus.NewRegistry()
+		httpLn := listen(t)
+		e, err := edge.New(edge.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
+			HTTPListener: httpLn, Routes: ui.Register})
+		if err != nil {
+			httpLn.Close()
+			return err
+		}
+		n = &edgeNode{Edge: e, reg: reg, udpPort: cfg.ICE.UDPPort}
+		return nil
+	})
+	runNode(t, n.Run)
+	return n
 }
 
 // runNode runs a node until the test ends and checks it stops cleanly.

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/app"
 )
 
@@ -20,8 +19,8 @@ import (
 // port, and every session's media takes the direct path.
 func TestLoadgenViewersOnOneUDPPort(t *testing.T) {
 	o := startOrigin(t, nil)
-	port := freeUDPPort(t)
-	e := startEdge(t, "http://"+o.HTTPAddr(), func(c *edge.Config) { c.ICE.UDPPort = port })
+	e := startEdge(t, "http://"+o.HTTPAddr(), nil) // on a UDP port of its own
+	port := e.udpPort
 	pub := startFFmpeg(t, encodeArgs(60), publishURL(o, "load", pubUser, pubPass))
 	waitOnline(t, o, "load", pub)
 	url := "http://" + e.HTTPAddr() + "/whep/load"

@@ -49,15 +49,54 @@ type node struct {
 	logs *lockedBuffer
 	done chan error
 	url  string
+
+	role  string
+	env   map[string]string        // configuration but ports
+	ports map[string]string        // the ports it listens on, by variable
+	fresh func() map[string]string // probes new ports
 }
 
-func startNode(t *testing.T, role string, env map[string]string) *node {
+// startNode starts a livedrop process configured by env and the ports
+// fresh probes, on other ports if one is taken before the child binds it.
+func startNode(t *testing.T, role string, env map[string]string, fresh func() map[string]string) *node {
+	t.Helper()
+	return startNodeOn(t, role, env, fresh, fresh())
+}
+
+// restart starts n's role again, on its data and its ports, or on fresh
+// ports if they are taken by now.
+func (n *node) restart(t *testing.T) *node {
+	t.Helper()
+	return startNodeOn(t, n.role, n.env, n.fresh, n.ports)
+}
+
+func startNodeOn(t *testing.T, role string, env map[string]string, fresh func() map[string]string, ports map[string]string) *node {
+	t.Helper()
+	var n *node
+	tries := 0
+	bindAttempts(t, "start "+role, func() error {
+		if tries++; tries > 1 {
+			ports = fresh()
+		}
+		var err error
+		n, err = tryNode(t, role, env, ports)
+		return err
+	})
+	n.fresh = fresh
+	return n
+}
+
+// tryNode starts the process and waits until it is ready; a process that
+// exits first fails on errPortTaken if it could not bind a port.
+func tryNode(t *testing.T, role string, env, ports map[string]string) (*node, error) {
 	t.Helper()
 	n := &node{cmd: exec.Command(livedropBinary(t), role), logs: &lockedBuffer{}, done: make(chan error, 1),
-		url: "http://" + env["LIVEDROP_HTTP_ADDR"]}
+		url: "http://" + ports["LIVEDROP_HTTP_ADDR"], role: role, env: env, ports: ports}
 	n.cmd.Env = os.Environ()
-	for k, v := range env {
-		n.cmd.Env = append(n.cmd.Env, k+"="+v)
+	for _, m := range []map[string]string{env, ports} {
+		for k, v := range m {
+			n.cmd.Env = append(n.cmd.Env, k+"="+v)
+		}
 	}
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
@@ -65,10 +104,12 @@ func startNode(t *testing.T, role string, env map[string]string) *node {
 	}
 	go func() { n.done <- n.cmd.Wait() }()
 	t.Cleanup(func() { _ = n.cmd.Process.Kill() })
+	var exited error
 	waitFor(t, 20*time.Second, role+" /readyz", func() bool {
 		select {
 		case err := <-n.done:
-			t.Fatalf("%s exited: %v\n%s", role, err, n.logs.String())
+			exited = fmt.Errorf("%s exited: %v\n%s", role, err, n.logs.String())
+			return true
 		default:
 		}
 		resp, err := http.Get(n.url + "/readyz")
@@ -78,7 +119,14 @@ func startNode(t *testing.T, role string, env map[string]string) *node {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return n
+	switch {
+	case exited == nil:
+		return n, nil
+	case strings.Contains(n.logs.String(), "address already in use"):
+		return nil, fmt.Errorf("%w: %w", errPortTaken, exited)
+	default:
+		return nil, exited
+	}
 }
 
 func (n *node) signal(t *testing.T, sig syscall.Signal) error {
@@ -102,19 +150,21 @@ func (n *node) signal(t *testing.T, sig syscall.Signal) error {
 func TestProcessesSurviveSIGKILL(t *testing.T) {
 	rdb := redistest.Start(t, redistest.Options{AppendOnly: true})
 	const token = "process-test-token-0123"
-	rtspAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	loopback := func() string { return fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)) }
 	origin := startNode(t, "origin", map[string]string{
-		"LIVEDROP_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), "LIVEDROP_RTSP_ADDR": rtspAddr,
 		"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "", "LIVEDROP_ICE_UDP_PORT": "0",
 		"LIVEDROP_PUBLISH_PASSWORD": pubPass, "LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_CONTROL_TOKEN": token,
 		"LIVEDROP_DATA_DIR": t.TempDir(),
+	}, func() map[string]string {
+		return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_RTSP_ADDR": loopback()}
 	})
-	edgeEnv := map[string]string{
-		"LIVEDROP_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), "LIVEDROP_ORIGIN_URL": origin.url,
-		"LIVEDROP_ICE_UDP_PORT": fmt.Sprint(freeUDPPort(t)), "LIVEDROP_REDIS_URL": rdb.URL(),
+	rtspAddr := origin.ports["LIVEDROP_RTSP_ADDR"]
+	edge := startNode(t, "edge", map[string]string{
+		"LIVEDROP_ORIGIN_URL": origin.url, "LIVEDROP_REDIS_URL": rdb.URL(),
 		"LIVEDROP_REGION": "eu-test", "LIVEDROP_NODE_ID": "edge-a", "LIVEDROP_DATA_DIR": t.TempDir(),
-	}
-	edge := startNode(t, "edge", edgeEnv)
+	}, func() map[string]string {
+		return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_ICE_UDP_PORT": fmt.Sprint(freeUDPPort(t))}
+	})
 
 	// Media through both processes.
 	pub := startFFmpeg(t, encodeArgs(30), fmt.Sprintf("rtsp://%s:%s@%s/cam", pubUser, pubPass, rtspAddr))
@@ -162,7 +212,7 @@ func TestProcessesSurviveSIGKILL(t *testing.T) {
 	if err := edge.signal(t, syscall.SIGKILL); err == nil {
 		t.Fatal("a SIGKILLed process reported success")
 	}
-	edge = startNode(t, "edge", edgeEnv)
+	edge = edge.restart(t)
 	for _, id := range acked {
 		call(t, "GET", edge.url+"/v1/orders/"+id, "", "", 200)
 	}

@@ -70,6 +70,14 @@ func (w *keyframeWatcher) waitFreshKeyframe(t *testing.T) time.Time {
 	return w.keys[len(w.keys)-1]
 }
 
+// waitUntil returns at the instant at, at once if it has passed: a phase
+// relative to a keyframe the watcher saw.
+func waitUntil(at time.Time) {
+	timer := time.NewTimer(time.Until(at))
+	defer timer.Stop()
+	<-timer.C
+}
+
 // TestJoinMidGOP: with a 4 s GOP, a viewer joining half a second after a
 // keyframe decodes a picture long before the source's next keyframe.
 func TestJoinMidGOP(t *testing.T) {
@@ -82,9 +90,7 @@ func TestJoinMidGOP(t *testing.T) {
 
 	t.Run("pion", func(t *testing.T) {
 		key := w.waitFreshKeyframe(t)
-		for time.Since(key) < 500*time.Millisecond {
-			time.Sleep(10 * time.Millisecond) // join mid-GOP, at a known phase
-		}
+		waitUntil(key.Add(500 * time.Millisecond)) // join mid-GOP, at a known phase
 		join := time.Now()
 		v := mustViewer(t, url)
 		waitFor(t, 3*time.Second, "the first picture", func() bool { return v.frames() >= 1 })
@@ -111,9 +117,7 @@ func TestJoinMidGOP(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		key := w.waitFreshKeyframe(t)
-		for time.Since(key) < 300*time.Millisecond {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitUntil(key.Add(300 * time.Millisecond))
 		page, err := b.Open(ctx, "http://"+e.HTTPAddr()+"/watch/gop4")
 		if err != nil {
 			t.Fatal(err)
@@ -297,9 +301,8 @@ func TestStalledViewerDoesNotHurtOthers(t *testing.T) {
 // STUN/TURN servers.
 func TestICEOverTCPAndLinkHeaders(t *testing.T) {
 	o := startOrigin(t, nil)
-	tcpPort := freeTCPPort(t)
 	e := startEdge(t, "http://"+o.HTTPAddr(), func(c *edge.Config) {
-		c.ICE.TCPPort = tcpPort
+		c.ICE.TCPPort = freeTCPPort(t) // probed again if startEdge tries again
 		c.ICE.Servers = []string{"stun:stun.example.net:3478", "turn:turn.example.net:3478?transport=udp"}
 		c.ICE.TURNUsername, c.ICE.TURNCredential = "viewer", "secret"
 	})
@@ -334,9 +337,12 @@ func TestICEOverTCPAndLinkHeaders(t *testing.T) {
 	}
 }
 
+// freeTCPPort returns a TCP port free on every address at the time of
+// asking (the ICE TCP mux listens on all of them); as freeUDPPort, it may
+// be taken before the node binds it.
 func freeTCPPort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
