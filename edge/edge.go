@@ -60,11 +60,11 @@ type Edge struct {
 	onEvent func(stream string, msg []byte)
 	onGone  func(stream string)
 
-	runCtx context.Context // set by Run before the node serves
-	wg     sync.WaitGroup
+	wg sync.WaitGroup // the pulls' goroutines
 
-	mu    sync.Mutex
-	pulls map[string]*pull
+	mu      sync.Mutex
+	running bool // between Run's start and its drain: pulls may start
+	pulls   map[string]*pull
 }
 
 // New builds an edge; Run starts it.
@@ -85,6 +85,7 @@ func New(p Params) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
+	closeICE = sync.OnceValue(closeICE)
 	e := &Edge{
 		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE,
 		pulls:   map[string]*pull{},
@@ -116,6 +117,13 @@ func New(p Params) (*Edge, error) {
 // HTTPAddr is the address the HTTP server listens on.
 func (e *Edge) HTTPAddr() string { return e.node.Addr() }
 
+// Close releases what New opened (the HTTP listener, the media sockets) for
+// an edge that will not Run, because a later part of its process failed to
+// start. Run releases them itself; Close after Run, or twice, does nothing.
+func (e *Edge) Close() error {
+	return errors.Join(e.node.Close(), e.closeICE())
+}
+
 // WHEPSessions counts viewer sessions of a stream ("" for all).
 func (e *Edge) WHEPSessions(name string) int { return e.whep.Sessions(name) }
 
@@ -128,18 +136,31 @@ func (e *Edge) Upstreams() int {
 
 // Run serves until ctx is cancelled, then drains.
 func (e *Edge) Run(ctx context.Context) error {
-	pullCtx, stopPulls := context.WithCancel(ctx)
-	defer stopPulls()
 	e.mu.Lock()
-	e.runCtx = pullCtx
+	e.running = true
 	e.mu.Unlock()
+	defer e.stopPulls()
 	e.log.Info("edge running", "http", e.HTTPAddr(), "origin", e.cfg.OriginURL)
 	return e.node.Run(ctx, func() {
 		e.whep.Close()
-		stopPulls()
+		e.stopPulls()
 		e.wg.Wait()
 		_ = e.closeICE()
 	})
+}
+
+// stopPulls ends every upstream pull and refuses new ones: the edge is
+// draining. The pulls' goroutines are the edge's, counted in e.wg.
+func (e *Edge) stopPulls() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.running = false
+	for _, p := range e.pulls {
+		if p.linger != nil {
+			p.linger.Stop()
+		}
+		p.cancel()
+	}
 }
 
 // pull is one stream pulled from upstream, shared by its viewers.
@@ -172,13 +193,15 @@ func (e *Edge) MapTS(stream string, ts uint32) uint32 {
 // viewer has yet, and waits for the first dial.
 func (e *Edge) Acquire(ctx context.Context, name string) (*stream.Stream, func(), error) {
 	e.mu.Lock()
-	if e.runCtx == nil || e.runCtx.Err() != nil {
+	if !e.running {
 		e.mu.Unlock()
 		return nil, nil, errors.New("edge not running")
 	}
 	p := e.pulls[name]
 	if p == nil {
-		pctx, cancel := context.WithCancel(e.runCtx)
+		// The pull outlives the request that starts it: it is the edge's,
+		// ended by release (no viewers left) or by Run's drain.
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		p = &pull{name: name, st: stream.New(name, time.Second), cancel: cancel, ready: make(chan struct{})}
 		e.pulls[name] = p
 		e.metrics.Streams.Set(float64(len(e.pulls)))

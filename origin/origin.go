@@ -6,6 +6,7 @@ package origin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -79,6 +80,7 @@ func New(p Params) (*Origin, error) {
 	if err != nil {
 		return nil, err
 	}
+	closeICE = sync.OnceValue(closeICE)
 	o := &Origin{
 		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE,
 		paths: map[string]*path{}, pulled: map[string]bool{},
@@ -128,6 +130,18 @@ func New(p Params) (*Origin, error) {
 // HTTPAddr is the address the HTTP server listens on.
 func (o *Origin) HTTPAddr() string { return o.node.Addr() }
 
+// Close releases what New opened (the HTTP and RTSP listeners, the media
+// sockets) for an origin that will not Run, because a later part of its
+// process failed to start. Run releases them itself; Close after Run, or
+// twice, does nothing.
+func (o *Origin) Close() error {
+	err := o.node.Close()
+	if e := o.rtspLn.Close(); e != nil && !errors.Is(e, net.ErrClosed) {
+		err = errors.Join(err, e)
+	}
+	return errors.Join(err, o.closeICE())
+}
+
 // RTSPAddr is the address the RTSP server listens on.
 func (o *Origin) RTSPAddr() string { return o.rtspLn.Addr().String() }
 
@@ -137,8 +151,7 @@ func (o *Origin) WHEPSessions(name string) int { return o.whep.Sessions(name) }
 // Run serves until ctx is cancelled, then drains.
 func (o *Origin) Run(ctx context.Context) error {
 	if err := o.rtsp.Start(); err != nil {
-		o.rtspLn.Close()
-		_ = o.closeICE()
+		_ = o.Close()
 		return fmt.Errorf("rtsp server: %w", err)
 	}
 	var wg sync.WaitGroup

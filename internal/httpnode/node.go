@@ -108,6 +108,16 @@ func New(p Params) (*Node, error) {
 // Addr is the listening address.
 func (n *Node) Addr() string { return n.ln.Addr().String() }
 
+// Close releases the listener of a node that will not Run (a later part of
+// its process failed to start). Run closes it itself; Close after Run, or
+// twice, does nothing.
+func (n *Node) Close() error {
+	if err := n.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
 // Run serves until ctx is cancelled or a service fails. On the way out it
 // stops taking requests (waiting up to Grace for those in flight), calls
 // drain, then stops the services.
