@@ -13,8 +13,6 @@ type Config struct {
 	// RedisURL selects the Redis store (redis:// or rediss://); empty selects
 	// the embedded store (memory plus a journal under the data dir).
 	RedisURL string `yaml:"redis_url"`
-	// ControlToken is the bearer token of the control API (origin only).
-	ControlToken string `yaml:"control_token"`
 	// HoldTime is how long an order waits for a confirmed payment before it
 	// is cancelled and its units go back to the drop.
 	HoldTime time.Duration `yaml:"hold_time"`
@@ -88,9 +86,6 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			bad("redis_url", "must be a redis:// or rediss:// URL with a host")
 		}
-	}
-	if c.ControlToken != "" && len(c.ControlToken) < 16 {
-		bad("control_token", "must be at least 16 characters")
 	}
 	if c.HoldTime <= 0 {
 		bad("hold_time", "must be > 0")

@@ -22,7 +22,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{func(c *Config) { c.HoldTime = 0 }, "checkout.hold_time: must be > 0"},
 		{func(c *Config) { c.LeaseMax = 1; c.LeaseMin = 2 }, "checkout.lease_max:"},
 		{func(c *Config) { c.RedisURL = "http://x" }, "checkout.redis_url:"},
-		{func(c *Config) { c.ControlToken = "short" }, "checkout.control_token:"},
 		{func(c *Config) { c.Payment.Provider = "stripe" }, "checkout.payment.provider:"},
 		{func(c *Config) { c.SyncInterval = time.Minute }, "checkout.sync_interval:"},
 	}

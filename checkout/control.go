@@ -2,7 +2,6 @@ package checkout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -40,9 +39,6 @@ func NewControl(p ControlParams) (*Control, error) {
 	if err := p.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if p.Config.ControlToken == "" {
-		return nil, errors.New("checkout.control_token: must be set where the control API runs")
-	}
 	if p.Store == nil || p.Registerer == nil {
 		return nil, fmt.Errorf("checkout control: store and registerer are required: %w", ErrInvalid)
 	}
@@ -63,9 +59,6 @@ func NewControl(p ControlParams) (*Control, error) {
 	}
 	return c, nil
 }
-
-// ControlToken is the bearer token the control API must require.
-func (c *Control) ControlToken() string { return c.cfg.ControlToken }
 
 // CreateDrop creates a drop in state created.
 func (c *Control) CreateDrop(ctx context.Context, d Drop) (Drop, error) {

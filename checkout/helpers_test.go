@@ -66,6 +66,5 @@ func testConfig() Config {
 	c.LeaseTTL = 3 * time.Second
 	c.ReapInterval = 50 * time.Millisecond
 	c.RateLimitPerBuyer = 0
-	c.ControlToken = "test-token-0123456789"
 	return c
 }

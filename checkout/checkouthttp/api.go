@@ -3,6 +3,7 @@ package checkouthttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -146,12 +147,19 @@ type ControlAPI struct {
 	logger *slog.Logger
 }
 
-// NewControlAPI adapts ctl to HTTP with its control token.
-func NewControlAPI(ctl *checkout.Control, logger *slog.Logger) *ControlAPI {
+// MinTokenLen is the shortest control token the API accepts.
+const MinTokenLen = 16
+
+// NewControlAPI adapts ctl to HTTP; every request must carry token as its
+// bearer token.
+func NewControlAPI(ctl *checkout.Control, token string, logger *slog.Logger) (*ControlAPI, error) {
+	if len(token) < MinTokenLen {
+		return nil, fmt.Errorf("control token: must be set, at least %d characters", MinTokenLen)
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &ControlAPI{ctl: ctl, token: []byte(ctl.ControlToken()), logger: logger.With("component", "checkout-control-http")}
+	return &ControlAPI{ctl: ctl, token: []byte(token), logger: logger.With("component", "checkout-control-http")}, nil
 }
 
 // Register adds POST /v1/drops, POST /v1/drops/{id}/open, POST

@@ -29,7 +29,6 @@ func start(t *testing.T, mut func(*checkout.Config)) env {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{})
 	cfg := checkout.Defaults()
-	cfg.ControlToken = token
 	cfg.SyncInterval = 20 * time.Millisecond
 	cfg.RateLimitPerBuyer = 0
 	if mut != nil {
@@ -54,7 +53,11 @@ func start(t *testing.T, mut func(*checkout.Config)) env {
 	go func() { _ = e.Run(ctx); done <- struct{}{} }()
 	<-e.Ready()
 	cm, em := http.NewServeMux(), http.NewServeMux()
-	NewControlAPI(ctl, log).Register(cm)
+	capi, err := NewControlAPI(ctl, token, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capi.Register(cm)
 	NewEdgeAPI(e, log).Register(em)
 	cs, es := httptest.NewServer(cm), httptest.NewServer(em)
 	t.Cleanup(func() {

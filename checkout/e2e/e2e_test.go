@@ -51,7 +51,6 @@ func newCluster(t testing.TB, opts redistest.Options, cfg checkout.Config) *clus
 
 func baseConfig() checkout.Config {
 	c := checkout.Defaults()
-	c.ControlToken = "e2e-token-0123456789"
 	c.RateLimitPerBuyer = 0
 	c.SyncInterval = 50 * time.Millisecond
 	return c

@@ -11,16 +11,36 @@ import (
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/edge"
+	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
 )
 
+// checkoutConfig is a node file's checkout section: the domain's settings
+// and, beside them, the bearer token of the control HTTP API, which is the
+// adapter's setting and so not part of checkout.Config.
+type checkoutConfig struct {
+	checkout.Config `yaml:",inline"`
+	// ControlToken is the bearer token of the control API (origin only).
+	ControlToken string `yaml:"control_token"`
+}
+
+func (c *checkoutConfig) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if c.ControlToken != "" && len(c.ControlToken) < checkouthttp.MinTokenLen {
+		return fmt.Errorf("checkout.control_token: must be at least %d characters", checkouthttp.MinTokenLen)
+	}
+	return nil
+}
+
 // originConfig is configs/origin.yaml: the origin's keys and its checkout.
 type originConfig struct {
 	origin.Config `yaml:",inline"`
-	Checkout      checkout.Config `yaml:"checkout"`
-	Overlay       overlay.Config  `yaml:"overlay"`
+	Checkout      checkoutConfig `yaml:"checkout"`
+	Overlay       overlay.Config `yaml:"overlay"`
 }
 
 func (c *originConfig) Validate() error {
@@ -36,8 +56,8 @@ func (c *originConfig) Validate() error {
 // edgeConfig is configs/edge.yaml: the edge's keys and its checkout.
 type edgeConfig struct {
 	edge.Config `yaml:",inline"`
-	Checkout    checkout.Config `yaml:"checkout"`
-	Overlay     overlay.Config  `yaml:"overlay"`
+	Checkout    checkoutConfig `yaml:"checkout"`
+	Overlay     overlay.Config `yaml:"overlay"`
 }
 
 func (c *edgeConfig) Validate() error {
@@ -50,25 +70,11 @@ func (c *edgeConfig) Validate() error {
 	return c.Overlay.Validate()
 }
 
-// envAliases are the short names scripts and deploy files use for keys
-// that live under checkout.
-var envAliases = map[string]string{
+// nodeAliases are the short names scripts and deploy files use for the
+// keys of a node that live under checkout.
+var nodeAliases = config.Aliases{
 	"LIVEDROP_CHECKOUT_REDIS_URL":     "LIVEDROP_REDIS_URL",
 	"LIVEDROP_CHECKOUT_CONTROL_TOKEN": "LIVEDROP_CONTROL_TOKEN",
-}
-
-// withAliases makes lookup answer a canonical name from its alias when
-// the canonical one is not set.
-func withAliases(lookup func(string) (string, bool)) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		if v, ok := lookup(name); ok {
-			return v, ok
-		}
-		if alias, ok := envAliases[name]; ok {
-			return lookup(alias)
-		}
-		return "", false
-	}
 }
 
 // edgeCheckout runs the edge's order taking as a node service.
@@ -116,11 +122,15 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, log)}, nil
 }
 
-func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store,
+func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,
 	onState func(drop, state string)) (*controlCheckout, error) {
-	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg, Store: store, OnDropState: onState})
+	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg.Config, Store: store, OnDropState: onState})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	return &controlCheckout{ctl: ctl, api: checkouthttp.NewControlAPI(ctl, log)}, nil
+	api, err := checkouthttp.NewControlAPI(ctl, cfg.ControlToken, log)
+	if err != nil {
+		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
+	}
+	return &controlCheckout{ctl: ctl, api: api}, nil
 }

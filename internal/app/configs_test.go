@@ -43,8 +43,8 @@ func TestShippedConfigsEqualDefaults(t *testing.T) {
 		file     string
 		got, def any
 	}{
-		{"origin.yaml", &originConfig{}, &originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}},
-		{"edge.yaml", &edgeConfig{}, &edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}},
+		{"origin.yaml", &originConfig{}, &originConfig{Config: origin.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Overlay: overlay.Defaults()}},
+		{"edge.yaml", &edgeConfig{}, &edgeConfig{Config: edge.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Overlay: overlay.Defaults()}},
 		{"demo.yaml", &DemoConfig{}, ptr(DefaultDemoConfig())},
 	}
 	for _, tc := range tests {
@@ -62,3 +62,33 @@ func TestShippedConfigsEqualDefaults(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestShortVariableNames: the short names scripts and deploy files use
+// still set their keys, in the nodes and in the demo, and the full name
+// wins when both are set.
+func TestShortVariableNames(t *testing.T) {
+	short := map[string]string{
+		"LIVEDROP_REDIS_URL": "redis://short:6379/0", "LIVEDROP_CONTROL_TOKEN": "short-token-0123456789",
+		"LIVEDROP_PUBLISH_USER": "cam", "LIVEDROP_PUBLISH_PASSWORD": "pw", "LIVEDROP_RTSP_ADDR": ":9554",
+		"LIVEDROP_REGION": "eu-west",
+	}
+	var o originConfig
+	if err := config.ApplyEnv(&o, nodeAliases.Lookup(envOf(short))); err != nil {
+		t.Fatal(err)
+	}
+	if o.Checkout.RedisURL != short["LIVEDROP_REDIS_URL"] || o.Checkout.ControlToken != short["LIVEDROP_CONTROL_TOKEN"] {
+		t.Errorf("origin: redis_url %q, control_token %q", o.Checkout.RedisURL, o.Checkout.ControlToken)
+	}
+	d, err := loadDemoConfig(nil, Env{Lookup: envOf(short)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Checkout.RedisURL != short["LIVEDROP_REDIS_URL"] || d.Checkout.ControlToken != short["LIVEDROP_CONTROL_TOKEN"] ||
+		d.Origin.PublishUser != "cam" || d.Origin.PublishPassword != "pw" || d.Origin.RTSPAddr != ":9554" || d.Edge.Region != "eu-west" {
+		t.Errorf("demo did not take the short names: %+v %+v %+v", d.Checkout, d.Origin, d.Edge.Region)
+	}
+	short["LIVEDROP_CHECKOUT_REDIS_URL"] = "redis://full:6379/0"
+	if d, err = loadDemoConfig(nil, Env{Lookup: envOf(short)}); err != nil || d.Checkout.RedisURL != "redis://full:6379/0" {
+		t.Errorf("both names set: redis_url %q, %v; want the full name's", d.Checkout.RedisURL, err)
+	}
+}

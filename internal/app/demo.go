@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -35,7 +36,7 @@ type DemoConfig struct {
 	DataDir string `yaml:"data_dir"`
 	// Checkout is shared by the demo's origin (control API) and edge
 	// (orders): an embedded store under data_dir unless redis_url is set.
-	Checkout checkout.Config `yaml:"checkout"`
+	Checkout checkoutConfig `yaml:"checkout"`
 	// Overlay configures both nodes' overlay hubs.
 	Overlay overlay.Config `yaml:"overlay"`
 	// SampleDrop seeds a drop with three products on the stream at start
@@ -51,7 +52,7 @@ func DefaultDemoConfig() DemoConfig {
 	oc := origin.DefaultConfig()
 	oc.RTSPUDPRTPAddr, oc.RTSPUDPRTCPAddr = "", ""
 	ec := edge.DefaultConfig()
-	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkout.Defaults(),
+	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkoutConfig{Config: checkout.Defaults()},
 		Overlay: overlay.Defaults(), SampleDrop: true, Origin: oc, Edge: ec}
 }
 
@@ -75,23 +76,16 @@ func (c *DemoConfig) Validate() error {
 	return c.Overlay.Validate()
 }
 
-// demoAliases lets the variables documented for single nodes configure
-// the demo too (LIVEDROP_PUBLISH_PASSWORD rather than
+// demoAliases let the variables documented for single nodes configure the
+// demo too (LIVEDROP_PUBLISH_PASSWORD rather than
 // LIVEDROP_ORIGIN_PUBLISH_PASSWORD).
-func demoAliases(c *DemoConfig, lookup func(string) (string, bool)) {
-	set := func(name string, dst ...*string) {
-		if v, ok := lookup(name); ok {
-			for _, d := range dst {
-				*d = v
-			}
-		}
-	}
-	set("LIVEDROP_PUBLISH_USER", &c.Origin.PublishUser)
-	set("LIVEDROP_PUBLISH_PASSWORD", &c.Origin.PublishPassword)
-	set("LIVEDROP_RTSP_ADDR", &c.Origin.RTSPAddr)
-	set("LIVEDROP_REGION", &c.Edge.Region)
-	set("LIVEDROP_REDIS_URL", &c.Checkout.RedisURL)
-	set("LIVEDROP_CONTROL_TOKEN", &c.Checkout.ControlToken)
+var demoAliases = config.Aliases{
+	"LIVEDROP_ORIGIN_PUBLISH_USER":     "LIVEDROP_PUBLISH_USER",
+	"LIVEDROP_ORIGIN_PUBLISH_PASSWORD": "LIVEDROP_PUBLISH_PASSWORD",
+	"LIVEDROP_ORIGIN_RTSP_ADDR":        "LIVEDROP_RTSP_ADDR",
+	"LIVEDROP_EDGE_REGION":             "LIVEDROP_REGION",
+	"LIVEDROP_CHECKOUT_REDIS_URL":      "LIVEDROP_REDIS_URL",
+	"LIVEDROP_CHECKOUT_CONTROL_TOKEN":  "LIVEDROP_CONTROL_TOKEN",
 }
 
 func randomSecret() string {
@@ -100,21 +94,37 @@ func randomSecret() string {
 	return hex.EncodeToString(b[:])
 }
 
-func runDemo(ctx context.Context, args []string, env Env) (err error) {
-	path, err := parseFlags("demo", args, env)
+func runDemo(ctx context.Context, args []string, env Env) error {
+	cfg, err := loadDemoConfig(args, env)
 	if err != nil {
 		return err
 	}
+	d, err := startDemo(ctx, cfg, newLogger(env.Stderr, cfg.Origin.LogLevel))
+	if err != nil {
+		return err
+	}
+	printDemoBanner(env, cfg, d.origin, d.edge)
+	if env.Ready != nil {
+		env.Ready(Addrs{OriginHTTP: d.origin.HTTPAddr(), OriginRTSP: d.origin.RTSPAddr(), EdgeHTTP: d.edge.HTTPAddr()})
+	}
+	return d.run(ctx)
+}
+
+// loadDemoConfig reads the demo's flags, file and environment, and fills
+// in what the demo makes up itself (secrets, the nodes' data dirs).
+func loadDemoConfig(args []string, env Env) (DemoConfig, error) {
+	path, err := parseFlags("demo", args, env)
+	if err != nil {
+		return DemoConfig{}, err
+	}
 	cfg := DefaultDemoConfig()
-	lookup := withAliases(env.lookup())
 	if path != "" {
 		if err := config.LoadFile(path, &cfg); err != nil {
-			return fmt.Errorf("config: %w", err)
+			return DemoConfig{}, fmt.Errorf("config: %w", err)
 		}
 	}
-	demoAliases(&cfg, lookup)
-	if err := config.ApplyEnv(&cfg, lookup); err != nil {
-		return fmt.Errorf("config: %w", err)
+	if err := config.ApplyEnv(&cfg, demoAliases.Lookup(env.lookup())); err != nil {
+		return DemoConfig{}, fmt.Errorf("config: %w", err)
 	}
 	if cfg.Origin.PublishPassword == "" {
 		cfg.Origin.PublishPassword = randomSecret()
@@ -124,94 +134,124 @@ func runDemo(ctx context.Context, args []string, env Env) (err error) {
 	}
 	cfg.Origin.DataDir = filepath.Join(cfg.DataDir, "origin")
 	cfg.Edge.DataDir = filepath.Join(cfg.DataDir, "edge")
-	// The edge pulls from this process's origin.
+	return cfg, nil
+}
+
+// demo is the demo's parts, started and not yet running.
+type demo struct {
+	store  checkout.Store
+	origin *origin.Origin
+	edge   *edge.Edge
+	camera *camera.Camera // nil when off
+}
+
+// startDemo builds the store, the origin, the edge and the camera, all or
+// nothing: if a part fails, what was built before it is closed again (its
+// listeners and sockets too) before the error returns.
+func startDemo(ctx context.Context, cfg DemoConfig, log *slog.Logger) (_ *demo, err error) {
+	var undo undoStack
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, undo.run())
+		}
+	}()
+	// The edge pulls from this process's origin, at the address it listens on.
 	originLn, err := net.Listen("tcp", cfg.Origin.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("origin.http_addr: %w", err)
+		return nil, fmt.Errorf("origin.http_addr: %w", err)
 	}
+	undo.push(func() error { return ignoreClosed(originLn.Close()) })
 	cfg.Edge.OriginURL = "http://" + loopbackAddr(originLn.Addr())
 	if err := cfg.Validate(); err != nil {
-		originLn.Close()
-		return fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	log := newLogger(env.Stderr, cfg.Origin.LogLevel)
-
-	store, err := checkout.OpenStore(ctx, cfg.Checkout, cfg.DataDir, log)
-	if err != nil {
-		originLn.Close()
-		return fmt.Errorf("checkout: %w", err)
+	d := &demo{}
+	if d.store, err = checkout.OpenStore(ctx, cfg.Checkout.Config, cfg.DataDir, log); err != nil {
+		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	defer func() { err = errors.Join(err, store.Close()) }()
-	originReg, edgeReg := prometheus.NewRegistry(), prometheus.NewRegistry()
-	var (
-		clock func(string) (uint32, bool)
-		mapTS func(string, uint32) uint32
-	)
-	originHub, originOverlay, err := originOverlays(log, originReg, cfg.Overlay, store, cfg.Checkout.ControlToken, &clock)
-	if err != nil {
-		originLn.Close()
-		return err
-	}
-	ctl, err := newControlCheckout(log, originReg, cfg.Checkout, store, originHub.NotifyDropState)
-	if err != nil {
-		originLn.Close()
-		return err
-	}
-	orders, err := newEdgeCheckout(log, edgeReg, cfg.Checkout, store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region)
-	if err != nil {
-		originLn.Close()
-		return err
-	}
-	edgeHub, edgeOverlay, err := edgeOverlays(log, edgeReg, cfg.Overlay, orders.edge, &mapTS)
-	if err != nil {
-		originLn.Close()
-		return err
-	}
+	undo.push(d.store.Close)
 	ui, err := webui.New()
 	if err != nil {
-		originLn.Close()
-		return err
+		return nil, err
 	}
-	o, err := origin.New(origin.Params{
-		Config: cfg.Origin, Logger: log, Registry: originReg, HTTPListener: originLn,
-		Services: []httpnode.Service{ctl, originOverlay}, Routes: ui.RegisterConsole, Events: originHub,
-	})
+	ctl, err := d.startOrigin(cfg, log, ui, originLn)
 	if err != nil {
-		originLn.Close()
-		return err
+		return nil, err
 	}
-	clock = o.MediaClock
-	e, err := edge.New(edge.Params{
-		Config: cfg.Edge, Logger: log, Registry: edgeReg, Routes: ui.Register,
-		Services: []httpnode.Service{orders, edgeOverlay},
-		Events:   edgeHub, OnUpstreamEvent: ingestInto(edgeHub, log), OnUpstreamGone: edgeHub.Forget,
-	})
-	if err != nil {
-		return err
+	undo.push(d.origin.Close)
+	if err := d.startEdge(cfg, log, ui); err != nil {
+		return nil, err
 	}
-	mapTS = e.MapTS
+	undo.push(d.edge.Close)
 	if cfg.SampleDrop {
-		if err := seedSampleDrop(ctx, ctl.ctl, cfg.Stream); err != nil {
-			return fmt.Errorf("sample drop: %w", err)
+		if err := seedSampleDrop(ctx, ctl, cfg.Stream); err != nil {
+			return nil, fmt.Errorf("sample drop: %w", err)
 		}
 	}
-	var cam *camera.Camera
 	if cfg.Camera {
-		cam, err = camera.New(camera.Params{
-			URL:  "rtsp://" + loopbackAddr(mustTCPAddr(o.RTSPAddr())) + "/" + cfg.Stream,
+		d.camera, err = camera.New(camera.Params{
+			URL:  "rtsp://" + loopbackAddr(mustTCPAddr(d.origin.RTSPAddr())) + "/" + cfg.Stream,
 			User: cfg.Origin.PublishUser, Password: cfg.Origin.PublishPassword,
 			Logger: log,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return d, nil
+}
 
-	printDemoBanner(env, cfg, o, e)
-	if env.Ready != nil {
-		env.Ready(Addrs{OriginHTTP: o.HTTPAddr(), OriginRTSP: o.RTSPAddr(), EdgeHTTP: e.HTTPAddr()})
+// startOrigin builds the demo's origin with the control API and the
+// overlays on it, serving on ln.
+func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln net.Listener) (*checkout.Control, error) {
+	reg := prometheus.NewRegistry()
+	var clock func(string) (uint32, bool)
+	hub, overlays, err := originOverlays(log, reg, cfg.Overlay, d.store, cfg.Checkout.ControlToken, &clock)
+	if err != nil {
+		return nil, err
 	}
+	ctl, err := newControlCheckout(log, reg, cfg.Checkout, d.store, hub.NotifyDropState)
+	if err != nil {
+		return nil, err
+	}
+	d.origin, err = origin.New(origin.Params{
+		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,
+		Services: []httpnode.Service{ctl, overlays}, Routes: ui.RegisterConsole, Events: hub,
+	})
+	if err != nil {
+		return nil, err
+	}
+	clock = d.origin.MediaClock
+	return ctl.ctl, nil
+}
 
+// startEdge builds the demo's edge with its orders and overlays.
+func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
+	reg := prometheus.NewRegistry()
+	var mapTS func(string, uint32) uint32
+	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, d.store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region)
+	if err != nil {
+		return err
+	}
+	hub, overlays, err := edgeOverlays(log, reg, cfg.Overlay, orders.edge, &mapTS)
+	if err != nil {
+		return err
+	}
+	d.edge, err = edge.New(edge.Params{
+		Config: cfg.Edge, Logger: log, Registry: reg, Routes: ui.Register,
+		Services: []httpnode.Service{orders, overlays},
+		Events:   hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget,
+	})
+	if err != nil {
+		return err
+	}
+	mapTS = d.edge.MapTS
+	return nil
+}
+
+// run serves until ctx is cancelled or a part fails, then stops every part
+// and closes the store.
+func (d *demo) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -226,9 +266,9 @@ func runDemo(ctx context.Context, args []string, env Env) (err error) {
 			}
 		}()
 	}
-	run("origin", o.Run)
-	run("edge", e.Run)
-	if cam != nil {
+	run("origin", d.origin.Run)
+	run("edge", d.edge.Run)
+	if d.camera != nil {
 		run("camera", func(ctx context.Context) error {
 			// Give the origin a moment to accept RTSP before the first dial;
 			// the camera redials anyway if it is not ready.
@@ -237,12 +277,12 @@ func runDemo(ctx context.Context, args []string, env Env) (err error) {
 				return nil
 			case <-time.After(100 * time.Millisecond):
 			}
-			return cam.Run(ctx)
+			return d.camera.Run(ctx)
 		})
 	}
 	wg.Wait()
 	close(errs)
-	return errors.Join(collect(errs)...)
+	return errors.Join(append(collect(errs), d.store.Close())...)
 }
 
 func collect(ch <-chan error) []error {

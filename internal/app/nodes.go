@@ -49,11 +49,11 @@ type nodeConfig interface {
 }
 
 func (c *originConfig) common() (httpnode.Settings, string, checkout.Config) {
-	return c.Settings, c.DataDir, c.Checkout
+	return c.Settings, c.DataDir, c.Checkout.Config
 }
 
 func (c *edgeConfig) common() (httpnode.Settings, string, checkout.Config) {
-	return c.Settings, c.DataDir, c.Checkout
+	return c.Settings, c.DataDir, c.Checkout.Config
 }
 
 // loadNode reads a node command's flags and configuration into cfg and
@@ -64,7 +64,7 @@ func loadNode(ctx context.Context, name string, args []string, env Env, cfg node
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := config.Load(path, cfg, withAliases(env.lookup())); err != nil {
+	if err := config.Load(path, cfg, nodeAliases.Lookup(env.lookup())); err != nil {
 		return nil, nil, nil, fmt.Errorf("config: %w", err)
 	}
 	settings, dataDir, ck := cfg.common()
@@ -77,7 +77,7 @@ func loadNode(ctx context.Context, name string, args []string, env Env, cfg node
 }
 
 func runOrigin(ctx context.Context, args []string, env Env) (err error) {
-	cfg := originConfig{Config: origin.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}
+	cfg := originConfig{Config: origin.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Overlay: overlay.Defaults()}
 	log, reg, store, err := loadNode(ctx, "origin", args, env, &cfg)
 	if err != nil {
 		return err
@@ -116,7 +116,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 }
 
 func runEdge(ctx context.Context, args []string, env Env) (err error) {
-	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkout.Defaults(), Overlay: overlay.Defaults()}
+	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Overlay: overlay.Defaults()}
 	log, reg, store, err := loadNode(ctx, "edge", args, env, &cfg)
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		ce, err := newEdgeCheckout(log, reg, cfg.Checkout, store, cfg.DataDir, cfg.ID(), cfg.Region)
+		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, store, cfg.DataDir, cfg.ID(), cfg.Region)
 		if err != nil {
 			return err
 		}

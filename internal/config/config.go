@@ -206,3 +206,25 @@ func LoadFile(path string, cfg any) error {
 	}
 	return nil
 }
+
+// Aliases maps the variable named after a key to a shorter name scripts and
+// deploy files use for it: {"LIVEDROP_CHECKOUT_REDIS_URL": "LIVEDROP_REDIS_URL"}.
+// It is the one alias system of every command.
+type Aliases map[string]string
+
+// Lookup wraps lookup (os.LookupEnv when nil) so that a key's variable,
+// when unset, answers from its alias: the full name wins when both are set.
+func (a Aliases) Lookup(lookup func(string) (string, bool)) func(string) (string, bool) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	return func(name string) (string, bool) {
+		if v, ok := lookup(name); ok {
+			return v, true
+		}
+		if alias, ok := a[name]; ok {
+			return lookup(alias)
+		}
+		return "", false
+	}
+}

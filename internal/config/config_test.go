@@ -110,3 +110,20 @@ func TestEnvNames(t *testing.T) {
 		t.Fatal("lists of objects are not env-settable")
 	}
 }
+
+func TestAliasesFullNameWins(t *testing.T) {
+	a := Aliases{"LIVEDROP_ICE_UDP_PORT": "LIVEDROP_UDP_PORT"}
+	env := map[string]string{"LIVEDROP_UDP_PORT": "9000"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg := testConfig{HTTPAddr: ":1"}
+	if err := ApplyEnv(&cfg, a.Lookup(lookup)); err != nil || cfg.ICE.UDPPort != 9000 {
+		t.Fatalf("alias: udp_port %d, %v; want 9000", cfg.ICE.UDPPort, err)
+	}
+	env["LIVEDROP_ICE_UDP_PORT"] = "9001"
+	if err := ApplyEnv(&cfg, a.Lookup(lookup)); err != nil || cfg.ICE.UDPPort != 9001 {
+		t.Fatalf("both set: udp_port %d, %v; want the full name's 9001", cfg.ICE.UDPPort, err)
+	}
+	if v, ok := a.Lookup(lookup)("LIVEDROP_OTHER"); ok {
+		t.Fatalf("unknown name answered %q", v)
+	}
+}
