@@ -44,6 +44,10 @@ type Params struct {
 	// OnUpstreamGone is told when the edge stops pulling a stream for good
 	// (no viewers left), not on a reconnect.
 	OnUpstreamGone func(stream string)
+	// Streams, when set, is told the streams the edge pulls as they come
+	// and go, for those that map upstream media time onto the edge's (the
+	// overlay hub, built before the edge it feeds).
+	Streams *stream.Registry
 }
 
 // Edge is a running edge node.
@@ -59,6 +63,7 @@ type Edge struct {
 
 	onEvent func(stream string, msg []byte)
 	onGone  func(stream string)
+	streams *stream.Registry
 
 	wg sync.WaitGroup // the pulls' goroutines
 
@@ -92,6 +97,10 @@ func New(p Params) (*Edge, error) {
 		http:    &http.Client{Timeout: 10 * time.Second},
 		onEvent: p.OnUpstreamEvent,
 		onGone:  p.OnUpstreamGone,
+		streams: p.Streams,
+	}
+	if e.streams == nil {
+		e.streams = stream.NewRegistry()
 	}
 	e.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
@@ -172,22 +181,12 @@ type pull struct {
 	cancel   context.CancelFunc
 	ready    chan struct{} // closed after the first dial's outcome
 	firstErr error
-	// tsOffset maps upstream video timestamps onto this edge's timeline
-	// (they differ after an upstream reconnect).
-	tsOffset atomic.Uint32
 }
 
 // MapTS maps a media time (RTP timestamp) of the upstream's timeline onto
-// the timeline this edge's viewers see.
-func (e *Edge) MapTS(stream string, ts uint32) uint32 {
-	e.mu.Lock()
-	p := e.pulls[stream]
-	e.mu.Unlock()
-	if p == nil {
-		return ts
-	}
-	return ts + p.tsOffset.Load()
-}
+// the timeline this edge's viewers see (they differ after an upstream
+// reconnect).
+func (e *Edge) MapTS(stream string, ts uint32) uint32 { return e.streams.MapTS(stream, ts) }
 
 // Acquire implements whep.Source: it starts pulling the stream if no
 // viewer has yet, and waits for the first dial.
@@ -204,6 +203,7 @@ func (e *Edge) Acquire(ctx context.Context, name string) (*stream.Stream, func()
 		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		p = &pull{name: name, st: stream.New(name, time.Second), cancel: cancel, ready: make(chan struct{})}
 		e.pulls[name] = p
+		e.streams.Add(p.st)
 		e.metrics.Streams.Set(float64(len(e.pulls)))
 		e.wg.Add(1)
 		go e.runPull(pctx, p)
@@ -252,6 +252,7 @@ func (e *Edge) release(p *pull) {
 // forget stops pulling p. e.mu is held.
 func (e *Edge) forget(p *pull) {
 	delete(e.pulls, p.name)
+	e.streams.Remove(p.st)
 	e.metrics.Streams.Set(float64(len(e.pulls)))
 	p.cancel()
 	if e.onGone != nil {
@@ -295,7 +296,7 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		sp := &stream.Packet{Kind: kind, Payload: pkt.Payload, Arrival: now}
 		if kind == stream.Video {
 			vReb.Map(&h, now)
-			p.tsOffset.Store(h.Timestamp - pkt.Timestamp)
+			p.st.SetSourceOffset(h.Timestamp - pkt.Timestamp)
 			// One keyframe mark per access unit: its first decodable packet.
 			if avc.IsKeyframeStart(pkt.Payload) && !(haveKey && h.Timestamp == keyTS) {
 				sp.Keyframe, haveKey, keyTS = true, true, h.Timestamp
@@ -341,6 +342,7 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 				e.mu.Lock()
 				if e.pulls[p.name] == p {
 					delete(e.pulls, p.name)
+					e.streams.Remove(p.st)
 					e.metrics.Streams.Set(float64(len(e.pulls)))
 				}
 				e.mu.Unlock()

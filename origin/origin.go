@@ -42,6 +42,10 @@ type Params struct {
 	RTSPListener net.Listener
 	// Events feeds the "events" data channel of each edge's session.
 	Events whep.EventFeed
+	// Streams, when set, is told the origin's streams as they come and go,
+	// for those that read their media clock (the overlay hub, built before
+	// the origin it feeds).
+	Streams *stream.Registry
 }
 
 // Origin is a running origin node.
@@ -55,6 +59,7 @@ type Origin struct {
 	rtsp     *gortsplib.Server
 	node     *httpnode.Node
 	rtspLn   net.Listener
+	streams  *stream.Registry
 
 	mu     sync.Mutex
 	paths  map[string]*path
@@ -83,7 +88,10 @@ func New(p Params) (*Origin, error) {
 	closeICE = sync.OnceValue(closeICE)
 	o := &Origin{
 		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE,
-		paths: map[string]*path{}, pulled: map[string]bool{},
+		paths: map[string]*path{}, pulled: map[string]bool{}, streams: p.Streams,
+	}
+	if o.streams == nil {
+		o.streams = stream.NewRegistry()
 	}
 	for _, ps := range p.Config.Pull {
 		o.pulled[ps.Stream] = true
@@ -190,6 +198,7 @@ func (o *Origin) startSource(name string, owner any, pl *plan) (*path, error) {
 	if p == nil {
 		p = newPath(name, o.log, o.metrics)
 		o.paths[name] = p
+		o.streams.Add(p.st)
 		o.metrics.Streams.Set(float64(len(o.paths)))
 	}
 	o.mu.Unlock()
@@ -234,6 +243,7 @@ func (o *Origin) maybeRemove(name string) {
 		return
 	}
 	delete(o.paths, name)
+	o.streams.Remove(p.st)
 	o.metrics.Streams.Set(float64(len(o.paths)))
 	p.st.Close()
 }
@@ -254,15 +264,7 @@ func (o *Origin) Acquire(_ context.Context, name string) (*stream.Stream, func()
 
 // MediaClock returns the RTP timestamp of the video the origin is
 // forwarding on a stream now: the media time overlay events are stamped with.
-func (o *Origin) MediaClock(name string) (uint32, bool) {
-	o.mu.Lock()
-	p := o.paths[name]
-	o.mu.Unlock()
-	if p == nil {
-		return 0, false
-	}
-	return p.st.LastVideoTimestamp()
-}
+func (o *Origin) MediaClock(name string) (uint32, bool) { return o.streams.MediaClock(name) }
 
 func (o *Origin) rtspStream(name string) *gortsplib.ServerStream {
 	o.mu.Lock()

@@ -21,6 +21,7 @@ import (
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/media"
+	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
@@ -204,9 +205,8 @@ func startDemo(ctx context.Context, cfg DemoConfig, log *slog.Logger) (_ *demo, 
 // startOrigin builds the demo's origin with the control API and the
 // overlays on it, serving on ln.
 func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln net.Listener) (*checkout.Control, error) {
-	reg := prometheus.NewRegistry()
-	var clock func(string) (uint32, bool)
-	hub, overlays, err := originOverlays(log, reg, cfg.Overlay, d.store, cfg.Checkout.ControlToken, &clock)
+	reg, streams := prometheus.NewRegistry(), stream.NewRegistry()
+	hub, overlays, err := originOverlays(log, reg, cfg.Overlay, d.store, cfg.Checkout.ControlToken, streams)
 	if err != nil {
 		return nil, err
 	}
@@ -216,37 +216,31 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	}
 	d.origin, err = origin.New(origin.Params{
 		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,
-		Services: []httpnode.Service{ctl, overlays}, Routes: ui.RegisterConsole, Events: hub,
+		Services: []httpnode.Service{ctl, overlays}, Routes: ui.RegisterConsole, Events: hub, Streams: streams,
 	})
 	if err != nil {
 		return nil, err
 	}
-	clock = d.origin.MediaClock
 	return ctl.ctl, nil
 }
 
 // startEdge builds the demo's edge with its orders and overlays.
 func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
-	reg := prometheus.NewRegistry()
-	var mapTS func(string, uint32) uint32
+	reg, streams := prometheus.NewRegistry(), stream.NewRegistry()
 	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, d.store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region)
 	if err != nil {
 		return err
 	}
-	hub, overlays, err := edgeOverlays(log, reg, cfg.Overlay, orders.edge, &mapTS)
+	hub, overlays, err := edgeOverlays(log, reg, cfg.Overlay, orders.edge, streams)
 	if err != nil {
 		return err
 	}
 	d.edge, err = edge.New(edge.Params{
 		Config: cfg.Edge, Logger: log, Registry: reg, Routes: ui.Register,
 		Services: []httpnode.Service{orders, overlays},
-		Events:   hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget,
+		Events:   hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams,
 	})
-	if err != nil {
-		return err
-	}
-	mapTS = d.edge.MapTS
-	return nil
+	return err
 }
 
 // run serves until ctx is cancelled or a part fails, then stops every part

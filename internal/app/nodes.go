@@ -12,6 +12,7 @@ import (
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/origin"
@@ -85,11 +86,11 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 	var (
 		services []httpnode.Service
 		feed     whep.EventFeed
-		clock    func(string) (uint32, bool)
+		streams  = stream.NewRegistry()
 	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		hub, overlays, err := originOverlays(log, reg, cfg.Overlay, store, cfg.Checkout.ControlToken, &clock)
+		hub, overlays, err := originOverlays(log, reg, cfg.Overlay, store, cfg.Checkout.ControlToken, streams)
 		if err != nil {
 			return err
 		}
@@ -104,11 +105,10 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		return err
 	}
 	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
-		Routes: ui.RegisterConsole, Events: feed})
+		Routes: ui.RegisterConsole, Events: feed, Streams: streams})
 	if err != nil {
 		return err
 	}
-	clock = o.MediaClock
 	if env.Ready != nil {
 		env.Ready(Addrs{OriginHTTP: o.HTTPAddr(), OriginRTSP: o.RTSPAddr()})
 	}
@@ -124,7 +124,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	var (
 		services []httpnode.Service
 		stock    *checkout.Edge
-		mapTS    func(string, uint32) uint32
+		streams  = stream.NewRegistry()
 	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
@@ -134,7 +134,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 		}
 		services, stock = append(services, ce), ce.edge
 	}
-	hub, overlays, err := edgeOverlays(log, reg, cfg.Overlay, stock, &mapTS)
+	hub, overlays, err := edgeOverlays(log, reg, cfg.Overlay, stock, streams)
 	if err != nil {
 		return err
 	}
@@ -144,11 +144,10 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 		return err
 	}
 	e, err := edge.New(edge.Params{Config: cfg.Config, Logger: log, Registry: reg, Routes: ui.Register, Services: services,
-		Events: hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget})
+		Events: hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams})
 	if err != nil {
 		return err
 	}
-	mapTS = e.MapTS
 	if env.Ready != nil {
 		env.Ready(Addrs{EdgeHTTP: e.HTTPAddr()})
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/overlay"
 	"github.com/livedrop/livedrop/overlay/overlayhttp"
@@ -16,19 +17,13 @@ var (
 	_ whep.EventFeed = (*overlay.EdgeHub)(nil)
 )
 
-// originOverlays builds the origin's overlay hub and its routes. clock is
-// read through a pointer because the origin it comes from is built after
-// the hub (the hub is the origin's event feed).
+// originOverlays builds the origin's overlay hub and its routes. The hub
+// stamps events with the clock of the origin's streams, read from streams:
+// the registry the origin is then built with (the hub is its event feed).
 func originOverlays(log *slog.Logger, reg prometheus.Registerer, cfg overlay.Config, drops overlay.DropSource,
-	token string, clock *func(string) (uint32, bool)) (*overlay.OriginHub, *overlayhttp.OriginService, error) {
+	token string, streams *stream.Registry) (*overlay.OriginHub, *overlayhttp.OriginService, error) {
 	hub, err := overlay.NewOriginHub(overlay.OriginParams{
-		Logger: log, Registerer: reg, Config: cfg, Drops: drops,
-		MediaClock: func(stream string) (uint32, bool) {
-			if *clock == nil {
-				return 0, false
-			}
-			return (*clock)(stream)
-		},
+		Logger: log, Registerer: reg, Config: cfg, Drops: drops, MediaClock: streams.MediaClock,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -41,16 +36,12 @@ func originOverlays(log *slog.Logger, reg prometheus.Registerer, cfg overlay.Con
 }
 
 // edgeOverlays builds an edge's overlay hub (regional price and this edge's
-// stock injected into the upstream's events) and its WebSocket.
+// stock injected into the upstream's events) and its WebSocket. The hub maps
+// upstream media time onto the edge's streams, read from streams: the
+// registry the edge is then built with (the hub is its event feed).
 func edgeOverlays(log *slog.Logger, reg prometheus.Registerer, cfg overlay.Config, stock *checkout.Edge,
-	mapTS *func(string, uint32) uint32) (*overlay.EdgeHub, *overlayhttp.EdgeService, error) {
-	p := overlay.EdgeParams{Logger: log, Registerer: reg, Config: cfg,
-		MapTS: func(stream string, ts uint32) uint32 {
-			if *mapTS == nil {
-				return ts
-			}
-			return (*mapTS)(stream, ts)
-		}}
+	streams *stream.Registry) (*overlay.EdgeHub, *overlayhttp.EdgeService, error) {
+	p := overlay.EdgeParams{Logger: log, Registerer: reg, Config: cfg, MapTS: streams.MapTS}
 	if stock != nil {
 		p.Stock = stock
 	}

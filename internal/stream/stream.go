@@ -77,6 +77,7 @@ type Stream struct {
 	hist   history // recent video packets by sequence number, for NACKs
 
 	lastTS  atomic.Uint64 // 1<<32 | RTP timestamp of the last video packet; 0 before any
+	srcOff  atomic.Uint32 // this stream's video timestamps minus its source's
 	lastKey atomic.Int64  // unix nanos of the last keyframe request forwarded
 	keyGap  time.Duration
 }
@@ -164,6 +165,15 @@ func (s *Stream) LastVideoTimestamp() (uint32, bool) {
 	v := s.lastTS.Load()
 	return uint32(v), v != 0
 }
+
+// SetSourceOffset records how this stream's video timestamps relate to its
+// source's: stream = source + off (a node that rebases its source's
+// timestamps, e.g. after an upstream reconnect, sets it as it writes).
+func (s *Stream) SetSourceOffset(off uint32) { s.srcOff.Store(off) }
+
+// FromSource maps a video timestamp of the source's timeline onto this
+// stream's (the identity until SetSourceOffset).
+func (s *Stream) FromSource(ts uint32) uint32 { return ts + s.srcOff.Load() }
 
 // WritePacket hands p to every reader. It never blocks.
 func (s *Stream) WritePacket(p *Packet) {
