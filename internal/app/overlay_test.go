@@ -22,8 +22,8 @@ func TestDemoStampsOverlaysWithMediaTime(t *testing.T) {
 		"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_CONTROL_TOKEN": token,
 		"LIVEDROP_ORIGIN_HTTP_ADDR": "127.0.0.1:0", "LIVEDROP_EDGE_HTTP_ADDR": "127.0.0.1:0",
 		"LIVEDROP_RTSP_ADDR":           "127.0.0.1:0",
-		"LIVEDROP_ORIGIN_ICE_UDP_PORT": strconv.Itoa(freePort(t, "udp")),
-		"LIVEDROP_EDGE_ICE_UDP_PORT":   strconv.Itoa(freePort(t, "udp")),
+		"LIVEDROP_ORIGIN_ICE_UDP_PORT": strconv.Itoa(freeUDPPort(t)),
+		"LIVEDROP_EDGE_ICE_UDP_PORT":   strconv.Itoa(freeUDPPort(t)),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan Addrs, 1)
