@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livedrop/livedrop/internal/media"
+	"github.com/livedrop/livedrop/internal/udpbatch"
 )
 
 // ICEConfig is the WebRTC transport configuration of a node.
@@ -116,7 +117,7 @@ type apiOptions struct {
 // WithGRO has each session's own UDP socket (no UDP mux) take coalesced
 // datagrams (UDP GRO) and split them itself: the load generator uses it so
 // that, on loopback, the kernel does not cut the node's GSO datagrams back
-// into packets in the node's time (groconn_linux.go).
+// into packets in the node's time (udpbatch.WithGRO).
 func WithGRO() APIOption {
 	return func(o *apiOptions) { o.gro = true }
 }
@@ -246,7 +247,7 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 		se.DisableSRTPReplayProtection(true)
 	}
 	if o.socketBuffer > 0 || o.gro {
-		n, err := newBufferedNet(o.socketBuffer, o.gro)
+		n, err := udpbatch.NewBufferedNet(o.socketBuffer, o.gro)
 		if err != nil {
 			return nil, nil, fmt.Errorf("network: %w", err)
 		}
@@ -299,7 +300,7 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 		closers = append(closers, tcpMux.Close)
 	}
 	if cfg.UDPPort > 0 {
-		mux, socks, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback, o.logger, o.sendStats)
+		mux, socks, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback, o.logger, &o.sendStats.SendStats)
 		if err != nil {
 			_ = close()
 			return nil, nil, fmt.Errorf("ice.udp_port: listen on %d: %w", cfg.UDPPort, err)

@@ -163,12 +163,12 @@ func testAudioHold(t *testing.T, hold time.Duration, frames int) (datagrams int)
 	mu.Lock()
 	video, audio = video[:0], audio[:0]
 	mu.Unlock()
-	before := stats.datagrams.Load()
+	before := stats.Datagrams()
 	for i := 1; i <= frames; i++ {
 		frame(start+i, false)
 		waitUntil(3*i, i)
 	}
-	datagrams = int(stats.datagrams.Load() - before)
+	datagrams = int(stats.Datagrams() - before)
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 0; i < frames; i++ {

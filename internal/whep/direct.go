@@ -49,10 +49,10 @@ type mediaSocket interface {
 }
 
 // batchSocket is a media socket that lets a sender protect its packets
-// in place in the socket's send batch (sendConn.reserve).
+// in place in the socket's send batch (udpbatch.Conn.Reserve).
 type batchSocket interface {
-	reserve(dst netip.AddrPort, sizes []int32) (room []byte, n int, tok any, err error)
-	release(tok any)
+	Reserve(dst netip.AddrPort, sizes []int32) (room []byte, n int, tok any, err error)
+	Release(tok any)
 }
 
 // keyCapture collects one DTLS handshake's secrets.
@@ -239,7 +239,7 @@ func (d *directPath) writeRun(pkts []outPacket) error {
 		sizes[i] = p.size
 	}
 	for i := 0; i < len(pkts); {
-		room, n, tok, err := bs.reserve(d.dst, sizes[i:])
+		room, n, tok, err := bs.Reserve(d.dst, sizes[i:])
 		if err != nil {
 			return err
 		}
@@ -249,7 +249,7 @@ func (d *directPath) writeRun(pkts []outPacket) error {
 			d.sealInto(room[off:off+int(p.size)], p)
 			off += int(p.size)
 		}
-		bs.release(tok)
+		bs.Release(tok)
 		for j := i; j < i+n; j++ {
 			pkts[j].sent = true
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/udpbatch"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
 	"github.com/pion/rtp"
@@ -268,7 +269,7 @@ func TestDirectRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	sock, err := newMediaConn(conn, slog.Default(), &SendStats{})
+	sock, err := udpbatch.Wrap(conn, slog.Default(), &udpbatch.SendStats{})
 	if err != nil {
 		t.Fatal(err)
 	}

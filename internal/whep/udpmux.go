@@ -7,14 +7,14 @@ import (
 	"net"
 
 	"github.com/pion/ice/v4"
-)
 
-const udpBufferSize = 4 << 20
+	"github.com/livedrop/livedrop/internal/udpbatch"
+)
 
 // newUDPMux listens on port on every local address (loopback only when
 // asked) and muxes all sessions' media over those sockets, with batched
 // writes.
-func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats) (ice.UDPMux, []mediaSocket, error) {
+func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *udpbatch.SendStats) (ice.UDPMux, []mediaSocket, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list interface addresses: %w", err)
@@ -40,8 +40,8 @@ func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats
 			closeAll()
 			return nil, nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), err)
 		}
-		setSocketBuffers(conn, udpBufferSize)
-		mc, err := newMediaConn(conn, log, stat)
+		udpbatch.SetSocketBuffers(conn, udpbatch.BufferSize)
+		mc, err := udpbatch.Wrap(conn, log, stat)
 		if err != nil {
 			_ = conn.Close()
 			closeAll()

@@ -2,17 +2,19 @@ package whep
 
 import (
 	"bytes"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/udpbatch"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
 
 // TestWriteRunSealsInPlace: runs of packets sealed straight into the media
-// socket's send batch (directPath.writeRun, sendConn.reserve) reach the
+// socket's send batch (directPath.writeRun, udpbatch.Conn.Reserve) reach the
 // player whole, in order, and open with pion's SRTP context: a frame's
 // pieces padded to one size with its audio after them, and a run longer
 // than a batch holds, which leaves in several reservations.
@@ -27,13 +29,22 @@ func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 	_, client := dtlsPair(t, profile, kc)
 	open := playerContext(t, client, profile)
 
-	sc, stat := newTestSendConn(t)
+	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat := &udpbatch.SendStats{}
+	sc, err := udpbatch.New(raw, slog.Default(), stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sc.Close() })
 	player, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer player.Close()
-	setSocketBuffers(player, 8<<20) // the whole test's packets wait in it
+	udpbatch.SetSocketBuffers(player, 8<<20) // the whole test's packets wait in it
 	d, err := newDirectPath(kc, sc, player.LocalAddr().(*net.UDPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +65,7 @@ func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 		t.Fatal(err)
 	}
 	var long []outPacket
-	for i := range sendBatchPackets + 100 {
+	for i := range udpbatch.BatchPackets + 100 {
 		long = append(long, pkt(video, 6000+uint32(i/5)*3000, 300+i%7))
 	}
 	if err := d.writeRun(long); err != nil {
@@ -91,10 +102,10 @@ func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 	if wire[1] != wire[0] || wire[2] != wire[0] {
 		t.Fatalf("a frame's pieces left %d, %d and %d bytes long, not padded to one size", wire[0], wire[1], wire[2])
 	}
-	if got := stat.packets.Load(); got != uint64(len(want)) {
+	if got := stat.Packets(); got != uint64(len(want)) {
 		t.Fatalf("the socket counted %d packets, want %d", got, len(want))
 	}
-	if stat.datagrams.Load() >= uint64(len(want)) {
-		t.Fatalf("%d datagrams for %d packets: no GSO", stat.datagrams.Load(), len(want))
+	if stat.Datagrams() >= uint64(len(want)) {
+		t.Fatalf("%d datagrams for %d packets: no GSO", stat.Datagrams(), len(want))
 	}
 }
