@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livedrop/livedrop/internal/media"
+	"github.com/livedrop/livedrop/internal/srtpdirect"
 	"github.com/livedrop/livedrop/internal/udpbatch"
 )
 
@@ -178,17 +179,17 @@ type API struct {
 	*webrtc.API
 	me    *webrtc.MediaEngine
 	se    webrtc.SettingEngine
-	socks []mediaSocket // the UDP mux's sockets; none without a mux
+	socks []srtpdirect.Socket // the UDP mux's sockets; none without a mux
 }
 
 // newSessionPC makes a viewer session's peer connection: no interceptors
 // (sessions answer NACKs from the stream's history and send their own
 // sender reports), and its DTLS handshake captured into kc so its media
 // can take the direct path.
-func (a *API) newSessionPC(kc *keyCapture) (*webrtc.PeerConnection, error) {
+func (a *API) newSessionPC(kc *srtpdirect.KeyCapture) (*webrtc.PeerConnection, error) {
 	se := a.se
 	se.SetDTLSKeyLogWriter(kc)
-	se.SetDTLSServerHelloMessageHook(kc.serverHello)
+	se.SetDTLSServerHelloMessageHook(kc.ServerHello)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(a.me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se))
 	return api.NewPeerConnection(webrtc.Configuration{})
 }

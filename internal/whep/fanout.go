@@ -6,8 +6,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livedrop/livedrop/internal/srtpdirect"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -371,7 +373,8 @@ type output struct {
 	askedKey bool
 	n        uint
 	replay   *replay
-	run      []outPacket // queued for one write (flush)
+	run      []outPacket         // queued for one write (flush)
+	wire     []srtpdirect.Packet // sendRun's scratch for the direct path
 	nextSR   time.Time
 }
 
@@ -429,6 +432,19 @@ func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 		ss.queue(p, p.Header.Timestamp, audio, sample, c)
 	}
 	ss.flush(c)
+}
+
+// outPacket is an RTP packet for a session's tracks, and, after sendRun,
+// whether it left.
+type outPacket struct {
+	h       rtp.Header // SSRC and payload type set by sendRun
+	payload []byte
+	sent    bool
+
+	// the writer's, for its counts
+	src    *stream.Packet
+	audio  bool
+	sample bool
 }
 
 // runMax bounds a session's queued run (output.run): a GOP replay's

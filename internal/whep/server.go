@@ -22,6 +22,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/srtpdirect"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -334,7 +335,7 @@ type session struct {
 	closeOnce sync.Once
 	burst     atomic.Pointer[gopBurst]
 	rtxLimit  *rate.Limiter
-	keys      *keyCapture
+	keys      *srtpdirect.KeyCapture
 
 	viewers prometheus.Gauge
 	m       sessionMetrics
@@ -363,7 +364,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	ss := &session{
 		srv: s, id: newID(), stream: st, release: release, start: start, done: make(chan struct{}),
 		rtxLimit: rate.NewLimiter(rtxPerSecond, rtxBurst),
-		keys:     &keyCapture{},
+		keys:     &srtpdirect.KeyCapture{},
 		viewers:  m.Viewers.WithLabelValues(name, s.p.Region),
 		m: sessionMetrics{
 			writeErrors: m.Dropped.WithLabelValues(name, "write_error"),
@@ -584,7 +585,7 @@ func (ss *session) readRTCP(snd *webrtc.RTPSender) {
 	}
 }
 
-// useDirect moves the session's media to the direct path (direct.go) when
+// useDirect moves the session's media to the direct path (srtpdirect) when
 // its ICE pair runs over one of the node's UDP media sockets and its keys
 // were captured; otherwise pion keeps sending it. A later change of the
 // pair follows the new address, or falls back to pion.
@@ -606,7 +607,7 @@ func (ss *session) useDirect(snd *webrtc.RTPSender) {
 		paths.WithLabelValues("pion").Inc()
 		return
 	}
-	d, err := newDirectPath(ss.keys, sock, dst)
+	d, err := srtpdirect.NewPath(ss.keys, sock, dst)
 	if err != nil {
 		ss.srv.log.Warn("session media through pion: SRTP keys not derived", "session", ss.id, "err", err)
 		paths.WithLabelValues("pion").Inc()
@@ -614,7 +615,7 @@ func (ss *session) useDirect(snd *webrtc.RTPSender) {
 	}
 	it.OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
 		if newSock, newDst, ok := directRoute(p, ss.srv.p.API.socks); ok {
-			d.setRoute(newSock, newDst)
+			d.SetRoute(newSock, newDst)
 			return
 		}
 		// pion's SRTP context starts this SSRC's rollover counter at
@@ -628,7 +629,7 @@ func (ss *session) useDirect(snd *webrtc.RTPSender) {
 	paths.WithLabelValues("direct").Inc()
 }
 
-func (ss *session) setDirect(d *directPath) {
+func (ss *session) setDirect(d *srtpdirect.Path) {
 	ss.video.setDirect(d)
 	if ss.audio != nil {
 		ss.audio.setDirect(d)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/srtpdirect"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -31,8 +32,8 @@ type localTrack struct {
 	w     webrtc.TrackLocalWriter
 
 	// direct, when set, protects and sends the track's packets itself
-	// (direct.go); under mu.
-	direct *directPath
+	// (srtpdirect); under mu.
+	direct *srtpdirect.Path
 
 	rtxMu  sync.Mutex
 	rtxSeq uint16
@@ -81,7 +82,7 @@ func (t *localTrack) Unbind(webrtc.TrackLocalContext) error {
 }
 
 // setDirect sends the track's packets on d (nil: through pion).
-func (t *localTrack) setDirect(d *directPath) {
+func (t *localTrack) setDirect(d *srtpdirect.Path) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.bound {
@@ -92,7 +93,7 @@ func (t *localTrack) setDirect(d *directPath) {
 // send writes one packet with the binding's write path; under t.mu.
 func (t *localTrack) send(h *rtp.Header, payload []byte) error {
 	if t.direct != nil {
-		return t.direct.writeRTP(h, payload)
+		return t.direct.WriteRTP(h, payload)
 	}
 	_, err := t.w.WriteRTP(h, payload)
 	return err
@@ -150,7 +151,16 @@ func (ss *session) sendRun(run []outPacket) {
 		p.h.SSRC, p.h.PayloadType = t.ssrc, t.pt
 	}
 	if d != nil {
-		_ = d.writeRun(run) // sets sent; an error is a closed socket
+		wire := ss.out.wire[:0]
+		for i := range run {
+			wire = append(wire, srtpdirect.Packet{Header: &run[i].h, Payload: run[i].payload})
+		}
+		sent, _ := d.WriteRun(wire) // an error is a closed socket
+		for i := range sent {
+			run[i].sent = true
+		}
+		clear(wire)
+		ss.out.wire = wire[:0]
 	} else {
 		for i := range run {
 			p := &run[i]

@@ -8,19 +8,20 @@ import (
 
 	"github.com/pion/ice/v4"
 
+	"github.com/livedrop/livedrop/internal/srtpdirect"
 	"github.com/livedrop/livedrop/internal/udpbatch"
 )
 
 // newUDPMux listens on port on every local address (loopback only when
 // asked) and muxes all sessions' media over those sockets, with batched
 // writes.
-func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *udpbatch.SendStats) (ice.UDPMux, []mediaSocket, error) {
+func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *udpbatch.SendStats) (ice.UDPMux, []srtpdirect.Socket, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list interface addresses: %w", err)
 	}
 	var muxes []ice.UDPMux
-	var socks []mediaSocket
+	var socks []srtpdirect.Socket
 	closeAll := func() {
 		for _, m := range muxes {
 			_ = m.Close()
@@ -47,7 +48,7 @@ func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *udpbatch.
 			closeAll()
 			return nil, nil, err
 		}
-		if ms, ok := mc.(mediaSocket); ok {
+		if ms, ok := mc.(srtpdirect.Socket); ok {
 			socks = append(socks, ms)
 		}
 		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: mc}))

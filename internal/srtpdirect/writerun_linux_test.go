@@ -1,4 +1,4 @@
-package whep
+package srtpdirect
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 )
 
 // TestWriteRunSealsInPlace: runs of packets sealed straight into the media
-// socket's send batch (directPath.writeRun, udpbatch.Conn.Reserve) reach the
+// socket's send batch (Path.WriteRun, udpbatch.Conn.Reserve) reach the
 // player whole, in order, and open with pion's SRTP context: a frame's
 // pieces padded to one size with its audio after them, and a run longer
 // than a batch holds, which leaves in several reservations.
@@ -25,7 +25,7 @@ func TestWriteRunSealsInPlace(t *testing.T) {
 }
 
 func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
-	kc := &keyCapture{}
+	kc := &KeyCapture{}
 	_, client := dtlsPair(t, profile, kc)
 	open := playerContext(t, client, profile)
 
@@ -45,7 +45,7 @@ func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 	}
 	defer player.Close()
 	udpbatch.SetSocketBuffers(player, 8<<20) // the whole test's packets wait in it
-	d, err := newDirectPath(kc, sc, player.LocalAddr().(*net.UDPAddr).AddrPort())
+	d, err := NewPath(kc, sc, player.LocalAddr().(*net.UDPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,28 +53,23 @@ func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 	const video, audio = 0x1111, 0x2222
 	var want []rtp.Packet
 	seq := map[uint32]uint16{}
-	pkt := func(ssrc, ts uint32, size int) outPacket {
+	pkt := func(ssrc, ts uint32, size int) Packet {
 		seq[ssrc]++
 		h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq[ssrc], Timestamp: ts, SSRC: ssrc}
 		payload := bytes.Repeat([]byte{byte(len(want))}, size)
 		want = append(want, rtp.Packet{Header: h, Payload: payload})
-		return outPacket{h: h, payload: payload}
+		return Packet{Header: &h, Payload: payload}
 	}
-	frame := []outPacket{pkt(video, 3000, 1002), pkt(video, 3000, 1001), pkt(video, 3000, 1001), pkt(audio, 960, 200)}
-	if err := d.writeRun(frame); err != nil {
-		t.Fatal(err)
+	frame := []Packet{pkt(video, 3000, 1002), pkt(video, 3000, 1001), pkt(video, 3000, 1001), pkt(audio, 960, 200)}
+	if sent, err := d.WriteRun(frame); err != nil || sent != len(frame) {
+		t.Fatalf("%d of %d packets sent: %v", sent, len(frame), err)
 	}
-	var long []outPacket
+	var long []Packet
 	for i := range udpbatch.BatchPackets + 100 {
 		long = append(long, pkt(video, 6000+uint32(i/5)*3000, 300+i%7))
 	}
-	if err := d.writeRun(long); err != nil {
-		t.Fatal(err)
-	}
-	for i, p := range append(frame, long...) {
-		if !p.sent {
-			t.Fatalf("packet %d not marked sent", i)
-		}
+	if sent, err := d.WriteRun(long); err != nil || sent != len(long) {
+		t.Fatalf("%d of %d packets sent: %v", sent, len(long), err)
 	}
 
 	buf := make([]byte, 1500)
