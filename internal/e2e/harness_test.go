@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/edge"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/internal/whep"
@@ -259,7 +260,7 @@ type viewer struct {
 
 func dialViewer(t testing.TB, url string) (*viewer, error) {
 	t.Helper()
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig())
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

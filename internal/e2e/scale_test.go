@@ -17,6 +17,7 @@ import (
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/avc"
 	"github.com/livedrop/livedrop/internal/chrometest"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
 )
@@ -30,7 +31,7 @@ type keyframeWatcher struct {
 
 func watchKeyframes(t *testing.T, url string) *keyframeWatcher {
 	t.Helper()
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig())
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestNACKRepairsLoss(t *testing.T) {
 	for _, rtx := range []bool{false, true} {
 		t.Run(fmt.Sprintf("rtx=%v", rtx), func(t *testing.T) {
 			d := &dropper{dropped: map[uint16]bool{}}
-			api, _, err := whep.NewAPI(whep.DefaultICEConfig(), whep.WithReceiveInterceptor(d))
+			api, _, err := peer.NewAPI(peer.DefaultICEConfig(), peer.WithReceiveInterceptor(d))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -266,7 +267,7 @@ func TestStalledViewerDoesNotHurtOthers(t *testing.T) {
 	waitOnline(t, o, "busy", pub)
 	url := "http://" + e.HTTPAddr() + "/whep/busy"
 
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig())
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestICEOverTCPAndLinkHeaders(t *testing.T) {
 	pub := startFFmpeg(t, encodeArgs(30), publishURL(o, "tcp", pubUser, pubPass))
 	waitOnline(t, o, "tcp", pub)
 
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig(), whep.WithTCPOnly())
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig(), peer.WithTCPOnly())
 	if err != nil {
 		t.Fatal(err)
 	}

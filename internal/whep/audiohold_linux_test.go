@@ -18,6 +18,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -45,20 +46,20 @@ func TestAudioRidesInTheFramesDatagram(t *testing.T) {
 }
 
 func testAudioHold(t *testing.T, hold time.Duration, frames int) (datagrams int) {
-	stats := &SendStats{}
+	stats := &peer.SendStats{}
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultICEConfig()
+	cfg := peer.DefaultICEConfig()
 	cfg.UDPPort = c.LocalAddr().(*net.UDPAddr).Port
 	c.Close()
-	srvAPI, closeMux, err := NewAPI(cfg, WithSendStats(stats))
+	srvAPI, closeMux, err := peer.NewAPI(cfg, peer.WithSendStats(stats))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = closeMux() })
-	cliAPI, _, err := NewAPI(DefaultICEConfig())
+	cliAPI, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -35,7 +36,7 @@ func (e *StatusError) Is(target error) bool {
 
 // ClientParams configure Dial.
 type ClientParams struct {
-	API *API
+	API *peer.API
 	// URL is the WHEP endpoint, e.g. http://origin:8081/whep/demo.
 	URL  string
 	HTTP *http.Client
@@ -96,7 +97,7 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		return fail(err)
 	}
 	if !p.OfferRTX {
-		if err := vt.SetCodecPreferences([]webrtc.RTPCodecParameters{h264Codec}); err != nil {
+		if err := vt.SetCodecPreferences([]webrtc.RTPCodecParameters{peer.H264Codec}); err != nil {
 			return fail(err)
 		}
 	}

@@ -6,10 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/livedrop/livedrop/internal/srtpdirect"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -373,8 +372,8 @@ type output struct {
 	askedKey bool
 	n        uint
 	replay   *replay
-	run      []outPacket         // queued for one write (flush)
-	wire     []srtpdirect.Packet // sendRun's scratch for the direct path
+	run      []outPacket   // queued for one write (flush)
+	wire     []peer.Packet // sendRun's scratch
 	nextSR   time.Time
 }
 
@@ -413,7 +412,7 @@ func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 	for _, p := range pkts {
 		audio := p.Kind == stream.Audio
 		if audio {
-			if ss.audio == nil {
+			if ss.senders.Audio == nil {
 				continue
 			}
 		} else if o.replayed && int16(p.Header.SequenceNumber-o.lastSeq) <= 0 {
@@ -434,17 +433,14 @@ func (ss *session) writeLive(pkts []*stream.Packet, c *counts, sample bool) {
 	ss.flush(c)
 }
 
-// outPacket is an RTP packet for a session's tracks, and, after sendRun,
-// whether it left.
+// outPacket is a packet of a session's run: a stream packet, the RTP
+// timestamp it leaves with, and, after sendRun, whether it left.
 type outPacket struct {
-	h       rtp.Header // SSRC and payload type set by sendRun
-	payload []byte
-	sent    bool
-
-	// the writer's, for its counts
 	src    *stream.Packet
+	ts     uint32
 	audio  bool
-	sample bool
+	sample bool // for the forward latency histogram
+	sent   bool
 }
 
 // runMax bounds a session's queued run (output.run): a GOP replay's
@@ -457,8 +453,7 @@ func (ss *session) queue(p *stream.Packet, ts uint32, audio, sample bool, c *cou
 	if len(o.run) == runMax {
 		ss.flush(c)
 	}
-	o.run = append(o.run, outPacket{h: p.Header, payload: p.Payload, src: p, audio: audio, sample: sample})
-	o.run[len(o.run)-1].h.Timestamp = ts
+	o.run = append(o.run, outPacket{src: p, ts: ts, audio: audio, sample: sample})
 }
 
 // flush writes the session's run and counts what left. Audio is not
@@ -476,10 +471,10 @@ func (ss *session) flush(c *counts) {
 			ss.m.writeErrors.Inc()
 		case p.audio:
 			c.pktsA++
-			c.bytesA += len(p.payload)
+			c.bytesA += len(p.src.Payload)
 		default:
 			c.pktsV++
-			c.bytesV += len(p.payload)
+			c.bytesV += len(p.src.Payload)
 			if o.n++; p.sample && o.n%16 == 0 && !p.src.Arrival.IsZero() {
 				ss.m.latency.Observe(time.Since(p.src.Arrival).Seconds())
 			}
@@ -487,6 +482,22 @@ func (ss *session) flush(c *counts) {
 	}
 	clear(o.run)
 	o.run = o.run[:0]
+}
+
+// sendRun writes run on the session's tracks and sets what left.
+func (ss *session) sendRun(run []outPacket) {
+	wire := ss.out.wire[:0]
+	for i := range run {
+		p := &run[i]
+		wire = append(wire, peer.Packet{Header: p.src.Header, Payload: p.src.Payload, Audio: p.audio})
+		wire[i].Header.Timestamp = p.ts
+	}
+	ss.senders.WriteRun(wire)
+	for i := range wire {
+		run[i].sent = wire[i].Sent
+	}
+	clear(wire)
+	ss.out.wire = wire[:0]
 }
 
 // beginReplay starts sending the stream's current GOP so the player

@@ -1,3 +1,7 @@
+// Package whep serves and pulls live streams over WHEP (WebRTC-HTTP Egress
+// Protocol): the server side answers players and downstream edges, the
+// client side is how an edge pulls from its origin. It translates between
+// HTTP/WebRTC and the stream package; the rules live elsewhere.
 package whep
 
 import (
@@ -22,6 +26,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/srtpdirect"
 	"github.com/livedrop/livedrop/internal/stream"
 )
@@ -41,7 +46,7 @@ type Source interface {
 
 // ServerParams configure a Server.
 type ServerParams struct {
-	API     *API
+	API     *peer.API
 	Source  Source
 	Logger  *slog.Logger
 	Metrics *mediametrics.Metrics
@@ -311,22 +316,13 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func trackCapability(c *stream.Codec) webrtc.RTPCodecCapability {
-	cc := webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, SDPFmtpLine: c.SDPFmtpLine}
-	if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
-		cc.Channels = media.OpusChannels // WebRTC always signals opus/48000/2
-	}
-	return cc
-}
-
 // session is one WHEP player.
 type session struct {
 	srv     *Server
 	id      string
 	stream  *stream.Stream
 	pc      *webrtc.PeerConnection
-	video   *localTrack
-	audio   *localTrack
+	senders *peer.Senders
 	release func()
 	start   time.Time
 
@@ -378,7 +374,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 			latency:     m.ForwardLatency,
 		},
 	}
-	pc, err := s.p.API.newSessionPC(ss.keys)
+	pc, err := s.p.API.NewSessionPC(ss.keys)
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
@@ -390,16 +386,16 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
 	}
-	ss.video = newLocalTrack(webrtc.RTPCodecTypeVideo, trackCapability(tracks.Video), "video", name)
+	ss.senders = &peer.Senders{Video: peer.NewTrack(webrtc.RTPCodecTypeVideo, peer.TrackCapability(tracks.Video), "video", name)}
 	senders := []*webrtc.RTPSender{}
-	vs, err := pc.AddTrack(ss.video)
+	vs, err := pc.AddTrack(ss.senders.Video)
 	if err != nil {
 		return fail(fmt.Errorf("%w: add video: %v", ErrBadSDP, err))
 	}
 	senders = append(senders, vs)
 	if withAudio {
-		ss.audio = newLocalTrack(webrtc.RTPCodecTypeAudio, trackCapability(tracks.Audio), "audio", name)
-		as, err := pc.AddTrack(ss.audio)
+		ss.senders.Audio = peer.NewTrack(webrtc.RTPCodecTypeAudio, peer.TrackCapability(tracks.Audio), "audio", name)
+		as, err := pc.AddTrack(ss.senders.Audio)
 		if err != nil {
 			return fail(fmt.Errorf("%w: add audio: %v", ErrBadSDP, err))
 		}
@@ -429,8 +425,12 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 			// Writes before DTLS is up are lost: the session gets packets
 			// from now on.
 			joinOnce.Do(func() {
-				ss.useDirect(vs)
-				s.join(ss, overTCP(vs))
+				path := "pion"
+				if s.p.API.UseDirect(ss.senders, vs, ss.keys, s.log.With("session", ss.id)) {
+					path = "direct"
+				}
+				m.SessionPaths.WithLabelValues(path).Inc()
+				s.join(ss, peer.OverTCP(vs))
 			})
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			s.goClose(ss, "peer connection "+state.String())
@@ -552,7 +552,7 @@ func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
 				pkt.Timestamp = ts
 			}
 			pkt.Payload = p.Payload
-			if err := ss.video.WriteRTX(&pkt); err == nil {
+			if err := ss.senders.Video.WriteRTX(&pkt); err == nil {
 				ss.m.rtx.Inc()
 			}
 		}
@@ -563,77 +563,12 @@ func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
 // history, keyframe requests passed to the stream, which coalesces them.
 func (ss *session) readRTCP(snd *webrtc.RTPSender) {
 	defer ss.srv.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := snd.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				ss.m.keyIn.Inc()
-				ss.stream.RequestKeyframe()
-			case *rtcp.TransportLayerNack:
-				ss.retransmit(p)
-			}
-		}
-	}
+	peer.ReadRTCP(snd, ss.keyframeRequested, ss.retransmit)
 }
 
-// useDirect moves the session's media to the direct path (srtpdirect) when
-// its ICE pair runs over one of the node's UDP media sockets and its keys
-// were captured; otherwise pion keeps sending it. A later change of the
-// pair follows the new address, or falls back to pion.
-func (ss *session) useDirect(snd *webrtc.RTPSender) {
-	paths := ss.srv.p.Metrics.SessionPaths
-	t := snd.Transport()
-	if t == nil || len(ss.srv.p.API.socks) == 0 {
-		paths.WithLabelValues("pion").Inc()
-		return
-	}
-	it := t.ICETransport()
-	pair, err := it.GetSelectedCandidatePair()
-	if err != nil {
-		paths.WithLabelValues("pion").Inc()
-		return
-	}
-	sock, dst, ok := directRoute(pair, ss.srv.p.API.socks)
-	if !ok {
-		paths.WithLabelValues("pion").Inc()
-		return
-	}
-	d, err := srtpdirect.NewPath(ss.keys, sock, dst)
-	if err != nil {
-		ss.srv.log.Warn("session media through pion: SRTP keys not derived", "session", ss.id, "err", err)
-		paths.WithLabelValues("pion").Inc()
-		return
-	}
-	it.OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
-		if newSock, newDst, ok := directRoute(p, ss.srv.p.API.socks); ok {
-			d.SetRoute(newSock, newDst)
-			return
-		}
-		// pion's SRTP context starts this SSRC's rollover counter at
-		// zero: after a sequence number wrap the player cannot open
-		// what it sends. A pair leaving the UDP port mid-session (an
-		// ICE restart onto TCP or a relay) is rare; it is logged.
-		ss.srv.log.Warn("session media back through pion: ICE pair left the UDP port", "session", ss.id)
-		ss.setDirect(nil)
-	})
-	ss.setDirect(d)
-	paths.WithLabelValues("direct").Inc()
-}
-
-func (ss *session) setDirect(d *srtpdirect.Path) {
-	ss.video.setDirect(d)
-	if ss.audio != nil {
-		ss.audio.setDirect(d)
-	}
+func (ss *session) keyframeRequested() {
+	ss.m.keyIn.Inc()
+	ss.stream.RequestKeyframe()
 }
 
 // sendReports sends the session's RTCP sender reports: players map RTP
@@ -641,12 +576,12 @@ func (ss *session) setDirect(d *srtpdirect.Path) {
 func (ss *session) sendReports(now time.Time) {
 	var pkts [2]rtcp.Packet
 	n := 0
-	if sr, ok := ss.video.senderReport(now); ok {
+	if sr, ok := ss.senders.Video.SenderReport(now); ok {
 		pkts[n] = &sr
 		n++
 	}
-	if ss.audio != nil {
-		if sr, ok := ss.audio.senderReport(now); ok {
+	if ss.senders.Audio != nil {
+		if sr, ok := ss.senders.Audio.SenderReport(now); ok {
 			pkts[n] = &sr
 			n++
 		}
@@ -654,14 +589,4 @@ func (ss *session) sendReports(now time.Time) {
 	if n > 0 {
 		_ = ss.pc.WriteRTCP(pkts[:n])
 	}
-}
-
-// overTCP reports whether the sender's selected ICE pair is TCP.
-func overTCP(snd *webrtc.RTPSender) bool {
-	t := snd.Transport()
-	if t == nil {
-		return false
-	}
-	pair, err := t.ICETransport().GetSelectedCandidatePair()
-	return err == nil && pair != nil && pair.Local.Protocol == webrtc.ICEProtocolTCP
 }

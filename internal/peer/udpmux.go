@@ -1,4 +1,4 @@
-package whep
+package peer
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
 
 	"github.com/livedrop/livedrop/internal/srtpdirect"
 	"github.com/livedrop/livedrop/internal/udpbatch"
@@ -15,7 +16,7 @@ import (
 // newUDPMux listens on port on every local address (loopback only when
 // asked) and muxes all sessions' media over those sockets, with batched
 // writes.
-func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *udpbatch.SendStats) (ice.UDPMux, []srtpdirect.Socket, error) {
+func newUDPMux(port int, includeLoopback bool, log *slog.Logger, logs logging.LoggerFactory, stat *udpbatch.SendStats) (ice.UDPMux, []srtpdirect.Socket, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list interface addresses: %w", err)
@@ -51,7 +52,7 @@ func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *udpbatch.
 		if ms, ok := mc.(srtpdirect.Socket); ok {
 			socks = append(socks, ms)
 		}
-		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: mc}))
+		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: mc, Logger: logs.NewLogger("ice")}))
 	}
 	if len(muxes) == 0 {
 		return nil, nil, errors.New("no usable local address")
