@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/livedrop/livedrop/internal/fanout"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/peer"
@@ -65,7 +65,7 @@ type ServerParams struct {
 	// AudioHold, when positive, makes audio wait for the end of the next
 	// video frame, at most this long, and leave right after it: a viewer's
 	// audio packet then rides in the frame's UDP datagram instead of one
-	// of its own (see writer.arrange). Zero sends audio as it comes.
+	// of its own (see fanout.Params). Zero sends audio as it comes.
 	AudioHold time.Duration
 }
 
@@ -76,9 +76,10 @@ type Server struct {
 	closed chan struct{}
 	wg     sync.WaitGroup
 
+	engine *fanout.Engine
+
 	mu       sync.Mutex
 	sessions map[string]*session
-	fanouts  map[*stream.Stream]*fanout
 	shutdown bool
 }
 
@@ -92,7 +93,8 @@ func NewServer(p ServerParams) *Server {
 		log:      p.Logger.With("component", "whep-server"),
 		closed:   make(chan struct{}),
 		sessions: map[string]*session{},
-		fanouts:  map[*stream.Stream]*fanout{},
+		engine: fanout.New(fanout.Params{Metrics: p.Metrics, QueueSize: p.QueueSize,
+			NoGOPStart: p.NoGOPStart, AudioHold: p.AudioHold}),
 	}
 }
 
@@ -139,6 +141,7 @@ func (s *Server) Close() {
 	for _, ss := range all {
 		ss.close("server shutdown")
 	}
+	s.engine.Close()
 	s.wg.Wait()
 }
 
@@ -327,23 +330,20 @@ type session struct {
 	start   time.Time
 
 	done      chan struct{}
-	closed    atomic.Bool // done is closed; cheaper for the writer to poll
 	closeOnce sync.Once
-	burst     atomic.Pointer[gopBurst]
 	rtxLimit  *rate.Limiter
 	keys      *srtpdirect.KeyCapture
+	out       *fanout.Output
+	wire      []peer.Packet // WriteRun's scratch, owned by the session's writer
 
 	viewers prometheus.Gauge
 	m       sessionMetrics
-	out     output // owned by the session's writer
 }
 
 // sessionMetrics are a session's metric children, looked up once.
 type sessionMetrics struct {
-	writeErrors, queueFull              prometheus.Counter
 	nacked, rtx, rtxMissing, rtxLimited prometheus.Counter
-	gopStarts, keyIn                    prometheus.Counter
-	latency                             prometheus.Observer
+	keyIn                               prometheus.Counter
 }
 
 func (s *Server) newSession(st *stream.Stream, release func(), offer string, withAudio bool, start time.Time) (*session, string, error) {
@@ -363,15 +363,11 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 		keys:     &srtpdirect.KeyCapture{},
 		viewers:  m.Viewers.WithLabelValues(name, s.p.Region),
 		m: sessionMetrics{
-			writeErrors: m.Dropped.WithLabelValues(name, "write_error"),
-			queueFull:   m.Dropped.WithLabelValues(name, "queue_full"),
-			nacked:      m.NACKs.WithLabelValues(name),
-			rtx:         m.Retransmissions.WithLabelValues(name, "sent"),
-			rtxMissing:  m.Retransmissions.WithLabelValues(name, "not_in_history"),
-			rtxLimited:  m.Retransmissions.WithLabelValues(name, "rate_limited"),
-			gopStarts:   m.GOPStarts.WithLabelValues(name),
-			keyIn:       m.KeyframeRequests.WithLabelValues("in"),
-			latency:     m.ForwardLatency,
+			nacked:     m.NACKs.WithLabelValues(name),
+			rtx:        m.Retransmissions.WithLabelValues(name, "sent"),
+			rtxMissing: m.Retransmissions.WithLabelValues(name, "not_in_history"),
+			rtxLimited: m.Retransmissions.WithLabelValues(name, "rate_limited"),
+			keyIn:      m.KeyframeRequests.WithLabelValues("in"),
 		},
 	}
 	pc, err := s.p.API.NewSessionPC(ss.keys)
@@ -414,9 +410,14 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	case <-time.After(3 * time.Second):
 	}
 
-	if err := s.attach(ss); err != nil {
-		return fail(err)
+	out, err := s.engine.Attach(st, ss, fanout.OutputParams{Audio: withAudio, Start: start})
+	switch {
+	case errors.Is(err, fanout.ErrClosed):
+		return fail(errShutdown)
+	case err != nil: // the stream ended meanwhile
+		return fail(ErrOffline)
 	}
+	ss.out = out
 	pc.OnDataChannel(ss.serveEvents)
 	var joinOnce sync.Once
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
@@ -430,7 +431,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 					path = "direct"
 				}
 				m.SessionPaths.WithLabelValues(path).Inc()
-				s.join(ss, peer.OverTCP(vs))
+				ss.out.Start(peer.OverTCP(vs))
 			})
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			s.goClose(ss, "peer connection "+state.String())
@@ -440,7 +441,7 @@ func (s *Server) newSession(st *stream.Stream, release func(), offer string, wit
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
-		s.detach(ss)
+		ss.out.Close()
 		return fail(errShutdown)
 	}
 	s.sessions[ss.id] = ss
@@ -477,60 +478,14 @@ func (ss *session) close(why string) {
 		s.mu.Lock()
 		delete(s.sessions, ss.id)
 		s.mu.Unlock()
-		ss.closed.Store(true)
 		close(ss.done)
-		s.detach(ss)
+		ss.out.Close()
 		_ = ss.pc.Close()
 		ss.viewers.Dec()
 		ss.release()
 		s.log.Info("session ended", "stream", ss.stream.Name(), "session", ss.id, "reason", why)
 	})
 }
-
-// frameEnd returns how many packets of batch to write now: all of them
-// but an unfinished video frame at the end. A frame's packets go out
-// together, so the media socket joins them into one GSO datagram.
-func frameEnd(batch []*stream.Packet) int {
-	for i := len(batch) - 1; i >= 0; i-- {
-		if p := batch[i]; p.Kind == stream.Video {
-			if p.Header.Marker {
-				return len(batch)
-			}
-			for j := i - 1; j >= 0; j-- {
-				if q := batch[j]; q.Kind == stream.Video && (q.Header.Marker || q.Header.Timestamp != p.Header.Timestamp) {
-					return j + 1
-				}
-			}
-			return 0
-		}
-	}
-	return len(batch)
-}
-
-// gopBurst is a replayed GOP: the timestamps its packets were sent with,
-// so retransmissions of them match.
-type gopBurst struct {
-	firstSeq uint16
-	ts       []uint32
-}
-
-func (b *gopBurst) timestamp(seq uint16) (uint32, bool) {
-	if b == nil {
-		return 0, false
-	}
-	i := int(uint16(seq - b.firstSeq))
-	if i >= len(b.ts) {
-		return 0, false
-	}
-	return b.ts[i], true
-}
-
-// A GOP is replayed gopChunk packets at a time, gopChunkGap apart: about
-// 16,000 packets/s, a 4 s GOP of a 1.5 Mbps stream in under 40 ms.
-const (
-	gopChunk    = 32
-	gopChunkGap = 2 * time.Millisecond
-)
 
 // retransmit answers a NACK from the stream's shared packet history.
 func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
@@ -548,7 +503,7 @@ func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
 				continue
 			}
 			pkt.Header = p.Header
-			if ts, ok := ss.burst.Load().timestamp(seq); ok {
+			if ts, ok := ss.out.ReplayTimestamp(seq); ok {
 				pkt.Timestamp = ts
 			}
 			pkt.Payload = p.Payload
@@ -571,9 +526,31 @@ func (ss *session) keyframeRequested() {
 	ss.stream.RequestKeyframe()
 }
 
-// sendReports sends the session's RTCP sender reports: players map RTP
-// time to wall-clock time with them to play audio and video in sync.
-func (ss *session) sendReports(now time.Time) {
+// WriteRun writes run on the session's tracks and sets what left
+// (fanout.Sink).
+func (ss *session) WriteRun(run []fanout.Packet) {
+	wire := ss.wire[:0]
+	for i := range run {
+		p := &run[i]
+		wire = append(wire, peer.Packet{Header: p.Src.Header, Payload: p.Src.Payload, Audio: p.Audio})
+		wire[i].Header.Timestamp = p.Timestamp
+	}
+	ss.senders.WriteRun(wire)
+	for i := range wire {
+		run[i].Sent = wire[i].Sent
+	}
+	clear(wire)
+	ss.wire = wire[:0]
+}
+
+// StreamEnded closes the session, without blocking its writer
+// (fanout.Sink).
+func (ss *session) StreamEnded() { ss.srv.goClose(ss, "stream ended") }
+
+// SendReports sends the session's RTCP sender reports (fanout.Sink):
+// players map RTP time to wall-clock time with them to play audio and
+// video in sync.
+func (ss *session) SendReports(now time.Time) {
 	var pkts [2]rtcp.Packet
 	n := 0
 	if sr, ok := ss.senders.Video.SenderReport(now); ok {
