@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -267,7 +268,7 @@ func dialViewer(t testing.TB, url string) (*viewer, error) {
 	v := &viewer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := whep.Dial(ctx, whep.ClientParams{API: api, URL: url, OnPacket: func(k stream.Kind, p *rtp.Packet) {
+	c, err := whep.Dial(ctx, whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: url, OnPacket: func(k stream.Kind, p *rtp.Packet) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		if k == stream.Video {

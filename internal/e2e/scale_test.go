@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +37,7 @@ func watchKeyframes(t *testing.T, url string) *keyframeWatcher {
 		t.Fatal(err)
 	}
 	w := &keyframeWatcher{}
-	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: url, NoAudio: true, OnPacket: func(k stream.Kind, p *rtp.Packet) {
+	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: url, NoAudio: true, OnPacket: func(k stream.Kind, p *rtp.Packet) {
 		if k != stream.Video || !avc.IsKeyframeStart(p.Payload) {
 			return
 		}
@@ -219,7 +220,7 @@ func TestNACKRepairsLoss(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: "http://" + e.HTTPAddr() + "/whep/lossy",
+			c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: "http://" + e.HTTPAddr() + "/whep/lossy",
 				OfferRTX: rtx, OnPacket: func(stream.Kind, *rtp.Packet) {}})
 			if err != nil {
 				t.Fatal(err)
@@ -273,7 +274,7 @@ func TestStalledViewerDoesNotHurtOthers(t *testing.T) {
 	}
 	stall := make(chan struct{})
 	var stalledGot atomic.Int64
-	stalled, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: url, OnPacket: func(stream.Kind, *rtp.Packet) {
+	stalled, err := whep.Dial(t.Context(), whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: url, OnPacket: func(stream.Kind, *rtp.Packet) {
 		if stalledGot.Add(1) > 20 {
 			<-stall // stops reading: pion's buffers, then its socket, fill up
 		}
@@ -312,7 +313,7 @@ func TestICEOverTCPAndLinkHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got atomic.Int64
-	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: "http://" + e.HTTPAddr() + "/whep/tcp",
+	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: "http://" + e.HTTPAddr() + "/whep/tcp",
 		OnPacket: func(k stream.Kind, _ *rtp.Packet) { got.Add(1) }})
 	if err != nil {
 		t.Fatal(err)

@@ -87,7 +87,7 @@ func testAudioHold(t *testing.T, hold time.Duration, frames int) (datagrams int)
 		video []int // payload sizes received
 		audio []int
 	)
-	cl, err := Dial(context.Background(), ClientParams{API: cliAPI, URL: hs.URL + "/whep/hold",
+	cl, err := Dial(context.Background(), ClientParams{API: cliAPI, HTTP: hs.Client(), URL: hs.URL + "/whep/hold",
 		OnPacket: func(k stream.Kind, p *rtp.Packet) {
 			mu.Lock()
 			defer mu.Unlock()

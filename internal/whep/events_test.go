@@ -66,7 +66,7 @@ func TestEventsDataChannelInOrder(t *testing.T) {
 
 	var mu sync.Mutex
 	var got []string
-	c, err := Dial(context.Background(), ClientParams{API: api, URL: hs.URL + "/whep/s", NoAudio: true,
+	c, err := Dial(context.Background(), ClientParams{API: api, HTTP: hs.Client(), URL: hs.URL + "/whep/s", NoAudio: true,
 		OnPacket: func(stream.Kind, *rtp.Packet) {},
 		OnEvent: func(msg []byte) {
 			mu.Lock()

@@ -86,7 +86,7 @@ func newForwardRig(tb testing.TB, n int, useMux bool) *forwardRig {
 		hs.Close()
 	})
 	for i := 0; i < n; i++ {
-		c, err := Dial(context.Background(), ClientParams{API: api, URL: hs.URL + "/whep/bench", NoAudio: true, ReuseBuffers: true,
+		c, err := Dial(context.Background(), ClientParams{API: api, HTTP: hs.Client(), URL: hs.URL + "/whep/bench", NoAudio: true, ReuseBuffers: true,
 			OnPacket: func(stream.Kind, *rtp.Packet) { r.received.Add(1); r.perView[i].Add(1) }})
 		if err != nil {
 			tb.Fatal(err)
