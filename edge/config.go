@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/internal/httpnode"
-	"github.com/livedrop/livedrop/internal/whep"
+	"github.com/livedrop/livedrop/internal/peer"
 )
 
 // Config is an edge node's configuration (configs/edge.yaml).
@@ -35,7 +35,7 @@ type Config struct {
 	// long, and leave with it: its packet joins the frame's datagram,
 	// for up to a frame interval of audio delay (0: audio leaves at once).
 	AudioHold time.Duration  `yaml:"audio_hold"`
-	ICE       whep.ICEConfig `yaml:"ice"`
+	ICE       peer.ICEConfig `yaml:"ice"`
 
 	httpnode.Settings `yaml:",inline"`
 }
@@ -56,8 +56,8 @@ func DefaultConfig() Config {
 	}
 }
 
-func edgeICE() whep.ICEConfig {
-	c := whep.DefaultICEConfig()
+func edgeICE() peer.ICEConfig {
+	c := peer.DefaultICEConfig()
 	c.UDPPort = 8189
 	return c
 }

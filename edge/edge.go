@@ -22,6 +22,7 @@ import (
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
 )
@@ -55,7 +56,7 @@ type Edge struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *mediametrics.Metrics
-	api      *whep.API
+	api      *peer.API
 	closeICE func() error
 	whep     *whep.Server
 	node     *httpnode.Node
@@ -82,11 +83,11 @@ func New(p Params) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	sent := &whep.SendStats{}
+	sent := &peer.SendStats{}
 	if err := sent.Register(p.Registry); err != nil {
 		return nil, err
 	}
-	api, closeICE, err := whep.NewAPI(p.Config.ICE, whep.WithSendStats(sent), whep.WithLogger(log))
+	api, closeICE, err := peer.NewAPI(p.Config.ICE, peer.WithSendStats(sent), peer.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

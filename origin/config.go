@@ -8,7 +8,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/media"
-	"github.com/livedrop/livedrop/internal/whep"
+	"github.com/livedrop/livedrop/internal/peer"
 )
 
 // Config is an origin node's configuration (configs/origin.yaml).
@@ -33,7 +33,7 @@ type Config struct {
 	Pull []PullSource `yaml:"pull"`
 	// Region labels this node's metrics.
 	Region string         `yaml:"region"`
-	ICE    whep.ICEConfig `yaml:"ice"`
+	ICE    peer.ICEConfig `yaml:"ice"`
 
 	httpnode.Settings `yaml:",inline"`
 }
@@ -59,8 +59,8 @@ func DefaultConfig() Config {
 	}
 }
 
-func originICE() whep.ICEConfig {
-	c := whep.DefaultICEConfig()
+func originICE() peer.ICEConfig {
+	c := peer.DefaultICEConfig()
 	c.UDPPort = 8190 // beside an edge's 8189 on one host
 	return c
 }

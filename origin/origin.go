@@ -23,6 +23,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
 )
@@ -53,7 +54,7 @@ type Origin struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *mediametrics.Metrics
-	api      *whep.API
+	api      *peer.API
 	closeICE func() error
 	whep     *whep.Server
 	rtsp     *gortsplib.Server
@@ -77,11 +78,11 @@ func New(p Params) (*Origin, error) {
 	if err != nil {
 		return nil, err
 	}
-	sent := &whep.SendStats{}
+	sent := &peer.SendStats{}
 	if err := sent.Register(p.Registry); err != nil {
 		return nil, err
 	}
-	api, closeICE, err := whep.NewAPI(p.Config.ICE, whep.WithSendStats(sent), whep.WithLogger(log))
+	api, closeICE, err := peer.NewAPI(p.Config.ICE, peer.WithSendStats(sent), peer.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/edge"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/internal/whep"
@@ -315,14 +317,14 @@ type viewer struct {
 
 func dialViewer(t testing.TB, url string) (*viewer, error) {
 	t.Helper()
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig())
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := &viewer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := whep.Dial(ctx, whep.ClientParams{API: api, URL: url, OnPacket: func(k stream.Kind, p *rtp.Packet) {
+	c, err := whep.Dial(ctx, whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: url, OnPacket: func(k stream.Kind, p *rtp.Packet) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		if k == stream.Video {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/avc"
 	"github.com/livedrop/livedrop/internal/chrometest"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
 )
@@ -30,12 +32,12 @@ type keyframeWatcher struct {
 
 func watchKeyframes(t *testing.T, url string) *keyframeWatcher {
 	t.Helper()
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig())
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := &keyframeWatcher{}
-	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: url, NoAudio: true, OnPacket: func(k stream.Kind, p *rtp.Packet) {
+	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: url, NoAudio: true, OnPacket: func(k stream.Kind, p *rtp.Packet) {
 		if k != stream.Video || !avc.IsKeyframeStart(p.Payload) {
 			return
 		}
@@ -218,11 +220,11 @@ func TestNACKRepairsLoss(t *testing.T) {
 	for _, rtx := range []bool{false, true} {
 		t.Run(fmt.Sprintf("rtx=%v", rtx), func(t *testing.T) {
 			d := &dropper{dropped: map[uint16]bool{}}
-			api, _, err := whep.NewAPI(whep.DefaultICEConfig(), whep.WithReceiveInterceptor(d))
+			api, _, err := peer.NewAPI(peer.DefaultICEConfig(), peer.WithReceiveInterceptor(d))
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: "http://" + e.HTTPAddr() + "/whep/lossy",
+			c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: "http://" + e.HTTPAddr() + "/whep/lossy",
 				OfferRTX: rtx, OnPacket: func(stream.Kind, *rtp.Packet) {}})
 			if err != nil {
 				t.Fatal(err)
@@ -270,13 +272,13 @@ func TestStalledViewerDoesNotHurtOthers(t *testing.T) {
 	waitOnline(t, o, "busy", pub)
 	url := "http://" + e.HTTPAddr() + "/whep/busy"
 
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig())
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	stall := make(chan struct{})
 	var stalledGot atomic.Int64
-	stalled, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: url, OnPacket: func(stream.Kind, *rtp.Packet) {
+	stalled, err := whep.Dial(t.Context(), whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: url, OnPacket: func(stream.Kind, *rtp.Packet) {
 		if stalledGot.Add(1) > 20 {
 			<-stall // stops reading: pion's buffers, then its socket, fill up
 		}
@@ -309,12 +311,12 @@ func TestICEOverTCPAndLinkHeaders(t *testing.T) {
 	pub := startFFmpeg(t, encodeArgs(30), publishURL(o, "tcp", pubUser, pubPass))
 	waitOnline(t, o, "tcp", pub)
 
-	api, _, err := whep.NewAPI(whep.DefaultICEConfig(), whep.WithTCPOnly())
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig(), peer.WithTCPOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got atomic.Int64
-	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, URL: "http://" + e.HTTPAddr() + "/whep/tcp",
+	c, err := whep.Dial(t.Context(), whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: "http://" + e.HTTPAddr() + "/whep/tcp",
 		OnPacket: func(k stream.Kind, _ *rtp.Packet) { got.Add(1) }})
 	if err != nil {
 		t.Fatal(err)

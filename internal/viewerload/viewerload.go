@@ -19,6 +19,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/livedrop/livedrop/internal/avc"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
 )
@@ -37,7 +38,7 @@ type Params struct {
 	// PID, when set, is the process whose CPU is measured over the window.
 	PID int
 	// ICE configures the viewers' transport.
-	ICE whep.ICEConfig
+	ICE peer.ICEConfig
 	// NoGRO makes every viewer's socket take packets one by one. By default
 	// they take coalesced datagrams (UDP GRO) and split them: on loopback
 	// the kernel would otherwise split the server's GSO datagrams in the
@@ -132,15 +133,15 @@ func Run(ctx context.Context, p Params) (Summary, error) {
 		return Summary{}, errors.New("viewerload: a URL and at least one viewer are required")
 	}
 	if p.ICE.DisconnectedTimeout == 0 {
-		p.ICE = whep.DefaultICEConfig()
+		p.ICE = peer.DefaultICEConfig()
 	}
 	// Each viewer has its own socket; 1 MiB holds a keyframe burst while
 	// the generator waits for a core.
-	opts := []whep.APIOption{whep.WithSocketBuffer(1 << 20)}
+	opts := []peer.APIOption{peer.WithSocketBuffer(1 << 20)}
 	if !p.NoGRO {
-		opts = append(opts, whep.WithGRO())
+		opts = append(opts, peer.WithGRO())
 	}
-	api, closeICE, err := whep.NewAPI(p.ICE, opts...)
+	api, closeICE, err := peer.NewAPI(p.ICE, opts...)
 	if err != nil {
 		return Summary{}, err
 	}

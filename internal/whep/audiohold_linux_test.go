@@ -18,6 +18,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -45,20 +46,20 @@ func TestAudioRidesInTheFramesDatagram(t *testing.T) {
 }
 
 func testAudioHold(t *testing.T, hold time.Duration, frames int) (datagrams int) {
-	stats := &SendStats{}
+	stats := &peer.SendStats{}
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultICEConfig()
+	cfg := peer.DefaultICEConfig()
 	cfg.UDPPort = c.LocalAddr().(*net.UDPAddr).Port
 	c.Close()
-	srvAPI, closeMux, err := NewAPI(cfg, WithSendStats(stats))
+	srvAPI, closeMux, err := peer.NewAPI(cfg, peer.WithSendStats(stats))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = closeMux() })
-	cliAPI, _, err := NewAPI(DefaultICEConfig())
+	cliAPI, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func testAudioHold(t *testing.T, hold time.Duration, frames int) (datagrams int)
 		video []int // payload sizes received
 		audio []int
 	)
-	cl, err := Dial(context.Background(), ClientParams{API: cliAPI, URL: hs.URL + "/whep/hold",
+	cl, err := Dial(context.Background(), ClientParams{API: cliAPI, HTTP: hs.Client(), URL: hs.URL + "/whep/hold",
 		OnPacket: func(k stream.Kind, p *rtp.Packet) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -163,12 +164,12 @@ func testAudioHold(t *testing.T, hold time.Duration, frames int) (datagrams int)
 	mu.Lock()
 	video, audio = video[:0], audio[:0]
 	mu.Unlock()
-	before := stats.datagrams.Load()
+	before := stats.Datagrams()
 	for i := 1; i <= frames; i++ {
 		frame(start+i, false)
 		waitUntil(3*i, i)
 	}
-	datagrams = int(stats.datagrams.Load() - before)
+	datagrams = int(stats.Datagrams() - before)
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 0; i < frames; i++ {

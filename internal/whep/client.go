@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -35,9 +36,11 @@ func (e *StatusError) Is(target error) bool {
 
 // ClientParams configure Dial.
 type ClientParams struct {
-	API *API
+	API *peer.API
 	// URL is the WHEP endpoint, e.g. http://origin:8081/whep/demo.
-	URL  string
+	URL string
+	// HTTP sends the offer and the DELETE (required: the caller's client,
+	// with its timeouts and transport).
 	HTTP *http.Client
 	// OnPacket receives every RTP packet that carries media, without RTP
 	// padding (withoutPadding); it is called from one goroutine
@@ -57,6 +60,8 @@ type ClientParams struct {
 	// would ask again for packets repaired over RTX.
 	OfferRTX bool
 }
+
+var errNoHTTPClient = errors.New("whep: ClientParams.HTTP is required")
 
 // Client is one WHEP session pulled from a server.
 type Client struct {
@@ -78,10 +83,10 @@ type Client struct {
 // Dial offers to receive video and audio, and returns once the server's
 // answer is applied. Media arrives on p.OnPacket.
 func Dial(ctx context.Context, p ClientParams) (*Client, error) {
-	hc := p.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	if p.HTTP == nil {
+		return nil, errNoHTTPClient
 	}
+	hc := p.HTTP
 	pc, err := p.API.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
@@ -96,7 +101,7 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		return fail(err)
 	}
 	if !p.OfferRTX {
-		if err := vt.SetCodecPreferences([]webrtc.RTPCodecParameters{h264Codec}); err != nil {
+		if err := vt.SetCodecPreferences([]webrtc.RTPCodecParameters{peer.H264Codec}); err != nil {
 			return fail(err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -46,7 +47,7 @@ func (f *fakeFeed) count() int {
 }
 
 func TestEventsDataChannelInOrder(t *testing.T) {
-	api, closeICE, err := NewAPI(DefaultICEConfig())
+	api, closeICE, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestEventsDataChannelInOrder(t *testing.T) {
 
 	var mu sync.Mutex
 	var got []string
-	c, err := Dial(context.Background(), ClientParams{API: api, URL: hs.URL + "/whep/s", NoAudio: true,
+	c, err := Dial(context.Background(), ClientParams{API: api, HTTP: hs.Client(), URL: hs.URL + "/whep/s", NoAudio: true,
 		OnPacket: func(stream.Kind, *rtp.Packet) {},
 		OnEvent: func(msg []byte) {
 			mu.Lock()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -43,16 +44,16 @@ func newForwardRig(tb testing.TB, n int, useMux bool) *forwardRig {
 	tb.Helper()
 	// The viewers run without receive-side interceptors, which allocate per
 	// packet received; the server runs as in production.
-	api, _, err := NewAPI(DefaultICEConfig(), func(o *apiOptions) { o.lightReceiver = true })
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig(), peer.WithLightReceiver())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srvAPI, _, err := NewAPI(DefaultICEConfig())
+	srvAPI, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if useMux {
-		cfg := DefaultICEConfig()
+		cfg := peer.DefaultICEConfig()
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
 			tb.Fatal(err)
@@ -60,7 +61,7 @@ func newForwardRig(tb testing.TB, n int, useMux bool) *forwardRig {
 		cfg.UDPPort = c.LocalAddr().(*net.UDPAddr).Port
 		c.Close()
 		var closeMux func() error
-		srvAPI, closeMux, err = NewAPI(cfg)
+		srvAPI, closeMux, err = peer.NewAPI(cfg)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -85,7 +86,7 @@ func newForwardRig(tb testing.TB, n int, useMux bool) *forwardRig {
 		hs.Close()
 	})
 	for i := 0; i < n; i++ {
-		c, err := Dial(context.Background(), ClientParams{API: api, URL: hs.URL + "/whep/bench", NoAudio: true, ReuseBuffers: true,
+		c, err := Dial(context.Background(), ClientParams{API: api, HTTP: hs.Client(), URL: hs.URL + "/whep/bench", NoAudio: true, ReuseBuffers: true,
 			OnPacket: func(stream.Kind, *rtp.Packet) { r.received.Add(1); r.perView[i].Add(1) }})
 		if err != nil {
 			tb.Fatal(err)

@@ -1,9 +1,14 @@
+// Package whep is WHEP (WebRTC-HTTP Egress Protocol) signalling: the
+// server's POST, PATCH, DELETE and OPTIONS handlers and its table of
+// sessions, and the client an edge pulls its origin with (Dial).
+//
+// It translates between HTTP and the rooms that do the work: peer (pion:
+// peer connections, tracks, RTCP), fanout (feeding a stream's packets to
+// the sessions) and stream. The rules live elsewhere.
 package whep
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,17 +16,14 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
+	"github.com/livedrop/livedrop/internal/fanout"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -40,7 +42,7 @@ type Source interface {
 
 // ServerParams configure a Server.
 type ServerParams struct {
-	API     *API
+	API     *peer.API
 	Source  Source
 	Logger  *slog.Logger
 	Metrics *mediametrics.Metrics
@@ -59,7 +61,7 @@ type ServerParams struct {
 	// AudioHold, when positive, makes audio wait for the end of the next
 	// video frame, at most this long, and leave right after it: a viewer's
 	// audio packet then rides in the frame's UDP datagram instead of one
-	// of its own (see writer.arrange). Zero sends audio as it comes.
+	// of its own (see fanout.Params). Zero sends audio as it comes.
 	AudioHold time.Duration
 }
 
@@ -70,9 +72,13 @@ type Server struct {
 	closed chan struct{}
 	wg     sync.WaitGroup
 
+	engine *fanout.Engine
+	// gathered is when a session's ICE gathering is complete (a hook for
+	// tests: webrtc.GatheringCompletePromise).
+	gathered func(*webrtc.PeerConnection) <-chan struct{}
+
 	mu       sync.Mutex
 	sessions map[string]*session
-	fanouts  map[*stream.Stream]*fanout
 	shutdown bool
 }
 
@@ -86,7 +92,9 @@ func NewServer(p ServerParams) *Server {
 		log:      p.Logger.With("component", "whep-server"),
 		closed:   make(chan struct{}),
 		sessions: map[string]*session{},
-		fanouts:  map[*stream.Stream]*fanout{},
+		engine: fanout.New(fanout.Params{Metrics: p.Metrics, QueueSize: p.QueueSize,
+			NoGOPStart: p.NoGOPStart, AudioHold: p.AudioHold}),
+		gathered: webrtc.GatheringCompletePromise,
 	}
 }
 
@@ -133,6 +141,7 @@ func (s *Server) Close() {
 	for _, ss := range all {
 		ss.close("server shutdown")
 	}
+	s.engine.Close()
 	s.wg.Wait()
 }
 
@@ -218,9 +227,14 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	if tracks.Audio == nil {
 		audio = nil
 	}
-	ss, answer, err := s.newSession(st, release, string(body), audio != nil, start)
+	ss, answer, err := s.newSession(r.Context(), st, release, string(body), audio != nil, start)
 	if err != nil {
 		release()
+		if errors.Is(err, errClientGone) {
+			// Nobody reads this answer; 499 is what proxies log for it.
+			s.fail(w, 499, "client_gone", "client closed the request")
+			return
+		}
 		if errors.Is(err, ErrBadSDP) {
 			s.fail(w, http.StatusBadRequest, "bad_offer", err.Error())
 			return
@@ -295,372 +309,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-var errShutdown = errors.New("server shutting down")
-
-// Retransmissions per viewer are bounded so a NACK storm from one lossy
-// or overloaded player cannot take the node's CPU (FIELD-NOTES).
-const (
-	rtxPerSecond = 400
-	rtxBurst     = 200
+var (
+	errShutdown   = errors.New("server shutting down")
+	errClientGone = errors.New("client went away during session setup")
 )
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func trackCapability(c *stream.Codec) webrtc.RTPCodecCapability {
-	cc := webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, SDPFmtpLine: c.SDPFmtpLine}
-	if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
-		cc.Channels = media.OpusChannels // WebRTC always signals opus/48000/2
-	}
-	return cc
-}
-
-// session is one WHEP player.
-type session struct {
-	srv     *Server
-	id      string
-	stream  *stream.Stream
-	pc      *webrtc.PeerConnection
-	video   *localTrack
-	audio   *localTrack
-	release func()
-	start   time.Time
-
-	done      chan struct{}
-	closed    atomic.Bool // done is closed; cheaper for the writer to poll
-	closeOnce sync.Once
-	burst     atomic.Pointer[gopBurst]
-	rtxLimit  *rate.Limiter
-	keys      *keyCapture
-
-	viewers prometheus.Gauge
-	m       sessionMetrics
-	out     output // owned by the session's writer
-}
-
-// sessionMetrics are a session's metric children, looked up once.
-type sessionMetrics struct {
-	writeErrors, queueFull              prometheus.Counter
-	nacked, rtx, rtxMissing, rtxLimited prometheus.Counter
-	gopStarts, keyIn                    prometheus.Counter
-	latency                             prometheus.Observer
-}
-
-func (s *Server) newSession(st *stream.Stream, release func(), offer string, withAudio bool, start time.Time) (*session, string, error) {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		return nil, "", errShutdown
-	}
-	s.mu.Unlock()
-
-	tracks, _ := st.State()
-	m := s.p.Metrics
-	name := st.Name()
-	ss := &session{
-		srv: s, id: newID(), stream: st, release: release, start: start, done: make(chan struct{}),
-		rtxLimit: rate.NewLimiter(rtxPerSecond, rtxBurst),
-		keys:     &keyCapture{},
-		viewers:  m.Viewers.WithLabelValues(name, s.p.Region),
-		m: sessionMetrics{
-			writeErrors: m.Dropped.WithLabelValues(name, "write_error"),
-			queueFull:   m.Dropped.WithLabelValues(name, "queue_full"),
-			nacked:      m.NACKs.WithLabelValues(name),
-			rtx:         m.Retransmissions.WithLabelValues(name, "sent"),
-			rtxMissing:  m.Retransmissions.WithLabelValues(name, "not_in_history"),
-			rtxLimited:  m.Retransmissions.WithLabelValues(name, "rate_limited"),
-			gopStarts:   m.GOPStarts.WithLabelValues(name),
-			keyIn:       m.KeyframeRequests.WithLabelValues("in"),
-			latency:     m.ForwardLatency,
-		},
-	}
-	pc, err := s.p.API.newSessionPC(ss.keys)
-	if err != nil {
-		return nil, "", fmt.Errorf("new peer connection: %w", err)
-	}
-	ss.pc = pc
-	fail := func(err error) (*session, string, error) {
-		_ = pc.Close()
-		return nil, "", err
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
-	}
-	ss.video = newLocalTrack(webrtc.RTPCodecTypeVideo, trackCapability(tracks.Video), "video", name)
-	senders := []*webrtc.RTPSender{}
-	vs, err := pc.AddTrack(ss.video)
-	if err != nil {
-		return fail(fmt.Errorf("%w: add video: %v", ErrBadSDP, err))
-	}
-	senders = append(senders, vs)
-	if withAudio {
-		ss.audio = newLocalTrack(webrtc.RTPCodecTypeAudio, trackCapability(tracks.Audio), "audio", name)
-		as, err := pc.AddTrack(ss.audio)
-		if err != nil {
-			return fail(fmt.Errorf("%w: add audio: %v", ErrBadSDP, err))
-		}
-		senders = append(senders, as)
-	}
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return fail(fmt.Errorf("set local description: %w", err))
-	}
-	select {
-	case <-gathered:
-	case <-time.After(3 * time.Second):
-	}
-
-	if err := s.attach(ss); err != nil {
-		return fail(err)
-	}
-	pc.OnDataChannel(ss.serveEvents)
-	var joinOnce sync.Once
-	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
-		switch state {
-		case webrtc.PeerConnectionStateConnected:
-			// Writes before DTLS is up are lost: the session gets packets
-			// from now on.
-			joinOnce.Do(func() {
-				ss.useDirect(vs)
-				s.join(ss, overTCP(vs))
-			})
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			s.goClose(ss, "peer connection "+state.String())
-		}
-	})
-
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		s.detach(ss)
-		return fail(errShutdown)
-	}
-	s.sessions[ss.id] = ss
-	s.wg.Add(len(senders))
-	s.mu.Unlock()
-	ss.viewers.Inc()
-	m.SessionsCreated.WithLabelValues(s.p.Role).Inc()
-
-	for _, snd := range senders {
-		go ss.readRTCP(snd)
-	}
-	s.log.Info("session started", "stream", name, "session", ss.id, "audio", withAudio)
-	return ss, pc.LocalDescription().SDP, nil
-}
-
-// goClose closes a session from a pion callback without blocking it.
-func (s *Server) goClose(ss *session, why string) {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		return // Close is ending it
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		ss.close(why)
-	}()
-}
-
-func (ss *session) close(why string) {
-	ss.closeOnce.Do(func() {
-		s := ss.srv
-		s.mu.Lock()
-		delete(s.sessions, ss.id)
-		s.mu.Unlock()
-		ss.closed.Store(true)
-		close(ss.done)
-		s.detach(ss)
-		_ = ss.pc.Close()
-		ss.viewers.Dec()
-		ss.release()
-		s.log.Info("session ended", "stream", ss.stream.Name(), "session", ss.id, "reason", why)
-	})
-}
-
-// frameEnd returns how many packets of batch to write now: all of them
-// but an unfinished video frame at the end. A frame's packets go out
-// together, so the media socket joins them into one GSO datagram.
-func frameEnd(batch []*stream.Packet) int {
-	for i := len(batch) - 1; i >= 0; i-- {
-		if p := batch[i]; p.Kind == stream.Video {
-			if p.Header.Marker {
-				return len(batch)
-			}
-			for j := i - 1; j >= 0; j-- {
-				if q := batch[j]; q.Kind == stream.Video && (q.Header.Marker || q.Header.Timestamp != p.Header.Timestamp) {
-					return j + 1
-				}
-			}
-			return 0
-		}
-	}
-	return len(batch)
-}
-
-// gopBurst is a replayed GOP: the timestamps its packets were sent with,
-// so retransmissions of them match.
-type gopBurst struct {
-	firstSeq uint16
-	ts       []uint32
-}
-
-func (b *gopBurst) timestamp(seq uint16) (uint32, bool) {
-	if b == nil {
-		return 0, false
-	}
-	i := int(uint16(seq - b.firstSeq))
-	if i >= len(b.ts) {
-		return 0, false
-	}
-	return b.ts[i], true
-}
-
-// A GOP is replayed gopChunk packets at a time, gopChunkGap apart: about
-// 16,000 packets/s, a 4 s GOP of a 1.5 Mbps stream in under 40 ms.
-const (
-	gopChunk    = 32
-	gopChunkGap = 2 * time.Millisecond
-)
-
-// retransmit answers a NACK from the stream's shared packet history.
-func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
-	var pkt rtp.Packet // not ss.out.pkt: the writer owns that
-	for _, pair := range nack.Nacks {
-		for _, seq := range pair.PacketList() {
-			ss.m.nacked.Inc()
-			p := ss.stream.Recent(seq)
-			if p == nil {
-				ss.m.rtxMissing.Inc()
-				continue
-			}
-			if !ss.rtxLimit.Allow() {
-				ss.m.rtxLimited.Inc()
-				continue
-			}
-			pkt.Header = p.Header
-			if ts, ok := ss.burst.Load().timestamp(seq); ok {
-				pkt.Timestamp = ts
-			}
-			pkt.Payload = p.Payload
-			if err := ss.video.WriteRTX(&pkt); err == nil {
-				ss.m.rtx.Inc()
-			}
-		}
-	}
-}
-
-// readRTCP reads a sender's RTCP: NACKs are answered from the stream's
-// history, keyframe requests passed to the stream, which coalesces them.
-func (ss *session) readRTCP(snd *webrtc.RTPSender) {
-	defer ss.srv.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := snd.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				ss.m.keyIn.Inc()
-				ss.stream.RequestKeyframe()
-			case *rtcp.TransportLayerNack:
-				ss.retransmit(p)
-			}
-		}
-	}
-}
-
-// useDirect moves the session's media to the direct path (direct.go) when
-// its ICE pair runs over one of the node's UDP media sockets and its keys
-// were captured; otherwise pion keeps sending it. A later change of the
-// pair follows the new address, or falls back to pion.
-func (ss *session) useDirect(snd *webrtc.RTPSender) {
-	paths := ss.srv.p.Metrics.SessionPaths
-	t := snd.Transport()
-	if t == nil || len(ss.srv.p.API.socks) == 0 {
-		paths.WithLabelValues("pion").Inc()
-		return
-	}
-	it := t.ICETransport()
-	pair, err := it.GetSelectedCandidatePair()
-	if err != nil {
-		paths.WithLabelValues("pion").Inc()
-		return
-	}
-	sock, dst, ok := directRoute(pair, ss.srv.p.API.socks)
-	if !ok {
-		paths.WithLabelValues("pion").Inc()
-		return
-	}
-	d, err := newDirectPath(ss.keys, sock, dst)
-	if err != nil {
-		ss.srv.log.Warn("session media through pion: SRTP keys not derived", "session", ss.id, "err", err)
-		paths.WithLabelValues("pion").Inc()
-		return
-	}
-	it.OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
-		if newSock, newDst, ok := directRoute(p, ss.srv.p.API.socks); ok {
-			d.setRoute(newSock, newDst)
-			return
-		}
-		// pion's SRTP context starts this SSRC's rollover counter at
-		// zero: after a sequence number wrap the player cannot open
-		// what it sends. A pair leaving the UDP port mid-session (an
-		// ICE restart onto TCP or a relay) is rare; it is logged.
-		ss.srv.log.Warn("session media back through pion: ICE pair left the UDP port", "session", ss.id)
-		ss.setDirect(nil)
-	})
-	ss.setDirect(d)
-	paths.WithLabelValues("direct").Inc()
-}
-
-func (ss *session) setDirect(d *directPath) {
-	ss.video.setDirect(d)
-	if ss.audio != nil {
-		ss.audio.setDirect(d)
-	}
-}
-
-// sendReports sends the session's RTCP sender reports: players map RTP
-// time to wall-clock time with them to play audio and video in sync.
-func (ss *session) sendReports(now time.Time) {
-	var pkts [2]rtcp.Packet
-	n := 0
-	if sr, ok := ss.video.senderReport(now); ok {
-		pkts[n] = &sr
-		n++
-	}
-	if ss.audio != nil {
-		if sr, ok := ss.audio.senderReport(now); ok {
-			pkts[n] = &sr
-			n++
-		}
-	}
-	if n > 0 {
-		_ = ss.pc.WriteRTCP(pkts[:n])
-	}
-}
-
-// overTCP reports whether the sender's selected ICE pair is TCP.
-func overTCP(snd *webrtc.RTPSender) bool {
-	t := snd.Transport()
-	if t == nil {
-		return false
-	}
-	pair, err := t.ICETransport().GetSelectedCandidatePair()
-	return err == nil && pair != nil && pair.Local.Protocol == webrtc.ICEProtocolTCP
-}

@@ -1,4 +1,4 @@
-package whep
+package peer
 
 import (
 	"encoding/binary"
@@ -10,13 +10,27 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livedrop/livedrop/internal/media"
+	"github.com/livedrop/livedrop/internal/srtpdirect"
+	"github.com/livedrop/livedrop/internal/stream"
 )
 
-// localTrack is a session's video or audio sender: one binding to one
-// peer connection, written without pion's static track's copy and lock per
-// packet, and, for video, able to send retransmissions as RTX (RFC 4588)
-// on their own SSRC when the player negotiated it.
-type localTrack struct {
+// TrackCapability is how a track of a stream with codec c is offered to
+// pion.
+func TrackCapability(c *stream.Codec) webrtc.RTPCodecCapability {
+	cc := webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, SDPFmtpLine: c.SDPFmtpLine}
+	if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
+		cc.Channels = media.OpusChannels // WebRTC always signals opus/48000/2
+	}
+	return cc
+}
+
+// Track is a session's video or audio sender (a pion TrackLocal): one
+// binding to one peer connection, written without pion's static track's
+// copy and lock per packet, and, for video, able to send retransmissions
+// as RTX (RFC 4588) on their own SSRC when the player negotiated it.
+type Track struct {
 	codec webrtc.RTPCodecCapability
 	kind  webrtc.RTPCodecType
 	id    string
@@ -31,8 +45,8 @@ type localTrack struct {
 	w     webrtc.TrackLocalWriter
 
 	// direct, when set, protects and sends the track's packets itself
-	// (direct.go); under mu.
-	direct *directPath
+	// (srtpdirect); under mu.
+	direct *srtpdirect.Path
 
 	rtxMu  sync.Mutex
 	rtxSeq uint16
@@ -46,13 +60,15 @@ type localTrack struct {
 	srAt    time.Time
 }
 
-func newLocalTrack(kind webrtc.RTPCodecType, c webrtc.RTPCodecCapability, id, streamID string) *localTrack {
-	return &localTrack{kind: kind, codec: c, id: id, sid: streamID}
+// NewTrack returns a track of kind sending codec c, with the given track
+// and stream ids.
+func NewTrack(kind webrtc.RTPCodecType, c webrtc.RTPCodecCapability, id, streamID string) *Track {
+	return &Track{kind: kind, codec: c, id: id, sid: streamID}
 }
 
 // Bind picks the negotiated codec of the track's type and its RTX
 // companion.
-func (t *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	codecs := ctx.CodecParameters()
 	for _, c := range codecs {
 		if !strings.EqualFold(c.MimeType, t.codec.MimeType) {
@@ -73,7 +89,7 @@ func (t *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 }
 
 // Unbind detaches the track.
-func (t *localTrack) Unbind(webrtc.TrackLocalContext) error {
+func (t *Track) Unbind(webrtc.TrackLocalContext) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.bound, t.w, t.direct = false, nil, nil
@@ -81,7 +97,7 @@ func (t *localTrack) Unbind(webrtc.TrackLocalContext) error {
 }
 
 // setDirect sends the track's packets on d (nil: through pion).
-func (t *localTrack) setDirect(d *directPath) {
+func (t *Track) setDirect(d *srtpdirect.Path) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.bound {
@@ -90,22 +106,23 @@ func (t *localTrack) setDirect(d *directPath) {
 }
 
 // send writes one packet with the binding's write path; under t.mu.
-func (t *localTrack) send(h *rtp.Header, payload []byte) error {
+func (t *Track) send(h *rtp.Header, payload []byte) error {
 	if t.direct != nil {
-		return t.direct.writeRTP(h, payload)
+		return t.direct.WriteRTP(h, payload)
 	}
 	_, err := t.w.WriteRTP(h, payload)
 	return err
 }
 
-func (t *localTrack) ID() string                { return t.id }
-func (t *localTrack) RID() string               { return "" }
-func (t *localTrack) StreamID() string          { return t.sid }
-func (t *localTrack) Kind() webrtc.RTPCodecType { return t.kind }
+// ID, RID, StreamID and Kind describe the track to pion.
+func (t *Track) ID() string                { return t.id }
+func (t *Track) RID() string               { return "" }
+func (t *Track) StreamID() string          { return t.sid }
+func (t *Track) Kind() webrtc.RTPCodecType { return t.kind }
 
 // WriteRTP sends p with the binding's SSRC and payload type (it changes p).
 // Before the track is bound it does nothing.
-func (t *localTrack) WriteRTP(p *rtp.Packet) error {
+func (t *Track) WriteRTP(p *rtp.Packet) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if !t.bound {
@@ -125,74 +142,10 @@ func (t *localTrack) WriteRTP(p *rtp.Packet) error {
 	return nil
 }
 
-// sendRun writes a session's run of packets, each on its track, and sets
-// what left: in one run when both tracks are on the same direct path,
-// else one by one (through pion, or a track not bound yet, which drops
-// them as WriteRTP does).
-func (ss *session) sendRun(run []outPacket) {
-	v, a := ss.video, ss.audio
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if a != nil {
-		a.mu.RLock()
-		defer a.mu.RUnlock()
-	}
-	d := v.direct
-	for i := range run {
-		p := &run[i]
-		t := v
-		if p.audio {
-			t = a
-		}
-		if !t.bound || t.direct != d {
-			d = nil
-		}
-		p.h.SSRC, p.h.PayloadType = t.ssrc, t.pt
-	}
-	if d != nil {
-		_ = d.writeRun(run) // sets sent; an error is a closed socket
-	} else {
-		for i := range run {
-			p := &run[i]
-			t := v
-			if p.audio {
-				t = a
-			}
-			p.sent = !t.bound || t.send(&p.h, p.payload) == nil
-		}
-	}
-	now := time.Now()
-	v.account(run, false, now)
-	if a != nil {
-		a.account(run, true, now)
-	}
-}
-
-// account adds the track's packets of run that left to its sender report
-// counts; under t.mu.
-func (t *localTrack) account(run []outPacket, audio bool, now time.Time) {
-	if !t.bound {
-		return
-	}
-	t.srMu.Lock()
-	defer t.srMu.Unlock()
-	for i := range run {
-		p := &run[i]
-		if p.audio != audio || !p.sent {
-			continue
-		}
-		t.srPkts++
-		t.srBytes += uint32(len(p.payload))
-		if t.srAt.IsZero() || int32(p.h.Timestamp-t.srTS) > 0 {
-			t.srTS, t.srAt = p.h.Timestamp, now
-		}
-	}
-}
-
-// senderReport describes what the track sent, as of now: the RTP clock
+// SenderReport describes what the track sent, as of now: the RTP clock
 // is carried forward from the newest timestamp sent. ok is false before
 // anything was sent.
-func (t *localTrack) senderReport(now time.Time) (sr rtcp.SenderReport, ok bool) {
+func (t *Track) SenderReport(now time.Time) (sr rtcp.SenderReport, ok bool) {
 	t.mu.RLock()
 	ssrc, bound := t.ssrc, t.bound
 	t.mu.RUnlock()
@@ -219,7 +172,7 @@ func ntpTime(t time.Time) uint64 {
 }
 
 // hasRTX reports whether retransmissions go on an RTX stream.
-func (t *localTrack) hasRTX() bool {
+func (t *Track) hasRTX() bool {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.bound && t.rtx != 0
@@ -228,7 +181,7 @@ func (t *localTrack) hasRTX() bool {
 // WriteRTX retransmits p: as an RTX packet (its own SSRC and sequence
 // numbers, the original sequence number ahead of the payload) when RTX was
 // negotiated, else as p again.
-func (t *localTrack) WriteRTX(p *rtp.Packet) error {
+func (t *Track) WriteRTX(p *rtp.Packet) error {
 	if !t.hasRTX() {
 		return t.WriteRTP(p)
 	}

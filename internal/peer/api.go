@@ -1,15 +1,19 @@
-// Package whep serves and pulls live streams over WHEP (WebRTC-HTTP Egress
-// Protocol): the server side answers players and downstream edges, the
-// client side is how an edge pulls from its origin. It translates between
-// HTTP/WebRTC and the stream package; the rules live elsewhere.
-package whep
+// Package peer is the node's pion side: the WebRTC API its peer connections
+// are made with, the local tracks a viewer session sends on, and the
+// reading of what peers send back over RTCP.
+//
+// It holds what WHEP egress, the origin-to-edge link and WHIP ingest share:
+// codecs, ICE configuration and the node's one UDP port (an ICE mux over
+// udpbatch sockets), pion's logs adapted to slog, and the choice of a
+// session's send path, pion's or the direct one (srtpdirect). It speaks no
+// HTTP: signalling is the whep package's.
+package peer
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -19,71 +23,12 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livedrop/livedrop/internal/media"
+	"github.com/livedrop/livedrop/internal/srtpdirect"
+	"github.com/livedrop/livedrop/internal/udpbatch"
 )
 
-// ICEConfig is the WebRTC transport configuration of a node.
-type ICEConfig struct {
-	// IncludeLoopback offers 127.0.0.1 candidates (useful on one host).
-	IncludeLoopback bool `yaml:"include_loopback"`
-	// PublicIPs are announced instead of the host's addresses (1:1 NAT).
-	PublicIPs []string `yaml:"public_ips"`
-	// UDPPort carries all WebRTC media of the node on one UDP port (ICE
-	// UDP mux), for firewalls, containers and NAT. 0 opens a port per session.
-	UDPPort int `yaml:"udp_port"`
-	// TCPPort accepts ICE over TCP on one port, the fallback for players
-	// whose UDP is blocked. 0 turns it off.
-	TCPPort int `yaml:"tcp_port"`
-	// Servers are STUN/TURN URLs handed to players in WHEP Link headers
-	// (stun:host:port, turn:host:port?transport=udp).
-	Servers []string `yaml:"servers"`
-	// TURNUsername and TURNCredential go with the turn: servers.
-	TURNUsername   string `yaml:"turn_username"`
-	TURNCredential string `yaml:"turn_credential"`
-	// DisconnectedTimeout is how long without traffic before a peer is
-	// considered disconnected; FailedTimeout ends the session.
-	DisconnectedTimeout time.Duration `yaml:"disconnected_timeout"`
-	FailedTimeout       time.Duration `yaml:"failed_timeout"`
-}
-
-// DefaultICEConfig returns the defaults, with a port per session; nodes
-// set their own UDPPort default.
-func DefaultICEConfig() ICEConfig {
-	return ICEConfig{IncludeLoopback: true, DisconnectedTimeout: 4 * time.Second, FailedTimeout: 8 * time.Second}
-}
-
-// Validate checks the configuration; errors name the YAML key under "ice".
-func (c ICEConfig) Validate() error {
-	for _, ip := range c.PublicIPs {
-		if net.ParseIP(ip) == nil {
-			return fmt.Errorf("ice.public_ips: %q is not an IP address", ip)
-		}
-	}
-	if c.UDPPort < 0 || c.UDPPort > 65535 {
-		return fmt.Errorf("ice.udp_port: %d is not a port (0 for a port per session)", c.UDPPort)
-	}
-	if c.TCPPort < 0 || c.TCPPort > 65535 {
-		return fmt.Errorf("ice.tcp_port: %d is not a port (0 for off)", c.TCPPort)
-	}
-	for _, s := range c.Servers {
-		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") &&
-			!strings.HasPrefix(s, "turn:") && !strings.HasPrefix(s, "turns:") {
-			return fmt.Errorf("ice.servers: %q is not a stun:, stuns:, turn: or turns: URL", s)
-		}
-		if strings.ContainsAny(s, "<>\"\r\n ") {
-			return fmt.Errorf("ice.servers: %q has characters a Link header cannot carry", s)
-		}
-	}
-	if c.DisconnectedTimeout <= 0 {
-		return errors.New("ice.disconnected_timeout: must be > 0")
-	}
-	if c.FailedTimeout < c.DisconnectedTimeout {
-		return errors.New("ice.failed_timeout: must be >= ice.disconnected_timeout")
-	}
-	return nil
-}
-
-// h264Codec is the video codec every node and client speaks.
-var h264Codec = webrtc.RTPCodecParameters{
+// H264Codec is the video codec every node and client speaks.
+var H264Codec = webrtc.RTPCodecParameters{
 	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: media.VideoClockRate, SDPFmtpLine: media.H264Fmtp,
 		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}},
 	PayloadType: 102,
@@ -113,10 +58,18 @@ type apiOptions struct {
 	gro           bool
 }
 
+// WithLightReceiver drops the receive-side interceptors (NACK generator,
+// receiver reports) of the API's peer connections. They allocate per
+// packet received: benchmarks of forwarding use it for their in-process
+// receivers, so as not to measure them.
+func WithLightReceiver() APIOption {
+	return func(o *apiOptions) { o.lightReceiver = true }
+}
+
 // WithGRO has each session's own UDP socket (no UDP mux) take coalesced
 // datagrams (UDP GRO) and split them itself: the load generator uses it so
 // that, on loopback, the kernel does not cut the node's GSO datagrams back
-// into packets in the node's time (groconn_linux.go).
+// into packets in the node's time (udpbatch.WithGRO).
 func WithGRO() APIOption {
 	return func(o *apiOptions) { o.gro = true }
 }
@@ -133,7 +86,8 @@ func WithSendStats(s *SendStats) APIOption {
 	return func(o *apiOptions) { o.sendStats = s }
 }
 
-// WithLogger logs the media socket's troubles to l.
+// WithLogger logs pion's messages (LoggerFactory) and the media socket's
+// troubles to l; without it they go to slog.Default().
 func WithLogger(l *slog.Logger) APIOption {
 	return func(o *apiOptions) { o.logger = l }
 }
@@ -153,41 +107,23 @@ func WithReceiveInterceptor(f interceptor.Factory) APIOption {
 	return func(o *apiOptions) { o.receive = append(o.receive, f) }
 }
 
-// LinkHeaders formats the configured ICE servers as WHEP Link header values.
-func (c ICEConfig) LinkHeaders() []string {
-	out := make([]string, 0, len(c.Servers))
-	for _, s := range c.Servers {
-		v := fmt.Sprintf(`<%s>; rel="ice-server"`, s)
-		if (strings.HasPrefix(s, "turn:") || strings.HasPrefix(s, "turns:")) && c.TURNUsername != "" {
-			v += fmt.Sprintf(`; username="%s"; credential="%s"; credential-type="password"`,
-				quoteSafe(c.TURNUsername), quoteSafe(c.TURNCredential))
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-func quoteSafe(s string) string {
-	return strings.NewReplacer(`"`, "", "\\", "", "\r", "", "\n", "").Replace(s)
-}
-
 // API is the pion API a node's peer connections are made with, and what
 // its viewer sessions need to send media on the direct path.
 type API struct {
 	*webrtc.API
 	me    *webrtc.MediaEngine
 	se    webrtc.SettingEngine
-	socks []mediaSocket // the UDP mux's sockets; none without a mux
+	socks []srtpdirect.Socket // the UDP mux's sockets; none without a mux
 }
 
-// newSessionPC makes a viewer session's peer connection: no interceptors
+// NewSessionPC makes a viewer session's peer connection: no interceptors
 // (sessions answer NACKs from the stream's history and send their own
 // sender reports), and its DTLS handshake captured into kc so its media
-// can take the direct path.
-func (a *API) newSessionPC(kc *keyCapture) (*webrtc.PeerConnection, error) {
+// can take the direct path (UseDirect).
+func (a *API) NewSessionPC(kc *srtpdirect.KeyCapture) (*webrtc.PeerConnection, error) {
 	se := a.se
 	se.SetDTLSKeyLogWriter(kc)
-	se.SetDTLSServerHelloMessageHook(kc.serverHello)
+	se.SetDTLSServerHelloMessageHook(kc.ServerHello)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(a.me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se))
 	return api.NewPeerConnection(webrtc.Configuration{})
 }
@@ -206,7 +142,7 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 		p    webrtc.RTPCodecParameters
 		kind webrtc.RTPCodecType
 	}{
-		{h264Codec, webrtc.RTPCodecTypeVideo},
+		{H264Codec, webrtc.RTPCodecTypeVideo},
 		{rtxCodec, webrtc.RTPCodecTypeVideo},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: media.OpusClockRate, Channels: media.OpusChannels, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}, webrtc.RTPCodecTypeAudio},
@@ -217,6 +153,7 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 			return nil, nil, fmt.Errorf("register codec %s: %w", c.p.MimeType, err)
 		}
 	}
+	logs := LoggerFactory(o.logger)
 	ir := &interceptor.Registry{}
 	for _, f := range o.receive {
 		ir.Add(f)
@@ -226,27 +163,28 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 	// stream, not by pion's responder, which keeps a copy of every packet
 	// per viewer (FIELD-NOTES: 481 MB at 200 viewers).
 	if !o.lightReceiver {
-		gen, err := nack.NewGeneratorInterceptor()
+		gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
 		if err != nil {
 			return nil, nil, fmt.Errorf("nack generator: %w", err)
 		}
 		ir.Add(gen)
 	}
 	if o.lightReceiver {
-		sr, err := report.NewSenderInterceptor()
+		sr, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(logs))
 		if err != nil {
 			return nil, nil, fmt.Errorf("sender reports: %w", err)
 		}
 		ir.Add(sr)
-	} else if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	} else if err := webrtc.ConfigureRTCPReportsWithOptions(ir, []report.ReceiverOption{report.WithReceiverLoggerFactory(logs)},
+		report.WithSenderLoggerFactory(logs)); err != nil {
 		return nil, nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: logs}
 	if len(o.receive) > 0 {
 		se.DisableSRTPReplayProtection(true)
 	}
 	if o.socketBuffer > 0 || o.gro {
-		n, err := newBufferedNet(o.socketBuffer, o.gro)
+		n, err := udpbatch.NewBufferedNet(o.socketBuffer, o.gro)
 		if err != nil {
 			return nil, nil, fmt.Errorf("network: %w", err)
 		}
@@ -294,12 +232,12 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 		if err != nil {
 			return nil, nil, fmt.Errorf("ice.tcp_port: listen on %d: %w", cfg.TCPPort, err)
 		}
-		tcpMux := ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
+		tcpMux := ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, ReadBufferSize: 64, WriteBufferSize: 4 << 20, Logger: logs.NewLogger("ice")})
 		se.SetICETCPMux(tcpMux)
 		closers = append(closers, tcpMux.Close)
 	}
 	if cfg.UDPPort > 0 {
-		mux, socks, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback, o.logger, o.sendStats)
+		mux, socks, err := newUDPMux(cfg.UDPPort, cfg.IncludeLoopback, o.logger, logs, &o.sendStats.SendStats)
 		if err != nil {
 			_ = close()
 			return nil, nil, fmt.Errorf("ice.udp_port: listen on %d: %w", cfg.UDPPort, err)

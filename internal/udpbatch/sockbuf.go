@@ -1,4 +1,4 @@
-package whep
+package udpbatch
 
 import (
 	"net"
@@ -8,11 +8,11 @@ import (
 	"github.com/pion/transport/v4/stdnet"
 )
 
-// setSocketBuffers asks for size-byte send and receive buffers. The kernel
+// SetSocketBuffers asks for size-byte send and receive buffers. The kernel
 // caps a plain request at net.core.rmem_max/wmem_max (208 KiB on a stock
 // machine); a privileged process may exceed it (SO_*BUFFORCE). A keyframe
 // of a few hundred kilobytes arriving at once needs the room.
-func setSocketBuffers(c syscall.Conn, size int) {
+func SetSocketBuffers(c syscall.Conn, size int) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return
@@ -28,14 +28,17 @@ func setSocketBuffers(c syscall.Conn, size int) {
 
 // bufferedNet is the standard network whose UDP sockets get big buffers:
 // what a player with a port per session (the load generator) listens on.
-// With gro, its UDP sockets take coalesced datagrams (groconn_linux.go).
+// With gro, its UDP sockets take coalesced datagrams (gro_linux.go).
 type bufferedNet struct {
 	*stdnet.Net
 	size int
 	gro  bool
 }
 
-func newBufferedNet(size int, gro bool) (transport.Net, error) {
+// NewBufferedNet returns the standard network, its UDP sockets with size
+// bytes of buffer (0: the kernel's default) and, with gro, taking
+// coalesced datagrams.
+func NewBufferedNet(size int, gro bool) (transport.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
@@ -43,30 +46,32 @@ func newBufferedNet(size int, gro bool) (transport.Net, error) {
 	return &bufferedNet{Net: n, size: size, gro: gro}, nil
 }
 
+// ListenPacket listens as the standard network does, with the buffers.
 func (n *bufferedNet) ListenPacket(network, address string) (net.PacketConn, error) {
 	c, err := n.Net.ListenPacket(network, address)
 	if err != nil {
 		return c, err
 	}
 	if sc, ok := c.(syscall.Conn); ok && n.size > 0 {
-		setSocketBuffers(sc, n.size)
+		SetSocketBuffers(sc, n.size)
 	}
 	if n.gro {
-		c = withGRO(c)
+		c = WithGRO(c)
 	}
 	return c, nil
 }
 
+// ListenUDP listens as the standard network does, with the buffers.
 func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
 	if err != nil {
 		return c, err
 	}
 	if sc, ok := c.(syscall.Conn); ok && n.size > 0 {
-		setSocketBuffers(sc, n.size)
+		SetSocketBuffers(sc, n.size)
 	}
 	if n.gro {
-		if g, ok := withGRO(c).(transport.UDPConn); ok {
+		if g, ok := WithGRO(c).(transport.UDPConn); ok {
 			c = g
 		}
 	}

@@ -1,4 +1,4 @@
-package whep
+package fanout
 
 import (
 	"slices"
@@ -74,7 +74,7 @@ func TestArrange(t *testing.T) {
 			[]*stream.Packet{a10, v1, v1m, a5}, []*stream.Packet{a10, v1, v1m, a5}, nil, frameHold},
 	}
 	for _, tt := range tests {
-		w := &writer{srv: &Server{p: ServerParams{AudioHold: tt.hold}}}
+		w := &writer{e: &Engine{p: Params{AudioHold: tt.hold}}}
 		batch := append([]*stream.Packet(nil), tt.batch...)
 		ready, wait := w.arrange(batch, tt.force, now)
 		if !slices.Equal(batch[:ready], tt.want) {

@@ -1,9 +1,8 @@
-package whep
+package srtpdirect
 
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
-	"github.com/pion/webrtc/v4"
 )
 
 // TestKeyCaptureMatchesDTLS runs a real DTLS handshake, as a viewer
@@ -26,7 +24,7 @@ func TestKeyCaptureMatchesDTLS(t *testing.T) {
 		dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80,
 	} {
 		t.Run(srtp.ProtectionProfile(profile).String(), func(t *testing.T) {
-			kc := &keyCapture{}
+			kc := &KeyCapture{}
 			server, client := dtlsPair(t, profile, kc)
 
 			srvState, ok := server.ConnectionState()
@@ -49,7 +47,7 @@ func TestKeyCaptureMatchesDTLS(t *testing.T) {
 			// opens, across a sequence number wrap and a retransmission of
 			// a packet from before it.
 			sink := &packetSink{}
-			d, err := newDirectPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
+			d, err := NewPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +60,7 @@ func TestKeyCaptureMatchesDTLS(t *testing.T) {
 				for _, ssrc := range []uint32{0x1234, 0x5678} {
 					h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq, Timestamp: 9000 * uint32(i), SSRC: ssrc, Marker: i%2 == 0}
 					payload := bytes.Repeat([]byte{byte(i)}, 1000+i)
-					if err := d.writeRTP(&h, payload); err != nil {
+					if err := d.WriteRTP(&h, payload); err != nil {
 						t.Fatal(err)
 					}
 					opened, err := recv.DecryptRTP(nil, sink.last, nil)
@@ -84,10 +82,10 @@ func TestKeyCaptureMatchesDTLS(t *testing.T) {
 // sender joins them, and the audio packet after them, into one GSO
 // datagram; the player opens the original payloads.
 func TestEqualizePadsAFramesPieces(t *testing.T) {
-	kc := &keyCapture{}
+	kc := &KeyCapture{}
 	_, client := dtlsPair(t, dtls.SRTP_AEAD_AES_128_GCM, kc)
 	sink := &packetSink{}
-	d, err := newDirectPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
+	d, err := NewPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +97,7 @@ func TestEqualizePadsAFramesPieces(t *testing.T) {
 		seq[ssrc]++
 		h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq[ssrc], Timestamp: ts, SSRC: ssrc}
 		payload := bytes.Repeat([]byte{byte(size)}, size)
-		if err := d.writeRTP(&h, payload); err != nil {
+		if err := d.WriteRTP(&h, payload); err != nil {
 			t.Fatal(err)
 		}
 		wire = len(sink.last)
@@ -146,10 +144,10 @@ func TestPaddingAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts mean nothing under -race; make test runs this without it")
 	}
-	kc := &keyCapture{}
+	kc := &KeyCapture{}
 	dtlsPair(t, dtls.SRTP_AEAD_AES_128_GCM, kc)
 	sink := &packetSink{}
-	d, err := newDirectPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
+	d, err := NewPath(kc, sink, netip.MustParseAddrPort("127.0.0.1:9"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +159,7 @@ func TestPaddingAllocations(t *testing.T) {
 		for _, p := range pieces {
 			seq++
 			h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq, Timestamp: ts, SSRC: 1}
-			if err := d.writeRTP(&h, p); err != nil {
+			if err := d.WriteRTP(&h, p); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -201,7 +199,7 @@ func (s *packetSink) WriteToAddrPort(b []byte, _ netip.AddrPort) (int, error) {
 
 // dtlsPair connects a DTLS server (capturing into kc) and client over
 // loopback UDP.
-func dtlsPair(t *testing.T, profile dtls.SRTPProtectionProfile, kc *keyCapture) (server, client *dtls.Conn) {
+func dtlsPair(t *testing.T, profile dtls.SRTPProtectionProfile, kc *KeyCapture) (server, client *dtls.Conn) {
 	t.Helper()
 	cert, err := selfsign.GenerateSelfSigned()
 	if err != nil {
@@ -220,7 +218,7 @@ func dtlsPair(t *testing.T, profile dtls.SRTPProtectionProfile, kc *keyCapture) 
 	server, err = dtls.ServerWithOptions(a, b.LocalAddr(),
 		dtls.WithCertificates(cert), dtls.WithInsecureSkipVerify(true), dtls.WithClientAuth(dtls.RequireAnyClientCert),
 		dtls.WithSRTPProtectionProfiles(profile), dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
-		dtls.WithKeyLogWriter(kc), dtls.WithServerHelloMessageHook(kc.serverHello))
+		dtls.WithKeyLogWriter(kc), dtls.WithServerHelloMessageHook(kc.ServerHello))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,56 +248,12 @@ func dtlsPair(t *testing.T, profile dtls.SRTPProtectionProfile, kc *keyCapture) 
 // TestKeyCaptureWithoutHandshake: nothing captured, no keys, and the
 // session stays on pion's path.
 func TestKeyCaptureWithoutHandshake(t *testing.T) {
-	if _, err := newDirectPath(&keyCapture{}, &packetSink{}, netip.MustParseAddrPort("127.0.0.1:9")); err == nil {
+	if _, err := NewPath(&KeyCapture{}, &packetSink{}, netip.MustParseAddrPort("127.0.0.1:9")); err == nil {
 		t.Fatal("keys derived from nothing")
 	}
-	kc := &keyCapture{}
+	kc := &KeyCapture{}
 	_, _ = kc.Write([]byte("CLIENT_RANDOM zz 00\n")) // malformed: ignored
 	if kc.master != nil {
 		t.Fatal("malformed key log line taken")
-	}
-}
-
-// TestDirectRoute picks the socket a UDP host pair runs over and refuses
-// what it cannot send: TCP, relayed, unknown local addresses.
-func TestDirectRoute(t *testing.T) {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sock, err := newMediaConn(conn, slog.Default(), &SendStats{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	ms, ok := sock.(mediaSocket)
-	if !ok {
-		t.Skip("no media socket of ours on this platform")
-	}
-	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
-	pair := func(proto webrtc.ICEProtocol, typ webrtc.ICECandidateType, local string, lport uint16) *webrtc.ICECandidatePair {
-		return &webrtc.ICECandidatePair{
-			Local:  &webrtc.ICECandidate{Protocol: proto, Typ: typ, Address: local, Port: lport},
-			Remote: &webrtc.ICECandidate{Protocol: proto, Typ: webrtc.ICECandidateTypePrflx, Address: "10.1.2.3", Port: 5000},
-		}
-	}
-	got, dst, ok := directRoute(pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "127.0.0.1", port), []mediaSocket{ms})
-	if !ok || got != ms || dst != netip.MustParseAddrPort("10.1.2.3:5000") {
-		t.Fatalf("host pair: %v %v %v", got, dst, ok)
-	}
-	// Announced under a public address (1:1 NAT): still the one socket.
-	if _, _, ok := directRoute(pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "203.0.113.7", port), []mediaSocket{ms}); !ok {
-		t.Fatal("1:1 NAT host pair refused")
-	}
-	for name, p := range map[string]*webrtc.ICECandidatePair{
-		"tcp":        pair(webrtc.ICEProtocolTCP, webrtc.ICECandidateTypeHost, "127.0.0.1", port),
-		"relay":      pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeRelay, "127.0.0.1", port),
-		"other port": pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "127.0.0.1", port+1),
-		"nil":        nil,
-	} {
-		if _, _, ok := directRoute(p, []mediaSocket{ms}); ok {
-			t.Errorf("%s pair taken for the direct path", name)
-		}
 	}
 }

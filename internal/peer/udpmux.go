@@ -1,4 +1,4 @@
-package whep
+package peer
 
 import (
 	"errors"
@@ -7,20 +7,22 @@ import (
 	"net"
 
 	"github.com/pion/ice/v4"
-)
+	"github.com/pion/logging"
 
-const udpBufferSize = 4 << 20
+	"github.com/livedrop/livedrop/internal/srtpdirect"
+	"github.com/livedrop/livedrop/internal/udpbatch"
+)
 
 // newUDPMux listens on port on every local address (loopback only when
 // asked) and muxes all sessions' media over those sockets, with batched
 // writes.
-func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats) (ice.UDPMux, []mediaSocket, error) {
+func newUDPMux(port int, includeLoopback bool, log *slog.Logger, logs logging.LoggerFactory, stat *udpbatch.SendStats) (ice.UDPMux, []srtpdirect.Socket, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list interface addresses: %w", err)
 	}
 	var muxes []ice.UDPMux
-	var socks []mediaSocket
+	var socks []srtpdirect.Socket
 	closeAll := func() {
 		for _, m := range muxes {
 			_ = m.Close()
@@ -40,17 +42,17 @@ func newUDPMux(port int, includeLoopback bool, log *slog.Logger, stat *SendStats
 			closeAll()
 			return nil, nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), err)
 		}
-		setSocketBuffers(conn, udpBufferSize)
-		mc, err := newMediaConn(conn, log, stat)
+		udpbatch.SetSocketBuffers(conn, udpbatch.BufferSize)
+		mc, err := udpbatch.Wrap(conn, log, stat)
 		if err != nil {
 			_ = conn.Close()
 			closeAll()
 			return nil, nil, err
 		}
-		if ms, ok := mc.(mediaSocket); ok {
+		if ms, ok := mc.(srtpdirect.Socket); ok {
 			socks = append(socks, ms)
 		}
-		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: mc}))
+		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: mc, Logger: logs.NewLogger("ice")}))
 	}
 	if len(muxes) == 0 {
 		return nil, nil, errors.New("no usable local address")

@@ -1,18 +1,20 @@
-package whep
+package srtpdirect
 
 import (
 	"bytes"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/udpbatch"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
 
 // TestWriteRunSealsInPlace: runs of packets sealed straight into the media
-// socket's send batch (directPath.writeRun, sendConn.reserve) reach the
+// socket's send batch (Path.WriteRun, udpbatch.Conn.Reserve) reach the
 // player whole, in order, and open with pion's SRTP context: a frame's
 // pieces padded to one size with its audio after them, and a run longer
 // than a batch holds, which leaves in several reservations.
@@ -23,18 +25,27 @@ func TestWriteRunSealsInPlace(t *testing.T) {
 }
 
 func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
-	kc := &keyCapture{}
+	kc := &KeyCapture{}
 	_, client := dtlsPair(t, profile, kc)
 	open := playerContext(t, client, profile)
 
-	sc, stat := newTestSendConn(t)
+	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat := &udpbatch.SendStats{}
+	sc, err := udpbatch.New(raw, slog.Default(), stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sc.Close() })
 	player, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer player.Close()
-	setSocketBuffers(player, 8<<20) // the whole test's packets wait in it
-	d, err := newDirectPath(kc, sc, player.LocalAddr().(*net.UDPAddr).AddrPort())
+	udpbatch.SetSocketBuffers(player, 8<<20) // the whole test's packets wait in it
+	d, err := NewPath(kc, sc, player.LocalAddr().(*net.UDPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,28 +53,23 @@ func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 	const video, audio = 0x1111, 0x2222
 	var want []rtp.Packet
 	seq := map[uint32]uint16{}
-	pkt := func(ssrc, ts uint32, size int) outPacket {
+	pkt := func(ssrc, ts uint32, size int) Packet {
 		seq[ssrc]++
 		h := rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq[ssrc], Timestamp: ts, SSRC: ssrc}
 		payload := bytes.Repeat([]byte{byte(len(want))}, size)
 		want = append(want, rtp.Packet{Header: h, Payload: payload})
-		return outPacket{h: h, payload: payload}
+		return Packet{Header: &h, Payload: payload}
 	}
-	frame := []outPacket{pkt(video, 3000, 1002), pkt(video, 3000, 1001), pkt(video, 3000, 1001), pkt(audio, 960, 200)}
-	if err := d.writeRun(frame); err != nil {
-		t.Fatal(err)
+	frame := []Packet{pkt(video, 3000, 1002), pkt(video, 3000, 1001), pkt(video, 3000, 1001), pkt(audio, 960, 200)}
+	if sent, err := d.WriteRun(frame); err != nil || sent != len(frame) {
+		t.Fatalf("%d of %d packets sent: %v", sent, len(frame), err)
 	}
-	var long []outPacket
-	for i := range sendBatchPackets + 100 {
+	var long []Packet
+	for i := range udpbatch.BatchPackets + 100 {
 		long = append(long, pkt(video, 6000+uint32(i/5)*3000, 300+i%7))
 	}
-	if err := d.writeRun(long); err != nil {
-		t.Fatal(err)
-	}
-	for i, p := range append(frame, long...) {
-		if !p.sent {
-			t.Fatalf("packet %d not marked sent", i)
-		}
+	if sent, err := d.WriteRun(long); err != nil || sent != len(long) {
+		t.Fatalf("%d of %d packets sent: %v", sent, len(long), err)
 	}
 
 	buf := make([]byte, 1500)
@@ -91,10 +97,10 @@ func testWriteRun(t *testing.T, profile dtls.SRTPProtectionProfile) {
 	if wire[1] != wire[0] || wire[2] != wire[0] {
 		t.Fatalf("a frame's pieces left %d, %d and %d bytes long, not padded to one size", wire[0], wire[1], wire[2])
 	}
-	if got := stat.packets.Load(); got != uint64(len(want)) {
+	if got := stat.Packets(); got != uint64(len(want)) {
 		t.Fatalf("the socket counted %d packets, want %d", got, len(want))
 	}
-	if stat.datagrams.Load() >= uint64(len(want)) {
-		t.Fatalf("%d datagrams for %d packets: no GSO", stat.datagrams.Load(), len(want))
+	if stat.Datagrams() >= uint64(len(want)) {
+		t.Fatalf("%d datagrams for %d packets: no GSO", stat.Datagrams(), len(want))
 	}
 }

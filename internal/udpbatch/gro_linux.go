@@ -1,4 +1,4 @@
-package whep
+package udpbatch
 
 import (
 	"encoding/binary"
@@ -27,9 +27,9 @@ type groConn struct {
 	merged   int // datagrams that held more than one packet
 }
 
-// withGRO turns on UDP GRO on c, or returns c as it is when the kernel
+// WithGRO turns on UDP GRO on c, or returns c as it is when the kernel
 // refuses.
-func withGRO(c net.PacketConn) net.PacketConn {
+func WithGRO(c net.PacketConn) net.PacketConn {
 	uc, ok := c.(*net.UDPConn)
 	if !ok {
 		return c

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package whep
+package udpbatch
 
 import (
 	"log/slog"
@@ -10,8 +10,8 @@ import (
 	"github.com/pion/transport/v4/udp"
 )
 
-// newMediaConn wraps a media socket for batched sends: pion's batch
+// Wrap makes conn a media socket that sends in batches: pion's batch
 // connection where the platform has no UDP GSO path of ours.
-func newMediaConn(conn net.PacketConn, _ *slog.Logger, _ *SendStats) (net.PacketConn, error) {
+func Wrap(conn net.PacketConn, _ *slog.Logger, _ *SendStats) (net.PacketConn, error) {
 	return udp.NewBatchConn(conn, 64, 500*time.Microsecond), nil
 }

@@ -1,4 +1,4 @@
-package whep
+package udpbatch
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func TestGROConnSplitsCoalescedDatagrams(t *testing.T) {
 	}
 	defer rc.Close()
 	_ = rc.SetReadBuffer(4 << 20)
-	g, ok := withGRO(rc).(*groConn)
+	g, ok := WithGRO(rc).(*groConn)
 	if !ok {
 		t.Fatal("the kernel here refuses UDP GRO")
 	}

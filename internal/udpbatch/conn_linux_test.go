@@ -1,4 +1,4 @@
-package whep
+package udpbatch
 
 import (
 	"bytes"
@@ -26,14 +26,14 @@ func TestSendConnDeliversInOrderWithGSO(t *testing.T) {
 
 // newTestSendConn is a media socket on loopback with its counters, closed
 // when the test ends.
-func newTestSendConn(t *testing.T) (*sendConn, *SendStats) {
+func newTestSendConn(t *testing.T) (*Conn, *SendStats) {
 	t.Helper()
 	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stat := &SendStats{}
-	c, err := newSendConn(raw, slog.Default(), stat)
+	c, err := New(raw, slog.Default(), stat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestSendConnCloseFlushes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newSendConn(raw, slog.Default(), &SendStats{})
+	c, err := New(raw, slog.Default(), &SendStats{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestSendConnReads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := newSendConn(raw, slog.Default(), &SendStats{})
+			c, err := New(raw, slog.Default(), &SendStats{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package srtpdirect
+
+const raceEnabled = false
