@@ -15,6 +15,7 @@ import (
 	"github.com/livedrop/livedrop/internal/leakcheck"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
 )
@@ -48,8 +49,8 @@ func startUpstream(t *testing.T, name string) *upstream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ice := whep.DefaultICEConfig()
-	api, closeICE, err := whep.NewAPI(ice, whep.WithLogger(log))
+	ice := peer.DefaultICEConfig()
+	api, closeICE, err := peer.NewAPI(ice, peer.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
