@@ -155,10 +155,10 @@ func TestDemoBuiltInCamera(t *testing.T) {
 		t.Fatalf("loadgen: %v\n%s", err, out.String())
 	}
 	var sum struct {
-		Accepted    int `json:"accepted"`
-		SoldOut     int `json:"sold_out"`
-		Errors      int `json:"errors"`
-		Unanswered  int `json:"unanswered"`
+		Accepted    int            `json:"accepted"`
+		Final       map[string]int `json:"final"`
+		Errors      int            `json:"errors"`
+		Unanswered  int            `json:"unanswered"`
 		Consistency struct {
 			OK bool `json:"ok"`
 		} `json:"consistency"`
@@ -166,7 +166,9 @@ func TestDemoBuiltInCamera(t *testing.T) {
 	if err := json.Unmarshal([]byte(out.String()), &sum); err != nil {
 		t.Fatalf("loadgen output is not JSON: %v\n%s", err, out.String())
 	}
-	if sum.Accepted != 50 || sum.SoldOut != 350 || sum.Errors != 0 || sum.Unanswered != 0 || !sum.Consistency.OK {
+	// A first answer may be 503 "held" while another request holds a unit;
+	// what each buyer ends with is the definitive answer.
+	if sum.Accepted != 50 || sum.Final["order"] != 50 || sum.Final["sold_out"] != 350 || sum.Errors != 0 || sum.Unanswered != 0 || !sum.Consistency.OK {
 		t.Fatalf("loadgen summary: %s", out.String())
 	}
 }
