@@ -33,6 +33,19 @@ func list(t *testing.T) map[string]pkg {
 	return pkgs
 }
 
+// above lists the rooms that stand on the media leaves: none of the
+// leaves may depend on them. The caller's own name is left out.
+func above(self string) []string {
+	const mod = "github.com/livedrop/livedrop/"
+	var out []string
+	for _, p := range []string{"internal/whep", "internal/peer", "edge", "origin", "internal/app"} {
+		if p != "internal/"+self {
+			out = append(out, mod+p)
+		}
+	}
+	return out
+}
+
 func has(list []string, prefix string) bool {
 	for _, s := range list {
 		if s == prefix || strings.HasPrefix(s, prefix+"/") {
@@ -44,7 +57,8 @@ func has(list []string, prefix string) bool {
 
 // TestDependencies: an edge never depends on the origin (nor the other way
 // round); the packages that hold the rules import no protocol, and none of
-// them depends on a node.
+// them depends on a node; the media rooms stand on each other bottom up
+// (udpbatch, srtpdirect, fanout, peer, whep) and only whep speaks HTTP.
 func TestDependencies(t *testing.T) {
 	pkgs := list(t)
 	const mod = "github.com/livedrop/livedrop/"
@@ -65,6 +79,17 @@ func TestDependencies(t *testing.T) {
 		{pkg: "internal/webui", noDeps: []string{mod + "internal/whep", "github.com/pion/webrtc/v4"}},
 		// The stream facts every room shares import nothing of the project.
 		{pkg: "internal/media", noDeps: []string{strings.TrimSuffix(mod, "/"), "net/http", "github.com/pion/webrtc/v4"}},
+		// The media rooms, bottom up: the socket, the sealer and the
+		// engine know no WebRTC stack and no room above them; pion's
+		// API lives in peer; only whep, the signalling, speaks HTTP.
+		{pkg: "internal/udpbatch", noDeps: append(above("udpbatch"), "github.com/pion/webrtc/v4", mod+"internal/srtpdirect", mod+"internal/fanout"),
+			noImports: []string{"net/http"}},
+		{pkg: "internal/srtpdirect", noDeps: append(above("srtpdirect"), "github.com/pion/webrtc/v4", mod+"internal/udpbatch", mod+"internal/fanout"),
+			noImports: []string{"net/http"}},
+		{pkg: "internal/fanout", noDeps: append(above("fanout"), "github.com/pion/webrtc/v4", mod+"internal/udpbatch", mod+"internal/srtpdirect"),
+			noImports: []string{"net/http"}},
+		{pkg: "internal/peer", noDeps: append(above("peer"), mod+"internal/fanout"),
+			noImports: []string{"net/http"}},
 	}
 	for _, r := range rules {
 		p, ok := pkgs[r.pkg]

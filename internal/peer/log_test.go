@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -129,10 +130,16 @@ func TestAPILogsToItsLogger(t *testing.T) {
 	if err := pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
+	// The mux logs from its accept goroutine: wait for it, with a deadline.
 	var mux, signalling bool
-	for _, r := range h.all() {
-		mux = mux || (r.attrs["pion"] == "ice" && strings.HasPrefix(r.msg, "Listening TCP on"))
-		signalling = signalling || (r.attrs["pion"] == "pc" && strings.Contains(r.msg, "signaling state changed"))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		for _, r := range h.all() {
+			mux = mux || (r.attrs["pion"] == "ice" && strings.HasPrefix(r.msg, "Listening TCP on"))
+			signalling = signalling || (r.attrs["pion"] == "pc" && strings.Contains(r.msg, "signaling state changed"))
+		}
+		if mux && signalling || time.Now().After(deadline) {
+			break
+		}
 	}
 	if !mux || !signalling {
 		t.Fatalf("TCP mux logged: %v, peer connection logged: %v; records:\n%s", mux, signalling, fmt.Sprint(h.all()))

@@ -1,0 +1,14 @@
+package whep
+
+import (
+	"testing"
+	"time"
+
+	"github.com/livedrop/livedrop/internal/leakcheck"
+)
+
+// TestMain fails the package when a session's goroutine or a peer connection's outlives the tests: every
+// goroutine must be owned and stopped.
+func TestMain(m *testing.M) {
+	leakcheck.Main(m, 5*time.Second, "whep.(*session)", "whep.(*Server)", "fanout.(*writer).run", "github.com/pion/")
+}
