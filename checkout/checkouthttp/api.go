@@ -14,15 +14,24 @@ import (
 // EdgeAPI serves viewers' orders on an edge.
 type EdgeAPI struct {
 	edge   *checkout.Edge
+	tokens *OrderTokens
 	logger *slog.Logger
 }
 
-// NewEdgeAPI adapts edge to HTTP.
-func NewEdgeAPI(edge *checkout.Edge, logger *slog.Logger) *EdgeAPI {
+// NewEdgeAPI adapts edge to HTTP; tokens sign the order tokens returned
+// with each order and required to read it back.
+func NewEdgeAPI(edge *checkout.Edge, tokens *OrderTokens, logger *slog.Logger) *EdgeAPI {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &EdgeAPI{edge: edge, logger: logger.With("component", "checkout-http")}
+	return &EdgeAPI{edge: edge, tokens: tokens, logger: logger.With("component", "checkout-http")}
+}
+
+// PlacedOrder is the answer to a purchase and to an order read: the order
+// and the token that reads it back.
+type PlacedOrder struct {
+	checkout.Order
+	Token string `json:"token"`
 }
 
 // Register adds the viewer routes and the public totals read
@@ -55,8 +64,9 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 		a.writeOrderError(w, err)
 		return
 	}
-	w.Header().Set("Location", "/v1/orders/"+o.ID)
-	writeJSON(w, http.StatusCreated, o)
+	tok := a.tokens.Sign(o.ID)
+	w.Header().Set("Location", "/v1/orders/"+o.ID+"?token="+tok)
+	writeJSON(w, http.StatusCreated, PlacedOrder{Order: o, Token: tok})
 }
 
 // RetryHeader marks an order request as a retry of an earlier attempt with
@@ -121,13 +131,31 @@ func checkoutCode(err error) string {
 	return "internal"
 }
 
+// order answers GET /v1/orders/{id} to whoever holds the order's token:
+// an order id alone (seen in a log, a screenshot, a shared link without
+// its token) reads nothing. A wrong token is answered like an unknown
+// order, so the answer does not tell whether the order exists.
 func (a *EdgeAPI) order(w http.ResponseWriter, r *http.Request) {
-	o, err := a.edge.Order(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	tok := r.Header.Get(OrderTokenHeader)
+	if tok == "" {
+		tok = r.URL.Query().Get("token")
+	}
+	if tok == "" {
+		writeJSON(w, http.StatusForbidden, OrderError{Code: "token_required",
+			Error: "reading an order needs its token: the \"token\" returned with the order, as ?token= or the " + OrderTokenHeader + " header"})
+		return
+	}
+	if !a.tokens.Valid(id, tok) {
+		writeJSON(w, http.StatusNotFound, OrderError{Code: "not_found", Error: "no order with this id and token"})
+		return
+	}
+	o, err := a.edge.Order(r.Context(), id)
 	if err != nil {
 		writeError(w, a.logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, o)
+	writeJSON(w, http.StatusOK, PlacedOrder{Order: o, Token: tok})
 }
 
 func (a *EdgeAPI) totals(w http.ResponseWriter, r *http.Request) {

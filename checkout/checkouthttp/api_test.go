@@ -58,7 +58,11 @@ func start(t *testing.T, mut func(*checkout.Config)) env {
 		t.Fatal(err)
 	}
 	capi.Register(cm)
-	NewEdgeAPI(e, log).Register(em)
+	tokens, err := NewOrderTokens([]byte("order-token-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	NewEdgeAPI(e, tokens, log).Register(em)
 	cs, es := httptest.NewServer(cm), httptest.NewServer(em)
 	t.Cleanup(func() {
 		cs.Close()
@@ -147,10 +151,24 @@ func TestOrderFlowStatusCodes(t *testing.T) {
 	if code, body := order("c", "k4", 2); code != 409 || !strings.Contains(fmt.Sprint(body["error"]), "sold out") {
 		t.Fatalf("more than left: %d %v, want 409 sold out", code, body)
 	}
-	if code, got := do(t, "GET", e.edge+"/v1/orders/"+o["id"].(string), "", nil, ""); code != 200 || got["id"] != o["id"] {
-		t.Fatalf("read order: %d %v", code, got)
+	// An order is read with the token it was answered with, and only so.
+	id, tok := o["id"].(string), fmt.Sprint(o["token"])
+	if len(tok) < 32 {
+		t.Fatalf("order answered without a token: %v", o)
 	}
-	if code, _ := do(t, "GET", e.edge+"/v1/orders/nope", "", nil, ""); code != 404 {
+	if code, got := do(t, "GET", e.edge+"/v1/orders/"+id+"?token="+tok, "", nil, ""); code != 200 || got["id"] != id {
+		t.Fatalf("read order with its token: %d %v", code, got)
+	}
+	if code, got := do(t, "GET", e.edge+"/v1/orders/"+id, "", map[string]string{OrderTokenHeader: tok}, ""); code != 200 || got["id"] != id {
+		t.Fatalf("read order with its token in %s: %d %v", OrderTokenHeader, code, got)
+	}
+	if code, got := do(t, "GET", e.edge+"/v1/orders/"+id, "", nil, ""); code != 403 || !strings.Contains(fmt.Sprint(got["error"]), "needs its token") {
+		t.Fatalf("read order without a token: %d %v, want 403", code, got)
+	}
+	if code, got := do(t, "GET", e.edge+"/v1/orders/"+id+"?token=aaaa"+tok[4:], "", nil, ""); code != 404 || got["buyer"] != nil {
+		t.Fatalf("read order with a wrong token: %d %v, want 404 and nothing of the order", code, got)
+	}
+	if code, _ := do(t, "GET", e.edge+"/v1/orders/nope?token="+tok, "", nil, ""); code != 404 {
 		t.Fatalf("read missing order: %d", code)
 	}
 	var tot map[string]any

@@ -74,7 +74,12 @@ func runChild() error {
 		return err
 	}
 	mux := http.NewServeMux()
-	checkouthttp.NewEdgeAPI(edge, logger).Register(mux)
+	// Every edge of the sale shares the key, as edges share the node secret.
+	tokens, err := checkouthttp.NewOrderTokens([]byte("checkout-e2e-order-token-key"))
+	if err != nil {
+		return err
+	}
+	checkouthttp.NewEdgeAPI(edge, tokens, logger).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	ln, err := net.Listen("tcp", os.Getenv(envListen))
 	if err != nil {
