@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/access"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/peer"
 )
@@ -37,6 +38,10 @@ type Config struct {
 	AudioHold time.Duration  `yaml:"audio_hold"`
 	ICE       peer.ICEConfig `yaml:"ice"`
 
+	// Access says who may open WHEP sessions here, and holds the node
+	// secret shared by the origin and its edges.
+	Access access.Config `yaml:"access"`
+
 	httpnode.Settings `yaml:",inline"`
 }
 
@@ -52,6 +57,7 @@ func DefaultConfig() Config {
 		GOPStart:    true,
 		AudioHold:   50 * time.Millisecond,
 		ICE:         edgeICE(),
+		Access:      access.Defaults(access.Public),
 		Settings:    httpnode.DefaultSettings(),
 	}
 }
@@ -97,5 +103,14 @@ func (c *Config) Validate() error {
 	if err := c.Settings.Validate(); err != nil {
 		return err
 	}
-	return c.ICE.Validate()
+	if err := c.ICE.Validate(); err != nil {
+		return err
+	}
+	if len(c.Access.NodeSecrets) == 0 {
+		return errors.New("access.node_secrets: must be set (LIVEDROP_NODE_SECRET): the edge presents it to its origin and signs order tokens with it")
+	}
+	if err := c.Access.Validate(); err != nil {
+		return err
+	}
+	return nil
 }

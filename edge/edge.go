@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livedrop/livedrop/internal/access"
 	"github.com/livedrop/livedrop/internal/avc"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/media"
@@ -61,6 +62,7 @@ type Edge struct {
 	whep     *whep.Server
 	node     *httpnode.Node
 	http     *http.Client
+	access   *access.Policy
 
 	onEvent func(stream string, msg []byte)
 	onGone  func(stream string)
@@ -78,6 +80,10 @@ func New(p Params) (*Edge, error) {
 	if err := p.Config.Validate(); err != nil {
 		return nil, err
 	}
+	pol, err := access.NewPolicy(p.Config.Access, time.Now)
+	if err != nil {
+		return nil, err
+	}
 	log := p.Logger.With("component", "edge", "region", p.Config.Region)
 	m, err := mediametrics.New(p.Registry)
 	if err != nil {
@@ -93,7 +99,7 @@ func New(p Params) (*Edge, error) {
 	}
 	closeICE = sync.OnceValue(closeICE)
 	e := &Edge{
-		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE,
+		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE, access: pol,
 		pulls:   map[string]*pull{},
 		http:    &http.Client{Timeout: 10 * time.Second},
 		onEvent: p.OnUpstreamEvent,
@@ -106,6 +112,7 @@ func New(p Params) (*Edge, error) {
 	e.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
 		QueueSize: p.Config.QueueSize, NoGOPStart: !p.Config.GOPStart, AudioHold: p.Config.AudioHold, Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
+		Authorize: pol.WHEP,
 	})
 	e.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
@@ -316,7 +323,11 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		p.st.WritePacket(sp)
 	}
 	for {
-		cp := whep.ClientParams{API: e.api, URL: url, HTTP: e.http, OnPacket: onPacket}
+		tok, err := e.access.NodeToken(e.cfg.ID())
+		if err != nil {
+			log.Error("node token", "err", err) // a signing failure: not expected with HS256
+		}
+		cp := whep.ClientParams{API: e.api, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok}
 		if e.onEvent != nil {
 			cp.OnEvent = func(msg []byte) { e.onEvent(p.name, msg) }
 		}

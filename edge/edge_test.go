@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livedrop/livedrop/internal/access"
 	"github.com/livedrop/livedrop/internal/leakcheck"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
@@ -56,7 +58,13 @@ func startUpstream(t *testing.T, name string) *upstream {
 	}
 	st := stream.New(name, time.Second)
 	st.SetTracks(stream.Tracks{Video: &stream.Codec{MimeType: media.MimeH264, ClockRate: media.VideoClockRate, SDPFmtpLine: media.H264Fmtp}})
-	srv := whep.NewServer(whep.ServerParams{API: api, Source: fixedSource{st}, Logger: log, Metrics: m, Role: "origin"})
+	// It serves edges only, as an origin does: every test's edge proves it
+	// presents its node token.
+	pol, err := access.NewPolicy(access.Config{NodeSecrets: []string{testNodeSecret}, Viewers: access.Nodes}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := whep.NewServer(whep.ServerParams{API: api, Source: fixedSource{st}, Logger: log, Metrics: m, Role: "origin", Authorize: pol.WHEP})
 	mux := http.NewServeMux()
 	srv.Register(mux)
 	u := &upstream{srv: srv, deletes: make(chan struct{}, 16)}
@@ -76,9 +84,17 @@ func startUpstream(t *testing.T, name string) *upstream {
 	return u
 }
 
+const testNodeSecret = "edge-test-node-secret-0123"
+
 func newTestEdge(t *testing.T, originURL string) *Edge {
 	t.Helper()
+	return newTestEdgeWith(t, originURL, testNodeSecret)
+}
+
+func newTestEdgeWith(t *testing.T, originURL, nodeSecret string) *Edge {
+	t.Helper()
 	cfg := DefaultConfig()
+	cfg.Access.NodeSecrets = []string{nodeSecret}
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.OriginURL = originURL
 	cfg.DataDir = t.TempDir()
@@ -181,6 +197,7 @@ func TestCloseReleasesWhatNewOpened(t *testing.T) {
 	udp := c.LocalAddr().String()
 	c.Close()
 	cfg := DefaultConfig()
+	cfg.Access.NodeSecrets = []string{testNodeSecret}
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.ICE.UDPPort = c.LocalAddr().(*net.UDPAddr).Port
 	e, err := New(Params{Config: cfg, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
@@ -202,4 +219,37 @@ func TestCloseReleasesWhatNewOpened(t *testing.T) {
 		t.Fatalf("media port still taken: %v", err)
 	}
 	c.Close()
+}
+
+// TestEdgeWithAnotherSecretIsRefusedUpstream: an edge whose node secret
+// its origin does not hold gets no stream, and says why.
+func TestEdgeWithAnotherSecretIsRefusedUpstream(t *testing.T) {
+	up := startUpstream(t, "s")
+	e := newTestEdgeWith(t, up.url, "not-the-origins-secret-42")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, release, err := e.Acquire(ctx, "s")
+		if err == nil {
+			release()
+			t.Fatal("an edge with a secret its origin does not hold pulled a stream")
+		}
+		if strings.Contains(err.Error(), "401") && strings.Contains(err.Error(), "node token refused") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acquire: %v, want the origin's 401 node token refusal", err)
+		}
+		time.Sleep(10 * time.Millisecond) // Run has not started yet: poll
+	}
+	if n := up.srv.Sessions("s"); n != 0 {
+		t.Fatalf("upstream sessions %d, want 0", n)
+	}
+	stop()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 
+	"github.com/livedrop/livedrop/internal/access"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/peer"
@@ -35,6 +36,10 @@ type Config struct {
 	Region string         `yaml:"region"`
 	ICE    peer.ICEConfig `yaml:"ice"`
 
+	// Access says who may open WHEP sessions here, and holds the node
+	// secret shared by the origin and its edges.
+	Access access.Config `yaml:"access"`
+
 	httpnode.Settings `yaml:",inline"`
 }
 
@@ -55,6 +60,7 @@ func DefaultConfig() Config {
 		PublishUser:     "seller",
 		Region:          "origin",
 		ICE:             originICE(),
+		Access:          access.Defaults(access.Nodes),
 		Settings:        httpnode.DefaultSettings(),
 	}
 }
@@ -104,5 +110,14 @@ func (c *Config) Validate() error {
 	if err := c.Settings.Validate(); err != nil {
 		return err
 	}
-	return c.ICE.Validate()
+	if err := c.ICE.Validate(); err != nil {
+		return err
+	}
+	if len(c.Access.NodeSecrets) == 0 {
+		return errors.New("access.node_secrets: must be set (LIVEDROP_NODE_SECRET): edges present it to pull streams")
+	}
+	if err := c.Access.Validate(); err != nil {
+		return err
+	}
+	return nil
 }

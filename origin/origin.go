@@ -21,6 +21,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livedrop/livedrop/internal/access"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/peer"
@@ -59,6 +60,7 @@ type Origin struct {
 	whep     *whep.Server
 	rtsp     *gortsplib.Server
 	node     *httpnode.Node
+	access   *access.Policy
 	rtspLn   net.Listener
 	streams  *stream.Registry
 
@@ -70,6 +72,10 @@ type Origin struct {
 // New builds an origin; Run starts it.
 func New(p Params) (*Origin, error) {
 	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	pol, err := access.NewPolicy(p.Config.Access, time.Now)
+	if err != nil {
 		return nil, err
 	}
 	log := p.Logger.With("component", "origin")
@@ -88,7 +94,7 @@ func New(p Params) (*Origin, error) {
 	}
 	closeICE = sync.OnceValue(closeICE)
 	o := &Origin{
-		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE,
+		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE, access: pol,
 		paths: map[string]*path{}, pulled: map[string]bool{}, streams: p.Streams,
 	}
 	if o.streams == nil {
@@ -100,6 +106,7 @@ func New(p Params) (*Origin, error) {
 	o.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: o, Logger: log, Metrics: m, Role: "origin", Region: p.Config.Region,
 		Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
+		Authorize: pol.WHEP,
 	})
 	rtspLn := p.RTSPListener
 	if rtspLn == nil {

@@ -34,8 +34,15 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 		{"edge", map[string]string{"LIVEDROP_REDIS_URL": "http://nope"}, "checkout.redis_url"},
 		{"origin", map[string]string{"LIVEDROP_PUBLISH_PASSWORD": "x", "LIVEDROP_CONTROL_TOKEN": "short"}, "checkout.control_token"},
 		{"demo", map[string]string{"LIVEDROP_CHECKOUT_HOLD_TIME": "0s"}, "checkout.hold_time"},
+		{"origin", map[string]string{"LIVEDROP_PUBLISH_PASSWORD": "x", "LIVEDROP_NODE_SECRET": ""}, "access.node_secrets: must be set"},
+		{"edge", map[string]string{"LIVEDROP_NODE_SECRET": ""}, "access.node_secrets: must be set"},
+		{"edge", map[string]string{"LIVEDROP_NODE_SECRET": "short"}, "access.node_secrets[0]"},
+		{"edge", map[string]string{"LIVEDROP_ACCESS_VIEWERS": "token"}, "access.playback_keys"},
 	}
 	for _, tc := range tests {
+		if _, ok := tc.env["LIVEDROP_NODE_SECRET"]; !ok {
+			tc.env["LIVEDROP_NODE_SECRET"] = testNodeSecret // so the key under test is the one wrong
+		}
 		t.Run(tc.cmd+"/"+tc.want, func(t *testing.T) {
 			var out strings.Builder
 			err := Main(context.Background(), []string{tc.cmd}, Env{Stdout: &out, Stderr: &out, Lookup: envOf(tc.env)})
@@ -45,6 +52,8 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 		})
 	}
 }
+
+const testNodeSecret = "test-node-secret-0123456789"
 
 func TestUsage(t *testing.T) {
 	var out strings.Builder

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -75,6 +77,7 @@ func (c *edgeConfig) Validate() error {
 var nodeAliases = config.Aliases{
 	"LIVEDROP_CHECKOUT_REDIS_URL":     "LIVEDROP_REDIS_URL",
 	"LIVEDROP_CHECKOUT_CONTROL_TOKEN": "LIVEDROP_CONTROL_TOKEN",
+	"LIVEDROP_ACCESS_NODE_SECRETS":    "LIVEDROP_NODE_SECRET",
 }
 
 // edgeCheckout runs the edge's order taking as a node service.
@@ -111,15 +114,32 @@ var (
 	_ httpnode.Service = (*controlCheckout)(nil)
 )
 
+// orderTokenKeys derives the keys of order tokens from the node secrets,
+// so every edge mints the same token for an order, and a token says
+// nothing of the secret.
+func orderTokenKeys(nodeSecrets []string) [][]byte {
+	keys := make([][]byte, 0, len(nodeSecrets))
+	for _, s := range nodeSecrets {
+		m := hmac.New(sha256.New, []byte(s))
+		m.Write([]byte("livedrop order token key"))
+		keys = append(keys, m.Sum(nil))
+	}
+	return keys
+}
+
 func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store,
-	dataDir, edgeID, region string) (*edgeCheckout, error) {
+	dataDir, edgeID, region string, nodeSecrets []string) (*edgeCheckout, error) {
+	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
+	if err != nil {
+		return nil, fmt.Errorf("access.node_secrets: %w", err)
+	}
 	ce, err := checkout.NewEdge(checkout.EdgeParams{
 		Logger: log, Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: edgeID, Region: region, Store: store,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, log)}, nil
+	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, tokens, log)}, nil
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -70,13 +71,14 @@ func TestShortVariableNames(t *testing.T) {
 	short := map[string]string{
 		"LIVEDROP_REDIS_URL": "redis://short:6379/0", "LIVEDROP_CONTROL_TOKEN": "short-token-0123456789",
 		"LIVEDROP_PUBLISH_USER": "cam", "LIVEDROP_PUBLISH_PASSWORD": "pw", "LIVEDROP_RTSP_ADDR": ":9554",
-		"LIVEDROP_REGION": "eu-west",
+		"LIVEDROP_REGION": "eu-west", "LIVEDROP_NODE_SECRET": testNodeSecret,
 	}
 	var o originConfig
 	if err := config.ApplyEnv(&o, nodeAliases.Lookup(envOf(short))); err != nil {
 		t.Fatal(err)
 	}
-	if o.Checkout.RedisURL != short["LIVEDROP_REDIS_URL"] || o.Checkout.ControlToken != short["LIVEDROP_CONTROL_TOKEN"] {
+	if o.Checkout.RedisURL != short["LIVEDROP_REDIS_URL"] || o.Checkout.ControlToken != short["LIVEDROP_CONTROL_TOKEN"] ||
+		len(o.Access.NodeSecrets) != 1 || o.Access.NodeSecrets[0] != testNodeSecret {
 		t.Errorf("origin: redis_url %q, control_token %q", o.Checkout.RedisURL, o.Checkout.ControlToken)
 	}
 	d, err := loadDemoConfig(nil, Env{Lookup: envOf(short)})
@@ -84,7 +86,8 @@ func TestShortVariableNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Checkout.RedisURL != short["LIVEDROP_REDIS_URL"] || d.Checkout.ControlToken != short["LIVEDROP_CONTROL_TOKEN"] ||
-		d.Origin.PublishUser != "cam" || d.Origin.PublishPassword != "pw" || d.Origin.RTSPAddr != ":9554" || d.Edge.Region != "eu-west" {
+		d.Origin.PublishUser != "cam" || d.Origin.PublishPassword != "pw" || d.Origin.RTSPAddr != ":9554" || d.Edge.Region != "eu-west" ||
+		fmt.Sprint(d.Origin.Access.NodeSecrets) != "["+testNodeSecret+"]" || fmt.Sprint(d.Edge.Access.NodeSecrets) != "["+testNodeSecret+"]" {
 		t.Errorf("demo did not take the short names: %+v %+v %+v", d.Checkout, d.Origin, d.Edge.Region)
 	}
 	short["LIVEDROP_CHECKOUT_REDIS_URL"] = "redis://full:6379/0"

@@ -87,6 +87,9 @@ var demoAliases = config.Aliases{
 	"LIVEDROP_EDGE_REGION":             "LIVEDROP_REGION",
 	"LIVEDROP_CHECKOUT_REDIS_URL":      "LIVEDROP_REDIS_URL",
 	"LIVEDROP_CHECKOUT_CONTROL_TOKEN":  "LIVEDROP_CONTROL_TOKEN",
+	// One node secret for the demo's origin and edge.
+	"LIVEDROP_ORIGIN_ACCESS_NODE_SECRETS": "LIVEDROP_NODE_SECRET",
+	"LIVEDROP_EDGE_ACCESS_NODE_SECRETS":   "LIVEDROP_NODE_SECRET",
 }
 
 func randomSecret() string {
@@ -132,6 +135,16 @@ func loadDemoConfig(args []string, env Env) (DemoConfig, error) {
 	}
 	if cfg.Checkout.ControlToken == "" {
 		cfg.Checkout.ControlToken = randomSecret() + randomSecret()
+	}
+	// The demo's edge and origin share one node secret, made up unless given.
+	switch o, e := &cfg.Origin.Access.NodeSecrets, &cfg.Edge.Access.NodeSecrets; {
+	case len(*o) == 0 && len(*e) == 0:
+		*o = []string{randomSecret() + randomSecret()}
+		*e = *o
+	case len(*e) == 0:
+		*e = *o
+	case len(*o) == 0:
+		*o = *e
 	}
 	cfg.Origin.DataDir = filepath.Join(cfg.DataDir, "origin")
 	cfg.Edge.DataDir = filepath.Join(cfg.DataDir, "edge")
@@ -227,7 +240,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 // startEdge builds the demo's edge with its orders and overlays.
 func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
 	reg, streams := prometheus.NewRegistry(), stream.NewRegistry()
-	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, d.store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region)
+	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, d.store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region, cfg.Edge.Access.NodeSecrets)
 	if err != nil {
 		return err
 	}

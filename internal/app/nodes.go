@@ -128,7 +128,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, store, cfg.DataDir, cfg.ID(), cfg.Region)
+		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, store, cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets)
 		if err != nil {
 			return err
 		}

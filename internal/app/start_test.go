@@ -140,7 +140,7 @@ func TestStartIsAllOrNothing(t *testing.T) {
 		{"origin: http_addr taken after rtsp and ice listen", "origin", func(t *testing.T) run {
 			oRTSP, oICE := freeTCP(t), freeUDPPort(t)
 			return run{env: map[string]string{
-				"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_PUBLISH_PASSWORD": "secret",
+				"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_PUBLISH_PASSWORD": "secret", "LIVEDROP_NODE_SECRET": testNodeSecret,
 				"LIVEDROP_REDIS_URL": redisURL, "LIVEDROP_CONTROL_TOKEN": token,
 				"LIVEDROP_HTTP_ADDR": holdTCP(t), "LIVEDROP_RTSP_ADDR": oRTSP,
 				"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "",
@@ -150,7 +150,7 @@ func TestStartIsAllOrNothing(t *testing.T) {
 		{"edge: http_addr taken after the store and ice opened", "edge", func(t *testing.T) run {
 			eICE := freeUDPPort(t)
 			return run{env: map[string]string{
-				"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_REDIS_URL": redisURL,
+				"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_REDIS_URL": redisURL, "LIVEDROP_NODE_SECRET": testNodeSecret,
 				"LIVEDROP_HTTP_ADDR": holdTCP(t), "LIVEDROP_ICE_UDP_PORT": strconv.Itoa(eICE),
 			}, wantErr: "http_addr", freedUDP: []int{eICE}}
 		}},

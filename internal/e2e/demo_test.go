@@ -131,6 +131,7 @@ func TestDemoBuiltInCamera(t *testing.T) {
 		ID     string `json:"id"`
 		Qty    int    `json:"qty"`
 		Status string `json:"status"`
+		Token  string `json:"token"`
 	}
 	if err := json.Unmarshal([]byte(body), &order); err != nil || order.Qty != 2 || order.ID == "" {
 		t.Fatalf("order %s (%v)", body, err)
@@ -140,7 +141,8 @@ func TestDemoBuiltInCamera(t *testing.T) {
 	}
 	callKey(t, buy, "k2", `{"sku":"tee","qty":2,"buyer":"bob"}`, 409) // one unit left
 	callKey(t, buy, "k3", `{"sku":"tee","qty":1,"buyer":"bob"}`, 201)
-	call(t, "GET", "http://"+edgeAddr+"/v1/orders/"+order.ID, "", "", 200)
+	call(t, "GET", "http://"+edgeAddr+"/v1/orders/"+order.ID+"?token="+order.Token, "", "", 200)
+	call(t, "GET", "http://"+edgeAddr+"/v1/orders/"+order.ID, "", "", 403) // the id alone reads nothing
 	waitFor(t, 10*time.Second, "the drop's totals to show 3 sold", func() bool {
 		return strings.Contains(call(t, "GET", ctl+"/v1/drops/d1", demoToken, "", 200), `"sold":3`)
 	})

@@ -35,6 +35,8 @@ import (
 const (
 	pubUser = "seller"
 	pubPass = "s3cret-pass"
+	// nodeSecret is shared by the tests' origins and edges.
+	nodeSecret = "e2e-node-secret-0123456789"
 )
 
 // requireTool fails the test when a real component is missing: make test
@@ -139,6 +141,7 @@ func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
 		// take the direct send path (the node protects their packets).
 		cfg.ICE.UDPPort = freeUDPPort(t)
 		cfg.PublishUser, cfg.PublishPassword = pubUser, pubPass
+		cfg.Access.NodeSecrets = []string{nodeSecret}
 		cfg.DataDir = dataDir
 		cfg.ShutdownGrace = 2 * time.Second
 		if mod != nil {
@@ -179,6 +182,7 @@ func startEdge(t testing.TB, upstream string, mod func(*edge.Config)) *edgeNode 
 		cfg := edge.DefaultConfig()
 		cfg.HTTPAddr = "127.0.0.1:0"
 		cfg.OriginURL = upstream
+		cfg.Access.NodeSecrets = []string{nodeSecret}
 		cfg.DataDir = dataDir
 		cfg.Region = "test-region"
 		cfg.ICE.UDPPort = freeUDPPort(t) // as startOrigin
@@ -317,6 +321,13 @@ type viewer struct {
 
 func dialViewer(t testing.TB, url string) (*viewer, error) {
 	t.Helper()
+	return dialViewerWith(t, url, "")
+}
+
+// dialViewerWith dials as a viewer presenting token (a playback or node
+// token) with the offer.
+func dialViewerWith(t testing.TB, url, token string) (*viewer, error) {
+	t.Helper()
 	api, _, err := peer.NewAPI(peer.DefaultICEConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -324,7 +335,7 @@ func dialViewer(t testing.TB, url string) (*viewer, error) {
 	v := &viewer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := whep.Dial(ctx, whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: url, OnPacket: func(k stream.Kind, p *rtp.Packet) {
+	c, err := whep.Dial(ctx, whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: url, Token: token, OnPacket: func(k stream.Kind, p *rtp.Packet) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		if k == stream.Video {

@@ -55,6 +55,9 @@ type ClientParams struct {
 	// OnEvent, when set, opens the "events" data channel and receives
 	// each message from it, in order.
 	OnEvent func(msg []byte)
+	// Token, when set, is sent as "Authorization: Bearer" with the offer:
+	// an edge's node token, or a viewer's playback token.
+	Token string
 	// OfferRTX asks for retransmissions on an RTX stream (RFC 4588). Off by
 	// default: pion's NACK generator watches only the original stream and
 	// would ask again for packets repaired over RTX.
@@ -178,6 +181,9 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		return fail(err)
 	}
 	req.Header.Set("Content-Type", "application/sdp")
+	if p.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.Token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return fail(fmt.Errorf("whep post: %w", err))

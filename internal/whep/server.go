@@ -63,6 +63,10 @@ type ServerParams struct {
 	// audio packet then rides in the frame's UDP datagram instead of one
 	// of its own (see fanout.Params). Zero sends audio as it comes.
 	AudioHold time.Duration
+	// Authorize, when set, is asked first whether an offer may open a
+	// session on the stream; a refusal is answered with its status (401,
+	// 403) and message before anything is read or built. Nil lets anyone.
+	Authorize func(r *http.Request, stream string) (status int, err error)
 }
 
 // Server answers WHEP requests.
@@ -171,6 +175,15 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	if !media.ValidName(name) {
 		s.fail(w, http.StatusNotFound, "not_found", "unknown stream")
 		return
+	}
+	if s.p.Authorize != nil {
+		if code, err := s.p.Authorize(r, name); err != nil {
+			if code == 401 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop"`)
+			}
+			s.fail(w, code, "unauthorized", err.Error())
+			return
+		}
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/sdp") {
 		s.fail(w, http.StatusUnsupportedMediaType, "bad_content_type", "offer must be application/sdp")

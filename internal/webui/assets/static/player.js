@@ -12,6 +12,8 @@
 //               connecting, playing, offline, error
 //   onPeerConnection (pc) before createOffer of every attempt, to add
 //               data channels; the offer then negotiates them
+//   token       a playback token for streams that need one, sent as
+//               Authorization: Bearer with each offer (optional)
 //
 // LivedropPlayer.formatMoney(minor, currency) formats an amount in minor units
 // (price_cents, revenue_cents) for both pages, so they agree on every price.
@@ -129,9 +131,11 @@
       const ctrl = new AbortController();
       const timer = setTimeout(() => ctrl.abort(), POST_TIMEOUT_MS);
       try {
+        const headers = { 'Content-Type': 'application/sdp', 'Accept': 'application/sdp' };
+        if (opts.token) headers['Authorization'] = 'Bearer ' + opts.token;
         return await fetch(endpoint, {
           method: 'POST',
-          headers: { 'Content-Type': 'application/sdp', 'Accept': 'application/sdp' },
+          headers,
           body: sdp,
           cache: 'no-store',
           signal: ctrl.signal,

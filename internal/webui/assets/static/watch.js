@@ -30,9 +30,14 @@
 
   // ---- the player ----------------------------------------------------------
 
+  // A stream that needs a playback token gets it in the watch URL
+  // (?token=...), as the seller's ticketing hands it out.
+  const playbackToken = new URLSearchParams(location.search).get('token') || '';
+
   const player = window.LivedropPlayer.create({
     video,
     stream,
+    token: playbackToken,
     onStatus(text, state) {
       if (statusEl.textContent !== text) statusEl.textContent = text;
       statusEl.dataset.state = state;
