@@ -54,6 +54,10 @@ type WebSocketConfig struct {
 	PingInterval time.Duration `yaml:"ping_interval"`
 	// WriteTimeout bounds one write to a client.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxConns bounds the node's open event sockets (503 beyond it), and
+	// MaxConnsPerIP one address's (429 beyond it).
+	MaxConns      int `yaml:"max_conns"`
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 }
 
 // Defaults returns the default configuration.
@@ -70,6 +74,8 @@ func Defaults() Config {
 			ReadLimit:      4 << 10,
 			PingInterval:   20 * time.Second,
 			WriteTimeout:   5 * time.Second,
+			MaxConns:       20000,
+			MaxConnsPerIP:  16,
 		},
 	}
 }
@@ -109,6 +115,12 @@ func (c Config) Validate() error {
 		if _, err := normalizeOrigin(o); err != nil {
 			bad(fmt.Sprintf("websocket.allowed_origins[%d]", i), err.Error())
 		}
+	}
+	if c.WebSocket.MaxConns < 1 {
+		bad("websocket.max_conns", "must be >= 1")
+	}
+	if c.WebSocket.MaxConnsPerIP < 1 || c.WebSocket.MaxConnsPerIP > c.WebSocket.MaxConns {
+		bad("websocket.max_conns_per_ip", "must be between 1 and websocket.max_conns")
 	}
 	if c.WebSocket.ReadLimit < 64 || c.WebSocket.ReadLimit > 1<<20 {
 		bad("websocket.read_limit", "must be 64-1048576 bytes")

@@ -28,7 +28,7 @@ func originOverlays(log *slog.Logger, reg prometheus.Registerer, cfg overlay.Con
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := overlayhttp.NewOriginService(overlayhttp.OriginServiceParams{Hub: hub, ControlToken: token, Logger: log})
+	svc, err := overlayhttp.NewOriginService(overlayhttp.OriginServiceParams{Hub: hub, ControlToken: token, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -49,7 +49,7 @@ func edgeOverlays(log *slog.Logger, reg prometheus.Registerer, cfg overlay.Confi
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := overlayhttp.NewEdgeService(overlayhttp.EdgeServiceParams{Hub: hub, Logger: log})
+	svc, err := overlayhttp.NewEdgeService(overlayhttp.EdgeServiceParams{Hub: hub, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

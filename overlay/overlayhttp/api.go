@@ -9,6 +9,8 @@ import (
 
 	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/media"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/livedrop/livedrop/overlay"
 )
 
@@ -18,7 +20,9 @@ type OriginServiceParams struct {
 	// ControlToken is the bearer token of the overlay routes: the checkout
 	// control token (checkout.Control.ControlToken).
 	ControlToken string
-	Logger       *slog.Logger
+	// Registerer takes the events socket's metrics.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // OriginService runs the origin's overlay hub with its routes:
@@ -41,6 +45,9 @@ func NewOriginService(p OriginServiceParams) (*OriginService, error) {
 	if p.Hub == nil {
 		return nil, errors.New("overlay http: origin service needs a hub")
 	}
+	if p.Registerer == nil {
+		return nil, errors.New("overlay http: origin service needs a Registerer")
+	}
 	if len(p.ControlToken) < 16 {
 		return nil, errors.New("overlay http: control token must be at least 16 characters")
 	}
@@ -48,10 +55,11 @@ func NewOriginService(p OriginServiceParams) (*OriginService, error) {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := p.Logger.With("component", "overlay-http")
-	return &OriginService{
-		hub: p.Hub, token: []byte(p.ControlToken), logger: log,
-		events: newEvents(p.Hub, p.Hub.Config().WebSocket, log),
-	}, nil
+	ev, err := newEvents(p.Hub, p.Hub.Config().WebSocket, p.Registerer, log)
+	if err != nil {
+		return nil, err
+	}
+	return &OriginService{hub: p.Hub, token: []byte(p.ControlToken), logger: log, events: ev}, nil
 }
 
 // Hub returns the service's hub (the origin's whep EventFeed).
@@ -119,8 +127,10 @@ func (s *OriginService) list(w http.ResponseWriter, r *http.Request) {
 
 // EdgeServiceParams builds an EdgeService.
 type EdgeServiceParams struct {
-	Hub    *overlay.EdgeHub
-	Logger *slog.Logger
+	Hub *overlay.EdgeHub
+	// Registerer takes the events socket's metrics.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // EdgeService runs an edge's overlay hub with the viewers' events
@@ -135,11 +145,18 @@ func NewEdgeService(p EdgeServiceParams) (*EdgeService, error) {
 	if p.Hub == nil {
 		return nil, errors.New("overlay http: edge service needs a hub")
 	}
+	if p.Registerer == nil {
+		return nil, errors.New("overlay http: edge service needs a Registerer")
+	}
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := p.Logger.With("component", "overlay-http")
-	return &EdgeService{hub: p.Hub, events: newEvents(p.Hub, p.Hub.Config().WebSocket, log)}, nil
+	ev, err := newEvents(p.Hub, p.Hub.Config().WebSocket, p.Registerer, log)
+	if err != nil {
+		return nil, err
+	}
+	return &EdgeService{hub: p.Hub, events: ev}, nil
 }
 
 // Hub returns the service's hub (the edge's whep EventFeed and the

@@ -43,7 +43,7 @@ func originServer(t *testing.T, cfg overlay.Config) (*httptest.Server, *OriginSe
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewOriginService(OriginServiceParams{Hub: hub, ControlToken: token})
+	svc, err := NewOriginService(OriginServiceParams{Hub: hub, ControlToken: token, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestOverlayRoutes(t *testing.T) {
 }
 
 func TestNewOriginServiceNeedsToken(t *testing.T) {
-	if _, err := NewOriginService(OriginServiceParams{Hub: &overlay.OriginHub{}, ControlToken: "short"}); err == nil {
+	if _, err := NewOriginService(OriginServiceParams{Hub: &overlay.OriginHub{}, ControlToken: "short", Registerer: prometheus.NewRegistry()}); err == nil {
 		t.Fatal("accepted a short token")
 	}
 }

@@ -3,8 +3,10 @@ package overlayhttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	"github.com/livedrop/livedrop/internal/media"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/overlay"
 )
@@ -40,14 +43,27 @@ type events struct {
 	logger  *slog.Logger
 	up      websocket.Upgrader
 
+	refused *prometheus.CounterVec // reason: global_cap, ip_cap
+
 	mu      sync.Mutex
 	conns   map[*websocket.Conn]struct{}
+	open    int            // sockets admitted, upgraded or upgrading
+	perIP   map[string]int // of open, by client address; no entry at 0
 	closing bool
 	wg      sync.WaitGroup
 }
 
-func newEvents(feed Feed, cfg overlay.WebSocketConfig, logger *slog.Logger) *events {
-	e := &events{feed: feed, cfg: cfg, allowed: cfg.NormalizedOrigins(), logger: logger, conns: map[*websocket.Conn]struct{}{}}
+func newEvents(feed Feed, cfg overlay.WebSocketConfig, reg prometheus.Registerer, logger *slog.Logger) (*events, error) {
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_overlay_websocket_refused_total",
+		Help: "Event WebSocket connections refused before the upgrade, by reason (global_cap, ip_cap)."}, []string{"reason"})
+	if err := reg.Register(refused); err != nil {
+		return nil, fmt.Errorf("overlay http: %w", err)
+	}
+	for _, r := range []string{"global_cap", "ip_cap"} {
+		refused.WithLabelValues(r)
+	}
+	e := &events{feed: feed, cfg: cfg, allowed: cfg.NormalizedOrigins(), logger: logger, refused: refused,
+		conns: map[*websocket.Conn]struct{}{}, perIP: map[string]int{}}
 	e.up = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,
@@ -55,7 +71,44 @@ func newEvents(feed Feed, cfg overlay.WebSocketConfig, logger *slog.Logger) *eve
 		WriteBufferPool:  &sync.Pool{},
 		CheckOrigin:      e.checkOrigin,
 	}
-	return e
+	return e, nil
+}
+
+// admit takes a socket's place in the budgets, or says why not: the
+// node's cap (503) or the address's (429), both before any upgrade.
+func (e *events) admit(ip string) (release func(), code int, msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.closing:
+		return nil, http.StatusServiceUnavailable, "shutting down"
+	case e.open >= e.cfg.MaxConns:
+		e.refused.WithLabelValues("global_cap").Inc()
+		return nil, http.StatusServiceUnavailable, "too many event sockets on this node: try again later"
+	case e.perIP[ip] >= e.cfg.MaxConnsPerIP:
+		e.refused.WithLabelValues("ip_cap").Inc()
+		return nil, http.StatusTooManyRequests, fmt.Sprintf("at most %d event sockets per address", e.cfg.MaxConnsPerIP)
+	}
+	e.open++
+	e.perIP[ip]++
+	e.wg.Add(1)
+	return func() {
+		e.mu.Lock()
+		e.open--
+		if e.perIP[ip]--; e.perIP[ip] <= 0 {
+			delete(e.perIP, ip)
+		}
+		e.mu.Unlock()
+		e.wg.Done()
+	}, 0, ""
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // checkOrigin allows a request without Origin (not a browser), a same-origin
@@ -89,15 +142,13 @@ func (e *events) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, jsonhttp.ErrorBody{Error: "origin not allowed"})
 		return
 	}
-	e.mu.Lock()
-	if e.closing {
-		e.mu.Unlock()
-		writeJSON(w, http.StatusServiceUnavailable, jsonhttp.ErrorBody{Error: "shutting down"})
+	release, code, msg := e.admit(clientIP(r))
+	if release == nil {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, code, jsonhttp.ErrorBody{Error: msg})
 		return
 	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
+	defer release()
 
 	conn, err := e.up.Upgrade(w, r, nil)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/livedrop/livedrop/overlay"
 )
@@ -140,7 +141,7 @@ func TestEventsShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewEdgeService(EdgeServiceParams{Hub: hub})
+	svc, err := NewEdgeService(EdgeServiceParams{Hub: hub, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,5 +177,87 @@ func TestEventsShutdown(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("service did not stop")
+	}
+}
+
+// TestEventsSocketBudgets: one address opens at most max_conns_per_ip
+// sockets (429 with Retry-After beyond, before any upgrade), the node at
+// most max_conns (503); a closed socket gives its place back.
+func TestEventsSocketBudgets(t *testing.T) {
+	cfg := overlay.Defaults()
+	cfg.WebSocket.MaxConns, cfg.WebSocket.MaxConnsPerIP = 5, 3
+	hub, err := overlay.NewEdgeHub(overlay.EdgeParams{Registerer: prometheus.NewRegistry(), Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := NewEdgeService(EdgeServiceParams{Hub: hub, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	// Two client addresses, as two buyers behind different NATs: the test
+	// server sees the address each request names in X-Test-Client.
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := r.Header.Get("X-Test-Client"); c != "" {
+			r.RemoteAddr = c + ":1234"
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	from := func(ip string) http.Header { return http.Header{"X-Test-Client": {ip}} }
+	url := srv.URL + "/v1/streams/cam1/events"
+	var open []*websocket.Conn
+	for range 3 {
+		c, _, err := dial(t, url, from("10.0.0.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		readMsg(t, c)
+		open = append(open, c)
+	}
+	_, resp, err := dial(t, url, from("10.0.0.1"))
+	if err == nil || resp == nil || resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("fourth socket from one address: %v %v, want 429 with Retry-After", err, resp)
+	}
+	for range 2 {
+		c, _, err := dial(t, url, from("10.0.0.2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	if _, resp, err := dial(t, url, from("10.0.0.3")); err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("socket over the node's cap: %v %v, want 503", err, resp)
+	}
+	if got := testutil.ToFloat64(svc.events.refused.WithLabelValues("ip_cap")); got != 1 {
+		t.Fatalf("ip_cap refusals counted %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(svc.events.refused.WithLabelValues("global_cap")); got != 1 {
+		t.Fatalf("global_cap refusals counted %v, want 1", got)
+	}
+	// A socket closed by its client frees its place.
+	_ = open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, _, err := dial(t, url, from("10.0.0.1"))
+		if err == nil {
+			_ = c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed socket's place was not given back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // the handler sees the close on its next read
+	}
+	for _, c := range open[1:] {
+		_ = c.Close()
 	}
 }
