@@ -135,6 +135,13 @@ func (p *path) attach(owner any, pl *plan, srv *gortsplib.Server) error {
 	p.mu.Lock()
 	old := p.rtsp
 	p.owner, p.plan, p.rtsp = owner, pl, rs
+	// A source that can make keyframes on request (WHIP: a PLI) gets the
+	// viewers' requests; RTSP cannot be asked.
+	if k, ok := owner.(interface{ RequestKeyframe() }); ok {
+		p.st.OnKeyframeRequest(k.RequestKeyframe)
+	} else {
+		p.st.OnKeyframeRequest(nil)
+	}
 	p.norm.MaxPayload = avc.DefaultMaxPayload
 	p.norm.SetParams(pl.h264.SafeParams())
 	p.vRebase.Reset()
@@ -162,6 +169,7 @@ func (p *path) detach(owner any) bool {
 	}
 	rs := p.rtsp
 	p.owner, p.rtsp, p.plan = nil, nil, nil
+	p.st.OnKeyframeRequest(nil)
 	p.mu.Unlock()
 	if rs != nil {
 		rs.Close()

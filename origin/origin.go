@@ -27,6 +27,7 @@ import (
 	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
+	"github.com/livedrop/livedrop/internal/whip"
 )
 
 // Params build an Origin.
@@ -58,6 +59,7 @@ type Origin struct {
 	api      *peer.API
 	closeICE func() error
 	whep     *whep.Server
+	whip     *whip.Server
 	rtsp     *gortsplib.Server
 	node     *httpnode.Node
 	access   *access.Policy
@@ -108,6 +110,14 @@ func New(p Params) (*Origin, error) {
 		Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
 		Authorize: pol.WHEP,
 	})
+	o.whip, err = whip.NewServer(whip.ServerParams{
+		API: api, Sink: whipSink{o}, Authorize: o.authorizePublish, Logger: base, Registerer: p.Registry,
+		ICEServers: p.Config.ICE.LinkHeaders(),
+	})
+	if err != nil {
+		_ = closeICE()
+		return nil, err
+	}
 	rtspLn := p.RTSPListener
 	if rtspLn == nil {
 		if rtspLn, err = net.Listen("tcp", p.Config.RTSPAddr); err != nil {
@@ -130,6 +140,7 @@ func New(p Params) (*Origin, error) {
 		Grace: p.Config.ShutdownGrace, Services: p.Services,
 		Routes: func(mux *http.ServeMux) {
 			o.whep.Register(mux)
+			o.whip.Register(mux)
 			if p.Routes != nil {
 				p.Routes(mux)
 			}
@@ -161,6 +172,9 @@ func (o *Origin) Close() error {
 // RTSPAddr is the address the RTSP server listens on.
 func (o *Origin) RTSPAddr() string { return o.rtspLn.Addr().String() }
 
+// WHIPPublishers counts WHIP publisher sessions.
+func (o *Origin) WHIPPublishers() int { return o.whip.Publishers() }
+
 // WHEPSessions counts WHEP sessions of a stream ("" for all).
 func (o *Origin) WHEPSessions(name string) int { return o.whep.Sessions(name) }
 
@@ -184,6 +198,7 @@ func (o *Origin) Run(ctx context.Context) error {
 		// Once HTTP has stopped taking requests: end media sessions and sources.
 		stopPulls()
 		o.whep.Close()
+		o.whip.Close()
 		o.rtsp.Close()
 		wg.Wait()
 		_ = o.closeICE()
@@ -201,6 +216,12 @@ func (o *Origin) isPulled(name string) bool {
 // startSource makes owner the source of the named stream, replacing (and
 // closing) a previous RTSP publisher.
 func (o *Origin) startSource(name string, owner any, pl *plan) (*path, error) {
+	return o.startSourceAs(name, owner, pl, false)
+}
+
+// startSourceAs is startSource; exclusive refuses (ErrLive) a stream that
+// has a live source instead of replacing it.
+func (o *Origin) startSourceAs(name string, owner any, pl *plan, exclusive bool) (*path, error) {
 	o.mu.Lock()
 	p := o.paths[name]
 	if p == nil {
@@ -213,17 +234,28 @@ func (o *Origin) startSource(name string, owner any, pl *plan) (*path, error) {
 
 	p.mu.Lock()
 	prev := p.owner
+	if exclusive && prev != nil {
+		p.mu.Unlock()
+		return nil, whip.ErrLive
+	}
+	if exclusive {
+		p.owner = owner // claimed: a concurrent exclusive start sees it
+	}
 	p.mu.Unlock()
 	var srv *gortsplib.Server
 	if o.rtsp != nil {
 		srv = o.rtsp
 	}
 	if err := p.attach(owner, pl, srv); err != nil {
+		if exclusive {
+			p.detach(owner)
+		}
 		return nil, err
 	}
 	if prev == nil {
 		o.metrics.Publishers.Inc()
-	} else if old, ok := prev.(*gortsplib.ServerSession); ok {
+	} else if old, ok := prev.(interface{ Close() }); ok {
+		// An RTSP session or a WHIP publisher: the newcomer replaces it.
 		o.log.Info("new publisher replaces the previous one", "stream", name)
 		old.Close()
 	}

@@ -90,6 +90,10 @@ func TestDependencies(t *testing.T) {
 			noImports: []string{"net/http"}},
 		{pkg: "internal/peer", noDeps: append(above("peer"), mod+"internal/fanout"),
 			noImports: []string{"net/http"}},
+		// WHIP ingest stands on peer beside whep; neither knows the other
+		// or a node.
+		{pkg: "internal/whip", noDeps: []string{mod + "internal/whep", mod + "internal/fanout", mod + "origin", mod + "edge", mod + "internal/app"}},
+		{pkg: "internal/whep", noDeps: []string{mod + "internal/whip", mod + "origin", mod + "edge", mod + "internal/app"}},
 	}
 	for _, r := range rules {
 		p, ok := pkgs[r.pkg]

@@ -111,9 +111,11 @@ func WithReceiveInterceptor(f interceptor.Factory) APIOption {
 // its viewer sessions need to send media on the direct path.
 type API struct {
 	*webrtc.API
-	me    *webrtc.MediaEngine
-	se    webrtc.SettingEngine
-	socks []srtpdirect.Socket // the UDP mux's sockets; none without a mux
+	me     *webrtc.MediaEngine
+	se     webrtc.SettingEngine
+	ir     *interceptor.Registry
+	ingest *webrtc.API          // built on first use by NewIngestPC
+	socks  []srtpdirect.Socket // the UDP mux's sockets; none without a mux
 }
 
 // NewSessionPC makes a viewer session's peer connection: no interceptors
@@ -246,7 +248,11 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 		closers = append(closers, mux.Close)
 		api.socks = socks
 	}
-	api.me, api.se = me, se
+	api.me, api.se, api.ir = me, se, ir
+	if api.ingest, err = newIngestAPI(se, ir); err != nil {
+		_ = close()
+		return nil, nil, err
+	}
 	api.API = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return api, close, nil
 }

@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// whipPublisher is a WHIP client as OBS is one: it offers H.264 and Opus
+// with all its candidates, no trickle, and sends what ffmpeg encodes.
+type whipPublisher struct {
+	pc       *webrtc.PeerConnection
+	location string
+	plis     atomic.Int64 // PLIs the server sent for the video
+	ffmpeg   *exec.Cmd
+}
+
+// postWHIP posts an offer to url with the key as Bearer token and returns
+// the status, the body and, on 201, the publisher.
+func postWHIP(t *testing.T, url, key string) (int, string, *whipPublisher) {
+	t.Helper()
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "whip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "whip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &whipPublisher{pc: pc}
+	vs, err := pc.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromTrack(audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			pkts, _, err := vs.Sender().ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, pk := range pkts {
+				if _, ok := pk.(*rtcp.PictureLossIndication); ok {
+					p.plis.Add(1)
+				}
+			}
+		}
+	}()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	req, _ := http.NewRequest("POST", url, strings.NewReader(pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return resp.StatusCode, string(body), nil
+	}
+	if resp.Header.Get("ETag") == "" || resp.Header.Get("Location") == "" {
+		t.Fatalf("201 without ETag or Location: %v", resp.Header)
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.location = loc.String()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		t.Fatal(err)
+	}
+	p.ffmpeg = encodeToRTP(t, video, audio)
+	return resp.StatusCode, string(body), p
+}
+
+// encodeToRTP runs ffmpeg encoding a test picture (H.264, no B-frames, as
+// OBS sends) and a tone (Opus) to RTP on two local UDP ports, and writes
+// what arrives to the tracks.
+func encodeToRTP(t *testing.T, video, audio *webrtc.TrackLocalStaticRTP) *exec.Cmd {
+	t.Helper()
+	bin := requireTool(t, "ffmpeg")
+	relay := func(tr *webrtc.TrackLocalStaticRTP) int {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		go func() {
+			buf := make([]byte, 1600)
+			for {
+				n, _, err := c.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				var pkt rtp.Packet
+				if pkt.Unmarshal(buf[:n]) == nil {
+					_ = tr.WriteRTP(&pkt)
+				}
+			}
+		}()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	vp, ap := relay(video), relay(audio)
+	cmd := exec.Command(bin, "-hide_banner", "-loglevel", "warning", "-nostdin",
+		"-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-map", "0:v", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
+		"-pix_fmt", "yuv420p", "-g", "30", "-bf", "0", "-b:v", "300k", "-payload_type", "96", "-f", "rtp",
+		fmt.Sprintf("rtp://127.0.0.1:%d?pkt_size=1200", vp),
+		"-map", "1:a", "-c:a", "libopus", "-b:a", "32k", "-payload_type", "111", "-f", "rtp",
+		fmt.Sprintf("rtp://127.0.0.1:%d", ap))
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+func (p *whipPublisher) delete(t *testing.T) int {
+	t.Helper()
+	req, _ := http.NewRequest("DELETE", p.location, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestWHIPPublisherReachesViewersAtTheEdge: a WHIP publisher (as OBS: the
+// stream key as Bearer token, no trickle) is seen and heard by a viewer
+// at an edge; the origin asks it for keyframes (PLI); a wrong key and a
+// second publisher on the live stream are refused with the reason; DELETE
+// ends it, the viewer's session stays, and a new publisher resumes it.
+func TestWHIPPublisherReachesViewersAtTheEdge(t *testing.T) {
+	o := startOrigin(t, nil)
+	e := startEdge(t, "http://"+o.HTTPAddr(), nil)
+	url := "http://" + o.HTTPAddr() + "/whip/live"
+
+	for _, tc := range []struct{ key, want string }{{"", "Bearer token"}, {"wrong-key", "wrong stream key"}} {
+		if code, body, _ := postWHIP(t, url, tc.key); code != 401 || !strings.Contains(body, tc.want) {
+			t.Fatalf("key %q: %d %q, want 401 saying %q", tc.key, code, body, tc.want)
+		}
+	}
+	code, body, pub := postWHIP(t, url, pubPass)
+	if code != 201 {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	v := mustViewer(t, "http://"+e.HTTPAddr()+"/whep/live")
+	if tr := v.c.Tracks(); tr.Audio == nil || !strings.EqualFold(tr.Audio.MimeType, "audio/opus") {
+		t.Fatalf("viewer's answer has no Opus audio: %+v", tr)
+	}
+	waitFor(t, 20*time.Second, "the viewer to decode 30 frames and get 50 audio packets", func() bool {
+		_, na := v.counts()
+		return v.frames() >= 30 && na >= 50
+	})
+	waitFor(t, 10*time.Second, "a PLI to reach the publisher", func() bool { return pub.plis.Load() > 0 })
+
+	if code, body, _ := postWHIP(t, url, pubPass); code != 409 || !strings.Contains(body, "already has a live publisher") {
+		t.Fatalf("second publisher: %d %q, want 409", code, body)
+	}
+	if code := pub.delete(t); code != 200 {
+		t.Fatalf("DELETE: %d, want 200", code)
+	}
+	waitFor(t, 5*time.Second, "the origin to drop the publisher", func() bool { return o.WHIPPublishers() == 0 })
+
+	// A publisher that comes back resumes the same viewer session.
+	before := v.frames()
+	if code, body, _ := postWHIP(t, url, pubPass); code != 201 {
+		t.Fatalf("publish again: %d %s", code, body)
+	}
+	waitFor(t, 20*time.Second, "the viewer to decode frames of the new publisher", func() bool { return v.frames() >= before+30 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = v.c.Close(ctx)
+}

@@ -1,0 +1,107 @@
+package origin
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/livedrop/livedrop/internal/media"
+	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/whip"
+)
+
+// whipSink makes WHIP publishers the origin's sources: a WHIP stream is
+// described as an RTSP one would be, so that downstream (GOP start,
+// overlays, the RTSP re-stream) both are the same thing.
+type whipSink struct{ o *Origin }
+
+var _ whip.Sink = whipSink{}
+
+// Payload types of a WHIP source's description (the RTSP re-stream's).
+const (
+	whipVideoPT = 96
+	whipAudioPT = 111
+)
+
+func (s whipSink) Publish(name string, tracks stream.Tracks, src whip.Source) (whip.Ingest, error) {
+	if s.o.isPulled(name) {
+		return nil, fmt.Errorf("%w: the stream is pulled from a configured camera", whip.ErrLive)
+	}
+	video := &description.Media{Type: description.MediaTypeVideo,
+		Formats: []format.Format{&format.H264{PayloadTyp: whipVideoPT, PacketizationMode: 1}}}
+	desc := &description.Session{Medias: []*description.Media{video}}
+	var audio *description.Media
+	if a := tracks.Audio; a != nil {
+		var f format.Format
+		switch {
+		case strings.EqualFold(a.MimeType, media.MimeOpus):
+			f = &format.Opus{PayloadTyp: whipAudioPT, ChannelCount: media.OpusChannels}
+		case strings.EqualFold(a.MimeType, media.MimePCMU):
+			f = &format.G711{PayloadTyp: 0, MULaw: true, SampleRate: media.G711ClockRate, ChannelCount: 1}
+		case strings.EqualFold(a.MimeType, media.MimePCMA):
+			f = &format.G711{PayloadTyp: 8, SampleRate: media.G711ClockRate, ChannelCount: 1}
+		}
+		if f != nil {
+			audio = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}
+			desc.Medias = append(desc.Medias, audio)
+		}
+	}
+	pl, err := planSource(desc, name, s.o.log, s.o.metrics)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.o.startSourceAs(name, src, pl, true)
+	if err != nil {
+		return nil, err
+	}
+	in := &whipIngest{o: s.o, p: p, src: src, video: video, audio: audio}
+	if audio != nil {
+		in.audioPT = audio.Formats[0].PayloadType()
+	}
+	return in, nil
+}
+
+// whipIngest feeds one WHIP publisher's packets to its path.
+type whipIngest struct {
+	o            *Origin
+	p            *path
+	src          whip.Source
+	video, audio *description.Media
+	audioPT      uint8
+}
+
+func (w *whipIngest) WriteRTP(kind stream.Kind, pkt *rtp.Packet) {
+	if kind == stream.Video {
+		pkt.PayloadType = whipVideoPT
+		w.p.write(w.src, w.video, pkt)
+		return
+	}
+	if w.audio != nil {
+		pkt.PayloadType = w.audioPT
+		w.p.write(w.src, w.audio, pkt)
+	}
+}
+
+func (w *whipIngest) End() { w.o.stopSource(w.p, w.src) }
+
+// authorizePublish checks a WHIP publisher's key: the Bearer token is the
+// publish password (OBS: Settings, Stream, Bearer Token).
+func (o *Origin) authorizePublish(r *http.Request, name string) (int, error) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return http.StatusUnauthorized, errors.New("publishing needs the stream key as a Bearer token (OBS: Bearer Token)")
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(prefix):])), []byte(o.cfg.PublishPassword)) != 1 {
+		o.metrics.AuthFailures.Inc()
+		o.log.Warn("whip publish refused: wrong key", "stream", name, "remote", r.RemoteAddr)
+		return http.StatusUnauthorized, errors.New("wrong stream key")
+	}
+	return 0, nil
+}
