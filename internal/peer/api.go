@@ -114,7 +114,7 @@ type API struct {
 	me     *webrtc.MediaEngine
 	se     webrtc.SettingEngine
 	ir     *interceptor.Registry
-	ingest *webrtc.API          // built on first use by NewIngestPC
+	ingest *webrtc.API         // built on first use by NewIngestPC
 	socks  []srtpdirect.Socket // the UDP mux's sockets; none without a mux
 }
 
