@@ -52,6 +52,8 @@ type DemoConfig struct {
 func DefaultDemoConfig() DemoConfig {
 	oc := origin.DefaultConfig()
 	oc.RTSPUDPRTPAddr, oc.RTSPUDPRTCPAddr = "", ""
+	// The demo's stream is for everyone to see: RTSP reading stays open.
+	oc.RTSPReadOpen = true
 	ec := edge.DefaultConfig()
 	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkoutConfig{Config: checkout.Defaults()},
 		Overlay: overlay.Defaults(), SampleDrop: true, Origin: oc, Edge: ec}
