@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"time"
 
 	"github.com/livedrop/livedrop/internal/access"
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/peer"
@@ -27,9 +29,25 @@ type Config struct {
 	// must present.
 	PublishUser     string `yaml:"publish_user"`
 	PublishPassword string `yaml:"publish_password"`
-	// ReadUser and ReadPassword, when set, protect RTSP reading.
+	// ReadUser and ReadPassword are the credentials RTSP readers must
+	// present, unless RTSPReadOpen lets anyone read.
 	ReadUser     string `yaml:"read_user"`
 	ReadPassword string `yaml:"read_password"`
+	// RTSP and authentication hardening (config_auth.go checks these).
+	// RTSPReadOpen lets anyone read RTSP without credentials.
+	RTSPReadOpen bool `yaml:"rtsp_read_open"`
+	// RTSPAuthMethods are the RTSP schemes offered: "digest" (MD5, what
+	// ffmpeg and cameras answer) and "basic" (the password in clear).
+	RTSPAuthMethods []string `yaml:"rtsp_auth_methods"`
+	// RTSPMaxConns and RTSPMaxConnsPerIP cap concurrent RTSP connections,
+	// in all and from one address (an IPv6 /64); more are closed at once.
+	RTSPMaxConns      int `yaml:"rtsp_max_conns"`
+	RTSPMaxConnsPerIP int `yaml:"rtsp_max_conns_per_ip"`
+	// RTSPHandshakeTimeout closes a connection that has not started playing
+	// or recording within it (a silent or slow client).
+	RTSPHandshakeTimeout time.Duration `yaml:"rtsp_handshake_timeout"`
+	// AuthGuard is the budget of wrong RTSP credentials and control tokens.
+	AuthGuard guard.Config `yaml:"auth_guard"`
 	// Pull lists cameras the origin dials and redials.
 	Pull []PullSource `yaml:"pull"`
 	// Region labels this node's metrics.
@@ -62,6 +80,13 @@ func DefaultConfig() Config {
 		ICE:             originICE(),
 		Access:          access.Defaults(access.Nodes),
 		Settings:        httpnode.DefaultSettings(),
+
+		// RTSP and authentication hardening.
+		RTSPAuthMethods:      []string{"digest"},
+		RTSPMaxConns:         512,
+		RTSPMaxConnsPerIP:    16,
+		RTSPHandshakeTimeout: 10 * time.Second,
+		AuthGuard:            guard.Defaults(),
 	}
 }
 
@@ -87,8 +112,8 @@ func (c *Config) Validate() error {
 	if c.PublishPassword == "" {
 		return errors.New("publish_password: must be set (LIVEDROP_PUBLISH_PASSWORD)")
 	}
-	if (c.ReadUser == "") != (c.ReadPassword == "") {
-		return errors.New("read_user, read_password: set both or neither")
+	if err := c.validateRTSPAuth(); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must be set")

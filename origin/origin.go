@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/access"
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/peer"
@@ -49,6 +50,10 @@ type Params struct {
 	// for those that read their media clock (the overlay hub, built before
 	// the origin it feeds).
 	Streams *stream.Registry
+	// Guard, when set, is the failure budget RTSP credentials are checked
+	// against (the process shares one with its control API); otherwise the
+	// origin builds one from Config.AuthGuard.
+	Guard *guard.Guard
 }
 
 // Origin is a running origin node.
@@ -126,15 +131,13 @@ func New(p Params) (*Origin, error) {
 		}
 	}
 	o.rtspLn = rtspLn
-	o.rtsp = &gortsplib.Server{
-		Handler:        &rtspHandler{o: o, log: base.With("component", "rtsp")},
-		RTSPAddress:    rtspLn.Addr().String(),
-		UDPRTPAddress:  p.Config.RTSPUDPRTPAddr,
-		UDPRTCPAddress: p.Config.RTSPUDPRTCPAddr,
-		Listen: func(string, string) (net.Listener, error) {
-			return rtspLn, nil
-		},
+	rtsp, err := newRTSPServer(p, o, base.With("component", "rtsp"))
+	if err != nil {
+		rtspLn.Close()
+		_ = closeICE()
+		return nil, err
 	}
+	o.rtsp = rtsp
 	o.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
 		Grace: p.Config.ShutdownGrace, Services: p.Services,

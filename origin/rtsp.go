@@ -12,13 +12,16 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtp"
 
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/media"
 )
 
 // rtspHandler adapts gortsplib's server callbacks to the origin's paths.
 type rtspHandler struct {
-	o   *Origin
-	log *slog.Logger
+	o     *Origin
+	log   *slog.Logger
+	guard *guard.Guard
+	basic bool // Basic auth offered besides Digest
 }
 
 var (
@@ -35,19 +38,45 @@ func streamName(p string) (string, bool) {
 	return name, media.ValidName(name)
 }
 
-func (h *rtspHandler) authorized(conn *gortsplib.ServerConn, req *base.Request, user, pass, action, name string) bool {
-	if conn.VerifyCredentials(req, user, pass) {
-		return true
-	}
+// authorized checks a request's credentials against user and pass, and
+// the failure budget first: a locked-out address or account is refused
+// without its credentials being looked at. surface is rtsp_publish or
+// rtsp_read; the account is the surface's user. Passwords are never logged.
+func (h *rtspHandler) authorized(conn *gortsplib.ServerConn, req *base.Request, surface, user, pass string) bool {
+	ip := guard.AddrKey(conn.NetConn().RemoteAddr())
+	account := surface + ":" + user
 	// A first request without credentials is the normal challenge round;
 	// only a wrong answer is a failure worth counting.
-	if _, ok := req.Header["Authorization"]; ok {
-		h.o.metrics.AuthFailures.Inc()
-		h.log.Warn("rtsp request refused: wrong credentials", "action", action, "stream", name,
-			"remote", conn.NetConn().RemoteAddr().String())
+	authz, creds := req.Header["Authorization"]
+	if v := h.guard.Check(ip, account); v.Locked {
+		if creds {
+			h.guard.Refused(surface, ip, account, v)
+			return false
+		}
+		// No credential to check: this only makes the challenge's nonce.
+		return conn.VerifyCredentials(req, user, pass)
+	}
+	if conn.VerifyCredentials(req, user, pass) {
+		h.guard.Succeed(ip, account)
+		return true
+	}
+	if creds {
+		reason := "wrong_credentials"
+		if len(authz) == 1 && strings.HasPrefix(authz[0], "Basic ") && !h.basic {
+			reason = "method_not_allowed"
+		}
+		if surface == surfacePublish {
+			h.o.metrics.AuthFailures.Inc()
+		}
+		h.guard.Fail(surface, reason, ip, account)
 	}
 	return false
 }
+
+const (
+	surfacePublish = "rtsp_publish"
+	surfaceRead    = "rtsp_read"
+)
 
 // OnAnnounce authenticates a publisher and checks what it sends.
 func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
@@ -55,7 +84,7 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 	if !ok {
 		return &base.Response{StatusCode: base.StatusBadRequest}, errors.New("invalid stream name: use 1-64 letters, digits, '-' or '_'")
 	}
-	if !h.authorized(ctx.Conn, ctx.Request, h.o.cfg.PublishUser, h.o.cfg.PublishPassword, "publish", name) {
+	if !h.authorized(ctx.Conn, ctx.Request, surfacePublish, h.o.cfg.PublishUser, h.o.cfg.PublishPassword) {
 		return &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
 	}
 	if h.o.isPulled(name) {
@@ -89,6 +118,7 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 		return &base.Response{StatusCode: base.StatusInternalServerError}, err
 	}
 	pub.path = p
+	markHandshakeDone(ctx.Conn.NetConn())
 	sess := ctx.Session
 	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
 		p.write(sess, medi, pkt)
@@ -120,7 +150,7 @@ func (h *rtspHandler) readStream(conn *gortsplib.ServerConn, req *base.Request, 
 	if !ok {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, errors.New("invalid stream name")
 	}
-	if h.o.cfg.ReadUser != "" && !h.authorized(conn, req, h.o.cfg.ReadUser, h.o.cfg.ReadPassword, "read", name) {
+	if !h.o.cfg.RTSPReadOpen && !h.authorized(conn, req, surfaceRead, h.o.cfg.ReadUser, h.o.cfg.ReadPassword) {
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
 	rs := h.o.rtspStream(name)
@@ -144,6 +174,7 @@ func (h *rtspHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Res
 }
 
 // OnPlay lets a set-up reader play.
-func (h *rtspHandler) OnPlay(_ *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (h *rtspHandler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	markHandshakeDone(ctx.Conn.NetConn())
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }

@@ -40,8 +40,12 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 		{"edge", map[string]string{"LIVEDROP_ACCESS_VIEWERS": "token"}, "access.playback_keys"},
 	}
 	for _, tc := range tests {
+		// Set what every node requires, so the key under test is the one wrong.
 		if _, ok := tc.env["LIVEDROP_NODE_SECRET"]; !ok {
-			tc.env["LIVEDROP_NODE_SECRET"] = testNodeSecret // so the key under test is the one wrong
+			tc.env["LIVEDROP_NODE_SECRET"] = testNodeSecret
+		}
+		if tc.cmd == "origin" {
+			tc.env["LIVEDROP_READ_USER"], tc.env["LIVEDROP_READ_PASSWORD"] = "viewer", "read-secret"
 		}
 		t.Run(tc.cmd+"/"+tc.want, func(t *testing.T) {
 			var out strings.Builder

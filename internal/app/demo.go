@@ -52,6 +52,8 @@ type DemoConfig struct {
 func DefaultDemoConfig() DemoConfig {
 	oc := origin.DefaultConfig()
 	oc.RTSPUDPRTPAddr, oc.RTSPUDPRTCPAddr = "", ""
+	// The demo's stream is for everyone to see: RTSP reading stays open.
+	oc.RTSPReadOpen = true
 	ec := edge.DefaultConfig()
 	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkoutConfig{Config: checkout.Defaults()},
 		Overlay: overlay.Defaults(), SampleDrop: true, Origin: oc, Edge: ec}
@@ -169,16 +171,17 @@ func startDemo(ctx context.Context, cfg DemoConfig, log *slog.Logger) (_ *demo, 
 			err = errors.Join(err, undo.run())
 		}
 	}()
-	// The edge pulls from this process's origin, at the address it listens on.
+	// A bad key is reported before anything listens. The edge pulls from
+	// this process's origin, at the address it then listens on.
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	originLn, err := net.Listen("tcp", cfg.Origin.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("origin.http_addr: %w", err)
 	}
 	undo.push(func() error { return ignoreClosed(originLn.Close()) })
 	cfg.Edge.OriginURL = "http://" + loopbackAddr(originLn.Addr())
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
 	d := &demo{}
 	if d.store, err = checkout.OpenStore(ctx, cfg.Checkout.Config, cfg.DataDir, log); err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)

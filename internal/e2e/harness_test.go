@@ -35,6 +35,9 @@ import (
 const (
 	pubUser = "seller"
 	pubPass = "s3cret-pass"
+	// readUser and readPass read RTSP from the tests' origins.
+	readUser = "viewer"
+	readPass = "r3ad-pass"
 	// nodeSecret is shared by the tests' origins and edges.
 	nodeSecret = "e2e-node-secret-0123456789"
 )
@@ -141,6 +144,7 @@ func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
 		// take the direct send path (the node protects their packets).
 		cfg.ICE.UDPPort = freeUDPPort(t)
 		cfg.PublishUser, cfg.PublishPassword = pubUser, pubPass
+		cfg.ReadUser, cfg.ReadPassword = readUser, readPass
 		cfg.Access.NodeSecrets = []string{nodeSecret}
 		cfg.DataDir = dataDir
 		cfg.ShutdownGrace = 2 * time.Second
