@@ -47,6 +47,10 @@ var Flags = []string{
 	"--allow-loopback-in-peer-connection",
 	"--disable-features=WebRtcHideLocalIpsWithMdns",
 	"--autoplay-policy=no-user-gesture-required",
+	// getUserMedia gets Chromium's test camera (a moving pattern with a
+	// frame counter) and microphone (a beep), with no permission prompt.
+	"--use-fake-device-for-media-stream",
+	"--use-fake-ui-for-media-stream",
 	// Tabs in the background keep full speed: a test's second tab (a
 	// canvas publisher) would otherwise draw once a second, and its video
 	// with it.

@@ -153,8 +153,13 @@ func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
 		}
 		reg := prometheus.NewRegistry()
 		httpLn, rtspLn := listen(t), listen(t)
+		ui, err := webui.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the binary does: the console and the go-live page on the origin.
 		o, err := origin.New(origin.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
-			HTTPListener: httpLn, RTSPListener: rtspLn})
+			HTTPListener: httpLn, RTSPListener: rtspLn, Routes: ui.RegisterConsole})
 		if err != nil {
 			httpLn.Close()
 			rtspLn.Close()

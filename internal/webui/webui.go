@@ -1,6 +1,7 @@
 // Package webui owns the pages served from the binary: the viewer page an edge
-// serves at GET /watch/{stream}, and the seller console an origin serves at
-// GET /console, with their static assets. Both play video with the same WHEP
+// serves at GET /watch/{stream}, and the seller console and go-live page an
+// origin serves at GET /console and GET /golive/{stream}, with their static
+// assets. Both play video with the same WHEP
 // player (POST /whep/{stream} on the same host); the viewer page shows the
 // shoppable overlays and places orders, the console calls the control API.
 package webui
@@ -45,6 +46,7 @@ type asset struct {
 type UI struct {
 	page    *template.Template
 	console *template.Template
+	golive  *template.Template
 	static  map[string]*asset // by name under /static/ and /console/static/
 	modTime time.Time
 }
@@ -91,6 +93,13 @@ func New() (*UI, error) {
 		return nil, fmt.Errorf("webui: parse console: %w", err)
 	}
 	u.console = console
+	golive, err := template.New("golive.html").Funcs(template.FuncMap{
+		"static": u.staticURL(consoleStaticPrefix),
+	}).ParseFS(assets, "assets/golive.html")
+	if err != nil {
+		return nil, fmt.Errorf("webui: parse go-live page: %w", err)
+	}
+	u.golive = golive
 	return u, nil
 }
 
@@ -114,8 +123,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/{name}", u.serveStatic)
 }
 
-// RegisterConsole adds the seller console, GET /console, and its assets,
-// GET /console/static/{name}, to mux. An origin mounts it beside its control
+// RegisterConsole adds the seller console, GET /console, the go-live page,
+// GET /golive/{stream}, and their assets, GET /console/static/{name}, to mux. An origin mounts it beside its control
 // API; the page calls /v1/drops/..., /v1/streams/... and /whep/{stream} on the
 // same host. It does not clash with Register: both may share one mux.
 func (u *UI) RegisterConsole(mux *http.ServeMux) {
@@ -124,6 +133,7 @@ func (u *UI) RegisterConsole(mux *http.ServeMux) {
 		http.Redirect(w, r, "/console", http.StatusMovedPermanently)
 	})
 	mux.HandleFunc("GET "+consoleStaticPrefix+"{name}", u.serveStatic)
+	mux.HandleFunc("GET /golive/{stream}", u.serveGoLive)
 }
 
 // Handler returns a handler that serves only the viewer page and its assets.
@@ -166,6 +176,17 @@ func (u *UI) serveWatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.servePage(w, r, u.page, pageData{Stream: stream})
+}
+
+// serveGoLive serves the go-live page: the seller publishes the browser's
+// camera over WHIP (POST /whip/{stream} on the same host).
+func (u *UI) serveGoLive(w http.ResponseWriter, r *http.Request) {
+	stream := r.PathValue("stream")
+	if !media.ValidName(stream) {
+		http.NotFound(w, r)
+		return
+	}
+	u.servePage(w, r, u.golive, pageData{Stream: stream})
 }
 
 func (u *UI) serveConsole(w http.ResponseWriter, r *http.Request) {
