@@ -10,6 +10,7 @@ import (
 	"github.com/livedrop/livedrop/internal/access"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/peer"
+	"github.com/livedrop/livedrop/internal/whep"
 )
 
 // Config is an edge node's configuration (configs/edge.yaml).
@@ -38,6 +39,8 @@ type Config struct {
 	AudioHold time.Duration  `yaml:"audio_hold"`
 	ICE       peer.ICEConfig `yaml:"ice"`
 
+	// WHEP bounds the WHEP sessions this node serves.
+	WHEP whep.Budget `yaml:"whep"`
 	// Access says who may open WHEP sessions here, and holds the node
 	// secret shared by the origin and its edges.
 	Access access.Config `yaml:"access"`
@@ -57,6 +60,7 @@ func DefaultConfig() Config {
 		GOPStart:    true,
 		AudioHold:   50 * time.Millisecond,
 		ICE:         edgeICE(),
+		WHEP:        whep.DefaultEdgeBudget(),
 		Access:      access.Defaults(access.Public),
 		Settings:    httpnode.DefaultSettings(),
 	}
@@ -104,6 +108,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.ICE.Validate(); err != nil {
+		return err
+	}
+	if err := c.WHEP.Validate(); err != nil {
 		return err
 	}
 	if len(c.Access.NodeSecrets) == 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/peer"
+	"github.com/livedrop/livedrop/internal/whep"
 )
 
 // Config is an origin node's configuration (configs/origin.yaml).
@@ -54,6 +55,8 @@ type Config struct {
 	Region string         `yaml:"region"`
 	ICE    peer.ICEConfig `yaml:"ice"`
 
+	// WHEP bounds the WHEP sessions this node serves.
+	WHEP whep.Budget `yaml:"whep"`
 	// Access says who may open WHEP sessions here, and holds the node
 	// secret shared by the origin and its edges.
 	Access access.Config `yaml:"access"`
@@ -78,6 +81,7 @@ func DefaultConfig() Config {
 		PublishUser:     "seller",
 		Region:          "origin",
 		ICE:             originICE(),
+		WHEP:            whep.DefaultOriginBudget(),
 		Access:          access.Defaults(access.Nodes),
 		Settings:        httpnode.DefaultSettings(),
 
@@ -136,6 +140,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.ICE.Validate(); err != nil {
+		return err
+	}
+	if err := c.WHEP.Validate(); err != nil {
 		return err
 	}
 	if len(c.Access.NodeSecrets) == 0 {

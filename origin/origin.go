@@ -113,7 +113,7 @@ func New(p Params) (*Origin, error) {
 	o.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: o, Logger: log, Metrics: m, Role: "origin", Region: p.Config.Region,
 		Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
-		Authorize: pol.WHEP,
+		Authorize: pol.WHEP, Budget: p.Config.WHEP,
 	})
 	o.whip, err = whip.NewServer(whip.ServerParams{
 		API: api, Sink: whipSink{o}, Authorize: o.authorizePublish, Logger: base, Registerer: p.Registry,

@@ -55,6 +55,8 @@ func DefaultDemoConfig() DemoConfig {
 	// The demo's stream is for everyone to see: RTSP reading stays open.
 	oc.RTSPReadOpen = true
 	ec := edge.DefaultConfig()
+	// loadgen viewers run on the demo's host: one address may hold them all.
+	ec.WHEP.MaxSessionsPerIP, ec.WHEP.OffersPerSecondPerIP, ec.WHEP.OfferBurstPerIP = ec.WHEP.MaxSessions, 1000, 2000
 	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkoutConfig{Config: checkout.Defaults()},
 		Overlay: overlay.Defaults(), SampleDrop: true, Origin: oc, Edge: ec}
 }

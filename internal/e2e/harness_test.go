@@ -192,6 +192,8 @@ func startEdge(t testing.TB, upstream string, mod func(*edge.Config)) *edgeNode 
 		cfg.HTTPAddr = "127.0.0.1:0"
 		cfg.OriginURL = upstream
 		cfg.Access.NodeSecrets = []string{nodeSecret}
+		// The tests' viewers all come from 127.0.0.1, hundreds at once.
+		cfg.WHEP.MaxSessionsPerIP, cfg.WHEP.OffersPerSecondPerIP, cfg.WHEP.OfferBurstPerIP = cfg.WHEP.MaxSessions, 1e4, 1e4
 		cfg.DataDir = dataDir
 		cfg.Region = "test-region"
 		cfg.ICE.UDPPort = freeUDPPort(t) // as startOrigin

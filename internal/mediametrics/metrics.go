@@ -23,6 +23,7 @@ type Metrics struct {
 	UpstreamDials    *prometheus.CounterVec // stream, result
 	SessionsCreated  *prometheus.CounterVec // role
 	SetupFailures    *prometheus.CounterVec // reason
+	HalfOpenClosed   prometheus.Counter
 	AuthFailures     prometheus.Counter
 	FirstKeyframe    prometheus.Histogram
 	AudioDropped     *prometheus.CounterVec // codec
@@ -75,6 +76,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		SetupFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livedrop_session_setup_failures_total", Help: "WHEP session setups refused or failed, by reason.",
 		}, []string{"reason"}),
+		HalfOpenClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livedrop_sessions_halfopen_closed_total", Help: "WHEP sessions closed because ICE and DTLS were not up within whep.ice_timeout of the answer.",
+		}),
 		AuthFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livedrop_publish_auth_failures_total", Help: "RTSP publish attempts refused for wrong credentials.",
 		}),
@@ -115,7 +119,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.Streams, m.Publishers, m.Viewers, m.PacketsIn,
 		m.BytesIn, m.PacketsOut, m.BytesOut, m.Dropped, m.UpstreamUp, m.UpstreamDials,
-		m.SessionsCreated, m.SetupFailures, m.AuthFailures, m.FirstKeyframe, m.AudioDropped,
+		m.SessionsCreated, m.SetupFailures, m.HalfOpenClosed, m.AuthFailures, m.FirstKeyframe, m.AudioDropped,
 		m.IngestErrors, m.KeyframeRequests, m.NACKs, m.Retransmissions, m.GOPStarts, m.ForwardLatency, m.Writers, m.SessionPaths} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register media metrics: %w", err)

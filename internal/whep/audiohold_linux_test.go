@@ -72,7 +72,7 @@ func testAudioHold(t *testing.T, hold time.Duration, frames int) (datagrams int)
 		Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: media.H264Fmtp},
 		Audio: &stream.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2},
 	})
-	srv := NewServer(ServerParams{API: srvAPI, Source: staticSource{st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	srv := NewServer(ServerParams{Budget: benchBudget, API: srvAPI, Source: staticSource{st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: m, Role: "edge", QueueSize: 1024, NoGOPStart: true, AudioHold: hold})
 	mux := http.NewServeMux()
 	srv.Register(mux)

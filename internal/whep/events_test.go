@@ -56,7 +56,7 @@ func TestEventsDataChannelInOrder(t *testing.T) {
 	st := stream.New("s", time.Second)
 	st.SetTracks(stream.Tracks{Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: media.H264Fmtp}})
 	feed := &fakeFeed{}
-	srv := NewServer(ServerParams{API: api, Source: staticSource{st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	srv := NewServer(ServerParams{Budget: benchBudget, API: api, Source: staticSource{st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: m, Role: "origin", Events: feed})
 	mux := http.NewServeMux()
 	srv.Register(mux)

@@ -73,7 +73,7 @@ func newForwardRig(tb testing.TB, n int, useMux bool) *forwardRig {
 	}
 	r := &forwardRig{st: stream.New("bench", time.Second), perView: make([]atomic.Int64, n)}
 	r.st.SetTracks(stream.Tracks{Video: &stream.Codec{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: media.H264Fmtp}})
-	r.srv = NewServer(ServerParams{API: srvAPI, Source: staticSource{r.st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	r.srv = NewServer(ServerParams{Budget: benchBudget, API: srvAPI, Source: staticSource{r.st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: m, Role: "origin", QueueSize: 1024})
 	mux := http.NewServeMux()
 	r.srv.Register(mux)

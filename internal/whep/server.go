@@ -67,6 +67,10 @@ type ServerParams struct {
 	// session on the stream; a refusal is answered with its status (401,
 	// 403) and message before anything is read or built. Nil lets anyone.
 	Authorize func(r *http.Request, stream string) (status int, err error)
+	// Budget bounds sessions (zero: DefaultEdgeBudget).
+	Budget Budget
+	// Now is the budget's clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // Server answers WHEP requests.
@@ -77,6 +81,7 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	engine *fanout.Engine
+	budget *budget
 	// gathered is when a session's ICE gathering is complete (a hook for
 	// tests: webrtc.GatheringCompletePromise).
 	gathered func(*webrtc.PeerConnection) <-chan struct{}
@@ -91,7 +96,17 @@ func NewServer(p ServerParams) *Server {
 	if p.QueueSize <= 0 {
 		p.QueueSize = 512
 	}
+	if p.Budget == (Budget{}) {
+		p.Budget = DefaultEdgeBudget()
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	for _, r := range []string{"unauthorized", "global_cap", "ip_cap", "rate"} {
+		p.Metrics.SetupFailures.WithLabelValues(r)
+	}
 	return &Server{
+		budget:   newBudget(p.Budget, p.Now),
 		p:        p,
 		log:      p.Logger.With("component", "whep-server"),
 		closed:   make(chan struct{}),
@@ -185,6 +200,20 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The budget before anything costly: a refused offer is not read, makes
+	// no peer connection and starts no goroutine.
+	unbudget, ref := s.budget.admit(clientIP(r))
+	if ref != nil {
+		w.Header().Set("Retry-After", retryAfter(ref.retryAfter))
+		s.fail(w, ref.code, ref.reason, ref.msg)
+		return
+	}
+	admitted := false
+	defer func() {
+		if !admitted {
+			unbudget()
+		}
+	}()
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/sdp") {
 		s.fail(w, http.StatusUnsupportedMediaType, "bad_content_type", "offer must be application/sdp")
 		return
@@ -221,7 +250,14 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st, release, err := s.p.Source.Acquire(r.Context(), name)
+	st, acquired, err := s.p.Source.Acquire(r.Context(), name)
+	if err == nil {
+		admitted = true // from here the session's release gives the place back
+	}
+	release := func() {
+		acquired()
+		unbudget()
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.fail(w, http.StatusNotFound, "not_found", "stream not found")

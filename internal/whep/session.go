@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livedrop/livedrop/internal/fanout"
@@ -50,8 +51,10 @@ type session struct {
 	out       *fanout.Output
 	wire      []peer.Packet // WriteRun's scratch, owned by the session's writer
 
-	viewers prometheus.Gauge
-	m       sessionMetrics
+	viewers   prometheus.Gauge
+	m         sessionMetrics
+	connected atomic.Bool
+	halfOpen  *time.Timer // closes the session if ICE is not up in time
 }
 
 // sessionMetrics are a session's metric children, looked up once.
@@ -156,6 +159,7 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 			// Writes before DTLS is up are lost: the session gets packets
 			// from now on.
 			joinOnce.Do(func() {
+				ss.connected.Store(true)
 				path := "pion"
 				if s.p.API.UseDirect(ss.senders, vs, ss.keys, s.log.With("session", ss.id)) {
 					path = "direct"
@@ -176,6 +180,15 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 	}
 	s.sessions[ss.id] = ss
 	s.wg.Add(len(senders))
+	// A session answered but never connected (a client that offers and
+	// goes, or a flood of offers) is closed: it would hold its peer
+	// connection, goroutines and a place in the budget.
+	ss.halfOpen = time.AfterFunc(s.p.Budget.ICETimeout, func() {
+		if !ss.connected.Load() {
+			m.HalfOpenClosed.Inc()
+			s.goClose(ss, "ICE not connected within "+s.p.Budget.ICETimeout.String())
+		}
+	})
 	s.mu.Unlock()
 	ss.viewers.Inc()
 	m.SessionsCreated.WithLabelValues(s.p.Role).Inc()
@@ -207,8 +220,12 @@ func (ss *session) close(why string) {
 		s := ss.srv
 		s.mu.Lock()
 		delete(s.sessions, ss.id)
+		halfOpen := ss.halfOpen
 		s.mu.Unlock()
 		close(ss.done)
+		if halfOpen != nil {
+			halfOpen.Stop()
+		}
 		ss.out.Close()
 		_ = ss.pc.Close()
 		ss.viewers.Dec()
