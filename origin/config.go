@@ -55,6 +55,12 @@ type Config struct {
 	Region string         `yaml:"region"`
 	ICE    peer.ICEConfig `yaml:"ice"`
 
+	// TranscodeAudio turns AAC audio (most IP cameras, ffmpeg's default)
+	// into Opus for viewers with an ffmpeg child per stream (FFmpegPath, a
+	// path or a name on PATH); without ffmpeg AAC is dropped and video
+	// still plays.
+	TranscodeAudio bool   `yaml:"transcode_audio"`
+	FFmpegPath     string `yaml:"ffmpeg_path"`
 	// WHEP bounds the WHEP sessions this node serves.
 	WHEP whep.Budget `yaml:"whep"`
 	// Access says who may open WHEP sessions here, and holds the node
@@ -81,6 +87,8 @@ func DefaultConfig() Config {
 		PublishUser:     "seller",
 		Region:          "origin",
 		ICE:             originICE(),
+		TranscodeAudio:  true,
+		FFmpegPath:      "ffmpeg",
 		WHEP:            whep.DefaultOriginBudget(),
 		Access:          access.Defaults(access.Nodes),
 		Settings:        httpnode.DefaultSettings(),
@@ -141,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.ICE.Validate(); err != nil {
 		return err
+	}
+	if c.TranscodeAudio && c.FFmpegPath == "" {
+		return errors.New("ffmpeg_path: must be set when transcode_audio is on")
 	}
 	if err := c.WHEP.Validate(); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/transcode"
 )
 
 // ErrNoVideo refuses a source without H.264 video.
@@ -30,17 +33,32 @@ type plan struct {
 	h264   *format.H264
 	audio  *description.Media
 	afmt   format.Format
+	aac    *format.MPEG4Audio // set when the audio is AAC, forwarded as Opus
 	tracks stream.Tracks
 }
 
-// planSource picks the H.264 video and a WebRTC-compatible audio track of a
-// source. Audio WebRTC cannot carry (AAC and others) is dropped with one
-// warning and a metric; the video still plays.
-func planSource(desc *description.Session, name string, log *slog.Logger, m *mediametrics.Metrics) (*plan, error) {
+// planSource plans a source's tracks; AAC is transcoded when the origin
+// can (transcode_audio and ffmpeg found).
+func (o *Origin) planSource(desc *description.Session, name string, log *slog.Logger) (*plan, error) {
+	return planTracks(desc, name, log, o.metrics, o.ffmpeg != "")
+}
+
+// planTracks picks the H.264 video and an audio track of a source that
+// players can hear: Opus or G.711 as they come, AAC (MPEG4-GENERIC) as
+// Opus when transcodeAAC. Other audio is dropped with one warning and a
+// metric; the video still plays.
+func planTracks(desc *description.Session, name string, log *slog.Logger, m *mediametrics.Metrics, transcodeAAC bool) (*plan, error) {
 	p := &plan{desc: desc}
 	for _, medi := range desc.Medias {
 		for _, f := range medi.Formats {
 			switch f := f.(type) {
+			case *format.MPEG4Audio:
+				if p.audio == nil && transcodeAAC && f.Config != nil {
+					p.audio, p.afmt, p.aac = medi, f, f
+					p.tracks.Audio = &stream.Codec{MimeType: media.MimeOpus, ClockRate: media.OpusClockRate, Channels: media.OpusChannels}
+				} else if p.audio == nil {
+					dropAudio(name, f.Codec(), log, m)
+				}
 			case *format.H264:
 				if p.h264 == nil {
 					p.video, p.h264 = medi, f
@@ -104,10 +122,29 @@ type path struct {
 	warnedB bool
 
 	pktsV, pktsA, bytesV, bytesA, malformed, bframes prometheus.Counter
+
+	tc  transcoding
+	aac *aacIn // the current source's AAC being transcoded; nil for none
 }
 
-func newPath(name string, log *slog.Logger, m *mediametrics.Metrics) *path {
+// transcoding is what a path needs to turn AAC into Opus.
+type transcoding struct {
+	ffmpeg string
+	m      *transcode.Metrics
+}
+
+// aacIn is one source's AAC on its way through a transcoder, which its
+// goroutine runs until stop.
+type aacIn struct {
+	dec  *rtpmpeg4audio.Decoder
+	tc   *transcode.Transcoder
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func newPath(name string, log *slog.Logger, m *mediametrics.Metrics, tc transcoding) *path {
 	return &path{
+		tc:        tc,
 		name:      name,
 		st:        stream.New(name, time.Second),
 		log:       log,
@@ -132,9 +169,19 @@ func (p *path) attach(owner any, pl *plan, srv *gortsplib.Server) error {
 			return fmt.Errorf("rtsp re-stream: %w", err)
 		}
 	}
+	var aac *aacIn
+	if pl.aac != nil {
+		var err error
+		if aac, err = p.startAAC(owner, pl.aac); err != nil {
+			if rs != nil {
+				rs.Close()
+			}
+			return err
+		}
+	}
 	p.mu.Lock()
-	old := p.rtsp
-	p.owner, p.plan, p.rtsp = owner, pl, rs
+	old, oldAAC := p.rtsp, p.aac
+	p.owner, p.plan, p.rtsp, p.aac = owner, pl, rs, aac
 	// A source that can make keyframes on request (WHIP: a PLI) gets the
 	// viewers' requests; RTSP cannot be asked.
 	if k, ok := owner.(interface{ RequestKeyframe() }); ok {
@@ -155,8 +202,52 @@ func (p *path) attach(owner any, pl *plan, srv *gortsplib.Server) error {
 	if old != nil {
 		old.Close()
 	}
+	oldAAC.end()
 	p.st.SetTracks(pl.tracks)
 	return nil
+}
+
+// startAAC starts the transcoder of owner's AAC; its Opus joins the
+// stream's audio while owner is the source.
+func (p *path) startAAC(owner any, f *format.MPEG4Audio) (*aacIn, error) {
+	dec, err := f.CreateDecoder()
+	if err != nil {
+		return nil, fmt.Errorf("aac: %w", err)
+	}
+	tc, err := transcode.New(transcode.Params{FFmpeg: p.tc.ffmpeg, Config: f.Config, Logger: p.log.With("stream", p.name),
+		Metrics: p.tc.m, Out: func(pkt *rtp.Packet, arrival time.Time) { p.writeOpus(owner, pkt, arrival) }})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &aacIn{dec: dec, tc: tc, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		tc.Run(ctx)
+	}()
+	return a, nil
+}
+
+// end stops the transcoder and waits for it; nil does nothing.
+func (a *aacIn) end() {
+	if a == nil {
+		return
+	}
+	a.stop()
+	<-a.done
+}
+
+// writeOpus takes a transcoded packet of owner's source.
+func (p *path) writeOpus(owner any, pkt *rtp.Packet, arrival time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.owner != owner {
+		return
+	}
+	h := pkt.Header
+	h.Extension, h.Extensions, h.CSRC = false, nil, nil
+	p.aRebase.Map(&h, arrival)
+	p.st.WritePacket(&stream.Packet{Kind: stream.Audio, Header: h, Payload: pkt.Payload, Arrival: arrival})
 }
 
 // detach ends owner's turn as the source, if it still is. It reports
@@ -167,13 +258,14 @@ func (p *path) detach(owner any) bool {
 		p.mu.Unlock()
 		return false
 	}
-	rs := p.rtsp
-	p.owner, p.rtsp, p.plan = nil, nil, nil
+	rs, aac := p.rtsp, p.aac
+	p.owner, p.rtsp, p.plan, p.aac = nil, nil, nil, nil
 	p.st.OnKeyframeRequest(nil)
 	p.mu.Unlock()
 	if rs != nil {
 		rs.Close()
 	}
+	aac.end()
 	p.st.SetOffline()
 	return true
 }
@@ -197,6 +289,18 @@ func (p *path) write(owner any, medi *description.Media, pkt *rtp.Packet) {
 	case p.plan.audio:
 		p.pktsA.Inc()
 		p.bytesA.Add(float64(len(pkt.Payload)))
+		if p.aac != nil {
+			// AAC to the transcoder, never waiting on it: its Opus comes
+			// back through writeOpus.
+			aus, err := p.aac.dec.Decode(pkt)
+			if err != nil {
+				return // a fragment, or a unit lost on the way
+			}
+			for i, a := range aus {
+				p.aac.tc.Write(a, pkt.Timestamp+uint32(i*1024), now)
+			}
+			return
+		}
 		h := pkt.Header
 		h.Extension, h.Extensions, h.CSRC = false, nil, nil
 		p.aRebase.Map(&h, now)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/transcode"
 	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/internal/whip"
 )
@@ -65,6 +67,8 @@ type Origin struct {
 	closeICE func() error
 	whep     *whep.Server
 	whip     *whip.Server
+	ffmpeg   string // the transcoder's binary; "" when AAC is dropped
+	tcm      *transcode.Metrics
 	rtsp     *gortsplib.Server
 	node     *httpnode.Node
 	access   *access.Policy
@@ -115,6 +119,17 @@ func New(p Params) (*Origin, error) {
 		Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
 		Authorize: pol.WHEP, Budget: p.Config.WHEP,
 	})
+	if o.tcm, err = transcode.NewMetrics(p.Registry); err != nil {
+		_ = closeICE()
+		return nil, err
+	}
+	if p.Config.TranscodeAudio {
+		if o.ffmpeg, err = exec.LookPath(p.Config.FFmpegPath); err != nil {
+			o.ffmpeg = ""
+			log.Warn("ffmpeg not found: AAC audio will be dropped (video still plays); install ffmpeg or set ffmpeg_path",
+				"ffmpeg_path", p.Config.FFmpegPath)
+		}
+	}
 	o.whip, err = whip.NewServer(whip.ServerParams{
 		API: api, Sink: whipSink{o}, Authorize: o.authorizePublish, Logger: base, Registerer: p.Registry,
 		ICEServers: p.Config.ICE.LinkHeaders(),
@@ -228,7 +243,7 @@ func (o *Origin) startSourceAs(name string, owner any, pl *plan, exclusive bool)
 	o.mu.Lock()
 	p := o.paths[name]
 	if p == nil {
-		p = newPath(name, o.log, o.metrics)
+		p = newPath(name, o.log, o.metrics, transcoding{ffmpeg: o.ffmpeg, m: o.tcm})
 		o.paths[name] = p
 		o.streams.Add(p.st)
 		o.metrics.Streams.Set(float64(len(o.paths)))
@@ -358,7 +373,7 @@ func (o *Origin) pullOnce(ctx context.Context, ps PullSource, log *slog.Logger) 
 	if err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
-	pl, err := planSource(desc, ps.Stream, log, o.metrics)
+	pl, err := o.planSource(desc, ps.Stream, log)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 	if h.o.isPulled(name) {
 		return &base.Response{StatusCode: base.StatusBadRequest}, errors.New("stream is pulled from a configured camera and cannot be published")
 	}
-	pl, err := planSource(ctx.Description, name, h.log, h.o.metrics)
+	pl, err := h.o.planSource(ctx.Description, name, h.log)
 	if err != nil {
 		h.o.metrics.IngestErrors.WithLabelValues(name, "unsupported_codec").Inc()
 		h.log.Warn("publish refused", "stream", name, "err", err)

@@ -52,7 +52,7 @@ func (s whipSink) Publish(name string, tracks stream.Tracks, src whip.Source) (w
 			desc.Medias = append(desc.Medias, audio)
 		}
 	}
-	pl, err := planSource(desc, name, s.o.log, s.o.metrics)
+	pl, err := s.o.planSource(desc, name, s.o.log)
 	if err != nil {
 		return nil, err
 	}
