@@ -131,7 +131,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 			t.Fatalf("configs/%s.yaml: %v", kind, err)
 		}
 		for broken, want := range map[string]string{
-			string(data) + "\nhttp_adr: \":9\"\n":  "field http_adr not found",
+			string(data) + "\nhttp_adr: \":9\"\n": "field http_adr not found",
 			"idle_timeout: 5 parsecs\n":           "line 1",
 			"checkout:\n  lease_min: [1]\n":       "line 2",
 			"checkout:\n  lease_min: -1\n":        "checkout.lease_min: ",
