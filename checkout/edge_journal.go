@@ -3,7 +3,6 @@ package checkout
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -20,30 +19,40 @@ type journalRec struct {
 }
 
 // replay opens the journal and loads what it holds into the order book, the
-// SKUs' counters and the ship queue.
+// SKUs' counters and the ship queue. Damage does not stop the edge: the
+// orders of every intact record are loaded, and each damaged stretch is
+// logged and counted.
 func (e *Edge) replay() (*Journal, error) {
 	var replayed []*edgeOrder
 	j, err := OpenJournal(e.journal, func(rec []byte) error {
 		var r journalRec
 		if err := json.Unmarshal(rec, &r); err != nil {
-			return fmt.Errorf("decode journal record: %w", err)
+			return fmt.Errorf("%w: %w", ErrCorruptRecord, err)
 		}
-		switch r.K {
-		case "o":
-			if r.O == nil {
-				return errors.New("order record without order")
-			}
+		switch {
+		case r.K == "o" && r.O != nil && r.O.ID != "":
 			eo := &edgeOrder{o: *r.O, done: make(chan struct{}), journal: true, at: time.Now()}
 			close(eo.done)
 			e.book.put(r.O.ID, eo)
 			replayed = append(replayed, eo)
-		case "s":
+		case r.K == "s":
 			e.book.markShipped(r.I)
+		default:
+			return fmt.Errorf("%w: kind %q without an order", ErrCorruptRecord, r.K)
 		}
 		return nil
 	}, e.observeJournal)
 	if err != nil {
 		return nil, fmt.Errorf("checkout edge journal: %w", err)
+	}
+	for _, d := range j.Damage() {
+		kind := "middle"
+		if d.Tail {
+			kind = "tail"
+		}
+		e.m.damaged.WithLabelValues(kind).Inc()
+		e.logger.Error("checkout edge journal damaged: orders of the intact records before and after it are kept",
+			"journal", e.journal, "offset", d.Offset, "bytes", d.Len, "reason", d.Reason, "where", kind, "saved_to", d.SavedTo)
 	}
 	unshipped := 0
 	for _, eo := range replayed {

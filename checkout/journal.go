@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -18,8 +19,12 @@ import (
 // goroutine takes every record queued since its last fsync, writes them, calls
 // fsync once, and then releases each waiter whose record that fsync covered.
 //
-// A record is framed as length (uint32 LE), CRC-32C (uint32 LE), payload. A torn
-// tail left by a crash is cut off when the journal is opened.
+// A record is framed as length (uint32 LE), CRC-32C (uint32 LE), payload.
+// Opening replays every intact record in file order. Damage is skipped and
+// reported (Damage), never fatal: a damaged stretch between intact records
+// stays where it is, and a damaged tail (a torn write, garbage appended) is
+// copied to a side file and cut off, so appends go on from the last intact
+// record.
 type Journal struct {
 	path    string
 	f       *os.File
@@ -33,7 +38,26 @@ type Journal struct {
 
 	errMu sync.Mutex
 	err   error // sticky write error
+
+	damage []JournalDamage // found by OpenJournal
 }
+
+// JournalDamage is a stretch of a journal that held no intact record when
+// it was opened.
+type JournalDamage struct {
+	Offset int64  // first damaged byte
+	Len    int64  // damaged bytes
+	Reason string // what was wrong at Offset
+	// Tail is set when no intact record follows: the stretch was cut off
+	// and its bytes kept in SavedTo ("" if they could not be saved).
+	Tail    bool
+	SavedTo string
+}
+
+// ErrCorruptRecord, wrapped by a replay function's error, says an intact
+// record does not decode: it is skipped and reported as damage instead of
+// failing the open.
+var ErrCorruptRecord = errors.New("corrupt journal record")
 
 type jreq struct {
 	data []byte
@@ -49,9 +73,10 @@ const maxRecord = 1 << 20
 const maxBatch = 4096
 
 // OpenJournal opens (creating it and its directory if needed) the journal at
-// path, calls replay for every intact record in order, truncates a torn tail,
-// and starts the writer. observe, if not nil, is told each batch's size and
-// fsync duration. Close stops the writer.
+// path, calls replay for every intact record in order, skips and records
+// damage (see Journal), and starts the writer. A replay error fails the open
+// unless it wraps ErrCorruptRecord. observe, if not nil, is told each
+// batch's size and fsync duration. Close stops the writer.
 func OpenJournal(path string, replay func(rec []byte) error, observe func(batch int, fsync time.Duration)) (*Journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("journal dir: %w", err)
@@ -60,18 +85,16 @@ func OpenJournal(path string, replay func(rec []byte) error, observe func(batch 
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	good, err := readRecords(f, replay)
+	good, damage, err := readRecords(f, replay)
+	if err == nil && len(damage) > 0 && damage[len(damage)-1].Tail {
+		err = cutTail(f, path, good, &damage[len(damage)-1])
+	}
+	if err == nil {
+		_, err = f.Seek(good, io.SeekStart)
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
-	}
-	if err := f.Truncate(good); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("truncate journal tail: %w", err)
-	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("seek journal: %w", err)
 	}
 	j := &Journal{
 		path:    path,
@@ -80,38 +103,116 @@ func OpenJournal(path string, replay func(rec []byte) error, observe func(batch 
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		observe: observe,
+		damage:  damage,
 	}
 	go j.writer()
 	return j, nil
 }
 
-func readRecords(f *os.File, replay func([]byte) error) (int64, error) {
-	r := bufio.NewReaderSize(f, 1<<16)
-	var off int64
-	var hdr [8]byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return off, nil // clean end or torn header
-		}
-		n := binary.LittleEndian.Uint32(hdr[:4])
-		sum := binary.LittleEndian.Uint32(hdr[4:])
-		if n == 0 || n > maxRecord {
-			return off, nil
-		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return off, nil
-		}
-		if crc32.Checksum(buf, crcTable) != sum {
-			return off, nil
-		}
-		if replay != nil {
-			if err := replay(buf); err != nil {
-				return 0, fmt.Errorf("replay journal record at %d: %w", off, err)
+// Damage lists the damaged stretches OpenJournal found, in file order.
+func (j *Journal) Damage() []JournalDamage { return j.damage }
+
+// readRecords replays the intact records of f and returns the end of the
+// last one and the damaged stretches. After damage it looks for the next
+// intact record byte by byte: a record's JSON payload holds no 0x00 byte, so
+// no header can be found inside one.
+func readRecords(f *os.File, replay func([]byte) error) (good int64, damage []JournalDamage, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, nil, fmt.Errorf("stat journal: %w", err)
+	}
+	r := bufio.NewReaderSize(f, 8+maxRecord)
+	var bad *JournalDamage
+	for off := int64(0); off < st.Size(); {
+		rec, why := peekRecord(r, st.Size()-off)
+		if why == "" && replay != nil {
+			if rerr := replay(bytes.Clone(rec)); errors.Is(rerr, ErrCorruptRecord) {
+				why = rerr.Error()
+			} else if rerr != nil {
+				return 0, nil, fmt.Errorf("replay journal record at %d: %w", off, rerr)
 			}
 		}
-		off += 8 + int64(n)
+		step := int64(1) // resynchronise byte by byte
+		if rec != nil {
+			step = int64(8 + len(rec)) // an intact record, even undecodable, is skipped whole
+		}
+		if _, err := r.Discard(int(step)); err != nil {
+			return 0, nil, fmt.Errorf("read journal at %d: %w", off, err)
+		}
+		if why != "" {
+			if bad == nil {
+				damage = append(damage, JournalDamage{Offset: off, Reason: why})
+				bad = &damage[len(damage)-1]
+			}
+			bad.Len += step
+		} else {
+			bad = nil
+			good = off + step
+		}
+		off += step
 	}
+	if bad != nil {
+		bad.Tail = true
+	}
+	return good, damage, nil
+}
+
+// peekRecord looks at the record at r's position, left bytes before the end
+// of the file, without consuming it: it returns its payload, or why there is
+// none there.
+func peekRecord(r *bufio.Reader, left int64) (rec []byte, why string) {
+	if left < 8 {
+		return nil, fmt.Sprintf("record header cut short (%d of 8 bytes)", left)
+	}
+	hdr, err := r.Peek(8)
+	if err != nil {
+		return nil, "read: " + err.Error()
+	}
+	n := binary.LittleEndian.Uint32(hdr[:4])
+	if n == 0 || n > maxRecord {
+		return nil, fmt.Sprintf("record length %d out of range", n)
+	}
+	if int64(n) > left-8 {
+		return nil, fmt.Sprintf("record of %d bytes cut short at %d", n, left-8)
+	}
+	buf, err := r.Peek(8 + int(n))
+	if err != nil {
+		return nil, "read: " + err.Error()
+	}
+	if crc32.Checksum(buf[8:], crcTable) != binary.LittleEndian.Uint32(buf[4:8]) {
+		return nil, "record checksum mismatch"
+	}
+	return buf[8:], ""
+}
+
+// cutTail copies the damaged tail d to a side file next to path, then cuts
+// it off f, so that appends go on after the last intact record.
+func cutTail(f *os.File, path string, good int64, d *JournalDamage) error {
+	side := fmt.Sprintf("%s.damaged-%d", path, time.Now().UnixNano())
+	if err := saveTail(f, side, d.Offset, d.Len); err == nil {
+		d.SavedTo = side
+	} else {
+		d.Reason += "; not saved: " + err.Error()
+	}
+	if err := f.Truncate(good); err != nil {
+		return fmt.Errorf("truncate journal tail: %w", err)
+	}
+	return nil
+}
+
+func saveTail(f *os.File, side string, off, n int64) error {
+	out, err := os.OpenFile(side, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, io.NewSectionReader(f, off, n))
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Append queues rec and waits until an fsync covers it.

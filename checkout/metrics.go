@@ -19,6 +19,7 @@ type metrics struct {
 	leaseRefills  prometheus.Counter
 	fsync         prometheus.Histogram
 	batch         prometheus.Histogram
+	damaged       *prometheus.CounterVec
 	syncLag       prometheus.Gauge
 	unshipped     prometheus.Gauge
 	revenue       *prometheus.CounterVec
@@ -60,6 +61,8 @@ func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 			Help: "Journal fsync latency.", ConstLabels: c, Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "livedrop_checkout_journal_batch_size",
 			Help: "Records per journal fsync (group commit).", ConstLabels: c, Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
+		damaged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_journal_damaged_total",
+			Help: "Damaged stretches found in the journal at start, by where (tail: cut off and saved to a side file; middle: skipped between intact records).", ConstLabels: c}, []string{"where"}),
 		syncLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livedrop_checkout_sync_lag_seconds",
 			Help: "Age of the oldest accepted order not yet shipped to the store.", ConstLabels: c}),
 		unshipped: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livedrop_checkout_unshipped_orders",
@@ -72,7 +75,7 @@ func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 			Help: "Payments by result (paid, declined, refunded, error).", ConstLabels: c}, []string{"result"}),
 	}
 	for _, col := range []prometheus.Collector{m.orders, m.acceptLatency, m.answerLatency, m.lookups, m.held, m.shipLatency, m.leaseUnits, m.leaseGrant, m.leaseRefills,
-		m.fsync, m.batch, m.syncLag, m.unshipped, m.revenue, m.shipped, m.payments} {
+		m.fsync, m.batch, m.damaged, m.syncLag, m.unshipped, m.revenue, m.shipped, m.payments} {
 		if err := reg.Register(col); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -21,7 +21,7 @@ const token = "test-control-token-0123"
 
 // originServer serves an OriginService over a memory store holding drop d1
 // of stream cam1 and drop d2 of stream other; it stops with the test.
-func originServer(t *testing.T, cfg overlay.Config) (*httptest.Server, *OriginService) {
+func originServer(t testing.TB, cfg overlay.Config) (*httptest.Server, *OriginService) {
 	t.Helper()
 	store, err := checkout.OpenMemStore(filepath.Join(t.TempDir(), "store.journal"), nil, nil)
 	if err != nil {
@@ -55,7 +55,7 @@ type service interface {
 	Run(context.Context) error
 }
 
-func serve(t *testing.T, svc service) *httptest.Server {
+func serve(t testing.TB, svc service) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	svc.Register(mux)
