@@ -41,6 +41,10 @@ func startOrigin(tb testing.TB) *Origin {
 	cfg.RTSPUDPRTPAddr, cfg.RTSPUDPRTCPAddr = "", ""
 	cfg.ICE.UDPPort = 0
 	cfg.PublishUser, cfg.PublishPassword = fuzzUser, fuzzPass
+	cfg.ReadUser, cfg.ReadPassword = "viewer", "fuzz-read-pass"
+	// The seeds carry Basic credentials, so the fuzzer gets past them.
+	cfg.RTSPAuthMethods = []string{"basic", "digest"}
+	cfg.Access.NodeSecrets = []string{"fuzz-node-secret-0123456789"}
 	cfg.DataDir = tb.TempDir()
 	cfg.ShutdownGrace = time.Second
 	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -206,10 +210,10 @@ func FuzzPlanSource(f *testing.F) {
 		if err := desc.Unmarshal(&ssd); err != nil {
 			return
 		}
-		pl, err := planSource(&desc, "cam1", testLogger(), m)
+		pl, err := planTracks(&desc, "cam1", testLogger(), m, true)
 		if err != nil {
 			if !errors.Is(err, ErrNoVideo) {
-				t.Fatalf("planSource: %v, want ErrNoVideo", err)
+				t.Fatalf("planTracks: %v, want ErrNoVideo", err)
 			}
 			return
 		}

@@ -21,6 +21,9 @@ import (
 var fuzzEnv = map[string]string{
 	"LIVEDROP_PUBLISH_PASSWORD": "fuzz-publish-password",
 	"LIVEDROP_CONTROL_TOKEN":    "fuzz-control-token-0123456789",
+	"LIVEDROP_NODE_SECRET":      "fuzz-node-secret-0123456789",
+	"LIVEDROP_READ_USER":        "viewer",
+	"LIVEDROP_READ_PASSWORD":    "fuzz-read-password",
 }
 
 // configKind is a configuration a command loads: its defaults and the
