@@ -141,6 +141,7 @@ func TestStartIsAllOrNothing(t *testing.T) {
 			oRTSP, oICE := freeTCP(t), freeUDPPort(t)
 			return run{env: map[string]string{
 				"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_PUBLISH_PASSWORD": "secret",
+				"LIVEDROP_READ_USER": "viewer", "LIVEDROP_READ_PASSWORD": "secret2",
 				"LIVEDROP_REDIS_URL": redisURL, "LIVEDROP_CONTROL_TOKEN": token,
 				"LIVEDROP_HTTP_ADDR": holdTCP(t), "LIVEDROP_RTSP_ADDR": oRTSP,
 				"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "",
