@@ -35,6 +35,9 @@ import (
 const (
 	pubUser = "seller"
 	pubPass = "s3cret-pass"
+	// RTSP readers' credentials (origin B pulling from origin A).
+	readUser = "viewer"
+	readPass = "r3ad-pass"
 )
 
 // requireTool fails the test when a real component is missing: make test
@@ -139,6 +142,7 @@ func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
 		// take the direct send path (the node protects their packets).
 		cfg.ICE.UDPPort = freeUDPPort(t)
 		cfg.PublishUser, cfg.PublishPassword = pubUser, pubPass
+		cfg.ReadUser, cfg.ReadPassword = readUser, readPass
 		cfg.DataDir = dataDir
 		cfg.ShutdownGrace = 2 * time.Second
 		if mod != nil {

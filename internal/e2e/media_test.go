@@ -185,7 +185,7 @@ func TestEdgeChainAndPullSource(t *testing.T) {
 	pub := startFFmpeg(t, encodeArgs(30), publishURL(a, "cam", pubUser, pubPass))
 	waitOnline(t, a, "cam", pub)
 	b := startOrigin(t, func(c *origin.Config) {
-		c.Pull = []origin.PullSource{{Stream: "pulled", URL: "rtsp://" + a.RTSPAddr() + "/cam"}}
+		c.Pull = []origin.PullSource{{Stream: "pulled", URL: "rtsp://" + readUser + ":" + readPass + "@" + a.RTSPAddr() + "/cam"}}
 	})
 	waitFor(t, 15*time.Second, "origin B to pull the camera", func() bool {
 		_, release, err := b.Acquire(t.Context(), "pulled")

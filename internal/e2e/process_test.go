@@ -154,6 +154,7 @@ func TestProcessesSurviveSIGKILL(t *testing.T) {
 	origin := startNode(t, "origin", map[string]string{
 		"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "", "LIVEDROP_ICE_UDP_PORT": "0",
 		"LIVEDROP_PUBLISH_PASSWORD": pubPass, "LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_CONTROL_TOKEN": token,
+		"LIVEDROP_READ_USER": readUser, "LIVEDROP_READ_PASSWORD": readPass,
 		"LIVEDROP_DATA_DIR": t.TempDir(),
 	}, func() map[string]string {
 		return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_RTSP_ADDR": loopback()}

@@ -23,6 +23,7 @@ func TestOriginRestart(t *testing.T) {
 		cfg.RTSPUDPRTPAddr, cfg.RTSPUDPRTCPAddr = "", ""
 		cfg.ICE.UDPPort = 0
 		cfg.PublishUser, cfg.PublishPassword = pubUser, pubPass
+		cfg.ReadUser, cfg.ReadPassword = readUser, readPass
 		cfg.DataDir = t.TempDir()
 		cfg.ShutdownGrace = time.Second
 		o, err := origin.New(origin.Params{Config: cfg, Logger: testLogger(t), Registry: prometheus.NewRegistry(),
