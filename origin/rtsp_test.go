@@ -443,18 +443,8 @@ func TestHandshakeDeadlineClosesSilentConnection(t *testing.T) {
 func TestPerAddressConnectionCap(t *testing.T) {
 	o := startTestOrigin(t, func(c *Config) { c.RTSPMaxConnsPerIP = 2 })
 	url := "rtsp://" + o.RTSPAddr() + "/"
-	var conns []net.Conn
-	for i := 0; i < 2; i++ {
-		c, err := net.Dial("tcp", o.RTSPAddr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if res, err := rtspRequest(c, "OPTIONS", url, 1, nil); err != nil || res.status != 200 {
-			t.Fatalf("connection %d: %d %v", i, res.status, err)
-		}
-		conns = append(conns, c)
-	}
+	held := holdConns(t, o, 2)
+	refusedBefore := counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "max_conns_per_ip"})
 	third, err := net.Dial("tcp", o.RTSPAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -463,10 +453,10 @@ func TestPerAddressConnectionCap(t *testing.T) {
 	if _, err := rtspRequest(third, "OPTIONS", url, 1, nil); err == nil {
 		t.Fatal("a third connection from one address was served")
 	}
-	if n := counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "max_conns_per_ip"}); n != 1 {
-		t.Fatalf("max_conns_per_ip = %v, want 1", n)
+	if n := counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "max_conns_per_ip"}); n != refusedBefore+1 {
+		t.Fatalf("max_conns_per_ip = %v, want %v", n, refusedBefore+1)
 	}
-	conns[0].Close()
+	held[0].Close()
 	waitFor(t, 5*time.Second, "a place to free up", func() bool {
 		c, err := net.Dial("tcp", o.RTSPAddr())
 		if err != nil {
@@ -476,6 +466,32 @@ func TestPerAddressConnectionCap(t *testing.T) {
 		res, err := rtspRequest(c, "OPTIONS", url, 1, nil)
 		return err == nil && res.status == 200
 	})
+}
+
+// holdConns opens n RTSP connections that are served, retrying while
+// earlier connections (startTestOrigin's probe) still hold places.
+func holdConns(t *testing.T, o *testOrigin, n int) []net.Conn {
+	t.Helper()
+	url := "rtsp://" + o.RTSPAddr() + "/"
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	waitFor(t, 5*time.Second, fmt.Sprintf("%d connections served", n), func() bool {
+		c, err := net.Dial("tcp", o.RTSPAddr())
+		if err != nil {
+			return false
+		}
+		if res, err := rtspRequest(c, "OPTIONS", url, 1, nil); err != nil || res.status != 200 {
+			c.Close()
+			return false
+		}
+		held = append(held, c)
+		return len(held) == n
+	})
+	return held
 }
 
 func TestPublicAddressExposure(t *testing.T) {
@@ -516,5 +532,22 @@ func TestAuthMethodsKey(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "rtsp_auth_methods") {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+func TestGlobalConnectionCap(t *testing.T) {
+	o := startTestOrigin(t, func(c *Config) { c.RTSPMaxConns, c.RTSPMaxConnsPerIP = 3, 3 })
+	holdConns(t, o, 3)
+	before := counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "max_conns"})
+	c, err := net.Dial("tcp", o.RTSPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := rtspRequest(c, "OPTIONS", "rtsp://"+o.RTSPAddr()+"/", 1, nil); err == nil {
+		t.Fatal("a fourth connection was served over rtsp_max_conns 3")
+	}
+	if n := counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "max_conns"}); n != before+1 {
+		t.Fatalf("max_conns refusals = %v, want %v", n, before+1)
 	}
 }

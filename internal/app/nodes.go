@@ -103,6 +103,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		}
 		return err
 	}
+	defer g.Flush() // the failures counted since the last summary line
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
 		hub, overlays, err := originOverlays(log, reg, cfg.Overlay, store, cfg.Checkout.ControlToken, streams, g)
