@@ -1,253 +1,13 @@
 package origin
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"crypto/md5"
 	"encoding/base64"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"net/textproto"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/bluenviron/gortsplib/v4"
-	"github.com/bluenviron/gortsplib/v4/pkg/description"
-	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
-	"github.com/livedrop/livedrop/internal/guard"
 )
-
-const (
-	testPubPass  = "right-publish-pass"
-	testReadPass = "right-read-pass"
-)
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-// linesWith counts the log lines that contain s.
-func (l *logBuf) linesWith(s string) int {
-	n := 0
-	for _, line := range strings.Split(l.String(), "\n") {
-		if strings.Contains(line, s) {
-			n++
-		}
-	}
-	return n
-}
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-type testOrigin struct {
-	*Origin
-	reg   *prometheus.Registry
-	logs  *logBuf
-	clock *testClock
-}
-
-const testNodeSecret = "origin-test-node-secret-01"
-
-// startTestOrigin runs an origin on loopback with a guard on a clock the
-// test moves.
-func startTestOrigin(t *testing.T, mod func(*Config)) *testOrigin {
-	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Access.NodeSecrets = []string{testNodeSecret}
-	cfg.HTTPAddr, cfg.RTSPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.RTSPUDPRTPAddr, cfg.RTSPUDPRTCPAddr = "", ""
-	cfg.ICE.UDPPort = 0
-	cfg.PublishPassword = testPubPass
-	cfg.ReadUser, cfg.ReadPassword = "viewer", testReadPass
-	cfg.DataDir = t.TempDir()
-	cfg.ShutdownGrace = time.Second
-	cfg.AuthGuard.MaxFailures = 5
-	if mod != nil {
-		mod(&cfg)
-	}
-	logs := &logBuf{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	reg := prometheus.NewRegistry()
-	clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	m, err := guard.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := guard.New(guard.Params{Config: cfg.AuthGuard, Now: clock.now, Logger: log, Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtspLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := New(Params{Config: cfg, Logger: log, Registry: reg, HTTPListener: httpLn, RTSPListener: rtspLn, Guard: g})
-	if err != nil {
-		httpLn.Close()
-		rtspLn.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("origin run: %v", err)
-		}
-	})
-	waitFor(t, 5*time.Second, "the RTSP server to answer", func() bool {
-		c, err := net.Dial("tcp", o.RTSPAddr())
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		res, err := rtspRequest(c, "OPTIONS", "rtsp://"+o.RTSPAddr()+"/", 1, nil)
-		return err == nil && res.status == 200
-	})
-	return &testOrigin{Origin: o, reg: reg, logs: logs, clock: clock}
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if matches(m, labels) {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-func matches(m *dto.Metric, labels map[string]string) bool {
-	for k, v := range labels {
-		found := false
-		for _, lp := range m.GetLabel() {
-			if lp.GetName() == k && lp.GetValue() == v {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// publish records a one-track H.264 stream with pass as the password; it
-// returns the client's error (nil: the origin took the publish).
-func publish(o *Origin, pass string) error {
-	desc := &description.Session{Medias: []*description.Media{{
-		Type:    description.MediaTypeVideo,
-		Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}},
-	}}}
-	c := &gortsplib.Client{Transport: ptr(gortsplib.TransportTCP)}
-	err := c.StartRecording(fmt.Sprintf("rtsp://seller:%s@%s/cam", pass, o.RTSPAddr()), desc)
-	if err == nil {
-		c.Close()
-	}
-	return err
-}
-
-func ptr[T any](v T) *T { return &v }
-
-type rtspResponse struct {
-	status int
-	header textproto.MIMEHeader
-}
-
-// rtspRequest writes one request on c and reads its answer.
-func rtspRequest(c net.Conn, method, url string, cseq int, hdr map[string]string) (rtspResponse, error) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s RTSP/1.0\r\nCSeq: %d\r\n", method, url, cseq)
-	for k, v := range hdr {
-		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-	}
-	b.WriteString("\r\n")
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, b.String()); err != nil {
-		return rtspResponse{}, err
-	}
-	tp := textproto.NewReader(bufio.NewReader(c))
-	line, err := tp.ReadLine()
-	if err != nil {
-		return rtspResponse{}, err
-	}
-	f := strings.SplitN(line, " ", 3)
-	if len(f) < 2 {
-		return rtspResponse{}, fmt.Errorf("status line %q", line)
-	}
-	code, err := strconv.Atoi(f[1])
-	if err != nil {
-		return rtspResponse{}, fmt.Errorf("status line %q", line)
-	}
-	h, err := tp.ReadMIMEHeader()
-	if err != nil && !errors.Is(err, io.EOF) {
-		return rtspResponse{}, err
-	}
-	return rtspResponse{status: code, header: h}, nil
-}
-
-var reNonce = regexp.MustCompile(`Digest .*nonce="([^"]+)"`)
-
-func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
-
-// digest answers a Digest challenge the way ffmpeg does.
-func digest(user, pass, method, uri, nonce string) string {
-	const realm = "ipcam"
-	resp := md5hex(md5hex(user+":"+realm+":"+pass) + ":" + nonce + ":" + md5hex(method+":"+uri))
-	return fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s"`, user, realm, nonce, uri, resp)
-}
 
 func TestPublishBruteForceIsLockedOut(t *testing.T) {
 	o := startTestOrigin(t, nil)
@@ -384,104 +144,6 @@ func TestReadNeedsCredentialsUnlessOpen(t *testing.T) {
 	}
 }
 
-// closedWithin reports whether the server closes c within d.
-func closedWithin(c net.Conn, d time.Duration) bool {
-	_ = c.SetReadDeadline(time.Now().Add(d))
-	_, err := c.Read(make([]byte, 1))
-	var ne net.Error
-	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
-}
-
-func TestHandshakeDeadlineClosesSilentConnection(t *testing.T) {
-	o := startTestOrigin(t, func(c *Config) { c.RTSPHandshakeTimeout = 300 * time.Millisecond })
-	silent, err := net.Dial("tcp", o.RTSPAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	start := time.Now()
-	if !closedWithin(silent, 5*time.Second) {
-		t.Fatal("a silent connection stayed open 5 s")
-	}
-	if el := time.Since(start); el < 250*time.Millisecond {
-		t.Fatalf("closed after %v, before the 300 ms deadline", el)
-	}
-	// Talking but never playing or recording does not extend it.
-	chatty, err := net.Dial("tcp", o.RTSPAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chatty.Close()
-	start = time.Now()
-	for i := 1; ; i++ {
-		if _, err := rtspRequest(chatty, "OPTIONS", "rtsp://"+o.RTSPAddr()+"/", i, nil); err != nil {
-			break
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatal("a client sending OPTIONS was kept 5 s without playing")
-		}
-		time.Sleep(50 * time.Millisecond) // the client's pace, not synchronisation
-	}
-	waitFor(t, 5*time.Second, "handshake timeouts counted", func() bool {
-		return counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "handshake_timeout"}) == 2
-	})
-	// A publisher that records is not cut at the deadline.
-	desc := &description.Session{Medias: []*description.Media{{
-		Type:    description.MediaTypeVideo,
-		Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}},
-	}}}
-	pub := &gortsplib.Client{Transport: ptr(gortsplib.TransportTCP)}
-	if err := pub.StartRecording(fmt.Sprintf("rtsp://seller:%s@%s/cam", testPubPass, o.RTSPAddr()), desc); err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- pub.Wait() }()
-	select {
-	case err := <-waitErr:
-		t.Fatalf("recording publisher cut: %v", err)
-	case <-time.After(time.Second): // three deadlines' worth of recording
-	}
-}
-
-func TestPerAddressConnectionCap(t *testing.T) {
-	o := startTestOrigin(t, func(c *Config) { c.RTSPMaxConnsPerIP = 2 })
-	url := "rtsp://" + o.RTSPAddr() + "/"
-	var conns []net.Conn
-	for i := 0; i < 2; i++ {
-		c, err := net.Dial("tcp", o.RTSPAddr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if res, err := rtspRequest(c, "OPTIONS", url, 1, nil); err != nil || res.status != 200 {
-			t.Fatalf("connection %d: %d %v", i, res.status, err)
-		}
-		conns = append(conns, c)
-	}
-	third, err := net.Dial("tcp", o.RTSPAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer third.Close()
-	if _, err := rtspRequest(third, "OPTIONS", url, 1, nil); err == nil {
-		t.Fatal("a third connection from one address was served")
-	}
-	if n := counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "max_conns_per_ip"}); n != 1 {
-		t.Fatalf("max_conns_per_ip = %v, want 1", n)
-	}
-	conns[0].Close()
-	waitFor(t, 5*time.Second, "a place to free up", func() bool {
-		c, err := net.Dial("tcp", o.RTSPAddr())
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		res, err := rtspRequest(c, "OPTIONS", url, 1, nil)
-		return err == nil && res.status == 200
-	})
-}
-
 func TestPublicAddressExposure(t *testing.T) {
 	for addr, public := range map[string]bool{
 		":8554": true, "0.0.0.0:8554": true, "[::]:8554": true, "192.0.2.10:8554": true, "cam.example:8554": true,
@@ -523,5 +185,22 @@ func TestAuthMethodsKey(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "rtsp_auth_methods") {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+func TestGlobalConnectionCap(t *testing.T) {
+	o := startTestOrigin(t, func(c *Config) { c.RTSPMaxConns, c.RTSPMaxConnsPerIP = 3, 3 })
+	holdConns(t, o, 3)
+	before := counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "max_conns"})
+	c, err := net.Dial("tcp", o.RTSPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := rtspRequest(c, "OPTIONS", "rtsp://"+o.RTSPAddr()+"/", 1, nil); err == nil {
+		t.Fatal("a fourth connection was served over rtsp_max_conns 3")
+	}
+	if n := counter(t, o.reg, "livedrop_rtsp_refused_total", map[string]string{"reason": "max_conns"}); n != before+1 {
+		t.Fatalf("max_conns refusals = %v, want %v", n, before+1)
 	}
 }

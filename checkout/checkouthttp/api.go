@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
 )
 
@@ -172,6 +173,7 @@ func (a *EdgeAPI) totals(w http.ResponseWriter, r *http.Request) {
 type ControlAPI struct {
 	ctl    *checkout.Control
 	token  []byte
+	guard  *guard.Guard
 	logger *slog.Logger
 }
 
@@ -179,15 +181,23 @@ type ControlAPI struct {
 const MinTokenLen = 16
 
 // NewControlAPI adapts ctl to HTTP; every request must carry token as its
-// bearer token.
-func NewControlAPI(ctl *checkout.Control, token string, logger *slog.Logger) (*ControlAPI, error) {
+// bearer token. Wrong tokens cost the client's budget in g (the process's
+// guard, shared with the overlay routes); a locked-out client gets 429.
+// A nil g is a guard of the API's own with the default budget.
+func NewControlAPI(ctl *checkout.Control, token string, logger *slog.Logger, g *guard.Guard) (*ControlAPI, error) {
 	if len(token) < MinTokenLen {
 		return nil, fmt.Errorf("control token: must be set, at least %d characters", MinTokenLen)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &ControlAPI{ctl: ctl, token: []byte(token), logger: logger.With("component", "checkout-control-http")}, nil
+	if g == nil {
+		var err error
+		if g, err = guard.New(guard.Params{Config: guard.Defaults(), Logger: logger}); err != nil {
+			return nil, err
+		}
+	}
+	return &ControlAPI{ctl: ctl, token: []byte(token), guard: g, logger: logger.With("component", "checkout-control-http")}, nil
 }
 
 // Register adds POST /v1/drops, POST /v1/drops/{id}/open, POST
@@ -199,7 +209,9 @@ func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/drops/{id}", a.auth(a.totals))
 }
 
-func (a *ControlAPI) auth(next http.HandlerFunc) http.Handler { return jsonhttp.Bearer(a.token, next) }
+func (a *ControlAPI) auth(next http.HandlerFunc) http.Handler {
+	return jsonhttp.GuardedBearer(a.token, a.guard, next)
+}
 
 func (a *ControlAPI) create(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxDropBodyBytes)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
@@ -26,6 +27,12 @@ type env struct {
 }
 
 func start(t *testing.T, mut func(*checkout.Config)) env {
+	t.Helper()
+	return startGuarded(t, mut, nil)
+}
+
+// startGuarded is start with g as the control API's failure budget.
+func startGuarded(t *testing.T, mut func(*checkout.Config), g *guard.Guard) env {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{})
 	cfg := checkout.Defaults()
@@ -53,7 +60,7 @@ func start(t *testing.T, mut func(*checkout.Config)) env {
 	go func() { _ = e.Run(ctx); done <- struct{}{} }()
 	<-e.Ready()
 	cm, em := http.NewServeMux(), http.NewServeMux()
-	capi, err := NewControlAPI(ctl, token, log)
+	capi, err := NewControlAPI(ctl, token, log, g)
 	if err != nil {
 		t.Fatal(err)
 	}

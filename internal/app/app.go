@@ -38,7 +38,8 @@ func (e Env) lookup() func(string) (string, bool) {
 const usage = `livedrop: live-commerce streaming server
 
 Usage:
-  livedrop origin  [--config FILE]   ingest RTSP, serve WHEP to edges, control API
+  livedrop origin  [--config FILE] [--insecure]   ingest RTSP, serve WHEP to edges, control API
+                   (--insecure: run on a public address without read credentials)
   livedrop edge    [--config FILE]   serve viewers: page, WHEP, orders
   livedrop demo    [--config FILE]   origin + edge + built-in camera in one process
   livedrop loadgen viewers --url URL -n N [...]   WHEP viewers: first keyframe, loss, CPU of --pid
@@ -82,19 +83,31 @@ func Main(ctx context.Context, args []string, env Env) error {
 // Version is set at build time with -ldflags "-X ...app.Version=...".
 var Version = "dev"
 
-// parseFlags reads --config.
-func parseFlags(name string, args []string, env Env) (string, error) {
+// nodeFlags are a node command's flags.
+type nodeFlags struct {
+	config string
+	// insecure lets an origin run on a public address without credentials
+	// (origin only).
+	insecure bool
+}
+
+// parseFlags reads --config, and --insecure for the origin.
+func parseFlags(name string, args []string, env Env) (nodeFlags, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	path := fs.String("config", "", "YAML configuration file (defaults apply when omitted)")
+	var f nodeFlags
+	fs.StringVar(&f.config, "config", "", "YAML configuration file (defaults apply when omitted)")
+	if name == "origin" {
+		fs.BoolVar(&f.insecure, "insecure", false, "run even when a public http_addr or rtsp_addr is left without credentials")
+	}
 	if err := fs.Parse(args); err != nil {
-		return "", ErrUsage
+		return nodeFlags{}, ErrUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.Stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return "", ErrUsage
+		return nodeFlags{}, ErrUsage
 	}
-	return *path, nil
+	return f, nil
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

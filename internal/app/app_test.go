@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/livedrop/livedrop/internal/config"
 )
@@ -44,7 +45,7 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 		if _, ok := tc.env["LIVEDROP_NODE_SECRET"]; !ok {
 			tc.env["LIVEDROP_NODE_SECRET"] = testNodeSecret
 		}
-		if tc.cmd == "origin" {
+		if tc.cmd == "origin" && tc.want != "publish_password" {
 			tc.env["LIVEDROP_READ_USER"], tc.env["LIVEDROP_READ_PASSWORD"] = "viewer", "read-secret"
 		}
 		t.Run(tc.cmd+"/"+tc.want, func(t *testing.T) {
@@ -58,6 +59,67 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 }
 
 const testNodeSecret = "test-node-secret-0123456789"
+
+// TestPublicOriginWithoutCredentialsRefused: an origin on a public
+// address (":8554" is every interface) that lets anyone read RTSP, or
+// offers Basic auth, does not start unless --insecure is given.
+func TestPublicOriginWithoutCredentialsRefused(t *testing.T) {
+	base := map[string]string{"LIVEDROP_PUBLISH_PASSWORD": "x", "LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_ICE_UDP_PORT": "0",
+		"LIVEDROP_NODE_SECRET": testNodeSecret}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no read credentials", with(), "read_user, read_password"},
+		{"open read on :8554", with("LIVEDROP_RTSP_READ_OPEN", "true"), "rtsp_read_open"},
+		{"open read on 0.0.0.0", with("LIVEDROP_RTSP_READ_OPEN", "true", "LIVEDROP_RTSP_ADDR", "0.0.0.0:8554", "LIVEDROP_HTTP_ADDR", "127.0.0.1:0"), "rtsp_read_open"},
+		{"basic on :8554", with("LIVEDROP_READ_USER", "v", "LIVEDROP_READ_PASSWORD", "y", "LIVEDROP_RTSP_AUTH_METHODS", "basic,digest"), "rtsp_auth_methods"},
+		{"public http_addr, checkout without control token", with("LIVEDROP_READ_USER", "v", "LIVEDROP_READ_PASSWORD", "y",
+			"LIVEDROP_RTSP_ADDR", "127.0.0.1:0", "LIVEDROP_REDIS_URL", "redis://127.0.0.1:1/0"), "checkout.control_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A mistake here would start a public origin: not for long.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var out strings.Builder
+			err := Main(ctx, []string{"origin"}, Env{Stdout: &out, Stderr: &out, Lookup: envOf(tc.env)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %q", err, tc.want)
+			}
+			if tc.want != "read_user, read_password" && !strings.Contains(err.Error(), "--insecure") {
+				t.Fatalf("error %v does not say how to run anyway", err)
+			}
+		})
+	}
+	// With --insecure the check passes: this origin then fails only because
+	// 192.0.2.1 (a documentation address) is not this host's to listen on.
+	env := with("LIVEDROP_RTSP_READ_OPEN", "true", "LIVEDROP_RTSP_ADDR", "192.0.2.1:8554", "LIVEDROP_HTTP_ADDR", "127.0.0.1:0",
+		"LIVEDROP_RTSP_UDP_RTP_ADDR", "", "LIVEDROP_RTSP_UDP_RTCP_ADDR", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out strings.Builder
+	err := Main(ctx, []string{"origin", "--insecure"}, Env{Stdout: &out, Stderr: &out, Lookup: envOf(env)})
+	if err == nil || strings.Contains(err.Error(), "rtsp_read_open") || !strings.Contains(err.Error(), "rtsp_addr") {
+		t.Fatalf("--insecure: error %v, want the listen failure only", err)
+	}
+	if !strings.Contains(out.String(), "--insecure") {
+		t.Fatalf("--insecure was not warned about:\n%s", out.String())
+	}
+	if err := Main(context.Background(), []string{"demo", "--insecure"}, Env{Stdout: &out, Stderr: &out}); !errors.Is(err, ErrUsage) {
+		t.Fatalf("demo --insecure: %v, want usage", err)
+	}
+}
 
 func TestUsage(t *testing.T) {
 	var out strings.Builder

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/config"
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
@@ -55,6 +57,16 @@ func (c *originConfig) Validate() error {
 	return c.Overlay.Validate()
 }
 
+// exposure lists what a public origin leaves unprotected: the origin's
+// keys, and a checkout without a control token (the control API).
+func (c *originConfig) exposure() error {
+	err := c.Config.Exposure()
+	if c.Checkout.RedisURL != "" && c.Checkout.ControlToken == "" && origin.PublicAddr(c.HTTPAddr) {
+		err = errors.Join(err, fmt.Errorf("checkout.control_token: empty on the public http_addr %q", c.HTTPAddr))
+	}
+	return err
+}
+
 // edgeConfig is configs/edge.yaml: the edge's keys and its checkout.
 type edgeConfig struct {
 	edge.Config `yaml:",inline"`
@@ -78,6 +90,16 @@ var nodeAliases = config.Aliases{
 	"LIVEDROP_CHECKOUT_REDIS_URL":     "LIVEDROP_REDIS_URL",
 	"LIVEDROP_CHECKOUT_CONTROL_TOKEN": "LIVEDROP_CONTROL_TOKEN",
 	"LIVEDROP_ACCESS_NODE_SECRETS":    "LIVEDROP_NODE_SECRET",
+}
+
+// newGuard builds the failure budget of an origin process: RTSP
+// credentials and the control token cost the same addresses' budgets.
+func newGuard(log *slog.Logger, reg prometheus.Registerer, cfg guard.Config) (*guard.Guard, error) {
+	m, err := guard.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return guard.New(guard.Params{Config: cfg, Logger: log, Metrics: m})
 }
 
 // edgeCheckout runs the edge's order taking as a node service.
@@ -143,12 +165,12 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,
-	onState func(drop, state string)) (*controlCheckout, error) {
+	onState func(drop, state string), g *guard.Guard) (*controlCheckout, error) {
 	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg.Config, Store: store, OnDropState: onState})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	api, err := checkouthttp.NewControlAPI(ctl, cfg.ControlToken, log)
+	api, err := checkouthttp.NewControlAPI(ctl, cfg.ControlToken, log, g)
 	if err != nil {
 		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
 	}

@@ -121,13 +121,13 @@ func runDemo(ctx context.Context, args []string, env Env) error {
 // loadDemoConfig reads the demo's flags, file and environment, and fills
 // in what the demo makes up itself (secrets, the nodes' data dirs).
 func loadDemoConfig(args []string, env Env) (DemoConfig, error) {
-	path, err := parseFlags("demo", args, env)
+	flags, err := parseFlags("demo", args, env)
 	if err != nil {
 		return DemoConfig{}, err
 	}
 	cfg := DefaultDemoConfig()
-	if path != "" {
-		if err := config.LoadFile(path, &cfg); err != nil {
+	if flags.config != "" {
+		if err := config.LoadFile(flags.config, &cfg); err != nil {
 			return DemoConfig{}, fmt.Errorf("config: %w", err)
 		}
 	}
@@ -224,17 +224,21 @@ func startDemo(ctx context.Context, cfg DemoConfig, log *slog.Logger) (_ *demo, 
 // overlays on it, serving on ln.
 func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln net.Listener) (*checkout.Control, error) {
 	reg, streams := prometheus.NewRegistry(), stream.NewRegistry()
-	hub, overlays, err := originOverlays(log, reg, cfg.Overlay, d.store, cfg.Checkout.ControlToken, streams)
+	g, err := newGuard(log, reg, cfg.Origin.AuthGuard)
 	if err != nil {
 		return nil, err
 	}
-	ctl, err := newControlCheckout(log, reg, cfg.Checkout, d.store, hub.NotifyDropState)
+	hub, overlays, err := originOverlays(log, reg, cfg.Overlay, d.store, cfg.Checkout.ControlToken, streams, g)
+	if err != nil {
+		return nil, err
+	}
+	ctl, err := newControlCheckout(log, reg, cfg.Checkout, d.store, hub.NotifyDropState, g)
 	if err != nil {
 		return nil, err
 	}
 	d.origin, err = origin.New(origin.Params{
 		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,
-		Services: []httpnode.Service{ctl, overlays}, Routes: ui.RegisterConsole, Events: hub, Streams: streams,
+		Services: []httpnode.Service{ctl, overlays}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g,
 	})
 	if err != nil {
 		return nil, err

@@ -61,15 +61,23 @@ func (c *edgeConfig) common() (httpnode.Settings, string, checkout.Config) {
 // opens what every node has: its logger, its metrics registry, and the
 // checkout store when checkout is on (nil otherwise; the caller closes it).
 func loadNode(ctx context.Context, name string, args []string, env Env, cfg nodeConfig) (*slog.Logger, *prometheus.Registry, checkout.Store, error) {
-	path, err := parseFlags(name, args, env)
+	flags, err := parseFlags(name, args, env)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := config.Load(path, cfg, nodeAliases.Lookup(env.lookup())); err != nil {
+	if err := config.Load(flags.config, cfg, nodeAliases.Lookup(env.lookup())); err != nil {
 		return nil, nil, nil, fmt.Errorf("config: %w", err)
 	}
 	settings, dataDir, ck := cfg.common()
 	log := newLogger(env.Stderr, settings.LogLevel)
+	if ex, ok := cfg.(interface{ exposure() error }); ok {
+		if err := ex.exposure(); err != nil {
+			if !flags.insecure {
+				return nil, nil, nil, fmt.Errorf("config: %s listens on a public address unprotected (pass --insecure to run anyway):\n%w", name, err)
+			}
+			log.Warn("running unprotected on a public address (--insecure)", "problems", err.Error())
+		}
+	}
 	store, err := openCheckoutStore(ctx, ck, dataDir, log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -88,13 +96,21 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		feed     whep.EventFeed
 		streams  = stream.NewRegistry()
 	)
+	g, err := newGuard(log, reg, cfg.AuthGuard)
+	if err != nil {
+		if store != nil {
+			err = errors.Join(err, store.Close())
+		}
+		return err
+	}
+	defer g.Flush() // the failures counted since the last summary line
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		hub, overlays, err := originOverlays(log, reg, cfg.Overlay, store, cfg.Checkout.ControlToken, streams)
+		hub, overlays, err := originOverlays(log, reg, cfg.Overlay, store, cfg.Checkout.ControlToken, streams, g)
 		if err != nil {
 			return err
 		}
-		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store, hub.NotifyDropState)
+		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store, hub.NotifyDropState, g)
 		if err != nil {
 			return err
 		}
@@ -105,7 +121,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		return err
 	}
 	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
-		Routes: ui.RegisterConsole, Events: feed, Streams: streams})
+		Routes: ui.RegisterConsole, Events: feed, Streams: streams, Guard: g})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/overlay"
@@ -21,14 +22,14 @@ var (
 // stamps events with the clock of the origin's streams, read from streams:
 // the registry the origin is then built with (the hub is its event feed).
 func originOverlays(log *slog.Logger, reg prometheus.Registerer, cfg overlay.Config, drops overlay.DropSource,
-	token string, streams *stream.Registry) (*overlay.OriginHub, *overlayhttp.OriginService, error) {
+	token string, streams *stream.Registry, g *guard.Guard) (*overlay.OriginHub, *overlayhttp.OriginService, error) {
 	hub, err := overlay.NewOriginHub(overlay.OriginParams{
 		Logger: log, Registerer: reg, Config: cfg, Drops: drops, MediaClock: streams.MediaClock,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := overlayhttp.NewOriginService(overlayhttp.OriginServiceParams{Hub: hub, ControlToken: token, Registerer: reg, Logger: log})
+	svc, err := overlayhttp.NewOriginService(overlayhttp.OriginServiceParams{Hub: hub, ControlToken: token, Registerer: reg, Guard: g, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,8 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/livedrop/livedrop/internal/guard"
 )
 
 // ErrTooLarge marks a body over its limit.
@@ -79,6 +83,35 @@ func Bearer(token []byte, next http.HandlerFunc) http.Handler {
 			Write(w, http.StatusUnauthorized, ErrorBody{Error: "missing or wrong bearer token"})
 			return
 		}
+		next(w, r)
+	})
+}
+
+// GuardedBearer is Bearer with a failure budget: a wrong token costs the
+// client address's (and the "control" account's) budget in g, and a
+// locked-out client gets 429 with Retry-After before its token is
+// compared. A request without a token is refused (401) without cost.
+func GuardedBearer(token []byte, g *guard.Guard, next http.HandlerFunc) http.Handler {
+	const surface, account = "control", "control"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := guard.HostKey(r.RemoteAddr)
+		if v := g.Check(ip, account); v.Locked {
+			g.Refused(surface, ip, account, v)
+			secs := int(math.Ceil(v.RetryAfter.Seconds()))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			Write(w, http.StatusTooManyRequests, ErrorBody{Error: fmt.Sprintf("too many wrong bearer tokens: try again in %d s", secs)})
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || len(token) == 0 || subtle.ConstantTimeCompare([]byte(tok), token) != 1 {
+			if ok {
+				g.Fail(surface, "wrong_token", ip, account)
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop control"`)
+			Write(w, http.StatusUnauthorized, ErrorBody{Error: "missing or wrong bearer token"})
+			return
+		}
+		g.Succeed(ip, account)
 		next(w, r)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,9 @@ type OriginServiceParams struct {
 	// ControlToken is the bearer token of the overlay routes: the checkout
 	// control token (checkout.Control.ControlToken).
 	ControlToken string
+	// Guard is the budget wrong tokens cost (the process's, shared with
+	// the checkout control API); nil: one of the service's own.
+	Guard *guard.Guard
 	// Registerer takes the events socket's metrics.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -36,6 +40,7 @@ type OriginServiceParams struct {
 type OriginService struct {
 	hub    *overlay.OriginHub
 	token  []byte
+	guard  *guard.Guard
 	events *events
 	logger *slog.Logger
 }
@@ -55,11 +60,17 @@ func NewOriginService(p OriginServiceParams) (*OriginService, error) {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := p.Logger.With("component", "overlay-http")
+	if p.Guard == nil {
+		var err error
+		if p.Guard, err = guard.New(guard.Params{Config: guard.Defaults(), Logger: p.Logger}); err != nil {
+			return nil, err
+		}
+	}
 	ev, err := newEvents(p.Hub, p.Hub.Config().WebSocket, p.Registerer, log)
 	if err != nil {
 		return nil, err
 	}
-	return &OriginService{hub: p.Hub, token: []byte(p.ControlToken), logger: log, events: ev}, nil
+	return &OriginService{hub: p.Hub, token: []byte(p.ControlToken), guard: p.Guard, logger: log, events: ev}, nil
 }
 
 // Hub returns the service's hub (the origin's whep EventFeed).
@@ -77,7 +88,7 @@ func (s *OriginService) Register(mux *http.ServeMux) {
 func (s *OriginService) Run(ctx context.Context) error { return runBoth(ctx, s.hub.Run, s.events) }
 
 func (s *OriginService) auth(next http.HandlerFunc) http.Handler {
-	return jsonhttp.Bearer(s.token, next)
+	return jsonhttp.GuardedBearer(s.token, s.guard, next)
 }
 
 func (s *OriginService) show(w http.ResponseWriter, r *http.Request) {
