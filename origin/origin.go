@@ -120,7 +120,7 @@ func New(p Params) (*Origin, error) {
 	}
 	o.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
-		Grace: p.Config.ShutdownGrace, Services: p.Services,
+		Grace: p.Config.ShutdownGrace, Settings: p.Config.Settings, Services: p.Services,
 		Routes: func(mux *http.ServeMux) {
 			o.whep.Register(mux)
 			if p.Routes != nil {
