@@ -34,6 +34,10 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 		{"edge", map[string]string{"LIVEDROP_REDIS_URL": "http://nope"}, "checkout.redis_url"},
 		{"origin", map[string]string{"LIVEDROP_PUBLISH_PASSWORD": "x", "LIVEDROP_CONTROL_TOKEN": "short"}, "checkout.control_token"},
 		{"demo", map[string]string{"LIVEDROP_CHECKOUT_HOLD_TIME": "0s"}, "checkout.hold_time"},
+		{"edge", map[string]string{"LIVEDROP_HTTP_READ_TIMEOUT": "0s"}, "http_read_timeout"},
+		{"edge", map[string]string{"LIVEDROP_HTTP_MAX_HEADER_BYTES": "12"}, "http_max_header_bytes"},
+		{"origin", map[string]string{"LIVEDROP_PUBLISH_PASSWORD": "x", "LIVEDROP_TLS_CERT_FILE": "cert.pem"}, "tls_key_file"},
+		{"edge", map[string]string{"LIVEDROP_TLS_CERT_FILE": "/nonexistent/cert.pem", "LIVEDROP_TLS_KEY_FILE": "/nonexistent/key.pem", "LIVEDROP_HTTP_ADDR": "127.0.0.1:0"}, "tls_cert_file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.cmd+"/"+tc.want, func(t *testing.T) {

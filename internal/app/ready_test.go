@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
@@ -127,4 +129,48 @@ func TestReadyzFollowsRedisAndOrigin(t *testing.T) {
 	stopOrigin()
 	gone := answer{503, "not ready: origin unreachable\n"}
 	waitReadyz(t, "origin stopped", map[string]answer{strict: gone, local: gone})
+}
+
+// TestOverlayWebSocketOutlivesHTTPTimeouts: an edge with short HTTP read
+// and write timeouts keeps a viewer's overlay WebSocket open well past
+// them: pings keep arriving and the socket is not cut.
+func TestOverlayWebSocketOutlivesHTTPTimeouts(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	addr, _ := runCmd(t, "edge", map[string]string{
+		"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_HTTP_ADDR": "127.0.0.1:0",
+		"LIVEDROP_ICE_UDP_PORT":                    strconv.Itoa(freeUDPPort(t)),
+		"LIVEDROP_HTTP_READ_TIMEOUT":               timeout.String(),
+		"LIVEDROP_HTTP_WRITE_TIMEOUT":              timeout.String(),
+		"LIVEDROP_HTTP_READ_HEADER_TIMEOUT":        timeout.String(),
+		"LIVEDROP_OVERLAY_WEBSOCKET_PING_INTERVAL": "100ms",
+	})
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/v1/streams/cam/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	pings := make(chan time.Time, 256)
+	ws.SetPingHandler(func(data string) error {
+		pings <- time.Now()
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	for last := start; last.Sub(start) < 6*timeout; {
+		select {
+		case last = <-pings:
+		case err := <-readErr:
+			t.Fatalf("overlay socket cut after %v (http timeouts %v): %v", time.Since(start), timeout, err)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no ping for 2s, %v after the upgrade", time.Since(start))
+		}
+	}
 }

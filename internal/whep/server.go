@@ -291,9 +291,13 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "PATCH must be application/trickle-ice-sdpfrag", http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxSDPSize))
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxSDPSize+1))
 	if err != nil {
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if len(body) > MaxSDPSize {
+		http.Error(w, fmt.Sprintf("candidates larger than %d bytes", MaxSDPSize), http.StatusRequestEntityTooLarge)
 		return
 	}
 	for _, line := range strings.Split(string(body), "\n") {
