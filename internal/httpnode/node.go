@@ -63,6 +63,8 @@ type Node struct {
 	log   *slog.Logger
 	tls   bool
 	m     *metrics
+	// lastReady is the last /readyz answer, to log its changes only.
+	lastReady atomic.Value
 }
 
 // New listens and builds the routes. Nothing is served until Run.
@@ -129,6 +131,13 @@ func New(p Params) (*Node, error) {
 // else 503 "not ready: <reason>".
 func (n *Node) serveReady(w http.ResponseWriter, r *http.Request) {
 	ok, reason := n.readiness(r.Context())
+	if state := fmt.Sprint(ok, reason); n.lastReady.Swap(state) != state {
+		if ok {
+			n.log.Info("ready", "note", reason)
+		} else {
+			n.log.Warn("not ready", "reason", reason)
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	if !ok {
 		n.m.ready.Set(0)
