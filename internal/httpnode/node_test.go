@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,8 +71,8 @@ func TestReadyzWaitsForServices(t *testing.T) {
 	if code, body := getBody(t, base+"/readyz"); code != 200 || body != "ready\n" {
 		t.Fatalf("readyz %d %q once ready, want 200 ready", code, body)
 	}
-	if code := get(t, base+"/metrics"); code != 200 {
-		t.Fatalf("metrics %d", code)
+	if code, body := getBody(t, base+"/metrics"); code != 200 || !strings.Contains(body, "\nlivedrop_ready 1\n") {
+		t.Fatalf("metrics %d, want livedrop_ready 1 after a ready /readyz", code)
 	}
 	cancel()
 	if err := <-done; err != nil {
