@@ -42,6 +42,10 @@ type Config struct {
 	RateLimitBurst int `yaml:"rate_limit_burst"`
 	// StoreTimeout bounds one store call.
 	StoreTimeout time.Duration `yaml:"store_timeout"`
+	// LocalFirst keeps an edge ready (/readyz 200, saying so) while its
+	// store is unreachable: it sells from its leases and ships the orders
+	// once the store is back. Off: the edge is not ready without its store.
+	LocalFirst bool `yaml:"local_first"`
 	// Payment selects the payment provider.
 	Payment PaymentConfig `yaml:"payment"`
 }

@@ -116,7 +116,8 @@ func New(p Params) (*Edge, error) {
 	})
 	e.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
-		Grace: p.Config.ShutdownGrace, Services: p.Services,
+		Grace: p.Config.ShutdownGrace, Settings: p.Config.Settings, Services: p.Services,
+		Checks: []httpnode.Readier{newOriginLink(p.Config.OriginURL, e.http)},
 		Routes: func(mux *http.ServeMux) {
 			e.whep.Register(mux)
 			if p.Routes != nil {

@@ -155,7 +155,7 @@ func New(p Params) (*Origin, error) {
 	o.rtsp = rtsp
 	o.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
-		Grace: p.Config.ShutdownGrace, Services: p.Services,
+		Grace: p.Config.ShutdownGrace, Settings: p.Config.Settings, Services: p.Services,
 		Routes: func(mux *http.ServeMux) {
 			o.whep.Register(mux)
 			o.whip.Register(mux)

@@ -259,7 +259,7 @@ func (a *ControlAPI) totals(w http.ResponseWriter, r *http.Request) {
 func statusOf(err error) int {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || errors.Is(err, jsonhttp.ErrTooLarge) {
-		return http.StatusBadRequest
+		return http.StatusRequestEntityTooLarge
 	}
 	switch checkout.ClassOf(err) {
 	case checkout.ClassInvalid:

@@ -39,6 +39,10 @@ func TestBadConfigFailsNamingTheKey(t *testing.T) {
 		{"edge", map[string]string{"LIVEDROP_NODE_SECRET": ""}, "access.node_secrets: must be set"},
 		{"edge", map[string]string{"LIVEDROP_NODE_SECRET": "short"}, "access.node_secrets[0]"},
 		{"edge", map[string]string{"LIVEDROP_ACCESS_VIEWERS": "token"}, "access.playback_keys"},
+		{"edge", map[string]string{"LIVEDROP_HTTP_READ_TIMEOUT": "0s"}, "http_read_timeout"},
+		{"edge", map[string]string{"LIVEDROP_HTTP_MAX_HEADER_BYTES": "12"}, "http_max_header_bytes"},
+		{"origin", map[string]string{"LIVEDROP_PUBLISH_PASSWORD": "x", "LIVEDROP_TLS_CERT_FILE": "cert.pem"}, "tls_key_file"},
+		{"edge", map[string]string{"LIVEDROP_TLS_CERT_FILE": "/nonexistent/cert.pem", "LIVEDROP_TLS_KEY_FILE": "/nonexistent/key.pem", "LIVEDROP_HTTP_ADDR": "127.0.0.1:0"}, "tls_cert_file"},
 	}
 	for _, tc := range tests {
 		// Set what every node requires, so the key under test is the one wrong.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -102,38 +103,64 @@ func newGuard(log *slog.Logger, reg prometheus.Registerer, cfg guard.Config) (*g
 	return guard.New(guard.Params{Config: cfg, Logger: log, Metrics: m})
 }
 
+// storeProbe bounds and caches the readiness PING of a node's store: one
+// PING per second at most, each within half a second.
+func storeProbe(store checkout.Store) *checkout.StoreProbe {
+	return checkout.NewStoreProbe(store, 500*time.Millisecond, time.Second, time.Now)
+}
+
 // edgeCheckout runs the edge's order taking as a node service.
 type edgeCheckout struct {
-	edge *checkout.Edge
-	api  *checkouthttp.EdgeAPI
+	edge       *checkout.Edge
+	api        *checkouthttp.EdgeAPI
+	probe      *checkout.StoreProbe
+	localFirst bool
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
 func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
 
-// Ready reports whether the edge has replayed and shipped its journal.
-func (s *edgeCheckout) Ready() bool {
+// Ready reports whether the edge has replayed and shipped its journal and
+// reaches its store; with checkout.local_first an unreachable store leaves
+// it ready (it sells from its leases) and says so.
+func (s *edgeCheckout) Ready(ctx context.Context) (bool, string) {
 	select {
 	case <-s.edge.Ready():
-		return true
 	default:
-		return false
+		return false, "checkout replaying its journal"
 	}
+	if s.probe.Check(ctx) != nil {
+		if s.localFirst {
+			return true, "local-first: redis unreachable"
+		}
+		return false, "redis unreachable"
+	}
+	return true, ""
 }
 
 // controlCheckout runs the seller's drop control as a node service.
 type controlCheckout struct {
-	ctl *checkout.Control
-	api *checkouthttp.ControlAPI
+	ctl   *checkout.Control
+	api   *checkouthttp.ControlAPI
+	probe *checkout.StoreProbe
 }
 
 func (s *controlCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
 func (s *controlCheckout) Run(ctx context.Context) error { return s.ctl.Run(ctx) }
 
+// Ready reports whether the store that holds the drops answers.
+func (s *controlCheckout) Ready(ctx context.Context) (bool, string) {
+	if s.probe.Check(ctx) != nil {
+		return false, "redis unreachable"
+	}
+	return true, ""
+}
+
 var (
 	_ httpnode.Readier = (*edgeCheckout)(nil)
 	_ httpnode.Service = (*edgeCheckout)(nil)
 	_ httpnode.Service = (*controlCheckout)(nil)
+	_ httpnode.Readier = (*controlCheckout)(nil)
 )
 
 // orderTokenKeys derives the keys of order tokens from the node secrets,
@@ -161,7 +188,7 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, tokens, log)}, nil
+	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, tokens, log), probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,
@@ -174,5 +201,5 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 	if err != nil {
 		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
 	}
-	return &controlCheckout{ctl: ctl, api: api}, nil
+	return &controlCheckout{ctl: ctl, api: api, probe: storeProbe(store)}, nil
 }

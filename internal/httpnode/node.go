@@ -1,15 +1,17 @@
 // Package httpnode is the HTTP shell every livedrop node runs: its routes,
-// /metrics, /healthz and /readyz, the services mounted on it, and the
-// graceful drain on shutdown.
+// /metrics, /healthz and /readyz, the services mounted on it, the server's
+// limits (timeouts, header size, TLS) and the graceful drain on shutdown.
 package httpnode
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,10 +29,13 @@ type Service interface {
 	Run(ctx context.Context) error
 }
 
-// Readier is a Service that is not ready at once (an edge's checkout
-// replays its journal first). /readyz answers 503 until every one is.
+// Readier is a part of a node that is not always ready (an edge's checkout
+// replays its journal first, and needs its store). /readyz answers 503
+// with the first refusal's reason until every one is ready; a ready
+// Readier may still give a reason (a degraded mode), which /readyz shows.
+// Ready is called for each /readyz request: it must be cheap.
 type Readier interface {
-	Ready() bool
+	Ready(ctx context.Context) (ok bool, reason string)
 }
 
 // Params build a Node.
@@ -40,8 +45,13 @@ type Params struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Grace    time.Duration
+	// Settings are the server's limits and TLS; zero HTTP keys take the
+	// defaults.
+	Settings Settings
 	Services []Service
-	Routes   func(mux *http.ServeMux)
+	// Checks are Readiers beyond the services (an edge's origin link).
+	Checks []Readier
+	Routes func(mux *http.ServeMux)
 }
 
 // Node is a listening HTTP server with its services.
@@ -51,6 +61,10 @@ type Node struct {
 	srv   *http.Server
 	ready atomic.Bool
 	log   *slog.Logger
+	tls   bool
+	m     *metrics
+	// lastReady is the last /readyz answer, to log its changes only.
+	lastReady atomic.Value
 }
 
 // New listens and builds the routes. Nothing is served until Run.
@@ -71,25 +85,29 @@ func New(p Params) (*Node, error) {
 			return nil, fmt.Errorf("register collectors: %w", err)
 		}
 	}
-	n := &Node{p: p, ln: ln, log: p.Logger}
+	m, err := newMetrics(p.Registry)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	set := p.Settings.withDefaults()
+	n := &Node{p: p, ln: ln, log: p.Logger, m: m}
+	var tlsCfg *tls.Config
+	if set.TLSCertFile != "" || set.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(set.TLSCertFile, set.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("tls_cert_file, tls_key_file: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		n.tls = true
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !n.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		for _, s := range p.Services {
-			if r, ok := s.(Readier); ok && !r.Ready() {
-				http.Error(w, "not ready: a service is starting", http.StatusServiceUnavailable)
-				return
-			}
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("GET /readyz", n.serveReady)
 	if p.Routes != nil {
 		p.Routes(mux)
 	}
@@ -97,12 +115,67 @@ func New(p Params) (*Node, error) {
 		s.Register(mux)
 	}
 	n.srv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		Handler:           n.guard(mux),
+		ReadHeaderTimeout: set.HTTPReadHeaderTimeout,
+		ReadTimeout:       set.HTTPReadTimeout,
+		WriteTimeout:      set.HTTPWriteTimeout,
+		IdleTimeout:       set.HTTPIdleTimeout,
+		MaxHeaderBytes:    set.HTTPMaxHeaderBytes,
+		TLSConfig:         tlsCfg,
 		ErrorLog:          slog.NewLogLogger(p.Logger.Handler(), slog.LevelWarn),
 	}
 	return n, nil
+}
+
+// serveReady is /readyz: 200 "ready" when the node and every Readier are,
+// else 503 "not ready: <reason>".
+func (n *Node) serveReady(w http.ResponseWriter, r *http.Request) {
+	ok, reason := n.readiness(r.Context())
+	if state := fmt.Sprint(ok, reason); n.lastReady.Swap(state) != state {
+		if ok {
+			n.log.Info("ready", "note", reason)
+		} else {
+			n.log.Warn("not ready", "reason", reason)
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if !ok {
+		n.m.ready.Set(0)
+		http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
+		return
+	}
+	n.m.ready.Set(1)
+	if reason != "" {
+		_, _ = fmt.Fprintf(w, "ready (%s)\n", reason)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (n *Node) readiness(ctx context.Context) (bool, string) {
+	if !n.ready.Load() {
+		return false, "node starting or draining"
+	}
+	var notes []string
+	checks := n.p.Checks
+	for _, s := range n.p.Services {
+		if r, ok := s.(Readier); ok {
+			checks = append(checks[:len(checks):len(checks)], r)
+		}
+	}
+	for _, c := range checks {
+		ok, reason := c.Ready(ctx)
+		if !ok {
+			if reason == "" {
+				reason = "a service is starting"
+			}
+			return false, reason
+		}
+		if reason != "" {
+			notes = append(notes, reason)
+		}
+	}
+	return true, strings.Join(notes, "; ")
 }
 
 // Addr is the listening address.
@@ -138,7 +211,11 @@ func (n *Node) Run(ctx context.Context, drain func()) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := n.srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := n.srv.Serve
+		if n.tls {
+			serve = func(ln net.Listener) error { return n.srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			failed <- fmt.Errorf("http server: %w", err)
 		}
 	}()
@@ -151,6 +228,7 @@ func (n *Node) Run(ctx context.Context, drain func()) error {
 		n.log.Error("node stopping after a failure", "err", runErr)
 	}
 	n.ready.Store(false)
+	n.m.ready.Set(0)
 	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.p.Grace)
 	if err := n.srv.Shutdown(shCtx); err != nil {
 		n.log.Warn("http drain cut short", "err", err)

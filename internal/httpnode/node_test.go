@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,16 +20,28 @@ func (s *slowService) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return nil
 }
-func (s *slowService) Ready() bool { return s.ready.Load() }
+func (s *slowService) Ready(context.Context) (bool, string) {
+	if !s.ready.Load() {
+		return false, "replaying its journal"
+	}
+	return true, ""
+}
 
 func get(t *testing.T, url string) int {
+	t.Helper()
+	code, _ := getBody(t, url)
+	return code
+}
+
+func getBody(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // TestReadyzWaitsForServices: /healthz is up at once, /readyz only once
@@ -51,15 +64,15 @@ func TestReadyzWaitsForServices(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if code := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz %d while a service is starting, want 503", code)
+	if code, body := getBody(t, base+"/readyz"); code != http.StatusServiceUnavailable || body != "not ready: replaying its journal\n" {
+		t.Fatalf("readyz %d %q while a service is starting, want 503 with its reason", code, body)
 	}
 	svc.ready.Store(true)
-	if code := get(t, base+"/readyz"); code != 200 {
-		t.Fatalf("readyz %d once ready, want 200", code)
+	if code, body := getBody(t, base+"/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("readyz %d %q once ready, want 200 ready", code, body)
 	}
-	if code := get(t, base+"/metrics"); code != 200 {
-		t.Fatalf("metrics %d", code)
+	if code, body := getBody(t, base+"/metrics"); code != 200 || !strings.Contains(body, "\nlivedrop_ready 1\n") {
+		t.Fatalf("metrics %d, want livedrop_ready 1 after a ready /readyz", code)
 	}
 	cancel()
 	if err := <-done; err != nil {

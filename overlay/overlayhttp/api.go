@@ -194,7 +194,10 @@ func runBoth(ctx context.Context, hub func(context.Context) error, ev *events) e
 
 // statusOf maps an error to its status code: the one place that does.
 func statusOf(err error) int {
+	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &mbe), errors.Is(err, jsonhttp.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, overlay.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, overlay.ErrNotFound):

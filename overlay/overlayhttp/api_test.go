@@ -115,7 +115,7 @@ func TestOverlayRoutes(t *testing.T) {
 		{"unknown field", "POST", base, token, `{"type":"product","drop":"d1","sku":"tee","price":1}`, 400, "unknown field"},
 		{"two objects", "POST", base, token, product + product, 400, "data after"},
 		{"array", "POST", base, token, `[]`, 400, "malformed JSON"},
-		{"too large", "POST", base, token, `{"type":"countdown","label":"` + strings.Repeat("a", 5000) + `","seconds":1}`, 400, "more than 4096 bytes"},
+		{"too large", "POST", base, token, `{"type":"countdown","label":"` + strings.Repeat("a", 5000) + `","seconds":1}`, 413, "more than 4096 bytes"},
 		{"bad type", "POST", base, token, `{"type":"banner"}`, 400, "type must be"},
 		{"bad drop id", "POST", base, token, `{"type":"product","drop":"d 1","sku":"tee"}`, 400, "drop must be"},
 		{"zero seconds", "POST", base, token, `{"type":"countdown","label":"Go","seconds":0}`, 400, "seconds must be"},
