@@ -88,6 +88,10 @@ func OpenMemStore(path string, now func() time.Time, logger *slog.Logger) (*MemS
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
 	s.j = j
+	for _, d := range j.Damage() {
+		s.logger.Error("embedded store journal damaged: the intact ops around it are kept", "path", path,
+			"offset", d.Offset, "bytes", d.Len, "reason", d.Reason, "tail", d.Tail, "saved_to", d.SavedTo)
+	}
 	s.logger.Info("embedded store opened", "path", path, "replayed_ops", replayed)
 	return s, nil
 }
