@@ -69,7 +69,7 @@ func startControl(tb testing.TB) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = ctl.Run(ctx); close(done) }()
-	capi, err := NewControlAPI(ctl, token, log)
+	capi, err := NewControlAPI(ctl, token, log, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
