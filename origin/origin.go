@@ -67,6 +67,7 @@ type Origin struct {
 	closeICE func() error
 	whep     *whep.Server
 	whip     *whip.Server
+	guard    *guard.Guard
 	ffmpeg   string // the transcoder's binary; "" when AAC is dropped
 	tcm      *transcode.Metrics
 	rtsp     *gortsplib.Server
@@ -128,6 +129,18 @@ func New(p Params) (*Origin, error) {
 			o.ffmpeg = ""
 			log.Warn("ffmpeg not found: AAC audio will be dropped (video still plays); install ffmpeg or set ffmpeg_path",
 				"ffmpeg_path", p.Config.FFmpegPath)
+		}
+	}
+	// One failure budget for RTSP and WHIP credentials (and, when the
+	// process shares it, the control API's token).
+	if o.guard = p.Guard; o.guard == nil {
+		m, err := guard.NewMetrics(p.Registry)
+		if err == nil {
+			o.guard, err = guard.New(guard.Params{Config: p.Config.AuthGuard, Logger: base.With("component", "guard"), Metrics: m})
+		}
+		if err != nil {
+			_ = closeICE()
+			return nil, err
 		}
 	}
 	o.whip, err = whip.NewServer(whip.ServerParams{

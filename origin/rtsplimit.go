@@ -174,16 +174,7 @@ func newRTSPServer(p Params, o *Origin, log *slog.Logger) (*gortsplib.Server, er
 	if err != nil {
 		return nil, err
 	}
-	g := p.Guard
-	if g == nil {
-		m, err := guard.NewMetrics(p.Registry)
-		if err != nil {
-			return nil, err
-		}
-		if g, err = guard.New(guard.Params{Config: p.Config.AuthGuard, Logger: log, Metrics: m}); err != nil {
-			return nil, err
-		}
-	}
+	g := o.guard
 	refused, err := newRefusedMetric(p.Registry)
 	if err != nil {
 		return nil, err

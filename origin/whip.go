@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whip"
@@ -90,6 +92,9 @@ func (w *whipIngest) WriteRTP(kind stream.Kind, pkt *rtp.Packet) {
 
 func (w *whipIngest) End() { w.o.stopSource(w.p, w.src) }
 
+// surfaceWHIP names WHIP publish keys in the guard's budget and metrics.
+const surfaceWHIP = "whip_publish"
+
 // authorizePublish checks a WHIP publisher's key: the Bearer token is the
 // publish password (OBS: Settings, Stream, Bearer Token).
 func (o *Origin) authorizePublish(r *http.Request, name string) (int, error) {
@@ -98,10 +103,28 @@ func (o *Origin) authorizePublish(r *http.Request, name string) (int, error) {
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return http.StatusUnauthorized, errors.New("publishing needs the stream key as a Bearer token (OBS: Bearer Token)")
 	}
+	// The key costs the same failure budget as RTSP's password: a locked
+	// out address or account is refused before its key is compared.
+	ip, account := guard.HostKey(r.RemoteAddr), surfaceWHIP+":"+o.cfg.PublishUser
+	if v := o.guard.Check(ip, account); v.Locked {
+		o.guard.Refused(surfaceWHIP, ip, account, v)
+		return http.StatusTooManyRequests, lockedOut{v.RetryAfter}
+	}
 	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(prefix):])), []byte(o.cfg.PublishPassword)) != 1 {
 		o.metrics.AuthFailures.Inc()
-		o.log.Warn("whip publish refused: wrong key", "stream", name, "remote", r.RemoteAddr)
+		o.guard.Fail(surfaceWHIP, "wrong_credentials", ip, account) // logs once per window, never the key
 		return http.StatusUnauthorized, errors.New("wrong stream key")
 	}
+	o.guard.Succeed(ip, account)
 	return 0, nil
 }
+
+// lockedOut is a WHIP refusal during a lockout; the server says when to
+// come back (whip.RetryAfterer).
+type lockedOut struct{ d time.Duration }
+
+func (e lockedOut) Error() string {
+	return fmt.Sprintf("too many wrong keys from this address: try again in %s", e.d.Round(time.Second))
+}
+
+func (e lockedOut) RetryAfter() time.Duration { return e.d }

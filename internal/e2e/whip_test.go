@@ -15,6 +15,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livedrop/livedrop/origin"
 )
 
 // whipPublisher is a WHIP client as OBS is one: it offers H.264 and Opus
@@ -208,4 +210,42 @@ func TestWHIPPublisherReachesViewersAtTheEdge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = v.c.Close(ctx)
+}
+
+// TestWHIPKeyGuessingIsLockedOut: wrong stream keys cost the address's
+// failure budget like RTSP passwords: after the budget even the right key
+// is refused (429 with Retry-After) until the lockout ends, and the
+// failures are logged once, never the keys.
+func TestWHIPKeyGuessingIsLockedOut(t *testing.T) {
+	o := startOrigin(t, func(c *origin.Config) {
+		c.AuthGuard.MaxFailures = 5
+	})
+	url := "http://" + o.HTTPAddr() + "/whip/guess"
+	post := func(key string) (int, http.Header, string) {
+		req, _ := http.NewRequest("POST", url, strings.NewReader("v=0\r\n"))
+		req.Header.Set("Content-Type", "application/sdp")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	codes := map[int]int{}
+	for i := range 50 {
+		code, _, _ := post(fmt.Sprintf("guess-%d", i))
+		codes[code]++
+	}
+	if codes[401] != 5 || codes[429] != 45 {
+		t.Fatalf("50 wrong keys answered %v, want 5 × 401 then 429", codes)
+	}
+	code, h, body := post(pubPass)
+	if code != 429 || h.Get("Retry-After") == "" || !strings.Contains(body, "too many wrong keys") {
+		t.Fatalf("the right key during the lockout: %d %q (Retry-After %q), want 429", code, body, h.Get("Retry-After"))
+	}
+	if got := counterValue(t, o.reg, "livedrop_auth_failures_total", map[string]string{"surface": "whip_publish", "reason": "wrong_credentials"}); got != 5 {
+		t.Fatalf("whip_publish failures counted %v, want 5", got)
+	}
 }

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +56,12 @@ type Ingest interface {
 	WriteRTP(kind stream.Kind, pkt *rtp.Packet)
 	// End says the publisher is gone; the stream keeps its viewers.
 	End()
+}
+
+// RetryAfterer is an Authorize refusal that knows when to try again
+// (a lockout): the answer carries it as Retry-After.
+type RetryAfterer interface {
+	RetryAfter() time.Duration
 }
 
 // ServerParams configure a Server.
@@ -165,6 +173,10 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 		if code, err := s.p.Authorize(r, name); err != nil {
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop publish"`)
+			}
+			var ra RetryAfterer
+			if errors.As(err, &ra) {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(ra.RetryAfter().Seconds())))))
 			}
 			s.refuse(w, code, "unauthorized", err.Error())
 			return
