@@ -75,6 +75,34 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_journal_batch_size":     "histogram",
 	"livedrop_checkout_sync_lag_seconds":       "gauge",
 	"livedrop_checkout_revenue_cents_total":    "counter",
+	// security
+	"livedrop_auth_failures_total":             "counter",
+	"livedrop_auth_lockouts_total":             "counter",
+	"livedrop_sessions_halfopen_closed_total":  "counter",
+	"livedrop_rtsp_refused_total":              "counter",
+	"livedrop_overlay_websocket_refused_total": "counter",
+	"livedrop_http_refused_total":              "counter",
+	"livedrop_ready":                           "gauge",
+	"livedrop_checkout_journal_damaged_total":  "counter",
+	// ingest: WHIP and AAC
+	"livedrop_whip_publish_attempts_total":     "counter",
+	"livedrop_whip_sessions":                   "gauge",
+	"livedrop_whip_packets_received_total":     "counter",
+	"livedrop_whip_connect_timeouts_total":     "counter",
+	"livedrop_whip_keyframe_requests_total":    "counter",
+	"livedrop_transcode_frames_in_total":       "counter",
+	"livedrop_transcode_frames_out_total":      "counter",
+	"livedrop_transcode_dropped_total":         "counter",
+	"livedrop_transcode_errors_total":          "counter",
+	"livedrop_transcode_restarts_total":        "counter",
+	"livedrop_transcode_added_latency_seconds": "histogram",
+	// checkout internals
+	"livedrop_checkout_payments_total":              "counter",
+	"livedrop_checkout_holds_expired_total":         "counter",
+	"livedrop_checkout_shipped_orders_total":        "counter",
+	"livedrop_checkout_unshipped_orders":            "gauge",
+	"livedrop_checkout_lease_grant_units":           "histogram",
+	"livedrop_checkout_lease_reclaimed_units_total": "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
@@ -235,6 +263,7 @@ func TestAlerts(t *testing.T) {
 		"LivedropNodeDown", "LivedropStreamWithoutPublisher", "LivedropSessionSetupFailures",
 		"LivedropUpstreamDisconnected", "LivedropRTPDrops", "LivedropCheckoutAcceptLatencyHigh",
 		"LivedropJournalFsyncSlow", "LivedropCheckoutSyncLagHigh", "LivedropCheckoutErrors",
+		"LivedropAuthFailureSpike", "LivedropSessionFlood", "LivedropAudioTranscoderRestarting",
 	} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
@@ -360,7 +389,7 @@ func TestDashboard(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"Media", "Checkout"} {
+	for _, want := range []string{"Media", "Checkout", "Security", "Ingest: WHIP and audio"} {
 		if !slices.Contains(rows, want) {
 			t.Errorf("no %s row (rows: %q)", want, rows)
 		}
