@@ -57,7 +57,8 @@ type Edge struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *mediametrics.Metrics
-	api      *peer.API
+	api      *peer.API // viewers' sessions, on the node's media port
+	pullAPI  *peer.API // upstream pulls, a socket each
 	closeICE func() error
 	whep     *whep.Server
 	node     *httpnode.Node
@@ -97,9 +98,21 @@ func New(p Params) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	closeICE = sync.OnceValue(closeICE)
+	// Pulls get a socket each, not the viewers' UDP port: two pulls from
+	// one origin over one port pair would share a 5-tuple, and the
+	// origin's ICE mux routes by remote address, so the second stream
+	// would get nothing until its ICE failed and it redialled (12 s).
+	pullICE := p.Config.ICE
+	pullICE.UDPPort, pullICE.TCPPort = 0, 0
+	pullAPI, closePullICE, err := peer.NewAPI(pullICE, peer.WithLogger(log))
+	if err != nil {
+		_ = closeICE()
+		return nil, err
+	}
+	closeViewersICE := closeICE
+	closeICE = sync.OnceValue(func() error { return errors.Join(closeViewersICE(), closePullICE()) })
 	e := &Edge{
-		cfg: p.Config, log: log, metrics: m, api: api, closeICE: closeICE, access: pol,
+		cfg: p.Config, log: log, metrics: m, api: api, pullAPI: pullAPI, closeICE: closeICE, access: pol,
 		pulls:   map[string]*pull{},
 		http:    &http.Client{Timeout: 10 * time.Second},
 		onEvent: p.OnUpstreamEvent,
@@ -328,7 +341,7 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		if err != nil {
 			log.Error("node token", "err", err) // a signing failure: not expected with HS256
 		}
-		cp := whep.ClientParams{API: e.api, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok}
+		cp := whep.ClientParams{API: e.pullAPI, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok}
 		if e.onEvent != nil {
 			cp.OnEvent = func(msg []byte) { e.onEvent(p.name, msg) }
 		}

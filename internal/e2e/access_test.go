@@ -65,7 +65,9 @@ func TestWhoMayWatch(t *testing.T) {
 		t.Fatalf("viewer with a playback token: %v", err)
 	}
 	open := mustViewer(t, "http://"+e.HTTPAddr()+"/whep/open")
-	waitFor(t, 15*time.Second, "both viewers to decode frames", func() bool {
+	// Two streams pulled by one edge from one origin: before pulls had a
+	// socket each, the second got nothing until its ICE failed (12 s).
+	waitFor(t, 8*time.Second, "both viewers to decode frames", func() bool {
 		return v.frames() >= 10 && open.frames() >= 10
 	})
 	// The edge pulled both streams from the origin with its node token.
