@@ -345,6 +345,8 @@ livedrop demo is running.
       user %[5]q, password %[6]q
       e.g. ffmpeg -re -i clip.mp4 -c copy -rtsp_transport tcp -f rtsp rtsp://%[5]s:%[6]s@%[7]s/%[4]s
   Built-in camera: %[8]s
+  Go live (WHIP): %[2]s/golive/{stream} in a browser, or OBS: server %[2]s/whip/{stream},
+      Bearer token = the password above
   Seller console: %[2]s/console   (token %[9]s)
   Control API:    %[2]s/v1/drops   (Authorization: Bearer <token>)
   Orders:         %[1]s/v1/drops/{drop}/orders
