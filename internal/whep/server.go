@@ -278,7 +278,9 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	}
 	ss, answer, err := s.newSession(r.Context(), st, release, string(body), audio != nil, start)
 	if err != nil {
-		release()
+		if !errors.Is(err, errEndedInSetup) {
+			release() // else the session's close did
+		}
 		if errors.Is(err, errClientGone) {
 			// Nobody reads this answer; 499 is what proxies log for it.
 			s.fail(w, 499, "client_gone", "client closed the request")
@@ -344,6 +346,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	errShutdown   = errors.New("server shutting down")
-	errClientGone = errors.New("client went away during session setup")
+	// errEndedInSetup: the session's peer connection failed, and the
+	// session was closed, before it was in the table.
+	errEndedInSetup = errors.New("peer connection failed during session setup")
+	errShutdown     = errors.New("server shutting down")
+	errClientGone   = errors.New("client went away during session setup")
 )

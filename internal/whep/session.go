@@ -54,7 +54,8 @@ type session struct {
 	viewers   prometheus.Gauge
 	m         sessionMetrics
 	connected atomic.Bool
-	halfOpen  *time.Timer // closes the session if ICE is not up in time
+	halfOpen  *time.Timer // closes the session if ICE is not up in time; guarded by srv.mu
+	ended     bool        // close ran; guarded by srv.mu
 }
 
 // sessionMetrics are a session's metric children, looked up once.
@@ -173,9 +174,15 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 	})
 
 	s.mu.Lock()
-	if s.shutdown {
+	if s.shutdown || ss.ended {
 		s.mu.Unlock()
 		ss.out.Close()
+		if ss.ended {
+			// Its peer connection failed meanwhile and close ran: it
+			// released the stream and counted the viewer out, never in.
+			ss.viewers.Inc()
+			return fail(errEndedInSetup)
+		}
 		return fail(errShutdown)
 	}
 	s.sessions[ss.id] = ss
@@ -221,6 +228,7 @@ func (ss *session) close(why string) {
 		s.mu.Lock()
 		delete(s.sessions, ss.id)
 		halfOpen := ss.halfOpen
+		ss.ended = true
 		s.mu.Unlock()
 		close(ss.done)
 		if halfOpen != nil {
