@@ -61,6 +61,9 @@ type Config struct {
 	// still plays.
 	TranscodeAudio bool   `yaml:"transcode_audio"`
 	FFmpegPath     string `yaml:"ffmpeg_path"`
+	// WHIPTakeover lets a new WHIP publisher replace the live one (an RTSP
+	// publisher always does); off, it is refused with 409.
+	WHIPTakeover bool `yaml:"whip_takeover"`
 	// WHEP bounds the WHEP sessions this node serves.
 	WHEP whep.Budget `yaml:"whep"`
 	// Access says who may open WHEP sessions here, and holds the node

@@ -58,7 +58,7 @@ func (s whipSink) Publish(name string, tracks stream.Tracks, src whip.Source) (w
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.o.startSourceAs(name, src, pl, true)
+	p, err := s.o.startSourceAs(name, src, pl, !s.o.cfg.WHIPTakeover)
 	if err != nil {
 		return nil, err
 	}

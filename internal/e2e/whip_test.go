@@ -249,3 +249,27 @@ func TestWHIPKeyGuessingIsLockedOut(t *testing.T) {
 		t.Fatalf("whip_publish failures counted %v, want 5", got)
 	}
 }
+
+// TestWHIPTakeover: with whip_takeover a second publisher on a live
+// stream replaces the first (its session ends at the origin) and the
+// viewer at the edge keeps watching, now the newcomer's picture.
+func TestWHIPTakeover(t *testing.T) {
+	o := startOrigin(t, func(c *origin.Config) { c.WHIPTakeover = true })
+	e := startEdge(t, "http://"+o.HTTPAddr(), nil)
+	url := "http://" + o.HTTPAddr() + "/whip/live"
+	if code, body, _ := postWHIP(t, url, pubPass); code != 201 {
+		t.Fatalf("first publisher: %d %s", code, body)
+	}
+	v := mustViewer(t, "http://"+e.HTTPAddr()+"/whep/live")
+	waitFor(t, 20*time.Second, "frames of the first publisher", func() bool { return v.frames() >= 10 })
+	code, body, second := postWHIP(t, url, pubPass)
+	if code != 201 {
+		t.Fatalf("second publisher with takeover: %d %s", code, body)
+	}
+	waitFor(t, 10*time.Second, "the origin to keep one publisher", func() bool { return o.WHIPPublishers() == 1 })
+	before := v.frames()
+	waitFor(t, 20*time.Second, "frames of the second publisher", func() bool { return v.frames() >= before+30 })
+	if code := second.delete(t); code != 200 {
+		t.Fatalf("the newcomer's session was not the one kept: DELETE %d", code)
+	}
+}
