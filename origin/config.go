@@ -61,6 +61,11 @@ type Config struct {
 	// still plays.
 	TranscodeAudio bool   `yaml:"transcode_audio"`
 	FFmpegPath     string `yaml:"ffmpeg_path"`
+	// PublishKeys gives streams keys of their own (stream: key, 16+
+	// characters), used instead of publish_password over RTSP (user +
+	// key) and WHIP (Bearer); the control API creates, rotates and
+	// revokes them, kept under data_dir.
+	PublishKeys map[string]string `yaml:"publish_keys"`
 	// WHIPTakeover lets a new WHIP publisher replace the live one (an RTSP
 	// publisher always does); off, it is refused with 409.
 	WHIPTakeover bool `yaml:"whip_takeover"`
@@ -90,6 +95,7 @@ func DefaultConfig() Config {
 		PublishUser:     "seller",
 		Region:          "origin",
 		ICE:             originICE(),
+		PublishKeys:     map[string]string{},
 		TranscodeAudio:  true,
 		FFmpegPath:      "ffmpeg",
 		WHEP:            whep.DefaultOriginBudget(),
@@ -152,6 +158,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.ICE.Validate(); err != nil {
 		return err
+	}
+	for stream, key := range c.PublishKeys {
+		if !media.ValidName(stream) {
+			return fmt.Errorf("publish_keys: %q must match %s", stream, media.NamePattern)
+		}
+		if len(key) < MinPublishKeyLen {
+			return fmt.Errorf("publish_keys.%s: must be at least %d characters", stream, MinPublishKeyLen)
+		}
 	}
 	if c.TranscodeAudio && c.FFmpegPath == "" {
 		return errors.New("ffmpeg_path: must be set when transcode_audio is on")

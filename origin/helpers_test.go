@@ -76,7 +76,7 @@ type testOrigin struct {
 
 // startTestOrigin runs an origin on loopback with a guard on a clock the
 // test moves.
-func startTestOrigin(t *testing.T, mod func(*Config)) *testOrigin {
+func startTestOrigin(t *testing.T, mod func(*Config), pmods ...func(*Params)) *testOrigin {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Access.NodeSecrets = []string{testNodeSecret}
@@ -111,7 +111,11 @@ func startTestOrigin(t *testing.T, mod func(*Config)) *testOrigin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := New(Params{Config: cfg, Logger: log, Registry: reg, HTTPListener: httpLn, RTSPListener: rtspLn, Guard: g})
+	params := Params{Config: cfg, Logger: log, Registry: reg, HTTPListener: httpLn, RTSPListener: rtspLn, Guard: g}
+	for _, pm := range pmods {
+		pm(&params)
+	}
+	o, err := New(params)
 	if err != nil {
 		httpLn.Close()
 		rtspLn.Close()

@@ -56,6 +56,9 @@ type Params struct {
 	// against (the process shares one with its control API); otherwise the
 	// origin builds one from Config.AuthGuard.
 	Guard *guard.Guard
+	// ControlToken, when set, mounts the publish key routes of the
+	// control API behind it (the checkout control token).
+	ControlToken string
 }
 
 // Origin is a running origin node.
@@ -68,6 +71,7 @@ type Origin struct {
 	whep     *whep.Server
 	whip     *whip.Server
 	guard    *guard.Guard
+	keys     *publishKeys
 	ffmpeg   string // the transcoder's binary; "" when AAC is dropped
 	tcm      *transcode.Metrics
 	rtsp     *gortsplib.Server
@@ -131,6 +135,10 @@ func New(p Params) (*Origin, error) {
 				"ffmpeg_path", p.Config.FFmpegPath)
 		}
 	}
+	if o.keys, err = loadPublishKeys(p.Config.DataDir, p.Config.PublishKeys); err != nil {
+		_ = closeICE()
+		return nil, err
+	}
 	// One failure budget for RTSP and WHIP credentials (and, when the
 	// process shares it, the control API's token).
 	if o.guard = p.Guard; o.guard == nil {
@@ -172,6 +180,9 @@ func New(p Params) (*Origin, error) {
 		Routes: func(mux *http.ServeMux) {
 			o.whep.Register(mux)
 			o.whip.Register(mux)
+			if p.ControlToken != "" {
+				o.registerKeyRoutes(mux, p.ControlToken)
+			}
 			if p.Routes != nil {
 				p.Routes(mux)
 			}

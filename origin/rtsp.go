@@ -84,7 +84,10 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 	if !ok {
 		return &base.Response{StatusCode: base.StatusBadRequest}, errors.New("invalid stream name: use 1-64 letters, digits, '-' or '_'")
 	}
-	if !h.authorized(ctx.Conn, ctx.Request, surfacePublish, h.o.cfg.PublishUser, h.o.cfg.PublishPassword) {
+	// The stream's own key when it has one, else publish_password; a
+	// revoked stream is published by no one.
+	pass, open := h.o.keys.password(name, h.o.cfg.PublishPassword)
+	if !open || !h.authorized(ctx.Conn, ctx.Request, surfacePublish, h.o.cfg.PublishUser, pass) {
 		return &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
 	}
 	if h.o.isPulled(name) {

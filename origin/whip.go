@@ -1,7 +1,6 @@
 package origin
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -96,7 +95,8 @@ func (w *whipIngest) End() { w.o.stopSource(w.p, w.src) }
 const surfaceWHIP = "whip_publish"
 
 // authorizePublish checks a WHIP publisher's key: the Bearer token is the
-// publish password (OBS: Settings, Stream, Bearer Token).
+// stream's publish key, or publish_password for a stream without one (OBS:
+// Settings, Stream, Bearer Token).
 func (o *Origin) authorizePublish(r *http.Request, name string) (int, error) {
 	h := r.Header.Get("Authorization")
 	const prefix = "Bearer "
@@ -110,7 +110,7 @@ func (o *Origin) authorizePublish(r *http.Request, name string) (int, error) {
 		o.guard.Refused(surfaceWHIP, ip, account, v)
 		return http.StatusTooManyRequests, lockedOut{v.RetryAfter}
 	}
-	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(prefix):])), []byte(o.cfg.PublishPassword)) != 1 {
+	if !o.keys.check(name, o.cfg.PublishPassword, strings.TrimSpace(h[len(prefix):])) {
 		o.metrics.AuthFailures.Inc()
 		o.guard.Fail(surfaceWHIP, "wrong_credentials", ip, account) // logs once per window, never the key
 		return http.StatusUnauthorized, errors.New("wrong stream key")

@@ -238,7 +238,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	}
 	d.origin, err = origin.New(origin.Params{
 		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,
-		Services: []httpnode.Service{ctl, overlays}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g,
+		Services: []httpnode.Service{ctl, overlays}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken,
 	})
 	if err != nil {
 		return nil, err

@@ -121,7 +121,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		return err
 	}
 	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
-		Routes: ui.RegisterConsole, Events: feed, Streams: streams, Guard: g})
+		Routes: ui.RegisterConsole, Events: feed, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken})
 	if err != nil {
 		return err
 	}
