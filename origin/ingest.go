@@ -1,7 +1,6 @@
 package origin
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,7 +31,7 @@ type plan struct {
 	h264   *format.H264
 	audio  *description.Media
 	afmt   format.Format
-	aac    *format.MPEG4Audio // set when the audio is AAC, forwarded as Opus
+	aac    format.Format // AAC (MPEG4-GENERIC or MP4A-LATM) forwarded as Opus; nil for none
 	tracks stream.Tracks
 }
 
@@ -52,8 +50,8 @@ func planTracks(desc *description.Session, name string, log *slog.Logger, m *med
 	for _, medi := range desc.Medias {
 		for _, f := range medi.Formats {
 			switch f := f.(type) {
-			case *format.MPEG4Audio:
-				if p.audio == nil && transcodeAAC && f.Config != nil {
+			case *format.MPEG4Audio, *format.MPEG4AudioLATM:
+				if p.audio == nil && transcodeAAC && aacConfig(f) != nil {
 					p.audio, p.afmt, p.aac = medi, f, f
 					p.tracks.Audio = &stream.Codec{MimeType: media.MimeOpus, ClockRate: media.OpusClockRate, Channels: media.OpusChannels}
 				} else if p.audio == nil {
@@ -133,15 +131,6 @@ type transcoding struct {
 	m      *transcode.Metrics
 }
 
-// aacIn is one source's AAC on its way through a transcoder, which its
-// goroutine runs until stop.
-type aacIn struct {
-	dec  *rtpmpeg4audio.Decoder
-	tc   *transcode.Transcoder
-	stop context.CancelFunc
-	done chan struct{}
-}
-
 func newPath(name string, log *slog.Logger, m *mediametrics.Metrics, tc transcoding) *path {
 	return &path{
 		tc:        tc,
@@ -207,36 +196,6 @@ func (p *path) attach(owner any, pl *plan, srv *gortsplib.Server) error {
 	return nil
 }
 
-// startAAC starts the transcoder of owner's AAC; its Opus joins the
-// stream's audio while owner is the source.
-func (p *path) startAAC(owner any, f *format.MPEG4Audio) (*aacIn, error) {
-	dec, err := f.CreateDecoder()
-	if err != nil {
-		return nil, fmt.Errorf("aac: %w", err)
-	}
-	tc, err := transcode.New(transcode.Params{FFmpeg: p.tc.ffmpeg, Config: f.Config, Logger: p.log.With("stream", p.name),
-		Metrics: p.tc.m, Out: func(pkt *rtp.Packet, arrival time.Time) { p.writeOpus(owner, pkt, arrival) }})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a := &aacIn{dec: dec, tc: tc, stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(a.done)
-		tc.Run(ctx)
-	}()
-	return a, nil
-}
-
-// end stops the transcoder and waits for it; nil does nothing.
-func (a *aacIn) end() {
-	if a == nil {
-		return
-	}
-	a.stop()
-	<-a.done
-}
-
 // writeOpus takes a transcoded packet of owner's source.
 func (p *path) writeOpus(owner any, pkt *rtp.Packet, arrival time.Time) {
 	p.mu.Lock()
@@ -292,7 +251,7 @@ func (p *path) write(owner any, medi *description.Media, pkt *rtp.Packet) {
 		if p.aac != nil {
 			// AAC to the transcoder, never waiting on it: its Opus comes
 			// back through writeOpus.
-			aus, err := p.aac.dec.Decode(pkt)
+			aus, err := p.aac.decode(pkt)
 			if err != nil {
 				return // a fragment, or a unit lost on the way
 			}

@@ -11,6 +11,18 @@ import (
 // the answer carries Opus, and the viewer gets 20 ms Opus packets whose
 // timestamps advance with the audio; the video is untouched.
 func TestAACCameraIsHeardAsOpus(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"MPEG4-GENERIC", nil},
+		{"MP4A-LATM", []string{"-rtpflags", "latm"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testAACHeardAsOpus(t, tc.extra) })
+	}
+}
+
+func testAACHeardAsOpus(t *testing.T, extra []string) {
 	o := startOrigin(t, nil)
 	e := startEdge(t, "http://"+o.HTTPAddr(), nil)
 	args := append([]string(nil), encodeArgs(30)...)
@@ -19,6 +31,7 @@ func TestAACCameraIsHeardAsOpus(t *testing.T) {
 			args[i] = "aac" // ffmpeg's default audio codec
 		}
 	}
+	args = append(args, extra...)
 	pub := startFFmpeg(t, args, publishURL(o, "aaccam", pubUser, pubPass))
 	waitOnline(t, o, "aaccam", pub)
 
