@@ -43,34 +43,22 @@ func streamName(p string) (string, bool) {
 // without its credentials being looked at. surface is rtsp_publish or
 // rtsp_read; the account is the surface's user. Passwords are never logged.
 func (h *rtspHandler) authorized(conn *gortsplib.ServerConn, req *base.Request, surface, user, pass string) bool {
-	ip := guard.AddrKey(conn.NetConn().RemoteAddr())
-	account := surface + ":" + user
 	// A first request without credentials is the normal challenge round;
 	// only a wrong answer is a failure worth counting.
 	authz, creds := req.Header["Authorization"]
-	if v := h.guard.Check(ip, account); v.Locked {
-		if creds {
-			h.guard.Refused(surface, ip, account, v)
-			return false
-		}
-		// No credential to check: this only makes the challenge's nonce.
-		return conn.VerifyCredentials(req, user, pass)
+	reason := "wrong_credentials"
+	if len(authz) == 1 && strings.HasPrefix(authz[0], "Basic ") && !h.basic {
+		reason = "method_not_allowed"
 	}
-	if conn.VerifyCredentials(req, user, pass) {
-		h.guard.Succeed(ip, account)
-		return true
-	}
-	if creds {
-		reason := "wrong_credentials"
-		if len(authz) == 1 && strings.HasPrefix(authz[0], "Basic ") && !h.basic {
-			reason = "method_not_allowed"
-		}
-		if surface == surfacePublish {
+	ok, _ := h.guard.Try(guard.Attempt{Surface: surface, IP: guard.AddrKey(conn.NetConn().RemoteAddr()),
+		Account: surface + ":" + user, Presented: creds, Reason: reason}, func() bool {
+		ok := conn.VerifyCredentials(req, user, pass)
+		if !ok && creds && surface == surfacePublish {
 			h.o.metrics.AuthFailures.Inc()
 		}
-		h.guard.Fail(surface, reason, ip, account)
-	}
-	return false
+		return ok
+	})
+	return ok
 }
 
 const (

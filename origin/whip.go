@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/livedrop/livedrop/internal/guard"
+	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whip"
@@ -98,25 +99,27 @@ const surfaceWHIP = "whip_publish"
 // stream's publish key, or publish_password for a stream without one (OBS:
 // Settings, Stream, Bearer Token).
 func (o *Origin) authorizePublish(r *http.Request, name string) (int, error) {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+	key, presented := jsonhttp.BearerToken(r)
+	if !presented {
 		return http.StatusUnauthorized, errors.New("publishing needs the stream key as a Bearer token (OBS: Bearer Token)")
 	}
 	// The key costs the same failure budget as RTSP's password: a locked
 	// out address or account is refused before its key is compared.
-	ip, account := guard.HostKey(r.RemoteAddr), surfaceWHIP+":"+o.cfg.PublishUser
-	if v := o.guard.Check(ip, account); v.Locked {
-		o.guard.Refused(surfaceWHIP, ip, account, v)
+	ok, v := o.guard.Try(guard.Attempt{Surface: surfaceWHIP, IP: guard.HostKey(r.RemoteAddr),
+		Account: surfaceWHIP + ":" + o.cfg.PublishUser, Presented: true, Reason: "wrong_credentials"}, func() bool {
+		ok := o.keys.check(name, o.cfg.PublishPassword, key)
+		if !ok {
+			o.metrics.AuthFailures.Inc()
+		}
+		return ok
+	})
+	switch {
+	case ok:
+		return 0, nil
+	case v.Locked:
 		return http.StatusTooManyRequests, lockedOut{v.RetryAfter}
 	}
-	if !o.keys.check(name, o.cfg.PublishPassword, strings.TrimSpace(h[len(prefix):])) {
-		o.metrics.AuthFailures.Inc()
-		o.guard.Fail(surfaceWHIP, "wrong_credentials", ip, account) // logs once per window, never the key
-		return http.StatusUnauthorized, errors.New("wrong stream key")
-	}
-	o.guard.Succeed(ip, account)
-	return 0, nil
+	return http.StatusUnauthorized, errors.New("wrong stream key")
 }
 
 // lockedOut is a WHIP refusal during a lockout; the server says when to

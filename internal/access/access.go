@@ -11,11 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/media"
 )
 
@@ -32,8 +32,8 @@ const (
 // MinSecretLen is the shortest node secret or playback key accepted.
 const MinSecretLen = 16
 
-// NodeAudience is the audience of node tokens; PlaybackAudience is not
-// required in playback tokens (issuers are the seller's systems).
+// NodeAudience is the audience of node tokens. Playback tokens need no
+// audience: their issuers are the seller's systems.
 const NodeAudience = "livedrop-node"
 
 // nodeTokenTTL bounds a node token: it is minted for each pull.
@@ -205,7 +205,7 @@ func (p *Policy) NodeToken(nodeID string) (string, error) {
 // Authorize decides whether the offer r may open a session on stream: a
 // valid node token always may; otherwise the stream's policy decides.
 func (p *Policy) Authorize(r *http.Request, stream string) error {
-	tok, hasTok := bearer(r)
+	tok, hasTok := jsonhttp.BearerToken(r)
 	if hasTok && p.validNode(tok) {
 		return nil
 	}
@@ -239,15 +239,6 @@ func (p *Policy) WHEP(r *http.Request, stream string) (int, error) {
 		return ref.Status, err
 	}
 	return http.StatusForbidden, err
-}
-
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) > len(prefix) && strings.EqualFold(h[:len(prefix)], prefix) {
-		return strings.TrimSpace(h[len(prefix):]), true
-	}
-	return "", false
 }
 
 func (p *Policy) parser(opts ...jwt.ParserOption) *jwt.Parser {

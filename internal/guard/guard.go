@@ -97,6 +97,38 @@ func (g *Guard) verdict(now time.Time, ip, account string) Verdict {
 	return Verdict{}
 }
 
+// Attempt is one presentation of a credential, for Try.
+type Attempt struct {
+	Surface, IP, Account string
+	// Presented is false for a request with no credential at all (a
+	// challenge round): it is never counted as a failure.
+	Presented bool
+	// Reason labels a failure ("wrong_credentials", "wrong_token", ...).
+	Reason string
+}
+
+// Try checks a credential within the budget, the one way every surface
+// does: while the address or account is locked out a presented credential
+// is refused (counted) without valid being called; otherwise valid decides,
+// a right one is forgiven its address's failures, a wrong presented one
+// costs the budget. The verdict is the lockout the attempt was refused
+// by unchecked (Locked false when it was checked).
+func (g *Guard) Try(a Attempt, valid func() bool) (bool, Verdict) {
+	if v := g.Check(a.IP, a.Account); v.Locked && a.Presented {
+		g.Refused(a.Surface, a.IP, a.Account, v)
+		return false, v
+	}
+	if valid() {
+		g.Succeed(a.IP, a.Account)
+		return true, Verdict{}
+	}
+	if !a.Presented {
+		return false, Verdict{}
+	}
+	g.Fail(a.Surface, a.Reason, a.IP, a.Account)
+	return false, Verdict{}
+}
+
 // Refused counts an attempt turned away by a lockout, without its
 // credentials being checked. It does not lengthen the lockout.
 func (g *Guard) Refused(surface, ip, account string, v Verdict) {

@@ -73,45 +73,41 @@ func Error(w http.ResponseWriter, logger *slog.Logger, code int, err error) {
 	Write(w, code, ErrorBody{Error: msg})
 }
 
-// Bearer lets through requests carrying token (compared in constant time)
-// and answers 401 to the others. An empty token lets nobody through.
-func Bearer(token []byte, next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || len(token) == 0 || subtle.ConstantTimeCompare([]byte(tok), token) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop control"`)
-			Write(w, http.StatusUnauthorized, ErrorBody{Error: "missing or wrong bearer token"})
-			return
-		}
-		next(w, r)
-	})
+// BearerToken is the token of an "Authorization: Bearer" header (the
+// scheme in any case, surrounding space trimmed), and whether there is one.
+func BearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[len(prefix):])
+	return tok, tok != ""
 }
 
-// GuardedBearer is Bearer with a failure budget: a wrong token costs the
+// GuardedBearer lets through requests carrying token (compared in
+// constant time), with a failure budget: a wrong token costs the
 // client address's (and the "control" account's) budget in g, and a
 // locked-out client gets 429 with Retry-After before its token is
 // compared. A request without a token is refused (401) without cost.
 func GuardedBearer(token []byte, g *guard.Guard, next http.HandlerFunc) http.Handler {
 	const surface, account = "control", "control"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := guard.HostKey(r.RemoteAddr)
-		if v := g.Check(ip, account); v.Locked {
-			g.Refused(surface, ip, account, v)
+		tok, presented := BearerToken(r)
+		ok, v := g.Try(guard.Attempt{Surface: surface, IP: guard.HostKey(r.RemoteAddr), Account: account,
+			Presented: presented, Reason: "wrong_token"}, func() bool {
+			return presented && len(token) > 0 && subtle.ConstantTimeCompare([]byte(tok), token) == 1
+		})
+		switch {
+		case ok:
+			next(w, r)
+		case v.Locked:
 			secs := int(math.Ceil(v.RetryAfter.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			Write(w, http.StatusTooManyRequests, ErrorBody{Error: fmt.Sprintf("too many wrong bearer tokens: try again in %d s", secs)})
-			return
-		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || len(token) == 0 || subtle.ConstantTimeCompare([]byte(tok), token) != 1 {
-			if ok {
-				g.Fail(surface, "wrong_token", ip, account)
-			}
+		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop control"`)
 			Write(w, http.StatusUnauthorized, ErrorBody{Error: "missing or wrong bearer token"})
-			return
 		}
-		g.Succeed(ip, account)
-		next(w, r)
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -149,14 +148,6 @@ func (b *budget) addresses() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.ips)
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // retryAfter is a Retry-After value: whole seconds, at least 1.

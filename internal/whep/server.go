@@ -21,6 +21,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livedrop/livedrop/internal/fanout"
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/peer"
@@ -202,7 +203,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	}
 	// The budget before anything costly: a refused offer is not read, makes
 	// no peer connection and starts no goroutine.
-	unbudget, ref := s.budget.admit(clientIP(r))
+	unbudget, ref := s.budget.admit(guard.HostKey(r.RemoteAddr)) // an IPv6 /64 is one address
 	if ref != nil {
 		w.Header().Set("Retry-After", retryAfter(ref.retryAfter))
 		s.fail(w, ref.code, ref.reason, ref.msg)

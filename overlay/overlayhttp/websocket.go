@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/media"
 
@@ -103,14 +103,6 @@ func (e *events) admit(ip string) (release func(), code int, msg string) {
 	}, 0, ""
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // checkOrigin allows a request without Origin (not a browser), a same-origin
 // request, and the configured origins; never any origin.
 func (e *events) checkOrigin(r *http.Request) bool {
@@ -142,7 +134,7 @@ func (e *events) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, jsonhttp.ErrorBody{Error: "origin not allowed"})
 		return
 	}
-	release, code, msg := e.admit(clientIP(r))
+	release, code, msg := e.admit(guard.HostKey(r.RemoteAddr))
 	if release == nil {
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, code, jsonhttp.ErrorBody{Error: msg})
