@@ -113,10 +113,17 @@ type Order struct {
 
 // OrderRequest is what a viewer asks for.
 type OrderRequest struct {
-	Drop           string
-	SKU            string
-	Qty            int
-	Buyer          string
+	Drop string
+	SKU  string
+	Qty  int
+	// Buyer is who buys: taken from the buyer's verified session, never
+	// from a request body.
+	Buyer string
+	// Device is the buyer session's device id and IP the client's address
+	// (guard.HostKey form); both are optional and feed the per-device and
+	// per-IP limits.
+	Device         string
+	IP             string
 	IdempotencyKey string
 	// Retry is the client saying an earlier attempt with this key may have
 	// been accepted (its answer was lost): the edge reads the store first.
