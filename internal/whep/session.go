@@ -121,6 +121,18 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 		if err != nil {
 			return fail(fmt.Errorf("%w: add audio: %v", ErrBadSDP, err))
 		}
+		// The answer names the stream's audio codec alone: listed after
+		// Opus, a G.711 track would be taken for Opus by a player that
+		// reads the answer's first codec (an edge pulling the stream).
+		if c, ok := peer.AudioCodec(tracks.Audio.MimeType); ok {
+			for _, tr := range pc.GetTransceivers() {
+				if tr.Sender() == as {
+					if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
+						return fail(fmt.Errorf("%w: audio codec: %v", ErrBadSDP, err))
+					}
+				}
+			}
+		}
 		senders = append(senders, as)
 	}
 	answer, err := pc.CreateAnswer(nil)
