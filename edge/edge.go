@@ -304,18 +304,22 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		haveKey    bool
 		keyTS      uint32
 		aReb       stream.Rebaser
-		first      = true
-		delay      = 250 * time.Millisecond
-		pktsV      = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
-		pktsA      = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
-		bytesV     = e.metrics.BytesIn.WithLabelValues(p.name, "video")
-		bytesA     = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
+		// The origin's sender reports place each packet on this node's
+		// clock (Packet.At): the viewers' reports then keep the sync the
+		// origin sent, whatever the link did to either track.
+		syncClk stream.SyncClock
+		first   = true
+		delay   = 250 * time.Millisecond
+		pktsV   = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
+		pktsA   = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
+		bytesV  = e.metrics.BytesIn.WithLabelValues(p.name, "video")
+		bytesA  = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
 	)
 	onPacket := func(kind stream.Kind, pkt *rtp.Packet) {
 		now := time.Now()
 		h := pkt.Header
 		h.Extension, h.Extensions, h.CSRC = false, nil, nil
-		sp := &stream.Packet{Kind: kind, Payload: pkt.Payload, Arrival: now}
+		sp := &stream.Packet{Kind: kind, Payload: pkt.Payload, Arrival: now, At: syncClk.Time(kind, pkt.Timestamp, 0, now)}
 		if kind == stream.Video {
 			vReb.Map(&h, now)
 			p.st.SetSourceOffset(h.Timestamp - pkt.Timestamp)
@@ -341,7 +345,9 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		if err != nil {
 			log.Error("node token", "err", err) // a signing failure: not expected with HS256
 		}
-		cp := whep.ClientParams{API: e.pullAPI, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok}
+		syncClk.Reset() // a new upstream session: new timestamps, new reports
+		cp := whep.ClientParams{API: e.pullAPI, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok,
+			OnSenderReport: func(k stream.Kind, ntp time.Time, ts uint32) { syncClk.Report(k, ntp, ts) }}
 		if e.onEvent != nil {
 			cp.OnEvent = func(msg []byte) { e.onEvent(p.name, msg) }
 		}
@@ -388,8 +394,10 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		up.Set(1)
 		delay = 250 * time.Millisecond
 		tracks := c.Tracks()
+		syncClk.SetRate(stream.Video, media.VideoClockRate)
 		if tracks.Audio != nil {
 			audioClock.Store(tracks.Audio.ClockRate)
+			syncClk.SetRate(stream.Audio, tracks.Audio.ClockRate)
 		}
 		p.st.OnKeyframeRequest(func() {
 			if c.RequestKeyframe() == nil {

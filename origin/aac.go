@@ -80,7 +80,7 @@ func (p *path) startAAC(owner any, f format.Format) (*aacIn, error) {
 		return nil, fmt.Errorf("aac: %w", err)
 	}
 	tc, err := transcode.New(transcode.Params{FFmpeg: p.tc.ffmpeg, Config: aacConfig(f), Logger: p.log.With("stream", p.name),
-		Metrics: p.tc.m, Out: func(pkt *rtp.Packet, arrival time.Time) { p.writeOpus(owner, pkt, arrival) }})
+		Metrics: p.tc.m, Out: func(pkt *rtp.Packet, arrival, at time.Time) { p.writeOpus(owner, pkt, arrival, at) }})
 	if err != nil {
 		return nil, err
 	}

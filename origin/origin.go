@@ -410,7 +410,8 @@ func (o *Origin) pullOnce(ctx context.Context, ps PullSource, log *slog.Logger) 
 	}
 	defer o.stopSource(p, c)
 	c.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
-		p.write(c, medi, pkt)
+		ntp, _ := c.PacketNTP(medi, pkt) // the camera's sender reports; zero before one
+		p.write(c, medi, pkt, ntp)
 	})
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)

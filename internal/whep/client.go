@@ -47,6 +47,11 @@ type ClientParams struct {
 	// per track and must not keep pkt past the call unless it owns it
 	// (each packet is freshly allocated, so keeping it is fine).
 	OnPacket func(kind stream.Kind, pkt *rtp.Packet)
+	// OnSenderReport, when set, receives the RTCP sender reports of the
+	// server's tracks: RTP timestamp ts was captured at ntp, what keeps a
+	// stream's tracks in sync (stream.SyncClock); called from one
+	// goroutine per track.
+	OnSenderReport func(kind stream.Kind, ntp time.Time, ts uint32)
 	// NoAudio offers video only.
 	NoAudio bool
 	// ReuseBuffers reads into one buffer per track: the packet handed to
@@ -120,7 +125,7 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		}
 		dc.OnMessage(func(m webrtc.DataChannelMessage) { p.OnEvent(m.Data) })
 	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
@@ -132,6 +137,13 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 			c.videoRx = tr.SSRC()
 		}
 		c.wg.Add(1)
+		if p.OnSenderReport != nil {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				readReports(rx, uint32(tr.SSRC()), kind, p.OnSenderReport)
+			}()
+		}
 		c.mu.Unlock()
 		defer c.wg.Done()
 		if p.ReuseBuffers {
@@ -213,6 +225,28 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
 	}
 	return c, nil
+}
+
+// readReports reads a receiver's RTCP until the connection closes and
+// hands on the sender reports of its track's SSRC (a compound packet
+// with both tracks' reports reaches both receivers).
+func readReports(rx *webrtc.RTPReceiver, ssrc uint32, kind stream.Kind, on func(stream.Kind, time.Time, uint32)) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := rx.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pk := range pkts {
+			if sr, ok := pk.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				on(kind, peer.NTPTime(sr.NTPTime), sr.RTPTime)
+			}
+		}
+	}
 }
 
 // Tracks returns what the server sends.

@@ -299,7 +299,7 @@ func (ss *session) WriteRun(run []fanout.Packet) {
 	wire := ss.wire[:0]
 	for i := range run {
 		p := &run[i]
-		wire = append(wire, peer.Packet{Header: p.Src.Header, Payload: p.Src.Payload, Audio: p.Audio})
+		wire = append(wire, peer.Packet{Header: p.Src.Header, Payload: p.Src.Payload, Audio: p.Audio, At: p.Src.At})
 		wire[i].Header.Timestamp = p.Timestamp
 	}
 	ss.senders.WriteRun(wire)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/media"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -51,7 +52,7 @@ func (p *publisher) start() {
 			p.lostOnce.Do(func() { close(p.lost) })
 		}
 	})
-	p.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	p.pc.OnTrack(func(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
 		kind := stream.Audio
 		if tr.Kind() == webrtc.RTPCodecTypeVideo {
 			kind = stream.Video
@@ -64,9 +65,13 @@ func (p *publisher) start() {
 		if kind == stream.Video {
 			p.videoRx = tr.SSRC()
 		}
-		p.readers.Add(1)
+		p.readers.Add(2)
 		p.mu.Unlock()
 		defer p.readers.Done()
+		go func() {
+			defer p.readers.Done()
+			p.readReports(rx, uint32(tr.SSRC()), kind)
+		}()
 		if kind == stream.Video {
 			p.RequestKeyframe() // start viewers without waiting for the encoder's next GOP
 		}
@@ -81,6 +86,30 @@ func (p *publisher) start() {
 		}
 	})
 	go p.watch()
+}
+
+// readReports reads what the publisher sends on a track's RTCP until the
+// connection closes (pion's interceptors see it only when it is read) and
+// hands the track's sender reports to the ingest.
+func (p *publisher) readReports(rx *webrtc.RTPReceiver, ssrc uint32, kind stream.Kind) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := rx.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pk := range pkts {
+			// A compound packet with both tracks' reports reaches both
+			// receivers: each takes its own.
+			if sr, ok := pk.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				p.in.SenderReport(kind, peer.NTPTime(sr.NTPTime), sr.RTPTime)
+			}
+		}
+	}
 }
 
 func (p *publisher) watch() {
