@@ -330,3 +330,65 @@ func testSourceTime(t *testing.T, rate int) {
 		}
 	}
 }
+
+// TestCorruptAACCostsOnlyTheAudio: access units of garbage in the middle
+// of a stream never block the writer (the caller is the video's packet
+// path), and the sound comes back within 2 s of the last bad unit,
+// whether the child skips them or dies on them.
+func TestCorruptAACCostsOnlyTheAudio(t *testing.T) {
+	aus, cfg := aacUnits(t, 48000, 5)
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var outs []time.Time
+	tr, err := New(Params{FFmpeg: ffmpeg(t), Config: cfg, Logger: slog.New(slog.DiscardHandler), Metrics: m,
+		Out: func(*rtp.Packet, time.Time, time.Time) { mu.Lock(); outs = append(outs, time.Now()); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	tick := time.NewTicker(time.Second * samplesPerAU / 48000)
+	defer tick.Stop()
+	garbage := make([]byte, 300)
+	for i := range garbage {
+		garbage[i] = byte(i*131 + 7)
+	}
+	var lastBad time.Time
+	var slowest time.Duration
+	for i, a := range aus {
+		<-tick.C
+		if i >= 60 && i < 90 {
+			a = garbage
+		}
+		start := time.Now()
+		tr.Write(a, uint32(i*samplesPerAU), start, start)
+		slowest = max(slowest, time.Since(start))
+		if i == 89 {
+			lastBad = time.Now()
+		}
+	}
+	if slowest > 5*time.Millisecond {
+		t.Errorf("a Write took %v: the video's packet path must never wait on the transcoder", slowest)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var back time.Time
+	for _, at := range outs {
+		if at.After(lastBad.Add(100 * time.Millisecond)) {
+			back = at
+			break
+		}
+	}
+	if back.IsZero() {
+		t.Fatalf("no sound after the bad units (%d packets in all, restarts %v)", len(outs), testutil.ToFloat64(m.Restarts))
+	}
+	t.Logf("sound %v after the last bad unit; restarts %v", back.Sub(lastBad), testutil.ToFloat64(m.Restarts))
+	if d := back.Sub(lastBad); d > 2*time.Second {
+		t.Errorf("sound came back %v after the last bad unit, want within 2 s", d)
+	}
+}
