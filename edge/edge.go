@@ -125,7 +125,7 @@ func New(p Params) (*Edge, error) {
 	e.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
 		QueueSize: p.Config.QueueSize, NoGOPStart: !p.Config.GOPStart, AudioHold: p.Config.AudioHold, Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
-		Authorize: pol.WHEP, Budget: p.Config.WHEP,
+		Authorize: pol.WHEP, IsNode: pol.IsNode, Budget: p.Config.WHEP,
 	})
 	e.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
@@ -283,6 +283,9 @@ func (e *Edge) forget(p *pull) {
 	e.log.Info("upstream released: no viewers left", "stream", p.name)
 }
 
+// audienceEvery is how often an edge tells upstream its audience.
+const audienceEvery = time.Second
+
 // runPull keeps one upstream connection for p until its context ends,
 // redialing with capped backoff. Packets keep continuous sequence numbers
 // and timestamps across reconnects, so viewers never renegotiate.
@@ -348,6 +351,9 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		syncClk.Reset() // a new upstream session: new timestamps, new reports
 		cp := whep.ClientParams{API: e.pullAPI, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok,
 			OnSenderReport: func(k stream.Kind, ntp time.Time, ts uint32) { syncClk.Report(k, ntp, ts) }}
+		// The events channel is opened whatever this edge does with the
+		// origin's events: the edge tells its audience on it.
+		cp.OnEvent = func([]byte) {}
 		if e.onEvent != nil {
 			cp.OnEvent = func(msg []byte) { e.onEvent(p.name, msg) }
 		}
@@ -410,11 +416,22 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 			close(p.ready)
 		}
 		log.Info("upstream connected", "url", url, "audio", tracks.Audio != nil)
-		select {
-		case <-ctx.Done():
-		case <-c.Done():
-			log.Warn("upstream lost, redialing", "err", c.Err())
+		// Upstream learns how many watch through this edge (whep.Audience),
+		// so the origin knows every edge's viewers of the stream.
+		report := time.NewTicker(audienceEvery)
+	connected:
+		for {
+			select {
+			case <-ctx.Done():
+				break connected
+			case <-c.Done():
+				log.Warn("upstream lost, redialing", "err", c.Err())
+				break connected
+			case <-report.C:
+				_ = c.ReportAudience(e.whep.Audience(p.name))
+			}
 		}
+		report.Stop()
 		up.Set(0)
 		p.st.OnKeyframeRequest(nil)
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)

@@ -122,7 +122,7 @@ func New(p Params) (*Origin, error) {
 	o.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: o, Logger: log, Metrics: m, Role: "origin", Region: p.Config.Region,
 		Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
-		Authorize: pol.WHEP, Budget: p.Config.WHEP,
+		Authorize: pol.WHEP, IsNode: pol.IsNode, Budget: p.Config.WHEP,
 	})
 	if o.tcm, err = transcode.NewMetrics(p.Registry); err != nil {
 		_ = closeICE()
@@ -180,6 +180,7 @@ func New(p Params) (*Origin, error) {
 		Routes: func(mux *http.ServeMux) {
 			o.whep.Register(mux)
 			o.whip.Register(mux)
+			mux.HandleFunc("GET /v1/streams/{stream}/audience", o.handleAudience)
 			if p.ControlToken != "" {
 				o.registerKeyRoutes(mux, p.ControlToken)
 			}

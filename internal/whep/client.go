@@ -2,6 +2,7 @@ package whep
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,7 @@ type Client struct {
 	http     *http.Client
 	tracks   stream.Tracks
 	links    []string
+	events   *webrtc.DataChannel // nil without OnEvent
 
 	mu       sync.Mutex
 	closed   bool
@@ -124,6 +126,7 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 			return fail(err)
 		}
 		dc.OnMessage(func(m webrtc.DataChannelMessage) { p.OnEvent(m.Data) })
+		c.events = dc
 	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
 		c.mu.Lock()
@@ -278,6 +281,20 @@ func (c *Client) finish(err error) {
 		c.mu.Unlock()
 		close(c.done)
 	})
+}
+
+// ReportAudience tells the server how many watch the stream through this
+// client's node (AudienceReport, on the events channel; OnEvent must be
+// set). Before the channel is open it does nothing.
+func (c *Client) ReportAudience(viewers int) error {
+	if c.events == nil || c.events.ReadyState() != webrtc.DataChannelStateOpen {
+		return nil
+	}
+	b, err := json.Marshal(AudienceReport{Viewers: viewers})
+	if err != nil {
+		return err
+	}
+	return c.events.SendText(string(b))
 }
 
 // RequestKeyframe sends a PLI for the video track.
