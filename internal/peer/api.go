@@ -272,7 +272,24 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 		api.socks = socks
 	}
 	api.me, api.se, api.ir = me, se, ir
-	if api.ingest, err = newIngestAPI(se, ir); err != nil {
+	// Publishers' connections: the same receive side, and congestion
+	// feedback for the publisher's bandwidth estimate (ingest.go).
+	ingestIR := &interceptor.Registry{}
+	for _, f := range o.receive {
+		ingestIR.Add(f)
+	}
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
+	if err != nil {
+		_ = close()
+		return nil, nil, fmt.Errorf("nack generator: %w", err)
+	}
+	ingestIR.Add(gen)
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ingestIR, []report.ReceiverOption{report.WithReceiverLoggerFactory(logs)},
+		report.WithSenderLoggerFactory(logs)); err != nil {
+		_ = close()
+		return nil, nil, fmt.Errorf("configure rtcp reports: %w", err)
+	}
+	if api.ingest, err = newIngestAPI(se, ingestIR); err != nil {
 		_ = close()
 		return nil, nil, err
 	}

@@ -39,7 +39,9 @@ type publisher struct {
 	mu      sync.Mutex
 	ended   bool
 	videoRx webrtc.SSRC
+	rxSSRC  [2]webrtc.SSRC // by stream.Kind, for REMB
 	readers sync.WaitGroup
+	rx      [2]rxCount // what each track delivered, for REMB
 }
 
 func (p *publisher) start() {
@@ -65,6 +67,7 @@ func (p *publisher) start() {
 		if kind == stream.Video {
 			p.videoRx = tr.SSRC()
 		}
+		p.rxSSRC[kind] = tr.SSRC()
 		p.readers.Add(2)
 		p.mu.Unlock()
 		defer p.readers.Done()
@@ -82,9 +85,15 @@ func (p *publisher) start() {
 				return
 			}
 			pkts.Inc()
+			p.rx[kind].add(pkt)
 			p.in.WriteRTP(kind, pkt)
 		}
 	})
+	p.readers.Add(1)
+	go func() {
+		defer p.readers.Done()
+		p.sendREMB()
+	}()
 	go p.watch()
 }
 
@@ -259,6 +268,7 @@ type metrics struct {
 	packets          *prometheus.CounterVec // kind
 	timeouts         prometheus.Counter
 	keyframeRequests prometheus.Counter
+	remb             prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -273,8 +283,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "WHIP publishers closed because ICE and DTLS were not up in time."}),
 		keyframeRequests: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_whip_keyframe_requests_total",
 			Help: "PLIs sent to WHIP publishers."}),
+		remb: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_whip_remb_sent_total",
+			Help: "REMB bitrate estimates sent to WHIP publishers (one a second each)."}),
 	}
-	for _, c := range []prometheus.Collector{m.attempts, m.publishers, m.packets, m.timeouts, m.keyframeRequests} {
+	for _, c := range []prometheus.Collector{m.attempts, m.publishers, m.packets, m.timeouts, m.keyframeRequests, m.remb} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("whip metrics: %w", err)
 		}
