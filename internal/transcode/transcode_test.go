@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func ffmpeg(t *testing.T) string {
+func ffmpeg(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("ffmpeg")
 	if err != nil {
@@ -31,7 +31,7 @@ func ffmpeg(t *testing.T) string {
 
 // aacUnits encodes seconds of a tone at rate Hz to AAC with ffmpeg, as a
 // camera would, and returns its access units.
-func aacUnits(t *testing.T, rate, seconds int) ([][]byte, *mpeg4audio.AudioSpecificConfig) {
+func aacUnits(t testing.TB, rate, seconds int) ([][]byte, *mpeg4audio.AudioSpecificConfig) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "tone.aac")
 	cmd := exec.Command(ffmpeg(t), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
