@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/avc"
+	"github.com/livedrop/livedrop/internal/redistest"
 )
 
 // TestEdgeFailsOverToTheStandbyOrigin: two origin processes ingest the same
@@ -128,4 +130,52 @@ func scrape(t *testing.T, base, series string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestStandbyOriginShowsTheSamePins: two origin processes on one Redis; the
+// seller pins a card on the active one; the standby lists it (same id)
+// within a poll, and still does after the active origin is SIGKILLed, so
+// edges that move to it keep showing the card; the seller unpins it there.
+func TestStandbyOriginShowsTheSamePins(t *testing.T) {
+	rdb := redistest.Start(t, redistest.Options{})
+	const token = "pins-test-token-0123456"
+	loopback := func() string { return fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)) }
+	start := func() *node {
+		return startNode(t, "origin", map[string]string{
+			"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "", "LIVEDROP_ICE_UDP_PORT": "0",
+			"LIVEDROP_PUBLISH_PASSWORD": pubPass, "LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_NODE_SECRET": nodeSecret,
+			"LIVEDROP_READ_USER": readUser, "LIVEDROP_READ_PASSWORD": readPass,
+			"LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_CONTROL_TOKEN": token,
+		}, func() map[string]string {
+			return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_RTSP_ADDR": loopback()}
+		})
+	}
+	active, standby := start(), start()
+	call(t, "POST", active.url+"/v1/drops", token, `{"id":"pins","stream":"cam","skus":[{"sku":"tee","name":"Tee","price_cents":900,"currency":"EUR","stock":30}]}`, 201)
+	var card struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(call(t, "POST", active.url+"/v1/streams/cam/overlays", token, `{"type":"product","drop":"pins","sku":"tee"}`, 201)), &card); err != nil {
+		t.Fatal(err)
+	}
+	listed := func(n *node) string { return call(t, "GET", n.url+"/v1/streams/cam/overlays", token, "", 200) }
+	waitFor(t, 5*time.Second, "the standby to list the card pinned on the active origin", func() bool {
+		return strings.Contains(listed(standby), `"id":"`+card.ID+`"`)
+	})
+	if err := active.signal(t, syscall.SIGKILL); err == nil {
+		t.Fatal("a SIGKILLed origin reported success")
+	}
+	if l := listed(standby); !strings.Contains(l, `"name":"Tee"`) {
+		t.Fatalf("after the active origin died the standby lists %s", l)
+	}
+	call(t, "DELETE", standby.url+"/v1/streams/cam/overlays/"+card.ID, token, "", 204)
+	call(t, "POST", standby.url+"/v1/streams/cam/overlays", token, `{"type":"countdown","label":"Next drop in","seconds":600}`, 201)
+	// An origin started now (the dead one replaced) shows the board as the
+	// standby left it: the countdown, not the unpinned card.
+	again := start()
+	waitFor(t, 5*time.Second, "the replacement origin to show the standby's board", func() bool {
+		l := listed(again)
+		return strings.Contains(l, "Next drop in") && !strings.Contains(l, `"name":"Tee"`)
+	})
 }
