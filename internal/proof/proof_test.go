@@ -225,11 +225,11 @@ func TestBothProofs(t *testing.T) {
 }
 
 func TestDifficultyRule(t *testing.T) {
-	d := &difficulty{base: 14, max: 17, knee: 50}
+	d := &difficulty{base: 16, max: 19, knee: 50}
 	for _, tc := range []struct {
 		rate float64
 		bits int
-	}{{0, 14}, {50, 14}, {51, 15}, {100, 15}, {101, 16}, {200, 16}, {400, 17}, {1e6, 17}} {
+	}{{0, 16}, {50, 16}, {51, 17}, {100, 17}, {101, 18}, {200, 18}, {400, 19}, {1e6, 19}} {
 		if got := d.bitsAt(tc.rate); got != tc.bits {
 			t.Errorf("rate %v: %d bits, want %d", tc.rate, got, tc.bits)
 		}
@@ -237,25 +237,25 @@ func TestDifficultyRule(t *testing.T) {
 	// 1,200 gated orders in the last 10 s: 120/s, two doublings above 50/s.
 	cfg := Defaults()
 	g, _ := newGate(t, cfg, secretA)
-	if got := g.Difficulty(t0); got != 14 {
+	if got := g.Difficulty(t0); got != 16 {
 		t.Fatalf("at rest %d bits", got)
 	}
 	for i := range 1200 {
 		g.diff.observe(t0.Add(time.Duration(i) * 10 * time.Second / 1200))
 	}
 	now := t0.Add(9999 * time.Millisecond)
-	if got := g.Difficulty(now); got != 16 {
-		t.Fatalf("at 120 orders/s %d bits, want 16", got)
+	if got := g.Difficulty(now); got != 18 {
+		t.Fatalf("at 120 orders/s %d bits, want 18", got)
 	}
-	if got := testutil.ToFloat64(g.m.difficulty); got != 16 {
+	if got := testutil.ToFloat64(g.m.difficulty); got != 18 {
 		t.Fatalf("gauge %v", got)
 	}
 	c, err := g.IssueChallenge("ann", now)
-	if err != nil || c.Bits != 16 {
+	if err != nil || c.Bits != 18 {
 		t.Fatalf("challenge bits %d (%v)", c.Bits, err)
 	}
 	// The load passes: back to the base once the window has moved on.
-	if got := g.Difficulty(now.Add(11 * time.Second)); got != 14 {
+	if got := g.Difficulty(now.Add(11 * time.Second)); got != 16 {
 		t.Fatalf("after the load %d bits", got)
 	}
 }
