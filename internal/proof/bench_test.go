@@ -47,3 +47,38 @@ func BenchmarkCheckWatch(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckAllocations holds the gate's allocation budget per order: a
+// watch proof checked in 2 allocations, both proofs (a retry: the
+// challenge already spent on this order) in 4.
+func TestCheckAllocations(t *testing.T) {
+	cfg := Defaults()
+	cfg.PoWBaseBits = 4
+	g, _ := newGate(t, cfg, secretA)
+	_, w, _ := g.IssueWatch("buyer-1", "0123456789abcdef0123456789abcdef", receiving("live", t0.Add(-time.Minute), t0), t0)
+	sol := solve(t, g, "buyer-1", t0)
+	watch := Order{Stream: "live", Buyer: "buyer-1", OrderID: "d.1", WatchProof: w}
+	both := watch
+	both.PoW = sol
+	if err := g.Check(Policy{WatchSeconds: 30, ProofOfWork: true}, both, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		p      Policy
+		o      Order
+		budget float64
+	}{
+		{"watch", Policy{WatchSeconds: 30}, watch, 2},
+		{"watch+pow", Policy{WatchSeconds: 30, ProofOfWork: true}, both, 4},
+	} {
+		n := testing.AllocsPerRun(200, func() {
+			if err := g.Check(tc.p, tc.o, t0); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n > tc.budget {
+			t.Errorf("%s: %v allocations per order, budget %v", tc.name, n, tc.budget)
+		}
+	}
+}
