@@ -207,6 +207,30 @@ func TestViewerPageSolvesProofOfWork(t *testing.T) {
 	if err := page.WaitFor(ctx, `document.querySelector('[data-testid="status"]').textContent.trim() === "playing"`, 30*time.Second); err != nil {
 		t.Fatalf("viewer page not playing: %v (console %v)", err, page.Console())
 	}
+	// A drop asking 10 minutes of watch time: the tap is refused, and the
+	// buyer reads why and how long is left.
+	call(t, "POST", ctl+"/v1/drops", demoToken, `{"id":"long","stream":"demo","gate":{"watch_seconds":600,"proof_of_work":true},
+		"skus":[{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":10}]}`, 201)
+	call(t, "POST", ctl+"/v1/drops/long/open", demoToken, "", 200)
+	var pinned struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal([]byte(call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"long","sku":"tee"}`, 201)), &pinned)
+	if err := page.WaitFor(ctx, `!!document.querySelector('[data-testid="buy"]') && !!window.livedrop.proofs().watch`, 15*time.Second); err != nil {
+		t.Fatalf("no Buy button or no watch proof: %v", err)
+	}
+	if err := page.Click(ctx, `[data-testid="buy"]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.WaitFor(ctx, `/^watch the stream for 600 s before buying: \d+ s left$/.test(document.querySelector('[data-testid="order-status"]').textContent.trim())`, 15*time.Second); err != nil {
+		st, _ := page.Text(ctx, `[data-testid="order-status"]`)
+		t.Fatalf("refusal reads %q: %v", st, err)
+	}
+	call(t, "DELETE", ctl+"/v1/streams/demo/overlays/"+pinned.ID, demoToken, "", 204)
+	if err := page.WaitFor(ctx, `!document.querySelector('[data-testid="product-card"]')`, 10*time.Second); err != nil {
+		t.Fatal("card still shown after unpin")
+	}
+
 	call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"pow","sku":"tee"}`, 201)
 	if err := page.WaitFor(ctx, `!!document.querySelector('[data-testid="buy"]')`, 15*time.Second); err != nil {
 		t.Fatalf("no Buy button: %v", err)
@@ -236,6 +260,9 @@ func TestViewerPageSolvesProofOfWork(t *testing.T) {
 	}
 	if got := metricSum(t, edgeURL, "livedrop_pow_solve_seconds_count"); got != 1 {
 		t.Fatalf("solve times reported %v, want 1", got)
+	}
+	if got := metricSum(t, edgeURL, "livedrop_order_gate_refusals_total", `reason="watch_too_young"`); got != 1 {
+		t.Fatalf("too-young refusals %v, want the 600 s drop's 1", got)
 	}
 	if got := metricSum(t, edgeURL, "livedrop_proofs_issued_total", `kind="pow"`); got < 1 {
 		t.Fatalf("challenges issued %v", got)
