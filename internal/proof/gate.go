@@ -178,6 +178,8 @@ func (g *Gate) checkPoW(o Order, now time.Time) *Refusal {
 		return &Refusal{Code: CodePoWInvalid, Reason: "pow_expired", Msg: "proof-of-work challenge expired: solve a new one"}
 	case errors.Is(err, ErrPoWOtherBuyer):
 		return &Refusal{Code: CodePoWInvalid, Reason: "pow_other_buyer", Msg: "proof-of-work challenge belongs to another buyer"}
+	case errors.Is(err, ErrPoWTooEasy):
+		return &Refusal{Code: CodePoWInvalid, Reason: "pow_too_easy", Msg: "proof-of-work challenge too easy for the current load: solve a new one"}
 	case errors.Is(err, ErrPoWWrong):
 		return &Refusal{Code: CodePoWInvalid, Reason: "pow_wrong", Msg: "proof-of-work solution is wrong"}
 	}

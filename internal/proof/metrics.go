@@ -14,7 +14,7 @@ type metrics struct {
 // Refusal reasons, the label values of livedrop_order_gate_refusals_total.
 var refusalReasons = []string{"watch_missing", "watch_too_young", "watch_invalid", "watch_expired",
 	"watch_other_buyer", "watch_other_stream", "pow_missing", "pow_invalid", "pow_expired",
-	"pow_other_buyer", "pow_wrong", "pow_replayed", "pow_busy"}
+	"pow_other_buyer", "pow_wrong", "pow_too_easy", "pow_replayed", "pow_busy"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{

@@ -33,6 +33,7 @@ var (
 	ErrPoWWrong      = errors.New("proof-of-work solution does not solve the challenge")
 	ErrPoWReplayed   = errors.New("proof-of-work solution already used")
 	ErrPoWBusy       = errors.New("too many proof-of-work solutions in flight: try again in a moment")
+	ErrPoWTooEasy    = errors.New("proof-of-work challenge too easy for the current load")
 )
 
 func signChallenge(k *key, c Challenge) (string, error) {
@@ -127,6 +128,10 @@ func (g *Gate) IssueChallenge(buyer string, now time.Time) (Challenge, error) {
 	return c, nil
 }
 
+// easySlack is how many bits below the current difficulty a challenge may
+// be and still count (one: a page that solved just before the load rose).
+const easySlack = 1
+
 // verifyPoW checks solution for buyer at now and spends it on orderRef: the
 // same solution presented again for the same order (a retry) passes, for
 // any other order it is a replay.
@@ -147,6 +152,10 @@ func (g *Gate) verifyPoW(solution, buyer string, orderRef uint64, now time.Time)
 		return ErrPoWOtherBuyer
 	case leadingZeros(&f.seed, nonce) < f.bits:
 		return ErrPoWWrong
+	case f.bits < g.diff.bits(now)-easySlack:
+		// Challenges stockpiled while the edge was calm buy nothing in a
+		// rush: the page solves a fresh one.
+		return ErrPoWTooEasy
 	}
 	return g.replay.spend(f.seed, orderRef, time.UnixMilli(f.exp), now)
 }

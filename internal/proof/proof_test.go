@@ -254,6 +254,16 @@ func TestDifficultyRule(t *testing.T) {
 	if err != nil || c.Bits != 18 {
 		t.Fatalf("challenge bits %d (%v)", c.Bits, err)
 	}
+	// A challenge from the calm (16 bits) no longer buys at 18: stockpiles
+	// are worth nothing in a rush. One bit below (17) still does.
+	calm, _ := g.IssueChallenge("ann", t0.Add(-time.Minute))
+	if calm.Bits != 16 {
+		t.Fatalf("calm challenge %d bits", calm.Bits)
+	}
+	err = g.Check(Policy{ProofOfWork: true}, Order{Buyer: "ann", OrderID: "x", PoW: calm.Token + "." + strconv.FormatUint(Solve(calm.Seed, calm.Bits), 10)}, now)
+	if r := asRefusal(t, err); r.Reason != "pow_too_easy" || r.Code != CodePoWInvalid {
+		t.Fatalf("stockpiled challenge: %+v", r)
+	}
 	// The load passes: back to the base once the window has moved on.
 	if got := g.Difficulty(now.Add(11 * time.Second)); got != 16 {
 		t.Fatalf("after the load %d bits", got)
