@@ -11,7 +11,7 @@ import (
 // the replay cache.
 func BenchmarkCheckOrder(b *testing.B) {
 	cfg := Defaults()
-	cfg.PoWBaseBits = 4
+	cfg.PoWBaseBits, cfg.PoWMaxBits = 4, 4 // verification costs the same at any difficulty
 	cfg.ReplayCapacity = 100_000_000
 	g, _ := newGate(b, cfg, secretA, secretB)
 	_, w, _ := g.IssueWatch("buyer-0123456789", "0123456789abcdef0123456789abcdef", receiving("live", t0.Add(-time.Minute), t0), t0)
@@ -53,7 +53,7 @@ func BenchmarkCheckWatch(b *testing.B) {
 // challenge already spent on this order) in 4.
 func TestCheckAllocations(t *testing.T) {
 	cfg := Defaults()
-	cfg.PoWBaseBits = 4
+	cfg.PoWBaseBits, cfg.PoWMaxBits = 4, 4 // verification costs the same at any difficulty
 	g, _ := newGate(t, cfg, secretA)
 	_, w, _ := g.IssueWatch("buyer-1", "0123456789abcdef0123456789abcdef", receiving("live", t0.Add(-time.Minute), t0), t0)
 	sol := solve(t, g, "buyer-1", t0)
