@@ -10,6 +10,7 @@ import (
 	"github.com/livedrop/livedrop/internal/access"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/peer"
+	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/internal/whep"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	// Access says who may open WHEP sessions here, and holds the node
 	// secret shared by the origin and its edges.
 	Access access.Config `yaml:"access"`
+	// Proof tunes the proofs gated drops ask of buyers (watch time, proof
+	// of work).
+	Proof proof.Config `yaml:"proof"`
 
 	httpnode.Settings `yaml:",inline"`
 }
@@ -71,6 +75,7 @@ func DefaultConfig() Config {
 		ICE:             edgeICE(),
 		WHEP:            whep.DefaultEdgeBudget(),
 		Access:          access.Defaults(access.Public),
+		Proof:           proof.Defaults(),
 		Settings:        httpnode.DefaultSettings(),
 	}
 }
@@ -151,5 +156,5 @@ func (c *Config) Validate() error {
 	if err := c.Access.Validate(); err != nil {
 		return err
 	}
-	return nil
+	return c.Proof.Validate()
 }

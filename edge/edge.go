@@ -41,6 +41,9 @@ type Params struct {
 	// OnUpstreamGone is told when the edge stops pulling a stream for good
 	// (no viewers left), not on a reconnect.
 	OnUpstreamGone func(stream string)
+	// Proofs, when its Gate is set, serves the proofs gated drops ask of
+	// buyers: GET /v1/watch-proof and GET /v1/pow-challenge (proofs.go).
+	Proofs Proofs
 	// Streams, when set, is told the streams the edge pulls as they come
 	// and go, for those that map upstream media time onto the edge's (the
 	// overlay hub, built before the edge it feeds).
@@ -76,6 +79,9 @@ type Edge struct {
 func New(p Params) (*Edge, error) {
 	if err := p.Config.Validate(); err != nil {
 		return nil, err
+	}
+	if p.Proofs.Gate != nil && p.Proofs.BuyerOf == nil {
+		return nil, errors.New("edge: proofs need BuyerOf")
 	}
 	pol, err := access.NewPolicy(p.Config.Access, time.Now)
 	if err != nil {
@@ -130,6 +136,9 @@ func New(p Params) (*Edge, error) {
 		Checks: []httpnode.Readier{newOriginLink(p.Config.Origins(), e.http)},
 		Routes: func(mux *http.ServeMux) {
 			e.whep.Register(mux)
+			if p.Proofs.Gate != nil {
+				e.registerProofs(mux, p.Proofs)
+			}
 			if p.Routes != nil {
 				p.Routes(mux)
 			}
