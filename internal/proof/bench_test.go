@@ -52,6 +52,9 @@ func BenchmarkCheckWatch(b *testing.B) {
 // watch proof checked in 2 allocations, both proofs (a retry: the
 // challenge already spent on this order) in 4.
 func TestCheckAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector adds allocations; make test runs this without -race")
+	}
 	cfg := Defaults()
 	cfg.PoWBaseBits, cfg.PoWMaxBits = 4, 4 // verification costs the same at any difficulty
 	g, _ := newGate(t, cfg, secretA)
