@@ -120,8 +120,12 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
-		Routes: ui.RegisterConsole, Events: feed, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken})
+	op := origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
+		Routes: ui.RegisterConsole, Events: feed, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken}
+	if rs, ok := store.(*checkout.RedisStore); ok {
+		op.Keys = redisKeys{rs.Client()} // the standby origins accept the same publish keys
+	}
+	o, err := origin.New(op)
 	if err != nil {
 		return err
 	}

@@ -179,3 +179,76 @@ func TestStandbyOriginShowsTheSamePins(t *testing.T) {
 		return strings.Contains(l, "Next drop in") && !strings.Contains(l, `"name":"Tee"`)
 	})
 }
+
+// TestStandbyOriginTakesTheSamePublishKeys: two origin processes on one
+// Redis; a key rotated on one publishes on the other within a sync, the
+// old key stops working on both, and a revoke on either holds on both.
+func TestStandbyOriginTakesTheSamePublishKeys(t *testing.T) {
+	rdb := redistest.Start(t, redistest.Options{})
+	const token = "keys-e2e-token-0123456"
+	loopback := func() string { return fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)) }
+	start := func() *node {
+		return startNode(t, "origin", map[string]string{
+			"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "", "LIVEDROP_ICE_UDP_PORT": "0",
+			"LIVEDROP_PUBLISH_PASSWORD": pubPass, "LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_NODE_SECRET": nodeSecret,
+			"LIVEDROP_READ_USER": readUser, "LIVEDROP_READ_PASSWORD": readPass,
+			"LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_CONTROL_TOKEN": token,
+		}, func() map[string]string {
+			return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_RTSP_ADDR": loopback()}
+		})
+	}
+	a, b := start(), start()
+	// whip answers 401 for a refused key and 400 for a bogus offer that
+	// got past the key.
+	whip := func(n *node, key string) int {
+		req, _ := http.NewRequest("POST", n.url+"/whip/cam", strings.NewReader("v=0\r\n"))
+		req.Header.Set("Content-Type", "application/sdp")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := whip(b, pubPass); got != 400 {
+		t.Fatalf("before any key, the publish password on the standby: %d, want 400 (accepted)", got)
+	}
+	var rotated struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(call(t, "POST", a.url+"/v1/streams/cam/publish-key", token, "", 201)), &rotated); err != nil || rotated.Key == "" {
+		t.Fatalf("rotate: %v %+v", err, rotated)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("standby logs:\n%s", b.logs.String())
+		}
+	}()
+	// Wait for the standby's sync, not by trying keys: wrong keys would
+	// lock this address out (the guard).
+	synced := func(n *node, times int) func() bool {
+		return func() bool { return strings.Count(n.logs.String(), "shared publish keys: taken from the store") >= times }
+	}
+	waitFor(t, 10*time.Second, "the standby to take the key rotated on the active origin", synced(b, 1))
+	if got := whip(b, rotated.Key); got != 400 {
+		t.Fatalf("the key rotated on the active origin, on the standby: %d, want 400 (accepted)", got)
+	}
+	if got := whip(b, pubPass); got != 401 {
+		t.Fatalf("the standby still takes the password a key replaced: %d", got)
+	}
+	call(t, "DELETE", b.url+"/v1/streams/cam/publish-key", token, "", 200)
+	waitFor(t, 10*time.Second, "the active origin to take the revoke made on the standby", synced(a, 1))
+	if got := whip(a, rotated.Key); got != 401 {
+		t.Fatalf("the key revoked on the standby, on the active origin: %d, want 401", got)
+	}
+	// A third origin, started now, has the revoke from its first sync.
+	c := start()
+	waitFor(t, 10*time.Second, "a new origin to take the shared keys", synced(c, 1))
+	if got := whip(c, rotated.Key); got != 401 {
+		t.Fatalf("the revoked key on a new origin: %d, want 401", got)
+	}
+	if strings.Contains(a.logs.String(), rotated.Key) || strings.Contains(b.logs.String(), rotated.Key) {
+		t.Fatal("a publish key was logged")
+	}
+}
