@@ -101,6 +101,11 @@ func (s *RedisStore) CreateDrop(ctx context.Context, d Drop) error {
 		ks = append(ks, k.sku(sku.SKU))
 		args = append(args, sku.Stock)
 	}
+	gate, err := json.Marshal(d.Gate)
+	if err != nil {
+		return fmt.Errorf("encode gate: %w", err)
+	}
+	args = append(args, string(gate))
 	res, err := scriptCreate.Run(ctx, s.rdb, ks, args...).Text()
 	if err != nil {
 		return unavailable("create drop", err)
@@ -142,6 +147,11 @@ func (s *RedisStore) Drop(ctx context.Context, id string) (Drop, error) {
 	d := Drop{ID: id, Stream: m["stream"], State: m["state"]}
 	if err := json.Unmarshal([]byte(m["skus"]), &d.SKUs); err != nil {
 		return Drop{}, fmt.Errorf("decode drop %s skus: %w", id, err)
+	}
+	if g := m["gate"]; g != "" { // drops made before gates have none
+		if err := json.Unmarshal([]byte(g), &d.Gate); err != nil {
+			return Drop{}, fmt.Errorf("decode drop %s gate: %w", id, err)
+		}
 	}
 	return d, nil
 }

@@ -10,12 +10,14 @@ import (
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
+	"github.com/livedrop/livedrop/internal/proof"
 )
 
 // EdgeAPI serves viewers' orders on an edge.
 type EdgeAPI struct {
 	edge   *checkout.Edge
 	tokens *OrderTokens
+	gate   *proof.Gate // gate.go; nil: gates not enforced
 	logger *slog.Logger
 }
 
@@ -54,6 +56,9 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 	b, err := DecodeOrder(r.Body)
 	if err != nil {
 		writeError(w, a.logger, err)
+		return
+	}
+	if !a.admit(w, r, r.PathValue("drop"), b.Buyer) { // the buyer's proofs, for a gated drop (gate.go)
 		return
 	}
 	o, err := a.edge.PlaceOrder(r.Context(), checkout.OrderRequest{

@@ -18,6 +18,7 @@ import (
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
 )
@@ -113,6 +114,7 @@ func storeProbe(store checkout.Store) *checkout.StoreProbe {
 type edgeCheckout struct {
 	edge       *checkout.Edge
 	api        *checkouthttp.EdgeAPI
+	gate       *proof.Gate
 	probe      *checkout.StoreProbe
 	localFirst bool
 }
@@ -177,10 +179,14 @@ func orderTokenKeys(nodeSecrets []string) [][]byte {
 }
 
 func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store,
-	dataDir, edgeID, region string, nodeSecrets []string) (*edgeCheckout, error) {
+	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
 	if err != nil {
 		return nil, fmt.Errorf("access.node_secrets: %w", err)
+	}
+	gate, err := proof.New(proof.Params{Config: proofCfg, NodeSecrets: nodeSecrets, Registerer: reg})
+	if err != nil {
+		return nil, err
 	}
 	ce, err := checkout.NewEdge(checkout.EdgeParams{
 		Logger: log, Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: edgeID, Region: region, Store: store,
@@ -188,7 +194,28 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, tokens, log), probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	api := checkouthttp.NewEdgeAPI(ce, tokens, log)
+	api.SetGate(gate)
+	return &edgeCheckout{edge: ce, api: api, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+}
+
+// proofs are what the edge serves for gated drops, when checkout is on.
+func (s *edgeCheckout) proofs() edge.Proofs {
+	if s == nil {
+		return edge.Proofs{}
+	}
+	return edge.Proofs{Gate: s.gate, BuyerOf: proofBuyer}
+}
+
+// proofBuyer is who asks for a watch proof or a challenge: until buyers
+// have sessions, the "buyer" query parameter, as the order body's "buyer"
+// names the buyer of an order. Both must name the same buyer the same way.
+func proofBuyer(r *http.Request) (string, error) {
+	b := r.URL.Query().Get("buyer")
+	if !checkout.ValidBuyer(b) {
+		return "", fmt.Errorf("buyer must be 1-%d of [A-Za-z0-9_.:@-]", checkout.MaxIDLen)
+	}
+	return b, nil
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,

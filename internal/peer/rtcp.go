@@ -8,9 +8,10 @@ import (
 )
 
 // ReadRTCP reads what the peer sends back on snd until the sender closes:
-// keyframe requests (PLI, FIR) go to onKeyframe, NACKs to onNACK;
+// keyframe requests (PLI, FIR) go to onKeyframe, NACKs to onNACK, receiver
+// reports to onReport (nil: dropped);
 // everything else is read and dropped, as a sender must drain its RTCP.
-func ReadRTCP(snd *webrtc.RTPSender, onKeyframe func(), onNACK func(*rtcp.TransportLayerNack)) {
+func ReadRTCP(snd *webrtc.RTPSender, onKeyframe func(), onNACK func(*rtcp.TransportLayerNack), onReport func(*rtcp.ReceiverReport)) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := snd.Read(buf)
@@ -27,6 +28,10 @@ func ReadRTCP(snd *webrtc.RTPSender, onKeyframe func(), onNACK func(*rtcp.Transp
 				onKeyframe()
 			case *rtcp.TransportLayerNack:
 				onNACK(p)
+			case *rtcp.ReceiverReport:
+				if onReport != nil {
+					onReport(p)
+				}
 			}
 		}
 	}

@@ -56,6 +56,7 @@ type session struct {
 	node      bool     // the peer presented a node token (an edge)
 	audience  audience // what the edge reported, when node
 	connected atomic.Bool
+	viewer    viewerState // receiver reports and claim (viewer.go)
 	halfOpen  *time.Timer // closes the session if ICE is not up in time; guarded by srv.mu
 	ended     bool        // close ran; guarded by srv.mu
 }
@@ -288,7 +289,7 @@ func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
 // history, keyframe requests passed to the stream, which coalesces them.
 func (ss *session) readRTCP(snd *webrtc.RTPSender) {
 	defer ss.srv.wg.Done()
-	peer.ReadRTCP(snd, ss.keyframeRequested, ss.retransmit)
+	peer.ReadRTCP(snd, ss.keyframeRequested, ss.retransmit, ss.report)
 }
 
 func (ss *session) keyframeRequested() {
