@@ -16,21 +16,27 @@ const (
 	rembEvery = time.Second
 	rembMin   = 150_000    // bits per second: never ask for less
 	rembMax   = 20_000_000 // nor promise more
+	rembStart = 2_500_000  // what a clean link is offered at least
 )
 
 // rembEstimate returns the next estimate from the last (prev, 0 at
-// first), the bitrate that arrived and the fraction lost: half again what
-// arrived when nothing was lost, what arrived less half the loss when
-// more than a tenth was lost, what arrived in between.
+// first), the bitrate that arrived and the fraction lost. It only ever
+// holds a publisher back when much is lost: clean, it offers at least
+// rembStart and half again what arrived (growing 8 % a second past that),
+// so that a browser's own estimate (TWCC) and an encoder's start are not
+// capped; with some loss it holds; past a tenth lost it asks for what
+// arrived less half the loss.
 func rembEstimate(prev, received, loss float64) float64 {
 	var est float64
 	switch {
 	case loss > 0.10:
 		est = received * (1 - loss/2)
 	case loss < 0.02:
-		est = max(received*1.5, prev*1.08)
+		est = max(received*1.5, prev*1.08, rembStart)
+	case prev > 0:
+		est = prev
 	default:
-		est = received
+		est = max(received, rembStart)
 	}
 	return min(max(est, rembMin), rembMax)
 }

@@ -12,9 +12,10 @@ func TestREMBEstimate(t *testing.T) {
 		prev, received, loss float64
 		want                 float64
 	}{
-		{"first, clean", 0, 2e6, 0, 3e6},
+		{"first, clean, a slow start is not capped", 0, 200e3, 0, rembStart},
+		{"clean, half again what arrived", 0, 2e6, 0, 3e6},
 		{"clean grows at least 8%", 4e6, 2e6, 0, 4.32e6},
-		{"some loss holds", 4e6, 2e6, 0.05, 2e6},
+		{"some loss holds", 4e6, 2e6, 0.05, 4e6},
 		{"heavy loss backs off", 4e6, 2e6, 0.3, 1.7e6},
 		{"floor", 0, 10e3, 0.5, rembMin},
 		{"ceiling", 19e6, 19e6, 0, rembMax},
