@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -381,6 +382,42 @@ func (e *Edge) Order(ctx context.Context, id string) (Order, error) {
 		return local, nil
 	}
 	return Order{}, err
+}
+
+// MaxBuyerOrders is the most orders BuyerOrders returns.
+const MaxBuyerOrders = 100
+
+// BuyerOrders lists buyer's own orders of every drop, newest first, at most
+// MaxBuyerOrders: the store's, plus the ones this edge accepted and has not
+// shipped yet (a buyer sees an order the moment it is accepted). The caller
+// names the buyer from a verified session; nobody else's orders are read.
+func (e *Edge) BuyerOrders(ctx context.Context, buyer string) ([]Order, error) {
+	if !ValidBuyer(buyer) {
+		return nil, fmt.Errorf("%w: buyer must be 1-%d of [A-Za-z0-9_.:@-]", ErrInvalid, MaxIDLen)
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+	defer cancel()
+	stored, err := e.store.BuyerOrders(cctx, buyer, MaxBuyerOrders)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(stored))
+	for _, o := range stored {
+		seen[o.ID] = true
+	}
+	var local []Order
+	for _, eo := range e.ship.peek(e.ship.len()) {
+		if o := e.book.order(eo); o.Buyer == buyer && !seen[o.ID] {
+			seen[o.ID] = true
+			local = append(local, o)
+		}
+	}
+	if len(local) == 0 {
+		return stored, nil
+	}
+	out := append(local, stored...)
+	slices.SortStableFunc(out, func(a, b Order) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out[:min(len(out), MaxBuyerOrders)], nil
 }
 
 // Totals reads a drop's live totals from the store.

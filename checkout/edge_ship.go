@@ -38,6 +38,13 @@ func (s *shipQueue) pop(n int) {
 	s.mu.Unlock()
 }
 
+// len is the queue length.
+func (s *shipQueue) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.q)
+}
+
 // lag is the queue length and the age of its oldest order.
 func (s *shipQueue) lag() (int, time.Duration) {
 	s.mu.Lock()

@@ -1,11 +1,13 @@
 package checkout
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,15 +27,24 @@ type keys struct{ tag string }
 
 func dropKeys(id string) keys { return keys{"{drop:" + id + "}"} }
 
-func (k keys) meta() string               { return k.tag + ":meta" }
-func (k keys) sku(s string) string        { return k.tag + ":sku:" + s }
-func (k keys) leases() string             { return k.tag + ":leases" }
-func (k keys) leaseExp() string           { return k.tag + ":leaseexp" }
-func (k keys) orders() string             { return k.tag + ":orders" }
-func (k keys) pending() string            { return k.tag + ":pending" }
-func (k keys) buyers() string             { return k.tag + ":buyers" }
-func (k keys) stream() string             { return k.tag + ":stream" }
-func (k keys) op(id string) string        { return k.tag + ":op:" + id }
+func (k keys) meta() string        { return k.tag + ":meta" }
+func (k keys) sku(s string) string { return k.tag + ":sku:" + s }
+func (k keys) leases() string      { return k.tag + ":leases" }
+func (k keys) leaseExp() string    { return k.tag + ":leaseexp" }
+func (k keys) orders() string      { return k.tag + ":orders" }
+func (k keys) pending() string     { return k.tag + ":pending" }
+func (k keys) buyers() string      { return k.tag + ":buyers" }
+func (k keys) stream() string      { return k.tag + ":stream" }
+func (k keys) op(id string) string { return k.tag + ":op:" + id }
+
+// buyerOrders lists one buyer's orders of the drop (a sorted set scored by
+// the time the store recorded each).
+func (k keys) buyerOrders(buyer string) string { return k.tag + ":buyer:" + buyer }
+
+// buyerDropsKey lists the drops a buyer has orders in. It is outside any
+// drop's hash tag: it is written in the same pipeline as, and before, the
+// script that records the order, so every recorded order's drop is in it.
+func buyerDropsKey(buyer string) string   { return "livedrop:buyer:" + buyer + ":drops" }
 func leaseField(sku, edge string) string  { return sku + "|" + edge }
 func buyerField(sku, buyer string) string { return sku + "|" + buyer }
 
@@ -307,7 +318,7 @@ func shipArgs(it ShipItem) (keys, []string, []any, error) {
 	if err != nil {
 		return k, nil, nil, fmt.Errorf("encode order: %w", err)
 	}
-	ks := []string{k.sku(o.SKU), k.leases(), k.orders(), k.pending(), k.buyers(), k.stream(), k.meta()}
+	ks := []string{k.sku(o.SKU), k.leases(), k.orders(), k.pending(), k.buyers(), k.stream(), k.meta(), k.buyerOrders(o.Buyer)}
 	args := []any{o.ID, string(enc), leaseField(o.SKU, o.Edge), buyerField(o.SKU, o.Buyer), o.Qty, o.TotalCents, it.MaxPerBuyer, it.Hold.Milliseconds(), o.Edge}
 	return k, ks, args, nil
 }
@@ -330,6 +341,30 @@ func parseResult(vals []any, err error) (ShipResult, error) {
 
 // Ship implements Store. All items go in one pipeline (one round trip).
 func (s *RedisStore) Ship(ctx context.Context, items []ShipItem) ([]ShipResult, error) {
+	out := make([]ShipResult, len(items))
+	for i := range items {
+		if _, _, _, err := shipArgs(items[i]); err != nil {
+			return nil, err
+		}
+	}
+	cmds, err := s.sales(ctx, scriptShip, items)
+	if err != nil {
+		return nil, unavailable("ship orders", err)
+	}
+	for i, c := range cmds {
+		r, err := parseResult(c.Slice())
+		if err != nil {
+			return nil, fmt.Errorf("ship order %s: %w", items[i].Order.ID, err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// sales runs script once per item in one pipeline, each after adding the
+// order's drop to its buyer's drops (BuyerOrders), loading the script once
+// if Redis does not have it.
+func (s *RedisStore) sales(ctx context.Context, script *redis.Script, items []ShipItem) ([]*redis.Cmd, error) {
 	for attempt := 0; ; attempt++ {
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(items))
@@ -338,41 +373,96 @@ func (s *RedisStore) Ship(ctx context.Context, items []ShipItem) ([]ShipResult, 
 			if err != nil {
 				return nil, err
 			}
-			cmds[i] = scriptShip.EvalSha(ctx, pipe, ks, args...)
+			pipe.SAdd(ctx, buyerDropsKey(it.Order.Buyer), it.Order.Drop)
+			cmds[i] = script.EvalSha(ctx, pipe, ks, args...)
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
-			if lerr := scriptShip.Load(ctx, s.rdb).Err(); lerr != nil {
-				return nil, unavailable("load ship script", lerr)
+			if lerr := script.Load(ctx, s.rdb).Err(); lerr != nil {
+				return nil, lerr
 			}
 			continue
 		}
 		if err != nil {
-			return nil, unavailable("ship orders", err)
+			return nil, err
 		}
-		out := make([]ShipResult, len(items))
-		for i, c := range cmds {
-			r, err := parseResult(c.Slice())
-			if err != nil {
-				return nil, fmt.Errorf("ship order %s: %w", items[i].Order.ID, err)
-			}
-			out[i] = r
-		}
-		return out, nil
+		return cmds, nil
 	}
 }
 
 // SellDirect implements Store.
 func (s *RedisStore) SellDirect(ctx context.Context, it ShipItem) (ShipResult, error) {
-	_, ks, args, err := shipArgs(it)
-	if err != nil {
+	if _, _, _, err := shipArgs(it); err != nil {
 		return ShipResult{}, err
 	}
-	r, err := parseResult(scriptDirect.Run(ctx, s.rdb, ks, args...).Slice())
+	cmds, err := s.sales(ctx, scriptDirect, []ShipItem{it})
 	if err != nil {
 		return ShipResult{}, unavailable("direct sale", err)
 	}
+	r, err := parseResult(cmds[0].Slice())
+	if err != nil {
+		return ShipResult{}, fmt.Errorf("direct sale: %w", err)
+	}
 	return r, nil
+}
+
+// BuyerOrders implements Store: the buyer's drops, then each drop's newest
+// orders of the buyer, merged (three round trips, whatever the count).
+func (s *RedisStore) BuyerOrders(ctx context.Context, buyer string, limit int) ([]Order, error) {
+	limit = max(limit, 1)
+	drops, err := s.rdb.SMembers(ctx, buyerDropsKey(buyer)).Result()
+	if err != nil {
+		return nil, unavailable("list the buyer's drops", err)
+	}
+	if len(drops) == 0 {
+		return []Order{}, nil
+	}
+	pipe := s.rdb.Pipeline()
+	ranges := make([]*redis.ZSliceCmd, len(drops))
+	for i, d := range drops {
+		ranges[i] = pipe.ZRevRangeWithScores(ctx, dropKeys(d).buyerOrders(buyer), 0, int64(limit-1))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, unavailable("list the buyer's orders", err)
+	}
+	type ref struct {
+		drop, id string
+		at       float64
+	}
+	var refs []ref
+	for i, r := range ranges {
+		for _, z := range r.Val() {
+			refs = append(refs, ref{drop: drops[i], id: fmt.Sprint(z.Member), at: z.Score})
+		}
+	}
+	slices.SortFunc(refs, func(a, b ref) int {
+		if a.at != b.at {
+			return cmp.Compare(b.at, a.at)
+		}
+		return strings.Compare(b.id, a.id)
+	})
+	refs = refs[:min(len(refs), limit)]
+	pipe = s.rdb.Pipeline()
+	encs := make([]*redis.StringCmd, len(refs))
+	for i, r := range refs {
+		encs[i] = pipe.HGet(ctx, dropKeys(r.drop).orders(), r.id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable("read the buyer's orders", err)
+	}
+	out := make([]Order, 0, len(refs))
+	for i, c := range encs {
+		enc, err := c.Result()
+		if err != nil {
+			continue // listed but gone (never: orders are not deleted)
+		}
+		var o Order
+		if err := json.Unmarshal([]byte(enc), &o); err != nil {
+			return nil, fmt.Errorf("decode order %s: %w", refs[i].id, err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // Order implements Store.

@@ -125,6 +125,7 @@ local function record(o, outcome)
   local enc = cjson.encode(o)
   redis.call('HSET', KEYS[3], ARGV[1], enc)
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', '1000000', '*', 'event', outcome, 'id', ARGV[1], 'order', enc)
+  redis.call('ZADD', KEYS[8], nowms(), ARGV[1])
   return {outcome, enc}
 end
 local function sell(o, qty)
@@ -140,7 +141,7 @@ end
 // Ship records an order sold from the edge's lease. The lease pays for it; a
 // lease reclaimed meanwhile is replaced by free stock, and when there is none
 // the order is recorded cancelled (lease_expired): never oversold.
-// KEYS: sku, leases, orders, pending, buyers, stream, meta
+// KEYS: sku, leases, orders, pending, buyers, stream, meta, buyer's orders
 // ARGV: id, order json, lease field, buyer field, qty, total cents, max per buyer, hold ms, edge
 var scriptShip = redis.NewScript(luaNow + luaRecord + luaExisting + `
 local qty = tonumber(ARGV[5])

@@ -46,6 +46,9 @@ type Store interface {
 	// for the start), at most about limit, and the cursor to pass next: an
 	// edge keeps an index of every order id of the drop with it.
 	OrdersSince(ctx context.Context, drop, cursor string, limit int) (ids []string, next string, err error)
+	// BuyerOrders lists buyer's orders of every drop, newest first (by the
+	// time the store recorded them), at most limit.
+	BuyerOrders(ctx context.Context, buyer string, limit int) ([]Order, error)
 	// ConfirmPayment marks a pending order paid and returns it; an order that
 	// is no longer pending is returned unchanged.
 	ConfirmPayment(ctx context.Context, id string) (Order, error)

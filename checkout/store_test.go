@@ -261,3 +261,85 @@ func TestStoreOrdersSince(t *testing.T) {
 		})
 	}
 }
+
+func TestStoreBuyerOrders(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			for _, d := range []string{"bo1", "bo2"} {
+				if err := s.CreateDrop(ctx, testDrop(d, 10, 0)); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.SetState(ctx, d, StateOpen); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, err := s.BuyerOrders(ctx, "alice", 10); err != nil || len(got) != 0 {
+				t.Fatalf("before any order: %v %v", got, err)
+			}
+			order := func(drop, buyer, key string, qty int) Order {
+				return Order{ID: OrderID(drop, buyer, key), Drop: drop, SKU: "tee", Qty: qty, Buyer: buyer,
+					PriceCents: 2500, Currency: "EUR", TotalCents: 2500 * int64(qty), Status: StatusPending, Edge: "e1", CreatedAt: time.Now().UTC()}
+			}
+			var want []string // alice's, oldest first
+			step := func() { time.Sleep(2 * time.Millisecond) } // distinct record times (ms) for the newest-first order
+			o := order("bo1", "alice", "k1", 1)
+			if r, err := s.SellDirect(ctx, ShipItem{Order: o, Hold: time.Minute}); err != nil || r.Outcome != OutcomeCreated {
+				t.Fatalf("direct: %+v %v", r, err)
+			}
+			want = append(want, o.ID)
+			step()
+			if _, err := s.SellDirect(ctx, ShipItem{Order: order("bo1", "bob", "k1", 1), Hold: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			step()
+			if _, err := s.Grant(ctx, LeaseOp{Drop: "bo2", SKU: "tee", Edge: "e1", OpID: "g", Units: 2, TTL: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			o = order("bo2", "alice", "k2", 2)
+			if r, err := s.Ship(ctx, []ShipItem{{Order: o, Hold: time.Minute}}); err != nil || r[0].Outcome != OutcomeCreated {
+				t.Fatalf("ship: %+v %v", r, err)
+			}
+			want = append(want, o.ID)
+			step()
+			// Recorded cancelled at once (no lease, no free stock left for 9):
+			// still the buyer's order, with its reason.
+			o = order("bo2", "alice", "k3", 9)
+			if r, err := s.Ship(ctx, []ShipItem{{Order: o, Hold: time.Minute}}); err != nil || r[0].Outcome != OutcomeCancelled {
+				t.Fatalf("ship without units: %+v %v", r, err)
+			}
+			want = append(want, o.ID)
+			got, err := s.BuyerOrders(ctx, "alice", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, o := range got {
+				if o.Buyer != "alice" {
+					t.Fatalf("alice is shown %s's order %s", o.Buyer, o.ID)
+				}
+				ids = append(ids, o.ID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint([]string{want[2], want[1], want[0]}) {
+				t.Fatalf("alice's orders %v, want newest first %v", ids, []string{want[2], want[1], want[0]})
+			}
+			if got[0].Status != StatusCancelled || got[0].Reason != "lease_expired" {
+				t.Fatalf("the cancelled order as listed: %+v", got[0])
+			}
+			// Bounded: the newest only.
+			if got, err := s.BuyerOrders(ctx, "alice", 2); err != nil || len(got) != 2 || got[0].ID != want[2] {
+				t.Fatalf("limit 2: %v %v", got, err)
+			}
+			// A payment shows in the list: it is the order as stored now.
+			if _, err := s.ConfirmPayment(ctx, want[0]); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.BuyerOrders(ctx, "alice", 10); err != nil || got[2].Status != StatusPaid {
+				t.Fatalf("after payment: %+v %v", got, err)
+			}
+			if got, err := s.BuyerOrders(ctx, "bob", 10); err != nil || len(got) != 1 || got[0].Buyer != "bob" {
+				t.Fatalf("bob's orders: %+v %v", got, err)
+			}
+		})
+	}
+}
