@@ -40,8 +40,10 @@ type memDrop struct {
 	leaseExp map[string]int64 // lease field -> deadline ms
 	orders   map[string]Order
 	pending  map[string]int64 // order id -> deadline ms
-	buyers   map[string]int   // buyer field -> units
-	log      []string         // order ids in the order they were recorded
+	used     map[string]int   // limit field (sku|limit key) -> units bought
+	allow    map[string]memHold
+	wanted   map[string]bool // holder|limit field -> wanted from that holder
+	log      []string        // order ids in the order they were recorded
 }
 
 type memSKU struct {
@@ -67,6 +69,7 @@ type memOp struct {
 	Item   *ShipItem     `json:"i,omitempty"`
 	Reason string        `json:"r,omitempty"`
 	Due    bool          `json:"due,omitempty"`
+	Allow  *AllowOp      `json:"a,omitempty"`
 	TTL    time.Duration `json:"ttl,omitempty"`
 }
 
@@ -114,6 +117,7 @@ type memResult struct {
 	grant   Grant
 	n       int
 	res     ShipResult
+	left    []int
 }
 
 // do applies op under the lock, journals it if it changed anything, and waits
@@ -210,7 +214,7 @@ func (s *MemStore) View(_ context.Context, drop, edge string, skus []string) (Dr
 	if !ok {
 		return DropView{}, fmt.Errorf("drop %s: %w", drop, ErrNotFound)
 	}
-	v := DropView{State: md.d.State, SKUs: map[string]SKUView{}}
+	v := DropView{State: md.d.State, SKUs: map[string]SKUView{}, Wanted: md.wantedFrom(edge)}
 	for _, k := range skus {
 		if sk, ok := md.skus[k]; ok {
 			v.SKUs[k] = SKUView{Free: sk.free, Leased: sk.leased, MyLease: md.leases[leaseField(k, edge)]}

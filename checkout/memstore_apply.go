@@ -14,7 +14,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		}
 		d.State = StateCreated
 		md := &memDrop{d: d, skus: map[string]*memSKU{}, leases: map[string]int{}, leaseExp: map[string]int64{},
-			orders: map[string]Order{}, pending: map[string]int64{}, buyers: map[string]int{}}
+			orders: map[string]Order{}, pending: map[string]int64{},
+			used: map[string]int{}, allow: map[string]memHold{}, wanted: map[string]bool{}}
 		for _, k := range d.SKUs {
 			md.skus[k.SKU] = &memSKU{sku: k, stock: k.Stock, free: k.Stock}
 		}
@@ -93,6 +94,10 @@ func (s *MemStore) apply(op memOp) memResult {
 		return memResult{changed: true, n: n}
 	case "ship", "direct":
 		return s.applySale(op)
+	case "allow":
+		return s.applyAllow(op)
+	case "release":
+		return s.applyRelease(op)
 	case "confirm":
 		md, o, err := s.orderOf(op.ID)
 		if err != nil {
@@ -124,7 +129,9 @@ func (s *MemStore) apply(op memOp) memResult {
 		sk.revenue -= o.TotalCents
 		sk.free += o.Qty
 		sk.cancelled++
-		md.buyers[buyerField(o.SKU, o.Buyer)] -= o.Qty
+		for _, k := range o.Limits {
+			md.used[limitField(o.SKU, k)] -= o.Qty
+		}
 		delete(md.pending, o.ID)
 		md.orders[o.ID] = o
 		return memResult{changed: true, res: ShipResult{Outcome: OutcomeCancelled, Order: o}}

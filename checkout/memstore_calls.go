@@ -22,14 +22,18 @@ func (s *MemStore) applySale(op memOp) memResult {
 		}
 		return memResult{res: ShipResult{Outcome: OutcomeDuplicate, Order: ex}}
 	}
-	bf := buyerField(o.SKU, o.Buyer)
-	overLimit := it.MaxPerBuyer > 0 && md.buyers[bf]+o.Qty > it.MaxPerBuyer
+	over := md.overLimit(o.SKU, it.Limits, o.Qty)
 	if op.Kind == "direct" {
-		switch {
-		case md.d.State != StateOpen:
+		if md.d.State != StateOpen {
 			return memResult{res: ShipResult{Outcome: OutcomeNotOpen}}
-		case overLimit:
-			return memResult{res: ShipResult{Outcome: OutcomeLimit}}
+		}
+		if over != "" {
+			return memResult{res: ShipResult{Outcome: OutcomeLimit, Limit: over}}
+		}
+		if held := md.heldElsewhere(o.SKU, it.Limits, o.Edge, op.NowMs); held != "" {
+			return memResult{changed: true, res: ShipResult{Outcome: OutcomeLimitHeld, Limit: held}}
+		}
+		switch {
 		case sk.free < o.Qty && sk.leased > 0:
 			return memResult{res: ShipResult{Outcome: OutcomeHeld}}
 		case sk.free < o.Qty:
@@ -50,7 +54,7 @@ func (s *MemStore) applySale(op memOp) memResult {
 		reason := ""
 		if src == "" {
 			reason = "lease_expired"
-		} else if overLimit {
+		} else if over != "" {
 			reason = "limit"
 		}
 		if reason != "" {
@@ -66,7 +70,9 @@ func (s *MemStore) applySale(op memOp) memResult {
 	sk.sold += o.Qty
 	sk.orders++
 	sk.revenue += o.TotalCents
-	md.buyers[bf] += o.Qty
+	for _, l := range it.Limits {
+		md.used[limitField(o.SKU, l.Key)] += o.Qty
+	}
 	md.pending[o.ID] = op.NowMs + it.Hold.Milliseconds()
 	s.record(md, o, op.NowMs)
 	return memResult{changed: true, res: ShipResult{Outcome: OutcomeCreated, Order: o}}
@@ -117,6 +123,25 @@ func (s *MemStore) Ship(ctx context.Context, items []ShipItem) ([]ShipResult, er
 		out[i] = r.res
 	}
 	return out, nil
+}
+
+// Allow implements Store.
+func (s *MemStore) Allow(ctx context.Context, op AllowOp) ([]int, error) {
+	if len(op.Items) == 0 {
+		return nil, nil
+	}
+	op.Items = slices.Clone(op.Items)
+	r, err := s.do(ctx, memOp{Kind: "allow", Allow: &op})
+	return r.left, err
+}
+
+// Release implements Store.
+func (s *MemStore) Release(ctx context.Context, drop, edge string, items []AllowItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	_, err := s.do(ctx, memOp{Kind: "release", Allow: &AllowOp{Drop: drop, Edge: edge, Items: slices.Clone(items)}})
+	return err
 }
 
 // SellDirect implements Store.

@@ -33,7 +33,9 @@ func (k keys) leases() string      { return k.tag + ":leases" }
 func (k keys) leaseExp() string    { return k.tag + ":leaseexp" }
 func (k keys) orders() string      { return k.tag + ":orders" }
 func (k keys) pending() string     { return k.tag + ":pending" }
-func (k keys) buyers() string      { return k.tag + ":buyers" }
+func (k keys) used() string        { return k.tag + ":used" }
+func (k keys) allow() string       { return k.tag + ":allow" }
+func (k keys) wanted() string      { return k.tag + ":wanted" }
 func (k keys) stream() string      { return k.tag + ":stream" }
 func (k keys) op(id string) string { return k.tag + ":op:" + id }
 
@@ -44,9 +46,9 @@ func (k keys) buyerOrders(buyer string) string { return k.tag + ":buyer:" + buye
 // buyerDropsKey lists the drops a buyer has orders in. It is outside any
 // drop's hash tag: it is written in the same pipeline as, and before, the
 // script that records the order, so every recorded order's drop is in it.
-func buyerDropsKey(buyer string) string   { return "livedrop:buyer:" + buyer + ":drops" }
-func leaseField(sku, edge string) string  { return sku + "|" + edge }
-func buyerField(sku, buyer string) string { return sku + "|" + buyer }
+func buyerDropsKey(buyer string) string  { return "livedrop:buyer:" + buyer + ":drops" }
+func leaseField(sku, edge string) string { return sku + "|" + edge }
+func limitField(sku, key string) string  { return sku + "|" + key }
 
 // RedisStore is the Store on Redis (or Redis Cluster: keys of one drop share
 // a hash tag and every script touches one drop only).
@@ -198,6 +200,7 @@ func (s *RedisStore) View(ctx context.Context, drop, edge string, skus []string)
 		vals[i] = pipe.HMGet(ctx, k.sku(sku), "free", "leased")
 		mine[i] = pipe.HGet(ctx, k.leases(), leaseField(sku, edge))
 	}
+	wanted := pipe.ZRangeByLex(ctx, k.wanted(), &redis.ZRangeBy{Min: "[" + edge + "|", Max: "[" + edge + "|\xff", Count: maxWantedPerView})
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return DropView{}, unavailable("read view", err)
 	}
@@ -215,7 +218,25 @@ func (s *RedisStore) View(ctx context.Context, drop, edge string, skus []string)
 		sv.MyLease, _ = strconv.Atoi(mine[i].Val())
 		v.SKUs[sku] = sv
 	}
+	for _, m := range wanted.Val() {
+		if it, ok := wantedItem(strings.TrimPrefix(m, edge+"|")); ok {
+			v.Wanted = append(v.Wanted, it)
+		}
+	}
 	return v, nil
+}
+
+// maxWantedPerView bounds the wanted allowances one view returns (the rest
+// come with the next syncs).
+const maxWantedPerView = 1024
+
+// wantedItem parses a limit field (sku|limit key).
+func wantedItem(f string) (AllowItem, bool) {
+	sku, key, ok := strings.Cut(f, "|")
+	if !ok || kindOfKey(key) == "" {
+		return AllowItem{}, false
+	}
+	return AllowItem{SKU: sku, Limit: Limit{Key: key}}, true
 }
 
 // OrdersSince implements Store: it reads the drop's order stream, where
@@ -318,8 +339,12 @@ func shipArgs(it ShipItem) (keys, []string, []any, error) {
 	if err != nil {
 		return k, nil, nil, fmt.Errorf("encode order: %w", err)
 	}
-	ks := []string{k.sku(o.SKU), k.leases(), k.orders(), k.pending(), k.buyers(), k.stream(), k.meta(), k.buyerOrders(o.Buyer)}
-	args := []any{o.ID, string(enc), leaseField(o.SKU, o.Edge), buyerField(o.SKU, o.Buyer), o.Qty, o.TotalCents, it.MaxPerBuyer, it.Hold.Milliseconds(), o.Edge}
+	ks := []string{k.sku(o.SKU), k.leases(), k.orders(), k.pending(), k.used(), k.stream(), k.meta(), k.buyerOrders(o.Buyer), k.allow(), k.wanted()}
+	args := make([]any, 0, 8+2*len(it.Limits))
+	args = append(args, o.ID, string(enc), leaseField(o.SKU, o.Edge), o.Qty, o.TotalCents, it.Hold.Milliseconds(), o.Edge, len(it.Limits))
+	for _, l := range it.Limits {
+		args = append(args, limitField(o.SKU, l.Key), l.Max)
+	}
 	return k, ks, args, nil
 }
 
@@ -331,12 +356,62 @@ func parseResult(vals []any, err error) (ShipResult, error) {
 		return ShipResult{}, fmt.Errorf("unexpected reply %v", vals)
 	}
 	r := ShipResult{Outcome: Outcome(fmt.Sprint(vals[0]))}
-	if enc := fmt.Sprint(vals[1]); enc != "" {
+	enc := fmt.Sprint(vals[1])
+	switch {
+	case r.Outcome == OutcomeLimit || r.Outcome == OutcomeLimitHeld:
+		_, r.Limit, _ = strings.Cut(enc, "|")
+	case enc != "":
 		if err := json.Unmarshal([]byte(enc), &r.Order); err != nil {
 			return ShipResult{}, fmt.Errorf("decode order: %w", err)
 		}
 	}
 	return r, nil
+}
+
+// Allow implements Store.
+func (s *RedisStore) Allow(ctx context.Context, op AllowOp) ([]int, error) {
+	if len(op.Items) == 0 {
+		return nil, nil
+	}
+	k := dropKeys(op.Drop)
+	want := 0
+	if op.Want {
+		want = 1
+	}
+	args := make([]any, 0, 4+2*len(op.Items))
+	args = append(args, op.Edge, op.TTL.Milliseconds(), want, len(op.Items))
+	for _, it := range op.Items {
+		args = append(args, limitField(it.SKU, it.Limit.Key), it.Limit.Max)
+	}
+	vals, err := scriptAllow.Run(ctx, s.rdb, []string{k.used(), k.allow(), k.wanted()}, args...).Int64Slice()
+	if err != nil {
+		return nil, unavailable("lease allowances", err)
+	}
+	if len(vals) != len(op.Items) {
+		return nil, fmt.Errorf("lease allowances: %d answers for %d items", len(vals), len(op.Items))
+	}
+	out := make([]int, len(vals))
+	for i, v := range vals {
+		out[i] = int(v)
+	}
+	return out, nil
+}
+
+// Release implements Store.
+func (s *RedisStore) Release(ctx context.Context, drop, edge string, items []AllowItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	k := dropKeys(drop)
+	args := make([]any, 0, 1+len(items))
+	args = append(args, edge)
+	for _, it := range items {
+		args = append(args, limitField(it.SKU, it.Limit.Key))
+	}
+	if err := scriptRelease.Run(ctx, s.rdb, []string{k.allow(), k.wanted()}, args...).Err(); err != nil {
+		return unavailable("release allowances", err)
+	}
+	return nil
 }
 
 // Ship implements Store. All items go in one pipeline (one round trip).
@@ -515,8 +590,8 @@ func (s *RedisStore) cancel(ctx context.Context, id, reason string, onlyIfDue bo
 		due = "1"
 	}
 	r, err := parseResult(scriptCancel.Run(ctx, s.rdb,
-		[]string{k.orders(), k.pending(), k.sku(o.SKU), k.buyers(), k.stream()},
-		id, reason, due, buyerField(o.SKU, o.Buyer)).Slice())
+		[]string{k.orders(), k.pending(), k.sku(o.SKU), k.used(), k.stream()},
+		id, reason, due).Slice())
 	if err != nil {
 		return Order{}, unavailable("cancel order", err)
 	}

@@ -39,7 +39,7 @@ func TestStoreRules(t *testing.T) {
 			}
 			// Ship an order from the lease; shipping it again is idempotent.
 			o := Order{ID: OrderID("d1", "b1", "k1"), Drop: "d1", SKU: "tee", Qty: 2, Buyer: "b1", PriceCents: 2500, Currency: "EUR", TotalCents: 5000, Status: StatusPending, Edge: "e1", CreatedAt: time.Now().UTC()}
-			it := ShipItem{Order: o, MaxPerBuyer: 2, Hold: time.Minute}
+			it := perBuyer(o, 2)
 			res, err := s.Ship(ctx, []ShipItem{it, it})
 			if err != nil || res[0].Outcome != OutcomeCreated || res[1].Outcome != OutcomeExists {
 				t.Fatalf("ship twice: %+v %v", res, err)
@@ -56,19 +56,19 @@ func TestStoreRules(t *testing.T) {
 			// Over the per-buyer limit: the shipped order is recorded cancelled.
 			o2 := o
 			o2.ID, o2.Qty = OrderID("d1", "b1", "k2"), 1
-			res, err = s.Ship(ctx, []ShipItem{{Order: o2, MaxPerBuyer: 2, Hold: time.Minute}})
+			res, err = s.Ship(ctx, []ShipItem{perBuyer(o2, 2)})
 			if err != nil || res[0].Outcome != OutcomeCancelled || res[0].Order.Reason != "limit" {
 				t.Fatalf("ship over limit: %+v %v", res, err)
 			}
 			// Direct sales: limit, then threshold keeps units for them.
 			d := o
 			d.ID, d.Buyer, d.Qty, d.Edge = OrderID("d1", "b2", "k"), "b2", 3, "e2"
-			r, err := s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err := s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeLimit {
 				t.Fatalf("direct over limit: %+v %v", r, err)
 			}
 			d.Qty = 2
-			r, err = s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err = s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeCreated {
 				t.Fatalf("direct: %+v %v", r, err)
 			}
@@ -108,12 +108,12 @@ func TestStoreRules(t *testing.T) {
 				t.Fatalf("grant near the end: %+v %v, want direct", g, err)
 			}
 			d.ID, d.Buyer, d.Qty = OrderID("d1", "b3", "k"), "b3", 2
-			r, err = s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err = s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeCreated {
 				t.Fatalf("direct sale of the threshold units: %+v %v", r, err)
 			}
 			d.ID, d.Buyer, d.Qty = OrderID("d1", "b4", "k"), "b4", 1
-			r, err = s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err = s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeHeld {
 				t.Fatalf("direct with units held: %+v %v", r, err)
 			}
@@ -123,7 +123,7 @@ func TestStoreRules(t *testing.T) {
 			if err := s.SetState(ctx, "d1", StateOpen); !errors.Is(err, ErrConflict) {
 				t.Fatalf("reopen: %v, want conflict", err)
 			}
-			r, err = s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err = s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeNotOpen {
 				t.Fatalf("direct after close: %+v %v", r, err)
 			}
@@ -281,7 +281,7 @@ func TestStoreBuyerOrders(t *testing.T) {
 				return Order{ID: OrderID(drop, buyer, key), Drop: drop, SKU: "tee", Qty: qty, Buyer: buyer,
 					PriceCents: 2500, Currency: "EUR", TotalCents: 2500 * int64(qty), Status: StatusPending, Edge: "e1", CreatedAt: time.Now().UTC()}
 			}
-			var want []string // alice's, oldest first
+			var want []string                                   // alice's, oldest first
 			step := func() { time.Sleep(2 * time.Millisecond) } // distinct record times (ms) for the newest-first order
 			o := order("bo1", "alice", "k1", 1)
 			if r, err := s.SellDirect(ctx, ShipItem{Order: o, Hold: time.Minute}); err != nil || r.Outcome != OutcomeCreated {
