@@ -26,7 +26,7 @@ type allowance struct {
 	pending int       // units sold under it that the store has not counted yet
 	wanted  bool      // another edge asked for it: hand it back once pending is 0
 	busy    bool      // an acquisition is in flight
-	lastUse time.Time
+	lastUse time.Time // the last sale under it (zero: none yet, e.g. prepared)
 }
 
 // usable: the edge knows how much it may sell under it (left may be 0).
@@ -215,7 +215,7 @@ func (e *Edge) granted(sk *edgeSKU, lims []Limit, left []int, err error, asked t
 			held = true
 			e.m.allowance.WithLabelValues("held_elsewhere").Inc()
 		default:
-			a.left, a.until, a.wanted, a.lastUse = n, until, false, asked
+			a.left, a.until, a.wanted = n, until, false
 			if n == 0 {
 				e.m.allowance.WithLabelValues("at_limit").Inc()
 			} else {
@@ -235,9 +235,12 @@ func (e *Edge) kickShip() {
 
 // Prepare is a hint that a buyer session has shown up at this edge (sign-in,
 // card load): the sync loop leases the buyer's, device's and address's
-// allowances for the open drops in bulk (one store call per drop), so their
-// first order needs no round trip. It never blocks; an empty subject is
-// skipped. Allowances another edge holds are left with it.
+// allowances for the drops open at this edge in bulk (one store call per
+// drop and up to maxAllowPerCall subjects), so their first order needs no
+// round trip. A prepared allowance lasts 0.8 lease_ttl: call Prepare again
+// when a drop opens (the card shows) for buyers already signed in. It never
+// blocks (a full queue drops the hint, counted); an empty subject is
+// skipped; allowances another edge holds are left with it.
 func (e *Edge) Prepare(buyer, device, ip string) {
 	if !ValidBuyer(buyer) || (device != "" && !validSubject(device)) || (ip != "" && !validSubject(ip)) {
 		return
@@ -246,6 +249,17 @@ func (e *Edge) Prepare(buyer, device, ip string) {
 	case e.prepq <- prepared{buyer, device, ip}:
 	default:
 		e.m.allowance.WithLabelValues("prepare_dropped").Inc()
+	}
+}
+
+// prepareQueued is Prepare that says whether the hint was queued (benchmarks
+// fill the queue without dropping).
+func (e *Edge) prepareQueued(buyer, device, ip string) bool {
+	select {
+	case e.prepq <- prepared{buyer, device, ip}:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -297,21 +311,26 @@ func (e *Edge) prepareAllowances(ctx context.Context) {
 			}
 			sk.mu.Unlock()
 		}
-		if len(items) == 0 {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
-		left, err := e.store.Allow(cctx, AllowOp{Drop: ed.id, Edge: e.id, TTL: e.cfg.LeaseTTL, Items: items})
-		cancel()
-		for i, it := range items {
-			var one []int
-			if err == nil {
-				one = left[i : i+1]
+		for len(items) > 0 {
+			n := min(len(items), maxAllowPerCall)
+			cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+			left, err := e.store.Allow(cctx, AllowOp{Drop: ed.id, Edge: e.id, TTL: e.cfg.LeaseTTL, Items: items[:n]})
+			cancel()
+			for i, it := range items[:n] {
+				var one []int
+				if err == nil {
+					one = left[i : i+1]
+				}
+				e.granted(owners[i], []Limit{it.Limit}, one, err, now)
 			}
-			e.granted(owners[i], []Limit{it.Limit}, one, err, now)
+			items, owners = items[n:], owners[n:]
 		}
 	}
 }
+
+// maxAllowPerCall bounds the allowances one store call leases, so one
+// script never holds Redis for long.
+const maxAllowPerCall = 1000
 
 // handBack releases the allowances other edges asked for once every unit
 // sold under them is counted, and, every sweep, the ones idle or expired
@@ -357,7 +376,7 @@ func (e *Edge) handBack(ctx context.Context, ed *edgeDrop, wanted []AllowItem, s
 				}
 				if !now.Before(a.until) {
 					delete(sk.allow, k) // expired: the store no longer counts it as ours
-				} else if now.Sub(a.lastUse) >= idle {
+				} else if !a.lastUse.IsZero() && now.Sub(a.lastUse) >= idle {
 					delete(sk.allow, k)
 					rel = append(rel, AllowItem{SKU: names[i], Limit: Limit{Key: k}})
 				}
@@ -374,8 +393,9 @@ func (e *Edge) handBack(ctx context.Context, ed *edgeDrop, wanted []AllowItem, s
 	e.m.allowance.WithLabelValues("returned").Add(float64(len(rel)))
 }
 
-// allowIdle is how long an allowance may go unused before this edge hands
-// it back, so a buyer who moves to another edge rarely waits for it.
+// allowIdle is how long after its last sale an allowance may go unused
+// before this edge hands it back, so a buyer who moves to another edge
+// rarely waits for it. One never used (prepared) is kept until it expires.
 func (e *Edge) allowIdle() time.Duration { return max(20*e.cfg.SyncInterval, 2*time.Second) }
 
 // allowSweepEvery is how often the sync loop looks for idle allowances.
