@@ -134,3 +134,38 @@ func TestStoreAllowances(t *testing.T) {
 		})
 	}
 }
+
+// The embedded store journals allowances: after a restart the holder and
+// the units used are as they were.
+func TestMemStoreReplaysAllowances(t *testing.T) {
+	path := t.TempDir() + "/store.journal"
+	ctx := context.Background()
+	s, err := OpenMemStore(path, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDrop(ctx, testDrop("ra", 10, 2)); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.SetState(ctx, "ra", StateOpen)
+	lim := Limit{Key: LimitKey(KindBuyer, "b"), Max: 2}
+	if left, err := s.Allow(ctx, AllowOp{Drop: "ra", Edge: "e1", TTL: time.Hour, Items: []AllowItem{{SKU: "tee", Limit: lim}}}); err != nil || fmt.Sprint(left) != "[2]" {
+		t.Fatalf("allow: %v %v", left, err)
+	}
+	o := Order{ID: OrderID("ra", "b", "k"), Drop: "ra", SKU: "tee", Qty: 1, Buyer: "b", TotalCents: 2500, Status: StatusPending, Edge: "e1"}
+	if r, err := s.SellDirect(ctx, perBuyer(o, 2)); err != nil || r.Outcome != OutcomeCreated {
+		t.Fatalf("direct: %+v %v", r, err)
+	}
+	s.Close()
+	s2, err := OpenMemStore(path, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if left, err := s2.Allow(ctx, AllowOp{Drop: "ra", Edge: "e2", TTL: time.Hour, Items: []AllowItem{{SKU: "tee", Limit: lim}}}); err != nil || fmt.Sprint(left) != "[-1]" {
+		t.Fatalf("another edge after replay: %v %v, want [-1] (e1 holds it)", left, err)
+	}
+	if left, err := s2.Allow(ctx, AllowOp{Drop: "ra", Edge: "e1", TTL: time.Hour, Items: []AllowItem{{SKU: "tee", Limit: lim}}}); err != nil || fmt.Sprint(left) != "[1]" {
+		t.Fatalf("the holder after replay: %v %v, want [1]", left, err)
+	}
+}
