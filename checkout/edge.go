@@ -197,6 +197,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	for e.shipOnce(dctx) > 0 && dctx.Err() == nil {
 	}
 	e.returnAll(dctx)
+	e.releaseAll(dctx)
 	if err := j.Close(); err != nil {
 		return fmt.Errorf("close journal: %w", err)
 	}

@@ -339,7 +339,14 @@ const maxAllowPerCall = 1000
 func (e *Edge) handBack(ctx context.Context, ed *edgeDrop, wanted []AllowItem, sweep bool) {
 	now := time.Now()
 	idle := e.allowIdle()
-	var rel []AllowItem
+	var (
+		rel []AllowItem
+		// What is being handed back stays in memory, busy, until the store
+		// has it: an order meanwhile waits, so its new allowance is asked
+		// for after the release, never overtaken by it.
+		going []*allowance
+		from  []*edgeSKU
+	)
 	names, skus := ed.skuList()
 	byName := make(map[string]*edgeSKU, len(names))
 	for i, n := range names {
@@ -348,17 +355,19 @@ func (e *Edge) handBack(ctx context.Context, ed *edgeDrop, wanted []AllowItem, s
 	for _, w := range wanted {
 		sk, ok := byName[w.SKU]
 		if !ok {
-			rel = append(rel, w)
+			rel, going, from = append(rel, w), append(going, nil), append(from, nil)
 			continue
 		}
 		sk.mu.Lock()
 		a, ok := sk.allow[w.Limit.Key]
 		switch {
 		case !ok:
-			rel = append(rel, w) // held in the store only (a restart): nothing sold under it
+			// Held in the store only (a restart): nothing sold under it.
+			a = sk.allowanceEntry(w.Limit.Key)
+			fallthrough
 		case a.pending == 0 && !a.busy:
-			delete(sk.allow, w.Limit.Key)
-			rel = append(rel, w)
+			a.busy = true
+			rel, going, from = append(rel, w), append(going, a), append(from, sk)
 		default:
 			if !a.wanted {
 				e.m.allowance.WithLabelValues("wanted").Inc()
@@ -377,8 +386,9 @@ func (e *Edge) handBack(ctx context.Context, ed *edgeDrop, wanted []AllowItem, s
 				if !now.Before(a.until) {
 					delete(sk.allow, k) // expired: the store no longer counts it as ours
 				} else if !a.lastUse.IsZero() && now.Sub(a.lastUse) >= idle {
-					delete(sk.allow, k)
+					a.busy = true
 					rel = append(rel, AllowItem{SKU: names[i], Limit: Limit{Key: k}})
+					going, from = append(going, a), append(from, sk)
 				}
 			}
 			sk.mu.Unlock()
@@ -387,10 +397,54 @@ func (e *Edge) handBack(ctx context.Context, ed *edgeDrop, wanted []AllowItem, s
 	if len(rel) == 0 {
 		return
 	}
-	if err := e.store.Release(ctx, ed.id, e.id, rel); err != nil {
-		return // the store still names this edge: asked again next sync, or expires
+	var err error
+	released := 0
+	for released < len(rel) && err == nil {
+		n := min(len(rel)-released, maxAllowPerCall)
+		if err = e.store.Release(ctx, ed.id, e.id, rel[released:released+n]); err == nil {
+			released += n
+		}
 	}
-	e.m.allowance.WithLabelValues("returned").Add(float64(len(rel)))
+	for i, a := range going {
+		if a == nil {
+			continue
+		}
+		sk := from[i]
+		sk.mu.Lock()
+		if sk.allow[rel[i].Limit.Key] == a {
+			delete(sk.allow, rel[i].Limit.Key)
+		}
+		sk.mu.Unlock()
+	}
+	// On an error the store still names this edge for the rest: a wanted
+	// one is asked for again next sync, an idle one expires.
+	e.m.allowance.WithLabelValues("returned").Add(float64(released))
+}
+
+// releaseAll hands back, at shutdown, every allowance whose units the store
+// has counted, so buyers need not wait for them to expire elsewhere.
+func (e *Edge) releaseAll(ctx context.Context) {
+	for _, ed := range e.dropList() {
+		var rel []AllowItem
+		names, skus := ed.skuList()
+		for i, sk := range skus {
+			sk.mu.Lock()
+			for k, a := range sk.allow {
+				if a.pending == 0 && !a.busy && time.Now().Before(a.until) {
+					rel = append(rel, AllowItem{SKU: names[i], Limit: Limit{Key: k}})
+				}
+			}
+			sk.mu.Unlock()
+		}
+		for len(rel) > 0 {
+			n := min(len(rel), maxAllowPerCall)
+			if err := e.store.Release(ctx, ed.id, e.id, rel[:n]); err != nil {
+				break
+			}
+			e.m.allowance.WithLabelValues("returned").Add(float64(n))
+			rel = rel[n:]
+		}
+	}
 }
 
 // allowIdle is how long after its last sale an allowance may go unused

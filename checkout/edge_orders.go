@@ -191,14 +191,17 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(req.Qty),
 		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
 	}
-	giveUp := time.Now().Add(e.cfg.HeldWait)
 	if state == StateOpen {
+		var giveUp time.Time // waiting for an allowance: held_wait from the first need
 		for {
 			ok, need, over := e.sellFromLease(sk, o, lims)
 			if over != "" {
 				return e.refuseLimit(ctx, id, eo, def, over)
 			}
 			if need != nil {
+				if giveUp.IsZero() {
+					giveUp = time.Now().Add(e.cfg.HeldWait)
+				}
 				if err := e.acquire(ctx, req.Drop, req.SKU, sk, need, giveUp); err != nil {
 					return Order{}, "", err
 				}
@@ -220,7 +223,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 	}
 	// No lease units here, or the drop is not open as this edge last saw
 	// it: the store decides, and it looks the key up before anything else.
-	return e.sellFromStore(ctx, req, ed, o, def, lims, sk, eo, giveUp)
+	return e.sellFromStore(ctx, req, ed, o, def, lims, sk, eo)
 }
 
 // refuseLimit refuses an order over the limit named by key, unless the key
@@ -290,12 +293,13 @@ func (e *Edge) sellFromLease(sk *edgeSKU, o Order, lims []Limit) (ok bool, need 
 // answered with its order, never refused. While other edges still hold the
 // last units (held) it waits for this edge's next syncs, not polling the
 // store: a sync that shows units free asks the store again, one that proves
-// sold out answers so from memory. Until giveUp (HeldWait after the
-// request) it waits, then answers ErrHeld (try again shortly): never a
-// silent wait, never "sold out" while units may come back. The order's
+// sold out answers so from memory. After HeldWait (which also bounds the
+// wait for an allowance another edge holds) it answers ErrHeld (try again
+// shortly): never a silent wait, never "sold out" while units may come back. The order's
 // allowances are taken before each attempt and given back if it fails.
-func (e *Edge) sellFromStore(ctx context.Context, req OrderRequest, ed *edgeDrop, o Order, def SKU, lims []Limit, sk *edgeSKU, eo *edgeOrder, giveUp time.Time) (Order, string, error) {
-	timer := time.NewTimer(max(time.Until(giveUp), 0))
+func (e *Edge) sellFromStore(ctx context.Context, req OrderRequest, ed *edgeDrop, o Order, def SKU, lims []Limit, sk *edgeSKU, eo *edgeOrder) (Order, string, error) {
+	giveUp := time.Now().Add(e.cfg.HeldWait)
+	timer := time.NewTimer(e.cfg.HeldWait)
 	defer timer.Stop()
 	for {
 		if over, err := e.takeForDirect(ctx, sk, o, lims, giveUp); err != nil {
