@@ -120,46 +120,68 @@ func withLeases(t *testing.T, h *harness, cfg Config, drop string, ids ...string
 // "over the limit", and the store's books agree.
 func TestEdgeLimitHeldAcrossThreeEdges(t *testing.T) {
 	for name, s := range stores(t) {
-		t.Run(name, func(t *testing.T) {
-			cfg := testConfig()
-			cfg.LeaseMin = 20
-			h := newHarnessOn(t, cfg, s)
-			drop := "three-" + name
-			h.open(t, limitDrop(drop, 300, 3, 0, 0))
-			edges := withLeases(t, h, cfg, drop, "x1", "x2", "x3")
-			var (
-				wg       sync.WaitGroup
-				accepted atomic.Int64
-				limited  atomic.Int64
-			)
-			for i := range 30 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					o, err := place(t, edges[i%3], OrderRequest{Drop: drop, SKU: "tee", Qty: 1, Buyer: "alice", IdempotencyKey: fmt.Sprint("k", i)})
-					switch {
-					case err == nil:
-						accepted.Add(int64(o.Qty))
-					case errors.Is(err, ErrLimit):
-						limited.Add(1)
-					default:
-						t.Errorf("order %d at %s: %v", i, edges[i%3].ID(), err)
-					}
-				}()
+		for _, path := range []string{"lease", "direct"} {
+			t.Run(name+"/"+path, func(t *testing.T) {
+				limitAcrossThreeEdges(t, s, name+"-"+path, path == "direct")
+			})
+		}
+	}
+}
+
+// limitAcrossThreeEdges sells from leases, or (direct) straight against the
+// store, every edge keeping none.
+func limitAcrossThreeEdges(t *testing.T, s Store, name string, direct bool) {
+	cfg := testConfig()
+	cfg.LeaseMin = 20
+	if direct {
+		cfg.DirectThreshold = MaxStock
+	}
+	h := newHarnessOn(t, cfg, s)
+	drop := "three-" + name
+	h.open(t, limitDrop(drop, 300, 3, 0, 0))
+	var edges []*Edge
+	if direct {
+		edges = []*Edge{h.edge(t, "x1", cfg, nil), h.edge(t, "x2", cfg, nil), h.edge(t, "x3", cfg, nil)}
+	} else {
+		edges = withLeases(t, h, cfg, drop, "x1", "x2", "x3")
+	}
+	var (
+		wg       sync.WaitGroup
+		accepted atomic.Int64
+		limited  atomic.Int64
+	)
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := place(t, edges[i%3], OrderRequest{Drop: drop, SKU: "tee", Qty: 1, Buyer: "alice", IdempotencyKey: fmt.Sprint("k", i)})
+			switch {
+			case err == nil:
+				accepted.Add(int64(o.Qty))
+			case errors.Is(err, ErrLimit):
+				limited.Add(1)
+			default:
+				t.Errorf("order %d at %s: %v", i, edges[i%3].ID(), err)
 			}
-			wg.Wait()
-			if accepted.Load() != 3 || limited.Load() != 27 {
-				t.Fatalf("alice got %d units and %d refusals through three edges, want 3 and 27", accepted.Load(), limited.Load())
-			}
-			tt := settled(t, h.store, drop, 3)
-			if tt.Cancelled != 0 {
-				t.Fatalf("an accepted order was cancelled at the store: %+v", tt)
-			}
-			mine, err := edges[0].BuyerOrders(context.Background(), "alice")
-			if err != nil || len(mine) != 3 {
-				t.Fatalf("alice's orders: %d %v, want 3", len(mine), err)
-			}
-		})
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != 3 || limited.Load() != 27 {
+		t.Fatalf("alice got %d units and %d refusals through three edges, want 3 and 27", accepted.Load(), limited.Load())
+	}
+	tt := settled(t, h.store, drop, 3)
+	if tt.Cancelled != 0 {
+		t.Fatalf("an accepted order was cancelled at the store: %+v", tt)
+	}
+	mine, err := edges[0].BuyerOrders(context.Background(), "alice")
+	n := 0
+	for _, o := range mine {
+		if o.Drop == drop {
+			n++
+		}
+	}
+	if err != nil || n != 3 {
+		t.Fatalf("alice's orders of %s: %d %v, want 3", drop, n, err)
 	}
 }
 
