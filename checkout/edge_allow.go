@@ -328,6 +328,9 @@ func (e *Edge) prepareAllowances(ctx context.Context) {
 	}
 }
 
+// maxSweptPerSKU bounds the allowances one sweep looks at per SKU.
+const maxSweptPerSKU = 8192
+
 // maxAllowPerCall bounds the allowances one store call leases, so one
 // script never holds Redis for long.
 const maxAllowPerCall = 1000
@@ -379,7 +382,13 @@ func (e *Edge) handBack(ctx context.Context, ed *edgeDrop, wanted []AllowItem, s
 	if sweep {
 		for i, sk := range skus {
 			sk.mu.Lock()
+			visited := 0
 			for k, a := range sk.allow {
+				// A bounded stretch per sweep (map order is random, so the
+				// sweeps cover them all), keeping orders' waits for the lock short.
+				if visited++; visited > maxSweptPerSKU {
+					break
+				}
 				if a.busy || a.pending > 0 {
 					continue
 				}
