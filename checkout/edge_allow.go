@@ -167,14 +167,14 @@ func (e *Edge) acquire(ctx context.Context, drop, sku string, sk *edgeSKU, need 
 		}
 		e.kickShip()
 		if !time.Now().Add(poll).Before(giveUp) {
-			return fmt.Errorf("this buyer's limit is held by another edge: %w", ErrHeld)
+			return fmt.Errorf("a purchase limit of this order is held by another edge: %w", ErrHeld)
 		}
 		t := time.NewTimer(poll)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("this buyer's limit is held by another edge: %w", ErrHeld)
+			return fmt.Errorf("a purchase limit of this order is held by another edge: %w", ErrHeld)
 		}
 	}
 }

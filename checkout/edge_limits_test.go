@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -269,17 +270,9 @@ func TestEdgeSixDevicesOneBuyer(t *testing.T) {
 	settled(t, h.store, "six", 5)
 }
 
+// containsKind reports whether a limit refusal names kind ("this device may buy ...").
 func containsKind(err error, kind string) bool {
-	return err != nil && len(err.Error()) > 0 && (errorsContain(err.Error(), "this "+kind+" "))
-}
-
-func errorsContain(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
+	return err != nil && strings.Contains(err.Error(), "this "+kind+" ")
 }
 
 // A venue's Wi-Fi: many buyers behind one address, with a generous per-IP
