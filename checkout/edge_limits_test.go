@@ -413,3 +413,67 @@ func TestEdge200kSessionsBoundedMemory(t *testing.T) {
 	}
 	settled(t, h.store, "crowd", 2+sessions/100)
 }
+
+// shipBlocked is a real store whose Ship fails while blocked (an edge cut
+// off from Redis for its shipping only).
+type shipBlocked struct {
+	Store
+	blocked atomic.Bool
+}
+
+func (s *shipBlocked) Ship(ctx context.Context, items []ShipItem) ([]ShipResult, error) {
+	if s.blocked.Load() {
+		return nil, fmt.Errorf("ship blocked by the test: %w", ErrUnavailable)
+	}
+	return s.Store.Ship(ctx, items)
+}
+
+// The failure the design admits: an edge cannot ship its orders for longer
+// than lease_ttl, the buyer's allowance expires in the store and another
+// edge sells the rest of the limit. When the first edge's orders arrive the
+// store refuses them (cancelled, reason limit): the limit is never exceeded
+// in total, and the edge stops selling under an allowance it no longer
+// holds.
+func TestEdgeLimitNeverExceededWhenAnEdgeCannotShip(t *testing.T) {
+	cfg := testConfig()
+	cfg.LeaseTTL = time.Second
+	h := newHarness(t, cfg)
+	h.open(t, limitDrop("cut", 100, 2, 0, 0))
+	cut := &shipBlocked{Store: h.store}
+	hc := &harness{store: cut, ctl: h.ctl}
+	a := withLeases(t, hc, cfg, "cut", "cut-off")[0]
+	b := withLeases(t, h, cfg, "cut", "fine")[0]
+	cut.blocked.Store(true)
+	for _, k := range []string{"a1", "a2"} {
+		if _, err := place(t, a, OrderRequest{Drop: "cut", SKU: "tee", Qty: 1, Buyer: "ann", IdempotencyKey: k}); err != nil {
+			t.Fatalf("order %s at the cut-off edge: %v", k, err)
+		}
+	}
+	if _, err := a.PlaceOrder(context.Background(), OrderRequest{Drop: "cut", SKU: "tee", Qty: 1, Buyer: "ann", IdempotencyKey: "a3"}); !errors.Is(err, ErrLimit) {
+		t.Fatalf("third unit at the cut-off edge: %v, want ErrLimit", err)
+	}
+	// After lease_ttl the store no longer counts the allowance as the cut-off
+	// edge's: the other edge gets it with the whole limit (it cannot know).
+	got := 0
+	eventually(t, 10*time.Second, "the other edge to sell to ann", func() bool {
+		_, err := b.PlaceOrder(context.Background(), OrderRequest{Drop: "cut", SKU: "tee", Qty: 1, Buyer: "ann", IdempotencyKey: fmt.Sprint("b", got)})
+		if err == nil {
+			got++
+		}
+		return got == 2
+	})
+	cut.blocked.Store(false)
+	settled(t, h.store, "cut", 2)
+	eventually(t, 5*time.Second, "the cut-off edge's orders recorded", func() bool {
+		for _, k := range []string{"a1", "a2"} {
+			o, err := h.store.Order(context.Background(), OrderID("cut", "ann", k))
+			if err != nil || o.Status != StatusCancelled || o.Reason != "limit" {
+				return false
+			}
+		}
+		return true
+	})
+	if tt := mustTotals(t, h.store, "cut"); tt.Sold != 2 || tt.Cancelled != 2 {
+		t.Fatalf("ann holds more than her limit: %+v", tt)
+	}
+}
