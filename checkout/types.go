@@ -185,11 +185,21 @@ func LimitKey(kind, subject string) string {
 	case KindBuyer:
 		return "b:" + subject
 	case KindDevice, KindIP:
-		h := sha256.Sum256([]byte(kind + "\x00" + subject))
-		return kind[:1] + ":" + strings.ToLower(b32.EncodeToString(h[:15]))
+		var in [len(KindDevice) + 1 + MaxSubjectLen]byte
+		n := copy(in[:], kind)
+		in[n] = 0
+		n += 1 + copy(in[n+1:], subject)
+		h := sha256.Sum256(in[:n])
+		var out [2 + 24]byte
+		out[0], out[1] = kind[0], ':'
+		b32lower.Encode(out[2:], h[:15])
+		return string(out[:])
 	}
 	return ""
 }
+
+// b32lower is base32 in lower case, without padding (limit keys).
+var b32lower = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // kindOfKey returns the kind a limit key counts.
 func kindOfKey(key string) string {
@@ -214,7 +224,10 @@ type Limit struct {
 // limitsOf lists the limits of def that a request's buyer, device and
 // address fall under; an empty subject is not limited.
 func limitsOf(def SKU, buyer, device, ip string) []Limit {
-	var l []Limit
+	if def.MaxPerBuyer == 0 && def.MaxPerDevice == 0 && def.MaxPerIP == 0 {
+		return nil
+	}
+	l := make([]Limit, 0, 3)
 	if def.MaxPerBuyer > 0 {
 		l = append(l, Limit{LimitKey(KindBuyer, buyer), def.MaxPerBuyer})
 	}
