@@ -38,8 +38,16 @@ type Config struct {
 	ReapInterval time.Duration `yaml:"reap_interval"`
 	// RateLimitPerBuyer is orders per second per buyer at one edge; 0 disables.
 	RateLimitPerBuyer float64 `yaml:"rate_limit_per_buyer"`
-	// RateLimitBurst is the burst of the per-buyer limiter.
+	// RateLimitBurst is the burst of the per-buyer and per-device limiters.
 	RateLimitBurst int `yaml:"rate_limit_burst"`
+	// RateLimitPerDevice is orders per second per device (the buyer
+	// session's device id) at one edge; 0 disables.
+	RateLimitPerDevice float64 `yaml:"rate_limit_per_device"`
+	// RateLimitPerIP is orders per second per client address at one edge,
+	// with its own burst; 0 (the default) disables: a venue's Wi-Fi is one
+	// address for hundreds of buyers, so set it generously if at all.
+	RateLimitPerIP   float64 `yaml:"rate_limit_per_ip"`
+	RateLimitIPBurst int     `yaml:"rate_limit_ip_burst"`
 	// StoreTimeout bounds one store call.
 	StoreTimeout time.Duration `yaml:"store_timeout"`
 	// LocalFirst keeps an edge ready (/readyz 200, saying so) while its
@@ -65,19 +73,21 @@ type PaymentConfig struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		HoldTime:          10 * time.Minute,
-		LeaseMin:          5,
-		LeaseMax:          500,
-		LeaseWindow:       2 * time.Second,
-		LeaseTTL:          30 * time.Second,
-		DirectThreshold:   20,
-		SyncInterval:      100 * time.Millisecond,
-		HeldWait:          100 * time.Millisecond,
-		ReapInterval:      time.Second,
-		RateLimitPerBuyer: 5,
-		RateLimitBurst:    10,
-		StoreTimeout:      2 * time.Second,
-		Payment:           PaymentConfig{Provider: "test", Workers: 16},
+		HoldTime:           10 * time.Minute,
+		LeaseMin:           5,
+		LeaseMax:           500,
+		LeaseWindow:        2 * time.Second,
+		LeaseTTL:           30 * time.Second,
+		DirectThreshold:    20,
+		SyncInterval:       100 * time.Millisecond,
+		HeldWait:           100 * time.Millisecond,
+		ReapInterval:       time.Second,
+		RateLimitPerBuyer:  5,
+		RateLimitBurst:     10,
+		RateLimitPerDevice: 5,
+		RateLimitIPBurst:   200,
+		StoreTimeout:       2 * time.Second,
+		Payment:            PaymentConfig{Provider: "test", Workers: 16},
 	}
 }
 
@@ -123,6 +133,18 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimitPerBuyer > 0 && c.RateLimitBurst < 1 {
 		bad("rate_limit_burst", "must be >= 1 when rate_limit_per_buyer is set")
+	}
+	if c.RateLimitPerDevice < 0 {
+		bad("rate_limit_per_device", "must be >= 0 (0 disables)")
+	}
+	if c.RateLimitPerDevice > 0 && c.RateLimitBurst < 1 {
+		bad("rate_limit_burst", "must be >= 1 when rate_limit_per_device is set")
+	}
+	if c.RateLimitPerIP < 0 {
+		bad("rate_limit_per_ip", "must be >= 0 (0 disables)")
+	}
+	if c.RateLimitPerIP > 0 && c.RateLimitIPBurst < 1 {
+		bad("rate_limit_ip_burst", "must be >= 1 when rate_limit_per_ip is set")
 	}
 	if c.StoreTimeout <= 0 {
 		bad("store_timeout", "must be > 0")

@@ -58,12 +58,12 @@ func (e *Edge) replay() (*Journal, error) {
 	for _, eo := range replayed {
 		o, shipped := e.book.shippedOrder(eo)
 		sk := e.dropEntry(o.Drop).skuEntry(o.SKU)
-		sk.mu.Lock()
-		sk.buyers[o.Buyer] += o.Qty
 		if !shipped {
+			sk.replayedAllowances(o.Limits, o.Qty)
+			sk.mu.Lock()
 			sk.unshipped += o.Qty
+			sk.mu.Unlock()
 		}
-		sk.mu.Unlock()
 		if !shipped {
 			e.ship.push(eo)
 			unshipped++
@@ -94,8 +94,8 @@ func (e *Edge) journalOrder(o Order, sk *edgeSKU, eo *edgeOrder) error {
 		sk.mu.Lock()
 		sk.avail += o.Qty
 		sk.unshipped -= o.Qty
-		sk.buyers[o.Buyer] -= o.Qty
 		sk.mu.Unlock()
+		sk.settleAllowances(o.Limits, o.Qty, false, false)
 		return fmt.Errorf("journal order: %w", err)
 	}
 	e.book.update(eo, func(eo *edgeOrder) { eo.o, eo.journal = o, true })
