@@ -122,19 +122,21 @@ func (e *Edge) shipOnce(ctx context.Context) int {
 func (e *Edge) shipped(eo *edgeOrder, o Order, r ShipResult) {
 	e.m.shipped.WithLabelValues(string(r.Outcome)).Inc()
 	sk := e.dropEntry(o.Drop).skuEntry(o.SKU)
+	uncount := 0
 	sk.mu.Lock()
 	sk.unshipped -= o.Qty
 	switch r.Outcome {
 	case OutcomeDuplicate:
 		// Another edge recorded this order first: our lease was not charged.
 		sk.avail += o.Qty
-		sk.buyers[o.Buyer] -= o.Qty
+		uncount = o.Qty
 	case OutcomeCancelled:
-		sk.buyers[o.Buyer] -= o.Qty
+		uncount = o.Qty
 	}
+	sk.buyers[o.Buyer] -= uncount
 	sk.mu.Unlock()
 	e.book.update(eo, func(eo *edgeOrder) { eo.o, eo.shipped = r.Order, true })
-	e.markShipped(o.ID)
+	e.markShipped(o.ID, uncount)
 	if (r.Outcome == OutcomeCreated || r.Outcome == OutcomeExists) && r.Order.Status == StatusPending {
 		e.enqueuePayment(r.Order)
 	}

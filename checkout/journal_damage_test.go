@@ -53,11 +53,19 @@ func frames(t *testing.T, data []byte) []frame {
 // stop function that ends Run and fails the test if Run failed.
 func runEdge(t *testing.T, s Store, dataDir string) (*Edge, *prometheus.Registry, func()) {
 	t.Helper()
+	return runEdgeWith(t, s, dataDir, testConfig(), nil)
+}
+
+// runEdgeWith is runEdge with a configuration and, if not nil, a hook
+// called at each step of every checkpoint.
+func runEdgeWith(t *testing.T, s Store, dataDir string, cfg Config, crash func(step string)) (*Edge, *prometheus.Registry, func()) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	e, err := NewEdge(EdgeParams{Logger: testLogger(t), Registerer: reg, Config: testConfig(), DataDir: dataDir, EdgeID: "e1", Store: s})
+	e, err := NewEdge(EdgeParams{Logger: testLogger(t), Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: "e1", Store: s})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.jr.crash = crash
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
@@ -97,7 +105,7 @@ func soldJournal(t *testing.T, n int) (s Store, dataDir, path string, data []byt
 	dataDir = t.TempDir()
 	e, _, stop := runEdge(t, ms, dataDir)
 	eventually(t, 5*time.Second, "a lease at the edge", func() bool { return mustTotals(t, ms, "dmg").HeldAtEdges > 0 })
-	path = e.journal
+	path = e.jr.files.segment(e.jr.cur)
 	for i := 0; ; i++ {
 		if _, err := buy(e, "dmg", fmt.Sprintf("b%d", i), 1); err != nil {
 			t.Fatalf("order %d: %v", i, err)
@@ -273,11 +281,17 @@ func TestEdgeJournalDamage(t *testing.T) {
 	}
 }
 
-// journals reports whether the journal at path records order id (a sale
-// from the lease; a direct sale is not journaled).
+// journals reports whether a journal segment next to path records order
+// id as sold from the lease.
 func journals(path, id string) bool {
-	data, _ := os.ReadFile(path)
-	return bytes.Contains(data, []byte(id))
+	segs, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "edge-*.journal*"))
+	for _, s := range segs {
+		data, _ := os.ReadFile(s)
+		if bytes.Contains(data, []byte(`"k":"o","o":{"id":"`+id)) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestJournalDamageInTheMiddleKeepsLaterAppends checks the journal itself:
