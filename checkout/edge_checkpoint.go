@@ -390,32 +390,34 @@ func (s *ckState) load(path string) ([]JournalDamage, error) {
 		return nil, fmt.Errorf("open checkpoint: %w", err)
 	}
 	defer f.Close()
-	records, ended := 0, false
+	records, ended, want := 0, false, 0
 	_, damage, err := readRecords(f, func(rec []byte) error {
 		var r ckRec
 		if err := json.Unmarshal(rec, &r); err != nil {
 			return fmt.Errorf("%w: %w", ErrCorruptRecord, err)
 		}
-		if err := s.loadRec(r, records); err != nil {
+		if err := s.loadRec(r); err != nil {
 			return err
 		}
-		records++
 		if r.K == "e" {
-			ended = true
+			ended, want = true, r.N
 		}
+		records++
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if !ended && len(damage) == 0 {
+	if len(damage) == 0 && (!ended || want != records-1) {
+		// Every record read is intact, yet some are missing: say so.
 		st, _ := f.Stat()
-		damage = append(damage, JournalDamage{Offset: st.Size(), Reason: "checkpoint has no end record", Tail: true})
+		damage = append(damage, JournalDamage{Offset: st.Size(), Tail: true,
+			Reason: fmt.Sprintf("checkpoint incomplete: %d records, end record %v (for %d)", records, ended, want)})
 	}
 	return damage, nil
 }
 
-func (s *ckState) loadRec(r ckRec, seen int) error {
+func (s *ckState) loadRec(r ckRec) error {
 	bad := func(why string) error { return fmt.Errorf("%w: checkpoint record %q: %s", ErrCorruptRecord, r.K, why) }
 	switch r.K {
 	case "h":
@@ -452,9 +454,6 @@ func (s *ckState) loadRec(r ckRec, seen int) error {
 			s.buyers[k][b] += n
 		}
 	case "e":
-		if r.N != seen {
-			return bad(fmt.Sprintf("end after %d records, %d read", r.N, seen))
-		}
 	default:
 		return bad("unknown kind")
 	}
