@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -364,4 +365,55 @@ func copyDir(t testing.TB, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A closed drop's ids leave the checkpoint (the store answers its retried
+// keys), so the checkpoint follows the live drops, not the edge's history.
+func TestEdgeCheckpointForgetsClosedDrops(t *testing.T) {
+	s := gatedMemStore(t)
+	cfg := testConfig()
+	cfg.JournalCheckpointBytes = 2048
+	h := newHarnessOn(t, cfg, s)
+	h.open(t, testDrop("old", 1000, 0))
+	h.open(t, testDrop("new", 1000, 0))
+	dir := t.TempDir()
+	e, reg, _ := runEdgeWith(t, s, dir, cfg, nil)
+	eventually(t, 5*time.Second, "leases at the edge", func() bool {
+		return mustTotals(t, s, "old").HeldAtEdges > 0 && mustTotals(t, s, "new").HeldAtEdges > 0
+	})
+	var first Order
+	for i := range 40 {
+		o, err := buy(e, "old", fmt.Sprintf("b%d", i), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = o
+		}
+	}
+	ok := map[string]string{"result": "ok"}
+	eventually(t, 5*time.Second, "the old drop's ids in a checkpoint", func() bool {
+		return e.past.has(first.ID)
+	})
+	if err := h.ctl.Close(context.Background(), "old"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the edge to see the drop closed", func() bool { return e.dropClosed("old") })
+	before := metricValue(t, reg, "livedrop_checkout_journal_checkpoints_total", ok)
+	for i := 0; metricValue(t, reg, "livedrop_checkout_journal_checkpoints_total", ok) < before+2; i++ {
+		if _, err := buy(e, "new", fmt.Sprintf("n%d", i), 1); err != nil {
+			t.Fatal(err)
+		}
+		if i > 500 {
+			t.Fatal("no checkpoint after 500 orders")
+		}
+	}
+	if e.past.has(first.ID) || slices.Contains(e.past.drops(), "old") {
+		t.Fatalf("the closed drop's ids are still kept: %v", e.past.drops())
+	}
+	got, err := buy(e, "old", "b0", 1)
+	if err != nil {
+		t.Fatalf("retry of a closed drop's key: %v", err)
+	}
+	sameOrder(t, got, first)
 }
