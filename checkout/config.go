@@ -54,6 +54,10 @@ type Config struct {
 	// store is unreachable: it sells from its leases and ships the orders
 	// once the store is back. Off: the edge is not ready without its store.
 	LocalFirst bool `yaml:"local_first"`
+	// JournalCheckpointBytes: once an edge's order journal holds this many
+	// bytes since its last checkpoint, the edge writes a new checkpoint and
+	// removes the journal it covers (about 160 bytes per order).
+	JournalCheckpointBytes int64 `yaml:"journal_checkpoint_bytes"`
 	// Payment selects the payment provider.
 	Payment PaymentConfig `yaml:"payment"`
 }
@@ -73,21 +77,22 @@ type PaymentConfig struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		HoldTime:           10 * time.Minute,
-		LeaseMin:           5,
-		LeaseMax:           500,
-		LeaseWindow:        2 * time.Second,
-		LeaseTTL:           30 * time.Second,
-		DirectThreshold:    20,
-		SyncInterval:       100 * time.Millisecond,
-		HeldWait:           100 * time.Millisecond,
-		ReapInterval:       time.Second,
-		RateLimitPerBuyer:  5,
-		RateLimitBurst:     10,
-		RateLimitPerDevice: 5,
-		RateLimitIPBurst:   200,
-		StoreTimeout:       2 * time.Second,
-		Payment:            PaymentConfig{Provider: "test", Workers: 16},
+		HoldTime:               10 * time.Minute,
+		LeaseMin:               5,
+		LeaseMax:               500,
+		LeaseWindow:            2 * time.Second,
+		LeaseTTL:               30 * time.Second,
+		DirectThreshold:        20,
+		SyncInterval:           100 * time.Millisecond,
+		HeldWait:               100 * time.Millisecond,
+		ReapInterval:           time.Second,
+		RateLimitPerBuyer:      5,
+		RateLimitBurst:         10,
+		RateLimitPerDevice:     5,
+		RateLimitIPBurst:       200,
+		StoreTimeout:           2 * time.Second,
+		JournalCheckpointBytes: 8 << 20,
+		Payment:                PaymentConfig{Provider: "test", Workers: 16},
 	}
 }
 
@@ -148,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if c.StoreTimeout <= 0 {
 		bad("store_timeout", "must be > 0")
+	}
+	if c.JournalCheckpointBytes < 1024 {
+		bad("journal_checkpoint_bytes", "must be >= 1024")
 	}
 	if c.Payment.Provider != "test" {
 		bad("payment.provider", `must be "test"`)

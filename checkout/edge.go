@@ -52,6 +52,9 @@ type Edge struct {
 
 	ready chan struct{}
 	j     *Journal // set before ready is closed
+	jr    edgeJournal
+	jm    *journalMetrics
+	past  pastIDs // orders accepted before the last checkpoint, which the store has
 	// gate: PlaceOrder holds it shared; the drain takes it to set closing,
 	// so no accepted order is cut off half-way.
 	gate    sync.RWMutex
@@ -138,13 +141,17 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 	if p.RateClock == nil {
 		p.RateClock = time.Now
 	}
+	jm, err := newJournalMetrics(p.Registerer, p.EdgeID)
+	if err != nil {
+		return nil, fmt.Errorf("checkout metrics: %w", err)
+	}
 	pay := p.Payment
 	if pay == nil {
 		pay = NewTestProvider(p.Config.Payment)
 	}
 	return &Edge{
 		cfg: p.Config, logger: p.Logger.With("component", "checkout-edge", "edge", p.EdgeID),
-		store: p.Store, pay: pay, m: m, id: p.EdgeID, region: p.Region,
+		store: p.Store, pay: pay, m: m, jm: jm, id: p.EdgeID, region: p.Region,
 		journal: filepath.Join(p.DataDir, "checkout", "edge-"+p.EdgeID+".journal"),
 		ready:   make(chan struct{}),
 		drops:   map[string]*edgeDrop{},
@@ -178,8 +185,9 @@ func (e *Edge) Run(ctx context.Context) error {
 	close(e.ready)
 
 	var wg sync.WaitGroup
-	wg.Add(2 + e.cfg.Payment.Workers)
+	wg.Add(3 + e.cfg.Payment.Workers)
 	go func() { defer wg.Done(); e.shipLoop(ctx) }()
+	go func() { defer wg.Done(); e.checkpointLoop(ctx) }()
 	go func() { defer wg.Done(); e.syncLoop(ctx) }()
 	for range e.cfg.Payment.Workers {
 		go func() { defer wg.Done(); e.payLoop(ctx) }()

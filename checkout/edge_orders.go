@@ -150,6 +150,9 @@ func (e *Edge) placeOrder(ctx context.Context, req OrderRequest) (Order, string,
 		eo.err = err
 	} else {
 		e.book.update(eo, func(eo *edgeOrder) { eo.o = o })
+		if path != "lease" {
+			e.noteAccepted(o, path) // the journal knows the key after a restart
+		}
 		if path != "lookup" {
 			e.m.revenue.WithLabelValues(o.Currency).Add(float64(o.TotalCents))
 		}
@@ -177,6 +180,13 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 			// No edge can have accepted this request: it is refused as it stands.
 			return Order{}, "", e.errLimit(def, l.Key)
 		}
+	}
+	if o, found, err := e.pastOrder(ctx, id); err != nil {
+		return Order{}, "", err
+	} else if found {
+		// This edge accepted the key before its last checkpoint.
+		e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
+		return o, "lookup", nil
 	}
 	if req.Retry {
 		// The client says an earlier attempt may have been accepted elsewhere:
