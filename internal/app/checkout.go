@@ -68,10 +68,12 @@ func (c *originConfig) exposure() error {
 	return err
 }
 
-// edgeConfig is configs/edge.yaml: the edge's keys and its checkout.
+// edgeConfig is configs/edge.yaml: the edge's keys, its checkout and its
+// buyers' sign-in.
 type edgeConfig struct {
 	edge.Config `yaml:",inline"`
 	Checkout    checkoutConfig `yaml:"checkout"`
+	Buyer       buyerConfig    `yaml:"buyer"`
 	Overlay     overlay.Config `yaml:"overlay"`
 }
 
@@ -80,6 +82,9 @@ func (c *edgeConfig) Validate() error {
 		return err
 	}
 	if err := c.Checkout.Validate(); err != nil {
+		return err
+	}
+	if err := c.Buyer.Validate(); err != nil {
 		return err
 	}
 	return c.Overlay.Validate()
@@ -91,6 +96,7 @@ var nodeAliases = config.Aliases{
 	"LIVEDROP_CHECKOUT_REDIS_URL":     "LIVEDROP_REDIS_URL",
 	"LIVEDROP_CHECKOUT_CONTROL_TOKEN": "LIVEDROP_CONTROL_TOKEN",
 	"LIVEDROP_ACCESS_NODE_SECRETS":    "LIVEDROP_NODE_SECRET",
+	"LIVEDROP_BUYER_SESSION_SECRETS":  "LIVEDROP_SESSION_SECRET",
 }
 
 // newGuard builds the failure budget of an origin process: RTSP
@@ -109,15 +115,20 @@ func storeProbe(store checkout.Store) *checkout.StoreProbe {
 	return checkout.NewStoreProbe(store, 500*time.Millisecond, time.Second, time.Now)
 }
 
-// edgeCheckout runs the edge's order taking as a node service.
+// edgeCheckout runs the edge's order taking as a node service, with the
+// buyers' sign-in whose sessions every order presents.
 type edgeCheckout struct {
 	edge       *checkout.Edge
 	api        *checkouthttp.EdgeAPI
+	buyers     *buyerSignIn
 	probe      *checkout.StoreProbe
 	localFirst bool
 }
 
-func (s *edgeCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
+func (s *edgeCheckout) Register(mux *http.ServeMux) {
+	s.api.Register(mux)
+	s.buyers.Register(mux)
+}
 func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
 
 // Ready reports whether the edge has replayed and shipped its journal and
@@ -176,7 +187,7 @@ func orderTokenKeys(nodeSecrets []string) [][]byte {
 	return keys
 }
 
-func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store,
+func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store,
 	dataDir, edgeID, region string, nodeSecrets []string) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
 	if err != nil {
@@ -188,7 +199,18 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	return &edgeCheckout{edge: ce, api: checkouthttp.NewEdgeAPI(ce, tokens, log), probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	buyers, err := newBuyerSignIn(log, reg, bc, store)
+	if err != nil {
+		return nil, err
+	}
+	// The edge's own index of a buyer's orders once it has one; until
+	// then a bounded scan of the store.
+	api, err := checkouthttp.NewEdgeAPI(checkouthttp.EdgeParams{Edge: ce, Tokens: tokens, Sessions: buyers.sessions,
+		Orders: checkouthttp.BuyerOrdersOf(ce, store), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &edgeCheckout{edge: ce, api: api, buyers: buyers, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,
