@@ -87,7 +87,8 @@ type ErrorBody struct {
 
 func decode(r io.Reader, v any) error {
 	if err := jsonhttp.DecodeStrict(r, MaxBodyBytes, v); err != nil {
-		if errors.Is(err, jsonhttp.ErrTooLarge) {
+		var mbe *http.MaxBytesError
+		if errors.Is(err, jsonhttp.ErrTooLarge) || errors.As(err, &mbe) {
 			return err
 		}
 		return &buyer.Refusal{Class: buyer.ErrInvalid, Reason: "body", Msg: err.Error()}
