@@ -24,7 +24,7 @@ import (
 type orderRequest struct {
 	path, key, contentType string
 	auth                   string // the Authorization header
-	retry                  bool // marked Idempotency-Retry: 1
+	retry                  bool   // marked Idempotency-Retry: 1
 	at                     time.Time
 	body                   map[string]any
 }
