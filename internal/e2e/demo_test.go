@@ -19,9 +19,9 @@ import (
 // on free ports: the built-in camera publishes the shipped clip over RTSP,
 // and a WHEP viewer at the demo's edge decodes it.
 // startDemo runs `livedrop demo` in-process, as a user would, on free
-// ports, until the test ends. It returns the nodes' addresses and what the
-// demo printed.
-func startDemo(t *testing.T) (app.Addrs, string) {
+// ports, until the test ends, with extra variables set. It returns the
+// nodes' addresses and what the demo printed.
+func startDemo(t *testing.T, extra ...map[string]string) (app.Addrs, string) {
 	t.Helper()
 	var (
 		mu     sync.Mutex
@@ -40,6 +40,11 @@ func startDemo(t *testing.T) (app.Addrs, string) {
 			// The demo's nodes each carry all media on one UDP port (ICE mux).
 			"LIVEDROP_ORIGIN_ICE_UDP_PORT": fmt.Sprint(freeUDPPort(t)),
 			"LIVEDROP_EDGE_ICE_UDP_PORT":   fmt.Sprint(freeUDPPort(t)),
+		}
+		for _, m := range extra {
+			for k, v := range m {
+				env[k] = v
+			}
 		}
 		mu.Lock()
 		stdout.Reset()
