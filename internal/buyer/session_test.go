@@ -177,3 +177,18 @@ func TestSessionSecretsChecked(t *testing.T) {
 		t.Fatalf("short secret: %v", err)
 	}
 }
+
+// BenchmarkSessionVerify is the cost every order pays for its session.
+func BenchmarkSessionVerify(b *testing.B) {
+	s, err := NewSessions([]string{secretA, secretB}, time.Hour, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, _ := s.Mint(NewGuestID(), device, KindGuest)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
