@@ -192,3 +192,30 @@ func BenchmarkSessionVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestSessionsConcurrently(t *testing.T) {
+	s := sessions(t, newClock(), nil, secretA, secretB)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				tok, minted, err := s.Mint(NewGuestID(), device, KindGuest)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got, err := s.Verify(tok); err != nil || got != minted {
+					t.Errorf("verified %+v %v, minted %+v", got, err, minted)
+					return
+				}
+				if _, err := s.Verify(tok + "x"); err == nil {
+					t.Error("tampered token accepted")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -626,6 +626,14 @@
 
   currentSession();
   showAccount();
+  // A kept session may be signed with a key this edge no longer has (the
+  // demo makes one up per run): check it once, forget it if refused.
+  if (session) {
+    const kept = session;
+    fetch(new URL('/v1/me', location.href).href, { headers: { 'Authorization': 'Bearer ' + kept.session }, cache: 'no-store' })
+      .then((res) => { if (res.status === 401 && session === kept) forgetSession(); })
+      .catch(() => { /* offline: the order will tell */ });
+  }
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
