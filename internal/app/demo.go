@@ -360,13 +360,21 @@ livedrop demo is running.
       Bearer token = the password above
   Seller console: %[2]s/console   (token %[9]s)
   Control API:    %[2]s/v1/drops   (Authorization: Bearer <token>)
-  Orders:         %[1]s/v1/drops/{drop}/orders
+  Orders:         %[1]s/v1/drops/{drop}/orders   (Authorization: Bearer <session> from /v1/signin/guest)
+  Buyer sign-in:  %[12]s
   Inventory:      %[10]s%[11]s
 
 Press Ctrl-C to stop.
 
 `, edgeURL, originURL, rtsp, cfg.Stream, cfg.Origin.PublishUser, cfg.Origin.PublishPassword,
-		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera), cfg.Checkout.ControlToken, storeKind(cfg), sampleLine(cfg))
+		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera), cfg.Checkout.ControlToken, storeKind(cfg), sampleLine(cfg), signInLine(cfg))
+}
+
+func signInLine(cfg DemoConfig) string {
+	if cfg.Buyer.SMTP.Addr == "" {
+		return "email codes are printed in this log (set LIVEDROP_BUYER_SMTP_ADDR to mail them), or continue as guest"
+	}
+	return "email codes are mailed through " + cfg.Buyer.SMTP.Addr + ", or continue as guest"
 }
 
 func storeKind(cfg DemoConfig) string {
