@@ -128,6 +128,14 @@ func TestEmailSignInThenBuyInChromium(t *testing.T) {
 		t.Fatalf("another buyer's /v1/me/orders: %+v", other)
 	}
 	call(t, "GET", edgeURL+"/v1/orders/"+orderID, g.Session, "", 403) // a session is not the order's token
+	// The edge counts it.
+	metrics := call(t, "GET", edgeURL+"/metrics", "", "", 200)
+	for _, want := range []string{`livedrop_buyer_signins_total{method="email",result="ok"} 1`, `livedrop_buyer_signins_total{method="guest",result="ok"} 1`,
+		`livedrop_buyer_codes_sent_total{result="sent"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("edge /metrics lacks %s", want)
+		}
+	}
 	// The mail: to the buyer, from the configured sender, with the code.
 	msgs := mail.Messages()
 	if len(msgs) != 1 || msgs[0].From != "codes@shop.example" || !strings.Contains(msgs[0].Data, code) {
