@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -50,6 +51,48 @@ type Sessions struct {
 	now    func() time.Time
 	m      *Metrics
 	parser *jwt.Parser
+	cache  verified
+}
+
+// verifiedCache bounds the tokens remembered as verified: a buyer's next
+// requests (a retry, their orders list) skip the parse and the HMAC.
+const verifiedCache = 8192
+
+// verified remembers verified tokens in two generations: when the current
+// one is full it becomes the previous and the oldest is dropped, so memory
+// stays bounded and a token used lately stays known.
+type verified struct {
+	mu        sync.Mutex
+	cur, prev map[string]Session
+}
+
+func (v *verified) get(tok string) (Session, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if s, ok := v.cur[tok]; ok {
+		return s, true
+	}
+	s, ok := v.prev[tok]
+	if ok {
+		v.putLocked(tok, s)
+	}
+	return s, ok
+}
+
+func (v *verified) put(tok string, s Session) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.putLocked(tok, s)
+}
+
+func (v *verified) putLocked(tok string, s Session) {
+	if len(v.cur) >= verifiedCache/2 {
+		v.prev, v.cur = v.cur, make(map[string]Session, verifiedCache/2)
+	}
+	if v.cur == nil {
+		v.cur = make(map[string]Session, verifiedCache/2)
+	}
+	v.cur[tok] = s
 }
 
 // NewSessions builds the sessions of secrets (the first signs, all verify);
@@ -73,7 +116,7 @@ func NewSessions(secrets []string, ttl time.Duration, now func() time.Time, m *M
 	}
 	s.kid = keyID(secrets[0])
 	s.parser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithExpirationRequired(),
-		jwt.WithAudience(Audience), jwt.WithTimeFunc(now), jwt.WithIssuedAt(), jwt.WithLeeway(5*time.Second))
+		jwt.WithAudience(Audience), jwt.WithTimeFunc(now), jwt.WithIssuedAt(), jwt.WithLeeway(leeway))
 	return s, nil
 }
 
@@ -111,6 +154,11 @@ const MaxTokenLen = 1024
 // buyers, with a valid buyer id, device and kind. A refusal wraps
 // ErrSession and says why; it is counted by reason.
 func (s *Sessions) Verify(tok string) (Session, error) {
+	if sess, ok := s.cache.get(tok); ok {
+		if s.now().Before(sess.Expires.Add(leeway)) {
+			return sess, nil
+		}
+	}
 	sess, err := s.verify(tok)
 	if err != nil {
 		var r *Refusal
@@ -119,8 +167,12 @@ func (s *Sessions) Verify(tok string) (Session, error) {
 		}
 		return Session{}, err
 	}
+	s.cache.put(tok, sess)
 	return sess, nil
 }
+
+// leeway is the clock skew between edges a session's times allow.
+const leeway = 5 * time.Second
 
 func (s *Sessions) verify(tok string) (Session, error) {
 	if tok == "" {
