@@ -63,7 +63,9 @@ func Start(tb testing.TB, opts Options) *Server {
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	done := make(chan struct{})
 	go func() { _ = srv.Serve(ln); close(done) }()
-	tb.Cleanup(func() { _ = srv.Close(); <-done })
+	// Close the listener too: a Close before Serve has taken the listener
+	// would leave Serve accepting forever.
+	tb.Cleanup(func() { _ = srv.Close(); _ = ln.Close(); <-done })
 	return s
 }
 
