@@ -14,12 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
 // gatedEdge is one edge's order handler with its own gate, on a shared store.
-func gatedEdge(t *testing.T, st checkout.Store, id string, secrets ...string) (*http.ServeMux, *proof.Gate) {
+func gatedEdge(t *testing.T, buyers *buyertest.Buyers, st checkout.Store, id string, secrets ...string) (*http.ServeMux, *proof.Gate) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	cfg := checkout.Defaults()
@@ -41,17 +42,22 @@ func gatedEdge(t *testing.T, st checkout.Store, id string, secrets ...string) (*
 		t.Fatal(err)
 	}
 	tokens, _ := NewOrderTokens([]byte("order-token-key-0123456789"))
-	api := NewEdgeAPI(e, tokens, log)
+	api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: buyers.Sessions(), Orders: e, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	api.SetGate(g)
 	mux := http.NewServeMux()
 	api.RegisterOrders(mux)
 	return mux, g
 }
 
-func order(t *testing.T, mux *http.ServeMux, drop, buyer, key string, hdr map[string]string) (int, map[string]any) {
+// order posts an order as the buyer called name (signed in).
+func order(t *testing.T, buyers *buyertest.Buyers, mux *http.ServeMux, drop, name, key string, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
-	req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1,"buyer":"`+buyer+`"}`))
+	req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", buyers.Bearer(name))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -86,32 +92,33 @@ func TestGatedOrderThroughAnyEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 	const secret = "shared-node-secret-0123"
-	a, ga := gatedEdge(t, st, "a", secret)
-	b, _ := gatedEdge(t, st, "b", secret)
+	buyers := buyertest.New(t, "")
+	a, ga := gatedEdge(t, buyers, st, "a", secret)
+	b, _ := gatedEdge(t, buyers, st, "b", secret)
 
-	st0, body := order(t, b, "g1", "ann", "k1", nil)
+	st0, body := order(t, buyers, b, "g1", "ann", "k1", nil)
 	if st0 != 403 || body["code"] != "watch_required" || body["seconds_left"] != 10.0 {
 		t.Fatalf("no proofs: %d %v", st0, body)
 	}
 	now := time.Now()
-	_, w, err := ga.IssueWatch("ann", "sess", proof.SessionState{Stream: "live", Connected: true, Receiving: now.Add(-12 * time.Second), LastReport: now}, now)
+	_, w, err := ga.IssueWatch(buyers.ID("ann"), "sess", proof.SessionState{Stream: "live", Connected: true, Receiving: now.Add(-12 * time.Second), LastReport: now}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st0, body := order(t, b, "g1", "ann", "k1", map[string]string{WatchProofHeader: w}); st0 != 403 || body["code"] != "pow_required" {
+	if st0, body := order(t, buyers, b, "g1", "ann", "k1", map[string]string{WatchProofHeader: w}); st0 != 403 || body["code"] != "pow_required" {
 		t.Fatalf("watch proof only: %d %v", st0, body)
 	}
-	c, _ := ga.IssueChallenge("ann", now)
+	c, _ := ga.IssueChallenge(buyers.ID("ann"), now)
 	proofs := map[string]string{WatchProofHeader: w, PoWHeader: c.Token + "." + strconv.FormatUint(proof.Solve(c.Seed, c.Bits), 10), PoWSolveHeader: "12"}
-	st1, first := order(t, b, "g1", "ann", "k1", proofs)
+	st1, first := order(t, buyers, b, "g1", "ann", "k1", proofs)
 	if st1 != 201 {
 		t.Fatalf("order at edge b with edge a's proofs: %d %v", st1, first)
 	}
-	st2, again := order(t, a, "g1", "ann", "k1", proofs)
+	st2, again := order(t, buyers, a, "g1", "ann", "k1", proofs)
 	if st2 != 201 || again["id"] != first["id"] {
 		t.Fatalf("retry through edge a: %d %v, want order %v", st2, again, first["id"])
 	}
-	if st0, body := order(t, b, "g1", "ann", "k2", proofs); st0 != 403 || body["code"] != "pow_replayed" {
+	if st0, body := order(t, buyers, b, "g1", "ann", "k2", proofs); st0 != 403 || body["code"] != "pow_replayed" {
 		t.Fatalf("the challenge for another order: %d %v", st0, body)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
@@ -69,10 +70,12 @@ func (c *originConfig) exposure() error {
 	return err
 }
 
-// edgeConfig is configs/edge.yaml: the edge's keys and its checkout.
+// edgeConfig is configs/edge.yaml: the edge's keys, its checkout and its
+// buyers' sign-in.
 type edgeConfig struct {
 	edge.Config `yaml:",inline"`
 	Checkout    checkoutConfig `yaml:"checkout"`
+	Buyer       buyerConfig    `yaml:"buyer"`
 	Overlay     overlay.Config `yaml:"overlay"`
 }
 
@@ -81,6 +84,9 @@ func (c *edgeConfig) Validate() error {
 		return err
 	}
 	if err := c.Checkout.Validate(); err != nil {
+		return err
+	}
+	if err := c.Buyer.Validate(); err != nil {
 		return err
 	}
 	return c.Overlay.Validate()
@@ -92,6 +98,7 @@ var nodeAliases = config.Aliases{
 	"LIVEDROP_CHECKOUT_REDIS_URL":     "LIVEDROP_REDIS_URL",
 	"LIVEDROP_CHECKOUT_CONTROL_TOKEN": "LIVEDROP_CONTROL_TOKEN",
 	"LIVEDROP_ACCESS_NODE_SECRETS":    "LIVEDROP_NODE_SECRET",
+	"LIVEDROP_BUYER_SESSION_SECRETS":  "LIVEDROP_SESSION_SECRET",
 }
 
 // newGuard builds the failure budget of an origin process: RTSP
@@ -110,16 +117,21 @@ func storeProbe(store checkout.Store) *checkout.StoreProbe {
 	return checkout.NewStoreProbe(store, 500*time.Millisecond, time.Second, time.Now)
 }
 
-// edgeCheckout runs the edge's order taking as a node service.
+// edgeCheckout runs the edge's order taking as a node service, with the
+// buyers' sign-in whose sessions every order presents.
 type edgeCheckout struct {
 	edge       *checkout.Edge
 	api        *checkouthttp.EdgeAPI
 	gate       *proof.Gate
+	buyers     *buyerSignIn
 	probe      *checkout.StoreProbe
 	localFirst bool
 }
 
-func (s *edgeCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
+func (s *edgeCheckout) Register(mux *http.ServeMux) {
+	s.api.Register(mux)
+	s.buyers.Register(mux)
+}
 func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
 
 // Ready reports whether the edge has replayed and shipped its journal and
@@ -178,7 +190,7 @@ func orderTokenKeys(nodeSecrets []string) [][]byte {
 	return keys
 }
 
-func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store,
+func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store,
 	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
 	if err != nil {
@@ -194,28 +206,33 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	api := checkouthttp.NewEdgeAPI(ce, tokens, log)
+	buyers, err := newBuyerSignIn(log, reg, bc, store)
+	if err != nil {
+		return nil, err
+	}
+	api, err := checkouthttp.NewEdgeAPI(checkouthttp.EdgeParams{Edge: ce, Tokens: tokens, Sessions: buyers.sessions,
+		Orders: ce, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	api.SetGate(gate)
-	return &edgeCheckout{edge: ce, api: api, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	return &edgeCheckout{edge: ce, api: api, gate: gate, buyers: buyers, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
 }
 
-// proofs are what the edge serves for gated drops, when checkout is on.
+// proofs are what the edge serves for gated drops, when checkout is on: a
+// proof is for the buyer of the request's session, as an order is.
 func (s *edgeCheckout) proofs() edge.Proofs {
 	if s == nil {
 		return edge.Proofs{}
 	}
-	return edge.Proofs{Gate: s.gate, BuyerOf: proofBuyer}
-}
-
-// proofBuyer is who asks for a watch proof or a challenge: until buyers
-// have sessions, the "buyer" query parameter, as the order body's "buyer"
-// names the buyer of an order. Both must name the same buyer the same way.
-func proofBuyer(r *http.Request) (string, error) {
-	b := r.URL.Query().Get("buyer")
-	if !checkout.ValidBuyer(b) {
-		return "", fmt.Errorf("buyer must be 1-%d of [A-Za-z0-9_.:@-]", checkout.MaxIDLen)
-	}
-	return b, nil
+	return edge.Proofs{Gate: s.gate, BuyerOf: func(r *http.Request) (string, error) {
+		tok, _ := jsonhttp.BearerToken(r)
+		sess, err := s.buyers.sessions.Verify(tok)
+		if err != nil {
+			return "", fmt.Errorf("a buyer session is required: %w", err)
+		}
+		return sess.Buyer, nil
+	}}
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,

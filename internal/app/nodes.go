@@ -136,7 +136,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 }
 
 func runEdge(ctx context.Context, args []string, env Env) (err error) {
-	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Overlay: overlay.Defaults()}
+	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Buyer: defaultBuyerConfig(), Overlay: overlay.Defaults()}
 	log, reg, store, err := loadNode(ctx, "edge", args, env, &cfg)
 	if err != nil {
 		return err
@@ -149,7 +149,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, store, cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets, cfg.Proof)
+		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, store, cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets, cfg.Proof)
 		if err != nil {
 			return err
 		}

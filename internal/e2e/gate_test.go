@@ -16,17 +16,17 @@ import (
 	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
-// gatedOrder posts an order for buyer with the given proof headers and
-// returns the status and the decoded answer.
-func gatedOrder(t *testing.T, edgeURL, drop, buyer, key string, hdr map[string]string) (int, map[string]any) {
+// gatedOrder posts an order as the signed-in buyer called name with the
+// given proof headers and returns the status and the decoded answer.
+func gatedOrder(t *testing.T, edgeURL, drop, name, key string, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest("POST", edgeURL+"/v1/drops/"+drop+"/orders",
-		strings.NewReader(fmt.Sprintf(`{"sku":"tee","qty":1,"buyer":%q}`, buyer)))
+	req, err := http.NewRequest("POST", edgeURL+"/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", signedIn(t).Bearer(name))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -45,9 +45,12 @@ func getJSON(t *testing.T, req *http.Request) (int, map[string]any) {
 	return resp.StatusCode, body
 }
 
-func watchProof(t *testing.T, edgeURL, session, buyer string) (int, map[string]any) {
+// watchProof asks for a watch proof of session as the signed-in buyer
+// called name.
+func watchProof(t *testing.T, edgeURL, session, name string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", edgeURL+"/v1/watch-proof?session="+url.QueryEscape(session)+"&buyer="+url.QueryEscape(buyer), nil)
+	req, _ := http.NewRequest("GET", edgeURL+"/v1/watch-proof?session="+url.QueryEscape(session), nil)
+	req.Header.Set("Authorization", signedIn(t).Bearer(name))
 	return getJSON(t, req)
 }
 
@@ -161,11 +164,11 @@ func TestWatchTimeGate(t *testing.T) {
 		t.Fatalf("bob with ann's proof: %d %v", st, body)
 	}
 	st, body = gatedOrder(t, edgeURL, "gated", "ann", "k1", map[string]string{"Watch-Proof": proof})
-	if st != 201 || body["buyer"] != "ann" {
+	if st != 201 || body["buyer"] != signedIn(t).ID("ann") {
 		t.Fatalf("order after 4 s of watching: %d %v", st, body)
 	}
 	// An ungated drop asks nothing.
-	callKey(t, edgeURL+"/v1/drops/demo-drop/orders", "k3", `{"sku":"tee","qty":1,"buyer":"nobody"}`, 201)
+	callKey(t, edgeURL+"/v1/drops/demo-drop/orders", "k3", `{"sku":"tee","qty":1}`, 201, "nobody")
 
 	for reason, atLeast := range map[string]float64{"watch_missing": 1, "watch_too_young": 1, "watch_other_buyer": 1} {
 		if got := metricSum(t, edgeURL, "livedrop_order_gate_refusals_total", `reason="`+reason+`"`); got < atLeast {
@@ -206,6 +209,19 @@ func TestViewerPageSolvesProofOfWork(t *testing.T) {
 	defer page.Close()
 	if err := page.WaitFor(ctx, `document.querySelector('[data-testid="status"]').textContent.trim() === "playing"`, 30*time.Second); err != nil {
 		t.Fatalf("viewer page not playing: %v (console %v)", err, page.Console())
+	}
+	// The buyer signs in (a guest): proofs are for a signed-in buyer.
+	if err := page.Eval(ctx, `window.livedrop.signIn(), true`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.WaitFor(ctx, `!document.querySelector('[data-testid="signin"]').hidden`, 10*time.Second); err != nil {
+		t.Fatalf("no sign-in step: %v", err)
+	}
+	if err := page.Click(ctx, `[data-testid="signin-guest"]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.WaitFor(ctx, `!!window.livedrop.buyer()`, 10*time.Second); err != nil {
+		t.Fatalf("not signed in as a guest: %v (console %v)", err, page.Console())
 	}
 	// A drop asking 10 minutes of watch time: the tap is refused, and the
 	// buyer reads why and how long is left.
