@@ -114,6 +114,22 @@ var metricTypes = map[string]string{
 	"livedrop_order_gate_passed_total":   "counter",
 	"livedrop_pow_difficulty_bits":       "gauge",
 	"livedrop_pow_solve_seconds":         "histogram",
+	// buyers and purchase limits
+	"livedrop_buyer_signins_total":                 "counter",
+	"livedrop_buyer_codes_sent_total":              "counter",
+	"livedrop_buyer_code_send_seconds":             "histogram",
+	"livedrop_buyer_code_verify_failures_total":    "counter",
+	"livedrop_buyer_code_lockouts_total":           "counter",
+	"livedrop_buyer_session_verify_failures_total": "counter",
+	"livedrop_checkout_limit_refusals_total":       "counter",
+	"livedrop_checkout_rate_limited_total":         "counter",
+	"livedrop_checkout_allowance_events_total":     "counter",
+	"livedrop_checkout_limiter_entries":            "gauge",
+	// the journal's checkpoints
+	"livedrop_checkout_journal_bytes":              "gauge",
+	"livedrop_checkout_journal_checkpoints_total":  "counter",
+	"livedrop_checkout_journal_checkpoint_seconds": "histogram",
+	"livedrop_checkout_journal_replayed_records":   "gauge",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
