@@ -91,6 +91,7 @@ var metricTypes = map[string]string{
 	"livedrop_whip_packets_received_total":     "counter",
 	"livedrop_whip_connect_timeouts_total":     "counter",
 	"livedrop_whip_keyframe_requests_total":    "counter",
+	"livedrop_whip_remb_sent_total":            "counter",
 	"livedrop_transcode_frames_in_total":       "counter",
 	"livedrop_transcode_frames_out_total":      "counter",
 	"livedrop_transcode_dropped_total":         "counter",

@@ -128,7 +128,7 @@ func New(p Params) (*Edge, error) {
 	e.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
 		QueueSize: p.Config.QueueSize, NoGOPStart: !p.Config.GOPStart, AudioHold: p.Config.AudioHold, Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
-		Authorize: pol.WHEP, Budget: p.Config.WHEP,
+		Authorize: pol.WHEP, IsNode: pol.IsNode, Budget: p.Config.WHEP,
 	})
 	e.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,

@@ -104,6 +104,9 @@ func (e *Edge) forget(p *pull) {
 	e.log.Info("upstream released: no viewers left", "stream", p.name)
 }
 
+// audienceEvery is how often an edge tells upstream its audience.
+const audienceEvery = time.Second
+
 // runPull keeps one upstream connection for p until its context ends,
 // redialing with capped backoff. Packets keep continuous sequence numbers
 // and timestamps across reconnects, so viewers never renegotiate.
@@ -127,21 +130,25 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		haveKey    bool
 		keyTS      uint32
 		aReb       stream.Rebaser
-		first      = true
-		delay      = 250 * time.Millisecond
-		tried      int // origins that failed since the last good dial
-		firstErr   error
-		pktsV      = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
-		pktsA      = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
-		bytesV     = e.metrics.BytesIn.WithLabelValues(p.name, "video")
-		bytesA     = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
+		// The origin's sender reports place each packet on this node's
+		// clock (Packet.At): the viewers' reports then keep the sync the
+		// origin sent, whatever the link did to either track.
+		syncClk  stream.SyncClock
+		first    = true
+		delay    = 250 * time.Millisecond
+		tried    int // origins that failed since the last good dial
+		firstErr error
+		pktsV    = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
+		pktsA    = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
+		bytesV   = e.metrics.BytesIn.WithLabelValues(p.name, "video")
+		bytesA   = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
 	)
 	onPacket := func(kind stream.Kind, pkt *rtp.Packet) {
 		now := time.Now()
 		lastPacket.Store(now.UnixNano())
 		h := pkt.Header
 		h.Extension, h.Extensions, h.CSRC = false, nil, nil
-		sp := &stream.Packet{Kind: kind, Payload: pkt.Payload, Arrival: now}
+		sp := &stream.Packet{Kind: kind, Payload: pkt.Payload, Arrival: now, At: syncClk.Time(kind, pkt.Timestamp, 0, now)}
 		if kind == stream.Video {
 			vReb.Map(&h, now)
 			p.st.SetSourceOffset(h.Timestamp - pkt.Timestamp)
@@ -186,7 +193,12 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		if err != nil {
 			log.Error("node token", "err", err) // a signing failure: not expected with HS256
 		}
-		cp := whep.ClientParams{API: e.pullAPI, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok}
+		syncClk.Reset() // a new upstream session: new timestamps, new reports
+		cp := whep.ClientParams{API: e.pullAPI, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok,
+			OnSenderReport: func(k stream.Kind, ntp time.Time, ts uint32) { syncClk.Report(k, ntp, ts) }}
+		// The events channel is opened whatever this edge does with the
+		// origin's events: the edge tells its audience on it.
+		cp.OnEvent = func([]byte) {}
 		if e.onEvent != nil {
 			cp.OnEvent = func(msg []byte) { e.onEvent(p.name, msg) }
 		}
@@ -241,8 +253,10 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 		delay, tried = 250*time.Millisecond, 0
 		lastPacket.Store(time.Now().UnixNano())
 		tracks := c.Tracks()
+		syncClk.SetRate(stream.Video, media.VideoClockRate)
 		if tracks.Audio != nil {
 			audioClock.Store(tracks.Audio.ClockRate)
+			syncClk.SetRate(stream.Audio, tracks.Audio.ClockRate)
 		}
 		p.st.OnKeyframeRequest(func() {
 			if c.RequestKeyframe() == nil {
@@ -255,7 +269,7 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 			close(p.ready)
 		}
 		log.Info("upstream connected", "url", url, "audio", tracks.Audio != nil)
-		dead := e.watchUpstream(ctx, c, base, &lastPacket)
+		dead := e.watchUpstream(ctx, c, p.name, base, &lastPacket)
 		up.Set(0)
 		p.st.OnKeyframeRequest(nil)
 		if dead {
@@ -280,8 +294,10 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 
 // watchUpstream waits until ctx ends or the upstream connection c ends
 // (false), or c has been silent for UpstreamSilence and its origin does
-// not answer a probe (true: the origin is dead).
-func (e *Edge) watchUpstream(ctx context.Context, c *whep.Client, base string, lastPacket *atomic.Int64) (dead bool) {
+// not answer a probe (true: the origin is dead). Meanwhile it tells
+// upstream how many watch name through this edge (whep.Audience), so the
+// origin knows every edge's viewers of the stream.
+func (e *Edge) watchUpstream(ctx context.Context, c *whep.Client, name, base string, lastPacket *atomic.Int64) (dead bool) {
 	log := e.log.With("origin", base)
 	silence := e.cfg.UpstreamSilence
 	var (
@@ -293,8 +309,12 @@ func (e *Edge) watchUpstream(ctx context.Context, c *whep.Client, base string, l
 		defer t.Stop()
 		tick = t.C
 	}
+	report := time.NewTicker(audienceEvery)
+	defer report.Stop()
 	for {
 		select {
+		case <-report.C:
+			_ = c.ReportAudience(e.whep.Audience(name))
 		case <-ctx.Done():
 			return false
 		case <-c.Done():

@@ -36,8 +36,30 @@ func aacConfig(f format.Format) *mpeg4audio.AudioSpecificConfig {
 	return nil
 }
 
-// aacDecoder returns what turns f's RTP packets into access units.
+// aacDecoder returns what turns f's RTP packets into access units; an
+// empty unit (a LATM length of 0, found by FuzzAACDepacketize) is left
+// out, as the transcoder could not frame it.
 func aacDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
+	dec, err := aacUnits(f)
+	if err != nil {
+		return nil, err
+	}
+	return func(pkt *rtp.Packet) ([][]byte, error) {
+		aus, err := dec(pkt)
+		if err != nil {
+			return nil, err
+		}
+		kept := aus[:0]
+		for _, au := range aus {
+			if len(au) > 0 {
+				kept = append(kept, au)
+			}
+		}
+		return kept, nil
+	}, nil
+}
+
+func aacUnits(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
 	switch f := f.(type) {
 	case *format.MPEG4Audio:
 		dec, err := f.CreateDecoder()
@@ -80,7 +102,7 @@ func (p *path) startAAC(owner any, f format.Format) (*aacIn, error) {
 		return nil, fmt.Errorf("aac: %w", err)
 	}
 	tc, err := transcode.New(transcode.Params{FFmpeg: p.tc.ffmpeg, Config: aacConfig(f), Logger: p.log.With("stream", p.name),
-		Metrics: p.tc.m, Out: func(pkt *rtp.Packet, arrival time.Time) { p.writeOpus(owner, pkt, arrival) }})
+		Metrics: p.tc.m, Out: func(pkt *rtp.Packet, arrival, at time.Time) { p.writeOpus(owner, pkt, arrival, at) }})
 	if err != nil {
 		return nil, err
 	}

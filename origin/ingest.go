@@ -115,6 +115,9 @@ type path struct {
 	vRebase stream.Rebaser
 	aRebase stream.Rebaser
 	vSeq    uint16
+	// sync places the source's packets on the origin's clock by its sender
+	// reports (Packet.At), so that viewers keep the source's audio/video sync
+	sync    stream.SyncClock
 	srcSeq  uint16 // the source's last video sequence number
 	haveSeq bool
 	warnedB bool
@@ -187,6 +190,11 @@ func (p *path) attach(owner any, pl *plan, srv *gortsplib.Server) error {
 	if pl.tracks.Audio != nil {
 		p.aRebase.ClockRate = pl.tracks.Audio.ClockRate
 	}
+	p.sync.Reset()
+	p.sync.SetRate(stream.Video, media.VideoClockRate)
+	if pl.afmt != nil {
+		p.sync.SetRate(stream.Audio, uint32(pl.afmt.ClockRate())) // the source's (AAC: its sample rate)
+	}
 	p.mu.Unlock()
 	if old != nil {
 		old.Close()
@@ -196,8 +204,9 @@ func (p *path) attach(owner any, pl *plan, srv *gortsplib.Server) error {
 	return nil
 }
 
-// writeOpus takes a transcoded packet of owner's source.
-func (p *path) writeOpus(owner any, pkt *rtp.Packet, arrival time.Time) {
+// writeOpus takes a transcoded packet of owner's source, with the arrival
+// and media time of the AAC it was made from.
+func (p *path) writeOpus(owner any, pkt *rtp.Packet, arrival, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.owner != owner {
@@ -206,7 +215,17 @@ func (p *path) writeOpus(owner any, pkt *rtp.Packet, arrival time.Time) {
 	h := pkt.Header
 	h.Extension, h.Extensions, h.CSRC = false, nil, nil
 	p.aRebase.Map(&h, arrival)
-	p.st.WritePacket(&stream.Packet{Kind: stream.Audio, Header: h, Payload: pkt.Payload, Arrival: arrival})
+	p.st.WritePacket(&stream.Packet{Kind: stream.Audio, Header: h, Payload: pkt.Payload, Arrival: arrival, At: at})
+}
+
+// report takes owner's sender report of a track (a source whose packets
+// do not carry their capture time: WHIP).
+func (p *path) report(owner any, kind stream.Kind, ntp time.Time, ts uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.owner == owner {
+		p.sync.Report(kind, ntp, ts)
+	}
 }
 
 // detach ends owner's turn as the source, if it still is. It reports
@@ -229,8 +248,10 @@ func (p *path) detach(owner any) bool {
 	return true
 }
 
-// write takes one RTP packet of owner's source.
-func (p *path) write(owner any, medi *description.Media, pkt *rtp.Packet) {
+// write takes one RTP packet of owner's source, with its capture time by
+// the source's sender reports (zero: not known; a WHIP source's reports
+// come through report).
+func (p *path) write(owner any, medi *description.Media, pkt *rtp.Packet, capture time.Time) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -244,7 +265,7 @@ func (p *path) write(owner any, medi *description.Media, pkt *rtp.Packet) {
 	case p.plan.video:
 		p.pktsV.Inc()
 		p.bytesV.Add(float64(len(pkt.Payload)))
-		p.writeVideo(pkt, now)
+		p.writeVideo(pkt, now, p.place(stream.Video, pkt.Timestamp, 0, capture, now))
 	case p.plan.audio:
 		p.pktsA.Inc()
 		p.bytesA.Add(float64(len(pkt.Payload)))
@@ -252,24 +273,40 @@ func (p *path) write(owner any, medi *description.Media, pkt *rtp.Packet) {
 			// AAC to the transcoder, never waiting on it: its Opus comes
 			// back through writeOpus.
 			aus, err := p.aac.decode(pkt)
-			if err != nil {
+			if err != nil || len(aus) == 0 {
 				return // a fragment, or a unit lost on the way
 			}
+			at := p.place(stream.Audio, pkt.Timestamp, uint32(len(aus)*1024), capture, now)
+			rate := time.Duration(p.plan.afmt.ClockRate())
 			for i, a := range aus {
-				p.aac.tc.Write(a, pkt.Timestamp+uint32(i*1024), now)
+				p.aac.tc.Write(a, pkt.Timestamp+uint32(i*1024), now, at.Add(time.Duration(i*1024)*time.Second/rate))
 			}
 			return
 		}
+		dur := uint32(len(pkt.Payload)) // G.711: a byte a sample
+		if strings.EqualFold(p.plan.tracks.Audio.MimeType, media.MimeOpus) {
+			dur = uint32(media.OpusSamples(pkt.Payload))
+		}
+		at := p.place(stream.Audio, pkt.Timestamp, dur, capture, now)
 		h := pkt.Header
 		h.Extension, h.Extensions, h.CSRC = false, nil, nil
 		p.aRebase.Map(&h, now)
 		p.st.WritePacket(&stream.Packet{
-			Kind: stream.Audio, Header: h, Payload: append([]byte(nil), pkt.Payload...), Arrival: now,
+			Kind: stream.Audio, Header: h, Payload: append([]byte(nil), pkt.Payload...), Arrival: now, At: at,
 		})
 	}
 }
 
-func (p *path) writeVideo(pkt *rtp.Packet, now time.Time) {
+// place is the media time of a source's packet lasting dur ticks, by its
+// capture time when the source's reports gave it (stream.SyncClock).
+func (p *path) place(kind stream.Kind, ts, dur uint32, capture, now time.Time) time.Time {
+	if capture.IsZero() {
+		return p.sync.Time(kind, ts, dur, now)
+	}
+	return p.sync.TimeOf(kind, ts, dur, capture, now)
+}
+
+func (p *path) writeVideo(pkt *rtp.Packet, now, at time.Time) {
 	h := pkt.Header
 	p.vRebase.Map(&h, now) // continuous timestamps across sources
 	if p.haveSeq && pkt.SequenceNumber != p.srcSeq+1 {
@@ -287,6 +324,7 @@ func (p *path) writeVideo(pkt *rtp.Packet, now time.Time) {
 			Payload:  o.Payload,
 			Keyframe: o.Keyframe,
 			Arrival:  now,
+			At:       at,
 		})
 		p.vSeq++
 	})

@@ -125,7 +125,7 @@ func New(p Params) (*Origin, error) {
 	o.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: o, Logger: log, Metrics: m, Role: "origin", Region: p.Config.Region,
 		Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
-		Authorize: pol.WHEP, Budget: p.Config.WHEP,
+		Authorize: pol.WHEP, IsNode: pol.IsNode, Budget: p.Config.WHEP,
 	})
 	if o.tcm, err = transcode.NewMetrics(p.Registry); err != nil {
 		_ = closeICE()
@@ -188,6 +188,7 @@ func New(p Params) (*Origin, error) {
 		Routes: func(mux *http.ServeMux) {
 			o.whep.Register(mux)
 			o.whip.Register(mux)
+			mux.HandleFunc("GET /v1/streams/{stream}/audience", o.handleAudience)
 			if p.ControlToken != "" {
 				o.registerKeyRoutes(mux, p.ControlToken)
 			}
@@ -418,7 +419,8 @@ func (o *Origin) pullOnce(ctx context.Context, ps PullSource, log *slog.Logger) 
 	}
 	defer o.stopSource(p, c)
 	c.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
-		p.write(c, medi, pkt)
+		ntp, _ := c.PacketNTP(medi, pkt) // the camera's sender reports; zero before one
+		p.write(c, medi, pkt, ntp)
 	})
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)

@@ -112,7 +112,8 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 	markHandshakeDone(ctx.Conn.NetConn())
 	sess := ctx.Session
 	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
-		p.write(sess, medi, pkt)
+		ntp, _ := sess.PacketNTP(medi, pkt) // the publisher's sender reports; zero before one
+		p.write(sess, medi, pkt, ntp)
 	})
 	h.log.Info("publisher started", "stream", pub.name, "remote", ctx.Conn.NetConn().RemoteAddr().String(),
 		"audio", pub.plan.tracks.Audio != nil)

@@ -81,13 +81,20 @@ type whipIngest struct {
 func (w *whipIngest) WriteRTP(kind stream.Kind, pkt *rtp.Packet) {
 	if kind == stream.Video {
 		pkt.PayloadType = whipVideoPT
-		w.p.write(w.src, w.video, pkt)
+		w.p.write(w.src, w.video, pkt, time.Time{})
 		return
 	}
 	if w.audio != nil {
 		pkt.PayloadType = w.audioPT
-		w.p.write(w.src, w.audio, pkt)
+		w.p.write(w.src, w.audio, pkt, time.Time{})
 	}
+}
+
+// SenderReport takes the publisher's sender report of a track: its
+// packets are placed on the origin's clock by it (stream.SyncClock), so a
+// browser's or OBS's audio and video stay in sync downstream.
+func (w *whipIngest) SenderReport(kind stream.Kind, ntp time.Time, ts uint32) {
+	w.p.report(w.src, kind, ntp, ts)
 }
 
 func (w *whipIngest) End() { w.o.stopSource(w.p, w.src) }

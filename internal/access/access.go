@@ -227,6 +227,13 @@ func (p *Policy) Authorize(r *http.Request, stream string) error {
 	return p.checkPlayback(tok, stream)
 }
 
+// IsNode reports whether r presents a valid node token (another livedrop
+// node, not a player).
+func (p *Policy) IsNode(r *http.Request) bool {
+	tok, ok := jsonhttp.BearerToken(r)
+	return ok && p.validNode(tok)
+}
+
 // WHEP adapts Authorize to whep.ServerParams.Authorize: a refusal's
 // status and message, or 403 for an error that is not one.
 func (p *Policy) WHEP(r *http.Request, stream string) (int, error) {

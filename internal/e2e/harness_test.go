@@ -134,6 +134,13 @@ type originNode struct {
 // attempt: a port it probes inside is probed afresh (bindAttempts).
 func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
 	t.Helper()
+	return startOriginWith(t, mod, nil)
+}
+
+// startOriginWith is startOrigin with the origin's Params adjusted by pmod
+// (a control token, say) before it starts.
+func startOriginWith(t testing.TB, mod func(*origin.Config), pmod func(*origin.Params)) *originNode {
+	t.Helper()
 	dataDir := t.TempDir()
 	var n *originNode
 	bindAttempts(t, "start origin", func() error {
@@ -158,8 +165,12 @@ func startOrigin(t testing.TB, mod func(*origin.Config)) *originNode {
 			t.Fatal(err)
 		}
 		// As the binary does: the console and the go-live page on the origin.
-		o, err := origin.New(origin.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
-			HTTPListener: httpLn, RTSPListener: rtspLn, Routes: ui.RegisterConsole})
+		params := origin.Params{Config: cfg, Logger: testLogger(t), Registry: reg,
+			HTTPListener: httpLn, RTSPListener: rtspLn, Routes: ui.RegisterConsole}
+		if pmod != nil {
+			pmod(&params)
+		}
+		o, err := origin.New(params)
 		if err != nil {
 			httpLn.Close()
 			rtspLn.Close()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -25,14 +26,57 @@ type whipPublisher struct {
 	pc       *webrtc.PeerConnection
 	location string
 	plis     atomic.Int64 // PLIs the server sent for the video
+	rrs      atomic.Int64 // receiver reports about the video
+	rembs    atomic.Int64 // REMB estimates
+	twcc     atomic.Int64 // transport-wide congestion control feedback
+	lastREMB atomic.Uint64
 	ffmpeg   *exec.Cmd
+}
+
+// readRTCP counts what the origin sends back on one of the publisher's
+// tracks, until the connection closes.
+func (p *whipPublisher) readRTCP(snd *webrtc.RTPSender) {
+	for {
+		pkts, _, err := snd.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pk := range pkts {
+			switch pk := pk.(type) {
+			case *rtcp.PictureLossIndication:
+				p.plis.Add(1)
+			case *rtcp.ReceiverReport:
+				if len(pk.Reports) > 0 {
+					p.rrs.Add(1)
+				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				p.rembs.Add(1)
+				p.lastREMB.Store(uint64(pk.Bitrate))
+			case *rtcp.TransportLayerCC:
+				p.twcc.Add(1)
+			}
+		}
+	}
 }
 
 // postWHIP posts an offer to url with the key as Bearer token and returns
 // the status, the body and, on 201, the publisher.
 func postWHIP(t *testing.T, url, key string) (int, string, *whipPublisher) {
 	t.Helper()
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	// pion's defaults, and transport-wide sequence numbers on what it
+	// sends, as a browser's (the feedback to them drives its estimate).
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,22 +95,12 @@ func postWHIP(t *testing.T, url, key string) (int, string, *whipPublisher) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pc.AddTransceiverFromTrack(audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+	as, err := pc.AddTransceiverFromTrack(audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for {
-			pkts, _, err := vs.Sender().ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, pk := range pkts {
-				if _, ok := pk.(*rtcp.PictureLossIndication); ok {
-					p.plis.Add(1)
-				}
-			}
-		}
-	}()
+	go p.readRTCP(as.Sender())
+	go p.readRTCP(vs.Sender())
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +200,8 @@ func (p *whipPublisher) delete(t *testing.T) int {
 
 // TestWHIPPublisherReachesViewersAtTheEdge: a WHIP publisher (as OBS: the
 // stream key as Bearer token, no trickle) is seen and heard by a viewer
-// at an edge; the origin asks it for keyframes (PLI); a wrong key and a
+// at an edge; the origin asks it for keyframes (PLI) and tells it what
+// arrives (receiver reports, REMB, TWCC feedback); a wrong key and a
 // second publisher on the live stream are refused with the reason; DELETE
 // ends it, the viewer's session stays, and a new publisher resumes it.
 func TestWHIPPublisherReachesViewersAtTheEdge(t *testing.T) {
@@ -192,6 +227,18 @@ func TestWHIPPublisherReachesViewersAtTheEdge(t *testing.T) {
 		return v.frames() >= 30 && na >= 50
 	})
 	waitFor(t, 10*time.Second, "a PLI to reach the publisher", func() bool { return pub.plis.Load() > 0 })
+	// What lets OBS or a browser adapt its bitrate: receiver reports,
+	// REMB and transport-wide feedback from the origin.
+	for deadline := time.Now().Add(10 * time.Second); pub.rrs.Load() == 0 || pub.rembs.Load() < 2 || pub.twcc.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the publisher got %d receiver reports, %d REMB, %d TWCC feedback in 10 s, want some of each",
+				pub.rrs.Load(), pub.rembs.Load(), pub.twcc.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b := pub.lastREMB.Load(); b < 150_000 || b > 20_000_000 {
+		t.Fatalf("REMB says %d bit/s for a 300 kbit/s publisher", b)
+	}
 
 	if code, body, _ := postWHIP(t, url, pubPass); code != 409 || !strings.Contains(body, "already has a live publisher") {
 		t.Fatalf("second publisher: %d %q, want 409", code, body)

@@ -27,3 +27,22 @@ func FuzzValidName(f *testing.F) {
 		}
 	})
 }
+
+func TestOpusSamples(t *testing.T) {
+	for _, tc := range []struct {
+		pkt  []byte
+		want int
+	}{
+		{nil, 0},
+		{[]byte{0xfc}, 960},        // CELT FB 20 ms, one frame (libopus lowdelay)
+		{[]byte{0x78}, 960},        // SILK WB 20 ms... config 15: hybrid FB 20 ms
+		{[]byte{0x08}, 960},        // SILK NB 20 ms
+		{[]byte{0x0b, 0x03}, 2880}, // SILK NB 20 ms, code 3, 3 frames
+		{[]byte{0x0b}, 0},          // code 3 without its count
+		{[]byte{0xe1}, 240},        // CELT 2.5 ms, two frames
+	} {
+		if got := OpusSamples(tc.pkt); got != tc.want {
+			t.Errorf("OpusSamples(%x) = %d, want %d", tc.pkt, got, tc.want)
+		}
+	}
+}

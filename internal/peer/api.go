@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -40,6 +41,25 @@ var H264Codec = webrtc.RTPCodecParameters{
 var rtxCodec = webrtc.RTPCodecParameters{
 	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: media.VideoClockRate, SDPFmtpLine: "apt=102"},
 	PayloadType:        103,
+}
+
+// audioCodecs are the audio codecs nodes send and receive.
+var audioCodecs = []webrtc.RTPCodecParameters{
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: media.OpusClockRate, Channels: media.OpusChannels, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
+}
+
+// AudioCodec returns the parameters nodes register for the audio codec
+// mime: a session sending G.711 answers with that codec alone, or the
+// answer would list Opus first and the player (an edge) take it for Opus.
+func AudioCodec(mime string) (webrtc.RTPCodecParameters, bool) {
+	for _, c := range audioCodecs {
+		if strings.EqualFold(c.MimeType, mime) {
+			return c, true
+		}
+	}
+	return webrtc.RTPCodecParameters{}, false
 }
 
 // APIOption adjusts NewAPI.
@@ -146,9 +166,12 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 	}{
 		{H264Codec, webrtc.RTPCodecTypeVideo},
 		{rtxCodec, webrtc.RTPCodecTypeVideo},
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: media.OpusClockRate, Channels: media.OpusChannels, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}, webrtc.RTPCodecTypeAudio},
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8}, webrtc.RTPCodecTypeAudio},
+	}
+	for _, c := range audioCodecs {
+		codecs = append(codecs, struct {
+			p    webrtc.RTPCodecParameters
+			kind webrtc.RTPCodecType
+		}{c, webrtc.RTPCodecTypeAudio})
 	}
 	for _, c := range codecs {
 		if err := me.RegisterCodec(c.p, c.kind); err != nil {
@@ -249,7 +272,24 @@ func NewAPI(cfg ICEConfig, opts ...APIOption) (api *API, close func() error, err
 		api.socks = socks
 	}
 	api.me, api.se, api.ir = me, se, ir
-	if api.ingest, err = newIngestAPI(se, ir); err != nil {
+	// Publishers' connections: the same receive side, and congestion
+	// feedback for the publisher's bandwidth estimate (ingest.go).
+	ingestIR := &interceptor.Registry{}
+	for _, f := range o.receive {
+		ingestIR.Add(f)
+	}
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
+	if err != nil {
+		_ = close()
+		return nil, nil, fmt.Errorf("nack generator: %w", err)
+	}
+	ingestIR.Add(gen)
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ingestIR, []report.ReceiverOption{report.WithReceiverLoggerFactory(logs)},
+		report.WithSenderLoggerFactory(logs)); err != nil {
+		_ = close()
+		return nil, nil, fmt.Errorf("configure rtcp reports: %w", err)
+	}
+	if api.ingest, err = newIngestAPI(se, ingestIR); err != nil {
 		_ = close()
 		return nil, nil, err
 	}

@@ -25,14 +25,17 @@ func ingestH264(pt webrtc.PayloadType, profile string) webrtc.RTPCodecParameters
 	return webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: media.VideoClockRate,
 			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile,
-			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}},
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}},
 		PayloadType: pt,
 	}
 }
 
 // newIngestAPI is the API publishers' peer connections are made with: the
-// node's settings and interceptors (NACKs for what is lost on the way in,
-// receiver reports), and the codecs publishers send.
+// node's settings and receive interceptors (NACKs for what is lost on the
+// way in, receiver reports), transport-wide congestion control feedback
+// (TWCC: a browser's bandwidth estimate runs on it), and the codecs
+// publishers send; REMB (goog-remb) is offered for publishers that adapt
+// to it, and sent by the WHIP server (whip.remb).
 func newIngestAPI(se webrtc.SettingEngine, ir *interceptor.Registry) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range IngestVideoCodecs {
@@ -48,6 +51,9 @@ func newIngestAPI(se webrtc.SettingEngine, ir *interceptor.Registry) (*webrtc.AP
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return nil, fmt.Errorf("register ingest codec %s: %w", c.MimeType, err)
 		}
+	}
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		return nil, fmt.Errorf("ingest twcc: %w", err)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }

@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"time"
+
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
@@ -33,4 +35,11 @@ func ReadRTCP(snd *webrtc.RTPSender, onKeyframe func(), onNACK func(*rtcp.Transp
 			}
 		}
 	}
+}
+
+// NTPTime converts an NTP timestamp (RFC 3550, 32.32 fixed point, as in
+// a sender report) to a time.
+func NTPTime(ntp uint64) time.Time {
+	secs := int64(ntp>>32) - 2208988800
+	return time.Unix(secs, int64((ntp&0xffffffff)*1e9>>32))
 }

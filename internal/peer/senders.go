@@ -16,6 +16,10 @@ type Packet struct {
 	Header  rtp.Header // WriteRun sets its SSRC and payload type
 	Payload []byte
 	Audio   bool // on the audio track, else on the video track
+	// At is the packet's media time (stream.Packet.At): the track's sender
+	// reports map RTP time to it, so the player keeps the source's sync.
+	// Zero: the time it was sent.
+	At time.Time
 	// Sent is set by WriteRun: the packet left, or its track was not bound
 	// yet and dropped it, as Track.WriteRTP does.
 	Sent bool
@@ -157,7 +161,11 @@ func (t *Track) account(run []Packet, audio bool, now time.Time) {
 		t.srPkts++
 		t.srBytes += uint32(len(p.Payload))
 		if t.srAt.IsZero() || int32(p.Header.Timestamp-t.srTS) > 0 {
-			t.srTS, t.srAt = p.Header.Timestamp, now
+			at := p.At
+			if at.IsZero() {
+				at = now
+			}
+			t.srTS, t.srAt = p.Header.Timestamp, at
 		}
 	}
 }

@@ -143,8 +143,9 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 }
 
 // SenderReport describes what the track sent, as of now: the RTP clock
-// is carried forward from the newest timestamp sent. ok is false before
-// anything was sent.
+// is carried forward from the newest timestamp sent and its media time
+// (Packet.At), or the time it was sent. ok is false before anything was
+// sent.
 func (t *Track) SenderReport(now time.Time) (sr rtcp.SenderReport, ok bool) {
 	t.mu.RLock()
 	ssrc, bound := t.ssrc, t.bound
@@ -158,7 +159,7 @@ func (t *Track) SenderReport(now time.Time) (sr rtcp.SenderReport, ok bool) {
 	return rtcp.SenderReport{
 		SSRC:        ssrc,
 		NTPTime:     ntpTime(now),
-		RTPTime:     t.srTS + uint32(elapsed.Seconds()*float64(t.codec.ClockRate)),
+		RTPTime:     t.srTS + uint32(int64(elapsed.Seconds()*float64(t.codec.ClockRate))),
 		PacketCount: t.srPkts,
 		OctetCount:  t.srBytes,
 	}, true

@@ -51,6 +51,11 @@ type Packet struct {
 	Payload  []byte
 	Keyframe bool      // first packet of a video access unit that starts decoding
 	Arrival  time.Time // when the node received the source packet
+	// At is the packet's media time on the node's clock (SyncClock): when
+	// the source captured it, by its sender reports. Sender reports
+	// downstream map RTP time to it, so players keep the source's sync.
+	// Zero: unknown (reports use the time the packet was sent).
+	At time.Time
 }
 
 // ErrClosed is returned when a stream has been closed.

@@ -37,9 +37,9 @@ type Params struct {
 	// Config is the source's AAC configuration (sample rate, channels).
 	Config *mpeg4audio.AudioSpecificConfig
 	// Out receives each Opus packet, its timestamp on the source's audio
-	// clock converted to 48 kHz, and the arrival of the AAC it came from;
-	// called from one goroutine.
-	Out     func(pkt *rtp.Packet, arrival time.Time)
+	// clock converted to 48 kHz, and the arrival and media time (Write's
+	// at) of the AAC it came from; called from one goroutine.
+	Out     func(pkt *rtp.Packet, arrival, at time.Time)
 	Logger  *slog.Logger
 	Metrics *Metrics
 	// Bitrate of the Opus output in bits per second (default 64000).
@@ -57,9 +57,9 @@ type Transcoder struct {
 }
 
 type au struct {
-	data    []byte
-	ts      uint32 // source clock
-	arrival time.Time
+	data        []byte
+	ts          uint32 // source clock
+	arrival, at time.Time
 }
 
 // New checks the parameters; nothing runs until Run.
@@ -78,12 +78,15 @@ func New(p Params) (*Transcoder, error) {
 	return t, nil
 }
 
-// Write hands the child one AAC access unit with its source timestamp.
-// It never blocks: when the child is behind (or restarting), the unit is
-// dropped and counted, and the video that shares the caller goes on.
-func (t *Transcoder) Write(data []byte, ts uint32, arrival time.Time) {
+// Write hands the child one AAC access unit with its source timestamp,
+// its arrival and its media time (stream.Packet.At: its capture time on
+// the node's clock, by the source's sender reports), which the Opus made
+// from it gets. It never blocks: when the child is behind (or
+// restarting), the unit is dropped and counted, and the video that shares
+// the caller goes on.
+func (t *Transcoder) Write(data []byte, ts uint32, arrival, at time.Time) {
 	select {
-	case t.in <- au{data: data, ts: ts, arrival: arrival}:
+	case t.in <- au{data: data, ts: ts, arrival: arrival, at: at}:
 		t.p.Metrics.FramesIn.Inc()
 	default:
 		t.p.Metrics.Dropped.Inc()
@@ -183,7 +186,7 @@ func (t *Transcoder) feed(ctx context.Context, w io.Writer) error {
 				t.p.Metrics.Errors.Inc()
 				continue // a unit ADTS cannot frame: skip it
 			}
-			t.clock.wrote(a.ts, a.arrival)
+			t.clock.wrote(a.ts, a.arrival, a.at)
 			if _, err := w.Write(buf); err != nil {
 				return fmt.Errorf("write to the transcoder: %w", err)
 			}
@@ -206,7 +209,7 @@ func (t *Transcoder) read(ctx context.Context, conn net.PacketConn) error {
 		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) == 0 {
 			continue // RTCP or padding from the child
 		}
-		ts, arrival, ok := t.clock.source(pkt.Timestamp)
+		ts, arrival, at, ok := t.clock.source(pkt.Timestamp)
 		if !ok {
 			continue
 		}
@@ -214,7 +217,7 @@ func (t *Transcoder) read(ctx context.Context, conn net.PacketConn) error {
 		pkt.Timestamp = ts
 		t.p.Metrics.FramesOut.Inc()
 		t.p.Metrics.AddedLatency.Observe(time.Since(arrival).Seconds())
-		t.p.Out(&pkt, arrival)
+		t.p.Out(&pkt, arrival, at)
 	}
 }
 

@@ -321,6 +321,7 @@ func TestConsolePage(t *testing.T) {
 	for _, id := range []string{
 		"token", "login", "login-error", "stream", "video", "status", "drop", "open-drop", "close-drop",
 		"sold", "left", "orders", "revenue", "skus", "overlays", "countdown-start", "notice",
+		"obs-server", "obs-key", "key-rotate", "key-revoke", "end-publisher", "golive-link",
 	} {
 		if !strings.Contains(body, `data-testid="`+id+`"`) {
 			t.Errorf("console lacks data-testid %q", id)
@@ -330,8 +331,8 @@ func TestConsolePage(t *testing.T) {
 		t.Error("the token field is not a password field")
 	}
 	refs := regexp.MustCompile(`(?:src|href)="(/[^"]*static/[^"]+)"`).FindAllStringSubmatch(body, -1)
-	if len(refs) != 4 {
-		t.Fatalf("console references %d assets, want 4: %v", len(refs), refs)
+	if len(refs) != 5 {
+		t.Fatalf("console references %d assets, want 5 (the publish panel's script too): %v", len(refs), refs)
 	}
 	want := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 	for _, ref := range refs {

@@ -2,6 +2,7 @@ package whep
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,11 @@ type ClientParams struct {
 	// per track and must not keep pkt past the call unless it owns it
 	// (each packet is freshly allocated, so keeping it is fine).
 	OnPacket func(kind stream.Kind, pkt *rtp.Packet)
+	// OnSenderReport, when set, receives the RTCP sender reports of the
+	// server's tracks: RTP timestamp ts was captured at ntp, what keeps a
+	// stream's tracks in sync (stream.SyncClock); called from one
+	// goroutine per track.
+	OnSenderReport func(kind stream.Kind, ntp time.Time, ts uint32)
 	// NoAudio offers video only.
 	NoAudio bool
 	// ReuseBuffers reads into one buffer per track: the packet handed to
@@ -73,6 +79,7 @@ type Client struct {
 	http     *http.Client
 	tracks   stream.Tracks
 	links    []string
+	events   *webrtc.DataChannel // nil without OnEvent
 
 	mu       sync.Mutex
 	closed   bool
@@ -119,8 +126,9 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 			return fail(err)
 		}
 		dc.OnMessage(func(m webrtc.DataChannelMessage) { p.OnEvent(m.Data) })
+		c.events = dc
 	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
@@ -132,6 +140,13 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 			c.videoRx = tr.SSRC()
 		}
 		c.wg.Add(1)
+		if p.OnSenderReport != nil {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				readReports(rx, uint32(tr.SSRC()), kind, p.OnSenderReport)
+			}()
+		}
 		c.mu.Unlock()
 		defer c.wg.Done()
 		if p.ReuseBuffers {
@@ -215,6 +230,28 @@ func Dial(ctx context.Context, p ClientParams) (*Client, error) {
 	return c, nil
 }
 
+// readReports reads a receiver's RTCP until the connection closes and
+// hands on the sender reports of its track's SSRC (a compound packet
+// with both tracks' reports reaches both receivers).
+func readReports(rx *webrtc.RTPReceiver, ssrc uint32, kind stream.Kind, on func(stream.Kind, time.Time, uint32)) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := rx.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pk := range pkts {
+			if sr, ok := pk.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				on(kind, peer.NTPTime(sr.NTPTime), sr.RTPTime)
+			}
+		}
+	}
+}
+
 // Tracks returns what the server sends.
 func (c *Client) Tracks() stream.Tracks { return c.tracks }
 
@@ -244,6 +281,20 @@ func (c *Client) finish(err error) {
 		c.mu.Unlock()
 		close(c.done)
 	})
+}
+
+// ReportAudience tells the server how many watch the stream through this
+// client's node (AudienceReport, on the events channel; OnEvent must be
+// set). Before the channel is open it does nothing.
+func (c *Client) ReportAudience(viewers int) error {
+	if c.events == nil || c.events.ReadyState() != webrtc.DataChannelStateOpen {
+		return nil
+	}
+	b, err := json.Marshal(AudienceReport{Viewers: viewers})
+	if err != nil {
+		return err
+	}
+	return c.events.SendText(string(b))
 }
 
 // RequestKeyframe sends a PLI for the video track.

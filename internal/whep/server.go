@@ -68,6 +68,9 @@ type ServerParams struct {
 	// session on the stream; a refusal is answered with its status (401,
 	// 403) and message before anything is read or built. Nil lets anyone.
 	Authorize func(r *http.Request, stream string) (status int, err error)
+	// IsNode, when set, tells an offer from a livedrop node (its node
+	// token): such a session's audience reports are believed (Audience).
+	IsNode func(r *http.Request) bool
 	// Budget bounds sessions (zero: DefaultEdgeBudget).
 	Budget Budget
 	// Now is the budget's clock (nil: time.Now).
@@ -277,7 +280,8 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	if tracks.Audio == nil {
 		audio = nil
 	}
-	ss, answer, err := s.newSession(r.Context(), st, release, string(body), audio != nil, start)
+	node := s.p.IsNode != nil && s.p.IsNode(r)
+	ss, answer, err := s.newSession(r.Context(), st, release, string(body), audio != nil, node, start)
 	if err != nil {
 		if !errors.Is(err, errEndedInSetup) {
 			release() // else the session's close did

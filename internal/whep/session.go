@@ -53,6 +53,8 @@ type session struct {
 
 	viewers   prometheus.Gauge
 	m         sessionMetrics
+	node      bool     // the peer presented a node token (an edge)
+	audience  audience // what the edge reported, when node
 	connected atomic.Bool
 	viewer    viewerState // receiver reports and claim (viewer.go)
 	halfOpen  *time.Timer // closes the session if ICE is not up in time; guarded by srv.mu
@@ -73,7 +75,7 @@ const gatherWait = 3 * time.Second
 // the client goes away before the session is in the table (during the
 // wait for ICE candidates), it is abandoned and its peer connection closed
 // at once, with errClientGone.
-func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func(), offer string, withAudio bool, start time.Time) (*session, string, error) {
+func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func(), offer string, withAudio, node bool, start time.Time) (*session, string, error) {
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
@@ -85,7 +87,7 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 	m := s.p.Metrics
 	name := st.Name()
 	ss := &session{
-		srv: s, id: newID(), stream: st, release: release, start: start, done: make(chan struct{}),
+		srv: s, id: newID(), stream: st, release: release, start: start, done: make(chan struct{}), node: node,
 		rtxLimit: rate.NewLimiter(rtxPerSecond, rtxBurst),
 		keys:     &srtpdirect.KeyCapture{},
 		viewers:  m.Viewers.WithLabelValues(name, s.p.Region),
@@ -97,6 +99,7 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 			keyIn:      m.KeyframeRequests.WithLabelValues("in"),
 		},
 	}
+	ss.audience.init()
 	pc, err := s.p.API.NewSessionPC(ss.keys)
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
@@ -121,6 +124,18 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 		as, err := pc.AddTrack(ss.senders.Audio)
 		if err != nil {
 			return fail(fmt.Errorf("%w: add audio: %v", ErrBadSDP, err))
+		}
+		// The answer names the stream's audio codec alone: listed after
+		// Opus, a G.711 track would be taken for Opus by a player that
+		// reads the answer's first codec (an edge pulling the stream).
+		if c, ok := peer.AudioCodec(tracks.Audio.MimeType); ok {
+			for _, tr := range pc.GetTransceivers() {
+				if tr.Sender() == as {
+					if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
+						return fail(fmt.Errorf("%w: audio codec: %v", ErrBadSDP, err))
+					}
+				}
+			}
 		}
 		senders = append(senders, as)
 	}
@@ -288,7 +303,7 @@ func (ss *session) WriteRun(run []fanout.Packet) {
 	wire := ss.wire[:0]
 	for i := range run {
 		p := &run[i]
-		wire = append(wire, peer.Packet{Header: p.Src.Header, Payload: p.Src.Payload, Audio: p.Audio})
+		wire = append(wire, peer.Packet{Header: p.Src.Header, Payload: p.Src.Payload, Audio: p.Audio, At: p.Src.At})
 		wire[i].Header.Timestamp = p.Timestamp
 	}
 	ss.senders.WriteRun(wire)
@@ -327,8 +342,16 @@ func (ss *session) SendReports(now time.Time) {
 // serveEvents pumps a feed into a session's events data channel until the
 // channel or the session closes.
 func (ss *session) serveEvents(dc *webrtc.DataChannel) {
+	if dc.Label() != EventsLabel {
+		return
+	}
+	if ss.node {
+		// An edge says upstream how many watch through it (audience.go);
+		// what a player sends is not listened to.
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { ss.audience.take(m.Data) })
+	}
 	feed := ss.srv.p.Events
-	if feed == nil || dc.Label() != EventsLabel {
+	if feed == nil {
 		return
 	}
 	dc.OnOpen(func() {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/media"
+	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 )
 
@@ -38,7 +39,9 @@ type publisher struct {
 	mu      sync.Mutex
 	ended   bool
 	videoRx webrtc.SSRC
+	rxSSRC  [2]webrtc.SSRC // by stream.Kind, for REMB
 	readers sync.WaitGroup
+	rx      [2]rxCount // what each track delivered, for REMB
 }
 
 func (p *publisher) start() {
@@ -51,7 +54,7 @@ func (p *publisher) start() {
 			p.lostOnce.Do(func() { close(p.lost) })
 		}
 	})
-	p.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	p.pc.OnTrack(func(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
 		kind := stream.Audio
 		if tr.Kind() == webrtc.RTPCodecTypeVideo {
 			kind = stream.Video
@@ -64,9 +67,14 @@ func (p *publisher) start() {
 		if kind == stream.Video {
 			p.videoRx = tr.SSRC()
 		}
-		p.readers.Add(1)
+		p.rxSSRC[kind] = tr.SSRC()
+		p.readers.Add(2)
 		p.mu.Unlock()
 		defer p.readers.Done()
+		go func() {
+			defer p.readers.Done()
+			p.readReports(rx, uint32(tr.SSRC()), kind)
+		}()
 		if kind == stream.Video {
 			p.RequestKeyframe() // start viewers without waiting for the encoder's next GOP
 		}
@@ -77,10 +85,40 @@ func (p *publisher) start() {
 				return
 			}
 			pkts.Inc()
+			p.rx[kind].add(pkt)
 			p.in.WriteRTP(kind, pkt)
 		}
 	})
+	p.readers.Add(1)
+	go func() {
+		defer p.readers.Done()
+		p.sendREMB()
+	}()
 	go p.watch()
+}
+
+// readReports reads what the publisher sends on a track's RTCP until the
+// connection closes (pion's interceptors see it only when it is read) and
+// hands the track's sender reports to the ingest.
+func (p *publisher) readReports(rx *webrtc.RTPReceiver, ssrc uint32, kind stream.Kind) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := rx.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pk := range pkts {
+			// A compound packet with both tracks' reports reaches both
+			// receivers: each takes its own.
+			if sr, ok := pk.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				p.in.SenderReport(kind, peer.NTPTime(sr.NTPTime), sr.RTPTime)
+			}
+		}
+	}
 }
 
 func (p *publisher) watch() {
@@ -230,6 +268,7 @@ type metrics struct {
 	packets          *prometheus.CounterVec // kind
 	timeouts         prometheus.Counter
 	keyframeRequests prometheus.Counter
+	remb             prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -244,8 +283,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "WHIP publishers closed because ICE and DTLS were not up in time."}),
 		keyframeRequests: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_whip_keyframe_requests_total",
 			Help: "PLIs sent to WHIP publishers."}),
+		remb: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_whip_remb_sent_total",
+			Help: "REMB bitrate estimates sent to WHIP publishers (one a second each)."}),
 	}
-	for _, c := range []prometheus.Collector{m.attempts, m.publishers, m.packets, m.timeouts, m.keyframeRequests} {
+	for _, c := range []prometheus.Collector{m.attempts, m.publishers, m.packets, m.timeouts, m.keyframeRequests, m.remb} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("whip metrics: %w", err)
 		}

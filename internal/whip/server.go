@@ -54,6 +54,9 @@ type Source interface {
 type Ingest interface {
 	// WriteRTP takes a packet of the publisher's video or audio track.
 	WriteRTP(kind stream.Kind, pkt *rtp.Packet)
+	// SenderReport takes the publisher's RTCP sender report of a track:
+	// RTP timestamp ts was captured at ntp (what keeps its tracks in sync).
+	SenderReport(kind stream.Kind, ntp time.Time, ts uint32)
 	// End says the publisher is gone; the stream keeps its viewers.
 	End()
 }

@@ -16,12 +16,14 @@
   const stopBtn = $('stop');
   const notice = $('notice');
   const badge = $('live-state');
+  const watching = $('viewers');
   const KEY_STORE = 'livedrop.publishKey.' + stream;
 
   let media = null; // the preview's MediaStream
   let pc = null;
   let session = null; // Location of the WHIP session
   let state = 'off';
+  let audienceTimer = null;
 
   keyInput.value = localStorage.getItem(KEY_STORE) || '';
 
@@ -31,6 +33,30 @@
     badge.textContent = text;
     startBtn.disabled = s === 'connecting' || s === 'live';
     stopBtn.disabled = !(s === 'connecting' || s === 'live');
+    clearInterval(audienceTimer);
+    audienceTimer = null;
+    watching.hidden = s !== 'live';
+    if (s === 'live') {
+      showAudience();
+      audienceTimer = setInterval(showAudience, 2000);
+    }
+  }
+
+  // How many watch, on every edge: the origin adds up what its edges
+  // report (GET /v1/streams/{stream}/audience, the stream key as token).
+  async function showAudience() {
+    try {
+      const res = await fetch(new URL('/v1/streams/' + encodeURIComponent(stream) + '/audience', location.href), {
+        headers: { 'Authorization': 'Bearer ' + keyInput.value.trim() },
+        cache: 'no-store',
+      });
+      if (!res.ok || state !== 'live') return;
+      const a = await res.json();
+      watching.dataset.count = String(a.viewers);
+      watching.textContent = a.viewers === 1 ? '1 watching' : a.viewers + ' watching';
+    } catch (e) {
+      // the next poll tries again
+    }
   }
 
   function say(text, kind) {
