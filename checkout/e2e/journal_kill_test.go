@@ -134,9 +134,10 @@ func TestSIGKILLRightAfterCheckpoint(t *testing.T) {
 }
 
 func placeOrder(client *http.Client, edge, drop, buyer, key string) (int, checkout.Order, error) {
-	body, _ := json.Marshal(map[string]any{"sku": "tee", "qty": 1, "buyer": buyer})
+	body, _ := json.Marshal(map[string]any{"sku": "tee", "qty": 1})
 	req, _ := http.NewRequest("POST", edge+"/v1/drops/"+drop+"/orders", bytes.NewReader(body))
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", buyers.Bearer(buyer)) // signed in (newCluster calls signedIn)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, checkout.Order{}, err
