@@ -23,7 +23,7 @@ test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 30m $(PKGS)
 	# Allocation budgets, which -race cannot measure.
-	$(GO) test -count=1 -run 'Allocat' ./internal/stream/ ./internal/srtpdirect/ ./internal/whep/
+	$(GO) test -count=1 -run 'Allocat' ./internal/stream/ ./internal/srtpdirect/ ./internal/whep/ ./internal/proof/
 
 ## deps: install the test tools from Debian packages when any is missing
 deps:

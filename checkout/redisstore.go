@@ -77,10 +77,6 @@ func NewRedisStore(rdb redis.UniversalClient, logger *slog.Logger) *RedisStore {
 // Close closes the client.
 func (s *RedisStore) Close() error { return s.rdb.Close() }
 
-// Client is the store's Redis client, for rooms that keep their own keys
-// beside the drops' (buyer sign-in); closing the store closes it.
-func (s *RedisStore) Client() redis.UniversalClient { return s.rdb }
-
 // unavailable wraps a transport error so it classifies as ErrUnavailable.
 func unavailable(op string, err error) error {
 	if err == nil {
@@ -105,6 +101,11 @@ func (s *RedisStore) CreateDrop(ctx context.Context, d Drop) error {
 		ks = append(ks, k.sku(sku.SKU))
 		args = append(args, sku.Stock)
 	}
+	gate, err := json.Marshal(d.Gate)
+	if err != nil {
+		return fmt.Errorf("encode gate: %w", err)
+	}
+	args = append(args, string(gate))
 	res, err := scriptCreate.Run(ctx, s.rdb, ks, args...).Text()
 	if err != nil {
 		return unavailable("create drop", err)
@@ -146,6 +147,11 @@ func (s *RedisStore) Drop(ctx context.Context, id string) (Drop, error) {
 	d := Drop{ID: id, Stream: m["stream"], State: m["state"]}
 	if err := json.Unmarshal([]byte(m["skus"]), &d.SKUs); err != nil {
 		return Drop{}, fmt.Errorf("decode drop %s skus: %w", id, err)
+	}
+	if g := m["gate"]; g != "" { // drops made before gates have none
+		if err := json.Unmarshal([]byte(g), &d.Gate); err != nil {
+			return Drop{}, fmt.Errorf("decode drop %s gate: %w", id, err)
+		}
 	}
 	return d, nil
 }

@@ -16,10 +16,11 @@ local function num(v)
 end
 `
 
-// KEYS: meta, sku...; ARGV: stream, skus json, stock...
+// KEYS: meta, sku...; ARGV: stream, skus json, stock..., gate json
 var scriptCreate = redis.NewScript(luaNow + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-redis.call('HSET', KEYS[1], 'state', 'created', 'stream', ARGV[1], 'skus', ARGV[2], 'created_ms', string.format('%d', nowms()))
+redis.call('HSET', KEYS[1], 'state', 'created', 'stream', ARGV[1], 'skus', ARGV[2], 'created_ms', string.format('%d', nowms()),
+  'gate', ARGV[#KEYS + 2])
 for i = 2, #KEYS do
   redis.call('HSET', KEYS[i], 'stock', ARGV[i+1], 'free', ARGV[i+1], 'leased', 0, 'sold', 0,
     'orders', 0, 'revenue', 0, 'paid', 0, 'cancelled', 0)

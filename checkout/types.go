@@ -49,7 +49,21 @@ type Drop struct {
 	Stream string `json:"stream"`
 	State  string `json:"state,omitempty"`
 	SKUs   []SKU  `json:"skus"`
+	Gate   Gate   `json:"gate,omitzero"`
 }
+
+// Gate is what a drop asks of a buyer before an order, to keep scripts out
+// (internal/proof checks it at the edge); zero asks nothing.
+type Gate struct {
+	// WatchSeconds: the buyer's media session must have been receiving the
+	// drop's stream for this long (0: no watch time).
+	WatchSeconds int `json:"watch_seconds,omitempty"`
+	// ProofOfWork: each order carries a solved proof-of-work challenge.
+	ProofOfWork bool `json:"proof_of_work,omitempty"`
+}
+
+// MaxWatchSeconds bounds a drop's watch-time gate.
+const MaxWatchSeconds = 3600
 
 // SKU returns the SKU named s.
 func (d *Drop) SKU(s string) (SKU, bool) {
@@ -71,6 +85,9 @@ func (d *Drop) Validate() error {
 	}
 	if len(d.SKUs) == 0 || len(d.SKUs) > MaxSKUs {
 		return fmt.Errorf("%w: skus must hold 1-%d entries", ErrInvalid, MaxSKUs)
+	}
+	if d.Gate.WatchSeconds < 0 || d.Gate.WatchSeconds > MaxWatchSeconds {
+		return fmt.Errorf("%w: gate.watch_seconds must be 0-%d (0 = off)", ErrInvalid, MaxWatchSeconds)
 	}
 	seen := map[string]bool{}
 	for i, k := range d.SKUs {

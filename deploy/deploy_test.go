@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -103,6 +104,16 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_unshipped_orders":            "gauge",
 	"livedrop_checkout_lease_grant_units":           "histogram",
 	"livedrop_checkout_lease_reclaimed_units_total": "counter",
+	// failover and shared state across origins
+	"livedrop_upstream_failovers_total":    "counter",
+	"livedrop_overlay_shared_boards_total": "counter",
+	// fair drops: purchase proofs
+	"livedrop_proofs_issued_total":       "counter",
+	"livedrop_watch_proofs_denied_total": "counter",
+	"livedrop_order_gate_refusals_total": "counter",
+	"livedrop_order_gate_passed_total":   "counter",
+	"livedrop_pow_difficulty_bits":       "gauge",
+	"livedrop_pow_solve_seconds":         "histogram",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
@@ -171,6 +182,53 @@ func metricNames(expr string) []string {
 		names = append(names, name)
 	}
 	return names
+}
+
+// TestEveryMetricIsListed: each metric the code registers (a literal
+// Name: "livedrop_..." in a collector's options) is in metricTypes, and so,
+// by TestDashboard, on a panel.
+func TestEveryMetricIsListed(t *testing.T) {
+	re := regexp.MustCompile(`Name:\s*"(livedrop_[a-z0-9_]+)"`)
+	found := map[string]string{}
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range re.FindAllSubmatch(src, -1) {
+			found[string(m[1])] = path
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) < 50 {
+		t.Fatalf("found only %d metric names in the sources: the scan is broken", len(found))
+	}
+	for _, name := range sortedKeys(found) {
+		if _, ok := metricTypes[name]; !ok {
+			t.Errorf("%s (registered in %s) is not in metricTypes: list it and put it on a dashboard panel", name, found[name])
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func TestMetricNames(t *testing.T) {

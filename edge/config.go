@@ -10,6 +10,7 @@ import (
 	"github.com/livedrop/livedrop/internal/access"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/peer"
+	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/internal/whep"
 )
 
@@ -19,6 +20,14 @@ type Config struct {
 	HTTPAddr string `yaml:"http_addr"`
 	// OriginURL is the base URL of the origin, or of another edge, to pull from.
 	OriginURL string `yaml:"origin_url"`
+	// OriginURLs, when set, replaces origin_url with a list: the active
+	// origin first, then standbys that ingest the same cameras. A pull whose
+	// origin dies moves to the next one (and stays there).
+	OriginURLs []string `yaml:"origin_urls"`
+	// UpstreamSilence is how long a pull may receive nothing before the
+	// edge probes its origin; an origin that does not answer is left for
+	// the next one. 0 turns the probe off (the ICE timeouts still apply).
+	UpstreamSilence time.Duration `yaml:"upstream_silence"`
 	// Region names this edge in metrics and overlays.
 	Region string `yaml:"region"`
 	// NodeID names this edge's inventory leases; it must stay the same
@@ -44,6 +53,9 @@ type Config struct {
 	// Access says who may open WHEP sessions here, and holds the node
 	// secret shared by the origin and its edges.
 	Access access.Config `yaml:"access"`
+	// Proof tunes the proofs gated drops ask of buyers (watch time, proof
+	// of work).
+	Proof proof.Config `yaml:"proof"`
 
 	httpnode.Settings `yaml:",inline"`
 }
@@ -51,18 +63,20 @@ type Config struct {
 // DefaultConfig returns the defaults; configs/edge.yaml holds the same values.
 func DefaultConfig() Config {
 	return Config{
-		HTTPAddr:    ":8080",
-		OriginURL:   "http://127.0.0.1:8081",
-		Region:      "local",
-		DataDir:     "./data/edge",
-		IdleTimeout: 5 * time.Second,
-		QueueSize:   512,
-		GOPStart:    true,
-		AudioHold:   50 * time.Millisecond,
-		ICE:         edgeICE(),
-		WHEP:        whep.DefaultEdgeBudget(),
-		Access:      access.Defaults(access.Public),
-		Settings:    httpnode.DefaultSettings(),
+		HTTPAddr:        ":8080",
+		OriginURL:       "http://127.0.0.1:8081",
+		Region:          "local",
+		DataDir:         "./data/edge",
+		IdleTimeout:     5 * time.Second,
+		UpstreamSilence: 500 * time.Millisecond,
+		QueueSize:       512,
+		GOPStart:        true,
+		AudioHold:       50 * time.Millisecond,
+		ICE:             edgeICE(),
+		WHEP:            whep.DefaultEdgeBudget(),
+		Access:          access.Defaults(access.Public),
+		Proof:           proof.Defaults(),
+		Settings:        httpnode.DefaultSettings(),
 	}
 }
 
@@ -70,6 +84,15 @@ func edgeICE() peer.ICEConfig {
 	c := peer.DefaultICEConfig()
 	c.UDPPort = 8189
 	return c
+}
+
+// Origins lists the upstreams to pull from, in order of preference:
+// origin_urls when set, else origin_url.
+func (c *Config) Origins() []string {
+	if len(c.OriginURLs) > 0 {
+		return c.OriginURLs
+	}
+	return []string{c.OriginURL}
 }
 
 // ID is the edge's stable name: node_id, or region when unset.
@@ -85,9 +108,23 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http_addr: %q is not host:port", c.HTTPAddr)
 	}
-	u, err := url.Parse(c.OriginURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("origin_url: %q is not an http(s) base URL", c.OriginURL)
+	key := "origin_url"
+	if len(c.OriginURLs) > 0 {
+		key = "origin_urls"
+	}
+	seen := map[string]bool{}
+	for _, o := range c.Origins() {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: %q is not an http(s) base URL", key, o)
+		}
+		if seen[o] {
+			return fmt.Errorf("%s: %q is listed twice", key, o)
+		}
+		seen[o] = true
+	}
+	if c.UpstreamSilence < 0 || c.UpstreamSilence > time.Minute {
+		return errors.New("upstream_silence: must be between 0 and 1m")
 	}
 	if c.Region == "" {
 		return errors.New("region: must be set")
@@ -119,5 +156,5 @@ func (c *Config) Validate() error {
 	if err := c.Access.Validate(); err != nil {
 		return err
 	}
-	return nil
+	return c.Proof.Validate()
 }

@@ -7,21 +7,16 @@ package edge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/internal/access"
-	"github.com/livedrop/livedrop/internal/avc"
 	"github.com/livedrop/livedrop/internal/httpnode"
-	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
@@ -46,6 +41,9 @@ type Params struct {
 	// OnUpstreamGone is told when the edge stops pulling a stream for good
 	// (no viewers left), not on a reconnect.
 	OnUpstreamGone func(stream string)
+	// Proofs, when its Gate is set, serves the proofs gated drops ask of
+	// buyers: GET /v1/watch-proof and GET /v1/pow-challenge (proofs.go).
+	Proofs Proofs
 	// Streams, when set, is told the streams the edge pulls as they come
 	// and go, for those that map upstream media time onto the edge's (the
 	// overlay hub, built before the edge it feeds).
@@ -64,6 +62,7 @@ type Edge struct {
 	node     *httpnode.Node
 	http     *http.Client
 	access   *access.Policy
+	origins  *origins
 
 	onEvent func(stream string, msg []byte)
 	onGone  func(stream string)
@@ -80,6 +79,9 @@ type Edge struct {
 func New(p Params) (*Edge, error) {
 	if err := p.Config.Validate(); err != nil {
 		return nil, err
+	}
+	if p.Proofs.Gate != nil && p.Proofs.BuyerOf == nil {
+		return nil, errors.New("edge: proofs need BuyerOf")
 	}
 	pol, err := access.NewPolicy(p.Config.Access, time.Now)
 	if err != nil {
@@ -122,6 +124,7 @@ func New(p Params) (*Edge, error) {
 	if e.streams == nil {
 		e.streams = stream.NewRegistry()
 	}
+	e.origins = newOrigins(p.Config.Origins(), e.http)
 	e.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
 		QueueSize: p.Config.QueueSize, NoGOPStart: !p.Config.GOPStart, AudioHold: p.Config.AudioHold, Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
@@ -130,9 +133,12 @@ func New(p Params) (*Edge, error) {
 	e.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
 		Grace: p.Config.ShutdownGrace, Settings: p.Config.Settings, Services: p.Services,
-		Checks: []httpnode.Readier{newOriginLink(p.Config.OriginURL, e.http)},
+		Checks: []httpnode.Readier{newOriginLink(p.Config.Origins(), e.http)},
 		Routes: func(mux *http.ServeMux) {
 			e.whep.Register(mux)
+			if p.Proofs.Gate != nil {
+				e.registerProofs(mux, p.Proofs)
+			}
 			if p.Routes != nil {
 				p.Routes(mux)
 			}
@@ -171,7 +177,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	e.running = true
 	e.mu.Unlock()
 	defer e.stopPulls()
-	e.log.Info("edge running", "http", e.HTTPAddr(), "origin", e.cfg.OriginURL)
+	e.log.Info("edge running", "http", e.HTTPAddr(), "origins", e.cfg.Origins())
 	return e.node.Run(ctx, func() {
 		e.whep.Close()
 		e.stopPulls()
@@ -191,229 +197,5 @@ func (e *Edge) stopPulls() {
 			p.linger.Stop()
 		}
 		p.cancel()
-	}
-}
-
-// pull is one stream pulled from upstream, shared by its viewers.
-type pull struct {
-	name     string
-	st       *stream.Stream
-	refs     int
-	linger   *time.Timer
-	cancel   context.CancelFunc
-	ready    chan struct{} // closed after the first dial's outcome
-	firstErr error
-}
-
-// MapTS maps a media time (RTP timestamp) of the upstream's timeline onto
-// the timeline this edge's viewers see (they differ after an upstream
-// reconnect).
-func (e *Edge) MapTS(stream string, ts uint32) uint32 { return e.streams.MapTS(stream, ts) }
-
-// Acquire implements whep.Source: it starts pulling the stream if no
-// viewer has yet, and waits for the first dial.
-func (e *Edge) Acquire(ctx context.Context, name string) (*stream.Stream, func(), error) {
-	e.mu.Lock()
-	if !e.running {
-		e.mu.Unlock()
-		return nil, nil, errors.New("edge not running")
-	}
-	p := e.pulls[name]
-	if p == nil {
-		// The pull outlives the request that starts it: it is the edge's,
-		// ended by release (no viewers left) or by Run's drain.
-		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		p = &pull{name: name, st: stream.New(name, time.Second), cancel: cancel, ready: make(chan struct{})}
-		e.pulls[name] = p
-		e.streams.Add(p.st)
-		e.metrics.Streams.Set(float64(len(e.pulls)))
-		e.wg.Add(1)
-		go e.runPull(pctx, p)
-	}
-	p.refs++
-	if p.linger != nil {
-		p.linger.Stop()
-		p.linger = nil
-	}
-	e.mu.Unlock()
-	release := func() { e.release(p) }
-	select {
-	case <-p.ready:
-	case <-ctx.Done():
-		release()
-		return nil, nil, ctx.Err()
-	}
-	if p.firstErr != nil {
-		release()
-		return nil, nil, p.firstErr
-	}
-	return p.st, release, nil
-}
-
-func (e *Edge) release(p *pull) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p.refs--
-	if p.refs > 0 || e.pulls[p.name] != p {
-		return
-	}
-	stop := func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if p.refs == 0 && e.pulls[p.name] == p {
-			e.forget(p)
-		}
-	}
-	if e.cfg.IdleTimeout == 0 {
-		e.forget(p)
-		return
-	}
-	p.linger = time.AfterFunc(e.cfg.IdleTimeout, stop)
-}
-
-// forget stops pulling p. e.mu is held.
-func (e *Edge) forget(p *pull) {
-	delete(e.pulls, p.name)
-	e.streams.Remove(p.st)
-	e.metrics.Streams.Set(float64(len(e.pulls)))
-	p.cancel()
-	if e.onGone != nil {
-		e.onGone(p.name)
-	}
-	e.log.Info("upstream released: no viewers left", "stream", p.name)
-}
-
-// runPull keeps one upstream connection for p until its context ends,
-// redialing with capped backoff. Packets keep continuous sequence numbers
-// and timestamps across reconnects, so viewers never renegotiate.
-func (e *Edge) runPull(ctx context.Context, p *pull) {
-	defer e.wg.Done()
-	defer p.st.Close()
-	up := e.metrics.UpstreamUp.WithLabelValues(p.name)
-	defer up.Set(0)
-	log := e.log.With("stream", p.name)
-	url, err := whep.EndpointURL(e.cfg.OriginURL, p.name)
-	if err != nil {
-		p.firstErr = err
-		close(p.ready)
-		return
-	}
-	var (
-		vReb       = stream.Rebaser{ClockRate: media.VideoClockRate}
-		audioClock atomic.Uint32
-		haveKey    bool
-		keyTS      uint32
-		aReb       stream.Rebaser
-		first      = true
-		delay      = 250 * time.Millisecond
-		pktsV      = e.metrics.PacketsIn.WithLabelValues(p.name, "video")
-		pktsA      = e.metrics.PacketsIn.WithLabelValues(p.name, "audio")
-		bytesV     = e.metrics.BytesIn.WithLabelValues(p.name, "video")
-		bytesA     = e.metrics.BytesIn.WithLabelValues(p.name, "audio")
-	)
-	onPacket := func(kind stream.Kind, pkt *rtp.Packet) {
-		now := time.Now()
-		h := pkt.Header
-		h.Extension, h.Extensions, h.CSRC = false, nil, nil
-		sp := &stream.Packet{Kind: kind, Payload: pkt.Payload, Arrival: now}
-		if kind == stream.Video {
-			vReb.Map(&h, now)
-			p.st.SetSourceOffset(h.Timestamp - pkt.Timestamp)
-			// One keyframe mark per access unit: its first decodable packet.
-			if avc.IsKeyframeStart(pkt.Payload) && !(haveKey && h.Timestamp == keyTS) {
-				sp.Keyframe, haveKey, keyTS = true, true, h.Timestamp
-			}
-			pktsV.Inc()
-			bytesV.Add(float64(len(pkt.Payload)))
-		} else {
-			// The audio rebaser belongs to the audio track's goroutine;
-			// runPull hands it the clock rate of each new upstream.
-			aReb.ClockRate = audioClock.Load()
-			aReb.Map(&h, now)
-			pktsA.Inc()
-			bytesA.Add(float64(len(pkt.Payload)))
-		}
-		sp.Header = h
-		p.st.WritePacket(sp)
-	}
-	for {
-		tok, err := e.access.NodeToken(e.cfg.ID())
-		if err != nil {
-			log.Error("node token", "err", err) // a signing failure: not expected with HS256
-		}
-		cp := whep.ClientParams{API: e.pullAPI, URL: url, HTTP: e.http, OnPacket: onPacket, Token: tok}
-		if e.onEvent != nil {
-			cp.OnEvent = func(msg []byte) { e.onEvent(p.name, msg) }
-		}
-		c, err := whep.Dial(ctx, cp)
-		if err != nil {
-			result := "error"
-			if errors.Is(err, whep.ErrNotFound) {
-				result = "not_found"
-			}
-			e.metrics.UpstreamDials.WithLabelValues(p.name, result).Inc()
-			if ctx.Err() != nil {
-				if first {
-					p.firstErr = ctx.Err()
-					close(p.ready)
-				}
-				return
-			}
-			if first {
-				if errors.Is(err, whep.ErrNotFound) {
-					p.firstErr = whep.ErrNotFound
-				} else {
-					p.firstErr = fmt.Errorf("upstream %s: %w", e.cfg.OriginURL, err)
-				}
-				e.mu.Lock()
-				if e.pulls[p.name] == p {
-					delete(e.pulls, p.name)
-					e.streams.Remove(p.st)
-					e.metrics.Streams.Set(float64(len(e.pulls)))
-				}
-				e.mu.Unlock()
-				close(p.ready)
-				return
-			}
-			log.Warn("upstream dial failed, retrying", "err", err, "in", delay)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			delay = min(delay*2, 5*time.Second)
-			continue
-		}
-		e.metrics.UpstreamDials.WithLabelValues(p.name, "ok").Inc()
-		up.Set(1)
-		delay = 250 * time.Millisecond
-		tracks := c.Tracks()
-		if tracks.Audio != nil {
-			audioClock.Store(tracks.Audio.ClockRate)
-		}
-		p.st.OnKeyframeRequest(func() {
-			if c.RequestKeyframe() == nil {
-				e.metrics.KeyframeRequests.WithLabelValues("out").Inc()
-			}
-		})
-		p.st.SetTracks(tracks)
-		if first {
-			first = false
-			close(p.ready)
-		}
-		log.Info("upstream connected", "url", url, "audio", tracks.Audio != nil)
-		select {
-		case <-ctx.Done():
-		case <-c.Done():
-			log.Warn("upstream lost, redialing", "err", c.Err())
-		}
-		up.Set(0)
-		p.st.OnKeyframeRequest(nil)
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		_ = c.Close(closeCtx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
 	}
 }

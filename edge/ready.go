@@ -2,19 +2,17 @@ package edge
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 )
 
-// originLink is the edge's readiness check of its upstream: the origin (or
-// edge) it pulls from answers GET /healthz. One probe per TTL at most,
-// each within Timeout, so /readyz stays cheap.
+// originLink is the edge's readiness check of its upstream: one of the
+// origins (or edges) it may pull from answers GET /healthz. One probe
+// round per TTL at most, each probe within timeout, so /readyz stays cheap.
 type originLink struct {
-	url     string // upstream base URL + /healthz
+	urls    []string // upstream base URLs + /healthz
 	client  *http.Client
 	timeout time.Duration
 	ttl     time.Duration
@@ -24,9 +22,12 @@ type originLink struct {
 	err error
 }
 
-func newOriginLink(base string, client *http.Client) *originLink {
-	return &originLink{url: strings.TrimRight(base, "/") + "/healthz", client: client,
-		timeout: time.Second, ttl: time.Second}
+func newOriginLink(bases []string, client *http.Client) *originLink {
+	l := &originLink{client: client, timeout: time.Second, ttl: time.Second}
+	for _, b := range bases {
+		l.urls = append(l.urls, strings.TrimRight(b, "/")+"/healthz")
+	}
+	return l
 }
 
 // Ready implements httpnode.Readier.
@@ -48,21 +49,13 @@ func (l *originLink) check(ctx context.Context) error {
 	return l.err
 }
 
+// probe asks each origin in turn; the first that answers makes the link up.
 func (l *originLink) probe(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url, nil)
-	if err != nil {
-		return err
+	var err error
+	for _, u := range l.urls {
+		if err = probeHealth(ctx, l.client, u, l.timeout); err == nil {
+			return nil
+		}
 	}
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %d", l.url, resp.StatusCode)
-	}
-	return nil
+	return err
 }

@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -48,7 +49,7 @@ func (o *Origin) rotateKey(w http.ResponseWriter, r *http.Request) {
 	}
 	key, err := o.keys.rotate(name)
 	if err != nil {
-		jsonhttp.Error(w, o.log, http.StatusInternalServerError, err)
+		o.keyError(w, err)
 		return
 	}
 	o.log.Info("publish key rotated", "stream", name) // never the key
@@ -61,7 +62,7 @@ func (o *Origin) revokeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := o.keys.revoke(name); err != nil {
-		jsonhttp.Error(w, o.log, http.StatusInternalServerError, err)
+		o.keyError(w, err)
 		return
 	}
 	o.log.Info("publish key revoked", "stream", name)
@@ -88,4 +89,16 @@ func (o *Origin) maybeEndPublisher(r *http.Request, name string) bool {
 		return true
 	}
 	return false
+}
+
+// keyError answers a key change that failed: 503 when the shared store
+// did not take it (try again), 500 otherwise.
+func (o *Origin) keyError(w http.ResponseWriter, err error) {
+	if errors.Is(err, errKeysUnshared) {
+		o.log.Warn("publish key change refused", "err", err)
+		w.Header().Set("Retry-After", "1")
+		jsonhttp.Write(w, http.StatusServiceUnavailable, jsonhttp.ErrorBody{Error: err.Error()})
+		return
+	}
+	jsonhttp.Error(w, o.log, http.StatusInternalServerError, err)
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,6 +60,8 @@ type Params struct {
 	// ControlToken, when set, mounts the publish key routes of the
 	// control API behind it (the checkout control token).
 	ControlToken string
+	// Keys, when set, shares publish keys with the other origins.
+	Keys KeyStore
 }
 
 // Origin is a running origin node.
@@ -139,6 +142,11 @@ func New(p Params) (*Origin, error) {
 		_ = closeICE()
 		return nil, err
 	}
+	services := p.Services
+	if p.Keys != nil {
+		o.keys.shared = p.Keys
+		services = append(slices.Clip(services), keySync{o})
+	}
 	// One failure budget for RTSP and WHIP credentials (and, when the
 	// process shares it, the control API's token).
 	if o.guard = p.Guard; o.guard == nil {
@@ -176,7 +184,7 @@ func New(p Params) (*Origin, error) {
 	o.rtsp = rtsp
 	o.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
-		Grace: p.Config.ShutdownGrace, Settings: p.Config.Settings, Services: p.Services,
+		Grace: p.Config.ShutdownGrace, Settings: p.Config.Settings, Services: services,
 		Routes: func(mux *http.ServeMux) {
 			o.whep.Register(mux)
 			o.whip.Register(mux)

@@ -25,13 +25,17 @@ type stockKey struct{ drop, sku string }
 type board struct {
 	name string
 
-	mu       sync.Mutex
-	dead     bool // removed from the hub; look it up again
-	seq      uint64
-	nextID   uint64 // origin: overlay ids
-	overlays []Overlay
-	subs     []*sub
-	state    []byte // encoded state at seq; nil when stale
+	mu     sync.Mutex
+	dead   bool // removed from the hub; look it up again
+	seq    uint64
+	nextID uint64 // origin: overlay ids
+	// Origin with a BoardStore: the stored version this board holds, and
+	// whether a change of its own is not stored yet.
+	sharedVer   uint64
+	sharedDirty bool
+	overlays    []Overlay
+	subs        []*sub
+	state       []byte // encoded state at seq; nil when stale
 
 	// Stock coalescing.
 	pending   map[stockKey]int

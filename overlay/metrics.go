@@ -64,3 +64,20 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	}
 	return c, nil
 }
+
+// sharedMetrics count the origin's use of its BoardStore.
+type sharedMetrics struct {
+	saves, conflicts, adopted, errors prometheus.Counter
+}
+
+func newSharedMetrics(reg prometheus.Registerer) (*sharedMetrics, error) {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_overlay_shared_boards_total",
+		Help: "Shared overlay boards (origins), by event: saved, conflict (another origin saved first), adopted (another origin's pins taken), error (the board store did not answer)."},
+		[]string{"event"})
+	v, err := register(reg, v)
+	if err != nil {
+		return nil, err
+	}
+	return &sharedMetrics{saves: v.WithLabelValues("saved"), conflicts: v.WithLabelValues("conflict"),
+		adopted: v.WithLabelValues("adopted"), errors: v.WithLabelValues("error")}, nil
+}

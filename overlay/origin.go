@@ -37,6 +37,9 @@ type OriginParams struct {
 	MediaClock MediaClock
 	// Now is the wall clock of countdowns (default time.Now).
 	Now func() time.Time
+	// Boards, when set, shares the pinned overlays with the other origins
+	// of the deployment (a standby, or this one restarted).
+	Boards BoardStore
 }
 
 // OriginHub holds each stream's active overlays at the origin: the seller
@@ -46,9 +49,11 @@ type OriginParams struct {
 // NewOriginHub; Run polls the drops and expires countdowns.
 type OriginHub struct {
 	core
-	drops DropSource
-	clock MediaClock
-	notes chan dropNote
+	drops  DropSource
+	clock  MediaClock
+	notes  chan dropNote
+	shared BoardStore
+	sm     *sharedMetrics
 
 	tmu     sync.Mutex
 	tracked map[string]*trackedDrop // by drop id
@@ -84,10 +89,14 @@ func NewOriginHub(p OriginParams) (*OriginHub, error) {
 	if err != nil {
 		return nil, err
 	}
+	sm, err := newSharedMetrics(p.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	return &OriginHub{
 		core: core{cfg: p.Config, logger: p.Logger.With("component", "overlay-origin"), m: m, now: p.Now,
 			boards: map[string]*board{}},
-		drops: p.Drops, clock: p.MediaClock,
+		drops: p.Drops, clock: p.MediaClock, shared: p.Boards, sm: sm,
 		notes:   make(chan dropNote, 64),
 		tracked: map[string]*trackedDrop{},
 	}, nil
@@ -159,24 +168,35 @@ func (h *OriginHub) Show(ctx context.Context, stream string, req Request) (Overl
 	if d.ID != "" && h.dropState(d.ID) == checkout.StateClosed {
 		return Overlay{}, fmt.Errorf("%w: drop %q is closed", ErrConflict, d.ID)
 	}
-	if o.Kind == KindProduct {
-		for _, x := range b.overlays {
-			if x.Kind == KindProduct && x.Drop == o.Drop && x.SKU == o.SKU {
-				o.ID = x.ID
+	pin := func() error {
+		if o.Kind == KindProduct {
+			for _, x := range b.overlays {
+				if x.Kind == KindProduct && x.Drop == o.Drop && x.SKU == o.SKU {
+					o.ID = x.ID
+				}
 			}
 		}
-	}
-	if o.ID == "" {
-		if len(b.overlays) >= h.cfg.MaxOverlays {
-			return Overlay{}, fmt.Errorf("%w: stream %q already shows %d overlays (overlay.max_overlays)", ErrConflict, stream, len(b.overlays))
+		if o.ID == "" {
+			if len(b.overlays) >= h.cfg.MaxOverlays {
+				return fmt.Errorf("%w: stream %q already shows %d overlays (overlay.max_overlays)", ErrConflict, stream, len(b.overlays))
+			}
+			b.nextID++
+			o.ID = "ov-" + strconv.FormatUint(b.nextID, 10)
 		}
-		b.nextID++
-		o.ID = "ov-" + strconv.FormatUint(b.nextID, 10)
+		b.put(o)
+		b.seq++
+		ts, ok := h.clock(stream)
+		h.publish(b, TypeShow, encodeShow(b.seq, ts, ok, &o), start)
+		return nil
 	}
-	b.put(o)
-	b.seq++
-	ts, ok := h.clock(stream)
-	h.publish(b, TypeShow, encodeShow(b.seq, ts, ok, &o), start)
+	if err := pin(); err != nil {
+		return Overlay{}, err
+	}
+	// Another origin's change wins the race; this pin is made again on top
+	// of it (a new id if its own was taken).
+	if err := h.share(ctx, b, func() error { o.ID = ""; return pin() }); err != nil {
+		return Overlay{}, err
+	}
 	return o, nil
 }
 
@@ -188,11 +208,17 @@ func (h *OriginHub) Hide(stream, id string) error {
 		return fmt.Errorf("%w: overlay %q on stream %q", ErrNotFound, id, stream)
 	}
 	defer h.release(b)
-	if !b.remove(id) {
-		return fmt.Errorf("%w: overlay %q on stream %q", ErrNotFound, id, stream)
+	unpin := func() error {
+		if !b.remove(id) {
+			return fmt.Errorf("%w: overlay %q on stream %q", ErrNotFound, id, stream)
+		}
+		h.hideLocked(b, id, start)
+		return nil
 	}
-	h.hideLocked(b, id, start)
-	return nil
+	if err := unpin(); err != nil {
+		return err
+	}
+	return h.share(context.Background(), b, unpin)
 }
 
 func (h *OriginHub) hideLocked(b *board, id string, start time.Time) {
@@ -225,6 +251,7 @@ func (h *OriginHub) NotifyDropState(drop, state string) {
 // then closes every subscription.
 func (h *OriginHub) Run(ctx context.Context) error {
 	defer h.shutdown()
+	h.syncShared(ctx) // the pins other origins (or this one, before a restart) made
 	t := time.NewTicker(h.cfg.PollInterval)
 	defer t.Stop()
 	for {
@@ -234,6 +261,7 @@ func (h *OriginHub) Run(ctx context.Context) error {
 		case n := <-h.notes:
 			h.note(ctx, n)
 		case <-t.C:
+			h.syncShared(ctx)
 			h.poll(ctx)
 			h.expire()
 		}

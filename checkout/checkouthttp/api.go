@@ -11,6 +11,7 @@ import (
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
+	"github.com/livedrop/livedrop/internal/proof"
 )
 
 // EdgeAPI serves viewers' orders on an edge.
@@ -19,6 +20,7 @@ type EdgeAPI struct {
 	tokens   *OrderTokens
 	sessions Sessions
 	orders   BuyerOrders
+	gate     *proof.Gate // gate.go; nil: gates not enforced
 	logger   *slog.Logger
 }
 
@@ -108,6 +110,9 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 	b, err := DecodeOrder(r.Body)
 	if err != nil {
 		writeError(w, a.logger, err)
+		return
+	}
+	if !a.admit(w, r, r.PathValue("drop"), sess.Buyer) { // the buyer's proofs, for a gated drop (gate.go)
 		return
 	}
 	o, err := a.edge.PlaceOrder(r.Context(), checkout.OrderRequest{

@@ -18,6 +18,8 @@ import (
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/jsonhttp"
+	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
 )
@@ -121,6 +123,7 @@ type edgeCheckout struct {
 	edge       *checkout.Edge
 	api        *checkouthttp.EdgeAPI
 	buyers     *buyerSignIn
+	gate       *proof.Gate
 	probe      *checkout.StoreProbe
 	localFirst bool
 }
@@ -188,10 +191,14 @@ func orderTokenKeys(nodeSecrets []string) [][]byte {
 }
 
 func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store,
-	dataDir, edgeID, region string, nodeSecrets []string) (*edgeCheckout, error) {
+	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
 	if err != nil {
 		return nil, fmt.Errorf("access.node_secrets: %w", err)
+	}
+	gate, err := proof.New(proof.Params{Config: proofCfg, NodeSecrets: nodeSecrets, Registerer: reg})
+	if err != nil {
+		return nil, err
 	}
 	ce, err := checkout.NewEdge(checkout.EdgeParams{
 		Logger: log, Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: edgeID, Region: region, Store: store,
@@ -210,7 +217,28 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, err
 	}
-	return &edgeCheckout{edge: ce, api: api, buyers: buyers, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	api.SetGate(gate)
+	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+}
+
+// proofs are what the edge serves for gated drops, when checkout is on.
+func (s *edgeCheckout) proofs() edge.Proofs {
+	if s == nil {
+		return edge.Proofs{}
+	}
+	return edge.Proofs{Gate: s.gate, BuyerOf: s.proofBuyer}
+}
+
+// proofBuyer is who asks for a watch proof or a challenge: the buyer of
+// the request's session (Authorization: Bearer), as for an order, so a
+// proof vouches for the buyer who then orders with it.
+func (s *edgeCheckout) proofBuyer(r *http.Request) (string, error) {
+	tok, _ := jsonhttp.BearerToken(r)
+	sess, err := s.buyers.sessions.Verify(tok)
+	if err != nil {
+		return "", err
+	}
+	return sess.Buyer, nil
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,

@@ -260,7 +260,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 // startEdge builds the demo's edge with its orders and overlays.
 func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
 	reg, streams := prometheus.NewRegistry(), stream.NewRegistry()
-	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, d.store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region, cfg.Edge.Access.NodeSecrets)
+	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, d.store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region, cfg.Edge.Access.NodeSecrets, cfg.Edge.Proof)
 	if err != nil {
 		return err
 	}
@@ -272,6 +272,7 @@ func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
 		Config: cfg.Edge, Logger: log, Registry: reg, Routes: ui.Register,
 		Services: []httpnode.Service{orders, overlays},
 		Events:   hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams,
+		Proofs: orders.proofs(),
 	})
 	return err
 }

@@ -120,8 +120,12 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	o, err := origin.New(origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
-		Routes: ui.RegisterConsole, Events: feed, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken})
+	op := origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
+		Routes: ui.RegisterConsole, Events: feed, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken}
+	if rs, ok := store.(*checkout.RedisStore); ok {
+		op.Keys = redisKeys{rs.Client()} // the standby origins accept the same publish keys
+	}
+	o, err := origin.New(op)
 	if err != nil {
 		return err
 	}
@@ -140,15 +144,16 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	var (
 		services []httpnode.Service
 		stock    *checkout.Edge
+		orders   *edgeCheckout
 		streams  = stream.NewRegistry()
 	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, store, cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets)
+		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, store, cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets, cfg.Proof)
 		if err != nil {
 			return err
 		}
-		services, stock = append(services, ce), ce.edge
+		services, stock, orders = append(services, ce), ce.edge, ce
 	}
 	hub, overlays, err := edgeOverlays(log, reg, cfg.Overlay, stock, streams)
 	if err != nil {
@@ -160,7 +165,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 		return err
 	}
 	e, err := edge.New(edge.Params{Config: cfg.Config, Logger: log, Registry: reg, Routes: ui.Register, Services: services,
-		Events: hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams})
+		Events: hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams, Proofs: orders.proofs()})
 	if err != nil {
 		return err
 	}

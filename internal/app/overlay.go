@@ -21,11 +21,14 @@ var (
 // originOverlays builds the origin's overlay hub and its routes. The hub
 // stamps events with the clock of the origin's streams, read from streams:
 // the registry the origin is then built with (the hub is its event feed).
+// On a Redis checkout store the pins are shared with the other origins.
 func originOverlays(log *slog.Logger, reg prometheus.Registerer, cfg overlay.Config, drops overlay.DropSource,
 	token string, streams *stream.Registry, g *guard.Guard) (*overlay.OriginHub, *overlayhttp.OriginService, error) {
-	hub, err := overlay.NewOriginHub(overlay.OriginParams{
-		Logger: log, Registerer: reg, Config: cfg, Drops: drops, MediaClock: streams.MediaClock,
-	})
+	p := overlay.OriginParams{Logger: log, Registerer: reg, Config: cfg, Drops: drops, MediaClock: streams.MediaClock}
+	if rs, ok := drops.(*checkout.RedisStore); ok {
+		p.Boards = overlay.NewRedisBoards(rs.Client())
+	}
+	hub, err := overlay.NewOriginHub(p)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -78,6 +78,9 @@ func TestDependencies(t *testing.T) {
 			noImports: []string{"net/http", "net/smtp"}},
 		{pkg: "internal/stream", noDeps: []string{"net/http", "github.com/pion/webrtc/v4", mod + "origin", mod + "edge"}},
 		{pkg: "internal/avc", noDeps: []string{"net/http", "github.com/pion/webrtc/v4"}},
+		// The buyers' proofs are rules: no protocol, no media room, no checkout.
+		{pkg: "internal/proof", noDeps: []string{"github.com/pion/webrtc/v4", mod + "internal/whep", mod + "checkout"},
+			noImports: []string{"net/http"}},
 		// Pages take stream names from the domain, not from the WebRTC adapter.
 		{pkg: "internal/webui", noDeps: []string{mod + "internal/whep", "github.com/pion/webrtc/v4"}},
 		// The stream facts every room shares import nothing of the project.

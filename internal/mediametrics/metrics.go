@@ -11,30 +11,31 @@ import (
 
 // Metrics are the media path's Prometheus metrics.
 type Metrics struct {
-	Streams          prometheus.Gauge
-	Publishers       prometheus.Gauge
-	Viewers          *prometheus.GaugeVec   // stream, region
-	PacketsIn        *prometheus.CounterVec // stream, kind
-	BytesIn          *prometheus.CounterVec // stream, kind
-	PacketsOut       *prometheus.CounterVec // stream, kind
-	BytesOut         *prometheus.CounterVec // stream, kind
-	Dropped          *prometheus.CounterVec // stream, reason
-	UpstreamUp       *prometheus.GaugeVec   // stream
-	UpstreamDials    *prometheus.CounterVec // stream, result
-	SessionsCreated  *prometheus.CounterVec // role
-	SetupFailures    *prometheus.CounterVec // reason
-	HalfOpenClosed   prometheus.Counter
-	AuthFailures     prometheus.Counter
-	FirstKeyframe    prometheus.Histogram
-	AudioDropped     *prometheus.CounterVec // codec
-	IngestErrors     *prometheus.CounterVec // stream, reason
-	KeyframeRequests *prometheus.CounterVec // direction (in, out)
-	NACKs            *prometheus.CounterVec // stream
-	Retransmissions  *prometheus.CounterVec // stream, result
-	GOPStarts        *prometheus.CounterVec // stream
-	ForwardLatency   prometheus.Histogram
-	Writers          *prometheus.GaugeVec   // kind (shared, tcp)
-	SessionPaths     *prometheus.CounterVec // path (direct, pion)
+	Streams           prometheus.Gauge
+	Publishers        prometheus.Gauge
+	Viewers           *prometheus.GaugeVec   // stream, region
+	PacketsIn         *prometheus.CounterVec // stream, kind
+	BytesIn           *prometheus.CounterVec // stream, kind
+	PacketsOut        *prometheus.CounterVec // stream, kind
+	BytesOut          *prometheus.CounterVec // stream, kind
+	Dropped           *prometheus.CounterVec // stream, reason
+	UpstreamUp        *prometheus.GaugeVec   // stream
+	UpstreamDials     *prometheus.CounterVec // stream, result
+	UpstreamFailovers *prometheus.CounterVec // stream
+	SessionsCreated   *prometheus.CounterVec // role
+	SetupFailures     *prometheus.CounterVec // reason
+	HalfOpenClosed    prometheus.Counter
+	AuthFailures      prometheus.Counter
+	FirstKeyframe     prometheus.Histogram
+	AudioDropped      *prometheus.CounterVec // codec
+	IngestErrors      *prometheus.CounterVec // stream, reason
+	KeyframeRequests  *prometheus.CounterVec // direction (in, out)
+	NACKs             *prometheus.CounterVec // stream
+	Retransmissions   *prometheus.CounterVec // stream, result
+	GOPStarts         *prometheus.CounterVec // stream
+	ForwardLatency    prometheus.Histogram
+	Writers           *prometheus.GaugeVec   // kind (shared, tcp)
+	SessionPaths      *prometheus.CounterVec // path (direct, pion)
 }
 
 // New creates the metrics and registers them on reg.
@@ -70,6 +71,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		UpstreamDials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livedrop_upstream_dials_total", Help: "Upstream WHEP dials, by result (ok, not_found, error).",
 		}, []string{"stream", "result"}),
+		UpstreamFailovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livedrop_upstream_failovers_total", Help: "Times an edge's pull moved to the next origin of its list (the current one failed or died).",
+		}, []string{"stream"}),
 		SessionsCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livedrop_sessions_created_total", Help: "WHEP sessions created, by role of this node (origin, edge).",
 		}, []string{"role"}),
@@ -118,7 +122,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"path"}),
 	}
 	for _, c := range []prometheus.Collector{m.Streams, m.Publishers, m.Viewers, m.PacketsIn,
-		m.BytesIn, m.PacketsOut, m.BytesOut, m.Dropped, m.UpstreamUp, m.UpstreamDials,
+		m.BytesIn, m.PacketsOut, m.BytesOut, m.Dropped, m.UpstreamUp, m.UpstreamDials, m.UpstreamFailovers,
 		m.SessionsCreated, m.SetupFailures, m.HalfOpenClosed, m.AuthFailures, m.FirstKeyframe, m.AudioDropped,
 		m.IngestErrors, m.KeyframeRequests, m.NACKs, m.Retransmissions, m.GOPStarts, m.ForwardLatency, m.Writers, m.SessionPaths} {
 		if err := reg.Register(c); err != nil {

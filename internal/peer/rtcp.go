@@ -6,9 +6,10 @@ import (
 )
 
 // ReadRTCP reads what the peer sends back on snd until the sender closes:
-// keyframe requests (PLI, FIR) go to onKeyframe, NACKs to onNACK;
+// keyframe requests (PLI, FIR) go to onKeyframe, NACKs to onNACK, receiver
+// reports to onReport (nil: dropped);
 // everything else is read and dropped, as a sender must drain its RTCP.
-func ReadRTCP(snd *webrtc.RTPSender, onKeyframe func(), onNACK func(*rtcp.TransportLayerNack)) {
+func ReadRTCP(snd *webrtc.RTPSender, onKeyframe func(), onNACK func(*rtcp.TransportLayerNack), onReport func(*rtcp.ReceiverReport)) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := snd.Read(buf)
@@ -25,6 +26,10 @@ func ReadRTCP(snd *webrtc.RTPSender, onKeyframe func(), onNACK func(*rtcp.Transp
 				onKeyframe()
 			case *rtcp.TransportLayerNack:
 				onNACK(p)
+			case *rtcp.ReceiverReport:
+				if onReport != nil {
+					onReport(p)
+				}
 			}
 		}
 	}

@@ -131,8 +131,15 @@ func TestStaticAssets(t *testing.T) {
 	}
 	_, page := get(t, srv.URL+"/watch/shop1", nil)
 	refs := assetRef.FindAllStringSubmatch(page, -1)
-	if len(refs) != 3 {
-		t.Fatalf("page references %d static assets, want 3 (player.js, watch.js, player.css): %v", len(refs), refs)
+	if len(refs) != 4 {
+		t.Fatalf("page references %d static assets, want 4 (player.js, proofs.js, watch.js, player.css): %v", len(refs), refs)
+	}
+	// The proof-of-work worker is a script of our own (CSP: worker-src falls
+	// back to script-src 'self'), named by the page for proofs.js.
+	if m := regexp.MustCompile(`data-pow-worker="(/static/powworker\.js\?v=[0-9a-f]+)"`).FindStringSubmatch(page); m == nil {
+		t.Error("page names no versioned powworker.js")
+	} else if res, body := get(t, srv.URL+m[1], nil); res.StatusCode != http.StatusOK || !strings.Contains(body, "onmessage") {
+		t.Errorf("GET %s: %d", m[1], res.StatusCode)
 	}
 	want := map[string]string{
 		".js":  "text/javascript; charset=utf-8",

@@ -54,6 +54,7 @@ type session struct {
 	viewers   prometheus.Gauge
 	m         sessionMetrics
 	connected atomic.Bool
+	viewer    viewerState // receiver reports and claim (viewer.go)
 	halfOpen  *time.Timer // closes the session if ICE is not up in time; guarded by srv.mu
 	ended     bool        // close ran; guarded by srv.mu
 }
@@ -273,7 +274,7 @@ func (ss *session) retransmit(nack *rtcp.TransportLayerNack) {
 // history, keyframe requests passed to the stream, which coalesces them.
 func (ss *session) readRTCP(snd *webrtc.RTPSender) {
 	defer ss.srv.wg.Done()
-	peer.ReadRTCP(snd, ss.keyframeRequested, ss.retransmit)
+	peer.ReadRTCP(snd, ss.keyframeRequested, ss.retransmit, ss.report)
 }
 
 func (ss *session) keyframeRequested() {

@@ -46,6 +46,15 @@
     onPeerConnection: openDataChannel,
   });
 
+  // Proofs a gated drop asks before an order (proofs.js): watch time of this
+  // page's WHEP session, a proof of work solved in the background.
+  const proofs = window.LivedropProofs.create({
+    // Proofs vouch for the signed-in buyer: asked with the session.
+    auth: () => (currentSession() ? 'Bearer ' + session.session : ''),
+    session: () => player.session(),
+    workerURL: root.dataset.powWorker,
+  });
+
   function syncMute() {
     const muted = video.muted;
     muteBtn.setAttribute('aria-pressed', String(!muted));
@@ -664,6 +673,8 @@
     let state = 'error';
     let hint = 0; // the edge's retry_after_ms on a "held, try again" answer
     let held = 0;
+    let proofHeaders = await proofs.headers(); // the same on every retry of this tap
+    let powRetried = false;
     for (let i = 0; i <= ORDER_RETRIES; i++) {
       // A held answer waits the edge's hint (it does not count as a failed
       // try, so i may be 0 again); a failure backs off.
@@ -678,6 +689,7 @@
       // A retry may follow an attempt that was accepted but whose answer was
       // lost: say so, and the edge answers with that order.
       if (i > 0) headers['Idempotency-Retry'] = '1';
+      Object.assign(headers, proofHeaders);
       try {
         res = await fetch(url, {
           method: 'POST',
@@ -715,6 +727,16 @@
       } else if (res.status === 409) {
         text = 'Sold out';
         card.dataset.soldOut = 'true';
+      } else if (res.status === 403 && data && /^pow_/.test(data.code) && !powRetried) {
+        // A stale or spent challenge: solve a fresh one, try once more.
+        powRetried = true;
+        proofs.spent();
+        proofHeaders = await proofs.headers();
+        i--;
+        continue;
+      } else if (res.status === 403 && data && /^(watch_|pow_)/.test(data.code)) {
+        text = String(data.error || 'Watch a little longer before buying').slice(0, 120);
+        card.dataset.gate = data.code;
       } else if (res.status === 403) {
         text = 'Drop not open';
       } else if (res.status === 422) {
@@ -727,6 +749,7 @@
       }
       break;
     }
+    if (proofHeaders['Proof-Of-Work']) proofs.spent(); // one challenge per order
     card.dataset.busy = 'false';
     setOrderStatus(card, text, state);
     updateCard(card);
@@ -752,7 +775,9 @@
     device,
     signIn: openSignIn,
     signOut: forgetSession,
+    proofs: proofs.state,
   };
 
   player.start();
+  proofs.start();
 })();
