@@ -88,10 +88,6 @@ func NewRedisStore(rdb redis.UniversalClient, logger *slog.Logger) *RedisStore {
 // Close closes the client.
 func (s *RedisStore) Close() error { return s.rdb.Close() }
 
-// Client is the store's Redis client, for rooms that keep their own keys
-// beside the drops' (buyer sign-in); closing the store closes it.
-func (s *RedisStore) Client() redis.UniversalClient { return s.rdb }
-
 // unavailable wraps a transport error so it classifies as ErrUnavailable.
 func unavailable(op string, err error) error {
 	if err == nil {

@@ -82,7 +82,7 @@ func BenchmarkGatedOrder(b *testing.B) {
 			}
 			tokens, _ := NewOrderTokens([]byte("order-token-key-0123456789"))
 			buyers := buyertest.New(b, "")
-			api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: buyers.Sessions(), Orders: e, Logger: log})
+			api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: buyers.Sessions(), Logger: log})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 )
 
 // gatedEdge is one edge's order handler with its own gate, on a shared store.
-func gatedEdge(t *testing.T, buyers *buyertest.Buyers, st checkout.Store, id string, secrets ...string) (*http.ServeMux, *proof.Gate) {
+func gatedEdge(t *testing.T, st checkout.Store, id string, secrets ...string) (*http.ServeMux, *proof.Gate) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	cfg := checkout.Defaults()
@@ -42,7 +43,7 @@ func gatedEdge(t *testing.T, buyers *buyertest.Buyers, st checkout.Store, id str
 		t.Fatal(err)
 	}
 	tokens, _ := NewOrderTokens([]byte("order-token-key-0123456789"))
-	api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: buyers.Sessions(), Orders: e, Logger: log})
+	api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: gateBuyers(t).Sessions(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +53,24 @@ func gatedEdge(t *testing.T, buyers *buyertest.Buyers, st checkout.Store, id str
 	return mux, g
 }
 
-// order posts an order as the buyer called name (signed in).
-func order(t *testing.T, buyers *buyertest.Buyers, mux *http.ServeMux, drop, name, key string, hdr map[string]string) (int, map[string]any) {
+// gateBuyers signs the gate tests' buyers in: one session per name on
+// every edge of a test, the buyer id proofs are issued for (gateBuyers(t).ID).
+var (
+	gateBuyersOnce sync.Once
+	gateBuyersSet  *buyertest.Buyers
+)
+
+func gateBuyers(t testing.TB) *buyertest.Buyers {
+	gateBuyersOnce.Do(func() { gateBuyersSet = buyertest.New(t, "") })
+	return gateBuyersSet
+}
+
+// order posts an order as the signed-in buyer called buyer.
+func order(t *testing.T, mux *http.ServeMux, drop, buyer, key string, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
 	req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
 	req.Header.Set("Idempotency-Key", key)
-	req.Header.Set("Authorization", buyers.Bearer(name))
+	req.Header.Set("Authorization", gateBuyers(t).Bearer(buyer))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -92,33 +105,32 @@ func TestGatedOrderThroughAnyEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 	const secret = "shared-node-secret-0123"
-	buyers := buyertest.New(t, "")
-	a, ga := gatedEdge(t, buyers, st, "a", secret)
-	b, _ := gatedEdge(t, buyers, st, "b", secret)
+	a, ga := gatedEdge(t, st, "a", secret)
+	b, _ := gatedEdge(t, st, "b", secret)
 
-	st0, body := order(t, buyers, b, "g1", "ann", "k1", nil)
+	st0, body := order(t, b, "g1", "ann", "k1", nil)
 	if st0 != 403 || body["code"] != "watch_required" || body["seconds_left"] != 10.0 {
 		t.Fatalf("no proofs: %d %v", st0, body)
 	}
 	now := time.Now()
-	_, w, err := ga.IssueWatch(buyers.ID("ann"), "sess", proof.SessionState{Stream: "live", Connected: true, Receiving: now.Add(-12 * time.Second), LastReport: now}, now)
+	_, w, err := ga.IssueWatch(gateBuyers(t).ID("ann"), "sess", proof.SessionState{Stream: "live", Connected: true, Receiving: now.Add(-12 * time.Second), LastReport: now}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st0, body := order(t, buyers, b, "g1", "ann", "k1", map[string]string{WatchProofHeader: w}); st0 != 403 || body["code"] != "pow_required" {
+	if st0, body := order(t, b, "g1", "ann", "k1", map[string]string{WatchProofHeader: w}); st0 != 403 || body["code"] != "pow_required" {
 		t.Fatalf("watch proof only: %d %v", st0, body)
 	}
-	c, _ := ga.IssueChallenge(buyers.ID("ann"), now)
+	c, _ := ga.IssueChallenge(gateBuyers(t).ID("ann"), now)
 	proofs := map[string]string{WatchProofHeader: w, PoWHeader: c.Token + "." + strconv.FormatUint(proof.Solve(c.Seed, c.Bits), 10), PoWSolveHeader: "12"}
-	st1, first := order(t, buyers, b, "g1", "ann", "k1", proofs)
+	st1, first := order(t, b, "g1", "ann", "k1", proofs)
 	if st1 != 201 {
 		t.Fatalf("order at edge b with edge a's proofs: %d %v", st1, first)
 	}
-	st2, again := order(t, buyers, a, "g1", "ann", "k1", proofs)
+	st2, again := order(t, a, "g1", "ann", "k1", proofs)
 	if st2 != 201 || again["id"] != first["id"] {
 		t.Fatalf("retry through edge a: %d %v, want order %v", st2, again, first["id"])
 	}
-	if st0, body := order(t, buyers, b, "g1", "ann", "k2", proofs); st0 != 403 || body["code"] != "pow_replayed" {
+	if st0, body := order(t, b, "g1", "ann", "k2", proofs); st0 != 403 || body["code"] != "pow_replayed" {
 		t.Fatalf("the challenge for another order: %d %v", st0, body)
 	}
 }

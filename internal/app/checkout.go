@@ -122,8 +122,8 @@ func storeProbe(store checkout.Store) *checkout.StoreProbe {
 type edgeCheckout struct {
 	edge       *checkout.Edge
 	api        *checkouthttp.EdgeAPI
-	gate       *proof.Gate
 	buyers     *buyerSignIn
+	gate       *proof.Gate
 	probe      *checkout.StoreProbe
 	localFirst bool
 }
@@ -211,28 +211,32 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 		return nil, err
 	}
 	api, err := checkouthttp.NewEdgeAPI(checkouthttp.EdgeParams{Edge: ce, Tokens: tokens, Sessions: buyers.sessions,
-		Orders: ce, Logger: log})
+		Orders: ce, Logger: log}) // the edge's index of a buyer's orders
 	if err != nil {
 		return nil, err
 	}
 	api.SetGate(gate)
-	return &edgeCheckout{edge: ce, api: api, gate: gate, buyers: buyers, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
 }
 
-// proofs are what the edge serves for gated drops, when checkout is on: a
-// proof is for the buyer of the request's session, as an order is.
+// proofs are what the edge serves for gated drops, when checkout is on.
 func (s *edgeCheckout) proofs() edge.Proofs {
 	if s == nil {
 		return edge.Proofs{}
 	}
-	return edge.Proofs{Gate: s.gate, BuyerOf: func(r *http.Request) (string, error) {
-		tok, _ := jsonhttp.BearerToken(r)
-		sess, err := s.buyers.sessions.Verify(tok)
-		if err != nil {
-			return "", fmt.Errorf("a buyer session is required: %w", err)
-		}
-		return sess.Buyer, nil
-	}}
+	return edge.Proofs{Gate: s.gate, BuyerOf: s.proofBuyer}
+}
+
+// proofBuyer is who asks for a watch proof or a challenge: the buyer of
+// the request's session (Authorization: Bearer), as for an order, so a
+// proof vouches for the buyer who then orders with it.
+func (s *edgeCheckout) proofBuyer(r *http.Request) (string, error) {
+	tok, _ := jsonhttp.BearerToken(r)
+	sess, err := s.buyers.sessions.Verify(tok)
+	if err != nil {
+		return "", err
+	}
+	return sess.Buyer, nil
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,

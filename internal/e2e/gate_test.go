@@ -16,9 +16,9 @@ import (
 	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
-// gatedOrder posts an order as the signed-in buyer called name with the
+// gatedOrder posts an order as the signed-in buyer called buyer with the
 // given proof headers and returns the status and the decoded answer.
-func gatedOrder(t *testing.T, edgeURL, drop, name, key string, hdr map[string]string) (int, map[string]any) {
+func gatedOrder(t *testing.T, edgeURL, drop, buyer, key string, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest("POST", edgeURL+"/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
 	if err != nil {
@@ -26,7 +26,7 @@ func gatedOrder(t *testing.T, edgeURL, drop, name, key string, hdr map[string]st
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
-	req.Header.Set("Authorization", signedIn(t).Bearer(name))
+	req.Header.Set("Authorization", signedIn(t).Bearer(buyer))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -45,12 +45,10 @@ func getJSON(t *testing.T, req *http.Request) (int, map[string]any) {
 	return resp.StatusCode, body
 }
 
-// watchProof asks for a watch proof of session as the signed-in buyer
-// called name.
-func watchProof(t *testing.T, edgeURL, session, name string) (int, map[string]any) {
+func watchProof(t *testing.T, edgeURL, session, buyer string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", edgeURL+"/v1/watch-proof?session="+url.QueryEscape(session), nil)
-	req.Header.Set("Authorization", signedIn(t).Bearer(name))
+	req.Header.Set("Authorization", signedIn(t).Bearer(buyer))
 	return getJSON(t, req)
 }
 
@@ -210,19 +208,6 @@ func TestViewerPageSolvesProofOfWork(t *testing.T) {
 	if err := page.WaitFor(ctx, `document.querySelector('[data-testid="status"]').textContent.trim() === "playing"`, 30*time.Second); err != nil {
 		t.Fatalf("viewer page not playing: %v (console %v)", err, page.Console())
 	}
-	// The buyer signs in (a guest): proofs are for a signed-in buyer.
-	if err := page.Eval(ctx, `window.livedrop.signIn(), true`, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := page.WaitFor(ctx, `!document.querySelector('[data-testid="signin"]').hidden`, 10*time.Second); err != nil {
-		t.Fatalf("no sign-in step: %v", err)
-	}
-	if err := page.Click(ctx, `[data-testid="signin-guest"]`); err != nil {
-		t.Fatal(err)
-	}
-	if err := page.WaitFor(ctx, `!!window.livedrop.buyer()`, 10*time.Second); err != nil {
-		t.Fatalf("not signed in as a guest: %v (console %v)", err, page.Console())
-	}
 	// A drop asking 10 minutes of watch time: the tap is refused, and the
 	// buyer reads why and how long is left.
 	call(t, "POST", ctl+"/v1/drops", demoToken, `{"id":"long","stream":"demo","gate":{"watch_seconds":600,"proof_of_work":true},
@@ -232,6 +217,16 @@ func TestViewerPageSolvesProofOfWork(t *testing.T) {
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal([]byte(call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"long","sku":"tee"}`, 201)), &pinned)
+	// Proofs vouch for a signed-in buyer: this one continues as a guest.
+	if err := page.Eval(ctx, `(window.livedrop.signIn(), true)`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.Click(ctx, `[data-testid="signin-guest"]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.WaitFor(ctx, `!!window.livedrop.buyer()`, 10*time.Second); err != nil {
+		t.Fatalf("guest sign-in: %v (console %v)", err, page.Console())
+	}
 	if err := page.WaitFor(ctx, `!!document.querySelector('[data-testid="buy"]') && !!window.livedrop.proofs().watch`, 15*time.Second); err != nil {
 		t.Fatalf("no Buy button or no watch proof: %v", err)
 	}

@@ -49,7 +49,8 @@
   // Proofs a gated drop asks before an order (proofs.js): watch time of this
   // page's WHEP session, a proof of work solved in the background.
   const proofs = window.LivedropProofs.create({
-    auth: () => (currentSession() ? session.session : ''), // proofs are for the signed-in buyer
+    // Proofs vouch for the signed-in buyer: asked with the session.
+    auth: () => (currentSession() ? 'Bearer ' + session.session : ''),
     session: () => player.session(),
     workerURL: root.dataset.powWorker,
   });
