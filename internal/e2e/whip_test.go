@@ -240,6 +240,15 @@ func TestWHIPPublisherReachesViewersAtTheEdge(t *testing.T) {
 		t.Fatalf("REMB says %d bit/s for a 300 kbit/s publisher", b)
 	}
 
+	// OBS sends no trickle: a PATCH is answered 405 cleanly, the session
+	// goes on.
+	req, _ := http.NewRequest("PATCH", pub.location, strings.NewReader("a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n"))
+	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != 405 || resp.Header.Get("Allow") == "" {
+		t.Fatalf("trickle PATCH: %d (Allow %q), want 405 with Allow", resp.StatusCode, resp.Header.Get("Allow"))
+	}
 	if code, body, _ := postWHIP(t, url, pubPass); code != 409 || !strings.Contains(body, "already has a live publisher") {
 		t.Fatalf("second publisher: %d %q, want 409", code, body)
 	}
