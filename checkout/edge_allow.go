@@ -133,7 +133,8 @@ func (e *Edge) errLimit(def SKU, key string) error {
 // acquire gets the allowances of need for this edge, asking the store in
 // one call for all that nobody here is acquiring. An allowance another edge
 // holds is marked wanted from it, and asked for again every poll until
-// giveUp; then it answers ErrHeld (try again shortly), never a refusal.
+// giveUp; then it answers ErrLimitHeld (class held: try again shortly),
+// never a refusal.
 func (e *Edge) acquire(ctx context.Context, drop, sku string, sk *edgeSKU, need []Limit, giveUp time.Time) error {
 	poll := max(e.cfg.SyncInterval/5, 5*time.Millisecond)
 	for {
@@ -167,14 +168,14 @@ func (e *Edge) acquire(ctx context.Context, drop, sku string, sk *edgeSKU, need 
 		}
 		e.kickShip()
 		if !time.Now().Add(poll).Before(giveUp) {
-			return fmt.Errorf("a purchase limit of this order is held by another edge: %w", ErrHeld)
+			return ErrLimitHeld
 		}
 		t := time.NewTimer(poll)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("a purchase limit of this order is held by another edge: %w", ErrHeld)
+			return ErrLimitHeld
 		}
 	}
 }
