@@ -297,18 +297,25 @@ func (e *Edge) prepareAllowances(ctx context.Context) {
 		var items []AllowItem
 		var owners []*edgeSKU
 		for i, sk := range skus {
-			sk.mu.Lock()
-			def := sk.def
+			def := sk.definition()
+			// The keys are hashed outside the lock; orders only wait for
+			// the marking.
+			var lims []Limit
 			for _, p := range subs {
-				for _, l := range limitsOf(def, p.buyer, p.device, p.ip) {
-					a := sk.allowanceEntry(l.Key)
-					if a.usable(now) || a.busy || a.pending > 0 {
-						continue
-					}
-					a.busy = true
-					items = append(items, AllowItem{SKU: names[i], Limit: l})
-					owners = append(owners, sk)
+				lims = append(lims, limitsOf(def, p.buyer, p.device, p.ip)...)
+			}
+			if len(lims) == 0 {
+				continue
+			}
+			sk.mu.Lock()
+			for _, l := range lims {
+				a := sk.allowanceEntry(l.Key)
+				if a.usable(now) || a.busy || a.pending > 0 {
+					continue
 				}
+				a.busy = true
+				items = append(items, AllowItem{SKU: names[i], Limit: l})
+				owners = append(owners, sk)
 			}
 			sk.mu.Unlock()
 		}
@@ -329,8 +336,10 @@ func (e *Edge) prepareAllowances(ctx context.Context) {
 	}
 }
 
-// maxSweptPerSKU bounds the allowances one sweep looks at per SKU.
-const maxSweptPerSKU = 8192
+// maxSweptPerSKU bounds the allowances one sweep looks at per SKU (tens of
+// microseconds under the SKU's lock); at two sweeps a second that is a few
+// thousand a second, well above the rate buyers arrive at one edge.
+const maxSweptPerSKU = 1024
 
 // maxAllowPerCall bounds the allowances one store call leases, so one
 // script never holds Redis for long.
