@@ -512,3 +512,49 @@ func TestEdgeDrainHandsAllowancesBack(t *testing.T) {
 	_ = o
 	settled(t, h.store, "drain", 3)
 }
+
+// Buyers who signed in before the drop opened are prepared when it opens:
+// their first orders make no allowance call either.
+func TestEdgePreparesAgainWhenTheDropOpens(t *testing.T) {
+	cfg := testConfig()
+	cs := &countingStore{Store: newHarness(t, cfg).store}
+	h := newHarnessOn(t, cfg, cs)
+	if _, err := h.ctl.CreateDrop(context.Background(), limitDrop("later", 100, 2, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	e := h.edge(t, "early", cfg, nil)
+	eventually(t, 5*time.Second, "the edge to know the drop", func() bool {
+		ed := e.dropEntry("later")
+		ed.mu.Lock()
+		defer ed.mu.Unlock()
+		return ed.fetched && ed.state == StateCreated
+	})
+	for i := range 40 {
+		e.Prepare(fmt.Sprint("early", i), "", "")
+	}
+	granted := func() float64 { return testutil.ToFloat64(e.m.allowance.WithLabelValues("granted")) }
+	eventually(t, 5*time.Second, "the hints taken (nothing open to prepare yet)", func() bool { return len(e.prepq) == 0 })
+	if g := granted(); g != 0 {
+		t.Fatalf("%v allowances granted before the drop opened", g)
+	}
+	if err := h.ctl.Open(context.Background(), "later"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the early buyers prepared at the opening", func() bool { return granted() >= 40 })
+	eventually(t, 5*time.Second, "a lease", func() bool {
+		sk := e.dropEntry("later").skuEntry("tee")
+		sk.mu.Lock()
+		defer sk.mu.Unlock()
+		return sk.avail > 0
+	})
+	before := cs.allows.Load()
+	for i := range 40 {
+		if _, err := e.PlaceOrder(context.Background(), OrderRequest{Drop: "later", SKU: "tee", Qty: 1, Buyer: fmt.Sprint("early", i), IdempotencyKey: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.allows.Load() - before; n != 0 {
+		t.Fatalf("the early buyers' first orders made %d allowance calls, want 0", n)
+	}
+	settled(t, h.store, "later", 40)
+}
