@@ -135,3 +135,39 @@ func BenchmarkAccept(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLimitCheck is the CPU a purchase limit adds to an order sold from
+// the lease, in memory (no journal, no store): the limits of a request
+// (device id and address hashed) and the allowance checks, against the same
+// sale without limits.
+//
+//	go test -run '^$' -bench LimitCheck -benchmem ./checkout/
+func BenchmarkLimitCheck(b *testing.B) {
+	for _, limited := range []bool{false, true} {
+		name := "none"
+		if limited {
+			name = "buyer-device-ip"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := &Edge{cfg: Defaults(), syncKick: make(chan struct{}, 1)}
+			def := SKU{SKU: "tee", PriceCents: 100, Currency: "EUR", Stock: MaxStock}
+			if limited {
+				def.MaxPerBuyer, def.MaxPerDevice, def.MaxPerIP = MaxQty, MaxStock, MaxStock
+			}
+			sk := &edgeSKU{def: def, allow: map[string]*allowance{}, avail: 1 << 40, recovered: true, deadline: time.Now().Add(time.Hour)}
+			until := time.Now().Add(time.Hour)
+			for _, l := range limitsOf(def, "alice", "phone-1", "198.51.100.7") {
+				sk.allow[l.Key] = &allowance{left: 1 << 40, until: until}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				lims := limitsOf(def, "alice", "phone-1", "198.51.100.7")
+				o := Order{Qty: 1, Limits: limitKeys(lims)}
+				if ok, need, over := e.sellFromLease(sk, o, lims); !ok || need != nil || over != "" {
+					b.Fatalf("not sold: %v %v %q", ok, need, over)
+				}
+			}
+		})
+	}
+}

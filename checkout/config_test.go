@@ -24,6 +24,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{func(c *Config) { c.RedisURL = "http://x" }, "checkout.redis_url:"},
 		{func(c *Config) { c.Payment.Provider = "stripe" }, "checkout.payment.provider:"},
 		{func(c *Config) { c.SyncInterval = time.Minute }, "checkout.sync_interval:"},
+		{func(c *Config) { c.RateLimitPerDevice = -1 }, "checkout.rate_limit_per_device:"},
+		{func(c *Config) { c.RateLimitPerIP = 50; c.RateLimitIPBurst = 0 }, "checkout.rate_limit_ip_burst:"},
 	}
 	for _, tc := range cases {
 		c := Defaults()

@@ -71,7 +71,12 @@ type Edge struct {
 	payq     chan Order
 	prepq    chan prepared // Prepare's hints, taken by the sync loop
 
-	sweptAt time.Time // owned by the sync loop: the last allowance sweep
+	// Owned by the sync loop: the last allowance sweep, the hints Prepare
+	// gave, and per drop that just opened the cursor of those to prepare
+	// again.
+	sweptAt   time.Time
+	recent    recentPrepared
+	reprepare map[string]int
 
 	listedAt time.Time // owned by the sync loop
 }
@@ -161,9 +166,10 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 			RateLimit{p.Config.RateLimitPerBuyer, p.Config.RateLimitBurst},
 			RateLimit{p.Config.RateLimitPerDevice, p.Config.RateLimitBurst},
 			RateLimit{p.Config.RateLimitPerIP, p.Config.RateLimitIPBurst}),
-		syncKick: make(chan struct{}, 1),
-		payq:     make(chan Order, 8192),
-		prepq:    make(chan prepared, 8192),
+		syncKick:  make(chan struct{}, 1),
+		payq:      make(chan Order, 8192),
+		prepq:     make(chan prepared, 8192),
+		reprepare: map[string]int{},
 	}, nil
 }
 

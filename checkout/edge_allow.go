@@ -133,7 +133,8 @@ func (e *Edge) errLimit(def SKU, key string) error {
 // acquire gets the allowances of need for this edge, asking the store in
 // one call for all that nobody here is acquiring. An allowance another edge
 // holds is marked wanted from it, and asked for again every poll until
-// giveUp; then it answers ErrHeld (try again shortly), never a refusal.
+// giveUp; then it answers ErrLimitHeld (class held: try again shortly),
+// never a refusal.
 func (e *Edge) acquire(ctx context.Context, drop, sku string, sk *edgeSKU, need []Limit, giveUp time.Time) error {
 	poll := max(e.cfg.SyncInterval/5, 5*time.Millisecond)
 	for {
@@ -167,14 +168,14 @@ func (e *Edge) acquire(ctx context.Context, drop, sku string, sk *edgeSKU, need 
 		}
 		e.kickShip()
 		if !time.Now().Add(poll).Before(giveUp) {
-			return fmt.Errorf("a purchase limit of this order is held by another edge: %w", ErrHeld)
+			return ErrLimitHeld
 		}
 		t := time.NewTimer(poll)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("a purchase limit of this order is held by another edge: %w", ErrHeld)
+			return ErrLimitHeld
 		}
 	}
 }
@@ -237,10 +238,12 @@ func (e *Edge) kickShip() {
 // card load): the sync loop leases the buyer's, device's and address's
 // allowances for the drops open at this edge in bulk (one store call per
 // drop and up to maxAllowPerCall subjects), so their first order needs no
-// round trip. A prepared allowance lasts 0.8 lease_ttl: call Prepare again
-// when a drop opens (the card shows) for buyers already signed in. It never
-// blocks (a full queue drops the hint, counted); an empty subject is
-// skipped; allowances another edge holds are left with it.
+// round trip. The edge remembers the last 131,072 hints for 30 minutes and
+// prepares them again when a drop opens, so buyers who signed in before it
+// opened are ready too. A prepared allowance lasts 0.8 lease_ttl: for a
+// buyer who waits longer with the card open, call Prepare again (on card
+// load). It never blocks (a full queue drops the hint, counted); an empty
+// subject is skipped; allowances another edge holds are left with it.
 func (e *Edge) Prepare(buyer, device, ip string) {
 	if !ValidBuyer(buyer) || (device != "" && !validSubject(device)) || (ip != "" && !validSubject(ip)) {
 		return
@@ -269,7 +272,9 @@ type prepared struct{ buyer, device, ip string }
 const maxPreparedPerSync = 4096
 
 // prepareAllowances takes the queued hints and acquires their allowances in
-// every open drop the edge knows, one store call per drop.
+// every open drop the edge knows, one store call per drop; it remembers the
+// hints, and for a drop that has just opened prepares the remembered ones
+// again, a stretch per sync (buyers sign in before a drop opens).
 func (e *Edge) prepareAllowances(ctx context.Context) {
 	var subs []prepared
 	for len(subs) < maxPreparedPerSync {
@@ -281,10 +286,10 @@ func (e *Edge) prepareAllowances(ctx context.Context) {
 		}
 		break
 	}
-	if len(subs) == 0 {
-		return
-	}
 	now := time.Now()
+	for _, p := range subs {
+		e.recent.add(p, now)
+	}
 	for _, ed := range e.dropList() {
 		ed.mu.Lock()
 		open := ed.fetched && ed.state == StateOpen
@@ -292,48 +297,118 @@ func (e *Edge) prepareAllowances(ctx context.Context) {
 		if !open {
 			continue
 		}
-		names, skus := ed.skuList()
-		var items []AllowItem
-		var owners []*edgeSKU
-		for i, sk := range skus {
-			sk.mu.Lock()
-			def := sk.def
-			for _, p := range subs {
-				for _, l := range limitsOf(def, p.buyer, p.device, p.ip) {
-					a := sk.allowanceEntry(l.Key)
-					if a.usable(now) || a.busy || a.pending > 0 {
-						continue
-					}
-					a.busy = true
-					items = append(items, AllowItem{SKU: names[i], Limit: l})
-					owners = append(owners, sk)
-				}
-			}
-			sk.mu.Unlock()
+		if len(subs) > 0 {
+			e.prepareIn(ctx, ed, subs)
 		}
-		for len(items) > 0 {
-			n := min(len(items), maxAllowPerCall)
-			cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
-			left, err := e.store.Allow(cctx, AllowOp{Drop: ed.id, Edge: e.id, TTL: e.cfg.LeaseTTL, Items: items[:n]})
-			cancel()
-			for i, it := range items[:n] {
-				var one []int
-				if err == nil {
-					one = left[i : i+1]
-				}
-				e.granted(owners[i], []Limit{it.Limit}, one, err, now)
+		if cur, ok := e.reprepare[ed.id]; ok {
+			again, next := e.recent.since(cur, now.Add(-maxPreparedAge), maxPreparedPerSync)
+			if len(again) > 0 {
+				e.prepareIn(ctx, ed, again)
 			}
-			items, owners = items[n:], owners[n:]
+			if len(again) < maxPreparedPerSync {
+				delete(e.reprepare, ed.id)
+			} else {
+				e.reprepare[ed.id] = next
+			}
 		}
 	}
 }
 
-// maxSweptPerSKU bounds the allowances one sweep looks at per SKU.
-const maxSweptPerSKU = 8192
+// prepareIn acquires, for the subjects of subs, the allowances of one open
+// drop that this edge does not hold yet (soft: those other edges hold stay).
+func (e *Edge) prepareIn(ctx context.Context, ed *edgeDrop, subs []prepared) {
+	now := time.Now()
+	names, skus := ed.skuList()
+	var items []AllowItem
+	var owners []*edgeSKU
+	for i, sk := range skus {
+		def := sk.definition()
+		// The keys are hashed outside the lock; orders only wait for the
+		// marking.
+		var lims []Limit
+		for _, p := range subs {
+			lims = append(lims, limitsOf(def, p.buyer, p.device, p.ip)...)
+		}
+		if len(lims) == 0 {
+			continue
+		}
+		sk.mu.Lock()
+		for _, l := range lims {
+			a := sk.allowanceEntry(l.Key)
+			if a.usable(now) || a.busy || a.pending > 0 {
+				continue
+			}
+			a.busy = true
+			items = append(items, AllowItem{SKU: names[i], Limit: l})
+			owners = append(owners, sk)
+		}
+		sk.mu.Unlock()
+	}
+	for len(items) > 0 {
+		n := min(len(items), maxAllowPerCall)
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+		left, err := e.store.Allow(cctx, AllowOp{Drop: ed.id, Edge: e.id, TTL: e.cfg.LeaseTTL, Items: items[:n]})
+		cancel()
+		for i, it := range items[:n] {
+			var one []int
+			if err == nil {
+				one = left[i : i+1]
+			}
+			e.granted(owners[i], []Limit{it.Limit}, one, err, now)
+		}
+		items, owners = items[n:], owners[n:]
+	}
+}
 
 // maxAllowPerCall bounds the allowances one store call leases, so one
 // script never holds Redis for long.
 const maxAllowPerCall = 1000
+
+// Prepared hints are remembered (the last maxRecentPrepared, for
+// maxPreparedAge) to prepare them again when a drop opens.
+const (
+	maxRecentPrepared = 1 << 17
+	maxPreparedAge    = 30 * time.Minute
+)
+
+// recentPrepared is a ring of the last hints, owned by the sync loop. seq
+// counts every hint ever added; a cursor is such a count.
+type recentPrepared struct {
+	ring []preparedAt
+	seq  int
+}
+
+type preparedAt struct {
+	p  prepared
+	at time.Time
+}
+
+func (r *recentPrepared) add(p prepared, now time.Time) {
+	if len(r.ring) < maxRecentPrepared {
+		r.ring = append(r.ring, preparedAt{p, now})
+	} else {
+		r.ring[r.seq%maxRecentPrepared] = preparedAt{p, now}
+	}
+	r.seq++
+}
+
+// since returns up to n hints added at or after cursor (or the oldest still
+// kept), newer than notBefore, and the cursor after them.
+func (r *recentPrepared) since(cursor int, notBefore time.Time, n int) ([]prepared, int) {
+	cursor = max(cursor, r.seq-len(r.ring))
+	var out []prepared
+	for ; cursor < r.seq && len(out) < n; cursor++ {
+		if pa := r.ring[cursor%maxRecentPrepared]; pa.at.After(notBefore) {
+			out = append(out, pa.p)
+		}
+	}
+	return out, cursor
+}
+
+// maxSweptPerSKU bounds the allowances one sweep looks at per SKU (tens of
+// microseconds under the SKU's lock); at two sweeps a second that is a few
+// thousand a second, well above the rate buyers arrive at one edge.
+const maxSweptPerSKU = 1024
 
 // handBack releases the allowances other edges asked for once every unit
 // sold under them is counted, and, every sweep, the ones idle or expired

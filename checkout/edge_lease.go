@@ -91,7 +91,13 @@ func (e *Edge) syncDrop(ctx context.Context, ed *edgeDrop, elapsed time.Duration
 	if err != nil {
 		return
 	}
+	ed.mu.Lock()
+	was := ed.state
+	ed.mu.Unlock()
 	ed.setState(v.State)
+	if was != StateOpen && v.State == StateOpen {
+		e.reprepare[ed.id] = 0 // buyers who showed up before it opened
+	}
 	e.handBack(cctx, ed, v.Wanted, sweep)
 	// Read after the view, the index holds every order that existed when
 	// the view was taken.

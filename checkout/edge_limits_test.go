@@ -87,7 +87,7 @@ func place(t *testing.T, e *Edge, req OrderRequest) (Order, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		o, err := e.PlaceOrder(context.Background(), req)
-		if !errors.Is(err, ErrHeld) || time.Now().After(deadline) {
+		if ClassOf(err) != ClassHeld || time.Now().After(deadline) {
 			return o, err
 		}
 		time.Sleep(e.RetryHint())
@@ -208,7 +208,7 @@ func TestEdgeBuyerMovesToAnotherEdge(t *testing.T) {
 	if took > cfg.HeldWait+100*time.Millisecond {
 		t.Fatalf("the order at the second edge took %v (held_wait %v)", took, cfg.HeldWait)
 	}
-	if err != nil && !errors.Is(err, ErrHeld) {
+	if err != nil && ClassOf(err) != ClassHeld {
 		t.Fatalf("the order at the second edge: %v, want the order or held", err)
 	}
 	if err != nil {
@@ -476,4 +476,85 @@ func TestEdgeLimitNeverExceededWhenAnEdgeCannotShip(t *testing.T) {
 	if tt := mustTotals(t, h.store, "cut"); tt.Sold != 2 || tt.Cancelled != 2 {
 		t.Fatalf("ann holds more than her limit: %+v", tt)
 	}
+}
+
+// An edge that stops (drain) hands its allowances back: the buyer's next
+// order at another edge is answered at once, not "held" until they expire.
+func TestEdgeDrainHandsAllowancesBack(t *testing.T) {
+	cfg := testConfig()
+	cfg.LeaseTTL = 10 * time.Second // expiry alone would keep the buyer waiting
+	h := newHarness(t, cfg)
+	h.open(t, limitDrop("drain", 100, 3, 0, 0))
+	a, err := NewEdge(EdgeParams{Logger: testLogger(t), Registerer: prometheus.NewRegistry(), Config: cfg,
+		DataDir: t.TempDir(), EdgeID: "leaving", Store: h.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	<-a.Ready()
+	b := h.edge(t, "staying", cfg, nil)
+	if _, err := place(t, a, OrderRequest{Drop: "drain", SKU: "tee", Qty: 1, Buyer: "dee", IdempotencyKey: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	o, err := b.PlaceOrder(context.Background(), OrderRequest{Drop: "drain", SKU: "tee", Qty: 2, Buyer: "dee", IdempotencyKey: "2"})
+	if err != nil {
+		t.Fatalf("the next order at the staying edge: %v, want the order at once", err)
+	}
+	if _, err := b.PlaceOrder(context.Background(), OrderRequest{Drop: "drain", SKU: "tee", Qty: 1, Buyer: "dee", IdempotencyKey: "3"}); !errors.Is(err, ErrLimit) {
+		t.Fatalf("a fourth unit: %v, want ErrLimit", err)
+	}
+	_ = o
+	settled(t, h.store, "drain", 3)
+}
+
+// Buyers who signed in before the drop opened are prepared when it opens:
+// their first orders make no allowance call either.
+func TestEdgePreparesAgainWhenTheDropOpens(t *testing.T) {
+	cfg := testConfig()
+	cs := &countingStore{Store: newHarness(t, cfg).store}
+	h := newHarnessOn(t, cfg, cs)
+	if _, err := h.ctl.CreateDrop(context.Background(), limitDrop("later", 100, 2, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	e := h.edge(t, "early", cfg, nil)
+	eventually(t, 5*time.Second, "the edge to know the drop", func() bool {
+		ed := e.dropEntry("later")
+		ed.mu.Lock()
+		defer ed.mu.Unlock()
+		return ed.fetched && ed.state == StateCreated
+	})
+	for i := range 40 {
+		e.Prepare(fmt.Sprint("early", i), "", "")
+	}
+	granted := func() float64 { return testutil.ToFloat64(e.m.allowance.WithLabelValues("granted")) }
+	eventually(t, 5*time.Second, "the hints taken (nothing open to prepare yet)", func() bool { return len(e.prepq) == 0 })
+	if g := granted(); g != 0 {
+		t.Fatalf("%v allowances granted before the drop opened", g)
+	}
+	if err := h.ctl.Open(context.Background(), "later"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the early buyers prepared at the opening", func() bool { return granted() >= 40 })
+	eventually(t, 5*time.Second, "a lease", func() bool {
+		sk := e.dropEntry("later").skuEntry("tee")
+		sk.mu.Lock()
+		defer sk.mu.Unlock()
+		return sk.avail > 0
+	})
+	before := cs.allows.Load()
+	for i := range 40 {
+		if _, err := e.PlaceOrder(context.Background(), OrderRequest{Drop: "later", SKU: "tee", Qty: 1, Buyer: fmt.Sprint("early", i), IdempotencyKey: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.allows.Load() - before; n != 0 {
+		t.Fatalf("the early buyers' first orders made %d allowance calls, want 0", n)
+	}
+	settled(t, h.store, "later", 40)
 }

@@ -104,12 +104,16 @@ func (s *RedisStore) sales(ctx context.Context, script *redis.Script, items []Sh
 	for attempt := 0; ; attempt++ {
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(items))
+		added := make(map[[2]string]bool, len(items))
 		for i, it := range items {
 			_, ks, args, err := shipArgs(it)
 			if err != nil {
 				return nil, err
 			}
-			pipe.SAdd(ctx, buyerDropsKey(it.Order.Buyer), it.Order.Drop)
+			if bd := [2]string{it.Order.Buyer, it.Order.Drop}; !added[bd] {
+				added[bd] = true
+				pipe.SAdd(ctx, buyerDropsKey(it.Order.Buyer), it.Order.Drop)
+			}
 			cmds[i] = script.EvalSha(ctx, pipe, ks, args...)
 		}
 		_, err := pipe.Exec(ctx)
