@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,8 +112,68 @@ func joinOrderID(drop string, h orderHash) string {
 // drop. The checkpointer writes them; PlaceOrder reads them.
 type pastIDs struct {
 	mu sync.RWMutex
-	m  map[string]map[orderHash]struct{}
+	m  map[string]*hashSet
 	n  int
+}
+
+// hashSet is a set of order hashes kept compact: a sorted array (15 bytes
+// an id, loaded from a checkpoint as it is written) and a map of the ones
+// added since it was last merged.
+type hashSet struct {
+	sorted []byte
+	recent map[orderHash]struct{}
+}
+
+const hashLen = len(orderHash{})
+
+func (hs *hashSet) has(h orderHash) bool {
+	if _, ok := hs.recent[h]; ok {
+		return true
+	}
+	n := len(hs.sorted) / hashLen
+	i := sort.Search(n, func(i int) bool { return bytes.Compare(hs.sorted[i*hashLen:(i+1)*hashLen], h[:]) >= 0 })
+	return i < n && bytes.Equal(hs.sorted[i*hashLen:(i+1)*hashLen], h[:])
+}
+
+// merge folds recent into sorted, and sorts and dedupes sorted if it is not
+// (a damaged checkpoint); it returns how many hashes it dropped as dupes.
+func (hs *hashSet) merge() int {
+	all := hs.sorted
+	for h := range hs.recent {
+		all = append(all, h[:]...)
+	}
+	hs.recent = nil
+	n := len(all) / hashLen
+	less := func(i, j int) bool {
+		return bytes.Compare(all[i*hashLen:(i+1)*hashLen], all[j*hashLen:(j+1)*hashLen]) < 0
+	}
+	if !sort.SliceIsSorted(make([]struct{}, n), less) {
+		sort.Sort(hashSorter(all))
+	}
+	out := all[:0]
+	for i := 0; i < n; i++ {
+		h := all[i*hashLen : (i+1)*hashLen]
+		if len(out) >= hashLen && bytes.Equal(out[len(out)-hashLen:], h) {
+			continue
+		}
+		out = append(out, h...)
+	}
+	hs.sorted = out
+	return n - len(out)/hashLen
+}
+
+// hashSorter sorts packed hashes in place.
+type hashSorter []byte
+
+func (s hashSorter) Len() int { return len(s) / hashLen }
+func (s hashSorter) Less(i, j int) bool {
+	return bytes.Compare(s[i*hashLen:(i+1)*hashLen], s[j*hashLen:(j+1)*hashLen]) < 0
+}
+func (s hashSorter) Swap(i, j int) {
+	var t orderHash
+	copy(t[:], s[i*hashLen:(i+1)*hashLen])
+	copy(s[i*hashLen:(i+1)*hashLen], s[j*hashLen:(j+1)*hashLen])
+	copy(s[j*hashLen:(j+1)*hashLen], t[:])
 }
 
 func (p *pastIDs) has(id string) bool {
@@ -121,40 +183,67 @@ func (p *pastIDs) has(id string) bool {
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	_, found := p.m[drop][h]
-	return found
+	hs := p.m[drop]
+	return hs != nil && hs.has(h)
 }
 
 // add adds id; false if it is not an order id.
 func (p *pastIDs) add(id string) bool {
 	drop, h, ok := splitOrderID(id)
-	if ok {
-		p.addHash(drop, h)
+	if !ok {
+		return false
 	}
-	return ok
-}
-
-func (p *pastIDs) addHash(drop string, h orderHash) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]map[orderHash]struct{}{}
-	}
-	set, ok := p.m[drop]
-	if !ok {
-		set = map[orderHash]struct{}{}
-		p.m[drop] = set
-	}
-	if _, dup := set[h]; !dup {
-		set[h] = struct{}{}
+	hs := p.set(drop)
+	if !hs.has(h) {
+		if hs.recent == nil {
+			hs.recent = map[orderHash]struct{}{}
+		}
+		hs.recent[h] = struct{}{}
 		p.n++
+	}
+	return true
+}
+
+func (p *pastIDs) set(drop string) *hashSet {
+	if p.m == nil {
+		p.m = map[string]*hashSet{}
+	}
+	hs, ok := p.m[drop]
+	if !ok {
+		hs = &hashSet{}
+		p.m[drop] = hs
+	}
+	return hs
+}
+
+// addPacked adds packed hashes as a checkpoint holds them; finishLoad must
+// follow before lookups.
+func (p *pastIDs) addPacked(drop string, packed []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hs := p.set(drop)
+	hs.sorted = append(hs.sorted, packed...)
+	p.n += len(packed) / hashLen
+}
+
+// finishLoad sorts and dedupes what addPacked added (a no-op check for a
+// checkpoint as written: its hashes are sorted).
+func (p *pastIDs) finishLoad() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, hs := range p.m {
+		p.n -= hs.merge()
 	}
 }
 
 func (p *pastIDs) forgetDrop(drop string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.n -= len(p.m[drop])
+	if hs := p.m[drop]; hs != nil {
+		p.n -= len(hs.sorted)/hashLen + len(hs.recent)
+	}
 	delete(p.m, drop)
 }
 
@@ -175,23 +264,24 @@ func (p *pastIDs) len() int {
 	return p.n
 }
 
-// packed returns drop's hashes, concatenated, in chunks of at most n.
+// packed returns drop's hashes, sorted and concatenated, in chunks of at
+// most n (merging the recent ones in first).
 func (p *pastIDs) packed(drop string, n int) [][]byte {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	var out [][]byte
-	var cur []byte
-	for h := range p.m[drop] {
-		if cur == nil {
-			cur = make([]byte, 0, n*len(h))
-		}
-		cur = append(cur, h[:]...)
-		if len(cur) == n*len(h) {
-			out, cur = append(out, cur), nil
-		}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hs := p.m[drop]
+	if hs == nil {
+		return nil
 	}
-	if len(cur) > 0 {
-		out = append(out, cur)
+	if len(hs.recent) > 0 {
+		// The old array may be read by nobody else: has holds the lock.
+		hs.merge()
+	}
+	var out [][]byte
+	for b := hs.sorted; len(b) > 0; {
+		k := min(len(b), n*hashLen)
+		out = append(out, b[:k:k])
+		b = b[k:]
 	}
 	return out
 }
@@ -405,6 +495,7 @@ func (s *ckState) load(path string) ([]JournalDamage, error) {
 		records++
 		return nil
 	})
+	s.past.finishLoad()
 	if err != nil {
 		return nil, err
 	}
@@ -436,9 +527,7 @@ func (s *ckState) loadRec(r ckRec) error {
 		if !ValidID(r.D) || len(r.H) == 0 || len(r.H)%len(orderHash{}) != 0 {
 			return bad("ids not a whole number of hashes of a valid drop")
 		}
-		for i := 0; i < len(r.H); i += len(orderHash{}) {
-			s.past.addHash(r.D, orderHash(r.H[i:i+len(orderHash{})]))
-		}
+		s.past.addPacked(r.D, r.H)
 	case "b":
 		if !ValidID(r.D) || !ValidID(r.S) {
 			return bad("no valid drop and sku")
