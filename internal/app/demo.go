@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -361,6 +362,9 @@ Press Ctrl-C to stop.
 func storeKind(cfg DemoConfig) string {
 	if cfg.Checkout.RedisURL != "" {
 		return "Redis (" + redactURL(cfg.Checkout.RedisURL) + ")"
+	}
+	if r := cfg.Checkout.Redis; r.Used() {
+		return "Redis " + r.Mode + " (" + strings.Join(r.Addrs, ",") + ")"
 	}
 	return "embedded store under " + cfg.DataDir
 }
