@@ -105,3 +105,16 @@ func TestRedisClusterSellOutWhileAMasterFails(t *testing.T) {
 		c.Restart(killed)
 	})
 }
+
+func TestRedisSentinelSellOutThroughAFailover(t *testing.T) {
+	set := redistest.StartSentinel(t, redistest.Options{AppendOnly: true, AppendFsync: "everysec"})
+	cfg := testConfig()
+	cfg.LeaseMin = 20
+	cfg.Redis = RedisConfig{Mode: RedisSentinel, Addrs: set.Addrs(), MasterName: set.Name, WaitReplicas: 1, WaitTimeout: 500 * time.Millisecond}
+	store, err := OpenRedisStoreFor(context.Background(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	sellOutThroughFailover(t, cfg, store, set.KillMaster)
+}

@@ -3,6 +3,7 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -87,5 +88,17 @@ func TestClusterFailover(t *testing.T) {
 	c.Restart(killed) // back as a replica of the promoted one
 	if c.MasterFor(key) == killed {
 		t.Fatal("the restarted node took its slots back")
+	}
+}
+
+func TestSentinelFailover(t *testing.T) {
+	set := StartSentinel(t, Options{AppendOnly: true})
+	first := set.Master
+	set.KillMaster()
+	if set.Master == first {
+		t.Fatal("the master did not change")
+	}
+	if info, err := command(set.Master.Addr(), "info", "replication"); err != nil || !strings.Contains(fmt.Sprint(info), "role:master") {
+		t.Fatalf("promoted node: %v %v", info, err)
 	}
 }
