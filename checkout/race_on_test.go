@@ -2,6 +2,6 @@
 
 package checkout
 
-// raceEnabled: the race detector slows every order about tenfold; long
-// tests sell fewer.
+// raceEnabled: the race detector slows the edge about twentyfold; timing
+// tests skip.
 const raceEnabled = true

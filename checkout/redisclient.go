@@ -130,17 +130,21 @@ func NewRedisClient(cfg Config) (redis.UniversalClient, error) {
 	}
 	switch rc.Mode {
 	case RedisCluster:
-		c := redis.NewClusterClient(&redis.ClusterOptions{
+		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: rc.Addrs, Username: rc.Username, Password: rc.Password, TLSConfig: tlsCfg,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisRWTimeout, WriteTimeout: redisRWTimeout,
 			PoolSize: redisPoolSize, MaxRetries: 1, ContextTimeoutEnabled: true,
 			// A failover moves slots: follow MOVED/ASK a few times.
 			MaxRedirects: 8,
-		})
-		if wait > 0 {
-			c.OnNewNode(func(node *redis.Client) { node.AddHook(replicaWait{node: node, n: wait, timeout: timeout}) })
-		}
-		return c, nil
+			// Every node's client, from the first, gets the WAIT hook.
+			NewClient: func(opt *redis.Options) *redis.Client {
+				node := redis.NewClient(opt)
+				if wait > 0 {
+					node.AddHook(replicaWait{node: node, n: wait, timeout: timeout})
+				}
+				return node
+			},
+		}), nil
 	case RedisSentinel:
 		c := redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: rc.MasterName, SentinelAddrs: rc.Addrs, SentinelPassword: rc.SentinelPassword,
