@@ -231,8 +231,16 @@ func (h replicaWait) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		if !w {
 			return next(ctx, cmds)
 		}
+		// WAIT covers the connection's last write. A script that only
+		// answered from an earlier write (a retried lease operation returns
+		// its first answer) writes nothing, so a write beside it on the same
+		// slot makes WAIT cover everything the master had by then.
+		all := cmds
+		if tag := scriptTag(cmds); tag != "" {
+			all = append(all, redis.NewStatusCmd(ctx, "set", tag+":replicated", "1", "px", 60000))
+		}
 		wait := redis.NewIntCmd(ctx, "wait", h.n, h.timeout.Milliseconds())
-		err := next(ctx, append(cmds, wait))
+		err := next(ctx, append(all, wait))
 		if err == nil && wait.Err() == nil && wait.Val() < int64(h.n) {
 			err = fmt.Errorf("%w: %d of %d replicas", ErrNotReplicated, wait.Val(), h.n)
 		}
@@ -248,6 +256,27 @@ func (h replicaWait) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		}
 		return err
 	}
+}
+
+// scriptTag returns the hash tag ("{drop:ID}") of the first key of the
+// first script in cmds, or "".
+func scriptTag(cmds []redis.Cmder) string {
+	for _, c := range cmds {
+		if n := strings.ToLower(c.Name()); n != "evalsha" && n != "eval" {
+			continue
+		}
+		args := c.Args() // evalsha sha numkeys key...
+		if len(args) < 4 {
+			continue
+		}
+		key, _ := args[3].(string)
+		if strings.HasPrefix(key, "{") {
+			if i := strings.IndexByte(key, '}'); i > 1 {
+				return key[:i+1]
+			}
+		}
+	}
+	return ""
 }
 
 // writes reports whether cmd may change data: scripts and the few plain
