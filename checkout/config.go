@@ -13,6 +13,9 @@ type Config struct {
 	// RedisURL selects the Redis store (redis:// or rediss://); empty selects
 	// the embedded store (memory plus a journal under the data dir).
 	RedisURL string `yaml:"redis_url"`
+	// Redis names a Redis by addresses instead: one, a cluster, or a master
+	// watched by Sentinel (see RedisConfig).
+	Redis RedisConfig `yaml:"redis"`
 	// HoldTime is how long an order waits for a confirmed payment before it
 	// is cancelled and its units go back to the drop.
 	HoldTime time.Duration `yaml:"hold_time"`
@@ -74,6 +77,10 @@ type PaymentConfig struct {
 	Workers int `yaml:"workers"`
 }
 
+// UsesRedis reports whether the configuration names a Redis (redis_url or
+// redis.addrs); otherwise the embedded store is used.
+func (c Config) UsesRedis() bool { return c.RedisURL != "" || c.Redis.Used() }
+
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
@@ -91,6 +98,7 @@ func Defaults() Config {
 		RateLimitPerDevice:     5,
 		RateLimitIPBurst:       200,
 		StoreTimeout:           2 * time.Second,
+		Redis:                  RedisConfig{WaitReplicas: 1, WaitTimeout: 500 * time.Millisecond},
 		JournalCheckpointBytes: 8 << 20,
 		Payment:                PaymentConfig{Provider: "test", Workers: 16},
 	}
@@ -106,6 +114,7 @@ func (c Config) Validate() error {
 			bad("redis_url", "must be a redis:// or rediss:// URL with a host")
 		}
 	}
+	c.Redis.validate(bad, c.RedisURL != "")
 	if c.HoldTime <= 0 {
 		bad("hold_time", "must be > 0")
 	}

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // An edge's checkpoint is the state its journal's records add up to, so
@@ -77,123 +76,6 @@ func (f journalFiles) list() (segs, cks []uint64, err error) {
 	slices.Sort(segs)
 	slices.Sort(cks)
 	return segs, cks, nil
-}
-
-// orderHash is the hashed part of an order id (see OrderID): 24 base32
-// characters are 15 bytes.
-type orderHash [15]byte
-
-// splitOrderID cuts an order id into its drop and hash.
-func splitOrderID(id string) (drop string, h orderHash, ok bool) {
-	drop, ok = DropOfOrder(id)
-	if !ok {
-		return "", h, false
-	}
-	var up [24]byte
-	copy(up[:], id[len(drop)+1:])
-	for i, c := range up {
-		if c >= 'a' && c <= 'z' {
-			up[i] = c - 'a' + 'A'
-		}
-	}
-	if n, err := b32.Decode(h[:], up[:]); err != nil || n != len(h) {
-		return "", h, false
-	}
-	return drop, h, true
-}
-
-func joinOrderID(drop string, h orderHash) string {
-	return drop + "." + strings.ToLower(b32.EncodeToString(h[:]))
-}
-
-// pastIDs are the ids of orders this edge accepted and the store has, by
-// drop. The checkpointer writes them; PlaceOrder reads them.
-type pastIDs struct {
-	mu sync.RWMutex
-	m  map[string]map[orderHash]struct{}
-	n  int
-}
-
-func (p *pastIDs) has(id string) bool {
-	drop, h, ok := splitOrderID(id)
-	if !ok {
-		return false
-	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	_, found := p.m[drop][h]
-	return found
-}
-
-// add adds id; false if it is not an order id.
-func (p *pastIDs) add(id string) bool {
-	drop, h, ok := splitOrderID(id)
-	if ok {
-		p.addHash(drop, h)
-	}
-	return ok
-}
-
-func (p *pastIDs) addHash(drop string, h orderHash) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]map[orderHash]struct{}{}
-	}
-	set, ok := p.m[drop]
-	if !ok {
-		set = map[orderHash]struct{}{}
-		p.m[drop] = set
-	}
-	if _, dup := set[h]; !dup {
-		set[h] = struct{}{}
-		p.n++
-	}
-}
-
-func (p *pastIDs) forgetDrop(drop string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.n -= len(p.m[drop])
-	delete(p.m, drop)
-}
-
-func (p *pastIDs) drops() []string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make([]string, 0, len(p.m))
-	for d := range p.m {
-		out = append(out, d)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (p *pastIDs) len() int {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.n
-}
-
-// packed returns drop's hashes, concatenated, in chunks of at most n.
-func (p *pastIDs) packed(drop string, n int) [][]byte {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	var out [][]byte
-	var cur []byte
-	for h := range p.m[drop] {
-		if cur == nil {
-			cur = make([]byte, 0, n*len(h))
-		}
-		cur = append(cur, h[:]...)
-		if len(cur) == n*len(h) {
-			out, cur = append(out, cur), nil
-		}
-	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
 }
 
 // ckState is what a checkpoint holds, and what folding journal records
@@ -359,6 +241,7 @@ func (s *ckState) load(path string) ([]JournalDamage, error) {
 		records++
 		return nil
 	})
+	s.past.finishLoad()
 	if err != nil {
 		return nil, err
 	}
@@ -390,9 +273,7 @@ func (s *ckState) loadRec(r ckRec) error {
 		if !ValidID(r.D) || len(r.H) == 0 || len(r.H)%len(orderHash{}) != 0 {
 			return bad("ids not a whole number of hashes of a valid drop")
 		}
-		for i := 0; i < len(r.H); i += len(orderHash{}) {
-			s.past.addHash(r.D, orderHash(r.H[i:i+len(orderHash{})]))
-		}
+		s.past.addPacked(r.D, r.H)
 	case "e":
 	default:
 		return bad("unknown kind")

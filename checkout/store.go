@@ -161,14 +161,14 @@ type ShipResult struct {
 	Limit string
 }
 
-// OpenStore opens the Redis store when cfg.RedisURL is set, otherwise the
+// OpenStore opens the Redis store when cfg names one, otherwise the
 // embedded store with its journal under dataDir/checkout.
 func OpenStore(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) (Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.RedisURL != "" {
-		return OpenRedisStore(ctx, cfg.RedisURL, logger)
+	if cfg.UsesRedis() {
+		return OpenRedisStoreFor(ctx, cfg, logger)
 	}
 	if dataDir == "" {
 		return nil, fmt.Errorf("embedded store: data dir: %w", ErrInvalid)

@@ -64,7 +64,7 @@ func (c *originConfig) Validate() error {
 // keys, and a checkout without a control token (the control API).
 func (c *originConfig) exposure() error {
 	err := c.Config.Exposure()
-	if c.Checkout.RedisURL != "" && c.Checkout.ControlToken == "" && origin.PublicAddr(c.HTTPAddr) {
+	if c.Checkout.UsesRedis() && c.Checkout.ControlToken == "" && origin.PublicAddr(c.HTTPAddr) {
 		err = errors.Join(err, fmt.Errorf("checkout.control_token: empty on the public http_addr %q", c.HTTPAddr))
 	}
 	return err

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -381,6 +382,9 @@ func signInLine(cfg DemoConfig) string {
 func storeKind(cfg DemoConfig) string {
 	if cfg.Checkout.RedisURL != "" {
 		return "Redis (" + redactURL(cfg.Checkout.RedisURL) + ")"
+	}
+	if r := cfg.Checkout.Redis; r.Used() {
+		return "Redis " + r.Mode + " (" + strings.Join(r.Addrs, ",") + ")"
 	}
 	return "embedded store under " + cfg.DataDir
 }

@@ -32,13 +32,13 @@ func ingestInto(hub *overlay.EdgeHub, log *slog.Logger) func(string, []byte) {
 // Redis URL the node runs without checkout: an embedded store is one
 // process's truth, which only the demo may use.
 func openCheckoutStore(ctx context.Context, cfg checkout.Config, dataDir string, log *slog.Logger) (checkout.Store, error) {
-	if cfg.RedisURL == "" {
-		log.Info("checkout disabled: set LIVEDROP_REDIS_URL (checkout.redis_url) to take orders")
+	if !cfg.UsesRedis() {
+		log.Info("checkout disabled: set LIVEDROP_REDIS_URL (checkout.redis_url) or checkout.redis.addrs to take orders")
 		return nil, nil
 	}
 	store, err := checkout.OpenStore(ctx, cfg, dataDir, log)
 	if err != nil {
-		return nil, fmt.Errorf("checkout.redis_url: %w", err)
+		return nil, fmt.Errorf("checkout redis: %w", err)
 	}
 	return store, nil
 }
