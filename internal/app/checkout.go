@@ -15,6 +15,7 @@ import (
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/edge"
+	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
@@ -216,6 +217,9 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 		return nil, err
 	}
 	api.SetGate(gate)
+	// A buyer who signs in (or whose page shows its kept session) has its
+	// purchase limits leased before the first tap.
+	buyers.api.OnSession(func(s buyer.Session, ip string) { ce.Prepare(s.Buyer, s.Device, ip) })
 	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
 }
 

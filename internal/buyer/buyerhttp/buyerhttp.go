@@ -26,6 +26,19 @@ const MaxBodyBytes = 2 << 10
 type API struct {
 	signin *buyer.SignIn
 	log    *slog.Logger
+	seen   func(s buyer.Session, ip string)
+}
+
+// OnSession has seen told of each session this API issues or is shown
+// (GET /v1/me, a page's kept session), with the client's address
+// (guard.HostKey form): the edge prepares the buyer's purchase limits then,
+// not at the first order. seen must not block.
+func (a *API) OnSession(seen func(s buyer.Session, ip string)) { a.seen = seen }
+
+func (a *API) tell(s buyer.Session, r *http.Request) {
+	if a.seen != nil {
+		a.seen(s, guard.HostKey(r.RemoteAddr))
+	}
 }
 
 // New adapts signin to HTTP.
@@ -156,6 +169,7 @@ func (a *API) guest(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	a.tell(is.Session, r)
 	jsonhttp.Write(w, http.StatusOK, SessionAnswer{Token: is.Token, Session: is.Session})
 }
 
@@ -187,6 +201,7 @@ func (a *API) email(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	a.tell(is.Session, r)
 	jsonhttp.Write(w, http.StatusOK, SessionAnswer{Token: is.Token, Session: is.Session})
 }
 
@@ -199,6 +214,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	a.tell(s, r)
 	jsonhttp.Write(w, http.StatusOK, s)
 }
 

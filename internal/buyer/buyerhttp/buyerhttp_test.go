@@ -155,3 +155,29 @@ func TestBadSignInBodies(t *testing.T) {
 		t.Fatalf("oversized: %d %v", code, e)
 	}
 }
+
+// TestOnSessionIsToldOfEverySession: a guest sign-in and a kept session
+// shown on GET /v1/me reach the hook with the buyer and the client's
+// address (the edge prepares purchase limits there); a refused session
+// does not.
+func TestOnSessionIsToldOfEverySession(t *testing.T) {
+	api := newAPI(t, nil)
+	var seen []string
+	api.OnSession(func(s buyer.Session, ip string) { seen = append(seen, s.Buyer+"@"+ip) })
+	url := serve(t, api)
+	code, _, body := post(t, url+"/v1/signin/guest", `{"device":"d-onsession-device-01"}`)
+	if code != 200 {
+		t.Fatalf("guest sign-in: %d %v", code, body)
+	}
+	me := fmt.Sprint(body["buyer"])
+	if code, _, _ := get(t, url+"/v1/me", "Authorization", "Bearer "+fmt.Sprint(body["session"])); code != 200 {
+		t.Fatalf("GET /v1/me: %d", code)
+	}
+	if code, _, _ := get(t, url+"/v1/me", "Authorization", "Bearer not-a-session"); code != 401 {
+		t.Fatalf("GET /v1/me with a forged session: %d", code)
+	}
+	want := me + "@127.0.0.1"
+	if len(seen) != 2 || seen[0] != want || seen[1] != want {
+		t.Fatalf("the hook saw %q, want %q twice", seen, want)
+	}
+}
