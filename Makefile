@@ -22,8 +22,9 @@ APT_PACKAGES := redis-server ffmpeg chromium prometheus fonts-dejavu-core
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 30m $(PKGS)
-	# Allocation budgets, which -race cannot measure.
+	# Allocation budgets and timings, which -race cannot measure.
 	$(GO) test -count=1 -run 'Allocat' ./internal/stream/ ./internal/srtpdirect/ ./internal/whep/ ./internal/proof/
+	$(GO) test -count=1 -run 'TestEdgeJournalManyOrders' ./checkout/
 
 ## deps: install the test tools from Debian packages when any is missing
 deps:

@@ -13,6 +13,9 @@ type Config struct {
 	// RedisURL selects the Redis store (redis:// or rediss://); empty selects
 	// the embedded store (memory plus a journal under the data dir).
 	RedisURL string `yaml:"redis_url"`
+	// Redis names a Redis by addresses instead: one, a cluster, or a master
+	// watched by Sentinel (see RedisConfig).
+	Redis RedisConfig `yaml:"redis"`
 	// HoldTime is how long an order waits for a confirmed payment before it
 	// is cancelled and its units go back to the drop.
 	HoldTime time.Duration `yaml:"hold_time"`
@@ -38,14 +41,26 @@ type Config struct {
 	ReapInterval time.Duration `yaml:"reap_interval"`
 	// RateLimitPerBuyer is orders per second per buyer at one edge; 0 disables.
 	RateLimitPerBuyer float64 `yaml:"rate_limit_per_buyer"`
-	// RateLimitBurst is the burst of the per-buyer limiter.
+	// RateLimitBurst is the burst of the per-buyer and per-device limiters.
 	RateLimitBurst int `yaml:"rate_limit_burst"`
+	// RateLimitPerDevice is orders per second per device (the buyer
+	// session's device id) at one edge; 0 disables.
+	RateLimitPerDevice float64 `yaml:"rate_limit_per_device"`
+	// RateLimitPerIP is orders per second per client address at one edge,
+	// with its own burst; 0 (the default) disables: a venue's Wi-Fi is one
+	// address for hundreds of buyers, so set it generously if at all.
+	RateLimitPerIP   float64 `yaml:"rate_limit_per_ip"`
+	RateLimitIPBurst int     `yaml:"rate_limit_ip_burst"`
 	// StoreTimeout bounds one store call.
 	StoreTimeout time.Duration `yaml:"store_timeout"`
 	// LocalFirst keeps an edge ready (/readyz 200, saying so) while its
 	// store is unreachable: it sells from its leases and ships the orders
 	// once the store is back. Off: the edge is not ready without its store.
 	LocalFirst bool `yaml:"local_first"`
+	// JournalCheckpointBytes: once an edge's order journal holds this many
+	// bytes since its last checkpoint, the edge writes a new checkpoint and
+	// removes the journal it covers (about 160 bytes per order).
+	JournalCheckpointBytes int64 `yaml:"journal_checkpoint_bytes"`
 	// Payment selects the payment provider.
 	Payment PaymentConfig `yaml:"payment"`
 }
@@ -62,22 +77,30 @@ type PaymentConfig struct {
 	Workers int `yaml:"workers"`
 }
 
+// UsesRedis reports whether the configuration names a Redis (redis_url or
+// redis.addrs); otherwise the embedded store is used.
+func (c Config) UsesRedis() bool { return c.RedisURL != "" || c.Redis.Used() }
+
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		HoldTime:          10 * time.Minute,
-		LeaseMin:          5,
-		LeaseMax:          500,
-		LeaseWindow:       2 * time.Second,
-		LeaseTTL:          30 * time.Second,
-		DirectThreshold:   20,
-		SyncInterval:      100 * time.Millisecond,
-		HeldWait:          100 * time.Millisecond,
-		ReapInterval:      time.Second,
-		RateLimitPerBuyer: 5,
-		RateLimitBurst:    10,
-		StoreTimeout:      2 * time.Second,
-		Payment:           PaymentConfig{Provider: "test", Workers: 16},
+		HoldTime:               10 * time.Minute,
+		LeaseMin:               5,
+		LeaseMax:               500,
+		LeaseWindow:            2 * time.Second,
+		LeaseTTL:               30 * time.Second,
+		DirectThreshold:        20,
+		SyncInterval:           100 * time.Millisecond,
+		HeldWait:               100 * time.Millisecond,
+		ReapInterval:           time.Second,
+		RateLimitPerBuyer:      5,
+		RateLimitBurst:         10,
+		RateLimitPerDevice:     5,
+		RateLimitIPBurst:       200,
+		StoreTimeout:           2 * time.Second,
+		Redis:                  RedisConfig{WaitReplicas: 1, WaitTimeout: 500 * time.Millisecond},
+		JournalCheckpointBytes: 8 << 20,
+		Payment:                PaymentConfig{Provider: "test", Workers: 16},
 	}
 }
 
@@ -91,6 +114,7 @@ func (c Config) Validate() error {
 			bad("redis_url", "must be a redis:// or rediss:// URL with a host")
 		}
 	}
+	c.Redis.validate(bad, c.RedisURL != "")
 	if c.HoldTime <= 0 {
 		bad("hold_time", "must be > 0")
 	}
@@ -124,8 +148,23 @@ func (c Config) Validate() error {
 	if c.RateLimitPerBuyer > 0 && c.RateLimitBurst < 1 {
 		bad("rate_limit_burst", "must be >= 1 when rate_limit_per_buyer is set")
 	}
+	if c.RateLimitPerDevice < 0 {
+		bad("rate_limit_per_device", "must be >= 0 (0 disables)")
+	}
+	if c.RateLimitPerDevice > 0 && c.RateLimitBurst < 1 {
+		bad("rate_limit_burst", "must be >= 1 when rate_limit_per_device is set")
+	}
+	if c.RateLimitPerIP < 0 {
+		bad("rate_limit_per_ip", "must be >= 0 (0 disables)")
+	}
+	if c.RateLimitPerIP > 0 && c.RateLimitIPBurst < 1 {
+		bad("rate_limit_ip_burst", "must be >= 1 when rate_limit_per_ip is set")
+	}
 	if c.StoreTimeout <= 0 {
 		bad("store_timeout", "must be > 0")
+	}
+	if c.JournalCheckpointBytes < 1024 {
+		bad("journal_checkpoint_bytes", "must be >= 1024")
 	}
 	if c.Payment.Provider != "test" {
 		bad("payment.provider", `must be "test"`)

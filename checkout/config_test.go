@@ -1,6 +1,7 @@
 package checkout
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{func(c *Config) { c.RedisURL = "http://x" }, "checkout.redis_url:"},
 		{func(c *Config) { c.Payment.Provider = "stripe" }, "checkout.payment.provider:"},
 		{func(c *Config) { c.SyncInterval = time.Minute }, "checkout.sync_interval:"},
+		{func(c *Config) { c.RateLimitPerDevice = -1 }, "checkout.rate_limit_per_device:"},
+		{func(c *Config) { c.RateLimitPerIP = 50; c.RateLimitIPBurst = 0 }, "checkout.rate_limit_ip_burst:"},
 	}
 	for _, tc := range cases {
 		c := Defaults()
@@ -51,7 +54,42 @@ func TestConfigYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back Config
-	if err := yaml.Unmarshal(out, &back); err != nil || back != Defaults() {
+	err = yaml.Unmarshal(out, &back)
+	if len(back.Redis.Addrs) == 0 {
+		back.Redis.Addrs = nil // "addrs: []" decodes as empty, the default is nil
+	}
+	if err != nil || !reflect.DeepEqual(back, Defaults()) {
 		t.Fatalf("round trip: %+v %v\n%s", back, err, out)
+	}
+}
+
+func TestConfigRedisSection(t *testing.T) {
+	cases := []struct {
+		name string
+		url  string
+		r    RedisConfig
+		want string // "" valid, else the key named
+	}{
+		{"none", "", RedisConfig{}, ""},
+		{"url alone", "redis://127.0.0.1:6379/0", RedisConfig{}, ""},
+		{"single", "", RedisConfig{Mode: RedisSingle, Addrs: []string{"r:6379"}}, ""},
+		{"cluster", "", RedisConfig{Mode: RedisCluster, Addrs: []string{"a:7000", "b:7001"}}, ""},
+		{"sentinel", "", RedisConfig{Mode: RedisSentinel, Addrs: []string{"s1:26379"}, MasterName: "m"}, ""},
+		{"url and addrs", "redis://127.0.0.1:6379/0", RedisConfig{Mode: RedisSingle, Addrs: []string{"r:6379"}}, "checkout.redis:"},
+		{"cluster without addrs", "", RedisConfig{Mode: RedisCluster}, "checkout.redis.addrs:"},
+		{"sentinel without master", "", RedisConfig{Mode: RedisSentinel, Addrs: []string{"s1:26379"}}, "checkout.redis.master_name:"},
+		{"bad address", "", RedisConfig{Mode: RedisCluster, Addrs: []string{"nohost"}}, "checkout.redis.addrs[0]:"},
+		{"unknown mode", "", RedisConfig{Mode: "ring", Addrs: []string{"a:1"}}, "checkout.redis.mode:"},
+		{"db in cluster", "", RedisConfig{Mode: RedisCluster, Addrs: []string{"a:1"}, DB: 2}, "checkout.redis.db:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Defaults()
+			c.RedisURL, c.Redis.Mode, c.Redis.Addrs, c.Redis.MasterName, c.Redis.DB = tc.url, tc.r.Mode, tc.r.Addrs, tc.r.MasterName, tc.r.DB
+			err := c.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

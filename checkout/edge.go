@@ -14,8 +14,9 @@ import (
 // The edge side of checkout is one type, Edge, whose jobs live in files of
 // their own: edge_orders.go accepts orders, edge_journal.go makes them
 // durable, edge_ship.go ships them to the store, edge_lease.go keeps leases
-// filled and returns them, edge_pay.go runs payments, edge_limits.go limits
-// buyers and edge_stock.go tells subscribers what is left. This file holds
+// filled and returns them, edge_pay.go runs payments, edge_limits.go rate-limits
+// buyers, devices and addresses, edge_allow.go holds purchase limits across
+// edges and edge_stock.go tells subscribers what is left. This file holds
 // its construction, its lifecycle and the per-drop state the jobs share.
 
 // EdgeParams builds an Edge.
@@ -31,6 +32,8 @@ type EdgeParams struct {
 	Store  Store
 	// Payment overrides the provider chosen by Config.Payment (tests).
 	Payment PaymentProvider
+	// RateClock is the rate limiters' clock (nil: time.Now; tests).
+	RateClock func() time.Time
 }
 
 // Edge takes viewers' orders: it sells from leased units in memory, journals
@@ -49,6 +52,9 @@ type Edge struct {
 
 	ready chan struct{}
 	j     *Journal // set before ready is closed
+	jr    edgeJournal
+	jm    *journalMetrics
+	past  pastIDs // orders accepted before the last checkpoint, which the store has
 	// gate: PlaceOrder holds it shared; the drain takes it to set closing,
 	// so no accepted order is cut off half-way.
 	gate    sync.RWMutex
@@ -59,10 +65,18 @@ type Edge struct {
 
 	book     orderBook
 	ship     shipQueue
-	limits   buyerLimits
+	rate     *rateLimits
 	subs     stockSubs
 	syncKick chan struct{}
 	payq     chan Order
+	prepq    chan prepared // Prepare's hints, taken by the sync loop
+
+	// Owned by the sync loop: the last allowance sweep, the hints Prepare
+	// gave, and per drop that just opened the cursor of those to prepare
+	// again.
+	sweptAt   time.Time
+	recent    recentPrepared
+	reprepare map[string]int
 
 	listedAt time.Time // owned by the sync loop
 }
@@ -98,8 +112,8 @@ type edgeSKU struct {
 	deadline    time.Time // sell from the lease only before this
 	renewAt     time.Time
 	soldTick    int
-	rate        float64 // units per second, smoothed
-	buyers      map[string]int
+	rate        float64               // units per second, smoothed
+	allow       map[string]*allowance // by limit key (edge_allow.go)
 	grantOp     string
 	grantUnits  int
 	returnOp    string
@@ -129,21 +143,33 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkout metrics: %w", err)
 	}
+	if p.RateClock == nil {
+		p.RateClock = time.Now
+	}
+	jm, err := newJournalMetrics(p.Registerer, p.EdgeID)
+	if err != nil {
+		return nil, fmt.Errorf("checkout metrics: %w", err)
+	}
 	pay := p.Payment
 	if pay == nil {
 		pay = NewTestProvider(p.Config.Payment)
 	}
 	return &Edge{
 		cfg: p.Config, logger: p.Logger.With("component", "checkout-edge", "edge", p.EdgeID),
-		store: p.Store, pay: pay, m: m, id: p.EdgeID, region: p.Region,
-		journal:  filepath.Join(p.DataDir, "checkout", "edge-"+p.EdgeID+".journal"),
-		ready:    make(chan struct{}),
-		drops:    map[string]*edgeDrop{},
-		book:     orderBook{orders: map[string]*edgeOrder{}},
-		ship:     shipQueue{kick: make(chan struct{}, 1)},
-		limits:   newBuyerLimits(p.Config.RateLimitPerBuyer, p.Config.RateLimitBurst),
-		syncKick: make(chan struct{}, 1),
-		payq:     make(chan Order, 8192),
+		store: p.Store, pay: pay, m: m, jm: jm, id: p.EdgeID, region: p.Region,
+		journal: filepath.Join(p.DataDir, "checkout", "edge-"+p.EdgeID+".journal"),
+		ready:   make(chan struct{}),
+		drops:   map[string]*edgeDrop{},
+		book:    orderBook{orders: map[string]*edgeOrder{}},
+		ship:    shipQueue{kick: make(chan struct{}, 1)},
+		rate: newRateLimits(p.RateClock,
+			RateLimit{p.Config.RateLimitPerBuyer, p.Config.RateLimitBurst},
+			RateLimit{p.Config.RateLimitPerDevice, p.Config.RateLimitBurst},
+			RateLimit{p.Config.RateLimitPerIP, p.Config.RateLimitIPBurst}),
+		syncKick:  make(chan struct{}, 1),
+		payq:      make(chan Order, 8192),
+		prepq:     make(chan prepared, 8192),
+		reprepare: map[string]int{},
 	}, nil
 }
 
@@ -165,8 +191,9 @@ func (e *Edge) Run(ctx context.Context) error {
 	close(e.ready)
 
 	var wg sync.WaitGroup
-	wg.Add(2 + e.cfg.Payment.Workers)
+	wg.Add(3 + e.cfg.Payment.Workers)
 	go func() { defer wg.Done(); e.shipLoop(ctx) }()
+	go func() { defer wg.Done(); e.checkpointLoop(ctx) }()
 	go func() { defer wg.Done(); e.syncLoop(ctx) }()
 	for range e.cfg.Payment.Workers {
 		go func() { defer wg.Done(); e.payLoop(ctx) }()
@@ -184,6 +211,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	for e.shipOnce(dctx) > 0 && dctx.Err() == nil {
 	}
 	e.returnAll(dctx)
+	e.releaseAll(dctx)
 	if err := j.Close(); err != nil {
 		return fmt.Errorf("close journal: %w", err)
 	}
@@ -218,7 +246,7 @@ func (ed *edgeDrop) skuEntry(s string) *edgeSKU {
 	defer ed.mu.Unlock()
 	sk, ok := ed.skus[s]
 	if !ok {
-		sk = &edgeSKU{buyers: map[string]int{}, notified: -1}
+		sk = &edgeSKU{allow: map[string]*allowance{}, notified: -1}
 		ed.skus[s] = sk
 	}
 	return sk
@@ -268,7 +296,7 @@ func (ed *edgeDrop) load(d Drop) {
 	for _, k := range d.SKUs {
 		sk, ok := ed.skus[k.SKU]
 		if !ok {
-			sk = &edgeSKU{buyers: map[string]int{}, notified: -1}
+			sk = &edgeSKU{allow: map[string]*allowance{}, notified: -1}
 			ed.skus[k.SKU] = sk
 		}
 		sk.mu.Lock()

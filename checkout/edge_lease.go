@@ -56,13 +56,23 @@ func (e *Edge) syncOnce(ctx context.Context, elapsed time.Duration) {
 			}
 		}
 	}
+	e.prepareAllowances(ctx)
+	sweep := time.Since(e.sweptAt) >= e.allowSweepEvery()
 	drops := e.dropList()
 	for _, ed := range drops {
-		e.syncDrop(ctx, ed, elapsed)
+		e.syncDrop(ctx, ed, elapsed, sweep)
+	}
+	if sweep {
+		e.sweptAt = time.Now()
+		e.m.limitEntries.WithLabelValues("allowance").Set(float64(e.allowEntries()))
+	}
+	e.rate.sweep()
+	for i, n := range e.rate.entries() {
+		e.m.limitEntries.WithLabelValues("rate_" + limitKinds[i]).Set(float64(n))
 	}
 }
 
-func (e *Edge) syncDrop(ctx context.Context, ed *edgeDrop, elapsed time.Duration) {
+func (e *Edge) syncDrop(ctx context.Context, ed *edgeDrop, elapsed time.Duration, sweep bool) {
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	defer cancel()
 	ed.mu.Lock()
@@ -81,7 +91,14 @@ func (e *Edge) syncDrop(ctx context.Context, ed *edgeDrop, elapsed time.Duration
 	if err != nil {
 		return
 	}
+	ed.mu.Lock()
+	was := ed.state
+	ed.mu.Unlock()
 	ed.setState(v.State)
+	if was != StateOpen && v.State == StateOpen {
+		e.reprepare[ed.id] = 0 // buyers who showed up before it opened
+	}
+	e.handBack(cctx, ed, v.Wanted, sweep)
 	// Read after the view, the index holds every order that existed when
 	// the view was taken.
 	if e.indexOrders(cctx, ed) {

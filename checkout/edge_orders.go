@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -126,8 +127,9 @@ func (e *Edge) placeOrder(ctx context.Context, req OrderRequest) (Order, string,
 	if e.closing {
 		return Order{}, "", ErrClosed
 	}
-	if !e.limits.allow(req.Buyer) {
-		return Order{}, "", ErrRateLimited
+	if kind := e.rate.allow(req.Buyer, req.Device, req.IP); kind != "" {
+		e.m.rateLimited.WithLabelValues(kind).Inc()
+		return Order{}, "", fmt.Errorf("too many orders from this %s: %w", kind, ErrRateLimited)
 	}
 	id := OrderID(req.Drop, req.Buyer, req.IdempotencyKey)
 	eo, first := e.book.claim(id)
@@ -148,6 +150,9 @@ func (e *Edge) placeOrder(ctx context.Context, req OrderRequest) (Order, string,
 		eo.err = err
 	} else {
 		e.book.update(eo, func(eo *edgeOrder) { eo.o = o })
+		if path != "lease" {
+			e.noteAccepted(o, path) // the journal knows the key after a restart
+		}
 		if path != "lookup" {
 			e.m.revenue.WithLabelValues(o.Currency).Add(float64(o.TotalCents))
 		}
@@ -169,9 +174,19 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		return Order{}, "", fmt.Errorf("sku %s of drop %s: %w", req.SKU, req.Drop, ErrNotFound)
 	}
 	def := sk.definition()
-	if def.MaxPerBuyer > 0 && req.Qty > def.MaxPerBuyer {
-		// No edge can have accepted this request: it is refused as it stands.
-		return Order{}, "", fmt.Errorf("qty %d > %d: %w", req.Qty, def.MaxPerBuyer, ErrLimit)
+	lims := limitsOf(def, req.Buyer, req.Device, req.IP)
+	for _, l := range lims {
+		if req.Qty > l.Max {
+			// No edge can have accepted this request: it is refused as it stands.
+			return Order{}, "", e.errLimit(def, l.Key)
+		}
+	}
+	if o, found, err := e.pastOrder(ctx, id); err != nil {
+		return Order{}, "", err
+	} else if found {
+		// This edge accepted the key before its last checkpoint.
+		e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
+		return o, "lookup", nil
 	}
 	if req.Retry {
 		// The client says an earlier attempt may have been accepted elsewhere:
@@ -184,26 +199,31 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 	o := Order{
 		ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer,
 		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(req.Qty),
-		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(),
+		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
 	}
 	if state == StateOpen {
-		ok, err := e.sellFromLease(sk, o)
-		if err != nil {
-			// Over the limit by this edge's count: unless the key itself was
-			// accepted somewhere, which the store knows.
-			if so, found, lerr := e.storedOrder(ctx, id); lerr != nil {
-				return Order{}, "", lerr
-			} else if found {
-				e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
-				return so, "lookup", nil
+		var giveUp time.Time // waiting for an allowance: held_wait from the first need
+		for {
+			ok, need, over := e.sellFromLease(sk, o, lims)
+			if over != "" {
+				return e.refuseLimit(ctx, id, eo, def, over)
 			}
-			return Order{}, "", err
-		}
-		if ok {
-			if err := e.journalOrder(o, sk, eo); err != nil {
-				return Order{}, "", err
+			if need != nil {
+				if giveUp.IsZero() {
+					giveUp = time.Now().Add(e.cfg.HeldWait)
+				}
+				if err := e.acquire(ctx, req.Drop, req.SKU, sk, need, giveUp); err != nil {
+					return Order{}, "", err
+				}
+				continue
 			}
-			return o, "lease", nil
+			if ok {
+				if err := e.journalOrder(o, sk, eo); err != nil {
+					return Order{}, "", err
+				}
+				return o, "lease", nil
+			}
+			break
 		}
 		e.kickSync()
 		if !req.Retry && ed.soldOutFor(sk, id, o.Qty, e.soldOutFresh()) {
@@ -213,7 +233,19 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 	}
 	// No lease units here, or the drop is not open as this edge last saw
 	// it: the store decides, and it looks the key up before anything else.
-	return e.sellFromStore(ctx, req, ed, o, def, sk, eo)
+	return e.sellFromStore(ctx, req, ed, o, def, lims, sk, eo)
+}
+
+// refuseLimit refuses an order over the limit named by key, unless the key
+// itself was accepted somewhere, which the store knows.
+func (e *Edge) refuseLimit(ctx context.Context, id string, eo *edgeOrder, def SKU, key string) (Order, string, error) {
+	if so, found, err := e.storedOrder(ctx, id); err != nil {
+		return Order{}, "", err
+	} else if found {
+		e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
+		return so, "lookup", nil
+	}
+	return Order{}, "", e.errLimit(def, key)
 }
 
 // soldOutFor answers "sold out" for order id from memory when the last sync
@@ -241,25 +273,29 @@ func (ed *edgeDrop) soldOutFor(sk *edgeSKU, id string, qty int, fresh time.Durat
 // few syncs, so a store that stopped answering turns it off.
 func (e *Edge) soldOutFresh() time.Duration { return max(3*e.cfg.SyncInterval, 300*time.Millisecond) }
 
-// sellFromLease takes the units from the lease if it can.
-func (e *Edge) sellFromLease(sk *edgeSKU, o Order) (bool, error) {
+// sellFromLease takes the units from the lease if it can, under the
+// allowances of lims: it says which allowances the edge must acquire first
+// (need) or which limit refuses (over). Without lease units it sells
+// nothing and checks no allowance (the store path does).
+func (e *Edge) sellFromLease(sk *edgeSKU, o Order, lims []Limit) (ok bool, need []Limit, over string) {
+	now := time.Now()
 	sk.mu.Lock()
 	defer sk.mu.Unlock()
-	if sk.def.MaxPerBuyer > 0 && sk.buyers[o.Buyer]+o.Qty > sk.def.MaxPerBuyer {
-		return false, fmt.Errorf("buyer %s already has %d of %d: %w", o.Buyer, sk.buyers[o.Buyer], sk.def.MaxPerBuyer, ErrLimit)
+	if !sk.recovered || sk.avail < o.Qty || !now.Before(sk.deadline) {
+		return false, nil, ""
 	}
-	if !sk.recovered || sk.avail < o.Qty || !time.Now().Before(sk.deadline) {
-		return false, nil
+	if need, over = sk.checkAllowances(lims, o.Qty, now); need != nil || over != "" {
+		return false, need, over
 	}
+	sk.takeAllowances(o.Limits, o.Qty, now)
 	sk.avail -= o.Qty
 	sk.unshipped += o.Qty
 	sk.soldTick += o.Qty
-	sk.buyers[o.Buyer] += o.Qty
 	sk.left = max(0, sk.left-o.Qty)
 	if sk.avail < e.lowWater(sk) {
 		e.kickSync()
 	}
-	return true, nil
+	return true, nil, ""
 }
 
 // sellFromStore sells against the store's free stock. The store's answer is
@@ -267,21 +303,33 @@ func (e *Edge) sellFromLease(sk *edgeSKU, o Order) (bool, error) {
 // answered with its order, never refused. While other edges still hold the
 // last units (held) it waits for this edge's next syncs, not polling the
 // store: a sync that shows units free asks the store again, one that proves
-// sold out answers so from memory. After HeldWait it answers ErrHeld (try
-// again shortly): never a silent wait, never "sold out" while units may
-// come back.
-func (e *Edge) sellFromStore(ctx context.Context, req OrderRequest, ed *edgeDrop, o Order, def SKU, sk *edgeSKU, eo *edgeOrder) (Order, string, error) {
-	giveUp := time.NewTimer(e.cfg.HeldWait)
-	defer giveUp.Stop()
+// sold out answers so from memory. After HeldWait (which also bounds the
+// wait for an allowance another edge holds) it answers ErrHeld (try again
+// shortly): never a silent wait, never "sold out" while units may come back. The order's
+// allowances are taken before each attempt and given back if it fails.
+func (e *Edge) sellFromStore(ctx context.Context, req OrderRequest, ed *edgeDrop, o Order, def SKU, lims []Limit, sk *edgeSKU, eo *edgeOrder) (Order, string, error) {
+	giveUp := time.Now().Add(e.cfg.HeldWait)
+	timer := time.NewTimer(e.cfg.HeldWait)
+	defer timer.Stop()
 	for {
-		res, err := e.sellDirect(ctx, o, def)
+		if over, err := e.takeForDirect(ctx, sk, o, lims, giveUp); err != nil {
+			return Order{}, "", err
+		} else if over != "" {
+			return e.refuseLimit(ctx, o.ID, eo, def, over)
+		}
+		res, err := e.sellDirect(ctx, o, lims)
+		// A failed call may have sold: its units stay taken (the edge may
+		// refuse a unit it could sell, never sell one over a limit).
+		counted := err != nil || res.Outcome == OutcomeCreated
+		if sk.settleAllowances(o.Limits, o.Qty, counted, err == nil && res.Outcome == OutcomeLimit) {
+			e.kickSync()
+		}
 		if err != nil {
 			return Order{}, "", err
 		}
 		switch res.Outcome {
 		case OutcomeCreated:
 			sk.mu.Lock()
-			sk.buyers[o.Buyer] += o.Qty
 			sk.left = max(0, sk.left-o.Qty)
 			sk.mu.Unlock()
 			e.book.update(eo, func(eo *edgeOrder) { eo.shipped = true })
@@ -293,9 +341,17 @@ func (e *Edge) sellFromStore(ctx context.Context, req OrderRequest, ed *edgeDrop
 		case OutcomeNotOpen:
 			return Order{}, "", fmt.Errorf("drop %s: %w", o.Drop, ErrNotOpen)
 		case OutcomeLimit:
-			return Order{}, "", ErrLimit
+			return Order{}, "", e.errLimit(def, res.Limit)
 		case OutcomeSoldOut:
 			return Order{}, "", ErrSoldOut
+		case OutcomeLimitHeld:
+			// The store names another edge as the holder: ours is gone.
+			sk.mu.Lock()
+			if a, ok := sk.allow[res.Limit]; ok {
+				a.until = time.Time{}
+			}
+			sk.mu.Unlock()
+			continue
 		case OutcomeHeld:
 			e.m.held.Inc()
 		default:
@@ -308,7 +364,7 @@ func (e *Edge) sellFromStore(ctx context.Context, req OrderRequest, ed *edgeDrop
 			e.kickSync()
 			select {
 			case <-next:
-			case <-giveUp.C:
+			case <-timer.C:
 				return Order{}, "", ErrHeld
 			case <-ctx.Done():
 				return Order{}, "", ErrHeld
@@ -324,10 +380,32 @@ func (e *Edge) sellFromStore(ctx context.Context, req OrderRequest, ed *edgeDrop
 	}
 }
 
-func (e *Edge) sellDirect(ctx context.Context, o Order, def SKU) (ShipResult, error) {
+// takeForDirect takes the order's units from its allowances for a direct
+// sale (the caller settles them with the store's answer), acquiring them
+// first if it must; over names a limit that refuses.
+func (e *Edge) takeForDirect(ctx context.Context, sk *edgeSKU, o Order, lims []Limit, giveUp time.Time) (over string, err error) {
+	for len(lims) > 0 {
+		now := time.Now()
+		sk.mu.Lock()
+		need, over := sk.checkAllowances(lims, o.Qty, now)
+		if need == nil && over == "" {
+			sk.takeAllowances(o.Limits, o.Qty, now)
+		}
+		sk.mu.Unlock()
+		if need == nil {
+			return over, nil
+		}
+		if err := e.acquire(ctx, o.Drop, o.SKU, sk, need, giveUp); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+func (e *Edge) sellDirect(ctx context.Context, o Order, lims []Limit) (ShipResult, error) {
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	defer cancel()
-	res, err := e.store.SellDirect(cctx, ShipItem{Order: o, MaxPerBuyer: def.MaxPerBuyer, Hold: e.cfg.HoldTime})
+	res, err := e.store.SellDirect(cctx, ShipItem{Order: o, Limits: lims, Hold: e.cfg.HoldTime})
 	if err != nil {
 		if ClassOf(err) == ClassInternal {
 			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -381,6 +459,42 @@ func (e *Edge) Order(ctx context.Context, id string) (Order, error) {
 		return local, nil
 	}
 	return Order{}, err
+}
+
+// MaxBuyerOrders is the most orders BuyerOrders returns.
+const MaxBuyerOrders = 100
+
+// BuyerOrders lists buyer's own orders of every drop, newest first, at most
+// MaxBuyerOrders: the store's, plus the ones this edge accepted and has not
+// shipped yet (a buyer sees an order the moment it is accepted). The caller
+// names the buyer from a verified session; nobody else's orders are read.
+func (e *Edge) BuyerOrders(ctx context.Context, buyer string) ([]Order, error) {
+	if !ValidBuyer(buyer) {
+		return nil, fmt.Errorf("%w: buyer must be 1-%d of [A-Za-z0-9_.:@-]", ErrInvalid, MaxIDLen)
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+	defer cancel()
+	stored, err := e.store.BuyerOrders(cctx, buyer, MaxBuyerOrders)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(stored))
+	for _, o := range stored {
+		seen[o.ID] = true
+	}
+	var local []Order
+	for _, eo := range e.ship.peek(e.ship.len()) {
+		if o := e.book.order(eo); o.Buyer == buyer && !seen[o.ID] {
+			seen[o.ID] = true
+			local = append(local, o)
+		}
+	}
+	if len(local) == 0 {
+		return stored, nil
+	}
+	out := append(local, stored...)
+	slices.SortStableFunc(out, func(a, b Order) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out[:min(len(out), MaxBuyerOrders)], nil
 }
 
 // Totals reads a drop's live totals from the store.

@@ -38,6 +38,13 @@ func (s *shipQueue) pop(n int) {
 	s.mu.Unlock()
 }
 
+// len is the queue length.
+func (s *shipQueue) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.q)
+}
+
 // lag is the queue length and the age of its oldest order.
 func (s *shipQueue) lag() (int, time.Duration) {
 	s.mu.Lock()
@@ -101,7 +108,7 @@ func (e *Edge) shipOnce(ctx context.Context) int {
 	for i, eo := range batch {
 		o := e.book.order(eo)
 		sk := e.dropEntry(o.Drop).skuEntry(o.SKU)
-		items[i] = ShipItem{Order: o, MaxPerBuyer: sk.definition().MaxPerBuyer, Hold: e.cfg.HoldTime}
+		items[i] = ShipItem{Order: o, Limits: limitsOfKeys(sk.definition(), o.Limits), Hold: e.cfg.HoldTime}
 	}
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	res, err := e.store.Ship(cctx, items)
@@ -124,15 +131,17 @@ func (e *Edge) shipped(eo *edgeOrder, o Order, r ShipResult) {
 	sk := e.dropEntry(o.Drop).skuEntry(o.SKU)
 	sk.mu.Lock()
 	sk.unshipped -= o.Qty
-	switch r.Outcome {
-	case OutcomeDuplicate:
+	if r.Outcome == OutcomeDuplicate {
 		// Another edge recorded this order first: our lease was not charged.
 		sk.avail += o.Qty
-		sk.buyers[o.Buyer] -= o.Qty
-	case OutcomeCancelled:
-		sk.buyers[o.Buyer] -= o.Qty
 	}
 	sk.mu.Unlock()
+	// Created or recorded before: the store counts the units against the
+	// order's limits; a duplicate or a cancelled order it does not.
+	counted := r.Outcome == OutcomeCreated || r.Outcome == OutcomeExists
+	if sk.settleAllowances(o.Limits, o.Qty, counted, r.Outcome == OutcomeCancelled && r.Order.Reason == "limit") {
+		e.kickSync() // another edge waits for this buyer's allowance
+	}
 	e.book.update(eo, func(eo *edgeOrder) { eo.o, eo.shipped = r.Order, true })
 	e.markShipped(o.ID)
 	if (r.Outcome == OutcomeCreated || r.Outcome == OutcomeExists) && r.Order.Status == StatusPending {

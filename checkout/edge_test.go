@@ -351,3 +351,34 @@ func TestEdgeStockSubscription(t *testing.T) {
 		}
 	}
 }
+
+func TestEdgeBuyerOrders(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			h := newHarnessOn(t, cfg, s)
+			h.open(t, testDrop("mine", 10, 0))
+			e1, e2 := h.edge(t, "e1", cfg, nil), h.edge(t, "e2", cfg, nil)
+			a, err := buy(e1, "mine", "ann", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// At once, at the edge that sold it (shipped or not).
+			got, err := e1.BuyerOrders(context.Background(), "ann")
+			if err != nil || len(got) != 1 || got[0].ID != a.ID {
+				t.Fatalf("ann's orders at e1 right after buying: %+v %v", got, err)
+			}
+			if _, err := buy(e2, "mine", "ben", 2); err != nil {
+				t.Fatal(err)
+			}
+			// At any edge once shipped; never another buyer's.
+			eventually(t, 5*time.Second, "ann's order at e2", func() bool {
+				got, err = e2.BuyerOrders(context.Background(), "ann")
+				return err == nil && len(got) == 1 && got[0].ID == a.ID
+			})
+			if _, err := e1.BuyerOrders(context.Background(), "not a buyer"); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("bad buyer: %v, want ErrInvalid", err)
+			}
+		})
+	}
+}

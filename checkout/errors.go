@@ -40,6 +40,7 @@ var (
 	ErrUnavailable     = &classError{ClassUnavailable, "temporarily unavailable"}
 	ErrClosed          = &classError{ClassUnavailable, "shutting down"}
 	ErrHeld            = &classError{ClassHeld, "the last units are held by other edges and may come back: try again shortly"}
+	ErrLimitHeld       = &classError{ClassHeld, "a purchase limit of this order is held by another edge and comes back within a sync: try again shortly"}
 	ErrLeaseGone       = &classError{ClassConflict, "lease gone"}
 	ErrPaymentDeclined = errors.New("payment declined")
 )

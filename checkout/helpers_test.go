@@ -68,3 +68,10 @@ func testConfig() Config {
 	c.RateLimitPerBuyer = 0
 	return c
 }
+
+// perBuyer is an order to record under a per-buyer limit of max units.
+func perBuyer(o Order, max int) ShipItem {
+	key := LimitKey(KindBuyer, o.Buyer)
+	o.Limits = []string{key}
+	return ShipItem{Order: o, Limits: []Limit{{Key: key, Max: max}}, Hold: time.Minute}
+}

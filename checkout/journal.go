@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,13 +26,18 @@ import (
 // stays where it is, and a damaged tail (a torn write, garbage appended) is
 // copied to a side file and cut off, so appends go on from the last intact
 // record.
+//
+// Rotate seals the file and goes on in a new one (a segment), so that a
+// checkpoint can take the sealed files' place (edge_checkpoint.go).
 type Journal struct {
 	path    string
-	f       *os.File
+	f       *os.File // owned by the writer once it runs
 	reqs    chan *jreq
+	rot     chan rotReq
 	stop    chan struct{}
 	stopped chan struct{}
 	observe func(batch int, fsync time.Duration)
+	size    atomic.Int64 // bytes in the current file
 
 	mu     sync.Mutex // guards closed and orders enqueues
 	closed bool
@@ -61,6 +67,11 @@ var ErrCorruptRecord = errors.New("corrupt journal record")
 
 type jreq struct {
 	data []byte
+	done chan error
+}
+
+type rotReq struct {
+	path string
 	done chan error
 }
 
@@ -100,17 +111,80 @@ func OpenJournal(path string, replay func(rec []byte) error, observe func(batch 
 		path:    path,
 		f:       f,
 		reqs:    make(chan *jreq, maxBatch),
+		rot:     make(chan rotReq),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		observe: observe,
 		damage:  damage,
 	}
+	j.size.Store(good)
 	go j.writer()
 	return j, nil
 }
 
 // Damage lists the damaged stretches OpenJournal found, in file order.
 func (j *Journal) Damage() []JournalDamage { return j.damage }
+
+// Size is the bytes in the file appends go to now.
+func (j *Journal) Size() int64 { return j.size.Load() }
+
+// Rotate seals the current file and makes the writer append to a new file
+// at path (which must not exist), created and made durable in its
+// directory before any record goes there. Every record is written whole to
+// one file; records queued before Rotate may land in either.
+func (j *Journal) Rotate(ctx context.Context, path string) error {
+	r := rotReq{path: path, done: make(chan error, 1)}
+	select {
+	case j.rot <- r:
+	case <-j.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-r.done
+}
+
+// switchTo is Rotate's work, in the writer between two commits (each of
+// which flushed and fsynced what it wrote).
+func (j *Journal) switchTo(w *bufio.Writer, path string) error {
+	if err := j.stickyErr(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("new journal segment: %w", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	old := j.f
+	j.f, j.path = f, path
+	w.Reset(f)
+	j.size.Store(0)
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("close sealed journal segment: %w", err)
+	}
+	return nil
+}
+
+// syncDir makes the entries of dir (a created, renamed or removed file)
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir for fsync: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
 
 // readRecords replays the intact records of f and returns the end of the
 // last one and the damaged stretches. After damage it looks for the next
@@ -281,6 +355,9 @@ func (j *Journal) writer() {
 		select {
 		case r := <-j.reqs:
 			batch = append(batch, r)
+		case rr := <-j.rot:
+			rr.done <- j.switchTo(w, rr.path)
+			continue
 		case <-j.stop:
 			// Enqueue refuses new records once closed; drain what is queued.
 			for {
@@ -313,7 +390,9 @@ func (j *Journal) writer() {
 func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte) {
 	err := j.stickyErr()
 	if err == nil {
+		var n int64
 		for _, r := range batch {
+			n += int64(8 + len(r.data))
 			binary.LittleEndian.PutUint32(hdr[:4], uint32(len(r.data)))
 			binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(r.data, crcTable))
 			if _, err = w.Write(hdr); err != nil {
@@ -326,6 +405,7 @@ func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte) {
 		if err == nil {
 			err = w.Flush()
 		}
+		j.size.Add(n)
 		if err == nil {
 			start := time.Now()
 			err = j.f.Sync()

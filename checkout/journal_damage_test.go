@@ -53,11 +53,19 @@ func frames(t *testing.T, data []byte) []frame {
 // stop function that ends Run and fails the test if Run failed.
 func runEdge(t *testing.T, s Store, dataDir string) (*Edge, *prometheus.Registry, func()) {
 	t.Helper()
+	return runEdgeWith(t, s, dataDir, testConfig(), nil)
+}
+
+// runEdgeWith is runEdge with a configuration and, if not nil, a hook
+// called at each step of every checkpoint.
+func runEdgeWith(t *testing.T, s Store, dataDir string, cfg Config, crash func(step string)) (*Edge, *prometheus.Registry, func()) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	e, err := NewEdge(EdgeParams{Logger: testLogger(t), Registerer: reg, Config: testConfig(), DataDir: dataDir, EdgeID: "e1", Store: s})
+	e, err := NewEdge(EdgeParams{Logger: testLogger(t), Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: "e1", Store: s})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.jr.crash = crash
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
@@ -97,7 +105,7 @@ func soldJournal(t *testing.T, n int) (s Store, dataDir, path string, data []byt
 	dataDir = t.TempDir()
 	e, _, stop := runEdge(t, ms, dataDir)
 	eventually(t, 5*time.Second, "a lease at the edge", func() bool { return mustTotals(t, ms, "dmg").HeldAtEdges > 0 })
-	path = e.journal
+	path = e.jr.files.segment(e.jr.cur)
 	for i := 0; ; i++ {
 		if _, err := buy(e, "dmg", fmt.Sprintf("b%d", i), 1); err != nil {
 			t.Fatalf("order %d: %v", i, err)
@@ -273,11 +281,17 @@ func TestEdgeJournalDamage(t *testing.T) {
 	}
 }
 
-// journals reports whether the journal at path records order id (a sale
-// from the lease; a direct sale is not journaled).
+// journals reports whether a journal segment next to path records order
+// id as sold from the lease.
 func journals(path, id string) bool {
-	data, _ := os.ReadFile(path)
-	return bytes.Contains(data, []byte(id))
+	segs, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "edge-*.journal*"))
+	for _, s := range segs {
+		data, _ := os.ReadFile(s)
+		if bytes.Contains(data, []byte(`"k":"o","o":{"id":"`+id)) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestJournalDamageInTheMiddleKeepsLaterAppends checks the journal itself:
@@ -322,5 +336,135 @@ func TestJournalDamageInTheMiddleKeepsLaterAppends(t *testing.T) {
 	j.Close()
 	if want = append(want, `{"n":5}`); !slices.Equal(got, want) {
 		t.Fatalf("after an append past the damage: %q, want %q", got, want)
+	}
+}
+
+// ckFrames parses a checkpoint file with the framing spelled out.
+func ckFrames(t *testing.T, data []byte) (out []struct {
+	start, end int64
+	rec        ckRec
+}) {
+	t.Helper()
+	for off := 0; off < len(data); {
+		n := int(binary.LittleEndian.Uint32(data[off:]))
+		var r ckRec
+		if err := json.Unmarshal(data[off+8:off+8+n], &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, struct {
+			start, end int64
+			rec        ckRec
+		}{int64(off), int64(off + 8 + n), r})
+		off += 8 + n
+	}
+	return out
+}
+
+// TestEdgeCheckpointDamage damages a checkpoint the way a disk does: the
+// edge starts, reports it, and keeps the orders of every intact record.
+func TestEdgeCheckpointDamage(t *testing.T) {
+	cases := []struct {
+		name string
+		kind string // the record damaged
+		cut  bool   // cut the file inside it instead of flipping a byte
+	}{
+		{"flipped byte in an unshipped order", "u", false},
+		{"flipped byte in shipped ids", "p", false},
+		{"cut inside the end record", "e", true},
+		{"cut inside an unshipped order", "u", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := gatedMemStore(t)
+			cfg := testConfig()
+			cfg.JournalCheckpointBytes = 2048
+			h := newHarnessOn(t, cfg, s)
+			h.open(t, testDrop("ckd", 1000, 0))
+			dir := t.TempDir()
+			e, reg, stop := runEdgeWith(t, s, dir, cfg, nil)
+			eventually(t, 5*time.Second, "a lease at the edge", func() bool { return mustTotals(t, s, "ckd").HeldAtEdges > 0 })
+			var acked []Order
+			for i := range 60 {
+				if i == 30 {
+					settled(t, s, "ckd", 30)
+					s.down.Store(true) // the rest stay unshipped
+				}
+				o, err := buy(e, "ckd", fmt.Sprintf("b%d", i), 1)
+				if err != nil {
+					t.Fatalf("order %d: %v", i, err)
+				}
+				acked = append(acked, o)
+			}
+			eventually(t, 5*time.Second, "a checkpoint holding the orders", func() bool {
+				segs, _ := journalFilesBytes(t, dir)
+				return segs < cfg.JournalCheckpointBytes && metricValue(t, reg, "livedrop_checkout_journal_checkpoints_total", map[string]string{"result": "ok"}) > 0
+			})
+			stop()
+			paths, _ := filepath.Glob(filepath.Join(dir, "checkout", "edge-e1.checkpoint.*"))
+			if len(paths) != 1 {
+				t.Fatalf("checkpoints on disk: %v, want one", paths)
+			}
+			data, _ := os.ReadFile(paths[0])
+			fs := ckFrames(t, data)
+			victim := -1
+			for i, f := range fs {
+				if f.rec.K == tc.kind {
+					victim = i
+					break
+				}
+			}
+			if victim < 0 {
+				t.Fatalf("no %q record in the checkpoint", tc.kind)
+			}
+			v := fs[victim]
+			lost := map[string]bool{}
+			loses := func(r ckRec) {
+				switch r.K {
+				case "u":
+					lost[r.O.ID] = true
+				case "p":
+					for i := 0; i < len(r.H); i += 15 {
+						lost[joinOrderID(r.D, orderHash(r.H[i:i+15]))] = true
+					}
+				}
+			}
+			loses(v.rec)
+			if tc.cut {
+				for _, f := range fs[victim+1:] {
+					loses(f.rec)
+				}
+				data = data[:v.start+12]
+			} else {
+				data = bytes.Clone(data)
+				data[v.start+10] ^= 0x20
+			}
+			if err := os.WriteFile(paths[0], data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			s.down.Store(false)
+			e, reg, _ = runEdgeWith(t, s, dir, cfg, nil)
+			if n := damagedCount(t, reg, "checkpoint"); n != 1 {
+				t.Fatalf("livedrop_checkout_journal_damaged_total{where=checkpoint} = %v, want 1", n)
+			}
+			for _, o := range acked {
+				_, inBook := e.book.lookup(o.ID)
+				if known := inBook || e.past.has(o.ID); known == lost[o.ID] {
+					t.Fatalf("order %s: known %v after the damage, lost %v", o.ID, known, lost[o.ID])
+				}
+			}
+			// The unshipped orders of intact records reach the store.
+			eventually(t, 10*time.Second, "the intact unshipped orders in the store", func() bool {
+				for _, o := range acked[30:] {
+					if _, err := s.Order(context.Background(), o.ID); err != nil && !lost[o.ID] {
+						return false
+					}
+				}
+				return true
+			})
+			if _, err := buy(e, "ckd", "after-damage", 1); err != nil {
+				t.Fatalf("order after the damaged start: %v", err)
+			}
+		})
 	}
 }

@@ -25,6 +25,10 @@ type metrics struct {
 	revenue       *prometheus.CounterVec
 	shipped       *prometheus.CounterVec
 	payments      *prometheus.CounterVec
+	rateLimited   *prometheus.CounterVec
+	limitEntries  *prometheus.GaugeVec
+	limitRefusals *prometheus.CounterVec
+	allowance     *prometheus.CounterVec
 }
 
 // answerBuckets resolve the answer latencies a buyer notices: fine below
@@ -73,8 +77,16 @@ func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 			Help: "Orders shipped to the store by outcome.", ConstLabels: c}, []string{"outcome"}),
 		payments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_payments_total",
 			Help: "Payments by result (paid, declined, refunded, error).", ConstLabels: c}, []string{"result"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_rate_limited_total",
+			Help: "Orders refused by the per-second rate limit, by who it counts (buyer, device, ip).", ConstLabels: c}, []string{"kind"}),
+		limitEntries: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "livedrop_checkout_limiter_entries",
+			Help: "Subjects this edge keeps limit state for, by what (rate_buyer, rate_device, rate_ip: rate limiters; allowance: purchase-limit allowances held).", ConstLabels: c}, []string{"what"}),
+		limitRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_limit_refusals_total",
+			Help: "Orders refused for a purchase limit (max_per_buyer, max_per_device, max_per_ip), by kind (buyer, device, ip).", ConstLabels: c}, []string{"kind"}),
+		allowance: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_allowance_events_total",
+			Help: "Purchase-limit allowances by event: granted, at_limit (nothing left to grant), held_elsewhere (another edge holds it; marked wanted), wanted (another edge asked for one of ours), returned (handed back: wanted, idle), prepare_dropped (Prepare's queue full).", ConstLabels: c}, []string{"event"}),
 	}
-	for _, col := range []prometheus.Collector{m.orders, m.acceptLatency, m.answerLatency, m.lookups, m.held, m.shipLatency, m.leaseUnits, m.leaseGrant, m.leaseRefills,
+	for _, col := range []prometheus.Collector{m.rateLimited, m.limitEntries, m.limitRefusals, m.allowance, m.orders, m.acceptLatency, m.answerLatency, m.lookups, m.held, m.shipLatency, m.leaseUnits, m.leaseGrant, m.leaseRefills,
 		m.fsync, m.batch, m.damaged, m.syncLag, m.unshipped, m.revenue, m.shipped, m.payments} {
 		if err := reg.Register(col); err != nil {
 			var are prometheus.AlreadyRegisteredError

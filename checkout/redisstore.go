@@ -25,17 +25,28 @@ type keys struct{ tag string }
 
 func dropKeys(id string) keys { return keys{"{drop:" + id + "}"} }
 
-func (k keys) meta() string               { return k.tag + ":meta" }
-func (k keys) sku(s string) string        { return k.tag + ":sku:" + s }
-func (k keys) leases() string             { return k.tag + ":leases" }
-func (k keys) leaseExp() string           { return k.tag + ":leaseexp" }
-func (k keys) orders() string             { return k.tag + ":orders" }
-func (k keys) pending() string            { return k.tag + ":pending" }
-func (k keys) buyers() string             { return k.tag + ":buyers" }
-func (k keys) stream() string             { return k.tag + ":stream" }
-func (k keys) op(id string) string        { return k.tag + ":op:" + id }
-func leaseField(sku, edge string) string  { return sku + "|" + edge }
-func buyerField(sku, buyer string) string { return sku + "|" + buyer }
+func (k keys) meta() string        { return k.tag + ":meta" }
+func (k keys) sku(s string) string { return k.tag + ":sku:" + s }
+func (k keys) leases() string      { return k.tag + ":leases" }
+func (k keys) leaseExp() string    { return k.tag + ":leaseexp" }
+func (k keys) orders() string      { return k.tag + ":orders" }
+func (k keys) pending() string     { return k.tag + ":pending" }
+func (k keys) used() string        { return k.tag + ":used" }
+func (k keys) allow() string       { return k.tag + ":allow" }
+func (k keys) wanted() string      { return k.tag + ":wanted" }
+func (k keys) stream() string      { return k.tag + ":stream" }
+func (k keys) op(id string) string { return k.tag + ":op:" + id }
+
+// buyerOrders lists one buyer's orders of the drop (a sorted set scored by
+// the time the store recorded each).
+func (k keys) buyerOrders(buyer string) string { return k.tag + ":buyer:" + buyer }
+
+// buyerDropsKey lists the drops a buyer has orders in. It is outside any
+// drop's hash tag: it is written in the same pipeline as, and before, the
+// script that records the order, so every recorded order's drop is in it.
+func buyerDropsKey(buyer string) string  { return "livedrop:buyer:" + buyer + ":drops" }
+func leaseField(sku, edge string) string { return sku + "|" + edge }
+func limitField(sku, key string) string  { return sku + "|" + key }
 
 // RedisStore is the Store on Redis (or Redis Cluster: keys of one drop share
 // a hash tag and every script touches one drop only).
@@ -197,6 +208,7 @@ func (s *RedisStore) View(ctx context.Context, drop, edge string, skus []string)
 		vals[i] = pipe.HMGet(ctx, k.sku(sku), "free", "leased")
 		mine[i] = pipe.HGet(ctx, k.leases(), leaseField(sku, edge))
 	}
+	wanted := pipe.ZRangeByLex(ctx, k.wanted(), &redis.ZRangeBy{Min: "[" + edge + "|", Max: "[" + edge + "|\xff", Count: maxWantedPerView})
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return DropView{}, unavailable("read view", err)
 	}
@@ -214,29 +226,12 @@ func (s *RedisStore) View(ctx context.Context, drop, edge string, skus []string)
 		sv.MyLease, _ = strconv.Atoi(mine[i].Val())
 		v.SKUs[sku] = sv
 	}
-	return v, nil
-}
-
-// OrdersSince implements Store: it reads the drop's order stream, where
-// every recorded, paid or cancelled order is an entry; the cursor is a
-// stream entry id.
-func (s *RedisStore) OrdersSince(ctx context.Context, drop, cursor string, limit int) ([]string, string, error) {
-	start := "-"
-	if cursor != "" {
-		start = "(" + cursor
-	}
-	msgs, err := s.rdb.XRangeN(ctx, dropKeys(drop).stream(), start, "+", int64(max(limit, 1))).Result()
-	if err != nil {
-		return nil, cursor, unavailable("read order stream", err)
-	}
-	ids := make([]string, 0, len(msgs))
-	for _, m := range msgs {
-		if id, ok := m.Values["id"].(string); ok && m.Values["event"] != "paid" {
-			ids = append(ids, id)
+	for _, m := range wanted.Val() {
+		if it, ok := wantedItem(strings.TrimPrefix(m, edge+"|")); ok {
+			v.Wanted = append(v.Wanted, it)
 		}
-		cursor = m.ID
 	}
-	return ids, cursor, nil
+	return v, nil
 }
 
 // ListDrops implements Store.
@@ -306,170 +301,6 @@ func (s *RedisStore) Renew(ctx context.Context, drop, sku, edge string, ttl time
 	}
 	if n < 0 {
 		return 0, ErrLeaseGone
-	}
-	return n, nil
-}
-
-func shipArgs(it ShipItem) (keys, []string, []any, error) {
-	o := it.Order
-	k := dropKeys(o.Drop)
-	enc, err := json.Marshal(o)
-	if err != nil {
-		return k, nil, nil, fmt.Errorf("encode order: %w", err)
-	}
-	ks := []string{k.sku(o.SKU), k.leases(), k.orders(), k.pending(), k.buyers(), k.stream(), k.meta()}
-	args := []any{o.ID, string(enc), leaseField(o.SKU, o.Edge), buyerField(o.SKU, o.Buyer), o.Qty, o.TotalCents, it.MaxPerBuyer, it.Hold.Milliseconds(), o.Edge}
-	return k, ks, args, nil
-}
-
-func parseResult(vals []any, err error) (ShipResult, error) {
-	if err != nil {
-		return ShipResult{}, err
-	}
-	if len(vals) != 2 {
-		return ShipResult{}, fmt.Errorf("unexpected reply %v", vals)
-	}
-	r := ShipResult{Outcome: Outcome(fmt.Sprint(vals[0]))}
-	if enc := fmt.Sprint(vals[1]); enc != "" {
-		if err := json.Unmarshal([]byte(enc), &r.Order); err != nil {
-			return ShipResult{}, fmt.Errorf("decode order: %w", err)
-		}
-	}
-	return r, nil
-}
-
-// Ship implements Store. All items go in one pipeline (one round trip).
-func (s *RedisStore) Ship(ctx context.Context, items []ShipItem) ([]ShipResult, error) {
-	for attempt := 0; ; attempt++ {
-		pipe := s.rdb.Pipeline()
-		cmds := make([]*redis.Cmd, len(items))
-		for i, it := range items {
-			_, ks, args, err := shipArgs(it)
-			if err != nil {
-				return nil, err
-			}
-			cmds[i] = scriptShip.EvalSha(ctx, pipe, ks, args...)
-		}
-		_, err := pipe.Exec(ctx)
-		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
-			if lerr := scriptShip.Load(ctx, s.rdb).Err(); lerr != nil {
-				return nil, unavailable("load ship script", lerr)
-			}
-			continue
-		}
-		if err != nil {
-			return nil, unavailable("ship orders", err)
-		}
-		out := make([]ShipResult, len(items))
-		for i, c := range cmds {
-			r, err := parseResult(c.Slice())
-			if err != nil {
-				return nil, fmt.Errorf("ship order %s: %w", items[i].Order.ID, err)
-			}
-			out[i] = r
-		}
-		return out, nil
-	}
-}
-
-// SellDirect implements Store.
-func (s *RedisStore) SellDirect(ctx context.Context, it ShipItem) (ShipResult, error) {
-	_, ks, args, err := shipArgs(it)
-	if err != nil {
-		return ShipResult{}, err
-	}
-	r, err := parseResult(scriptDirect.Run(ctx, s.rdb, ks, args...).Slice())
-	if err != nil {
-		return ShipResult{}, unavailable("direct sale", err)
-	}
-	return r, nil
-}
-
-// Order implements Store.
-func (s *RedisStore) Order(ctx context.Context, id string) (Order, error) {
-	drop, ok := DropOfOrder(id)
-	if !ok {
-		return Order{}, fmt.Errorf("order %q: %w", id, ErrNotFound)
-	}
-	enc, err := s.rdb.HGet(ctx, dropKeys(drop).orders(), id).Result()
-	if errors.Is(err, redis.Nil) {
-		return Order{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Order{}, unavailable("read order", err)
-	}
-	var o Order
-	if err := json.Unmarshal([]byte(enc), &o); err != nil {
-		return Order{}, fmt.Errorf("decode order %s: %w", id, err)
-	}
-	return o, nil
-}
-
-// ConfirmPayment implements Store.
-func (s *RedisStore) ConfirmPayment(ctx context.Context, id string) (Order, error) {
-	o, err := s.Order(ctx, id)
-	if err != nil {
-		return Order{}, err
-	}
-	k := dropKeys(o.Drop)
-	r, err := parseResult(scriptConfirm.Run(ctx, s.rdb, []string{k.orders(), k.pending(), k.sku(o.SKU), k.stream()}, id).Slice())
-	if err != nil {
-		return Order{}, unavailable("confirm payment", err)
-	}
-	return r.Order, nil
-}
-
-// Cancel implements Store.
-func (s *RedisStore) Cancel(ctx context.Context, id, reason string) (Order, error) {
-	return s.cancel(ctx, id, reason, false)
-}
-
-func (s *RedisStore) cancel(ctx context.Context, id, reason string, onlyIfDue bool) (Order, error) {
-	o, err := s.Order(ctx, id)
-	if err != nil {
-		return Order{}, err
-	}
-	k := dropKeys(o.Drop)
-	due := "0"
-	if onlyIfDue {
-		due = "1"
-	}
-	r, err := parseResult(scriptCancel.Run(ctx, s.rdb,
-		[]string{k.orders(), k.pending(), k.sku(o.SKU), k.buyers(), k.stream()},
-		id, reason, due, buyerField(o.SKU, o.Buyer)).Slice())
-	if err != nil {
-		return Order{}, unavailable("cancel order", err)
-	}
-	return r.Order, nil
-}
-
-func (s *RedisStore) now(ctx context.Context) (int64, error) {
-	t, err := s.rdb.Time(ctx).Result()
-	if err != nil {
-		return 0, unavailable("redis time", err)
-	}
-	return t.UnixMilli(), nil
-}
-
-// ReapHolds implements Store.
-func (s *RedisStore) ReapHolds(ctx context.Context, drop string) (int, error) {
-	now, err := s.now(ctx)
-	if err != nil {
-		return 0, err
-	}
-	ids, err := s.rdb.ZRangeByScore(ctx, dropKeys(drop).pending(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now, 10), Count: 500}).Result()
-	if err != nil {
-		return 0, unavailable("list expired holds", err)
-	}
-	n := 0
-	for _, id := range ids {
-		o, err := s.cancel(ctx, id, "hold_expired", true)
-		if err != nil {
-			return n, err
-		}
-		if o.Status == StatusCancelled && o.Reason == "hold_expired" {
-			n++
-		}
 	}
 	return n, nil
 }

@@ -112,11 +112,16 @@ end
 return lease
 `)
 
+// The sale scripts (ship, direct) share their KEYS and ARGV:
+// KEYS: sku, leases, orders, pending, used, stream, meta, buyer's orders, allow, wanted
+// ARGV: id, order json, lease field, qty, total cents, hold ms, edge, n, then
+// n pairs of limit field (sku|limit key) and max.
+
 const luaExisting = `
 local ex = redis.call('HGET', KEYS[3], ARGV[1])
 if ex then
   local o = cjson.decode(ex)
-  if o.edge == ARGV[9] then return {'exists', ex} end
+  if o.edge == ARGV[7] then return {'exists', ex} end
   return {'duplicate', ex}
 end
 `
@@ -126,26 +131,41 @@ local function record(o, outcome)
   local enc = cjson.encode(o)
   redis.call('HSET', KEYS[3], ARGV[1], enc)
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', '1000000', '*', 'event', outcome, 'id', ARGV[1], 'order', enc)
+  redis.call('ZADD', KEYS[8], nowms(), ARGV[1])
   return {outcome, enc}
 end
-local function sell(o, qty)
+local function limits()
+  local out = {}
+  for i = 1, tonumber(ARGV[8]) do out[i] = {ARGV[7 + 2 * i], tonumber(ARGV[8 + 2 * i])} end
+  return out
+end
+-- overLimit names the first limit qty more units would break.
+local function overLimit(lims, qty)
+  for _, l in ipairs(lims) do
+    if l[2] > 0 and num(redis.call('HGET', KEYS[5], l[1])) + qty > l[2] then return l[1] end
+  end
+  return nil
+end
+local function sell(o, qty, lims)
   redis.call('HINCRBY', KEYS[1], 'sold', qty)
   redis.call('HINCRBY', KEYS[1], 'orders', 1)
-  redis.call('HINCRBY', KEYS[1], 'revenue', ARGV[6])
-  redis.call('HINCRBY', KEYS[5], ARGV[4], qty)
-  redis.call('ZADD', KEYS[4], nowms() + tonumber(ARGV[8]), ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'revenue', ARGV[5])
+  for _, l in ipairs(lims) do redis.call('HINCRBY', KEYS[5], l[1], qty) end
+  redis.call('ZADD', KEYS[4], nowms() + tonumber(ARGV[6]), ARGV[1])
   return record(o, 'created')
 end
 `
 
 // Ship records an order sold from the edge's lease. The lease pays for it; a
 // lease reclaimed meanwhile is replaced by free stock, and when there is none
-// the order is recorded cancelled (lease_expired): never oversold.
-// KEYS: sku, leases, orders, pending, buyers, stream, meta
-// ARGV: id, order json, lease field, buyer field, qty, total cents, max per buyer, hold ms, edge
+// the order is recorded cancelled (lease_expired): never oversold. Its limits
+// are checked again against the units used: never over a limit in total
+// (the edge sold it under an allowance, so this refuses only after one
+// expired; see docs/architecture.md).
 var scriptShip = redis.NewScript(luaNow + luaRecord + luaExisting + `
-local qty = tonumber(ARGV[5])
+local qty = tonumber(ARGV[4])
 local o = cjson.decode(ARGV[2])
+local lims = limits()
 local lease = num(redis.call('HGET', KEYS[2], ARGV[3]))
 local src = nil
 if lease >= qty then
@@ -153,12 +173,10 @@ if lease >= qty then
 elseif num(redis.call('HGET', KEYS[1], 'free')) >= qty then
   src = 'free'
 end
-local max = tonumber(ARGV[7])
-local bought = num(redis.call('HGET', KEYS[5], ARGV[4]))
 local reason = nil
 if not src then
   reason = 'lease_expired'
-elseif max > 0 and bought + qty > max then
+elseif overLimit(lims, qty) then
   reason = 'limit'
 end
 if src == 'lease' then
@@ -174,23 +192,38 @@ if reason then
   redis.call('HINCRBY', KEYS[1], 'cancelled', 1)
   return record(o, 'cancelled')
 end
-return sell(o, qty)
+return sell(o, qty, lims)
 `)
 
-// Direct sells from free stock; 'held' when none is free but edges hold leases.
-// Same KEYS and ARGV as scriptShip.
+// Direct sells from free stock; 'held' when none is free but edges hold
+// leases. A subject whose allowance another edge holds (unexpired) gets
+// 'limitheld' and the allowance is marked wanted from that edge.
 var scriptDirect = redis.NewScript(luaNow + luaRecord + luaExisting + `
 if redis.call('HGET', KEYS[7], 'state') ~= 'open' then return {'notopen', ''} end
-local qty = tonumber(ARGV[5])
-local max = tonumber(ARGV[7])
-if max > 0 and num(redis.call('HGET', KEYS[5], ARGV[4])) + qty > max then return {'limit', ''} end
+local qty = tonumber(ARGV[4])
+local lims = limits()
+local over = overLimit(lims, qty)
+if over then return {'limit', over} end
+local now = nowms()
+local held = nil
+for _, l in ipairs(lims) do
+  local v = redis.call('HGET', KEYS[9], l[1])
+  if v then
+    local h, x = string.match(v, '^(%S+) (%d+)$')
+    if h ~= ARGV[7] and tonumber(x) > now then
+      redis.call('ZADD', KEYS[10], 0, h .. '|' .. l[1])
+      held = held or l[1]
+    end
+  end
+end
+if held then return {'limitheld', held} end
 local free = num(redis.call('HGET', KEYS[1], 'free'))
 if free < qty then
   if num(redis.call('HGET', KEYS[1], 'leased')) > 0 then return {'held', ''} end
   return {'soldout', ''}
 end
 redis.call('HINCRBY', KEYS[1], 'free', -qty)
-return sell(cjson.decode(ARGV[2]), qty)
+return sell(cjson.decode(ARGV[2]), qty, lims)
 `)
 
 // KEYS: orders, pending, sku, stream; ARGV: id
@@ -208,7 +241,7 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', '1000000', '*', 'event', 'paid', 'id'
 return {'paid', enc}
 `)
 
-// KEYS: orders, pending, sku, buyers, stream; ARGV: id, reason, only if due (0/1), buyer field
+// KEYS: orders, pending, sku, used, stream; ARGV: id, reason, only if due (0/1)
 var scriptCancel = redis.NewScript(luaNow + `
 local ex = redis.call('HGET', KEYS[1], ARGV[1])
 if not ex then return {'notfound', ''} end
@@ -226,10 +259,66 @@ redis.call('HINCRBY', KEYS[3], 'orders', -1)
 redis.call('HINCRBY', KEYS[3], 'revenue', -tonumber(o.total_cents))
 redis.call('HINCRBY', KEYS[3], 'free', qty)
 redis.call('HINCRBY', KEYS[3], 'cancelled', 1)
-redis.call('HINCRBY', KEYS[4], ARGV[4], -qty)
+if type(o.limits) == 'table' then
+  for _, k in ipairs(o.limits) do redis.call('HINCRBY', KEYS[4], o.sku .. '|' .. k, -qty) end
+end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local enc = cjson.encode(o)
 redis.call('HSET', KEYS[1], ARGV[1], enc)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', '1000000', '*', 'event', 'cancelled', 'id', ARGV[1], 'order', enc)
 return {'cancelled', enc}
+`)
+
+// Allow leases allowances (see AllowOp): per field, the holder and its
+// expiry are "edge expiry-ms" in the allow hash. A field nobody holds, held
+// by the asking edge, or whose holder expired goes to the asking edge with
+// the rest of its limit. At the limit it is answered 0 whoever holds it (the
+// holder's uncounted sales could only add to it) and nobody holds it. Held
+// by another edge: -1, and with want the field is marked wanted from it.
+// KEYS: used, allow, wanted; ARGV: edge, ttl ms, want (0/1), n, then n pairs
+// of field and max.
+var scriptAllow = redis.NewScript(luaNow + `
+local edge = ARGV[1]
+local now = nowms()
+local exp = now + tonumber(ARGV[2])
+local out = {}
+for i = 1, tonumber(ARGV[4]) do
+  local f, max = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
+  local v = redis.call('HGET', KEYS[2], f)
+  local h, x = nil, 0
+  if v then
+    h, x = string.match(v, '^(%S+) (%d+)$')
+    x = tonumber(x)
+  end
+  local left = max - num(redis.call('HGET', KEYS[1], f))
+  if left <= 0 then
+    -- At the limit whoever holds it: nothing to hold.
+    if h and (h == edge or x <= now) then redis.call('HDEL', KEYS[2], f) end
+    out[i] = 0
+  elseif h and h ~= edge and x > now then
+    if ARGV[3] == '1' then redis.call('ZADD', KEYS[3], 0, h .. '|' .. f) end
+    out[i] = -1
+  else
+    if h and h ~= edge then redis.call('ZREM', KEYS[3], h .. '|' .. f) end
+    redis.call('HSET', KEYS[2], f, edge .. ' ' .. exp)
+    out[i] = left
+  end
+end
+return out
+`)
+
+// Release hands allowances back: a field the edge holds is freed, and it is
+// no longer wanted from the edge. KEYS: allow, wanted; ARGV: edge, fields...
+var scriptRelease = redis.NewScript(`
+local edge = ARGV[1]
+local n = 0
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v and string.match(v, '^(%S+) ') == edge then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+  redis.call('ZREM', KEYS[2], edge .. '|' .. ARGV[i])
+end
+return n
 `)

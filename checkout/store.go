@@ -36,6 +36,15 @@ type Store interface {
 	// it was reclaimed).
 	Renew(ctx context.Context, drop, sku, edge string, ttl time.Duration) (int, error)
 
+	// Allow leases purchase-limit allowances to op.Edge (see AllowOp); it
+	// answers, per item, the units the edge may sell to that subject (0: at
+	// the limit, nothing is held), or -1 when another edge holds the
+	// allowance (op.Want marks it wanted, so that edge hands it back).
+	Allow(ctx context.Context, op AllowOp) ([]int, error)
+	// Release hands allowances back: those of items that edge holds are
+	// free, and no longer wanted from it.
+	Release(ctx context.Context, drop, edge string, items []AllowItem) error
+
 	// Ship records orders sold from leases, idempotently by order id.
 	Ship(ctx context.Context, items []ShipItem) ([]ShipResult, error)
 	// SellDirect sells straight from free stock (no lease).
@@ -46,6 +55,9 @@ type Store interface {
 	// for the start), at most about limit, and the cursor to pass next: an
 	// edge keeps an index of every order id of the drop with it.
 	OrdersSince(ctx context.Context, drop, cursor string, limit int) (ids []string, next string, err error)
+	// BuyerOrders lists buyer's orders of every drop, newest first (by the
+	// time the store recorded them), at most limit.
+	BuyerOrders(ctx context.Context, buyer string, limit int) ([]Order, error)
 	// ConfirmPayment marks a pending order paid and returns it; an order that
 	// is no longer pending is returned unchanged.
 	ConfirmPayment(ctx context.Context, id string) (Order, error)
@@ -85,10 +97,31 @@ type Grant struct {
 	Free int
 }
 
+// AllowOp asks for allowances: the right to sell a subject the rest of its
+// limit for a SKU, held by one edge at a time until TTL passes. The store
+// keeps per (SKU, limit key) the units used (shipped and direct orders, less
+// cancelled ones) and who holds the allowance until when.
+type AllowOp struct {
+	Drop, Edge string
+	TTL        time.Duration
+	// Want marks an allowance another edge holds as wanted from it (an
+	// order waits for it); without it such items are only answered -1.
+	Want  bool
+	Items []AllowItem
+}
+
+// AllowItem is one SKU's limit in an AllowOp or a Release (Max is unused there).
+type AllowItem struct {
+	SKU   string
+	Limit Limit
+}
+
 // DropView is what an edge reads each sync.
 type DropView struct {
 	State string
 	SKUs  map[string]SKUView
+	// Wanted are allowances this edge holds that other edges asked for.
+	Wanted []AllowItem
 }
 
 // SKUView is one SKU in a DropView.
@@ -98,9 +131,10 @@ type SKUView struct {
 
 // ShipItem is one order to record.
 type ShipItem struct {
-	Order       Order
-	MaxPerBuyer int
-	Hold        time.Duration
+	Order Order
+	// Limits are the order's limit keys (Order.Limits) with their maxima.
+	Limits []Limit
+	Hold   time.Duration
 }
 
 // Outcome says what happened to a shipped or directly sold order.
@@ -115,6 +149,7 @@ const (
 	OutcomeSoldOut   Outcome = "soldout"
 	OutcomeHeld      Outcome = "held" // no free units, but edges still hold leases
 	OutcomeLimit     Outcome = "limit"
+	OutcomeLimitHeld Outcome = "limitheld" // another edge holds the subject's allowance (now wanted)
 	OutcomeNotOpen   Outcome = "notopen"
 )
 
@@ -122,16 +157,18 @@ const (
 type ShipResult struct {
 	Outcome Outcome
 	Order   Order
+	// Limit is the limit key that refused (OutcomeLimit, OutcomeLimitHeld).
+	Limit string
 }
 
-// OpenStore opens the Redis store when cfg.RedisURL is set, otherwise the
+// OpenStore opens the Redis store when cfg names one, otherwise the
 // embedded store with its journal under dataDir/checkout.
 func OpenStore(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) (Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.RedisURL != "" {
-		return OpenRedisStore(ctx, cfg.RedisURL, logger)
+	if cfg.UsesRedis() {
+		return OpenRedisStoreFor(ctx, cfg, logger)
 	}
 	if dataDir == "" {
 		return nil, fmt.Errorf("embedded store: data dir: %w", ErrInvalid)

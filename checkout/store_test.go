@@ -39,7 +39,7 @@ func TestStoreRules(t *testing.T) {
 			}
 			// Ship an order from the lease; shipping it again is idempotent.
 			o := Order{ID: OrderID("d1", "b1", "k1"), Drop: "d1", SKU: "tee", Qty: 2, Buyer: "b1", PriceCents: 2500, Currency: "EUR", TotalCents: 5000, Status: StatusPending, Edge: "e1", CreatedAt: time.Now().UTC()}
-			it := ShipItem{Order: o, MaxPerBuyer: 2, Hold: time.Minute}
+			it := perBuyer(o, 2)
 			res, err := s.Ship(ctx, []ShipItem{it, it})
 			if err != nil || res[0].Outcome != OutcomeCreated || res[1].Outcome != OutcomeExists {
 				t.Fatalf("ship twice: %+v %v", res, err)
@@ -56,19 +56,19 @@ func TestStoreRules(t *testing.T) {
 			// Over the per-buyer limit: the shipped order is recorded cancelled.
 			o2 := o
 			o2.ID, o2.Qty = OrderID("d1", "b1", "k2"), 1
-			res, err = s.Ship(ctx, []ShipItem{{Order: o2, MaxPerBuyer: 2, Hold: time.Minute}})
+			res, err = s.Ship(ctx, []ShipItem{perBuyer(o2, 2)})
 			if err != nil || res[0].Outcome != OutcomeCancelled || res[0].Order.Reason != "limit" {
 				t.Fatalf("ship over limit: %+v %v", res, err)
 			}
 			// Direct sales: limit, then threshold keeps units for them.
 			d := o
 			d.ID, d.Buyer, d.Qty, d.Edge = OrderID("d1", "b2", "k"), "b2", 3, "e2"
-			r, err := s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err := s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeLimit {
 				t.Fatalf("direct over limit: %+v %v", r, err)
 			}
 			d.Qty = 2
-			r, err = s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err = s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeCreated {
 				t.Fatalf("direct: %+v %v", r, err)
 			}
@@ -108,12 +108,12 @@ func TestStoreRules(t *testing.T) {
 				t.Fatalf("grant near the end: %+v %v, want direct", g, err)
 			}
 			d.ID, d.Buyer, d.Qty = OrderID("d1", "b3", "k"), "b3", 2
-			r, err = s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err = s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeCreated {
 				t.Fatalf("direct sale of the threshold units: %+v %v", r, err)
 			}
 			d.ID, d.Buyer, d.Qty = OrderID("d1", "b4", "k"), "b4", 1
-			r, err = s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err = s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeHeld {
 				t.Fatalf("direct with units held: %+v %v", r, err)
 			}
@@ -123,7 +123,7 @@ func TestStoreRules(t *testing.T) {
 			if err := s.SetState(ctx, "d1", StateOpen); !errors.Is(err, ErrConflict) {
 				t.Fatalf("reopen: %v, want conflict", err)
 			}
-			r, err = s.SellDirect(ctx, ShipItem{Order: d, MaxPerBuyer: 2, Hold: time.Minute})
+			r, err = s.SellDirect(ctx, perBuyer(d, 2))
 			if err != nil || r.Outcome != OutcomeNotOpen {
 				t.Fatalf("direct after close: %+v %v", r, err)
 			}
@@ -257,6 +257,88 @@ func TestStoreOrdersSince(t *testing.T) {
 			}
 			if ids, _, err := s.OrdersSince(ctx, "idx", cur, 10); err != nil || len(ids) != 0 {
 				t.Fatalf("after a payment: %v %v", ids, err)
+			}
+		})
+	}
+}
+
+func TestStoreBuyerOrders(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			for _, d := range []string{"bo1", "bo2"} {
+				if err := s.CreateDrop(ctx, testDrop(d, 10, 0)); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.SetState(ctx, d, StateOpen); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, err := s.BuyerOrders(ctx, "alice", 10); err != nil || len(got) != 0 {
+				t.Fatalf("before any order: %v %v", got, err)
+			}
+			order := func(drop, buyer, key string, qty int) Order {
+				return Order{ID: OrderID(drop, buyer, key), Drop: drop, SKU: "tee", Qty: qty, Buyer: buyer,
+					PriceCents: 2500, Currency: "EUR", TotalCents: 2500 * int64(qty), Status: StatusPending, Edge: "e1", CreatedAt: time.Now().UTC()}
+			}
+			var want []string                                   // alice's, oldest first
+			step := func() { time.Sleep(2 * time.Millisecond) } // distinct record times (ms) for the newest-first order
+			o := order("bo1", "alice", "k1", 1)
+			if r, err := s.SellDirect(ctx, ShipItem{Order: o, Hold: time.Minute}); err != nil || r.Outcome != OutcomeCreated {
+				t.Fatalf("direct: %+v %v", r, err)
+			}
+			want = append(want, o.ID)
+			step()
+			if _, err := s.SellDirect(ctx, ShipItem{Order: order("bo1", "bob", "k1", 1), Hold: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			step()
+			if _, err := s.Grant(ctx, LeaseOp{Drop: "bo2", SKU: "tee", Edge: "e1", OpID: "g", Units: 2, TTL: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			o = order("bo2", "alice", "k2", 2)
+			if r, err := s.Ship(ctx, []ShipItem{{Order: o, Hold: time.Minute}}); err != nil || r[0].Outcome != OutcomeCreated {
+				t.Fatalf("ship: %+v %v", r, err)
+			}
+			want = append(want, o.ID)
+			step()
+			// Recorded cancelled at once (no lease, no free stock left for 9):
+			// still the buyer's order, with its reason.
+			o = order("bo2", "alice", "k3", 9)
+			if r, err := s.Ship(ctx, []ShipItem{{Order: o, Hold: time.Minute}}); err != nil || r[0].Outcome != OutcomeCancelled {
+				t.Fatalf("ship without units: %+v %v", r, err)
+			}
+			want = append(want, o.ID)
+			got, err := s.BuyerOrders(ctx, "alice", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, o := range got {
+				if o.Buyer != "alice" {
+					t.Fatalf("alice is shown %s's order %s", o.Buyer, o.ID)
+				}
+				ids = append(ids, o.ID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint([]string{want[2], want[1], want[0]}) {
+				t.Fatalf("alice's orders %v, want newest first %v", ids, []string{want[2], want[1], want[0]})
+			}
+			if got[0].Status != StatusCancelled || got[0].Reason != "lease_expired" {
+				t.Fatalf("the cancelled order as listed: %+v", got[0])
+			}
+			// Bounded: the newest only.
+			if got, err := s.BuyerOrders(ctx, "alice", 2); err != nil || len(got) != 2 || got[0].ID != want[2] {
+				t.Fatalf("limit 2: %v %v", got, err)
+			}
+			// A payment shows in the list: it is the order as stored now.
+			if _, err := s.ConfirmPayment(ctx, want[0]); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.BuyerOrders(ctx, "alice", 10); err != nil || got[2].Status != StatusPaid {
+				t.Fatalf("after payment: %+v %v", got, err)
+			}
+			if got, err := s.BuyerOrders(ctx, "bob", 10); err != nil || len(got) != 1 || got[0].Buyer != "bob" {
+				t.Fatalf("bob's orders: %+v %v", got, err)
 			}
 		})
 	}

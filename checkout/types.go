@@ -41,6 +41,11 @@ type SKU struct {
 	Currency    string `json:"currency"`
 	Stock       int    `json:"stock"`
 	MaxPerBuyer int    `json:"max_per_buyer"`
+	// MaxPerDevice and MaxPerIP cap the units one device (the buyer
+	// session's device id) and one client address may buy; 0 = none. A
+	// venue's Wi-Fi is one address: per-IP caps may be large.
+	MaxPerDevice int `json:"max_per_device,omitempty"`
+	MaxPerIP     int `json:"max_per_ip,omitempty"`
 }
 
 // Drop is a sale of a fixed stock of SKUs bound to a stream.
@@ -106,6 +111,10 @@ func (d *Drop) Validate() error {
 			return fmt.Errorf("%w: skus[%d].stock must be 0-%d", ErrInvalid, i, MaxStock)
 		case k.MaxPerBuyer < 0 || k.MaxPerBuyer > MaxQty:
 			return fmt.Errorf("%w: skus[%d].max_per_buyer must be 0-%d (0 = no limit)", ErrInvalid, i, MaxQty)
+		case k.MaxPerDevice < 0 || k.MaxPerDevice > MaxStock:
+			return fmt.Errorf("%w: skus[%d].max_per_device must be 0-%d (0 = no limit)", ErrInvalid, i, MaxStock)
+		case k.MaxPerIP < 0 || k.MaxPerIP > MaxStock:
+			return fmt.Errorf("%w: skus[%d].max_per_ip must be 0-%d (0 = no limit)", ErrInvalid, i, MaxStock)
 		}
 		seen[k.SKU] = true
 	}
@@ -126,6 +135,9 @@ type Order struct {
 	Reason     string    `json:"reason,omitempty"`
 	Edge       string    `json:"edge"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Limits are the limit keys (LimitKey) the order counts against: the
+	// store adds its units to each, and takes them back if it is cancelled.
+	Limits []string `json:"limits,omitempty"`
 }
 
 // OrderRequest is what a viewer asks for.
@@ -160,8 +172,107 @@ func (r *OrderRequest) Validate() error {
 		return fmt.Errorf("%w: buyer must be 1-%d of [A-Za-z0-9_.:@-]", ErrInvalid, MaxIDLen)
 	case !ValidIdempotencyKey(r.IdempotencyKey):
 		return fmt.Errorf("%w: Idempotency-Key must be 1-%d printable ASCII characters", ErrInvalid, MaxKeyLen)
+	case r.Device != "" && !validSubject(r.Device):
+		return fmt.Errorf("%w: device must be at most %d printable ASCII characters", ErrInvalid, MaxSubjectLen)
+	case r.IP != "" && !validSubject(r.IP):
+		return fmt.Errorf("%w: ip must be at most %d printable ASCII characters", ErrInvalid, MaxSubjectLen)
 	}
 	return nil
+}
+
+// MaxSubjectLen bounds a device id or an address in an OrderRequest.
+const MaxSubjectLen = 256
+
+func validSubject(s string) bool { return len(s) <= MaxSubjectLen && printable(s) }
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// LimitKey names whom a limit counts, as the store keeps it: "b:" and the
+// buyer id, or "d:" / "i:" and a hash of the device id or address (the
+// store never holds a client's address or device id in the clear).
+func LimitKey(kind, subject string) string {
+	switch kind {
+	case KindBuyer:
+		return "b:" + subject
+	case KindDevice, KindIP:
+		var in [len(KindDevice) + 1 + MaxSubjectLen]byte
+		n := copy(in[:], kind)
+		in[n] = 0
+		n += 1 + copy(in[n+1:], subject)
+		h := sha256.Sum256(in[:n])
+		var out [2 + 24]byte
+		out[0], out[1] = kind[0], ':'
+		b32lower.Encode(out[2:], h[:15])
+		return string(out[:])
+	}
+	return ""
+}
+
+// b32lower is base32 in lower case, without padding (limit keys).
+var b32lower = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// kindOfKey returns the kind a limit key counts.
+func kindOfKey(key string) string {
+	switch {
+	case strings.HasPrefix(key, "b:"):
+		return KindBuyer
+	case strings.HasPrefix(key, "d:"):
+		return KindDevice
+	case strings.HasPrefix(key, "i:"):
+		return KindIP
+	}
+	return ""
+}
+
+// Limit is one purchase limit an order is checked against: the limit key
+// (LimitKey) and the most units it may have bought of the SKU.
+type Limit struct {
+	Key string
+	Max int
+}
+
+// limitsOf lists the limits of def that a request's buyer, device and
+// address fall under; an empty subject is not limited.
+func limitsOf(def SKU, buyer, device, ip string) []Limit {
+	if def.MaxPerBuyer == 0 && def.MaxPerDevice == 0 && def.MaxPerIP == 0 {
+		return nil
+	}
+	l := make([]Limit, 0, 3)
+	if def.MaxPerBuyer > 0 {
+		l = append(l, Limit{LimitKey(KindBuyer, buyer), def.MaxPerBuyer})
+	}
+	if def.MaxPerDevice > 0 && device != "" {
+		l = append(l, Limit{LimitKey(KindDevice, device), def.MaxPerDevice})
+	}
+	if def.MaxPerIP > 0 && ip != "" {
+		l = append(l, Limit{LimitKey(KindIP, ip), def.MaxPerIP})
+	}
+	return l
+}
+
+// limitsOfKeys gives the keys an order counts against their maxima in def.
+func limitsOfKeys(def SKU, keys []string) []Limit {
+	l := make([]Limit, 0, len(keys))
+	for _, k := range keys {
+		m := 0
+		switch kindOfKey(k) {
+		case KindBuyer:
+			m = def.MaxPerBuyer
+		case KindDevice:
+			m = def.MaxPerDevice
+		case KindIP:
+			m = def.MaxPerIP
+		}
+		l = append(l, Limit{k, m})
+	}
+	return l
 }
 
 // OrderID derives the order id from the drop, buyer and idempotency key, so

@@ -104,6 +104,9 @@ func (e *Edge) forget(p *pull) {
 	e.log.Info("upstream released: no viewers left", "stream", p.name)
 }
 
+// audienceEvery is how often an edge tells upstream its audience.
+const audienceEvery = time.Second
+
 // runPull keeps one upstream connection for p until its context ends,
 // redialing with capped backoff. Packets keep continuous sequence numbers
 // and timestamps across reconnects, so viewers never renegotiate.
@@ -266,7 +269,7 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 			close(p.ready)
 		}
 		log.Info("upstream connected", "url", url, "audio", tracks.Audio != nil)
-		dead := e.watchUpstream(ctx, c, base, p.name, &lastPacket)
+		dead := e.watchUpstream(ctx, c, p.name, base, &lastPacket)
 		up.Set(0)
 		p.st.OnKeyframeRequest(nil)
 		if dead {
@@ -289,18 +292,13 @@ func (e *Edge) runPull(ctx context.Context, p *pull) {
 	}
 }
 
-// audienceEvery is how often an edge tells upstream its audience.
-const audienceEvery = time.Second
-
 // watchUpstream waits until ctx ends or the upstream connection c ends
 // (false), or c has been silent for UpstreamSilence and its origin does
-// not answer a probe (true: the origin is dead). Meanwhile upstream learns
-// how many watch the stream through this edge (whep.Audience), so the
-// origin knows every edge's viewers of it.
-func (e *Edge) watchUpstream(ctx context.Context, c *whep.Client, base, name string, lastPacket *atomic.Int64) (dead bool) {
+// not answer a probe (true: the origin is dead). Meanwhile it tells
+// upstream how many watch name through this edge (whep.Audience), so the
+// origin knows every edge's viewers of the stream.
+func (e *Edge) watchUpstream(ctx context.Context, c *whep.Client, name, base string, lastPacket *atomic.Int64) (dead bool) {
 	log := e.log.With("origin", base)
-	report := time.NewTicker(audienceEvery)
-	defer report.Stop()
 	silence := e.cfg.UpstreamSilence
 	var (
 		tick   <-chan time.Time
@@ -311,15 +309,17 @@ func (e *Edge) watchUpstream(ctx context.Context, c *whep.Client, base, name str
 		defer t.Stop()
 		tick = t.C
 	}
+	report := time.NewTicker(audienceEvery)
+	defer report.Stop()
 	for {
 		select {
+		case <-report.C:
+			_ = c.ReportAudience(e.whep.Audience(name))
 		case <-ctx.Done():
 			return false
 		case <-c.Done():
 			log.Warn("upstream lost, redialing", "err", c.Err())
 			return false
-		case <-report.C:
-			_ = c.ReportAudience(e.whep.Audience(name))
 		case <-tick:
 			quiet := time.Since(time.Unix(0, lastPacket.Load()))
 			if quiet < silence || time.Since(probed) < silence {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/proof"
@@ -15,19 +16,47 @@ import (
 
 // EdgeAPI serves viewers' orders on an edge.
 type EdgeAPI struct {
-	edge   *checkout.Edge
-	tokens *OrderTokens
-	gate   *proof.Gate // gate.go; nil: gates not enforced
-	logger *slog.Logger
+	edge     *checkout.Edge
+	tokens   *OrderTokens
+	gate     *proof.Gate // gate.go; nil: gates not enforced
+	sessions Sessions
+	orders   BuyerOrders
+	logger   *slog.Logger
 }
 
-// NewEdgeAPI adapts edge to HTTP; tokens sign the order tokens returned
-// with each order and required to read it back.
-func NewEdgeAPI(edge *checkout.Edge, tokens *OrderTokens, logger *slog.Logger) *EdgeAPI {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// Sessions verifies a buyer's session token (a *buyer.Sessions).
+type Sessions interface {
+	Verify(token string) (buyer.Session, error)
+}
+
+// BuyerOrders lists one buyer's orders, for GET /v1/me/orders.
+type BuyerOrders interface {
+	BuyerOrders(ctx context.Context, buyer string) ([]checkout.Order, error)
+}
+
+// EdgeParams build an EdgeAPI.
+type EdgeParams struct {
+	Edge *checkout.Edge
+	// Tokens sign the order tokens returned with each order and required
+	// to read it back.
+	Tokens *OrderTokens
+	// Sessions verify the buyer session every order must present.
+	Sessions Sessions
+	// Orders lists a buyer's own orders (nil: GET /v1/me/orders answers 501).
+	Orders BuyerOrders
+	Logger *slog.Logger
+}
+
+// NewEdgeAPI adapts p.Edge to HTTP.
+func NewEdgeAPI(p EdgeParams) (*EdgeAPI, error) {
+	if p.Edge == nil || p.Tokens == nil || p.Sessions == nil {
+		return nil, errors.New("checkout http: the edge API needs the edge, order tokens and buyer sessions")
 	}
-	return &EdgeAPI{edge: edge, tokens: tokens, logger: logger.With("component", "checkout-http")}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &EdgeAPI{edge: p.Edge, tokens: p.Tokens, sessions: p.Sessions, orders: p.Orders,
+		logger: p.Logger.With("component", "checkout-http")}, nil
 }
 
 // PlacedOrder is the answer to a purchase and to an order read: the order
@@ -45,24 +74,50 @@ func (a *EdgeAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/drops/{drop}", a.totals)
 }
 
-// RegisterOrders adds POST /v1/drops/{drop}/orders and GET /v1/orders/{id}.
+// RegisterOrders adds POST /v1/drops/{drop}/orders, GET /v1/orders/{id}
+// and GET /v1/me/orders.
 func (a *EdgeAPI) RegisterOrders(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/drops/{drop}/orders", a.placeOrder)
 	mux.HandleFunc("GET /v1/orders/{id}", a.order)
+	mux.HandleFunc("GET /v1/me/orders", a.myOrders)
 }
 
+// session verifies the request's buyer session, or answers 401.
+func (a *EdgeAPI) session(w http.ResponseWriter, r *http.Request) (buyer.Session, bool) {
+	tok, _ := jsonhttp.BearerToken(r)
+	s, err := a.sessions.Verify(tok)
+	if err == nil {
+		return s, true
+	}
+	code := "session_invalid"
+	var ref *buyer.Refusal
+	if errors.As(err, &ref) && ref.Reason == "missing" {
+		code = "session_required"
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop buyer"`)
+	writeJSON(w, http.StatusUnauthorized, OrderError{Error: err.Error(), Code: code})
+	return buyer.Session{}, false
+}
+
+// placeOrder takes an order for the buyer of the request's session: the
+// body's "buyer", if a client still sends one, is ignored.
 func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
+	sess, ok := a.session(w, r)
+	if !ok {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	b, err := DecodeOrder(r.Body)
 	if err != nil {
 		writeError(w, a.logger, err)
 		return
 	}
-	if !a.admit(w, r, r.PathValue("drop"), b.Buyer) { // the buyer's proofs, for a gated drop (gate.go)
+	if !a.admit(w, r, r.PathValue("drop"), sess.Buyer) { // the buyer's proofs, for a gated drop (gate.go)
 		return
 	}
 	o, err := a.edge.PlaceOrder(r.Context(), checkout.OrderRequest{
-		Drop: r.PathValue("drop"), SKU: b.SKU, Qty: b.Qty, Buyer: b.Buyer,
+		Drop: r.PathValue("drop"), SKU: b.SKU, Qty: b.Qty,
+		Buyer: sess.Buyer, Device: sess.Device, IP: guard.HostKey(r.RemoteAddr),
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		Retry:          isRetry(r.Header.Get(RetryHeader)),
 	})
@@ -162,6 +217,38 @@ func (a *EdgeAPI) order(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, PlacedOrder{Order: o, Token: tok})
+}
+
+// MyOrders is the answer to GET /v1/me/orders.
+type MyOrders struct {
+	Buyer  string        `json:"buyer"`
+	Orders []PlacedOrder `json:"orders"`
+}
+
+// myOrders answers GET /v1/me/orders: the orders of the session's buyer,
+// each with the token that reads it; nobody else's.
+func (a *EdgeAPI) myOrders(w http.ResponseWriter, r *http.Request) {
+	sess, ok := a.session(w, r)
+	if !ok {
+		return
+	}
+	if a.orders == nil {
+		writeJSON(w, http.StatusNotImplemented, OrderError{Code: "not_available", Error: "this edge cannot list a buyer's orders"})
+		return
+	}
+	list, err := a.orders.BuyerOrders(r.Context(), sess.Buyer)
+	if err != nil {
+		writeError(w, a.logger, err)
+		return
+	}
+	out := MyOrders{Buyer: sess.Buyer, Orders: make([]PlacedOrder, 0, len(list))}
+	for _, o := range list {
+		if o.Buyer != sess.Buyer {
+			continue // never another buyer's, whatever the index says
+		}
+		out.Orders = append(out.Orders, PlacedOrder{Order: o, Token: a.tokens.Sign(o.ID)})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *EdgeAPI) totals(w http.ResponseWriter, r *http.Request) {

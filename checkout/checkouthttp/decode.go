@@ -16,9 +16,11 @@ const MaxDropBodyBytes = 64 << 10
 
 // OrderBody is the JSON body of POST /v1/drops/{drop}/orders.
 type OrderBody struct {
-	SKU   string `json:"sku"`
-	Qty   int    `json:"qty"`
-	Buyer string `json:"buyer"`
+	SKU string `json:"sku"`
+	Qty int    `json:"qty"`
+	// Buyer is accepted and ignored: the buyer is the one of the
+	// request's session (older pages still send a name here).
+	Buyer string `json:"buyer,omitempty"`
 }
 
 // DecodeOrder reads an order body and checks its fields; errors wrap
@@ -33,9 +35,8 @@ func DecodeOrder(r io.Reader) (OrderBody, error) {
 		return OrderBody{}, fmt.Errorf("%w: sku must be 1-%d of [A-Za-z0-9_-]", checkout.ErrInvalid, checkout.MaxIDLen)
 	case b.Qty < 1 || b.Qty > checkout.MaxQty:
 		return OrderBody{}, fmt.Errorf("%w: qty must be 1-%d", checkout.ErrInvalid, checkout.MaxQty)
-	case !checkout.ValidBuyer(b.Buyer):
-		return OrderBody{}, fmt.Errorf("%w: buyer must be 1-%d of [A-Za-z0-9_.:@-]", checkout.ErrInvalid, checkout.MaxIDLen)
 	}
+	b.Buyer = "" // never used: the session names the buyer
 	return b, nil
 }
 

@@ -23,7 +23,7 @@ func FuzzDecodeOrder(f *testing.F) {
 		if len(data) > MaxBodyBytes {
 			t.Fatalf("accepted a body of %d bytes", len(data))
 		}
-		if !checkout.ValidID(b.SKU) || !checkout.ValidBuyer(b.Buyer) || b.Qty < 1 || b.Qty > checkout.MaxQty {
+		if !checkout.ValidID(b.SKU) || b.Buyer != "" || b.Qty < 1 || b.Qty > checkout.MaxQty {
 			t.Fatalf("accepted invalid order %+v", b)
 		}
 	})

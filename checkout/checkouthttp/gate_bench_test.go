@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
@@ -80,7 +81,11 @@ func BenchmarkGatedOrder(b *testing.B) {
 				b.Fatal(err)
 			}
 			tokens, _ := NewOrderTokens([]byte("order-token-key-0123456789"))
-			api := NewEdgeAPI(e, tokens, log)
+			buyers := buyertest.New(b, "")
+			api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: buyers.Sessions(), Logger: log})
+			if err != nil {
+				b.Fatal(err)
+			}
 			api.SetGate(gate)
 			mux := http.NewServeMux()
 			api.RegisterOrders(mux)
@@ -89,9 +94,11 @@ func BenchmarkGatedOrder(b *testing.B) {
 			// as a page makes its proofs before the tap.
 			reqs := make([]*http.Request, b.N)
 			for i := range reqs {
-				buyer := "b" + strconv.Itoa(i)
-				req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1,"buyer":"`+buyer+`"}`))
-				req.Header.Set("Idempotency-Key", buyer)
+				name := "b" + strconv.Itoa(i)
+				buyer := buyers.ID(name)
+				req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
+				req.Header.Set("Idempotency-Key", name)
+				req.Header.Set("Authorization", buyers.Bearer(name))
 				if gated {
 					now := time.Now()
 					_, w, err := gate.IssueWatch(buyer, "s-"+buyer, proof.SessionState{Stream: "live", Connected: true,

@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
@@ -41,17 +43,34 @@ func gatedEdge(t *testing.T, st checkout.Store, id string, secrets ...string) (*
 		t.Fatal(err)
 	}
 	tokens, _ := NewOrderTokens([]byte("order-token-key-0123456789"))
-	api := NewEdgeAPI(e, tokens, log)
+	api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: gateBuyers(t).Sessions(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	api.SetGate(g)
 	mux := http.NewServeMux()
 	api.RegisterOrders(mux)
 	return mux, g
 }
 
+// gateBuyers signs the gate tests' buyers in: one session per name on
+// every edge of a test, the buyer id proofs are issued for (gateBuyers(t).ID).
+var (
+	gateBuyersOnce sync.Once
+	gateBuyersSet  *buyertest.Buyers
+)
+
+func gateBuyers(t testing.TB) *buyertest.Buyers {
+	gateBuyersOnce.Do(func() { gateBuyersSet = buyertest.New(t, "") })
+	return gateBuyersSet
+}
+
+// order posts an order as the signed-in buyer called buyer.
 func order(t *testing.T, mux *http.ServeMux, drop, buyer, key string, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
-	req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1,"buyer":"`+buyer+`"}`))
+	req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", gateBuyers(t).Bearer(buyer))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -94,14 +113,14 @@ func TestGatedOrderThroughAnyEdge(t *testing.T) {
 		t.Fatalf("no proofs: %d %v", st0, body)
 	}
 	now := time.Now()
-	_, w, err := ga.IssueWatch("ann", "sess", proof.SessionState{Stream: "live", Connected: true, Receiving: now.Add(-12 * time.Second), LastReport: now}, now)
+	_, w, err := ga.IssueWatch(gateBuyers(t).ID("ann"), "sess", proof.SessionState{Stream: "live", Connected: true, Receiving: now.Add(-12 * time.Second), LastReport: now}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st0, body := order(t, b, "g1", "ann", "k1", map[string]string{WatchProofHeader: w}); st0 != 403 || body["code"] != "pow_required" {
 		t.Fatalf("watch proof only: %d %v", st0, body)
 	}
-	c, _ := ga.IssueChallenge("ann", now)
+	c, _ := ga.IssueChallenge(gateBuyers(t).ID("ann"), now)
 	proofs := map[string]string{WatchProofHeader: w, PoWHeader: c.Token + "." + strconv.FormatUint(proof.Solve(c.Seed, c.Bits), 10), PoWSolveHeader: "12"}
 	st1, first := order(t, b, "g1", "ann", "k1", proofs)
 	if st1 != 201 {

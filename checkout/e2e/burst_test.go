@@ -22,9 +22,11 @@ import (
 // burst is a flash sale as it arrives: every buyer at once on a fresh TCP
 // connection, each retrying with the same Idempotency-Key, odd retries to
 // another edge.
-func burst(buyers, retries int, prefix string, edges []string) loadgen.Params {
+// Buyers arrive signed in: their sessions are minted, not fetched, so no
+// connection is opened before the burst.
+func burst(t testing.TB, buyers, retries int, prefix string, edges []string) loadgen.Params {
 	return loadgen.Params{Edges: edges, Drop: "", SKU: "tee", Buyers: buyers, Cold: true, Retries: retries,
-		Timeout: 30 * time.Second, SettleTimeout: 20 * time.Second, BuyerPrefix: prefix}
+		Timeout: 30 * time.Second, SettleTimeout: 20 * time.Second, BuyerPrefix: prefix, SignIn: mintedSessions(t, prefix)}
 }
 
 // checkBurst asserts the contract on what buyers saw and what Redis holds.
@@ -72,7 +74,7 @@ func TestBurstColdBuyersSameKeyAcrossEdges(t *testing.T) {
 		urls = append(urls, startEdge(t, fmt.Sprintf("b%d", i), t.TempDir(), c.srv.URL(), "127.0.0.1:0", cfg).URL)
 	}
 	eventually(t, 10*time.Second, "leases at the edges", func() bool { return c.totals(t, "burst").HeldAtEdges >= 3*cfg.LeaseMin })
-	p := burst(2000, 2, "cold", urls)
+	p := burst(t, 2000, 2, "cold", urls)
 	p.Drop = "burst"
 	sum, err := loadgen.RunBuyers(context.Background(), p)
 	if err != nil {
@@ -98,7 +100,7 @@ func TestBurstWithAnEdgeKilledMidDrop(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "leases at the edges", func() bool { return c.totals(t, "killburst").HeldAtEdges >= 3*cfg.LeaseMin })
 
-	p := burst(3000, 3, "kill", urls)
+	p := burst(t, 3000, 3, "kill", urls)
 	p.Drop = "killburst"
 	p.TotalsURL = urls[1]
 	type result struct {
@@ -157,7 +159,7 @@ func benchBurst(b *testing.B, cold bool) {
 		drop := fmt.Sprintf("bench%d", i)
 		c.openDrop(b, drop, 100)
 		eventually(b, 10*time.Second, "leases at the edges", func() bool { return c.totals(b, drop).HeldAtEdges >= 3*cfg.LeaseMin })
-		p := burst(2000, 2, fmt.Sprintf("b%d", i), urls)
+		p := burst(b, 2000, 2, fmt.Sprintf("b%d", i), urls)
 		p.Drop, p.Cold = drop, cold
 		if !cold {
 			p.ConnsPerEdge = 2000

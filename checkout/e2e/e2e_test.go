@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 	"github.com/livedrop/livedrop/internal/loadgen"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
@@ -30,6 +31,7 @@ type cluster struct {
 
 func newCluster(t testing.TB, opts redistest.Options, cfg checkout.Config) *cluster {
 	t.Helper()
+	signedIn(t)
 	srv := redistest.Start(t, opts)
 	cfg.RedisURL = srv.URL()
 	log := slog.New(slog.DiscardHandler)
@@ -132,6 +134,7 @@ func TestThreeEdgesFiveThousandBuyers(t *testing.T) {
 	}
 	sum, err := loadgen.RunBuyers(context.Background(), loadgen.Params{
 		Edges: urls, Drop: "big", SKU: "tee", Buyers: 5000, Concurrency: 5000, ConnsPerEdge: 64, Timeout: 30 * time.Second,
+		SignIn: mintedSessions(t, "buyer"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -167,10 +170,30 @@ type buyerResult struct {
 	id   string
 }
 
+// buyers signs the tests' buyers in: a session per name, minted with the
+// secret the edge children verify.
+var (
+	buyersOnce sync.Once
+	buyers     *buyertest.Buyers
+)
+
+func signedIn(t testing.TB) *buyertest.Buyers {
+	buyersOnce.Do(func() { buyers = buyertest.New(t, "") })
+	return buyers
+}
+
+// mintedSessions signs loadgen's buyers in without a request: buyer i is
+// prefix-i.
+func mintedSessions(t testing.TB, prefix string) func(context.Context, int) (string, error) {
+	b := signedIn(t)
+	return func(_ context.Context, i int) (string, error) { return b.Token(fmt.Sprintf("%s-%d", prefix, i)), nil }
+}
+
 func order(client *http.Client, edge, drop, buyer, key string) (buyerResult, error) {
-	body, _ := json.Marshal(map[string]any{"sku": "tee", "qty": 1, "buyer": buyer})
+	body, _ := json.Marshal(map[string]any{"sku": "tee", "qty": 1})
 	req, _ := http.NewRequest("POST", edge+"/v1/drops/"+drop+"/orders", bytes.NewReader(body))
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", buyers.Bearer(buyer))
 	resp, err := client.Do(req)
 	if err != nil {
 		return buyerResult{}, err

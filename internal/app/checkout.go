@@ -15,9 +15,11 @@ import (
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/edge"
+	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
+	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
@@ -63,16 +65,18 @@ func (c *originConfig) Validate() error {
 // keys, and a checkout without a control token (the control API).
 func (c *originConfig) exposure() error {
 	err := c.Config.Exposure()
-	if c.Checkout.RedisURL != "" && c.Checkout.ControlToken == "" && origin.PublicAddr(c.HTTPAddr) {
+	if c.Checkout.UsesRedis() && c.Checkout.ControlToken == "" && origin.PublicAddr(c.HTTPAddr) {
 		err = errors.Join(err, fmt.Errorf("checkout.control_token: empty on the public http_addr %q", c.HTTPAddr))
 	}
 	return err
 }
 
-// edgeConfig is configs/edge.yaml: the edge's keys and its checkout.
+// edgeConfig is configs/edge.yaml: the edge's keys, its checkout and its
+// buyers' sign-in.
 type edgeConfig struct {
 	edge.Config `yaml:",inline"`
 	Checkout    checkoutConfig `yaml:"checkout"`
+	Buyer       buyerConfig    `yaml:"buyer"`
 	Overlay     overlay.Config `yaml:"overlay"`
 }
 
@@ -81,6 +85,9 @@ func (c *edgeConfig) Validate() error {
 		return err
 	}
 	if err := c.Checkout.Validate(); err != nil {
+		return err
+	}
+	if err := c.Buyer.Validate(); err != nil {
 		return err
 	}
 	return c.Overlay.Validate()
@@ -92,6 +99,7 @@ var nodeAliases = config.Aliases{
 	"LIVEDROP_CHECKOUT_REDIS_URL":     "LIVEDROP_REDIS_URL",
 	"LIVEDROP_CHECKOUT_CONTROL_TOKEN": "LIVEDROP_CONTROL_TOKEN",
 	"LIVEDROP_ACCESS_NODE_SECRETS":    "LIVEDROP_NODE_SECRET",
+	"LIVEDROP_BUYER_SESSION_SECRETS":  "LIVEDROP_SESSION_SECRET",
 }
 
 // newGuard builds the failure budget of an origin process: RTSP
@@ -110,16 +118,21 @@ func storeProbe(store checkout.Store) *checkout.StoreProbe {
 	return checkout.NewStoreProbe(store, 500*time.Millisecond, time.Second, time.Now)
 }
 
-// edgeCheckout runs the edge's order taking as a node service.
+// edgeCheckout runs the edge's order taking as a node service, with the
+// buyers' sign-in whose sessions every order presents.
 type edgeCheckout struct {
 	edge       *checkout.Edge
 	api        *checkouthttp.EdgeAPI
+	buyers     *buyerSignIn
 	gate       *proof.Gate
 	probe      *checkout.StoreProbe
 	localFirst bool
 }
 
-func (s *edgeCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
+func (s *edgeCheckout) Register(mux *http.ServeMux) {
+	s.api.Register(mux)
+	s.buyers.Register(mux)
+}
 func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
 
 // Ready reports whether the edge has replayed and shipped its journal and
@@ -178,7 +191,7 @@ func orderTokenKeys(nodeSecrets []string) [][]byte {
 	return keys
 }
 
-func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, store checkout.Store,
+func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store,
 	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
 	if err != nil {
@@ -194,9 +207,20 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	api := checkouthttp.NewEdgeAPI(ce, tokens, log)
+	buyers, err := newBuyerSignIn(log, reg, bc, store)
+	if err != nil {
+		return nil, err
+	}
+	api, err := checkouthttp.NewEdgeAPI(checkouthttp.EdgeParams{Edge: ce, Tokens: tokens, Sessions: buyers.sessions,
+		Orders: ce, Logger: log}) // the edge's index of a buyer's orders
+	if err != nil {
+		return nil, err
+	}
 	api.SetGate(gate)
-	return &edgeCheckout{edge: ce, api: api, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	// A buyer who signs in (or whose page shows its kept session) has its
+	// purchase limits leased before the first tap.
+	buyers.api.OnSession(func(s buyer.Session, ip string) { ce.Prepare(s.Buyer, s.Device, ip) })
+	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.
@@ -204,18 +228,19 @@ func (s *edgeCheckout) proofs() edge.Proofs {
 	if s == nil {
 		return edge.Proofs{}
 	}
-	return edge.Proofs{Gate: s.gate, BuyerOf: proofBuyer}
+	return edge.Proofs{Gate: s.gate, BuyerOf: s.proofBuyer}
 }
 
-// proofBuyer is who asks for a watch proof or a challenge: until buyers
-// have sessions, the "buyer" query parameter, as the order body's "buyer"
-// names the buyer of an order. Both must name the same buyer the same way.
-func proofBuyer(r *http.Request) (string, error) {
-	b := r.URL.Query().Get("buyer")
-	if !checkout.ValidBuyer(b) {
-		return "", fmt.Errorf("buyer must be 1-%d of [A-Za-z0-9_.:@-]", checkout.MaxIDLen)
+// proofBuyer is who asks for a watch proof or a challenge: the buyer of
+// the request's session (Authorization: Bearer), as for an order, so a
+// proof vouches for the buyer who then orders with it.
+func (s *edgeCheckout) proofBuyer(r *http.Request) (string, error) {
+	tok, _ := jsonhttp.BearerToken(r)
+	sess, err := s.buyers.sessions.Verify(tok)
+	if err != nil {
+		return "", err
 	}
-	return b, nil
+	return sess.Buyer, nil
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,

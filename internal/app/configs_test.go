@@ -45,7 +45,7 @@ func TestShippedConfigsEqualDefaults(t *testing.T) {
 		got, def any
 	}{
 		{"origin.yaml", &originConfig{}, &originConfig{Config: origin.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Overlay: overlay.Defaults()}},
-		{"edge.yaml", &edgeConfig{}, &edgeConfig{Config: edge.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Overlay: overlay.Defaults()}},
+		{"edge.yaml", &edgeConfig{}, &edgeConfig{Config: edge.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Buyer: defaultBuyerConfig(), Overlay: overlay.Defaults()}},
 		{"demo.yaml", &DemoConfig{}, ptr(DefaultDemoConfig())},
 	}
 	for _, tc := range tests {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,8 @@ type DemoConfig struct {
 	// Checkout is shared by the demo's origin (control API) and edge
 	// (orders): an embedded store under data_dir unless redis_url is set.
 	Checkout checkoutConfig `yaml:"checkout"`
+	// Buyer is the edge's sign-in: sessions, codes, the mail relay.
+	Buyer buyerConfig `yaml:"buyer"`
 	// Overlay configures both nodes' overlay hubs.
 	Overlay overlay.Config `yaml:"overlay"`
 	// SampleDrop seeds a drop with three products on the stream at start
@@ -58,7 +61,7 @@ func DefaultDemoConfig() DemoConfig {
 	// loadgen viewers run on the demo's host: one address may hold them all.
 	ec.WHEP.MaxSessionsPerIP, ec.WHEP.OffersPerSecondPerIP, ec.WHEP.OfferBurstPerIP = ec.WHEP.MaxSessions, 1000, 2000
 	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkoutConfig{Config: checkout.Defaults()},
-		Overlay: overlay.Defaults(), SampleDrop: true, Origin: oc, Edge: ec}
+		Buyer: defaultBuyerConfig(), Overlay: overlay.Defaults(), SampleDrop: true, Origin: oc, Edge: ec}
 }
 
 // Validate checks the configuration; errors name the YAML key.
@@ -78,6 +81,9 @@ func (c *DemoConfig) Validate() error {
 	if err := c.Checkout.Validate(); err != nil {
 		return err
 	}
+	if err := c.Buyer.Validate(); err != nil {
+		return err
+	}
 	return c.Overlay.Validate()
 }
 
@@ -94,6 +100,7 @@ var demoAliases = config.Aliases{
 	// One node secret for the demo's origin and edge.
 	"LIVEDROP_ORIGIN_ACCESS_NODE_SECRETS": "LIVEDROP_NODE_SECRET",
 	"LIVEDROP_EDGE_ACCESS_NODE_SECRETS":   "LIVEDROP_NODE_SECRET",
+	"LIVEDROP_BUYER_SESSION_SECRETS":      "LIVEDROP_SESSION_SECRET",
 }
 
 func randomSecret() string {
@@ -149,6 +156,11 @@ func loadDemoConfig(args []string, env Env) (DemoConfig, error) {
 		*e = *o
 	case len(*o) == 0:
 		*o = *e
+	}
+	// Buyer sessions: signed with a secret made up per run unless given
+	// (sessions of an earlier run are then refused: sign in again).
+	if len(cfg.Buyer.SessionSecrets) == 0 {
+		cfg.Buyer.SessionSecrets = []string{randomSecret() + randomSecret()}
 	}
 	cfg.Origin.DataDir = filepath.Join(cfg.DataDir, "origin")
 	cfg.Edge.DataDir = filepath.Join(cfg.DataDir, "edge")
@@ -249,7 +261,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 // startEdge builds the demo's edge with its orders and overlays.
 func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
 	reg, streams := prometheus.NewRegistry(), stream.NewRegistry()
-	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, d.store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region, cfg.Edge.Access.NodeSecrets, cfg.Edge.Proof)
+	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, d.store, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region, cfg.Edge.Access.NodeSecrets, cfg.Edge.Proof)
 	if err != nil {
 		return err
 	}
@@ -350,18 +362,29 @@ livedrop demo is running.
       Bearer token = the password above
   Seller console: %[2]s/console   (token %[9]s)
   Control API:    %[2]s/v1/drops   (Authorization: Bearer <token>)
-  Orders:         %[1]s/v1/drops/{drop}/orders
+  Orders:         %[1]s/v1/drops/{drop}/orders   (Authorization: Bearer <session> from /v1/signin/guest)
+  Buyer sign-in:  %[12]s
   Inventory:      %[10]s%[11]s
 
 Press Ctrl-C to stop.
 
 `, edgeURL, originURL, rtsp, cfg.Stream, cfg.Origin.PublishUser, cfg.Origin.PublishPassword,
-		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera), cfg.Checkout.ControlToken, storeKind(cfg), sampleLine(cfg))
+		hostForHumans(o.RTSPAddr()), onOff(cfg.Camera), cfg.Checkout.ControlToken, storeKind(cfg), sampleLine(cfg), signInLine(cfg))
+}
+
+func signInLine(cfg DemoConfig) string {
+	if cfg.Buyer.SMTP.Addr == "" {
+		return "email codes are printed in this log (set LIVEDROP_BUYER_SMTP_ADDR to mail them), or continue as guest"
+	}
+	return "email codes are mailed through " + cfg.Buyer.SMTP.Addr + ", or continue as guest"
 }
 
 func storeKind(cfg DemoConfig) string {
 	if cfg.Checkout.RedisURL != "" {
 		return "Redis (" + redactURL(cfg.Checkout.RedisURL) + ")"
+	}
+	if r := cfg.Checkout.Redis; r.Used() {
+		return "Redis " + r.Mode + " (" + strings.Join(r.Addrs, ",") + ")"
 	}
 	return "embedded store under " + cfg.DataDir
 }

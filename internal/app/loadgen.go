@@ -24,7 +24,9 @@ delivered packet over the steady window. Viewer sockets take coalesced
 datagrams (UDP GRO) unless --no-gro: on loopback a server's GSO datagrams
 are then not split into packets in the server's CPU time.
 
-Buyers place one order each, released together, spread over the edges;
+Buyers first sign in as guests (POST /v1/signin/guest at their first edge,
+on connections closed before the burst; "sign_in" in the summary says what
+it cost), then place one order each, released together, spread over the edges;
 with --cold every request opens a fresh TCP connection, as a crowd of new
 buyers does; with --retries N each buyer repeats its order N times with the
 same Idempotency-Key (odd retries to the next edge) and follows "held, try
@@ -65,7 +67,7 @@ func runLoadgen(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&p.TotalsURL, "totals-url", "", "base URL to read the drop's totals from (default: the first --edge)")
 	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "timeout of one request")
 	fs.StringVar(&p.ControlToken, "control-token", "", "bearer token for reading totals at the origin control API")
-	fs.StringVar(&p.BuyerPrefix, "buyer-prefix", "buyer", "buyer names are PREFIX-N")
+	fs.StringVar(&p.BuyerPrefix, "buyer-prefix", "buyer", "buyers' Idempotency-Keys are lg-PREFIX-N")
 	if err := fs.Parse(args[1:]); err != nil {
 		return ErrUsage
 	}

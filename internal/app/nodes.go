@@ -32,13 +32,13 @@ func ingestInto(hub *overlay.EdgeHub, log *slog.Logger) func(string, []byte) {
 // Redis URL the node runs without checkout: an embedded store is one
 // process's truth, which only the demo may use.
 func openCheckoutStore(ctx context.Context, cfg checkout.Config, dataDir string, log *slog.Logger) (checkout.Store, error) {
-	if cfg.RedisURL == "" {
-		log.Info("checkout disabled: set LIVEDROP_REDIS_URL (checkout.redis_url) to take orders")
+	if !cfg.UsesRedis() {
+		log.Info("checkout disabled: set LIVEDROP_REDIS_URL (checkout.redis_url) or checkout.redis.addrs to take orders")
 		return nil, nil
 	}
 	store, err := checkout.OpenStore(ctx, cfg, dataDir, log)
 	if err != nil {
-		return nil, fmt.Errorf("checkout.redis_url: %w", err)
+		return nil, fmt.Errorf("checkout redis: %w", err)
 	}
 	return store, nil
 }
@@ -136,7 +136,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 }
 
 func runEdge(ctx context.Context, args []string, env Env) (err error) {
-	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Overlay: overlay.Defaults()}
+	cfg := edgeConfig{Config: edge.DefaultConfig(), Checkout: checkoutConfig{Config: checkout.Defaults()}, Buyer: defaultBuyerConfig(), Overlay: overlay.Defaults()}
 	log, reg, store, err := loadNode(ctx, "edge", args, env, &cfg)
 	if err != nil {
 		return err
@@ -149,7 +149,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, store, cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets, cfg.Proof)
+		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, store, cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets, cfg.Proof)
 		if err != nil {
 			return err
 		}

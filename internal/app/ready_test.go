@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
@@ -108,7 +109,8 @@ func TestReadyzFollowsRedisAndOrigin(t *testing.T) {
 	edgeEnv := func(id, localFirst string) map[string]string {
 		return map[string]string{
 			"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_REDIS_URL": redis.URL(), "LIVEDROP_NODE_ID": id, "LIVEDROP_NODE_SECRET": testNodeSecret,
-			"LIVEDROP_HTTP_ADDR": "127.0.0.1:0", "LIVEDROP_ICE_UDP_PORT": strconv.Itoa(freeUDPPort(t)),
+			"LIVEDROP_SESSION_SECRET": buyertest.Secret,
+			"LIVEDROP_HTTP_ADDR":      "127.0.0.1:0", "LIVEDROP_ICE_UDP_PORT": strconv.Itoa(freeUDPPort(t)),
 			"LIVEDROP_ORIGIN_URL": "http://" + originAddr, "LIVEDROP_CHECKOUT_LOCAL_FIRST": localFirst,
 		}
 	}

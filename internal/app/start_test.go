@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 	"github.com/livedrop/livedrop/internal/leakcheck"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
@@ -152,8 +153,16 @@ func TestStartIsAllOrNothing(t *testing.T) {
 			eICE := freeUDPPort(t)
 			return run{env: map[string]string{
 				"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_REDIS_URL": redisURL, "LIVEDROP_NODE_SECRET": testNodeSecret,
-				"LIVEDROP_HTTP_ADDR": holdTCP(t), "LIVEDROP_ICE_UDP_PORT": strconv.Itoa(eICE),
+				"LIVEDROP_SESSION_SECRET": buyertest.Secret,
+				"LIVEDROP_HTTP_ADDR":      holdTCP(t), "LIVEDROP_ICE_UDP_PORT": strconv.Itoa(eICE),
 			}, wantErr: "http_addr", freedUDP: []int{eICE}}
+		}},
+		{"edge: taking orders without a buyer session secret", "edge", func(t *testing.T) run {
+			eHTTP, eICE := freeTCP(t), freeUDPPort(t)
+			return run{env: map[string]string{
+				"LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_REDIS_URL": redisURL, "LIVEDROP_NODE_SECRET": testNodeSecret,
+				"LIVEDROP_HTTP_ADDR": eHTTP, "LIVEDROP_ICE_UDP_PORT": strconv.Itoa(eICE),
+			}, wantErr: "buyer.session_secrets", freedTCP: []string{eHTTP}, freedUDP: []int{eICE}}
 		}},
 	}
 	for _, tc := range tests {

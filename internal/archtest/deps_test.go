@@ -73,6 +73,9 @@ func TestDependencies(t *testing.T) {
 			noImports: []string{"net/http", "github.com/gorilla/websocket", "github.com/pion/webrtc/v4"}},
 		{pkg: "overlay", noDeps: []string{mod + "edge", mod + "origin", mod + "internal/whep", mod + "checkout/checkouthttp"},
 			noImports: []string{"net/http", "github.com/gorilla/websocket", "github.com/pion/webrtc/v4"}},
+		// Who buys: sessions, codes and records know no protocol and no node.
+		{pkg: "internal/buyer", noDeps: []string{mod + "edge", mod + "origin", mod + "checkout", mod + "internal/buyer/buyerhttp", mod + "internal/buyer/buyermail"},
+			noImports: []string{"net/http", "net/smtp"}},
 		{pkg: "internal/stream", noDeps: []string{"net/http", "github.com/pion/webrtc/v4", mod + "origin", mod + "edge"}},
 		{pkg: "internal/avc", noDeps: []string{"net/http", "github.com/pion/webrtc/v4"}},
 		// The buyers' proofs are rules: no protocol, no media room, no checkout.

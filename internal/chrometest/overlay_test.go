@@ -23,7 +23,8 @@ import (
 // orderRequest is one POST /v1/drops/{drop}/orders the fake edge saw.
 type orderRequest struct {
 	path, key, contentType string
-	retry                  bool // marked Idempotency-Retry: 1
+	auth                   string // the Authorization header
+	retry                  bool   // marked Idempotency-Retry: 1
 	at                     time.Time
 	body                   map[string]any
 }
@@ -51,7 +52,26 @@ func newFakeEdge(t *testing.T, mux *http.ServeMux, srvURL string) *fakeEdge {
 	e := &fakeEdge{t: t, srv: srvURL}
 	mux.HandleFunc("GET /v1/streams/{stream}/events", e.serveEvents)
 	mux.HandleFunc("POST /v1/drops/{drop}/orders", e.serveOrder)
+	mux.HandleFunc("POST /v1/signin/guest", e.serveGuest)
 	return e
+}
+
+// fakeSession is the session the fake edge's guest sign-in hands out.
+const fakeSession = "fake-guest-session"
+
+func (e *fakeEdge) serveGuest(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Device string `json:"device"`
+	}
+	_ = json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&b)
+	w.Header().Set("Content-Type", "application/json")
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`).MatchString(b.Device) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":"device","code":"invalid"}`)
+		return
+	}
+	fmt.Fprintf(w, `{"session":%q,"buyer":"g-fakeguestfakeguestfakeguest","device":%q,"kind":"guest","expires_at":%q}`,
+		fakeSession, b.Device, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 }
 
 var upgrader = websocket.Upgrader{
@@ -142,7 +162,7 @@ func (e *fakeEdge) reply(statuses ...int) {
 
 func (e *fakeEdge) serveOrder(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
-	req := orderRequest{path: r.URL.Path, key: r.Header.Get("Idempotency-Key"), contentType: r.Header.Get("Content-Type"),
+	req := orderRequest{path: r.URL.Path, key: r.Header.Get("Idempotency-Key"), contentType: r.Header.Get("Content-Type"), auth: r.Header.Get("Authorization"),
 		retry: r.Header.Get("Idempotency-Retry") == "1", at: time.Now()}
 	_ = json.Unmarshal(raw, &req.body)
 	e.mu.Lock()
@@ -318,8 +338,16 @@ func TestWatchOverlays(t *testing.T) {
 	e.broadcast(msg{"v": 1, "type": "stock", "drop": "d1", "sku": "tee", "left": 41})
 	mustWait(ctx, t, p, textIs(`[data-testid="stock-left"]`, "41 left"), 5*time.Second)
 
-	// Buy: one POST with a key, the confirmation in place.
+	// Buy: the sign-in step first (as a guest), then one POST with a key
+	// and the session, the confirmation in place.
 	if err := p.Click(ctx, buySel); err != nil {
+		t.Fatal(err)
+	}
+	mustWait(ctx, t, p, `!document.querySelector('[data-testid="signin"]').hidden`, 5*time.Second)
+	if n := len(e.ordersSeen()); n != 0 {
+		t.Fatalf("%d orders posted before signing in", n)
+	}
+	if err := p.Click(ctx, `[data-testid="signin-guest"]`); err != nil {
 		t.Fatal(err)
 	}
 	mustWait(ctx, t, p, textHas(orderStatusSel, "Order confirmed"), 10*time.Second)
@@ -337,10 +365,12 @@ func TestWatchOverlays(t *testing.T) {
 	if len(o.key) < 16 {
 		t.Errorf("Idempotency-Key %q, want a UUID", o.key)
 	}
-	if o.body["sku"] != "tee" || o.body["qty"] != float64(1) || o.body["buyer"] == "" || o.body["buyer"] == nil {
-		t.Errorf("order body %v", o.body)
+	if o.body["sku"] != "tee" || o.body["qty"] != float64(1) || o.body["buyer"] != nil {
+		t.Errorf("order body %v, want sku and qty only (the session names the buyer)", o.body)
 	}
-	buyer := o.body["buyer"]
+	if o.auth != "Bearer "+fakeSession {
+		t.Errorf("order Authorization %q, want the guest session", o.auth)
+	}
 	artifact(ctx, t, p, "watch-card-novideo-360.png")
 
 	// A 503, then a 201: the retry carries the same key; a new tap a new key.
@@ -362,8 +392,8 @@ func TestWatchOverlays(t *testing.T) {
 	if orders[0].retry || orders[1].retry || !orders[2].retry {
 		t.Errorf("Idempotency-Retry marks %v %v %v, want only the retry marked", orders[0].retry, orders[1].retry, orders[2].retry)
 	}
-	if orders[2].body["buyer"] != buyer {
-		t.Errorf("buyer changed from %v to %v", buyer, orders[2].body["buyer"])
+	if orders[2].auth != orders[0].auth {
+		t.Errorf("session changed from %q to %q", orders[0].auth, orders[2].auth)
 	}
 
 	// The edge stays down: three retries, then a message; the same key all along.
@@ -617,6 +647,10 @@ func TestWatchOverlayFrameSync(t *testing.T) {
 	}
 	mustWait(ctx, t, p, cardVisibleJS, 5*time.Second)
 	if err := p.Click(ctx, buySel); err != nil {
+		t.Fatal(err)
+	}
+	mustWait(ctx, t, p, `!document.querySelector('[data-testid="signin"]').hidden`, 5*time.Second)
+	if err := p.Click(ctx, `[data-testid="signin-guest"]`); err != nil {
 		t.Fatal(err)
 	}
 	mustWait(ctx, t, p, textHas(orderStatusSel, "Order confirmed"), 10*time.Second)

@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/internal/app"
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 )
 
 // TestDemoBuiltInCamera runs `livedrop demo` in-process, as a user would,
 // on free ports: the built-in camera publishes the shipped clip over RTSP,
 // and a WHEP viewer at the demo's edge decodes it.
 // startDemo runs `livedrop demo` in-process, as a user would, on free
-// ports, until the test ends. It returns the nodes' addresses and what the
-// demo printed.
-func startDemo(t *testing.T) (app.Addrs, string) {
+// ports, until the test ends, with extra variables set. It returns the
+// nodes' addresses and what the demo printed.
+func startDemo(t *testing.T, extra ...map[string]string) (app.Addrs, string) {
 	t.Helper()
 	var (
 		mu     sync.Mutex
@@ -34,9 +35,16 @@ func startDemo(t *testing.T) (app.Addrs, string) {
 			"LIVEDROP_RTSP_ADDR":        "127.0.0.1:0",
 			"LIVEDROP_DATA_DIR":         t.TempDir(), // a failed try may leave a node behind
 			"LIVEDROP_CONTROL_TOKEN":    demoToken,
+			// Buyers' sessions: the tests mint them with buyertest's secret.
+			"LIVEDROP_SESSION_SECRET": buyertest.Secret,
 			// The demo's nodes each carry all media on one UDP port (ICE mux).
 			"LIVEDROP_ORIGIN_ICE_UDP_PORT": fmt.Sprint(freeUDPPort(t)),
 			"LIVEDROP_EDGE_ICE_UDP_PORT":   fmt.Sprint(freeUDPPort(t)),
+		}
+		for _, m := range extra {
+			for k, v := range m {
+				env[k] = v
+			}
 		}
 		mu.Lock()
 		stdout.Reset()
@@ -124,9 +132,10 @@ func TestDemoBuiltInCamera(t *testing.T) {
 	call(t, "POST", ctl+"/v1/drops", "", `{"id":"d1","stream":"demo","skus":[{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":3,"max_per_buyer":2}]}`, 401)
 	call(t, "POST", ctl+"/v1/drops", demoToken, `{"id":"d1","stream":"demo","skus":[{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":3,"max_per_buyer":2}]}`, 201)
 	buy := "http://" + edgeAddr + "/v1/drops/d1/orders"
-	callKey(t, buy, "k0", `{"sku":"tee","qty":1,"buyer":"ann"}`, 403) // not open yet
+	callKey(t, buy, "k0", `{"sku":"tee","qty":1,"buyer":"ann"}`, 401)        // no session
+	callKey(t, buy, "k0", `{"sku":"tee","qty":1,"buyer":"ann"}`, 403, "ann") // not open yet
 	call(t, "POST", ctl+"/v1/drops/d1/open", demoToken, "", 200)
-	body := callKey(t, buy, "k1", `{"sku":"tee","qty":2,"buyer":"ann"}`, 201)
+	body := callKey(t, buy, "k1", `{"sku":"tee","qty":2,"buyer":"ann"}`, 201, "ann")
 	var order struct {
 		ID     string `json:"id"`
 		Qty    int    `json:"qty"`
@@ -136,11 +145,11 @@ func TestDemoBuiltInCamera(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &order); err != nil || order.Qty != 2 || order.ID == "" {
 		t.Fatalf("order %s (%v)", body, err)
 	}
-	if again := callKey(t, buy, "k1", `{"sku":"tee","qty":2,"buyer":"ann"}`, 201); !strings.Contains(again, order.ID) {
+	if again := callKey(t, buy, "k1", `{"sku":"tee","qty":2,"buyer":"ann"}`, 201, "ann"); !strings.Contains(again, order.ID) {
 		t.Fatalf("retry with the same key returned another order: %s", again)
 	}
-	callKey(t, buy, "k2", `{"sku":"tee","qty":2,"buyer":"bob"}`, 409) // one unit left
-	callKey(t, buy, "k3", `{"sku":"tee","qty":1,"buyer":"bob"}`, 201)
+	callKey(t, buy, "k2", `{"sku":"tee","qty":2,"buyer":"bob"}`, 409, "bob") // one unit left
+	callKey(t, buy, "k3", `{"sku":"tee","qty":1,"buyer":"bob"}`, 201, "bob")
 	call(t, "GET", "http://"+edgeAddr+"/v1/orders/"+order.ID+"?token="+order.Token, "", "", 200)
 	call(t, "GET", "http://"+edgeAddr+"/v1/orders/"+order.ID, "", "", 403) // the id alone reads nothing
 	waitFor(t, 10*time.Second, "the drop's totals to show 3 sold", func() bool {
@@ -190,7 +199,21 @@ func call(t *testing.T, method, url, token, body string, want int) string {
 	return do(t, req, want)
 }
 
-func callKey(t *testing.T, url, key, body string, want int) string {
+// buyers are the tests' signed-in buyers: sessions minted with the
+// secret the tests give the edges (LIVEDROP_SESSION_SECRET).
+var (
+	buyersOnce sync.Once
+	buyers     *buyertest.Buyers
+)
+
+func signedIn(t *testing.T) *buyertest.Buyers {
+	buyersOnce.Do(func() { buyers = buyertest.New(t, "") })
+	return buyers
+}
+
+// callKey posts an order with an Idempotency-Key, as the buyer called
+// as[0] when given (else without a session).
+func callKey(t *testing.T, url, key, body string, want int, as ...string) string {
 	t.Helper()
 	req, err := http.NewRequest("POST", url, strings.NewReader(body))
 	if err != nil {
@@ -198,6 +221,9 @@ func callKey(t *testing.T, url, key, body string, want int) string {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
+	if len(as) > 0 {
+		req.Header.Set("Authorization", signedIn(t).Bearer(as[0]))
+	}
 	return do(t, req, want)
 }
 

@@ -228,7 +228,9 @@ func TestStandbyOriginTakesTheSamePublishKeys(t *testing.T) {
 	// Wait for the standby's sync, not by trying keys: wrong keys would
 	// lock this address out (the guard).
 	synced := func(n *node, times int) func() bool {
-		return func() bool { return strings.Count(n.logs.String(), "shared publish keys: taken from the store") >= times }
+		return func() bool {
+			return strings.Count(n.logs.String(), "shared publish keys: taken from the store") >= times
+		}
 	}
 	waitFor(t, 10*time.Second, "the standby to take the key rotated on the active origin", synced(b, 1))
 	if got := whip(b, rotated.Key); got != 400 {

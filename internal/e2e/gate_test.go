@@ -16,17 +16,17 @@ import (
 	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
-// gatedOrder posts an order for buyer with the given proof headers and
-// returns the status and the decoded answer.
+// gatedOrder posts an order as the signed-in buyer called buyer with the
+// given proof headers and returns the status and the decoded answer.
 func gatedOrder(t *testing.T, edgeURL, drop, buyer, key string, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest("POST", edgeURL+"/v1/drops/"+drop+"/orders",
-		strings.NewReader(fmt.Sprintf(`{"sku":"tee","qty":1,"buyer":%q}`, buyer)))
+	req, err := http.NewRequest("POST", edgeURL+"/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", signedIn(t).Bearer(buyer))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -47,7 +47,8 @@ func getJSON(t *testing.T, req *http.Request) (int, map[string]any) {
 
 func watchProof(t *testing.T, edgeURL, session, buyer string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", edgeURL+"/v1/watch-proof?session="+url.QueryEscape(session)+"&buyer="+url.QueryEscape(buyer), nil)
+	req, _ := http.NewRequest("GET", edgeURL+"/v1/watch-proof?session="+url.QueryEscape(session), nil)
+	req.Header.Set("Authorization", signedIn(t).Bearer(buyer))
 	return getJSON(t, req)
 }
 
@@ -161,11 +162,11 @@ func TestWatchTimeGate(t *testing.T) {
 		t.Fatalf("bob with ann's proof: %d %v", st, body)
 	}
 	st, body = gatedOrder(t, edgeURL, "gated", "ann", "k1", map[string]string{"Watch-Proof": proof})
-	if st != 201 || body["buyer"] != "ann" {
+	if st != 201 || body["buyer"] != signedIn(t).ID("ann") {
 		t.Fatalf("order after 4 s of watching: %d %v", st, body)
 	}
 	// An ungated drop asks nothing.
-	callKey(t, edgeURL+"/v1/drops/demo-drop/orders", "k3", `{"sku":"tee","qty":1,"buyer":"nobody"}`, 201)
+	callKey(t, edgeURL+"/v1/drops/demo-drop/orders", "k3", `{"sku":"tee","qty":1}`, 201, "nobody")
 
 	for reason, atLeast := range map[string]float64{"watch_missing": 1, "watch_too_young": 1, "watch_other_buyer": 1} {
 		if got := metricSum(t, edgeURL, "livedrop_order_gate_refusals_total", `reason="`+reason+`"`); got < atLeast {
@@ -216,6 +217,16 @@ func TestViewerPageSolvesProofOfWork(t *testing.T) {
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal([]byte(call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"long","sku":"tee"}`, 201)), &pinned)
+	// Proofs vouch for a signed-in buyer: this one continues as a guest.
+	if err := page.Eval(ctx, `(window.livedrop.signIn(), true)`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.Click(ctx, `[data-testid="signin-guest"]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.WaitFor(ctx, `!!window.livedrop.buyer()`, 10*time.Second); err != nil {
+		t.Fatalf("guest sign-in: %v (console %v)", err, page.Console())
+	}
 	if err := page.WaitFor(ctx, `!!document.querySelector('[data-testid="buy"]') && !!window.livedrop.proofs().watch`, 15*time.Second); err != nil {
 		t.Fatalf("no Buy button or no watch proof: %v", err)
 	}

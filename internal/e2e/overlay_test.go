@@ -86,6 +86,13 @@ func TestShoppableOverlayEndToEnd(t *testing.T) {
 	if err := buyer.Click(ctx, `[data-testid="buy"]`); err != nil {
 		t.Fatal(err)
 	}
+	// The sign-in step: this buyer continues as a guest.
+	if err := buyer.WaitFor(ctx, `!document.querySelector('[data-testid="signin"]').hidden`, 10*time.Second); err != nil {
+		t.Fatalf("no sign-in step before the first purchase: %v", err)
+	}
+	if err := buyer.Click(ctx, `[data-testid="signin-guest"]`); err != nil {
+		t.Fatal(err)
+	}
 	if err := buyer.WaitFor(ctx, `/Order confirmed/.test(document.querySelector('[data-testid="order-status"]').textContent)`, 15*time.Second); err != nil {
 		st, _ := buyer.Text(ctx, `[data-testid="order-status"]`)
 		t.Fatalf("no confirmation: status %q: %v", st, err)

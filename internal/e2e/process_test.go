@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
@@ -163,6 +164,7 @@ func TestProcessesSurviveSIGKILL(t *testing.T) {
 	edge := startNode(t, "edge", map[string]string{
 		"LIVEDROP_ORIGIN_URL": origin.url, "LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_NODE_SECRET": nodeSecret,
 		"LIVEDROP_REGION": "eu-test", "LIVEDROP_NODE_ID": "edge-a", "LIVEDROP_DATA_DIR": t.TempDir(),
+		"LIVEDROP_SESSION_SECRET": buyertest.Secret,
 	}, func() map[string]string {
 		return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_ICE_UDP_PORT": fmt.Sprint(freeUDPPort(t))}
 	})
@@ -190,6 +192,7 @@ func TestProcessesSurviveSIGKILL(t *testing.T) {
 		req, _ := http.NewRequest("POST", edge.url+"/v1/drops/px/orders", strings.NewReader(fmt.Sprintf(`{"sku":"tee","qty":1,"buyer":"b%d"}`, i)))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("k%d", i))
+		req.Header.Set("Authorization", signedIn(t).Bearer(fmt.Sprintf("b%d", i)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0, ""

@@ -52,8 +52,18 @@ type Params struct {
 	// SettleTimeout bounds the wait for the totals to show every accepted
 	// order (0: 10s).
 	SettleTimeout time.Duration
-	// BuyerPrefix names the buyers (prefix-N); default "buyer".
+	// BuyerPrefix names the buyers (prefix-N) and their Idempotency-Keys;
+	// default "buyer".
 	BuyerPrefix string
+	// SignIn gives buyer i its session token (tests mint them with the
+	// edges' secret). Nil: every buyer signs in as a guest over HTTP at
+	// its first edge (POST /v1/signin/guest), all before the orders are
+	// released, on connections of their own that are closed before the
+	// burst, so the orders' figures are those of buyers who arrive
+	// signed in.
+	SignIn func(ctx context.Context, i int) (string, error)
+	// SignInConcurrency bounds the sign-ins in flight (0: 64).
+	SignInConcurrency int
 }
 
 // Summary is the JSON result of a run. Counts and first-answer latencies are
@@ -86,6 +96,21 @@ type Summary struct {
 	// OrderIDs are the distinct orders buyers were told they have.
 	OrderIDs    []string    `json:"-"`
 	Consistency Consistency `json:"consistency"`
+	// SignIn is what signing the buyers in cost, before the burst.
+	SignIn SignInSummary `json:"sign_in"`
+}
+
+// SignInSummary is the sign-in phase: how, how long, how many failed
+// (those buyers place no order and are counted unanswered).
+type SignInSummary struct {
+	Method     string  `json:"method"` // guest_http, or given (Params.SignIn)
+	Buyers     int     `json:"buyers"`
+	Failed     int     `json:"failed"`
+	DurationMs float64 `json:"duration_ms"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	// FirstError is one failure, for the reader.
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // Percentiles of a latency sample, in milliseconds.
@@ -201,6 +226,10 @@ func RunBuyers(ctx context.Context, p Params) (Summary, error) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: p.Timeout}
 
+	sessions, signIn := signInAll(ctx, p)
+	if ctx.Err() != nil {
+		return Summary{SignIn: signIn}, ctx.Err()
+	}
 	buyers := make([]buyer, p.Buyers)
 	sem := make(chan struct{}, p.Concurrency)
 	release := make(chan struct{})
@@ -220,7 +249,10 @@ func RunBuyers(ctx context.Context, p Params) (Summary, error) {
 				return
 			}
 			defer func() { <-sem }()
-			buyers[i] = runBuyer(ctx, client, p, i)
+			if sessions[i] == "" {
+				return // not signed in: unanswered
+			}
+			buyers[i] = runBuyer(ctx, client, p, i, sessions[i])
 		}()
 	}
 	start := time.Now()
@@ -228,6 +260,7 @@ func RunBuyers(ctx context.Context, p Params) (Summary, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	s := summarize(p, buyers, elapsed)
+	s.SignIn = signIn
 	if ctx.Err() != nil {
 		return s, ctx.Err()
 	}
@@ -236,7 +269,7 @@ func RunBuyers(ctx context.Context, p Params) (Summary, error) {
 }
 
 // runBuyer is one buyer: the order, then its retries with the same key.
-func runBuyer(ctx context.Context, c *http.Client, p Params, i int) buyer {
+func runBuyer(ctx context.Context, c *http.Client, p Params, i int, session string) buyer {
 	name := fmt.Sprintf("%s-%d", p.BuyerPrefix, i)
 	key := "lg-" + name
 	var b buyer
@@ -246,7 +279,7 @@ func runBuyer(ctx context.Context, c *http.Client, p Params, i int) buyer {
 			edge++ // odd retries go to another edge
 		}
 		for try := 0; try < maxTries && ctx.Err() == nil; try++ {
-			a := placeOrder(ctx, c, p.Edges[edge%len(p.Edges)], p, name, key, attempt > 0 || try > 0)
+			a := placeOrder(ctx, c, p.Edges[edge%len(p.Edges)], p, session, key, attempt > 0 || try > 0)
 			if attempt == 0 && try == 0 {
 				b.first = a
 			}
@@ -272,14 +305,15 @@ func runBuyer(ctx context.Context, c *http.Client, p Params, i int) buyer {
 	return b
 }
 
-func placeOrder(ctx context.Context, c *http.Client, edge string, p Params, name, key string, retry bool) answer {
-	body, _ := json.Marshal(map[string]any{"sku": p.SKU, "qty": p.Qty, "buyer": name})
+func placeOrder(ctx context.Context, c *http.Client, edge string, p Params, session, key string, retry bool) answer {
+	body, _ := json.Marshal(map[string]any{"sku": p.SKU, "qty": p.Qty})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, edge+"/v1/drops/"+p.Drop+"/orders", bytes.NewReader(body))
 	if err != nil {
 		return answer{}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", "Bearer "+session)
 	if retry {
 		req.Header.Set("Idempotency-Retry", "1")
 	}

@@ -38,6 +38,12 @@ type Server struct {
 	dir  string
 	port int
 
+	// extra arguments (cluster, replica); sentinelConf, if set, runs the
+	// process as a sentinel with that config file.
+	extra        []string
+	sentinelConf string
+	busPort      bool // the port + 10000 (cluster bus) must be free too
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -46,6 +52,12 @@ type Server struct {
 // Start launches redis-server for t and registers its stop in t.Cleanup.
 // A missing redis-server fails the test with a message telling how to get it.
 func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	return launch(t, opts, func(*Server) {})
+}
+
+// launch starts a server that setup configures once its port is known.
+func launch(t testing.TB, opts Options, setup func(*Server)) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -58,9 +70,13 @@ func Start(t testing.TB, opts Options) *Server {
 		opts.StartTimeout = 10 * time.Second
 	}
 	s := &Server{t: t, opts: opts, bin: bin, dir: t.TempDir()}
+	setup(s)
 	var lastErr error
 	for range 5 {
 		s.port, err = freePort()
+		for s.busPort && err == nil && !freeBus(s.port) {
+			s.port, err = freePort()
+		}
 		if err != nil {
 			t.Fatalf("redistest: free port: %v", err)
 		}
@@ -113,20 +129,26 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) start() error {
-	args := []string{
+	args := []string{}
+	if s.sentinelConf != "" {
+		args = append(args, s.sentinelConf, "--sentinel")
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--save", "",
 		"--daemonize", "no",
 		"--protected-mode", "no",
-		"--logfile", filepath.Join(s.dir, "redis.log"),
-	}
-	if s.opts.AppendOnly {
+		"--logfile", filepath.Join(s.dir, "redis.log"))
+	if s.sentinelConf != "" {
+		// no persistence options for a sentinel
+	} else if s.opts.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", s.opts.AppendFsync)
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	args = append(args, s.extra...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
@@ -178,6 +200,19 @@ func ping(ctx context.Context, addr string) error {
 		return errors.New("unexpected reply " + strings.TrimSpace(line))
 	}
 	return nil
+}
+
+// freeBus reports whether port+10000, a cluster node's bus port, is free.
+func freeBus(port int) bool {
+	if port+10000 > 65535 {
+		return false
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 func freePort() (int, error) {

@@ -2,10 +2,14 @@ package redistest
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func send(t *testing.T, addr, cmd string) string {
@@ -51,5 +55,50 @@ func TestWithoutAppendOnlyRestartLosesData(t *testing.T) {
 	s.Restart()
 	if got := send(t, s.Addr(), "GET k"); got != "$-1" {
 		t.Fatalf("after restart GET k = %q, want nil", got)
+	}
+}
+
+func TestClusterFailover(t *testing.T) {
+	c := StartCluster(t, ClusterOptions{})
+	if len(c.Nodes) != 6 {
+		t.Fatalf("%d nodes, want 3 masters and 3 replicas", len(c.Nodes))
+	}
+	key := "{drop:x}:meta"
+	m := c.MasterFor(key)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	var wait *redis.IntCmd
+	_, err := rdb.Pipelined(context.Background(), func(p redis.Pipeliner) error {
+		p.Set(context.Background(), key, "1", 0)
+		wait = redis.NewIntCmd(context.Background(), "wait", 1, 2000)
+		return p.Process(context.Background(), wait)
+	})
+	rdb.Close()
+	if err != nil || wait.Val() != 1 {
+		t.Fatalf("write to the slot's master, replicated: %v %v", wait.Val(), err)
+	}
+	killed := c.KillMasterFor(key)
+	if killed != m {
+		t.Fatal("killed another node than the slot's master")
+	}
+	if now := c.MasterFor(key); now == m {
+		t.Fatal("the dead master still serves the slot")
+	} else if v, err := command(now.Addr(), "get", key); err != nil || v != "1" {
+		t.Fatalf("the promoted replica has %v (%v), want the write", v, err)
+	}
+	c.Restart(killed) // back as a replica of the promoted one
+	if c.MasterFor(key) == killed {
+		t.Fatal("the restarted node took its slots back")
+	}
+}
+
+func TestSentinelFailover(t *testing.T) {
+	set := StartSentinel(t, Options{AppendOnly: true})
+	first := set.Master
+	set.KillMaster()
+	if set.Master == first {
+		t.Fatal("the master did not change")
+	}
+	if info, err := command(set.Master.Addr(), "info", "replication"); err != nil || !strings.Contains(fmt.Sprint(info), "role:master") {
+		t.Fatalf("promoted node: %v %v", info, err)
 	}
 }

@@ -14,7 +14,7 @@
   const POW_MARGIN_MS = 15000; // a challenge this close to expiry is solved anew
 
   function create(opts) {
-    const buyer = opts.buyer; // () => buyer id
+    const auth = opts.auth; // () => "Bearer <buyer session>", or '' before sign-in
     const session = opts.session; // () => WHEP session URL or null
     let watch = null; // { proof, session, at }
     let pow = null; // { token, ms, exp }
@@ -32,7 +32,7 @@
     async function getJSON(path, params) {
       const u = new URL(path, location.href);
       for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-      const res = await fetch(u.href, { cache: 'no-store', headers: { Accept: 'application/json' } });
+      const res = await fetch(u.href, { cache: 'no-store', headers: { Accept: 'application/json', Authorization: auth() } });
       let data = null;
       try { data = await res.json(); } catch (_) { /* not JSON */ }
       return { status: res.status, data };
@@ -40,9 +40,9 @@
 
     async function refreshWatch() {
       const id = sessionId();
-      if (!id) { watch = null; return; }
+      if (!id || !auth()) { watch = null; return; } // proofs vouch for a signed-in buyer
       try {
-        const { status, data } = await getJSON('/v1/watch-proof', { session: id, buyer: buyer() });
+        const { status, data } = await getJSON('/v1/watch-proof', { session: id });
         if (status === 200 && data && data.proof) watch = { proof: data.proof, session: id, at: Date.now(), watchedMs: data.watched_ms };
         else if (status === 404 || status === 403) watch = null; // session gone, or another buyer's
       } catch (_) { /* offline: keep the last one until it lapses */ }
@@ -72,7 +72,8 @@
     function solve() {
       if (!solving) {
         solving = (async () => {
-          const { status, data } = await getJSON('/v1/pow-challenge', { buyer: buyer() });
+          if (!auth()) throw new Error('not signed in yet');
+          const { status, data } = await getJSON('/v1/pow-challenge', {});
           if (status !== 200 || !data || !data.challenge) throw new Error('no challenge (HTTP ' + status + ')');
           const r = await solveIn(data.seed, data.bits);
           pow = { token: data.challenge + '.' + r.nonce, ms: r.ms, exp: Date.parse(data.expires_at), bits: data.bits };
@@ -82,6 +83,7 @@
     }
 
     function keepSolved() {
+      if (!auth()) return; // a challenge is the buyer's: after sign-in
       if (!pow || pow.exp - Date.now() < POW_MARGIN_MS) solve().catch((err) => console.warn('livedrop: proof of work:', err));
     }
 

@@ -49,7 +49,8 @@
   // Proofs a gated drop asks before an order (proofs.js): watch time of this
   // page's WHEP session, a proof of work solved in the background.
   const proofs = window.LivedropProofs.create({
-    buyer: () => buyer(),
+    // Proofs vouch for the signed-in buyer: asked with the session.
+    auth: () => (currentSession() ? 'Bearer ' + session.session : ''),
     session: () => player.session(),
     workerURL: root.dataset.powWorker,
   });
@@ -447,19 +448,200 @@
     return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
   }
 
-  let buyerId = '';
-  function buyer() {
-    if (buyerId) return buyerId;
+  // ---- sign-in: a session before the first purchase ---------------------------
+  //
+  // The edge names the buyer from a signed session, never from the order:
+  // the page signs in once (an emailed code, or as a guest on this device)
+  // and keeps the session in localStorage with the device id it made up.
+
+  const SESSION_KEY = 'livedrop.session';
+  const DEVICE_KEY = 'livedrop.device';
+  const SESSION_MARGIN_MS = 60000; // a session this close to expiry is renewed first
+
+  let deviceId = '';
+  function device() {
+    if (deviceId) return deviceId;
     try {
-      buyerId = localStorage.getItem('livedrop.buyer') || '';
-      if (!buyerId) {
-        buyerId = 'b-' + uuid();
-        localStorage.setItem('livedrop.buyer', buyerId);
+      deviceId = localStorage.getItem(DEVICE_KEY) || '';
+      if (!/^[A-Za-z0-9_-]{8,64}$/.test(deviceId)) {
+        deviceId = 'd-' + uuid();
+        localStorage.setItem(DEVICE_KEY, deviceId);
       }
     } catch (_) {
-      buyerId = buyerId || 'b-' + uuid(); // storage off: one id for this page
+      deviceId = deviceId || 'd-' + uuid(); // storage off: one device for this page
     }
-    return buyerId;
+    return deviceId;
+  }
+
+  let session = null; // {session, buyer, kind, device, expires_at, email}
+  function currentSession() {
+    if (!session) {
+      try { session = JSON.parse(localStorage.getItem(SESSION_KEY) || 'null'); } catch (_) { session = null; }
+    }
+    if (session && (typeof session.session !== 'string' || !(Date.parse(session.expires_at) - Date.now() > SESSION_MARGIN_MS))) {
+      forgetSession();
+    }
+    return session;
+  }
+  function keepSession(s) {
+    session = s;
+    try { localStorage.setItem(SESSION_KEY, JSON.stringify(s)); } catch (_) { /* this page only */ }
+    showAccount();
+  }
+  function forgetSession() {
+    session = null;
+    try { localStorage.removeItem(SESSION_KEY); } catch (_) { /* nothing kept */ }
+    showAccount();
+  }
+
+  const accountBtn = document.querySelector('[data-testid="account"]');
+  function showAccount() {
+    const s = session;
+    accountBtn.hidden = !s;
+    if (!s) return;
+    const who = s.kind === 'email' && s.email ? s.email : 'Guest';
+    setText(accountBtn, who);
+    accountBtn.setAttribute('aria-label', 'Signed in as ' + who + '. Sign out');
+  }
+  accountBtn.addEventListener('click', forgetSession);
+
+  const sheet = document.querySelector('[data-testid="signin"]');
+  const emailStep = sheet.querySelector('[data-testid="signin-email-step"]');
+  const codeStep = sheet.querySelector('[data-testid="signin-code-step"]');
+  const emailIn = sheet.querySelector('[data-testid="signin-email"]');
+  const codeIn = sheet.querySelector('[data-testid="signin-code"]');
+  const marketingIn = sheet.querySelector('[data-testid="signin-marketing"]');
+  const signinStatus = sheet.querySelector('[data-testid="signin-status"]');
+  const guestBtn = sheet.querySelector('[data-testid="signin-guest"]');
+  let pendingSignIn = null; // {resolve} of the purchase waiting for it
+  let codeFor = '';
+
+  function setSignInStatus(text, state) {
+    setText(signinStatus, text);
+    signinStatus.dataset.state = state || '';
+  }
+
+  async function signInCall(path, body) {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), ORDER_TIMEOUT_MS);
+    try {
+      const res = await fetch(new URL(path, location.href).href, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
+        body: JSON.stringify(body),
+        cache: 'no-store',
+        signal: ctrl.signal,
+      });
+      let data = null;
+      try { data = await res.json(); } catch (_) { /* not JSON */ }
+      return { status: res.status, data: data || {} };
+    } catch (err) {
+      return { status: 0, data: { error: 'network error, try again' } };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function signedIn(data, email) {
+    keepSession({ session: data.session, buyer: data.buyer, kind: data.kind, device: data.device,
+      expires_at: data.expires_at, email: email || '' });
+    closeSignIn(true);
+  }
+
+  function openSignIn() {
+    const s = currentSession();
+    if (s) return Promise.resolve(s);
+    if (pendingSignIn) return pendingSignIn.promise;
+    let resolve;
+    const promise = new Promise((r) => { resolve = r; });
+    pendingSignIn = { promise, resolve };
+    emailStep.hidden = false;
+    codeStep.hidden = true;
+    setSignInStatus('', '');
+    sheet.hidden = false;
+    emailIn.focus();
+    return promise;
+  }
+
+  function closeSignIn(ok) {
+    sheet.hidden = true;
+    const p = pendingSignIn;
+    pendingSignIn = null;
+    if (p) p.resolve(ok ? session : null);
+  }
+
+  emailStep.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const email = emailIn.value.trim();
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+      setSignInStatus('Enter your email address', 'error');
+      return;
+    }
+    setSignInStatus('Sending a code…', 'pending');
+    const { status, data } = await signInCall('/v1/signin/code', { email });
+    if (status !== 202) {
+      setSignInStatus(data.error ? String(data.error).slice(0, 120) : 'Could not send a code (HTTP ' + status + ')', 'error');
+      return;
+    }
+    codeFor = email;
+    setText(sheet.querySelector('[data-testid="signin-to"]'), email);
+    emailStep.hidden = true;
+    codeStep.hidden = false;
+    codeIn.value = '';
+    setSignInStatus('Code sent: check your inbox', 'ok');
+    codeIn.focus();
+  });
+
+  codeStep.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const code = codeIn.value.replace(/\s+/g, '');
+    if (!/^[0-9]{6}$/.test(code)) {
+      setSignInStatus('The code is the 6 digits of the email', 'error');
+      return;
+    }
+    setSignInStatus('Checking…', 'pending');
+    const { status, data } = await signInCall('/v1/signin/email',
+      { email: codeFor, code, device: device(), marketing: marketingIn.checked });
+    if (status === 200 && data.session) {
+      signedIn(data, codeFor);
+      return;
+    }
+    setSignInStatus(data.error ? String(data.error).slice(0, 120) : 'Could not sign in (HTTP ' + status + ')', 'error');
+    if (data.code === 'no_code' || data.code === 'locked') {
+      emailStep.hidden = false;
+      codeStep.hidden = true;
+    }
+  });
+
+  sheet.querySelector('[data-testid="signin-back"]').addEventListener('click', () => {
+    emailStep.hidden = false;
+    codeStep.hidden = true;
+    setSignInStatus('', '');
+    emailIn.focus();
+  });
+
+  guestBtn.addEventListener('click', async () => {
+    setSignInStatus('Signing in…', 'pending');
+    const { status, data } = await signInCall('/v1/signin/guest', { device: device() });
+    if (status === 200 && data.session) {
+      signedIn(data, '');
+      return;
+    }
+    setSignInStatus(data.error ? String(data.error).slice(0, 120) : 'Could not continue as guest (HTTP ' + status + ')', 'error');
+  });
+
+  sheet.querySelector('[data-testid="signin-close"]').addEventListener('click', () => closeSignIn(false));
+  sheet.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeSignIn(false); });
+
+  currentSession();
+  showAccount();
+  // A kept session may be signed with a key this edge no longer has (the
+  // demo makes one up per run): check it once, forget it if refused.
+  if (session) {
+    const kept = session;
+    fetch(new URL('/v1/me', location.href).href, { headers: { 'Authorization': 'Bearer ' + kept.session }, cache: 'no-store' })
+      .then((res) => { if (res.status === 401 && session === kept) forgetSession(); })
+      .catch(() => { /* offline: the order will tell */ });
   }
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -474,6 +656,11 @@
   // a retried request never makes a second order.
   async function placeOrder(card) {
     if (card.dataset.busy === 'true') return;
+    const sess = await openSignIn();
+    if (!sess) {
+      setOrderStatus(card, 'Sign in to buy', 'error');
+      return;
+    }
     const drop = card.dataset.drop;
     const sku = card.dataset.sku;
     const idem = uuid();
@@ -481,7 +668,7 @@
     updateCard(card);
     setOrderStatus(card, 'Placing order…', 'pending');
     const url = new URL('/v1/drops/' + encodeURIComponent(drop) + '/orders', location.href).href;
-    const body = JSON.stringify({ sku, qty: 1, buyer: buyer() });
+    const body = JSON.stringify({ sku, qty: 1 });
     let text = 'Could not place order, try again';
     let state = 'error';
     let hint = 0; // the edge's retry_after_ms on a "held, try again" answer
@@ -497,7 +684,8 @@
       let res;
       const ctrl = new AbortController();
       const timer = setTimeout(() => ctrl.abort(), ORDER_TIMEOUT_MS);
-      const headers = { 'Content-Type': 'application/json', 'Accept': 'application/json', 'Idempotency-Key': idem };
+      const headers = { 'Content-Type': 'application/json', 'Accept': 'application/json', 'Idempotency-Key': idem,
+        'Authorization': 'Bearer ' + sess.session };
       // A retry may follow an attempt that was accepted but whose answer was
       // lost: say so, and the edge answers with that order.
       if (i > 0) headers['Idempotency-Retry'] = '1';
@@ -532,6 +720,10 @@
         text = 'Order confirmed' + (id ? ' · #' + id.replace(/^ord[-_]?/i, '').slice(-6).toUpperCase() : '');
         state = 'ok';
         card.dataset.orderId = id;
+      } else if (res.status === 401) {
+        // The session expired or this edge does not know its key: sign in again.
+        forgetSession();
+        text = 'Please sign in again, then tap Buy';
       } else if (res.status === 409) {
         text = 'Sold out';
         card.dataset.soldOut = 'true';
@@ -577,7 +769,12 @@
     eventsTransport: transport,
     applied: () => applied.slice(),
     pending: () => queue.length,
-    buyer,
+    // The signed-in buyer: id, kind and session token ('' when signed out).
+    buyer: () => (currentSession() ? session.buyer : ''),
+    buyerSession: () => (currentSession() ? Object.assign({}, session) : null),
+    device,
+    signIn: openSignIn,
+    signOut: forgetSession,
     proofs: proofs.state,
   };
 

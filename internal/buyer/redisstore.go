@@ -1,0 +1,180 @@
+package buyer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore is the Store on Redis (or Redis Cluster: an email's code,
+// lockout and record share a hash tag; the KPI sets have their own).
+// It uses the client of the checkout store and does not close it.
+type RedisStore struct {
+	rdb redis.UniversalClient
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore keeps its keys in rdb.
+func NewRedisStore(rdb redis.UniversalClient) *RedisStore { return &RedisStore{rdb: rdb} }
+
+// Key names, in one place.
+func emailTag(email string) string { return "{be:" + emailKey(email) + "}" }
+func codeKey(email string) string  { return emailTag(email) + ":code" }
+func lockKey(email string) string  { return emailTag(email) + ":lock" }
+func recKey(email string) string   { return emailTag(email) + ":rec" }
+func sendKey(key string) string    { return "{bs:" + key + "}:sends" }
+
+const (
+	emailsKey    = "{buyers}:emails"
+	marketingKey = "{buyers}:marketing"
+)
+
+var putScript = redis.NewScript(`
+local l = redis.call('PTTL', KEYS[2])
+if l > 0 then return l end
+redis.call('HSET', KEYS[1], 'h', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'n', 0)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 0
+`)
+
+var checkScript = redis.NewScript(`
+local l = redis.call('PTTL', KEYS[2])
+if l > 0 then return {'locked', l} end
+local h = redis.call('HGET', KEYS[1], 'h')
+if not h then return {'none', 0} end
+for i = 3, #ARGV do
+  if ARGV[i] == h then
+    redis.call('DEL', KEYS[1])
+    return {'ok', 0}
+  end
+end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local max = tonumber(ARGV[1])
+if n >= max then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+  return {'locked_up', tonumber(ARGV[2])}
+end
+return {'wrong', max - n}
+`)
+
+var sendScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+local t = redis.call('PTTL', KEYS[1])
+if t < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  t = tonumber(ARGV[1])
+end
+return {n, t}
+`)
+
+var signedInScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'email', ARGV[2], 'email_at', ARGV[3])
+end
+if ARGV[4] == '1' and redis.call('HGET', KEYS[1], 'mkt') ~= '1' then
+  redis.call('HSET', KEYS[1], 'mkt', '1')
+  redis.call('HSETNX', KEYS[1], 'mkt_at', ARGV[3])
+end
+redis.call('HSET', KEYS[1], 'last', ARGV[3])
+return redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last')
+`)
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("buyer store: %s: %w: %w", op, ErrUnavailable, err)
+}
+
+// PutCode implements Store.
+func (s *RedisStore) PutCode(ctx context.Context, email, hash string, ttl time.Duration) (time.Duration, error) {
+	n, err := putScript.Run(ctx, s.rdb, []string{codeKey(email), lockKey(email)}, hash, ttl.Milliseconds()).Int64()
+	if err != nil {
+		return 0, unavailable("put code", err)
+	}
+	return time.Duration(n) * time.Millisecond, nil
+}
+
+// CheckCode implements Store.
+func (s *RedisStore) CheckCode(ctx context.Context, email string, hashes []string, maxTries int, lockout time.Duration) (CodeCheck, error) {
+	args := make([]any, 0, 2+len(hashes))
+	args = append(args, maxTries, lockout.Milliseconds())
+	for _, h := range hashes {
+		args = append(args, h)
+	}
+	v, err := checkScript.Run(ctx, s.rdb, []string{codeKey(email), lockKey(email)}, args...).Slice()
+	if err != nil {
+		return CodeCheck{}, unavailable("check code", err)
+	}
+	if len(v) != 2 {
+		return CodeCheck{}, unavailable("check code", errors.New("unexpected reply"))
+	}
+	res, _ := v[0].(string)
+	n, _ := v[1].(int64)
+	switch CodeResult(res) {
+	case CodeOK, CodeNone:
+		return CodeCheck{Result: CodeResult(res)}, nil
+	case CodeWrong:
+		return CodeCheck{Result: CodeWrong, Left: int(n)}, nil
+	case CodeLocked, CodeLockedUp:
+		return CodeCheck{Result: CodeResult(res), RetryAfter: time.Duration(n) * time.Millisecond}, nil
+	}
+	return CodeCheck{}, unavailable("check code", fmt.Errorf("unexpected result %q", res))
+}
+
+// CountSend implements Store.
+func (s *RedisStore) CountSend(ctx context.Context, key string, window time.Duration) (int, time.Duration, error) {
+	v, err := sendScript.Run(ctx, s.rdb, []string{sendKey(key)}, window.Milliseconds()).Int64Slice()
+	if err != nil || len(v) != 2 {
+		return 0, 0, unavailable("count send", errors.Join(err, errors.New("unexpected reply")))
+	}
+	return int(v[0]), time.Duration(v[1]) * time.Millisecond, nil
+}
+
+// SignedIn implements Store.
+func (s *RedisStore) SignedIn(ctx context.Context, email, newID string, marketing bool, at time.Time) (Record, error) {
+	mkt := "0"
+	if marketing {
+		mkt = "1"
+	}
+	v, err := signedInScript.Run(ctx, s.rdb, []string{recKey(email)}, newID, email, at.UnixMilli(), mkt).Slice()
+	if err != nil || len(v) != 6 {
+		return Record{}, unavailable("record sign-in", errors.Join(err, errors.New("unexpected reply")))
+	}
+	str := func(i int) string { s, _ := v[i].(string); return s }
+	ms := func(i int) time.Time {
+		n, err := strconv.ParseInt(str(i), 10, 64)
+		if err != nil || n == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(n).UTC()
+	}
+	r := Record{ID: str(0), Email: str(1), EmailAt: ms(2), Marketing: str(3) == "1", MarketingAt: ms(4), LastSignIn: ms(5)}
+	// The KPI sets: ZADD NX with the record's own times, so a retry (or
+	// the next sign-in after a failure here) adds what is missing, once.
+	pipe := s.rdb.Pipeline()
+	pipe.ZAddNX(ctx, emailsKey, redis.Z{Score: float64(r.EmailAt.UnixMilli()), Member: r.ID})
+	if r.Marketing && !r.MarketingAt.IsZero() {
+		pipe.ZAddNX(ctx, marketingKey, redis.Z{Score: float64(r.MarketingAt.UnixMilli()), Member: r.ID})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return r, unavailable("record consent", err)
+	}
+	return r, nil
+}
+
+// Counts implements Store.
+func (s *RedisStore) Counts(ctx context.Context, from, to time.Time) (Counts, error) {
+	lo, hi := strconv.FormatInt(from.UnixMilli(), 10), "("+strconv.FormatInt(to.UnixMilli(), 10)
+	pipe := s.rdb.Pipeline()
+	e := pipe.ZCount(ctx, emailsKey, lo, hi)
+	m := pipe.ZCount(ctx, marketingKey, lo, hi)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Counts{}, unavailable("counts", err)
+	}
+	return Counts{NewEmails: int(e.Val()), MarketingConsents: int(m.Val())}, nil
+}

@@ -1,0 +1,74 @@
+package buyer
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps what sign-in shares across edges: pending codes (hashed),
+// lockouts, send counters and the email buyers' records. RedisStore and
+// MemStore implement it with the same semantics; each call is atomic.
+type Store interface {
+	// PutCode makes hash the pending code of the email key for ttl,
+	// replacing an earlier one but keeping its count of wrong tries. While
+	// the email is locked it stores nothing and returns the lockout left.
+	PutCode(ctx context.Context, email string, hash string, ttl time.Duration) (locked time.Duration, err error)
+	// CheckCode compares the pending code of email with hashes (the code
+	// entered, hashed under each key). A match uses the code up; a miss
+	// counts, and the maxTries-th miss drops the code and locks the email
+	// for lockout.
+	CheckCode(ctx context.Context, email string, hashes []string, maxTries int, lockout time.Duration) (CodeCheck, error)
+	// CountSend counts one send against key in a fixed window and returns
+	// the count so far and when the window ends.
+	CountSend(ctx context.Context, key string, window time.Duration) (n int, resetIn time.Duration, err error)
+	// SignedIn records that email signed in at at: it makes the buyer
+	// (with id newID) on the first sign-in, records marketing consent when
+	// given (the first time it was given is kept), and returns the record.
+	SignedIn(ctx context.Context, email, newID string, marketing bool, at time.Time) (Record, error)
+	// Counts counts the emails first verified, and the marketing consents
+	// given, in [from, to).
+	Counts(ctx context.Context, from, to time.Time) (Counts, error)
+}
+
+// CodeResult is the outcome of CheckCode.
+type CodeResult string
+
+// Code results.
+const (
+	CodeOK       CodeResult = "ok"
+	CodeWrong    CodeResult = "wrong"
+	CodeNone     CodeResult = "none"      // none pending (never sent, expired, used)
+	CodeLocked   CodeResult = "locked"    // the email was locked already
+	CodeLockedUp CodeResult = "locked_up" // this miss locked it
+)
+
+// CodeCheck is what CheckCode found.
+type CodeCheck struct {
+	Result CodeResult
+	// Left is the tries left after a wrong code.
+	Left int
+	// RetryAfter is the lockout left (CodeLocked, CodeLockedUp).
+	RetryAfter time.Duration
+}
+
+// Record is an email buyer.
+type Record struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	// EmailAt is when the email was first verified: the buyer's consent
+	// to be known by it.
+	EmailAt time.Time `json:"email_at"`
+	// Marketing is whether the buyer agreed to marketing email, and
+	// MarketingAt when they first did.
+	Marketing   bool      `json:"marketing"`
+	MarketingAt time.Time `json:"marketing_at,omitzero"`
+	LastSignIn  time.Time `json:"last_sign_in"`
+}
+
+// Counts are the seller's email KPIs over a span.
+type Counts struct {
+	// NewEmails are buyers whose email was first verified in the span.
+	NewEmails int `json:"new_emails"`
+	// MarketingConsents are buyers who first agreed to marketing in it.
+	MarketingConsents int `json:"marketing_consents"`
+}
