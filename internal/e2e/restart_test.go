@@ -75,7 +75,10 @@ func TestOriginRestart(t *testing.T) {
 	default:
 	}
 	pkts := v.videoPackets()
-	checkContinuous(t, pkts)
+	// Sequence numbers run on; the timestamps jump by the outage (they
+	// follow the wall clock across it), which here spans the origin's
+	// restart, a new ffmpeg and the edge's redial backoff: a few seconds.
+	checkContinuousWithin(t, pkts, 5*90000)
 	if n := decodeFrames(t, accessUnits(t, pkts)); n < 80 {
 		t.Fatalf("decoded %d frames across the origin restart", n)
 	}
