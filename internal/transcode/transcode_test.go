@@ -372,7 +372,10 @@ func TestCorruptAACCostsOnlyTheAudio(t *testing.T) {
 			lastBad = time.Now()
 		}
 	}
-	if slowest > 5*time.Millisecond {
+	// A Write that waited on ffmpeg (its pipe full while it chokes on the
+	// garbage or restarts) would take its restart backoff, hundreds of ms;
+	// a few ms are the scheduler on a loaded machine.
+	if slowest > 200*time.Millisecond {
 		t.Errorf("a Write took %v: the video's packet path must never wait on the transcoder", slowest)
 	}
 	mu.Lock()
