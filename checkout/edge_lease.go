@@ -193,6 +193,10 @@ func (e *Edge) syncSKU(ctx context.Context, drop, name string, sk *edgeSKU, stat
 	}
 
 	if state != StateOpen || sk.isDirect() {
+		// A grant whose answer was lost (a failover, a WAIT that timed out)
+		// holds units in the store: learn them first, or they stay
+		// stranded in the lease until lease_ttl.
+		e.settleGrant(ctx, drop, name, sk, now)
 		e.returnLease(ctx, drop, name, sk)
 		return
 	}
@@ -236,6 +240,30 @@ func (e *Edge) syncSKU(ctx context.Context, drop, name string, sk *edgeSKU, stat
 	}
 	sk.direct = g.Direct
 	sk.mu.Unlock()
+}
+
+// settleGrant asks again for a grant still waiting for its answer (the
+// store answers a known op id with its first answer, whatever the drop's
+// state now) and adds its units to the lease.
+func (e *Edge) settleGrant(ctx context.Context, drop, name string, sk *edgeSKU, now time.Time) {
+	sk.mu.Lock()
+	op := LeaseOp{Drop: drop, SKU: name, Edge: e.id, OpID: sk.grantOp, Units: sk.grantUnits, Threshold: e.cfg.DirectThreshold, TTL: e.cfg.LeaseTTL}
+	sk.mu.Unlock()
+	if op.OpID == "" {
+		return
+	}
+	g, err := e.store.Grant(ctx, op)
+	if err != nil {
+		return
+	}
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	sk.grantOp = ""
+	if g.Units > 0 {
+		sk.avail += g.Units
+		sk.deadline = now.Add(e.leaseLife())
+		sk.renewAt = now.Add(e.cfg.LeaseTTL / 3)
+	}
 }
 
 // leaseLife is how long after asking the edge may sell from a lease: less
