@@ -20,8 +20,8 @@ import (
 // These tests prove the checkpoint keeps every promise of the journal it
 // replaces: an order answered 201 is shipped after a restart, whenever the
 // edge died (even half way through a checkpoint); a retried key the edge
-// had accepted gets that order, not a second sale; per-buyer counts
-// survive; and the journal on disk stays small.
+// had accepted gets that order, not a second sale; per-buyer limits
+// still hold (the store and the replayed allowances); and the journal on disk stays small.
 
 // shipGate lets a test cut the edge off from the store's Ship, so that
 // orders stay unshipped across checkpoints; every other call goes through
