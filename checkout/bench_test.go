@@ -51,21 +51,7 @@ func BenchmarkAccept(b *testing.B) {
 				if limited {
 					d.SKUs[0].MaxPerBuyer, d.SKUs[0].MaxPerDevice, d.SKUs[0].MaxPerIP = 2, 2, 1000
 				}
-				if err := store.CreateDrop(ctx, d); err != nil {
-					b.Fatal(err)
-				}
-				if err := store.SetState(ctx, drop, StateOpen); err != nil {
-					b.Fatal(err)
-				}
-				e, err := NewEdge(EdgeParams{Logger: testLogger(b), Registerer: prometheus.NewRegistry(), Config: cfg, DataDir: b.TempDir(), EdgeID: "bench", Store: store})
-				if err != nil {
-					b.Fatal(err)
-				}
-				rctx, cancel := context.WithCancel(ctx)
-				done := make(chan struct{})
-				go func() { _ = e.Run(rctx); close(done) }()
-				defer func() { cancel(); <-done }()
-				<-e.Ready()
+				e := benchEdge(b, store, cfg, d, "bench")
 				if mode != "direct" {
 					deadline := time.Now().Add(10 * time.Second)
 					for e.StockLeft(drop)["tee"] == 0 || mustTotals(b, store, drop).HeldAtEdges == 0 {
@@ -170,4 +156,27 @@ func BenchmarkLimitCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchEdge opens drop d in store and runs an edge on it until the
+// benchmark ends; it returns once the edge is ready.
+func benchEdge(b *testing.B, store Store, cfg Config, d Drop, id string) *Edge {
+	b.Helper()
+	ctx := context.Background()
+	if err := store.CreateDrop(ctx, d); err != nil {
+		b.Fatal(err)
+	}
+	if err := store.SetState(ctx, d.ID, StateOpen); err != nil {
+		b.Fatal(err)
+	}
+	e, err := NewEdge(EdgeParams{Logger: testLogger(b), Registerer: prometheus.NewRegistry(), Config: cfg, DataDir: b.TempDir(), EdgeID: id, Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = e.Run(rctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	<-e.Ready()
+	return e
 }

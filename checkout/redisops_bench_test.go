@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/livedrop/livedrop/internal/redistest"
@@ -56,22 +55,7 @@ func BenchmarkRedisCommandsPerOrder(b *testing.B) {
 	cfg := Defaults()
 	cfg.RateLimitPerBuyer = 0
 	drop := fmt.Sprintf("ops%d", benchSeq.Add(1))
-	d := Drop{ID: drop, Stream: "s", SKUs: []SKU{{SKU: "tee", PriceCents: 100, Currency: "EUR", Stock: MaxStock}}}
-	if err := store.CreateDrop(ctx, d); err != nil {
-		b.Fatal(err)
-	}
-	if err := store.SetState(ctx, drop, StateOpen); err != nil {
-		b.Fatal(err)
-	}
-	e, err := NewEdge(EdgeParams{Logger: testLogger(b), Registerer: prometheus.NewRegistry(), Config: cfg, DataDir: b.TempDir(), EdgeID: "ops", Store: store})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = e.Run(rctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	<-e.Ready()
+	e := benchEdge(b, store, cfg, Drop{ID: drop, Stream: "s", SKUs: []SKU{{SKU: "tee", PriceCents: 100, Currency: "EUR", Stock: MaxStock}}}, "ops")
 	var seq atomic.Int64
 	allBefore, scriptsBefore := commands()
 	start := time.Now()

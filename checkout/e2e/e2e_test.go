@@ -166,8 +166,9 @@ func TestThreeEdgesFiveThousandBuyers(t *testing.T) {
 }
 
 type buyerResult struct {
-	code int
-	id   string
+	code  int
+	id    string
+	order checkout.Order // the answer's order, on 201
 }
 
 // buyers signs the tests' buyers in: a session per name, minted with the
@@ -202,7 +203,7 @@ func order(client *http.Client, edge, drop, buyer, key string) (buyerResult, err
 	data, _ := io.ReadAll(resp.Body)
 	var o checkout.Order
 	_ = json.Unmarshal(data, &o)
-	return buyerResult{code: resp.StatusCode, id: o.ID}, nil
+	return buyerResult{code: resp.StatusCode, id: o.ID, order: o}, nil
 }
 
 func TestSIGKILLEdgeLosesNothing(t *testing.T) {

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -134,19 +131,8 @@ func TestSIGKILLRightAfterCheckpoint(t *testing.T) {
 }
 
 func placeOrder(client *http.Client, edge, drop, buyer, key string) (int, checkout.Order, error) {
-	body, _ := json.Marshal(map[string]any{"sku": "tee", "qty": 1})
-	req, _ := http.NewRequest("POST", edge+"/v1/drops/"+drop+"/orders", bytes.NewReader(body))
-	req.Header.Set("Idempotency-Key", key)
-	req.Header.Set("Authorization", buyers.Bearer(buyer)) // signed in (newCluster calls signedIn)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, checkout.Order{}, err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var o checkout.Order
-	_ = json.Unmarshal(data, &o)
-	return resp.StatusCode, o, nil
+	r, err := order(client, edge, drop, buyer, key)
+	return r.code, r.order, err
 }
 
 // filesIn lists dir's journal segments and checkpoints with their sizes.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +17,22 @@ import (
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
+// startOriginProcess starts an origin process on loopback ports of its
+// own, with the tests' credentials and extra settings.
+func startOriginProcess(t *testing.T, extra map[string]string) *node {
+	t.Helper()
+	env := map[string]string{
+		"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "", "LIVEDROP_ICE_UDP_PORT": "0",
+		"LIVEDROP_PUBLISH_PASSWORD": pubPass, "LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_NODE_SECRET": nodeSecret,
+		"LIVEDROP_READ_USER": readUser, "LIVEDROP_READ_PASSWORD": readPass,
+	}
+	maps.Copy(env, extra)
+	loopback := func() string { return fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)) }
+	return startNode(t, "origin", env, func() map[string]string {
+		return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_RTSP_ADDR": loopback()}
+	})
+}
+
 // TestEdgeFailsOverToTheStandbyOrigin: two origin processes ingest the same
 // camera (ffmpeg publishes to both); the edge lists them, active first. The
 // active origin is killed with SIGKILL mid-stream: the edge notices the
@@ -23,17 +40,7 @@ import (
 // peer connection stays up, its video freezes for at most 2 s, resumes on a
 // keyframe and decodes, with continuous sequence numbers.
 func TestEdgeFailsOverToTheStandbyOrigin(t *testing.T) {
-	loopback := func() string { return fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)) }
-	startOriginProcess := func() *node {
-		return startNode(t, "origin", map[string]string{
-			"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "", "LIVEDROP_ICE_UDP_PORT": "0",
-			"LIVEDROP_PUBLISH_PASSWORD": pubPass, "LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_NODE_SECRET": nodeSecret,
-			"LIVEDROP_READ_USER": readUser, "LIVEDROP_READ_PASSWORD": readPass,
-		}, func() map[string]string {
-			return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_RTSP_ADDR": loopback()}
-		})
-	}
-	active, standby := startOriginProcess(), startOriginProcess()
+	active, standby := startOriginProcess(t, nil), startOriginProcess(t, nil)
 	for _, o := range []*node{active, standby} {
 		pub := startFFmpeg(t, encodeArgs(30), fmt.Sprintf("rtsp://%s:%s@%s/cam", pubUser, pubPass, o.ports["LIVEDROP_RTSP_ADDR"]))
 		t.Cleanup(pub.stop)
@@ -139,16 +146,8 @@ func scrape(t *testing.T, base, series string) float64 {
 func TestStandbyOriginShowsTheSamePins(t *testing.T) {
 	rdb := redistest.Start(t, redistest.Options{})
 	const token = "pins-test-token-0123456"
-	loopback := func() string { return fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)) }
 	start := func() *node {
-		return startNode(t, "origin", map[string]string{
-			"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "", "LIVEDROP_ICE_UDP_PORT": "0",
-			"LIVEDROP_PUBLISH_PASSWORD": pubPass, "LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_NODE_SECRET": nodeSecret,
-			"LIVEDROP_READ_USER": readUser, "LIVEDROP_READ_PASSWORD": readPass,
-			"LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_CONTROL_TOKEN": token,
-		}, func() map[string]string {
-			return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_RTSP_ADDR": loopback()}
-		})
+		return startOriginProcess(t, map[string]string{"LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_CONTROL_TOKEN": token})
 	}
 	active, standby := start(), start()
 	call(t, "POST", active.url+"/v1/drops", token, `{"id":"pins","stream":"cam","skus":[{"sku":"tee","name":"Tee","price_cents":900,"currency":"EUR","stock":30}]}`, 201)
@@ -186,16 +185,8 @@ func TestStandbyOriginShowsTheSamePins(t *testing.T) {
 func TestStandbyOriginTakesTheSamePublishKeys(t *testing.T) {
 	rdb := redistest.Start(t, redistest.Options{})
 	const token = "keys-e2e-token-0123456"
-	loopback := func() string { return fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)) }
 	start := func() *node {
-		return startNode(t, "origin", map[string]string{
-			"LIVEDROP_RTSP_UDP_RTP_ADDR": "", "LIVEDROP_RTSP_UDP_RTCP_ADDR": "", "LIVEDROP_ICE_UDP_PORT": "0",
-			"LIVEDROP_PUBLISH_PASSWORD": pubPass, "LIVEDROP_DATA_DIR": t.TempDir(), "LIVEDROP_NODE_SECRET": nodeSecret,
-			"LIVEDROP_READ_USER": readUser, "LIVEDROP_READ_PASSWORD": readPass,
-			"LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_CONTROL_TOKEN": token,
-		}, func() map[string]string {
-			return map[string]string{"LIVEDROP_HTTP_ADDR": loopback(), "LIVEDROP_RTSP_ADDR": loopback()}
-		})
+		return startOriginProcess(t, map[string]string{"LIVEDROP_REDIS_URL": rdb.URL(), "LIVEDROP_CONTROL_TOKEN": token})
 	}
 	a, b := start(), start()
 	// whip answers 401 for a refused key and 400 for a bogus offer that
