@@ -36,7 +36,10 @@ const shareTimeout = 500 * time.Millisecond
 // share saves b to the board store; b is locked. When another origin saved
 // first, b takes the stored board and redo (the seller's change) is applied
 // again on top, once. A store that does not answer leaves b dirty, saved by
-// the next sync.
+// the next sync; if another origin saved meanwhile, the dirty change loses
+// to its board (there is no redo then). The save runs under b's lock,
+// bounded by shareTimeout: a slow Redis delays that stream's events by at
+// most that.
 func (h *OriginHub) share(ctx context.Context, b *board, redo func() error) error {
 	if h.shared == nil {
 		return nil
