@@ -21,6 +21,12 @@ type Config struct {
 	// Guest lets buyers continue without an email, as a guest bound to
 	// their device.
 	Guest bool `yaml:"guest"`
+	// GuestsPerIP is the guest sessions one client address may start at
+	// an edge at once (a token bucket's size), refilled at GuestRefill per
+	// second; 0 = no limit. A venue's Wi-Fi is one address: keep it above
+	// the crowd that signs in when a drop opens.
+	GuestsPerIP int     `yaml:"guests_per_ip"`
+	GuestRefill float64 `yaml:"guest_refill_per_s"`
 	// CodeTTL is how long an emailed code may be entered.
 	CodeTTL time.Duration `yaml:"code_ttl"`
 	// CodeMaxAttempts wrong codes for one email lock it for CodeLockout.
@@ -40,6 +46,8 @@ func Defaults() Config {
 		SessionSecrets:  []string{},
 		SessionTTL:      24 * time.Hour,
 		Guest:           true,
+		GuestsPerIP:     3000,
+		GuestRefill:     20,
 		CodeTTL:         10 * time.Minute,
 		CodeMaxAttempts: 5,
 		CodeLockout:     15 * time.Minute,
@@ -69,6 +77,10 @@ func (c *Config) Validate() error {
 		return errors.New("buyer.sends_per_email: must be at least 1")
 	case c.SendsPerIP < 1:
 		return errors.New("buyer.sends_per_ip: must be at least 1")
+	case c.GuestsPerIP < 0:
+		return errors.New("buyer.guests_per_ip: must be 0 (no limit) or more")
+	case c.GuestsPerIP > 0 && (c.GuestRefill <= 0 || c.GuestRefill > 10_000):
+		return errors.New("buyer.guest_refill_per_s: must be above 0 and at most 10000 when guests_per_ip is set")
 	case c.SendWindow < time.Second:
 		return errors.New("buyer.send_window: must be at least 1s")
 	}

@@ -48,6 +48,7 @@ type SignIn struct {
 	log      *slog.Logger
 	now      func() time.Time
 	codeKeys [][]byte // first hashes new codes, all check
+	guests   *guestLimits
 }
 
 // Issued is a session just signed in, and its token.
@@ -83,7 +84,8 @@ func NewSignIn(p Params) (*SignIn, error) {
 		p.Guard = g
 	}
 	s := &SignIn{cfg: p.Config, sessions: p.Sessions, store: p.Store, mailer: p.Mailer, guard: p.Guard,
-		m: p.Metrics, log: p.Logger.With("component", "buyer-signin"), now: p.Now}
+		m: p.Metrics, log: p.Logger.With("component", "buyer-signin"), now: p.Now,
+		guests: newGuestLimits(p.Config.GuestRefill, p.Config.GuestsPerIP, p.Now)}
 	for _, sec := range p.Config.SessionSecrets {
 		m := hmac.New(sha256.New, []byte(sec))
 		m.Write([]byte("livedrop buyer code key"))
@@ -104,8 +106,10 @@ func (s *SignIn) GuestAllowed() bool { return s.cfg.Guest }
 // CodeTTL is how long a sent code may be entered.
 func (s *SignIn) CodeTTL() time.Duration { return s.cfg.CodeTTL }
 
-// Guest signs in a guest on device: a new buyer id, no round trip.
-func (s *SignIn) Guest(device string) (Issued, error) {
+// Guest signs in a guest on device, asked from client address ip
+// (guard.HostKey form): a new buyer id, no round trip. An address gets
+// guests_per_ip guests at once at this edge, then guest_refill_per_s.
+func (s *SignIn) Guest(device, ip string) (Issued, error) {
 	if !s.cfg.Guest {
 		s.m.SignIns.WithLabelValues(KindGuest, "invalid").Inc()
 		return Issued{}, refuse(ErrInvalid, "guest_off", "guest sign-in is off here: sign in with your email")
@@ -113,6 +117,11 @@ func (s *SignIn) Guest(device string) (Issued, error) {
 	if !ValidDevice(device) {
 		s.m.SignIns.WithLabelValues(KindGuest, "invalid").Inc()
 		return Issued{}, badDevice()
+	}
+	if ok, wait := s.guests.allow(ip); !ok {
+		s.m.SignIns.WithLabelValues(KindGuest, "rate_limited").Inc()
+		return Issued{}, &Refusal{Class: ErrRateLimited, Reason: "rate_limited", RetryAfter: wait,
+			Msg: "too many guest sign-ins from this address: try again in a moment, or sign in with your email"}
 	}
 	tok, sess, err := s.sessions.Mint(NewGuestID(), device, KindGuest)
 	if err != nil {

@@ -287,19 +287,55 @@ func TestCodesAcrossEdgesOnRedis(t *testing.T) {
 func TestGuest(t *testing.T) {
 	mail := smtptest.Start(t, smtptest.Options{})
 	e := newEdge(t, buyer.NewMemStore(nil), mail, nil, nil)
-	a, err := e.Guest(dev)
+	a, err := e.Guest(dev, "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := e.Guest(dev)
+	b, err := e.Guest(dev, "192.0.2.1")
 	if err != nil || a.Session.Buyer == b.Session.Buyer || a.Session.Kind != buyer.KindGuest || !strings.HasPrefix(a.Session.Buyer, "g-") {
 		t.Fatalf("guests %+v %+v %v", a.Session, b.Session, err)
 	}
-	if _, err := e.Guest("short"); refusal(t, err, buyer.ErrInvalid) == nil {
+	if _, err := e.Guest("short", "192.0.2.1"); refusal(t, err, buyer.ErrInvalid) == nil {
 		t.Fatal("bad device accepted")
 	}
 	off := newEdge(t, buyer.NewMemStore(nil), mail, nil, func(c *buyer.Config) { c.Guest = false })
-	if _, err := off.Guest(dev); refusal(t, err, buyer.ErrInvalid) == nil {
+	if _, err := off.Guest(dev, "192.0.2.1"); refusal(t, err, buyer.ErrInvalid) == nil {
 		t.Fatal("guest sign-in while off")
+	}
+}
+
+// TestGuestsPerAddress: one address gets guests_per_ip guests at once,
+// then guest_refill_per_s; the refusal says so and when to come back, and
+// other addresses are not affected.
+func TestGuestsPerAddress(t *testing.T) {
+	mail := smtptest.Start(t, smtptest.Options{})
+	var mu sync.Mutex
+	clock := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	e := newEdge(t, buyer.NewMemStore(nil), mail, now, func(c *buyer.Config) { c.GuestsPerIP, c.GuestRefill = 3, 1 })
+	for i := range 3 {
+		if _, err := e.Guest(dev, "198.51.100.7"); err != nil {
+			t.Fatalf("guest %d: %v", i, err)
+		}
+	}
+	_, err := e.Guest(dev, "198.51.100.7")
+	r := refusal(t, err, buyer.ErrRateLimited)
+	if r == nil || r.RetryAfter <= 0 || r.RetryAfter > time.Second || !strings.Contains(r.Msg, "too many guest sign-ins from this address") {
+		t.Fatalf("fourth guest from one address: %v (%+v)", err, r)
+	}
+	if _, err := e.Guest(dev, "198.51.100.8"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	mu.Lock()
+	clock = clock.Add(time.Second)
+	mu.Unlock()
+	if _, err := e.Guest(dev, "198.51.100.7"); err != nil {
+		t.Fatalf("after the refill: %v", err)
+	}
+	if _, err := e.Guest(dev, "198.51.100.7"); refusal(t, err, buyer.ErrRateLimited) == nil {
+		t.Fatal("the refill gave more than one per second")
+	}
+	if got := testutil.ToFloat64(e.m.SignIns.WithLabelValues(buyer.KindGuest, "rate_limited")); got != 2 {
+		t.Fatalf("rate_limited guest sign-ins counted %v, want 2", got)
 	}
 }

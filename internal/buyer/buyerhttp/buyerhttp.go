@@ -164,7 +164,7 @@ func (a *API) guest(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	is, err := a.signin.Guest(b.Device)
+	is, err := a.signin.Guest(b.Device, guard.HostKey(r.RemoteAddr))
 	if err != nil {
 		a.fail(w, err)
 		return
