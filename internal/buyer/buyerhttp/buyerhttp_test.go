@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,8 +22,17 @@ const secret = "buyerhttp-test-secret-0123456789"
 
 func newAPI(t testing.TB, mailer buyer.Mailer) *API {
 	t.Helper()
+	return newAPIWith(t, mailer, nil)
+}
+
+// newAPIWith is newAPI with mut applied to the sign-in config.
+func newAPIWith(t testing.TB, mailer buyer.Mailer, mut func(*buyer.Config)) *API {
+	t.Helper()
 	cfg := buyer.Defaults()
 	cfg.SessionSecrets = []string{secret}
+	if mut != nil {
+		mut(&cfg)
+	}
 	sess, err := buyer.NewSessions(cfg.SessionSecrets, cfg.SessionTTL, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -179,5 +190,43 @@ func TestOnSessionIsToldOfEverySession(t *testing.T) {
 	want := me + "@127.0.0.1"
 	if len(seen) != 2 || seen[0] != want || seen[1] != want {
 		t.Fatalf("the hook saw %q, want %q twice", seen, want)
+	}
+}
+
+// TestGuestSignInsPerAddressOverHTTP: fresh connections from one address
+// get guests_per_ip guest sessions at once; the next is 429 rate_limited
+// with Retry-After, and every answer before it was a session.
+func TestGuestSignInsPerAddressOverHTTP(t *testing.T) {
+	base := serve(t, newAPIWith(t, nil, func(c *buyer.Config) { c.GuestsPerIP, c.GuestRefill = 50, 0.01 }))
+	var wg sync.WaitGroup
+	var ok, other atomic.Int32
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := &http.Transport{DisableKeepAlives: true} // a fresh connection per buyer
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Post(base+"/v1/signin/guest", "application/json",
+				strings.NewReader(fmt.Sprintf(`{"device":"d-guest-device-%04d"}`, i)))
+			if err != nil {
+				other.Add(1)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				ok.Add(1)
+			} else {
+				other.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 50 || other.Load() != 0 {
+		t.Fatalf("burst of 50 guests from one address: %d sessions, %d other answers; want 50 sessions", ok.Load(), other.Load())
+	}
+	code, h, e := post(t, base+"/v1/signin/guest", `{"device":"d-guest-device-over"}`)
+	if code != 429 || e["code"] != "rate_limited" || atoi(h.Get("Retry-After")) < 1 ||
+		!strings.Contains(fmt.Sprint(e["error"]), "too many guest sign-ins from this address") {
+		t.Fatalf("51st guest: %d %v Retry-After %q; want 429 rate_limited with Retry-After", code, e, h.Get("Retry-After"))
 	}
 }
