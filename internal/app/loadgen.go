@@ -34,6 +34,12 @@ again" answers. The JSON summary on stdout counts first and final answers,
 gives first-answer latency p50/p99 by status, counts keys that got
 contradicting answers (the contract says zero), and checks the totals of
 GET /v1/drops/{id} against what buyers were told.
+
+A gated drop: with --pow each buyer fetches a challenge of its edge and
+solves it before the burst (an order refused for a stale challenge solves a
+fresh one once, as the viewer page does); with --watch-stream NAME
+--watch-for 5s each buyer watches NAME over WHEP at its edge until the edge
+signs a watch proof of that long. "gate" in the summary says what it cost.
 `
 
 type stringList []string
@@ -68,6 +74,9 @@ func runLoadgen(ctx context.Context, args []string, env Env) error {
 	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "timeout of one request")
 	fs.StringVar(&p.ControlToken, "control-token", "", "bearer token for reading totals at the origin control API")
 	fs.StringVar(&p.BuyerPrefix, "buyer-prefix", "buyer", "buyers' Idempotency-Keys are lg-PREFIX-N")
+	fs.BoolVar(&p.Gate.ProofOfWork, "pow", false, "the drop asks a proof of work: each buyer solves a challenge of its edge before the burst")
+	fs.StringVar(&p.Gate.WatchStream, "watch-stream", "", "the drop asks watch time: each buyer watches this stream over WHEP at its edge before the burst")
+	fs.DurationVar(&p.Gate.WatchFor, "watch-for", 0, "with --watch-stream: how long each buyer watches (the drop's gate.watch_seconds)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return ErrUsage
 	}
