@@ -93,6 +93,8 @@ var metricTypes = map[string]string{
 	// failover and shared state across origins
 	"livedrop_upstream_failovers_total":    "counter",
 	"livedrop_overlay_shared_boards_total": "counter",
+	"livedrop_edge_viewers_moved_total":    "counter",
+	"livedrop_edge_move_duration_seconds":  "histogram",
 	// fair drops: purchase proofs
 	"livedrop_proofs_issued_total":       "counter",
 	"livedrop_watch_proofs_denied_total": "counter",

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/livedrop/livedrop/internal/access"
@@ -28,6 +30,22 @@ type Config struct {
 	// edge probes its origin; an origin that does not answer is left for
 	// the next one. 0 turns the probe off (the ICE timeouts still apply).
 	UpstreamSilence time.Duration `yaml:"upstream_silence"`
+	// Siblings are the public base URLs of the other edges serving the
+	// same streams (https://edge-b.example.com; an edge skips its own
+	// public_url, so a region's edges may share one list). When this edge
+	// drains (SIGTERM), each viewer's
+	// page is told to move to one of them, in turn, and moves its video,
+	// events and orders there without a reload; pages of the siblings may
+	// call this edge's API (CORS, and the events WebSocket). Empty: pages
+	// are told to reconnect to the address they came from, right behind a
+	// load balancer that stops sending to an edge whose /readyz fails.
+	Siblings []string `yaml:"siblings"`
+	// PublicURL is this edge's own base URL as pages reach it, to skip it
+	// in Siblings (so every edge of a region can share one list).
+	PublicURL string `yaml:"public_url"`
+	// MoveGrace bounds how long a draining edge waits for its viewers to
+	// move before its HTTP drain closes their sessions (0: nobody is told).
+	MoveGrace time.Duration `yaml:"move_grace"`
 	// Region names this edge in metrics and overlays.
 	Region string `yaml:"region"`
 	// NodeID names this edge's inventory leases; it must stay the same
@@ -69,6 +87,7 @@ func DefaultConfig() Config {
 		DataDir:         "./data/edge",
 		IdleTimeout:     5 * time.Second,
 		UpstreamSilence: 500 * time.Millisecond,
+		MoveGrace:       5 * time.Second,
 		QueueSize:       512,
 		GOPStart:        true,
 		AudioHold:       50 * time.Millisecond,
@@ -123,6 +142,19 @@ func (c *Config) Validate() error {
 		}
 		seen[o] = true
 	}
+	for i, sb := range c.Siblings {
+		if _, err := originOf(sb); err != nil {
+			return fmt.Errorf("siblings[%d]: %w", i, err)
+		}
+	}
+	if c.PublicURL != "" {
+		if _, err := originOf(c.PublicURL); err != nil {
+			return fmt.Errorf("public_url: %w", err)
+		}
+	}
+	if c.MoveGrace < 0 || c.MoveGrace > 5*time.Minute {
+		return errors.New("move_grace: must be between 0 and 5m")
+	}
 	if c.UpstreamSilence < 0 || c.UpstreamSilence > time.Minute {
 		return errors.New("upstream_silence: must be between 0 and 1m")
 	}
@@ -157,4 +189,28 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.Proof.Validate()
+}
+
+// originOf is a base URL's browser origin: lower-case scheme://host[:port].
+func originOf(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", fmt.Errorf("%q is not an http(s) base URL (scheme://host[:port])", base)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// MoveTargets are the sibling base URLs a draining edge sends its viewers
+// to (without a trailing slash, this edge's own PublicURL left out).
+func (c *Config) MoveTargets() []string {
+	self, _ := originOf(c.PublicURL)
+	var out []string
+	for _, sb := range c.Siblings {
+		o, err := originOf(sb)
+		if err != nil || o == self || slices.Contains(out, o) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }

@@ -68,7 +68,8 @@ type Edge struct {
 	onGone  func(stream string)
 	streams *stream.Registry
 
-	wg sync.WaitGroup // the pulls' goroutines
+	wg    sync.WaitGroup // the pulls' goroutines
+	moves *moveMetrics
 
 	mu      sync.Mutex
 	running bool // between Run's start and its drain: pulls may start
@@ -96,6 +97,10 @@ func New(p Params) (*Edge, error) {
 	if err := sent.Register(p.Registry); err != nil {
 		return nil, err
 	}
+	moves, err := newMoveMetrics(p.Registry)
+	if err != nil {
+		return nil, err
+	}
 	api, closeICE, err := peer.NewAPI(p.Config.ICE, peer.WithSendStats(sent), peer.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -120,6 +125,7 @@ func New(p Params) (*Edge, error) {
 		onEvent: p.OnUpstreamEvent,
 		onGone:  p.OnUpstreamGone,
 		streams: p.Streams,
+		moves:   moves,
 	}
 	if e.streams == nil {
 		e.streams = stream.NewRegistry()
@@ -132,7 +138,7 @@ func New(p Params) (*Edge, error) {
 	})
 	e.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,
-		Grace: p.Config.ShutdownGrace, Settings: p.Config.Settings, Services: p.Services,
+		Grace: p.Config.ShutdownGrace, Settings: p.Config.Settings, Services: p.Services, CORSOrigins: p.Config.MoveTargets(),
 		Checks: []httpnode.Readier{newOriginLink(p.Config.Origins(), e.http)},
 		Routes: func(mux *http.ServeMux) {
 			e.whep.Register(mux)
@@ -171,14 +177,30 @@ func (e *Edge) Upstreams() int {
 	return len(e.pulls)
 }
 
-// Run serves until ctx is cancelled, then drains.
+// Run serves until ctx is cancelled, then drains: it tells its viewers to
+// move to a sibling and gives them move_grace to, still serving, then stops
+// taking requests and closes what is left.
 func (e *Edge) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.running = true
 	e.mu.Unlock()
 	defer e.stopPulls()
 	e.log.Info("edge running", "http", e.HTTPAddr(), "origins", e.cfg.Origins())
-	return e.node.Run(ctx, func() {
+	// The node runs until the viewers moved; a node that fails stops this
+	// goroutine through serving's end.
+	serving, stop := context.WithCancel(context.WithoutCancel(ctx))
+	moved := make(chan struct{})
+	go func() {
+		defer close(moved)
+		select {
+		case <-ctx.Done():
+			e.moveViewers()
+			stop()
+		case <-serving.Done():
+		}
+	}()
+	defer func() { stop(); <-moved }()
+	return e.node.Run(serving, func() {
 		e.whep.Close()
 		e.stopPulls()
 		e.wg.Wait()

@@ -60,6 +60,8 @@ func DefaultDemoConfig() DemoConfig {
 	ec := edge.DefaultConfig()
 	// loadgen viewers run on the demo's host: one address may hold them all.
 	ec.WHEP.MaxSessionsPerIP, ec.WHEP.OffersPerSecondPerIP, ec.WHEP.OfferBurstPerIP = ec.WHEP.MaxSessions, 1000, 2000
+	// One edge: nowhere to move its viewers when it stops.
+	ec.MoveGrace = 0
 	return DemoConfig{Stream: "demo", Camera: true, DataDir: "./data/demo", Checkout: checkoutConfig{Config: checkout.Defaults()},
 		Buyer: defaultBuyerConfig(), Overlay: overlay.Defaults(), SampleDrop: true, Origin: oc, Edge: ec}
 }

@@ -155,6 +155,8 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 		}
 		services, stock, orders = append(services, ce), ce.edge, ce
 	}
+	// Pages that moved here from a draining sibling keep its origin.
+	cfg.Overlay.WebSocket.AllowedOrigins = append(cfg.Overlay.WebSocket.AllowedOrigins, cfg.MoveTargets()...)
 	hub, overlays, err := edgeOverlays(log, reg, cfg.Overlay, stock, streams)
 	if err != nil {
 		return err
@@ -164,6 +166,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	if err != nil {
 		return err
 	}
+	ui.ConnectTo(cfg.MoveTargets())
 	e, err := edge.New(edge.Params{Config: cfg.Config, Logger: log, Registry: reg, Routes: ui.Register, Services: services,
 		Events: hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams, Proofs: orders.proofs()})
 	if err != nil {

@@ -52,6 +52,9 @@ type Params struct {
 	// Checks are Readiers beyond the services (an edge's origin link).
 	Checks []Readier
 	Routes func(mux *http.ServeMux)
+	// CORSOrigins are browser origins (lower-case scheme://host[:port])
+	// whose pages may call this node's routes: an edge's siblings.
+	CORSOrigins []string
 }
 
 // Node is a listening HTTP server with its services.
@@ -115,7 +118,7 @@ func New(p Params) (*Node, error) {
 		s.Register(mux)
 	}
 	n.srv = &http.Server{
-		Handler:           n.guard(mux),
+		Handler:           n.guard(withCORS(p.CORSOrigins, mux)),
 		ReadHeaderTimeout: set.HTTPReadHeaderTimeout,
 		ReadTimeout:       set.HTTPReadTimeout,
 		WriteTimeout:      set.HTTPWriteTimeout,
@@ -189,6 +192,14 @@ func (n *Node) Close() error {
 		return err
 	}
 	return nil
+}
+
+// Draining marks the node not ready (/readyz 503 "node starting or
+// draining") while it still serves: a load balancer sends new clients
+// elsewhere while the node moves its own away, before Run's drain.
+func (n *Node) Draining() {
+	n.ready.Store(false)
+	n.m.ready.Set(0)
 }
 
 // Run serves until ctx is cancelled or a service fails. On the way out it

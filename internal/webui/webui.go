@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/livedrop/livedrop/internal/media"
@@ -49,6 +50,8 @@ type UI struct {
 	golive  *template.Template
 	static  map[string]*asset // by name under /static/ and /console/static/
 	modTime time.Time
+	// connect are the CSP connect-src sources of the siblings' origins.
+	connect string
 }
 
 // consoleStaticPrefix is where the console's assets are served: apart from the
@@ -205,9 +208,32 @@ func (u *UI) servePage(w http.ResponseWriter, r *http.Request, t *template.Templ
 	// new build reaches viewers at once.
 	h.Set("Cache-Control", "no-cache")
 	setSecurityHeaders(h)
-	h.Set("Content-Security-Policy", contentSecurityPolicy(r.Host))
+	h.Set("Content-Security-Policy", contentSecurityPolicy(r.Host, u.connect))
 	h.Set("Content-Length", fmt.Sprint(buf.Len()))
 	_, _ = w.Write(buf.Bytes())
+}
+
+// ConnectTo lets the pages connect to other nodes too (lower-case
+// scheme://host[:port] origins): an edge's siblings, which a viewer page
+// moves its video, events and orders to when its edge drains. Call it
+// before the pages are served.
+func (u *UI) ConnectTo(origins []string) {
+	var b strings.Builder
+	for _, o := range origins {
+		ws, ok := strings.CutPrefix(o, "http://")
+		scheme := "ws://"
+		if !ok {
+			if ws, ok = strings.CutPrefix(o, "https://"); !ok {
+				continue
+			}
+			scheme = "wss://"
+		}
+		if !plainHost.MatchString(ws) {
+			continue
+		}
+		b.WriteString(" " + o + " " + scheme + ws)
+	}
+	u.connect = b.String()
 }
 
 // plainHost matches a Host header that is a host name or address and an
@@ -217,12 +243,14 @@ var plainHost = regexp.MustCompile(`^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0
 // contentSecurityPolicy is the policy of both pages: scripts and styles of our
 // own only; fetches to this host; the events WebSocket to this host (named
 // as ws: and wss: as well as by 'self', which older browsers do not apply to
-// WebSockets); media from the WebRTC MediaStream (blob:).
-func contentSecurityPolicy(host string) string {
+// WebSockets), and to the sources in extra (ConnectTo); media from the
+// WebRTC MediaStream (blob:).
+func contentSecurityPolicy(host, extra string) string {
 	connect := "'self'"
 	if plainHost.MatchString(host) {
 		connect += " ws://" + host + " wss://" + host
 	}
+	connect += extra
 	return "default-src 'none'; script-src 'self'; style-src 'self'; " +
 		"img-src 'self' data:; media-src 'self' blob:; connect-src " + connect + "; base-uri 'none'; " +
 		"form-action 'none'; frame-ancestors 'none'"

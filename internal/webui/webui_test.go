@@ -452,7 +452,7 @@ func TestCSPHostIsSanitized(t *testing.T) {
 		"":                      false,
 		"a'b":                   false,
 	} {
-		csp := contentSecurityPolicy(host)
+		csp := contentSecurityPolicy(host, "")
 		if got := strings.Contains(csp, "ws://"); got != wantWS {
 			t.Errorf("host %q: ws source in CSP = %v, want %v: %s", host, got, wantWS, csp)
 		}
@@ -557,5 +557,21 @@ func TestPlayerMinorDigitsMatchServer(t *testing.T) {
 		if got[c] != d {
 			t.Errorf("%s: player.js %d digits, internal/money %d", c, got[c], d)
 		}
+	}
+}
+
+// TestCSPConnectsToSiblings: ConnectTo adds the siblings' origins and their
+// WebSocket forms to connect-src; anything that is not a plain origin is
+// left out.
+func TestCSPConnectsToSiblings(t *testing.T) {
+	u, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.ConnectTo([]string{"http://10.0.0.2:8080", "https://edge-b.example.com", "ftp://x", "http://a;script-src *"})
+	csp := contentSecurityPolicy("edge-a:8080", u.connect)
+	want := "connect-src 'self' ws://edge-a:8080 wss://edge-a:8080 http://10.0.0.2:8080 ws://10.0.0.2:8080 https://edge-b.example.com wss://edge-b.example.com;"
+	if !strings.Contains(csp, want) || strings.Count(csp, ";") != 8 || strings.Contains(csp, "ftp") {
+		t.Fatalf("CSP %s\nwant %s", csp, want)
 	}
 }

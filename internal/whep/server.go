@@ -93,6 +93,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	shutdown bool
+	move     mover
 }
 
 // NewServer returns a server; Close ends its sessions.
@@ -106,7 +107,7 @@ func NewServer(p ServerParams) *Server {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	for _, r := range []string{"unauthorized", "global_cap", "ip_cap", "rate"} {
+	for _, r := range []string{"unauthorized", "global_cap", "ip_cap", "rate", "draining"} {
 		p.Metrics.SetupFailures.WithLabelValues(r)
 	}
 	return &Server{
@@ -193,6 +194,11 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
 	if !media.ValidName(name) {
 		s.fail(w, http.StatusNotFound, "not_found", "unknown stream")
+		return
+	}
+	if s.moving() {
+		w.Header().Set("Retry-After", retryAfter(drainRetryAfter))
+		s.fail(w, http.StatusServiceUnavailable, "draining", "this node is draining: offer to another one")
 		return
 	}
 	if s.p.Authorize != nil {

@@ -59,6 +59,8 @@ type session struct {
 	viewer    viewerState // receiver reports and claim (viewer.go)
 	halfOpen  *time.Timer // closes the session if ICE is not up in time; guarded by srv.mu
 	ended     bool        // close ran; guarded by srv.mu
+	// events is the player's open events data channel (Move tells it).
+	events atomic.Pointer[webrtc.DataChannel]
 }
 
 // sessionMetrics are a session's metric children, looked up once.
@@ -245,6 +247,7 @@ func (ss *session) close(why string) {
 		delete(s.sessions, ss.id)
 		halfOpen := ss.halfOpen
 		ss.ended = true
+		s.noteLeft()
 		s.mu.Unlock()
 		close(ss.done)
 		if halfOpen != nil {
@@ -355,6 +358,7 @@ func (ss *session) serveEvents(dc *webrtc.DataChannel) {
 		return
 	}
 	dc.OnOpen(func() {
+		ss.events.Store(dc)
 		ss.srv.mu.Lock()
 		if ss.srv.shutdown {
 			ss.srv.mu.Unlock()

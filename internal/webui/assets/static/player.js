@@ -14,6 +14,11 @@
 //               data channels; the offer then negotiates them
 //   token       a playback token for streams that need one, sent as
 //               Authorization: Bearer with each offer (optional)
+//   base        the base URL of the node to play from (default: this page's)
+//
+// player.move(base) moves the player to another node (a draining edge's
+// sibling) without a gap it can avoid: the new session is set up while the
+// old one still plays, and the old one is ended once the new one decodes.
 //
 // LivedropPlayer.formatMoney(minor, currency) formats an amount in minor units
 // (price_cents, revenue_cents) for both pages, so they agree on every price.
@@ -27,6 +32,7 @@
   const CONNECT_TIMEOUT_MS = 15000; // answer received, ICE never connects
   const POST_TIMEOUT_MS = 10000;
   const FRAME_POLL_MS = 200;
+  const MOVE_KEEP_MS = 10000; // a moved-from session is ended by then at the latest
 
   function reasonOf(err) {
     if (err && err.name === 'AbortError') return 'request timed out';
@@ -61,6 +67,10 @@
     const onStatus = opts.onStatus || (() => {});
     const onPeerConnection = opts.onPeerConnection || (() => {});
     let endpoint = '';
+    let base = opts.base || location.href;
+    let streamName = opts.stream;
+    let prev = null; // { pc, session } of the node being moved away from
+    let prevTimer = 0;
 
     let status = 'connecting';
     let attempt = 0; // number of the current attempt
@@ -74,7 +84,8 @@
     let stopped = true; // not started, stopped, or the page is hidden
 
     function setEndpoint(stream) {
-      endpoint = new URL('/whep/' + encodeURIComponent(stream), location.href).href;
+      streamName = stream;
+      endpoint = new URL('/whep/' + encodeURIComponent(stream), base).href;
     }
     setEndpoint(opts.stream);
 
@@ -90,6 +101,20 @@
 
     function clearVideo() {
       video.srcObject = null;
+    }
+
+    // retirePrev ends the session moved away from, if any.
+    function retirePrev() {
+      clearTimeout(prevTimer);
+      prevTimer = 0;
+      if (!prev) return;
+      if (prev.session) deleteSession(prev.session);
+      if (prev.pc) {
+        prev.pc.ontrack = null;
+        prev.pc.onconnectionstatechange = null;
+        prev.pc.close();
+      }
+      prev = null;
     }
 
     // teardown ends the current attempt's connection and session.
@@ -236,6 +261,7 @@
       if (my !== attempt || stopped) return;
       if (n > 0) {
         failures = 0;
+        retirePrev(); // the new node plays: the old session can go
         setStatus('playing', 'playing');
         return;
       }
@@ -257,7 +283,25 @@
       clearTimeout(retryTimer);
       attempt++;
       teardown();
+      retirePrev();
       clearVideo();
+    }
+
+    // move plays from another node: the current session keeps playing (its
+    // callbacks are an old attempt's, ignored) until the new one decodes.
+    function move(to) {
+      if (to) base = to;
+      setEndpoint(streamName);
+      if (stopped) return;
+      retirePrev();
+      if (pc) {
+        prev = { pc, session: sessionURL };
+        pc = null;
+        sessionURL = null;
+        prevTimer = setTimeout(retirePrev, MOVE_KEEP_MS);
+      }
+      failures = 0;
+      connect();
     }
 
     window.addEventListener('pagehide', () => {
@@ -274,6 +318,8 @@
       get pc() { return pc; },
       status: () => status,
       session: () => sessionURL,
+      base: () => base,
+      move,
       framesDecoded: () => framesDecoded(pc),
       reconnect: () => { failures = 0; if (!stopped) connect(); },
       start,
@@ -288,9 +334,10 @@
 
   // eventSocket keeps a WebSocket to a stream's events open while started,
   // reconnecting with jittered exponential backoff (minMs doubling to
-  // maxMs). stream() names the stream at each connect. onMessage gets each
-  // message's data (a string, or an ArrayBuffer for binary frames).
-  function eventSocket(stream, onMessage, minMs, maxMs) {
+  // maxMs). stream() names the stream at each connect, and baseOf() (if
+  // given) the node to connect to (default: this page's). onMessage gets
+  // each message's data (a string, or an ArrayBuffer for binary frames).
+  function eventSocket(stream, onMessage, minMs, maxMs, baseOf) {
     let ws = null;
     let wanted = false;
     let timer = 0;
@@ -299,7 +346,8 @@
     function connect() {
       timer = 0;
       if (!wanted) return;
-      const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+      const at = new URL(baseOf ? baseOf() : location.href, location.href);
+      const url = (at.protocol === 'https:' ? 'wss://' : 'ws://') + at.host +
         '/v1/streams/' + encodeURIComponent(stream()) + '/events';
       let s;
       try {
@@ -346,6 +394,13 @@
         }
       },
       isOpen: () => !!ws && ws.readyState === WebSocket.OPEN,
+      // reconnect closes the socket and opens another (at a new base), if
+      // started.
+      reconnect() {
+        if (!wanted) return;
+        this.stop();
+        this.start();
+      },
       // started reports whether start was called since the last stop.
       started: () => wanted,
     };

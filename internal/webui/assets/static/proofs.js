@@ -16,6 +16,7 @@
   function create(opts) {
     const auth = opts.auth; // () => "Bearer <buyer session>", or '' before sign-in
     const session = opts.session; // () => WHEP session URL or null
+    const base = opts.base || (() => location.href); // () => the edge's base URL
     let watch = null; // { proof, session, at }
     let pow = null; // { token, ms, exp }
     let solving = null;
@@ -26,11 +27,11 @@
     function sessionId() {
       const url = session();
       if (!url) return '';
-      return new URL(url, location.href).pathname.split('/').pop() || '';
+      return new URL(url, base()).pathname.split('/').pop() || '';
     }
 
     async function getJSON(path, params) {
-      const u = new URL(path, location.href);
+      const u = new URL(path, base());
       for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
       const res = await fetch(u.href, { cache: 'no-store', headers: { Accept: 'application/json', Authorization: auth() } });
       let data = null;
@@ -48,13 +49,24 @@
       } catch (_) { /* offline: keep the last one until it lapses */ }
     }
 
+    // solver is the Web Worker, made when the page starts: its script is
+    // this page's (a worker must be same-origin), and after a move to a
+    // sibling edge the page's own edge may be gone. A worker that fails
+    // fails what it was solving, and the next solve makes a new one.
     function solver() {
       if (!worker) {
-        worker = new Worker(opts.workerURL);
-        worker.onmessage = (ev) => {
+        const w = new Worker(opts.workerURL);
+        worker = w;
+        w.onmessage = (ev) => {
           const p = pending.get(ev.data.id);
           pending.delete(ev.data.id);
           if (p) ev.data.error ? p.reject(new Error(ev.data.error)) : p.resolve(ev.data);
+        };
+        w.onerror = (ev) => {
+          if (worker === w) worker = null;
+          const msg = 'proof-of-work worker failed: ' + ((ev && ev.message) || 'could not load');
+          for (const p of pending.values()) p.reject(new Error(msg));
+          pending.clear();
         };
       }
       return worker;
@@ -109,6 +121,7 @@
     }
 
     function start() {
+      solver();
       setInterval(() => { if (session()) refreshWatch(); }, WATCH_REFRESH_MS);
       setInterval(keepSolved, 5000);
       keepSolved();

@@ -52,8 +52,33 @@
     // Proofs vouch for the signed-in buyer: asked with the session.
     auth: () => (currentSession() ? 'Bearer ' + session.session : ''),
     session: () => player.session(),
+    base: () => player.base(),
     workerURL: root.dataset.powWorker,
   });
+
+  // api is the URL of path at the edge this page plays from: its own, or
+  // the sibling it moved to when its edge drained.
+  const api = (path) => new URL(path, player.base()).href;
+
+  // moveTo follows a draining edge's notice: video, events and orders go to
+  // the sibling it names (or, named none, to this page's address again,
+  // which a load balancer routes to a live edge), without a reload.
+  let moves = 0; // for tests
+  function moveTo(to) {
+    let target = '';
+    if (typeof to === 'string' && to) {
+      try {
+        const u = new URL(to);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') return;
+        target = u.origin + '/';
+      } catch (_) {
+        return;
+      }
+    }
+    moves++;
+    player.move(target);
+    events.reconnect();
+  }
 
   function syncMute() {
     const muted = video.muted;
@@ -71,7 +96,8 @@
   // ---- transport: data channel, WebSocket fallback ---------------------------
 
   // The WebSocket fallback: the same messages for a player without a channel.
-  const events = LivedropPlayer.eventSocket(() => stream, (data) => receive(data), WS_BACKOFF_MIN_MS, WS_BACKOFF_MAX_MS);
+  const events = LivedropPlayer.eventSocket(() => stream, (data) => receive(data), WS_BACKOFF_MIN_MS, WS_BACKOFF_MAX_MS,
+    () => player.base());
   let dc = null; // the current attempt's channel
   let dcLive = false; // it delivered a message
   let dcTimer = 0;
@@ -141,6 +167,9 @@
     }
     if (!msg || typeof msg !== 'object' || msg.v !== 1) return;
     switch (msg.type) {
+      case 'moving':
+        moveTo(msg.to);
+        return;
       case 'state': {
         if (!Array.isArray(msg.overlays)) return;
         const seq = Number(msg.seq);
@@ -525,7 +554,7 @@
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), ORDER_TIMEOUT_MS);
     try {
-      const res = await fetch(new URL(path, location.href).href, {
+      const res = await fetch(api(path), {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
         body: JSON.stringify(body),
@@ -639,7 +668,7 @@
   // demo makes one up per run): check it once, forget it if refused.
   if (session) {
     const kept = session;
-    fetch(new URL('/v1/me', location.href).href, { headers: { 'Authorization': 'Bearer ' + kept.session }, cache: 'no-store' })
+    fetch(api('/v1/me'), { headers: { 'Authorization': 'Bearer ' + kept.session }, cache: 'no-store' })
       .then((res) => { if (res.status === 401 && session === kept) forgetSession(); })
       .catch(() => { /* offline: the order will tell */ });
   }
@@ -667,7 +696,7 @@
     card.dataset.busy = 'true';
     updateCard(card);
     setOrderStatus(card, 'Placing order…', 'pending');
-    const url = new URL('/v1/drops/' + encodeURIComponent(drop) + '/orders', location.href).href;
+    const url = api('/v1/drops/' + encodeURIComponent(drop) + '/orders');
     const body = JSON.stringify({ sku, qty: 1 });
     let text = 'Could not place order, try again';
     let state = 'error';
@@ -776,6 +805,9 @@
     signIn: openSignIn,
     signOut: forgetSession,
     proofs: proofs.state,
+    // The edge this page plays and orders from, and how often it moved.
+    base: player.base,
+    moves: () => moves,
   };
 
   player.start();
