@@ -59,7 +59,9 @@ func writeProof(w http.ResponseWriter, code int, v any) {
 
 // watchProof signs a proof that the asking buyer's WHEP session on this
 // edge (?session=, the last part of its Location) has been receiving its
-// stream since when. The first buyer to ask about a session owns it.
+// stream since when, or since the start of a valid earlier proof of the
+// same buyer and stream it presents (Watch-Proof; a page that moved here).
+// The first buyer to ask about a session owns it.
 func (e *Edge) watchProof(w http.ResponseWriter, r *http.Request, p Proofs) {
 	buyer, err := p.BuyerOf(r)
 	if err != nil {
@@ -87,8 +89,14 @@ func (e *Edge) watchProof(w http.ResponseWriter, r *http.Request, p Proofs) {
 		writeProof(w, http.StatusInternalServerError, proofError{Error: "internal error", Code: "internal"})
 		return
 	}
-	c, tok, err := p.Gate.IssueWatch(buyer, id, proof.SessionState{Stream: info.Stream, Connected: info.Connected,
-		Receiving: info.Receiving, LastReport: info.LastReport}, time.Now())
+	now := time.Now()
+	state := proof.SessionState{Stream: info.Stream, Connected: info.Connected, Receiving: info.Receiving, LastReport: info.LastReport}
+	// A page that moved here from a draining sibling shows its last proof
+	// (Watch-Proof): its watch time goes on from there.
+	if since, ok := p.Gate.CarriedSince(r.Header.Get("Watch-Proof"), buyer, info.Stream, now); ok && !state.Receiving.IsZero() && since.Before(state.Receiving) {
+		state.Receiving = since
+	}
+	c, tok, err := p.Gate.IssueWatch(buyer, id, state, now)
 	if err != nil {
 		writeProof(w, http.StatusConflict, proofError{Error: err.Error(), Code: "not_receiving", RetryAfterMs: 1000})
 		return

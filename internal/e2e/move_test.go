@@ -20,7 +20,9 @@ import (
 // as a guest and shows a product card. Edge A gets SIGTERM: the page is
 // told to move, plays from edge B without a reload (the same document,
 // video decoding on a session at B), A exits 0 once the viewer has left,
-// and the page's Buy then orders through B.
+// and the page's Buy then orders through B. The drop asks 8 s of watch
+// time, watched at A: the page carries its proof over, so the buyer can buy
+// at once at B, whose session is younger than that.
 func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 	rdb := redistest.Start(t, redistest.Options{})
 	const token = "move-test-token-0123456"
@@ -43,7 +45,7 @@ func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 	}
 	edgeA, edgeB := startEdgeAt("edge-a", addrA), startEdgeAt("edge-b", addrB)
 
-	call(t, "POST", origin.url+"/v1/drops", token, `{"id":"mv","stream":"cam","skus":[{"sku":"tee","name":"Tee","price_cents":900,"currency":"EUR","stock":5}]}`, 201)
+	call(t, "POST", origin.url+"/v1/drops", token, `{"id":"mv","stream":"cam","gate":{"watch_seconds":8},"skus":[{"sku":"tee","name":"Tee","price_cents":900,"currency":"EUR","stock":5}]}`, 201)
 	call(t, "POST", origin.url+"/v1/drops/mv/open", token, "", 200)
 	call(t, "POST", origin.url+"/v1/streams/cam/overlays", token, `{"type":"product","drop":"mv","sku":"tee"}`, 201)
 
@@ -67,6 +69,9 @@ func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 	if err := page.WaitFor(ctx, `!!window.livedrop.buyer() && !!document.querySelector('[data-testid="buy"]')`, 15*time.Second); err != nil {
 		t.Fatalf("no guest session or no Buy button: %v (console %v)", err, page.Console())
 	}
+	if err := page.WaitFor(ctx, `(() => { const w = window.livedrop.proofs().watch; return !!w && w.watchedMs >= 8000; })()`, 30*time.Second); err != nil {
+		t.Fatalf("no 8 s watch proof at edge A: %v", err)
+	}
 	var before string
 	if err := page.Eval(ctx, `window.livedrop.session()`, &before); err != nil || !strings.HasPrefix(before, edgeA.url+"/whep/cam/") {
 		t.Fatalf("session before the drain %q (%v), want one at %s", before, err, edgeA.url)
@@ -82,6 +87,7 @@ func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 		_ = page.Eval(ctx, `({base: window.livedrop.base(), moves: window.livedrop.moves(), session: window.livedrop.session(), status: window.livedrop.status(), same: window.notReloaded})`, &st)
 		t.Fatalf("page did not move to edge B: %v (state %v, console %v)", err, st, page.Console())
 	}
+	movedAt := time.Now()
 	if err := <-exited; err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +111,11 @@ func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 		t.Fatalf("video does not decode at edge B: %v", err)
 	}
 
-	// Buy: through B (A is gone), with the session A signed.
+	// Buy: through B (A is gone), with the session A signed, before B's
+	// media session is 8 s old.
+	if young := time.Since(movedAt); young > 6*time.Second {
+		t.Fatalf("the page took %v to decode at B: too late to show the watch time carried over", young)
+	}
 	if err := page.Click(ctx, `[data-testid="buy"]`); err != nil {
 		t.Fatal(err)
 	}

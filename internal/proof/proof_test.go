@@ -312,3 +312,42 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("short secret accepted")
 	}
 }
+
+// TestCarriedSince: a valid proof of the same buyer and stream carries its
+// start over to a new session's proof (a page that moved edges); an expired
+// one, another buyer's or stream's, a forged one or none carries nothing.
+func TestCarriedSince(t *testing.T) {
+	g, _ := newGate(t, Defaults(), secretA)
+	other, _ := newGate(t, Defaults(), secretB)
+	now := t0
+	since := now.Add(-40 * time.Second)
+	_, prior, err := g.IssueWatch("ann", "sess-a", receiving("live", since, now), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, foreign, _ := other.IssueWatch("ann", "sess-a", receiving("live", since, now), now)
+	later := now.Add(5 * time.Second)
+	if got, ok := g.CarriedSince(prior, "ann", "live", later); !ok || !got.Equal(since) {
+		t.Fatalf("carried %v %v, want %v", got, ok, since)
+	}
+	for name, tc := range map[string]struct {
+		tok, buyer, stream string
+		at                 time.Time
+	}{
+		"expired":      {prior, "ann", "live", now.Add(Defaults().WatchProofTTL + time.Second)},
+		"other buyer":  {prior, "bob", "live", later},
+		"other stream": {prior, "ann", "other", later},
+		"other secret": {foreign, "ann", "live", later},
+		"garbage":      {"AAAA", "ann", "live", later},
+		"none":         {"", "ann", "live", later},
+	} {
+		if got, ok := g.CarriedSince(tc.tok, tc.buyer, tc.stream, tc.at); ok {
+			t.Errorf("%s: carried %v", name, got)
+		}
+	}
+	// The new session's proof starts where the prior one did.
+	c, _, err := g.IssueWatch("ann", "sess-b", receiving("live", since, later), later)
+	if err != nil || c.Watched() != 45*time.Second {
+		t.Fatalf("proof from the carried start: %v %v", c.Watched(), err)
+	}
+}

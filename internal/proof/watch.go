@@ -138,3 +138,21 @@ func (g *Gate) IssueWatch(buyer, session string, s SessionState, now time.Time) 
 	g.m.issued.WithLabelValues("watch").Inc()
 	return c, tok, nil
 }
+
+// CarriedSince is the start of the watch time a prior proof of buyer on
+// stream proves, when it is valid at now: a viewer whose page moved to a
+// sibling edge (its edge drained) presents its last proof, and the new
+// session's proof starts where that one did, so the move costs no watch
+// time. A proof lapses after watch_proof_ttl, so a gap in watching longer
+// than that is not carried over.
+func (g *Gate) CarriedSince(prior, buyer, stream string, now time.Time) (time.Time, bool) {
+	if prior == "" {
+		return time.Time{}, false
+	}
+	var buf [MaxTokenLen]byte
+	f, err := parseWatch(g.watchKeys, prior, &buf)
+	if err != nil || now.UnixMilli() > f.exp || string(f.buyer) != buyer || string(f.stream) != stream {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(f.since), true
+}

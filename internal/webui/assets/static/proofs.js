@@ -30,10 +30,11 @@
       return new URL(url, base()).pathname.split('/').pop() || '';
     }
 
-    async function getJSON(path, params) {
+    async function getJSON(path, params, extra) {
       const u = new URL(path, base());
       for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-      const res = await fetch(u.href, { cache: 'no-store', headers: { Accept: 'application/json', Authorization: auth() } });
+      const headers = Object.assign({ Accept: 'application/json', Authorization: auth() }, extra || {});
+      const res = await fetch(u.href, { cache: 'no-store', headers });
       let data = null;
       try { data = await res.json(); } catch (_) { /* not JSON */ }
       return { status: res.status, data };
@@ -41,11 +42,19 @@
 
     async function refreshWatch() {
       const id = sessionId();
-      if (!id || !auth()) { watch = null; return; } // proofs vouch for a signed-in buyer
+      if (!auth()) { watch = null; return; } // proofs vouch for a signed-in buyer
+      if (!id) return; // between sessions (moving to another edge): keep the last until it lapses
       try {
-        const { status, data } = await getJSON('/v1/watch-proof', { session: id });
-        if (status === 200 && data && data.proof) watch = { proof: data.proof, session: id, at: Date.now(), watchedMs: data.watched_ms };
-        else if (status === 404 || status === 403) watch = null; // session gone, or another buyer's
+        // The last proof goes along: after a move to another edge, the new
+        // session's proof starts where it did.
+        const prior = watch && Date.now() < watch.exp ? { 'Watch-Proof': watch.proof } : {};
+        const { status, data } = await getJSON('/v1/watch-proof', { session: id }, prior);
+        if (status === 200 && data && data.proof) {
+          watch = { proof: data.proof, session: id, at: Date.now(), watchedMs: data.watched_ms, exp: Date.parse(data.expires_at) };
+        }
+        else if (status === 403) watch = null; // another buyer's session
+        // 404: the session is gone here (its edge moved us); the last proof
+        // stays until it lapses, and carries over to the next session.
       } catch (_) { /* offline: keep the last one until it lapses */ }
     }
 
