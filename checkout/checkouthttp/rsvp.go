@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skip2/go-qrcode"
+
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
 )
@@ -24,6 +26,8 @@ type RSVPBody struct {
 type RSVPLink struct {
 	checkout.RSVPToken
 	URL string `json:"url"`
+	// QR is the control route that draws the link as a QR code (PNG).
+	QR string `json:"qr"`
 }
 
 // RSVPBatch is the answer to POST /v1/drops/{id}/rsvps.
@@ -54,6 +58,35 @@ func ValidRSVPLinkBase(base string) error {
 
 func (a *ControlAPI) registerRSVP(mux *http.ServeMux) {
 	mux.Handle("POST /v1/drops/{id}/rsvps", a.auth(a.issueRSVPs))
+	mux.Handle("GET /v1/drops/{id}/rsvps/{token}/qr.png", a.auth(a.rsvpQR))
+}
+
+// rsvpLink is the viewer link that carries tok.
+func (a *ControlAPI) rsvpLink(stream, tok string) string {
+	return a.rsvpBase + "/watch/" + url.PathEscape(stream) + "?rsvp=" + url.QueryEscape(tok)
+}
+
+// rsvpQR answers GET /v1/drops/{id}/rsvps/{token}/qr.png: a QR code of
+// the token's viewer link, for a token of the drop signed by this node.
+func (a *ControlAPI) rsvpQR(w http.ResponseWriter, r *http.Request) {
+	tok := r.PathValue("token")
+	stream, err := a.ctl.RSVPStream(r.Context(), r.PathValue("id"), tok)
+	if err != nil {
+		if code := statusOf(err); code != http.StatusInternalServerError {
+			writeJSON(w, code, OrderError{Error: err.Error(), Code: checkoutCode(err)})
+			return
+		}
+		writeError(w, a.logger, err)
+		return
+	}
+	png, err := qrcode.Encode(a.rsvpLink(stream, tok), qrcode.Medium, 512)
+	if err != nil {
+		writeError(w, a.logger, fmt.Errorf("qr code: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	_, _ = w.Write(png)
 }
 
 // issueRSVPs answers POST /v1/drops/{id}/rsvps: 201 with the tokens and
@@ -76,7 +109,8 @@ func (a *ControlAPI) issueRSVPs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := RSVPBatch{Drop: batch.Drop, SKU: batch.SKU, Batch: batch.Batch, Deadline: batch.Deadline, Tokens: make([]RSVPLink, len(batch.Tokens))}
 	for i, t := range batch.Tokens {
-		out.Tokens[i] = RSVPLink{RSVPToken: t, URL: a.rsvpBase + "/watch/" + url.PathEscape(batch.Stream) + "?rsvp=" + url.QueryEscape(t.Token)}
+		out.Tokens[i] = RSVPLink{RSVPToken: t, URL: a.rsvpLink(batch.Stream, t.Token),
+			QR: "/v1/drops/" + batch.Drop + "/rsvps/" + t.Token + "/qr.png"}
 	}
 	writeJSON(w, http.StatusCreated, out)
 }

@@ -1,9 +1,11 @@
 package checkouthttp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -120,6 +122,20 @@ func TestRSVPOverHTTP(t *testing.T) {
 		t.Fatalf("link %q", link)
 	}
 	tok := strings.TrimPrefix(link, "https://shop.example/watch/cam1?rsvp=")
+	req, _ := http.NewRequest("GET", control+batch.Tokens[0].QR, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("qr: %d %q %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(png))
+	}
+	if code, body := do(t, "GET", control+"/v1/drops/d1/rsvps/r1.d1.tee.x.1.1.k.m/qr.png", token, nil, ""); code != 400 || body["code"] != "rsvp_invalid" {
+		t.Fatalf("qr of a forged token: %d %v, want 400", code, body)
+	}
 	if code, body := do(t, "GET", control+"/v1/drops/d1", token, nil, ""); code != 200 || body["skus"].([]any)[0].(map[string]any)["reserved"] != 2.0 {
 		t.Fatalf("totals: %d %v, want reserved 2", code, body)
 	}
