@@ -16,7 +16,8 @@ import (
 // durable, edge_ship.go ships them to the store, edge_lease.go keeps leases
 // filled and returns them, edge_pay.go runs payments, edge_limits.go rate-limits
 // buyers, devices and addresses, edge_allow.go holds purchase limits across
-// edges and edge_stock.go tells subscribers what is left. This file holds
+// edges, edge_rsvp.go sells reserved units to RSVP token holders and
+// edge_stock.go tells subscribers what is left. This file holds
 // its construction, its lifecycle and the per-drop state the jobs share.
 
 // EdgeParams builds an Edge.
