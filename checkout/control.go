@@ -18,17 +18,23 @@ type ControlParams struct {
 	// OnDropState, when set, is told after a drop was opened or closed
 	// (overlays hide a closed drop's cards at once). It must not block.
 	OnDropState func(drop, state string)
+	// RSVP signs the RSVP tokens the seller issues (nil: none issued).
+	RSVP *RSVPKeys
+	// Now is the clock deadlines are checked against (nil: time.Now).
+	Now func() time.Time
 }
 
 // Control is the seller's side on the origin: it creates, opens and closes
-// drops, reads their totals, and (in Run) cancels orders whose hold expired
-// and reclaims leases of edges that stopped renewing them.
+// drops, issues RSVP tokens (control_rsvp.go), reads their totals, and (in
+// Run) cancels orders whose hold expired, reclaims leases of edges that
+// stopped renewing them and returns reserved units whose deadline passed.
 type Control struct {
 	cfg    Config
 	logger *slog.Logger
 	store  Store
 
 	onState func(drop, state string)
+	rsvp    *controlRSVP // control_rsvp.go
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter
@@ -57,6 +63,11 @@ func NewControl(p ControlParams) (*Control, error) {
 			return nil, fmt.Errorf("checkout control metrics: %w", err)
 		}
 	}
+	rsvp, err := newControlRSVP(p)
+	if err != nil {
+		return nil, err
+	}
+	c.rsvp = rsvp
 	return c, nil
 }
 
@@ -143,5 +154,6 @@ func (c *Control) reap(ctx context.Context) {
 		if err != nil {
 			c.logger.Debug("reap leases", "drop", id, "err", err)
 		}
+		c.reapRSVPs(cctx, id)
 	}
 }

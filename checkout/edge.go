@@ -16,7 +16,8 @@ import (
 // durable, edge_ship.go ships them to the store, edge_lease.go keeps leases
 // filled and returns them, edge_pay.go runs payments, edge_limits.go rate-limits
 // buyers, devices and addresses, edge_allow.go holds purchase limits across
-// edges and edge_stock.go tells subscribers what is left. This file holds
+// edges, edge_rsvp.go sells reserved units to RSVP token holders and
+// edge_stock.go tells subscribers what is left. This file holds
 // its construction, its lifecycle and the per-drop state the jobs share.
 
 // EdgeParams builds an Edge.
@@ -34,6 +35,8 @@ type EdgeParams struct {
 	Payment PaymentProvider
 	// RateClock is the rate limiters' clock (nil: time.Now; tests).
 	RateClock func() time.Time
+	// RSVP verifies RSVP tokens (edge_rsvp.go); nil: orders with one are refused.
+	RSVP *RSVPKeys
 }
 
 // Edge takes viewers' orders: it sells from leased units in memory, journals
@@ -66,6 +69,7 @@ type Edge struct {
 	book     orderBook
 	ship     shipQueue
 	rate     *rateLimits
+	rsvp     *edgeRSVP
 	subs     stockSubs
 	syncKick chan struct{}
 	payq     chan Order
@@ -150,6 +154,10 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkout metrics: %w", err)
 	}
+	rsvp, err := newEdgeRSVP(p.Registerer, p.EdgeID, p.RSVP)
+	if err != nil {
+		return nil, fmt.Errorf("checkout metrics: %w", err)
+	}
 	pay := p.Payment
 	if pay == nil {
 		pay = NewTestProvider(p.Config.Payment)
@@ -166,6 +174,7 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 			RateLimit{p.Config.RateLimitPerBuyer, p.Config.RateLimitBurst},
 			RateLimit{p.Config.RateLimitPerDevice, p.Config.RateLimitBurst},
 			RateLimit{p.Config.RateLimitPerIP, p.Config.RateLimitIPBurst}),
+		rsvp:      rsvp,
 		syncKick:  make(chan struct{}, 1),
 		payq:      make(chan Order, 8192),
 		prepq:     make(chan prepared, 8192),

@@ -450,7 +450,7 @@ func (e *Edge) markShipped(id string) {
 // markShipped: the store has the order already.
 func (e *Edge) noteAccepted(o Order, path string) {
 	r := journalRec{K: "s", I: o.ID}
-	if path == "direct" {
+	if path == "direct" || path == "rsvp" {
 		r = journalRec{K: "d", O: &o}
 	}
 	if rec, err := json.Marshal(r); err == nil {

@@ -201,6 +201,9 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(req.Qty),
 		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
 	}
+	if req.RSVP != "" {
+		return e.sellRSVP(ctx, req, o, def, lims, sk, eo) // from the reserved units (edge_rsvp.go)
+	}
 	if state == StateOpen {
 		var giveUp time.Time // waiting for an allowance: held_wait from the first need
 		for {

@@ -108,7 +108,7 @@ func settled(t *testing.T, s Store, drop string, sold int) SKUTotals {
 		tt = mustTotals(t, s, drop)
 		return tt.Sold == sold
 	})
-	if tt.Free+tt.HeldAtEdges+tt.Sold != tt.Stock {
+	if tt.Free+tt.HeldAtEdges+tt.Sold+tt.Reserved != tt.Stock {
 		t.Fatalf("books do not balance: %+v", tt)
 	}
 	return tt

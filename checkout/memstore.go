@@ -44,6 +44,7 @@ type memDrop struct {
 	allow    map[string]memHold
 	wanted   map[string]bool // holder|limit field -> wanted from that holder
 	log      []string        // order ids in the order they were recorded
+	rsvp     *memRSVP        // reserved units (memstore_rsvp.go); nil: none
 }
 
 type memSKU struct {
@@ -71,6 +72,7 @@ type memOp struct {
 	Due    bool          `json:"due,omitempty"`
 	Allow  *AllowOp      `json:"a,omitempty"`
 	TTL    time.Duration `json:"ttl,omitempty"`
+	RSVP   *memRSVPOp    `json:"rv,omitempty"`
 }
 
 var _ Store = (*MemStore)(nil)
@@ -201,7 +203,8 @@ func (s *MemStore) Totals(_ context.Context, id string) (Totals, error) {
 	for _, k := range md.d.SKUs {
 		sk := md.skus[k.SKU]
 		t.SKUs = append(t.SKUs, SKUTotals{SKU: k.SKU, Currency: k.Currency, Stock: sk.stock, Free: sk.free,
-			HeldAtEdges: sk.leased, Sold: sk.sold, Orders: sk.orders, Paid: sk.paid, Cancelled: sk.cancelled, RevenueCents: sk.revenue})
+			HeldAtEdges: sk.leased, Sold: sk.sold, Orders: sk.orders, Paid: sk.paid, Cancelled: sk.cancelled, RevenueCents: sk.revenue,
+			Reserved: md.reservedOf(k.SKU)})
 	}
 	return t, nil
 }

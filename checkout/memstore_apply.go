@@ -96,6 +96,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		return s.applySale(op)
 	case "allow":
 		return s.applyAllow(op)
+	case "reserve", "rsvpsale", "rsvpreturn":
+		return s.applyRSVP(op)
 	case "release":
 		return s.applyRelease(op)
 	case "confirm":

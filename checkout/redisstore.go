@@ -190,6 +190,7 @@ func (s *RedisStore) Totals(ctx context.Context, id string) (Totals, error) {
 			Stock: atoi(m["stock"]), Free: atoi(m["free"]), HeldAtEdges: atoi(m["leased"]),
 			Sold: atoi(m["sold"]), Orders: atoi(m["orders"]), Paid: atoi(m["paid"]),
 			Cancelled: atoi(m["cancelled"]), RevenueCents: int64(atoi(m["revenue"])),
+			Reserved: atoi(m["reserved"]),
 		})
 	}
 	return t, nil

@@ -11,6 +11,9 @@ import (
 // Store holds the truth of drops, stock, leases and orders. RedisStore and
 // MemStore implement it with the same semantics; every state change is atomic.
 type Store interface {
+	// RSVPStore reserves units for RSVP tokens and sells them (rsvp.go).
+	RSVPStore
+
 	// CreateDrop stores a new drop in state created (ErrDropExists if taken).
 	CreateDrop(ctx context.Context, d Drop) error
 	// SetState moves a drop to open or closed (ErrNotFound, ErrConflict).

@@ -138,6 +138,9 @@ type Order struct {
 	// Limits are the limit keys (LimitKey) the order counts against: the
 	// store adds its units to each, and takes them back if it is cancelled.
 	Limits []string `json:"limits,omitempty"`
+	// RSVP is the id of the RSVP token the order was sold against (from
+	// the drop's reserved units), if any.
+	RSVP string `json:"rsvp,omitempty"`
 }
 
 // OrderRequest is what a viewer asks for.
@@ -154,6 +157,9 @@ type OrderRequest struct {
 	Device         string
 	IP             string
 	IdempotencyKey string
+	// RSVP is an RSVP token (rsvp_token.go): the order is sold from the
+	// units reserved for it, once.
+	RSVP string
 	// Retry is the client saying an earlier attempt with this key may have
 	// been accepted (its answer was lost): the edge reads the store first.
 	Retry bool
@@ -176,6 +182,10 @@ func (r *OrderRequest) Validate() error {
 		return fmt.Errorf("%w: device must be at most %d printable ASCII characters", ErrInvalid, MaxSubjectLen)
 	case r.IP != "" && !validSubject(r.IP):
 		return fmt.Errorf("%w: ip must be at most %d printable ASCII characters", ErrInvalid, MaxSubjectLen)
+	case r.RSVP != "" && r.Qty != 1:
+		return fmt.Errorf("%w: an RSVP holds one unit: qty must be 1", ErrInvalid)
+	case len(r.RSVP) > MaxRSVPTokenLen:
+		return fmt.Errorf("%w: malformed token", ErrRSVPInvalid)
 	}
 	return nil
 }
@@ -363,6 +373,10 @@ type SKUTotals struct {
 	Cancelled    int    `json:"cancelled"`
 	RevenueCents int64  `json:"revenue_cents"`
 	Currency     string `json:"currency"`
+
+	// Reserved are units held for RSVP tokens not yet redeemed; they are
+	// not free, and go back to free at their batch's deadline.
+	Reserved int `json:"reserved"`
 }
 
 // Totals are the live totals of a drop.

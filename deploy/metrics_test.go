@@ -90,6 +90,9 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_unshipped_orders":            "gauge",
 	"livedrop_checkout_lease_grant_units":           "histogram",
 	"livedrop_checkout_lease_reclaimed_units_total": "counter",
+	"livedrop_checkout_rsvp_units_reserved_total":   "counter",
+	"livedrop_checkout_rsvp_redeemed_total":         "counter",
+	"livedrop_checkout_rsvp_returned_units_total":   "counter",
 	// failover and shared state across origins
 	"livedrop_upstream_failovers_total":    "counter",
 	"livedrop_overlay_shared_boards_total": "counter",

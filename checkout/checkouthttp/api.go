@@ -120,6 +120,7 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 		Buyer: sess.Buyer, Device: sess.Device, IP: guard.HostKey(r.RemoteAddr),
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		Retry:          isRetry(r.Header.Get(RetryHeader)),
+		RSVP:           b.RSVP,
 	})
 	if err != nil {
 		a.writeOrderError(w, err)
@@ -169,6 +170,9 @@ func (a *EdgeAPI) writeOrderError(w http.ResponseWriter, err error) {
 
 // checkoutCode names an error's class for clients.
 func checkoutCode(err error) string {
+	if c := rsvpCode(err); c != "" {
+		return c // rsvp.go
+	}
 	switch checkout.ClassOf(err) {
 	case checkout.ClassInvalid:
 		return "invalid"
@@ -267,6 +271,8 @@ type ControlAPI struct {
 	token  []byte
 	guard  *guard.Guard
 	logger *slog.Logger
+
+	rsvpBase string // rsvp.go
 }
 
 // MinTokenLen is the shortest control token the API accepts.
@@ -293,12 +299,13 @@ func NewControlAPI(ctl *checkout.Control, token string, logger *slog.Logger, g *
 }
 
 // Register adds POST /v1/drops, POST /v1/drops/{id}/open, POST
-// /v1/drops/{id}/close and GET /v1/drops/{id}.
+// /v1/drops/{id}/close, GET /v1/drops/{id} and POST /v1/drops/{id}/rsvps.
 func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/drops", a.auth(a.create))
 	mux.Handle("POST /v1/drops/{id}/open", a.auth(a.open))
 	mux.Handle("POST /v1/drops/{id}/close", a.auth(a.close))
 	mux.Handle("GET /v1/drops/{id}", a.auth(a.totals))
+	a.registerRSVP(mux)
 }
 
 func (a *ControlAPI) auth(next http.HandlerFunc) http.Handler {

@@ -21,6 +21,8 @@ type OrderBody struct {
 	// Buyer is accepted and ignored: the buyer is the one of the
 	// request's session (older pages still send a name here).
 	Buyer string `json:"buyer,omitempty"`
+	// RSVP is an RSVP token: the order buys the unit reserved for it.
+	RSVP string `json:"rsvp,omitempty"`
 }
 
 // DecodeOrder reads an order body and checks its fields; errors wrap
@@ -35,6 +37,8 @@ func DecodeOrder(r io.Reader) (OrderBody, error) {
 		return OrderBody{}, fmt.Errorf("%w: sku must be 1-%d of [A-Za-z0-9_-]", checkout.ErrInvalid, checkout.MaxIDLen)
 	case b.Qty < 1 || b.Qty > checkout.MaxQty:
 		return OrderBody{}, fmt.Errorf("%w: qty must be 1-%d", checkout.ErrInvalid, checkout.MaxQty)
+	case len(b.RSVP) > checkout.MaxRSVPTokenLen:
+		return OrderBody{}, fmt.Errorf("%w: rsvp token longer than %d", checkout.ErrRSVPInvalid, checkout.MaxRSVPTokenLen)
 	}
 	b.Buyer = "" // never used: the session names the buyer
 	return b, nil

@@ -32,6 +32,9 @@ type checkoutConfig struct {
 	checkout.Config `yaml:",inline"`
 	// ControlToken is the bearer token of the control API (origin only).
 	ControlToken string `yaml:"control_token"`
+	// RSVPLinkBase is the scheme and host of the viewer links RSVP tokens
+	// are issued in (origin only); empty: relative links.
+	RSVPLinkBase string `yaml:"rsvp_link_base"`
 }
 
 func (c *checkoutConfig) Validate() error {
@@ -40,6 +43,9 @@ func (c *checkoutConfig) Validate() error {
 	}
 	if c.ControlToken != "" && len(c.ControlToken) < checkouthttp.MinTokenLen {
 		return fmt.Errorf("checkout.control_token: must be at least %d characters", checkouthttp.MinTokenLen)
+	}
+	if err := checkouthttp.ValidRSVPLinkBase(c.RSVPLinkBase); err != nil {
+		return fmt.Errorf("checkout.rsvp_link_base: %w", err)
 	}
 	return nil
 }
@@ -191,6 +197,26 @@ func orderTokenKeys(nodeSecrets []string) [][]byte {
 	return keys
 }
 
+// rsvpKeys derives the keys of RSVP tokens from the node secrets the
+// origin and its edges share: the origin signs, every edge verifies, and
+// they rotate with the node secrets. No secret: no RSVP tokens (nil).
+func rsvpKeys(nodeSecrets []string) (*checkout.RSVPKeys, error) {
+	if len(nodeSecrets) == 0 {
+		return nil, nil
+	}
+	keys := make([][]byte, 0, len(nodeSecrets))
+	for _, s := range nodeSecrets {
+		m := hmac.New(sha256.New, []byte(s))
+		m.Write([]byte("livedrop rsvp token key"))
+		keys = append(keys, m.Sum(nil))
+	}
+	k, err := checkout.NewRSVPKeys(nil, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("access.node_secrets: %w", err)
+	}
+	return k, nil
+}
+
 func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store,
 	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
@@ -201,8 +227,12 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, err
 	}
+	rsvp, err := rsvpKeys(nodeSecrets)
+	if err != nil {
+		return nil, err
+	}
 	ce, err := checkout.NewEdge(checkout.EdgeParams{
-		Logger: log, Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: edgeID, Region: region, Store: store,
+		Logger: log, Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: edgeID, Region: region, Store: store, RSVP: rsvp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
@@ -244,8 +274,13 @@ func (s *edgeCheckout) proofBuyer(r *http.Request) (string, error) {
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,
-	onState func(drop, state string), g *guard.Guard) (*controlCheckout, error) {
-	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg.Config, Store: store, OnDropState: onState})
+	onState func(drop, state string), g *guard.Guard, nodeSecrets []string) (*controlCheckout, error) {
+	rsvp, err := rsvpKeys(nodeSecrets)
+	if err != nil {
+		return nil, err
+	}
+	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg.Config, Store: store, OnDropState: onState,
+		RSVP: rsvp})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
@@ -253,5 +288,6 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 	if err != nil {
 		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
 	}
+	api.SetRSVPLinkBase(cfg.RSVPLinkBase)
 	return &controlCheckout{ctl: ctl, api: api, probe: storeProbe(store)}, nil
 }

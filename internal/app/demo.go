@@ -246,7 +246,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	if err != nil {
 		return nil, err
 	}
-	ctl, err := newControlCheckout(log, reg, cfg.Checkout, d.store, hub.NotifyDropState, g)
+	ctl, err := newControlCheckout(log, reg, cfg.Checkout, d.store, hub.NotifyDropState, g, cfg.Origin.Access.NodeSecrets)
 	if err != nil {
 		return nil, err
 	}

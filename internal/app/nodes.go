@@ -110,7 +110,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		if err != nil {
 			return err
 		}
-		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store, hub.NotifyDropState, g)
+		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store, hub.NotifyDropState, g, cfg.Access.NodeSecrets)
 		if err != nil {
 			return err
 		}

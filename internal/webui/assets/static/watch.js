@@ -681,6 +681,15 @@
     st.dataset.state = state;
   }
 
+  // An RSVP link (?rsvp=TOKEN) holds one reserved unit of one SKU until its
+  // deadline: the token ("r1.DROP.SKU....") goes with the first order for
+  // that SKU; once used or expired, orders buy from the open stock.
+  let rsvpToken = new URLSearchParams(location.search).get('rsvp') || '';
+  function rsvpFor(drop, sku) {
+    const f = rsvpToken.split('.');
+    return f.length === 8 && f[1] === drop && f[2] === sku ? rsvpToken : '';
+  }
+
   // placeOrder is one tap: one Idempotency-Key, kept across its retries, so
   // a retried request never makes a second order.
   async function placeOrder(card) {
@@ -697,7 +706,8 @@
     updateCard(card);
     setOrderStatus(card, 'Placing order…', 'pending');
     const url = api('/v1/drops/' + encodeURIComponent(drop) + '/orders');
-    const body = JSON.stringify({ sku, qty: 1 });
+    const rsvp = rsvpFor(drop, sku);
+    const body = JSON.stringify(rsvp ? { sku, qty: 1, rsvp } : { sku, qty: 1 });
     let text = 'Could not place order, try again';
     let state = 'error';
     let hint = 0; // the edge's retry_after_ms on a "held, try again" answer
@@ -749,6 +759,11 @@
         text = 'Order confirmed' + (id ? ' · #' + id.replace(/^ord[-_]?/i, '').slice(-6).toUpperCase() : '');
         state = 'ok';
         card.dataset.orderId = id;
+        if (rsvp) rsvpToken = ''; // spent: the next tap buys from the open stock
+      } else if (data && /^rsvp_/.test(data.code)) {
+        // Used, expired or not valid: say so; the next tap buys without it.
+        text = String(data.error || 'This RSVP cannot be used').slice(0, 120);
+        rsvpToken = '';
       } else if (res.status === 401) {
         // The session expired or this edge does not know its key: sign in again.
         forgetSession();

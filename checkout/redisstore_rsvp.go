@@ -1,0 +1,188 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The Redis store's RSVP batches: one script per operation, each on the
+// keys of one drop (its hash tag). A SKU's hash counts its "reserved"
+// units; the drop's rsvp hash holds each batch as "sku left deadline-ms",
+// its rsvpexp sorted set the batches by deadline (for the reaper), and its
+// rsvpused hash the order that used each token.
+
+func (k keys) rsvps() string    { return k.tag + ":rsvp" }
+func (k keys) rsvpExp() string  { return k.tag + ":rsvpexp" }
+func (k keys) rsvpUsed() string { return k.tag + ":rsvpused" }
+
+// KEYS: meta, sku, rsvp, rsvpexp; ARGV: batch, sku, units, deadline ms
+var scriptReserve = redis.NewScript(luaNow + `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'notfound', 0} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'nosku', 0} end
+if state == 'closed' then return {'closed', 0} end
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'exists', 0} end
+if tonumber(ARGV[4]) <= nowms() then return {'past', 0} end
+local free = num(redis.call('HGET', KEYS[2], 'free'))
+local n = tonumber(ARGV[3])
+if free < n then return {'notenough', free} end
+redis.call('HINCRBY', KEYS[2], 'free', -n)
+redis.call('HINCRBY', KEYS[2], 'reserved', n)
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. n .. ' ' .. ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+return {'ok', free - n}
+`)
+
+// RSVPSale sells one reserved unit to a token's holder: the sale scripts'
+// KEYS and ARGV (see scriptShip), then KEYS rsvp, rsvpused and ARGV batch,
+// token id. The order id is looked up first (a retry gets its order), then
+// the drop's state and the limits as for a direct sale, then the token.
+var scriptRSVPSale = redis.NewScript(luaNow + luaRecord + luaExisting + `
+if redis.call('HGET', KEYS[7], 'state') ~= 'open' then return {'notopen', ''} end
+local qty = tonumber(ARGV[4])
+local lims = limits()
+local over = overLimit(lims, qty)
+if over then return {'limit', over} end
+local now = nowms()
+local held = nil
+for _, l in ipairs(lims) do
+  local v = redis.call('HGET', KEYS[9], l[1])
+  if v then
+    local h, x = string.match(v, '^(%S+) (%d+)$')
+    if h ~= ARGV[7] and tonumber(x) > now then
+      redis.call('ZADD', KEYS[10], 0, h .. '|' .. l[1])
+      held = held or l[1]
+    end
+  end
+end
+if held then return {'limitheld', held} end
+local n = tonumber(ARGV[8])
+local batch, tok = ARGV[9 + 2 * n], ARGV[10 + 2 * n]
+if redis.call('HEXISTS', KEYS[12], tok) == 1 then return {'rsvpused', ''} end
+local v = redis.call('HGET', KEYS[11], batch)
+if not v then return {'rsvpexpired', ''} end
+local sku, left, dl = string.match(v, '^(%S+) (%d+) (%d+)$')
+local o = cjson.decode(ARGV[2])
+left = tonumber(left)
+if sku ~= o.sku or left < qty or tonumber(dl) <= now then return {'rsvpexpired', ''} end
+redis.call('HSET', KEYS[11], batch, sku .. ' ' .. (left - qty) .. ' ' .. dl)
+redis.call('HSET', KEYS[12], tok, ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'reserved', -qty)
+return sell(o, qty, lims)
+`)
+
+// KEYS: sku, rsvp, rsvpexp; ARGV: batch, sku
+var scriptRSVPReturn = redis.NewScript(luaNow + `
+local dl = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if not dl then return 0 end
+if tonumber(dl) > nowms() then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then return 0 end
+local sku, left, d = string.match(v, '^(%S+) (%d+) (%d+)$')
+left = tonumber(left)
+if sku ~= ARGV[2] or left <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'free', left)
+redis.call('HINCRBY', KEYS[1], 'reserved', -left)
+redis.call('HSET', KEYS[2], ARGV[1], sku .. ' 0 ' .. d)
+return left
+`)
+
+// Reserve implements RSVPStore.
+func (s *RedisStore) Reserve(ctx context.Context, op ReserveOp) error {
+	if err := op.Validate(); err != nil {
+		return err
+	}
+	k := dropKeys(op.Drop)
+	vals, err := scriptReserve.Run(ctx, s.rdb, []string{k.meta(), k.sku(op.SKU), k.rsvps(), k.rsvpExp()},
+		op.Batch, op.SKU, op.Units, op.Deadline.UnixMilli()).Slice()
+	if err != nil {
+		return unavailable("reserve rsvp units", err)
+	}
+	if len(vals) != 2 {
+		return fmt.Errorf("reserve rsvp units: unexpected reply %v", vals)
+	}
+	switch fmt.Sprint(vals[0]) {
+	case "ok":
+		return nil
+	case "notfound":
+		return fmt.Errorf("drop %s: %w", op.Drop, ErrNotFound)
+	case "nosku":
+		return fmt.Errorf("sku %s of drop %s: %w", op.SKU, op.Drop, ErrNotFound)
+	case "closed":
+		return fmt.Errorf("drop %s is closed: %w", op.Drop, ErrConflict)
+	case "exists":
+		return fmt.Errorf("rsvp batch %s exists: %w", op.Batch, ErrConflict)
+	case "past":
+		return fmt.Errorf("%w: deadline must be in the future", ErrInvalid)
+	case "notenough":
+		return fmt.Errorf("%w: %d of %s are free, %d asked", ErrNotEnoughFree, toInt(vals[1]), op.SKU, op.Units)
+	}
+	return fmt.Errorf("reserve rsvp units: unexpected reply %v", vals)
+}
+
+// SellRSVP implements RSVPStore.
+func (s *RedisStore) SellRSVP(ctx context.Context, it ShipItem, r RSVP) (ShipResult, error) {
+	if it.Order.Qty != 1 {
+		return ShipResult{}, fmt.Errorf("%w: an RSVP holds one unit: qty must be 1", ErrInvalid)
+	}
+	it.Order.RSVP = r.ID()
+	k, ks, args, err := shipArgs(it)
+	if err != nil {
+		return ShipResult{}, err
+	}
+	ks = append(ks, k.rsvps(), k.rsvpUsed())
+	args = append(args, r.Batch, r.ID())
+	// The buyer's drops first, as for every sale (BuyerOrders).
+	if err := s.rdb.SAdd(ctx, buyerDropsKey(it.Order.Buyer), it.Order.Drop).Err(); err != nil {
+		return ShipResult{}, unavailable("rsvp sale", err)
+	}
+	vals, err := scriptRSVPSale.Run(ctx, s.rdb, ks, args...).Slice()
+	if err != nil {
+		return ShipResult{}, unavailable("rsvp sale", err)
+	}
+	res, err := parseResult(vals, nil)
+	if err != nil {
+		return ShipResult{}, fmt.Errorf("rsvp sale: %w", err)
+	}
+	return res, nil
+}
+
+// ReapRSVPs implements RSVPStore.
+func (s *RedisStore) ReapRSVPs(ctx context.Context, drop string) (int, error) {
+	now, err := s.now(ctx)
+	if err != nil {
+		return 0, err
+	}
+	k := dropKeys(drop)
+	batches, err := s.rdb.ZRangeByScore(ctx, k.rsvpExp(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now, 10), Count: 500}).Result()
+	if err != nil {
+		return 0, unavailable("list expired rsvp batches", err)
+	}
+	total := 0
+	for _, b := range batches {
+		v, err := s.rdb.HGet(ctx, k.rsvps(), b).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return total, unavailable("read rsvp batch", err)
+		}
+		sku, _, _ := strings.Cut(v, " ")
+		if !ValidID(sku) {
+			// No such batch (or not ours): take it off the deadlines.
+			if err := s.rdb.ZRem(ctx, k.rsvpExp(), b).Err(); err != nil {
+				return total, unavailable("drop an unknown rsvp batch", err)
+			}
+			continue
+		}
+		n, err := scriptRSVPReturn.Run(ctx, s.rdb, []string{k.sku(sku), k.rsvps(), k.rsvpExp()}, b, sku).Int()
+		if err != nil {
+			return total, unavailable("return rsvp units", err)
+		}
+		total += n
+	}
+	return total, nil
+}

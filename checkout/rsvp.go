@@ -1,0 +1,91 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// RSVP drops: the seller reserves units of a SKU before the event and hands
+// out one signed, single-use token per unit; an order carrying a token is
+// sold from the reserved units until the token's deadline, after which the
+// control side returns what was not redeemed to free stock. This file holds
+// the types and the store's part of the contract.
+
+// Limits of RSVP batches.
+const (
+	// MaxRSVPBatch is the most tokens one request issues.
+	MaxRSVPBatch = 10_000
+	// MaxRSVPWindow is how far ahead a batch's deadline may be.
+	MaxRSVPWindow = 90 * 24 * time.Hour
+)
+
+// RSVP is what a verified RSVP token says: it holds one reserved unit of
+// SKU in drop, from batch, until Deadline.
+type RSVP struct {
+	Drop, SKU, Batch string
+	// Seq numbers the token in its batch (1..units).
+	Seq      int
+	Deadline time.Time
+}
+
+// ID names the token: single use is kept per ID.
+func (r RSVP) ID() string { return r.Batch + "-" + strconv.Itoa(r.Seq) }
+
+// ReserveOp moves Units free units of SKU into a reserved batch held until
+// Deadline.
+type ReserveOp struct {
+	Drop, SKU, Batch string
+	Units            int
+	Deadline         time.Time
+}
+
+// RSVPStore is the store's part of RSVP drops; every Store implements it.
+type RSVPStore interface {
+	// Reserve moves op.Units free units into the reserved batch op.Batch
+	// (ErrNotEnoughFree when fewer are free; ErrConflict for a closed drop
+	// or a batch id taken; ErrNotFound).
+	Reserve(ctx context.Context, op ReserveOp) error
+	// SellRSVP records item as sold from r's batch and marks r used, in
+	// one step: OutcomeCreated; OutcomeExists/OutcomeDuplicate for an order
+	// id already recorded (a retry); OutcomeRSVPUsed when another order used
+	// r; OutcomeRSVPExpired when the batch's deadline passed or its units
+	// went back; OutcomeNotOpen, OutcomeLimit and OutcomeLimitHeld as for
+	// SellDirect. Purchase limits apply as for a direct sale.
+	SellRSVP(ctx context.Context, item ShipItem, r RSVP) (ShipResult, error)
+	// ReapRSVPs returns the unredeemed units of drop's batches whose
+	// deadline passed to free stock, and says how many.
+	ReapRSVPs(ctx context.Context, drop string) (int, error)
+}
+
+// RSVP outcomes of SellRSVP.
+const (
+	OutcomeRSVPUsed    Outcome = "rsvpused"
+	OutcomeRSVPExpired Outcome = "rsvpexpired"
+)
+
+// RSVP errors; each names what the buyer or seller can do.
+var (
+	ErrNotEnoughFree = &classError{ClassConflict, "not enough free units to reserve"}
+	ErrRSVPInvalid   = &classError{ClassInvalid, "RSVP token refused"}
+	ErrRSVPExpired   = &classError{ClassConflict, "this RSVP has expired: its reserved unit went back to the open stock"}
+	ErrRSVPUsed      = &classError{ClassConflict, "this RSVP has already been used"}
+)
+
+// Validate checks a reservation's fields (not the deadline against a clock).
+func (op ReserveOp) Validate() error {
+	switch {
+	case !ValidID(op.Drop):
+		return fmt.Errorf("%w: drop must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, MaxIDLen)
+	case !ValidID(op.SKU):
+		return fmt.Errorf("%w: sku must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, MaxIDLen)
+	case !ValidID(op.Batch):
+		return fmt.Errorf("%w: rsvp batch must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, MaxIDLen)
+	case op.Units < 1 || op.Units > MaxRSVPBatch:
+		return fmt.Errorf("%w: count must be 1-%d", ErrInvalid, MaxRSVPBatch)
+	case op.Deadline.IsZero():
+		return fmt.Errorf("%w: deadline is required", ErrInvalid)
+	}
+	return nil
+}
