@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +140,7 @@ func RunBuyers(ctx context.Context, p Params) (Summary, error) {
 	if p.TotalsURL == "" {
 		p.TotalsURL = p.Edges[0]
 	}
+	p.Edges = slices.Clone(p.Edges) // the caller's stays as it was
 	for i := range p.Edges {
 		p.Edges[i] = strings.TrimRight(p.Edges[i], "/")
 	}
