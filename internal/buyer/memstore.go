@@ -18,6 +18,7 @@ type MemStore struct {
 	sends   map[string]memWindow // send key -> window
 	records map[string]*Record   // email key -> record
 	byID    map[string]string    // buyer id -> email key
+	members map[string]bool      // email key -> member
 }
 
 type memCode struct {
@@ -42,7 +43,7 @@ func NewMemStore(now func() time.Time) *MemStore {
 		now = time.Now
 	}
 	return &MemStore{now: now, codes: map[string]*memCode{}, locks: map[string]time.Time{},
-		sends: map[string]memWindow{}, records: map[string]*Record{}, byID: map[string]string{}}
+		sends: map[string]memWindow{}, records: map[string]*Record{}, byID: map[string]string{}, members: map[string]bool{}}
 }
 
 func (s *MemStore) sweep(now time.Time) {
@@ -156,7 +157,24 @@ func (s *MemStore) SignedIn(_ context.Context, email, newID string, marketing bo
 		}
 	}
 	r.LastSignIn = at
+	r.Member = s.members[ek]
 	return *r, nil
+}
+
+// SetMember implements Store.
+func (s *MemStore) SetMember(_ context.Context, email string, member bool) error {
+	ek := emailKey(email)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if member {
+		s.members[ek] = true
+	} else {
+		delete(s.members, ek)
+	}
+	if r, ok := s.records[ek]; ok {
+		r.Member = member
+	}
+	return nil
 }
 
 // WithdrawConsent implements Store.

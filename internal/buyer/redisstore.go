@@ -23,12 +23,13 @@ var _ Store = (*RedisStore)(nil)
 func NewRedisStore(rdb redis.UniversalClient) *RedisStore { return &RedisStore{rdb: rdb} }
 
 // Key names, in one place.
-func emailTag(email string) string { return "{be:" + emailKey(email) + "}" }
-func codeKey(email string) string  { return emailTag(email) + ":code" }
-func lockKey(email string) string  { return emailTag(email) + ":lock" }
-func recKey(email string) string   { return recKeyOf(emailKey(email)) }
-func recKeyOf(ek string) string    { return "{be:" + ek + "}:rec" }
-func sendKey(key string) string    { return "{bs:" + key + "}:sends" }
+func emailTag(email string) string  { return "{be:" + emailKey(email) + "}" }
+func codeKey(email string) string   { return emailTag(email) + ":code" }
+func lockKey(email string) string   { return emailTag(email) + ":lock" }
+func recKey(email string) string    { return recKeyOf(emailKey(email)) }
+func recKeyOf(ek string) string     { return "{be:" + ek + "}:rec" }
+func memberKey(email string) string { return emailTag(email) + ":member" }
+func sendKey(key string) string     { return "{bs:" + key + "}:sends" }
 
 // The KPI keys share the {buyers} slot: the sets the counts read, the
 // index of buyer ids to email keys, and the consent version each buyer's
@@ -96,7 +97,9 @@ if ARGV[4] == '1' and redis.call('HGET', KEYS[1], 'mkt') ~= '1' then
   redis.call('HINCRBY', KEYS[1], 'mv', 1)
 end
 redis.call('HSET', KEYS[1], 'last', ARGV[3])
-return redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last', 'wd_at', 'mv')
+local r = redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last', 'wd_at', 'mv')
+r[#r + 1] = redis.call('EXISTS', KEYS[2])
+return r
 `)
 
 // withdrawScript withdraws the consent of the record KEYS[1] if it was
@@ -190,11 +193,12 @@ func (s *RedisStore) SignedIn(ctx context.Context, email, newID string, marketin
 	if marketing {
 		mkt = "1"
 	}
-	v, err := signedInScript.Run(ctx, s.rdb, []string{recKey(email)}, newID, email, at.UnixMilli(), mkt).Slice()
-	if err != nil || len(v) != len(recFields) {
+	v, err := signedInScript.Run(ctx, s.rdb, []string{recKey(email), memberKey(email)}, newID, email, at.UnixMilli(), mkt).Slice()
+	if err != nil || len(v) != len(recFields)+1 {
 		return Record{}, unavailable("record sign-in", errors.Join(err, errors.New("unexpected reply")))
 	}
 	r, mv := recordOf(v)
+	r.Member = v[len(recFields)] == int64(1)
 	// The KPI sets live in another slot: written after the record, from
 	// it, so a retry (or the next sign-in after a failure here) repairs
 	// what is missing.
@@ -229,6 +233,20 @@ func (s *RedisStore) writeKPIs(ctx context.Context, ek string, r Record, mv int6
 	}
 	return kpiScript.Run(ctx, s.rdb, []string{emailsKey, marketingKey, withdrawnKey, idsKey, versionsKey},
 		r.ID, r.EmailAt.UnixMilli(), ek, mv, state, score).Err()
+}
+
+// SetMember implements Store.
+func (s *RedisStore) SetMember(ctx context.Context, email string, member bool) error {
+	var err error
+	if member {
+		err = s.rdb.Set(ctx, memberKey(email), "1", 0).Err()
+	} else {
+		err = s.rdb.Del(ctx, memberKey(email)).Err()
+	}
+	if err != nil {
+		return unavailable("set member", err)
+	}
+	return nil
 }
 
 // WithdrawConsent implements Store: the record changes in one script, the

@@ -298,13 +298,23 @@ func (s *SignIn) VerifyCode(ctx context.Context, r VerifyRequest) (Issued, error
 	if err != nil {
 		s.log.Warn("sign-in recorded, consent KPI not updated", "err", err)
 	}
-	tok, sess, err := s.sessions.Mint(rec.ID, r.Device, KindEmail)
+	tok, sess, err := s.sessions.MintMember(rec.ID, r.Device, KindEmail, rec.Member)
 	if err != nil {
 		res = "unavailable"
 		return Issued{}, err
 	}
 	res = "ok"
 	return Issued{Token: tok, Session: sess, Record: rec}, nil
+}
+
+// SetMember sets or clears the seller's member flag of email; the buyer's
+// sessions say so from their next sign-in.
+func (s *SignIn) SetMember(ctx context.Context, email string, member bool) error {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return refuse(ErrInvalid, "email", err.Error())
+	}
+	return s.store.SetMember(ctx, email, member)
 }
 
 // WithdrawConsent withdraws the marketing consent of the buyer of sess

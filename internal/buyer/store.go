@@ -31,6 +31,9 @@ type Store interface {
 	// returns the record; a buyer the store does not know is ErrNotFound.
 	// A later sign-in that ticks marketing gives consent again.
 	WithdrawConsent(ctx context.Context, buyerID string, at time.Time) (rec Record, withdrew bool, err error)
+	// SetMember sets or clears the member flag of email (a seller's list:
+	// the email need not have signed in yet); the next sign-in reads it.
+	SetMember(ctx context.Context, email string, member bool) error
 	// Counts counts the emails first verified, the marketing consents
 	// first given (and not withdrawn since), and the consents withdrawn,
 	// in [from, to).
@@ -73,6 +76,8 @@ type Record struct {
 	// when they never did, or gave it again since).
 	WithdrawnAt time.Time `json:"marketing_withdrawn_at,omitzero"`
 	LastSignIn  time.Time `json:"last_sign_in"`
+	// Member is the seller's member flag of the email at this sign-in.
+	Member bool `json:"member,omitempty"`
 }
 
 // Counts are the seller's email KPIs over a span.
