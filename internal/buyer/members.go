@@ -98,18 +98,45 @@ func ParseMembers(r io.Reader) ([]string, Import, error) {
 	return emails, imp, nil
 }
 
-// ImportMembers flags every email of a member list (see ParseMembers) as a
+// Members is the seller's member list: the flag per email in the store,
+// set one by one or by an import. It is safe for concurrent use.
+type Members struct{ store Store }
+
+// NewMembers keeps the member list in store (the one sign-in reads).
+func NewMembers(store Store) *Members { return &Members{store: store} }
+
+// Set sets or clears the member flag of email; the buyer's sessions say
+// so from their next sign-in.
+func (m *Members) Set(ctx context.Context, email string, member bool) error {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return refuse(ErrInvalid, "email", err.Error())
+	}
+	return m.store.SetMember(ctx, email, member)
+}
+
+// Import flags every email of a member list (see ParseMembers) as a
 // member; bad lines are reported in the result and change nothing.
-func (s *SignIn) ImportMembers(ctx context.Context, r io.Reader) (Import, error) {
+func (m *Members) Import(ctx context.Context, r io.Reader) (Import, error) {
 	emails, imp, err := ParseMembers(r)
 	if err != nil {
 		return imp, err
 	}
 	for _, e := range emails {
-		if err := s.store.SetMember(ctx, e, true); err != nil {
+		if err := m.store.SetMember(ctx, e, true); err != nil {
 			return imp, err
 		}
 		imp.Added++
 	}
 	return imp, nil
+}
+
+// SetMember is Members.Set on this sign-in's store.
+func (s *SignIn) SetMember(ctx context.Context, email string, member bool) error {
+	return NewMembers(s.store).Set(ctx, email, member)
+}
+
+// ImportMembers is Members.Import on this sign-in's store.
+func (s *SignIn) ImportMembers(ctx context.Context, r io.Reader) (Import, error) {
+	return NewMembers(s.store).Import(ctx, r)
 }

@@ -307,16 +307,6 @@ func (s *SignIn) VerifyCode(ctx context.Context, r VerifyRequest) (Issued, error
 	return Issued{Token: tok, Session: sess, Record: rec}, nil
 }
 
-// SetMember sets or clears the seller's member flag of email; the buyer's
-// sessions say so from their next sign-in.
-func (s *SignIn) SetMember(ctx context.Context, email string, member bool) error {
-	email, err := NormalizeEmail(email)
-	if err != nil {
-		return refuse(ErrInvalid, "email", err.Error())
-	}
-	return s.store.SetMember(ctx, email, member)
-}
-
 // WithdrawConsent withdraws the marketing consent of the buyer of sess
 // (an email session: a guest gave none). Withdrawing twice is not an
 // error; the record says consent is off either way.
