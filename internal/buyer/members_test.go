@@ -84,3 +84,28 @@ func TestMemberFlagInSession(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseMembers: any body parses without panicking; every email it
+// returns is normalised and listed once; bad lines are counted at least
+// as often as listed.
+func FuzzParseMembers(f *testing.F) {
+	f.Add("ann@example.com\nbob@example.com\n")
+	f.Add("name,email\n\"A, B\",a@b.co\n\"unterminated\n")
+	f.Add("email\n,,,\n\x00\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		got, imp, err := buyer.ParseMembers(strings.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range got {
+			if n, err := buyer.NormalizeEmail(e); err != nil || n != e || seen[e] {
+				t.Fatalf("email %q: normalised %q %v, repeated %v", e, n, err, seen[e])
+			}
+			seen[e] = true
+		}
+		if imp.Invalid < len(imp.Bad) || len(imp.Bad) > buyer.MaxBadLinesListed {
+			t.Fatalf("bad lines %d counted, %d listed", imp.Invalid, len(imp.Bad))
+		}
+	})
+}
