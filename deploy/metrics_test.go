@@ -112,6 +112,7 @@ var metricTypes = map[string]string{
 	"livedrop_buyer_code_verify_failures_total":    "counter",
 	"livedrop_buyer_code_lockouts_total":           "counter",
 	"livedrop_buyer_session_verify_failures_total": "counter",
+	"livedrop_buyer_consent_withdrawals_total":     "counter",
 	"livedrop_checkout_limit_refusals_total":       "counter",
 	"livedrop_checkout_rate_limited_total":         "counter",
 	"livedrop_checkout_allowance_events_total":     "counter",

@@ -42,9 +42,18 @@ type buyerSignIn struct {
 
 func (b *buyerSignIn) Register(mux *http.ServeMux) { b.api.Register(mux) }
 
-// newBuyerSignIn builds sign-in on the checkout store's backing: Redis
-// keys beside the drops', or memory beside the embedded store.
-func newBuyerSignIn(log *slog.Logger, reg prometheus.Registerer, cfg buyerConfig, store checkout.Store) (*buyerSignIn, error) {
+// buyerStore is the buyer store on the checkout store's backing: Redis
+// keys beside the drops', or memory beside the embedded store (the demo
+// builds it once, so its origin's member list is its edge's).
+func buyerStore(store checkout.Store) buyer.Store {
+	if rs, ok := store.(*checkout.RedisStore); ok {
+		return buyer.NewRedisStore(rs.Client())
+	}
+	return buyer.NewMemStore(nil)
+}
+
+// newBuyerSignIn builds sign-in on the buyer store bs.
+func newBuyerSignIn(log *slog.Logger, reg prometheus.Registerer, cfg buyerConfig, bs buyer.Store) (*buyerSignIn, error) {
 	if err := cfg.RequireSecrets(); err != nil {
 		return nil, err
 	}
@@ -55,10 +64,6 @@ func newBuyerSignIn(log *slog.Logger, reg prometheus.Registerer, cfg buyerConfig
 	sessions, err := buyer.NewSessions(cfg.SessionSecrets, cfg.SessionTTL, nil, m)
 	if err != nil {
 		return nil, err
-	}
-	var bs buyer.Store = buyer.NewMemStore(nil)
-	if rs, ok := store.(*checkout.RedisStore); ok {
-		bs = buyer.NewRedisStore(rs.Client())
 	}
 	var mailer buyer.Mailer
 	if cfg.SMTP.Addr == "" {

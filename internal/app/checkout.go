@@ -16,6 +16,7 @@ import (
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
+	"github.com/livedrop/livedrop/internal/buyer/buyerhttp"
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
@@ -159,14 +160,19 @@ func (s *edgeCheckout) Ready(ctx context.Context) (bool, string) {
 	return true, ""
 }
 
-// controlCheckout runs the seller's drop control as a node service.
+// controlCheckout runs the seller's drop control as a node service, with
+// the seller's member list beside it.
 type controlCheckout struct {
-	ctl   *checkout.Control
-	api   *checkouthttp.ControlAPI
-	probe *checkout.StoreProbe
+	ctl     *checkout.Control
+	api     *checkouthttp.ControlAPI
+	members *buyerhttp.MembersAPI
+	probe   *checkout.StoreProbe
 }
 
-func (s *controlCheckout) Register(mux *http.ServeMux)   { s.api.Register(mux) }
+func (s *controlCheckout) Register(mux *http.ServeMux) {
+	s.api.Register(mux)
+	s.members.Register(mux)
+}
 func (s *controlCheckout) Run(ctx context.Context) error { return s.ctl.Run(ctx) }
 
 // Ready reports whether the store that holds the drops answers.
@@ -217,7 +223,7 @@ func rsvpKeys(nodeSecrets []string) (*checkout.RSVPKeys, error) {
 	return k, nil
 }
 
-func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store,
+func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store, bs buyer.Store,
 	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
 	if err != nil {
@@ -237,7 +243,7 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	buyers, err := newBuyerSignIn(log, reg, bc, store)
+	buyers, err := newBuyerSignIn(log, reg, bc, bs)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +279,7 @@ func (s *edgeCheckout) proofBuyer(r *http.Request) (string, error) {
 	return sess.Buyer, nil
 }
 
-func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store,
+func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store, bs buyer.Store,
 	onState func(drop, state string), g *guard.Guard, nodeSecrets []string) (*controlCheckout, error) {
 	rsvp, err := rsvpKeys(nodeSecrets)
 	if err != nil {
@@ -289,5 +295,9 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
 	}
 	api.SetRSVPLinkBase(cfg.RSVPLinkBase)
-	return &controlCheckout{ctl: ctl, api: api, probe: storeProbe(store)}, nil
+	members, err := buyerhttp.NewMembersAPI(buyer.NewMembers(bs), cfg.ControlToken, log, g)
+	if err != nil {
+		return nil, fmt.Errorf("checkout.%w (where the members API runs)", err)
+	}
+	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store)}, nil
 }

@@ -21,6 +21,11 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrSession: a session token that is missing, forged, expired or malformed.
 	ErrSession = errors.New("session refused")
+	// ErrNotFound: the store has no email buyer with this id.
+	ErrNotFound = errors.New("not found")
+	// ErrEmailOnly: what was asked needs an email session (a guest has no
+	// email, no consent, no membership).
+	ErrEmailOnly = errors.New("email session required")
 )
 
 // Refusal is why a sign-in or a session was refused: the class (one of the

@@ -2,6 +2,7 @@ package buyer
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -16,6 +17,8 @@ type MemStore struct {
 	locks   map[string]time.Time // email key -> locked until
 	sends   map[string]memWindow // send key -> window
 	records map[string]*Record   // email key -> record
+	byID    map[string]string    // buyer id -> email key
+	members map[string]bool      // email key -> member
 }
 
 type memCode struct {
@@ -40,7 +43,7 @@ func NewMemStore(now func() time.Time) *MemStore {
 		now = time.Now
 	}
 	return &MemStore{now: now, codes: map[string]*memCode{}, locks: map[string]time.Time{},
-		sends: map[string]memWindow{}, records: map[string]*Record{}}
+		sends: map[string]memWindow{}, records: map[string]*Record{}, byID: map[string]string{}, members: map[string]bool{}}
 }
 
 func (s *MemStore) sweep(now time.Time) {
@@ -145,15 +148,48 @@ func (s *MemStore) SignedIn(_ context.Context, email, newID string, marketing bo
 	if !ok {
 		r = &Record{ID: newID, Email: email, EmailAt: at}
 		s.records[ek] = r
+		s.byID[r.ID] = ek
 	}
 	if marketing && !r.Marketing {
-		r.Marketing = true
+		r.Marketing, r.WithdrawnAt = true, time.Time{}
 		if r.MarketingAt.IsZero() {
 			r.MarketingAt = at
 		}
 	}
 	r.LastSignIn = at
+	r.Member = s.members[ek]
 	return *r, nil
+}
+
+// SetMember implements Store.
+func (s *MemStore) SetMember(_ context.Context, email string, member bool) error {
+	ek := emailKey(email)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if member {
+		s.members[ek] = true
+	} else {
+		delete(s.members, ek)
+	}
+	if r, ok := s.records[ek]; ok {
+		r.Member = member
+	}
+	return nil
+}
+
+// WithdrawConsent implements Store.
+func (s *MemStore) WithdrawConsent(_ context.Context, buyerID string, at time.Time) (Record, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.records[s.byID[buyerID]]
+	if !ok {
+		return Record{}, false, fmt.Errorf("buyer store: withdraw consent: %w: no email buyer %q", ErrNotFound, buyerID)
+	}
+	if !r.Marketing {
+		return *r, false, nil
+	}
+	r.Marketing, r.WithdrawnAt = false, at
+	return *r, true, nil
 }
 
 // Counts implements Store.
@@ -166,8 +202,11 @@ func (s *MemStore) Counts(_ context.Context, from, to time.Time) (Counts, error)
 		if in(r.EmailAt) {
 			c.NewEmails++
 		}
-		if in(r.MarketingAt) {
+		if r.Marketing && in(r.MarketingAt) {
 			c.MarketingConsents++
+		}
+		if !r.Marketing && in(r.WithdrawnAt) {
+			c.Withdrawn++
 		}
 	}
 	return c, nil

@@ -22,6 +22,8 @@ type Metrics struct {
 	// SessionFailures counts session tokens refused, by reason (missing,
 	// malformed, unknown_key, bad_signature, expired, invalid_claims).
 	SessionFailures *prometheus.CounterVec
+	// ConsentWithdrawals counts marketing consents buyers withdrew.
+	ConsentWithdrawals prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -51,13 +53,17 @@ func newMetrics() *Metrics {
 			Name: "livedrop_buyer_session_verify_failures_total",
 			Help: "Buyer session tokens refused, by reason.",
 		}, []string{"reason"}),
+		ConsentWithdrawals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livedrop_buyer_consent_withdrawals_total",
+			Help: "Marketing consents withdrawn by buyers (a repeated withdrawal is not counted).",
+		}),
 	}
 }
 
 // NewMetrics registers the counters on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := newMetrics()
-	for _, c := range []prometheus.Collector{m.SignIns, m.CodesSent, m.CodeSendSeconds, m.CodeFailures, m.Lockouts, m.SessionFailures} {
+	for _, c := range []prometheus.Collector{m.SignIns, m.CodesSent, m.CodeSendSeconds, m.CodeFailures, m.Lockouts, m.SessionFailures, m.ConsentWithdrawals} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

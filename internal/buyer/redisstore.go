@@ -23,15 +23,23 @@ var _ Store = (*RedisStore)(nil)
 func NewRedisStore(rdb redis.UniversalClient) *RedisStore { return &RedisStore{rdb: rdb} }
 
 // Key names, in one place.
-func emailTag(email string) string { return "{be:" + emailKey(email) + "}" }
-func codeKey(email string) string  { return emailTag(email) + ":code" }
-func lockKey(email string) string  { return emailTag(email) + ":lock" }
-func recKey(email string) string   { return emailTag(email) + ":rec" }
-func sendKey(key string) string    { return "{bs:" + key + "}:sends" }
+func emailTag(email string) string  { return "{be:" + emailKey(email) + "}" }
+func codeKey(email string) string   { return emailTag(email) + ":code" }
+func lockKey(email string) string   { return emailTag(email) + ":lock" }
+func recKey(email string) string    { return recKeyOf(emailKey(email)) }
+func recKeyOf(ek string) string     { return "{be:" + ek + "}:rec" }
+func memberKey(email string) string { return emailTag(email) + ":member" }
+func sendKey(key string) string     { return "{bs:" + key + "}:sends" }
 
+// The KPI keys share the {buyers} slot: the sets the counts read, the
+// index of buyer ids to email keys, and the consent version each buyer's
+// sets were last written at.
 const (
 	emailsKey    = "{buyers}:emails"
 	marketingKey = "{buyers}:marketing"
+	withdrawnKey = "{buyers}:withdrawn"
+	idsKey       = "{buyers}:ids"
+	versionsKey  = "{buyers}:mv"
 )
 
 var putScript = redis.NewScript(`
@@ -74,16 +82,60 @@ end
 return {n, t}
 `)
 
+// recFields are the record fields the scripts return, in this order.
+// mv counts the record's consent changes (the KPI sets follow it).
+var recFields = []string{"id", "email", "email_at", "mkt", "mkt_at", "last", "wd_at", "mv"}
+
 var signedInScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'email', ARGV[2], 'email_at', ARGV[3])
+  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'email', ARGV[2], 'email_at', ARGV[3], 'mv', 0)
 end
 if ARGV[4] == '1' and redis.call('HGET', KEYS[1], 'mkt') ~= '1' then
   redis.call('HSET', KEYS[1], 'mkt', '1')
   redis.call('HSETNX', KEYS[1], 'mkt_at', ARGV[3])
+  redis.call('HDEL', KEYS[1], 'wd_at')
+  redis.call('HINCRBY', KEYS[1], 'mv', 1)
 end
 redis.call('HSET', KEYS[1], 'last', ARGV[3])
-return redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last')
+local r = redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last', 'wd_at', 'mv')
+r[#r + 1] = redis.call('EXISTS', KEYS[2])
+return r
+`)
+
+// withdrawScript withdraws the consent of the record KEYS[1] if it was
+// given: {1 when it did, the record fields}; {-1} when there is no record.
+var withdrawScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local did = 0
+if redis.call('HGET', KEYS[1], 'mkt') == '1' then
+  redis.call('HSET', KEYS[1], 'mkt', '0', 'wd_at', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'mv', 1)
+  did = 1
+end
+return {did, redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last', 'wd_at', 'mv')}
+`)
+
+// kpiScript writes one buyer's entries in the KPI sets from its record:
+// the email, the id index, and either its consent (state m) or its
+// withdrawal (state w) at the score. A write older than the last one
+// applied (by consent version) changes nothing, so a sign-in and a
+// withdrawal racing each other end with the newer one's state, and a
+// retry of the same version is harmless.
+var kpiScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
+local v = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '-1')
+local mv = tonumber(ARGV[4])
+if mv < v then return 0 end
+redis.call('HSET', KEYS[5], ARGV[1], mv)
+if ARGV[5] == 'm' then
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+elseif ARGV[5] == 'w' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+end
+return 1
 `)
 
 func unavailable(op string, err error) error {
@@ -141,10 +193,23 @@ func (s *RedisStore) SignedIn(ctx context.Context, email, newID string, marketin
 	if marketing {
 		mkt = "1"
 	}
-	v, err := signedInScript.Run(ctx, s.rdb, []string{recKey(email)}, newID, email, at.UnixMilli(), mkt).Slice()
-	if err != nil || len(v) != 6 {
+	v, err := signedInScript.Run(ctx, s.rdb, []string{recKey(email), memberKey(email)}, newID, email, at.UnixMilli(), mkt).Slice()
+	if err != nil || len(v) != len(recFields)+1 {
 		return Record{}, unavailable("record sign-in", errors.Join(err, errors.New("unexpected reply")))
 	}
+	r, mv := recordOf(v)
+	r.Member = v[len(recFields)] == int64(1)
+	// The KPI sets live in another slot: written after the record, from
+	// it, so a retry (or the next sign-in after a failure here) repairs
+	// what is missing.
+	if err := s.writeKPIs(ctx, emailKey(email), r, mv); err != nil {
+		return r, unavailable("record consent", err)
+	}
+	return r, nil
+}
+
+// recordOf reads the fields of recFields.
+func recordOf(v []any) (Record, int64) {
 	str := func(i int) string { s, _ := v[i].(string); return s }
 	ms := func(i int) time.Time {
 		n, err := strconv.ParseInt(str(i), 10, 64)
@@ -153,18 +218,65 @@ func (s *RedisStore) SignedIn(ctx context.Context, email, newID string, marketin
 		}
 		return time.UnixMilli(n).UTC()
 	}
-	r := Record{ID: str(0), Email: str(1), EmailAt: ms(2), Marketing: str(3) == "1", MarketingAt: ms(4), LastSignIn: ms(5)}
-	// The KPI sets: ZADD NX with the record's own times, so a retry (or
-	// the next sign-in after a failure here) adds what is missing, once.
-	pipe := s.rdb.Pipeline()
-	pipe.ZAddNX(ctx, emailsKey, redis.Z{Score: float64(r.EmailAt.UnixMilli()), Member: r.ID})
-	if r.Marketing && !r.MarketingAt.IsZero() {
-		pipe.ZAddNX(ctx, marketingKey, redis.Z{Score: float64(r.MarketingAt.UnixMilli()), Member: r.ID})
+	mv, _ := strconv.ParseInt(str(7), 10, 64)
+	return Record{ID: str(0), Email: str(1), EmailAt: ms(2), Marketing: str(3) == "1", MarketingAt: ms(4),
+		LastSignIn: ms(5), WithdrawnAt: ms(6)}, mv
+}
+
+func (s *RedisStore) writeKPIs(ctx context.Context, ek string, r Record, mv int64) error {
+	state, score := "-", int64(0)
+	switch {
+	case r.Marketing && !r.MarketingAt.IsZero():
+		state, score = "m", r.MarketingAt.UnixMilli()
+	case !r.Marketing && !r.WithdrawnAt.IsZero():
+		state, score = "w", r.WithdrawnAt.UnixMilli()
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return r, unavailable("record consent", err)
+	return kpiScript.Run(ctx, s.rdb, []string{emailsKey, marketingKey, withdrawnKey, idsKey, versionsKey},
+		r.ID, r.EmailAt.UnixMilli(), ek, mv, state, score).Err()
+}
+
+// SetMember implements Store.
+func (s *RedisStore) SetMember(ctx context.Context, email string, member bool) error {
+	var err error
+	if member {
+		err = s.rdb.Set(ctx, memberKey(email), "1", 0).Err()
+	} else {
+		err = s.rdb.Del(ctx, memberKey(email)).Err()
 	}
-	return r, nil
+	if err != nil {
+		return unavailable("set member", err)
+	}
+	return nil
+}
+
+// WithdrawConsent implements Store: the record changes in one script, the
+// KPI sets follow in another (see kpiScript); a repeated withdrawal
+// repairs the sets if the first one's second step failed.
+func (s *RedisStore) WithdrawConsent(ctx context.Context, buyerID string, at time.Time) (Record, bool, error) {
+	ek, err := s.rdb.HGet(ctx, idsKey, buyerID).Result()
+	if errors.Is(err, redis.Nil) {
+		return Record{}, false, fmt.Errorf("buyer store: withdraw consent: %w: no email buyer %q", ErrNotFound, buyerID)
+	}
+	if err != nil {
+		return Record{}, false, unavailable("withdraw consent", err)
+	}
+	v, err := withdrawScript.Run(ctx, s.rdb, []string{recKeyOf(ek)}, at.UnixMilli()).Slice()
+	if err != nil {
+		return Record{}, false, unavailable("withdraw consent", err)
+	}
+	if len(v) == 1 {
+		return Record{}, false, fmt.Errorf("buyer store: withdraw consent: %w: no email buyer %q", ErrNotFound, buyerID)
+	}
+	fields, _ := v[1].([]any)
+	if len(v) != 2 || len(fields) != len(recFields) {
+		return Record{}, false, unavailable("withdraw consent", errors.New("unexpected reply"))
+	}
+	did, _ := v[0].(int64)
+	r, mv := recordOf(fields)
+	if err := s.writeKPIs(ctx, ek, r, mv); err != nil {
+		return r, did == 1, unavailable("withdraw consent", err)
+	}
+	return r, did == 1, nil
 }
 
 // Counts implements Store.
@@ -173,8 +285,9 @@ func (s *RedisStore) Counts(ctx context.Context, from, to time.Time) (Counts, er
 	pipe := s.rdb.Pipeline()
 	e := pipe.ZCount(ctx, emailsKey, lo, hi)
 	m := pipe.ZCount(ctx, marketingKey, lo, hi)
+	w := pipe.ZCount(ctx, withdrawnKey, lo, hi)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Counts{}, unavailable("counts", err)
 	}
-	return Counts{NewEmails: int(e.Val()), MarketingConsents: int(m.Val())}, nil
+	return Counts{NewEmails: int(e.Val()), MarketingConsents: int(m.Val()), Withdrawn: int(w.Val())}, nil
 }

@@ -33,11 +33,15 @@ type Session struct {
 	// Kind is KindEmail or KindGuest.
 	Kind    string    `json:"kind"`
 	Expires time.Time `json:"expires_at"`
+	// Member is the seller's member flag of the buyer's email when the
+	// session was minted (a flag set later shows on the next sign-in).
+	Member bool `json:"member,omitempty"`
 }
 
 type claims struct {
 	Device string `json:"dev"`
 	Kind   string `json:"kind"`
+	Member bool   `json:"mem,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -131,12 +135,18 @@ func (s *Sessions) TTL() time.Duration { return s.ttl }
 
 // Mint signs a session for buyer on device.
 func (s *Sessions) Mint(buyer, device, kind string) (string, Session, error) {
-	if !ValidBuyerID(buyer) || !ValidDevice(device) || (kind != KindEmail && kind != KindGuest) {
+	return s.MintMember(buyer, device, kind, false)
+}
+
+// MintMember signs a session for buyer on device that says whether the
+// buyer is a member (only an email buyer can be).
+func (s *Sessions) MintMember(buyer, device, kind string, member bool) (string, Session, error) {
+	if !ValidBuyerID(buyer) || !ValidDevice(device) || (kind != KindEmail && kind != KindGuest) || (member && kind != KindEmail) {
 		return "", Session{}, fmt.Errorf("%w: session for buyer %q, device %q, kind %q", ErrInvalid, buyer, device, kind)
 	}
 	now := s.now()
 	exp := now.Add(s.ttl).Truncate(time.Second).UTC()
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{Device: device, Kind: kind, RegisteredClaims: jwt.RegisteredClaims{
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{Device: device, Kind: kind, Member: member, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: buyer, Audience: jwt.ClaimStrings{Audience}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 	}})
 	t.Header["kid"] = s.kid
@@ -144,7 +154,7 @@ func (s *Sessions) Mint(buyer, device, kind string) (string, Session, error) {
 	if err != nil {
 		return "", Session{}, err
 	}
-	return tok, Session{Buyer: buyer, Device: device, Kind: kind, Expires: exp}, nil
+	return tok, Session{Buyer: buyer, Device: device, Kind: kind, Expires: exp, Member: member}, nil
 }
 
 // MaxTokenLen bounds a session token; longer ones are refused unparsed.
@@ -203,10 +213,10 @@ func (s *Sessions) verify(tok string) (Session, error) {
 	default:
 		return Session{}, refuse(ErrSession, "invalid_claims", "session refused: "+err.Error())
 	}
-	if !ValidBuyerID(c.Subject) || !ValidDevice(c.Device) || (c.Kind != KindEmail && c.Kind != KindGuest) {
+	if !ValidBuyerID(c.Subject) || !ValidDevice(c.Device) || (c.Kind != KindEmail && c.Kind != KindGuest) || (c.Member && c.Kind != KindEmail) {
 		return Session{}, refuse(ErrSession, "invalid_claims", "session refused: its buyer, device or kind is not valid")
 	}
-	return Session{Buyer: c.Subject, Device: c.Device, Kind: c.Kind, Expires: c.ExpiresAt.Time.UTC()}, nil
+	return Session{Buyer: c.Subject, Device: c.Device, Kind: c.Kind, Expires: c.ExpiresAt.Time.UTC(), Member: c.Member}, nil
 }
 
 var errUnknownKey = errors.New("unknown session key")

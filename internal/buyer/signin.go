@@ -298,7 +298,7 @@ func (s *SignIn) VerifyCode(ctx context.Context, r VerifyRequest) (Issued, error
 	if err != nil {
 		s.log.Warn("sign-in recorded, consent KPI not updated", "err", err)
 	}
-	tok, sess, err := s.sessions.Mint(rec.ID, r.Device, KindEmail)
+	tok, sess, err := s.sessions.MintMember(rec.ID, r.Device, KindEmail, rec.Member)
 	if err != nil {
 		res = "unavailable"
 		return Issued{}, err
@@ -307,8 +307,32 @@ func (s *SignIn) VerifyCode(ctx context.Context, r VerifyRequest) (Issued, error
 	return Issued{Token: tok, Session: sess, Record: rec}, nil
 }
 
+// WithdrawConsent withdraws the marketing consent of the buyer of sess
+// (an email session: a guest gave none). Withdrawing twice is not an
+// error; the record says consent is off either way.
+func (s *SignIn) WithdrawConsent(ctx context.Context, sess Session) (Record, error) {
+	if sess.Kind != KindEmail {
+		return Record{}, refuse(ErrEmailOnly, "guest", "a guest session has no email and no marketing consent to withdraw: sign in with your email")
+	}
+	rec, withdrew, err := s.store.WithdrawConsent(ctx, sess.Buyer, s.now().UTC())
+	if errors.Is(err, ErrNotFound) {
+		return Record{}, refuse(ErrNotFound, "no_record", "this session's email buyer is not known here: sign in with your email again")
+	}
+	if err != nil && rec.ID == "" {
+		return Record{}, err
+	}
+	if withdrew {
+		s.m.ConsentWithdrawals.Inc()
+	}
+	if err != nil {
+		s.log.Warn("consent withdrawn, KPI not updated", "err", err)
+	}
+	return rec, nil
+}
+
 // Counts is the seller's "new emails" KPI over [from, to): emails first
-// verified, and marketing consents first given, in that span.
+// verified, marketing consents first given (and still held), and consents
+// withdrawn, in that span.
 func (s *SignIn) Counts(ctx context.Context, from, to time.Time) (Counts, error) {
 	return s.store.Counts(ctx, from, to)
 }

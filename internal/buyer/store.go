@@ -25,8 +25,18 @@ type Store interface {
 	// (with id newID) on the first sign-in, records marketing consent when
 	// given (the first time it was given is kept), and returns the record.
 	SignedIn(ctx context.Context, email, newID string, marketing bool, at time.Time) (Record, error)
-	// Counts counts the emails first verified, and the marketing consents
-	// given, in [from, to).
+	// WithdrawConsent withdraws the marketing consent of the email buyer
+	// with id buyerID at at. It reports whether this call withdrew it
+	// (false: there was none to withdraw, the record is unchanged) and
+	// returns the record; a buyer the store does not know is ErrNotFound.
+	// A later sign-in that ticks marketing gives consent again.
+	WithdrawConsent(ctx context.Context, buyerID string, at time.Time) (rec Record, withdrew bool, err error)
+	// SetMember sets or clears the member flag of email (a seller's list:
+	// the email need not have signed in yet); the next sign-in reads it.
+	SetMember(ctx context.Context, email string, member bool) error
+	// Counts counts the emails first verified, the marketing consents
+	// first given (and not withdrawn since), and the consents withdrawn,
+	// in [from, to).
 	Counts(ctx context.Context, from, to time.Time) (Counts, error)
 }
 
@@ -62,13 +72,22 @@ type Record struct {
 	// MarketingAt when they first did.
 	Marketing   bool      `json:"marketing"`
 	MarketingAt time.Time `json:"marketing_at,omitzero"`
+	// WithdrawnAt is when the buyer last withdrew marketing consent (zero
+	// when they never did, or gave it again since).
+	WithdrawnAt time.Time `json:"marketing_withdrawn_at,omitzero"`
 	LastSignIn  time.Time `json:"last_sign_in"`
+	// Member is the seller's member flag of the email at this sign-in.
+	Member bool `json:"member,omitempty"`
 }
 
 // Counts are the seller's email KPIs over a span.
 type Counts struct {
 	// NewEmails are buyers whose email was first verified in the span.
 	NewEmails int `json:"new_emails"`
-	// MarketingConsents are buyers who first agreed to marketing in it.
+	// MarketingConsents are buyers who first agreed to marketing in it
+	// and still agree: a withdrawn consent is no longer counted.
 	MarketingConsents int `json:"marketing_consents"`
+	// Withdrawn are buyers who withdrew marketing consent in the span
+	// (and have not given it again).
+	Withdrawn int `json:"marketing_withdrawn"`
 }

@@ -50,12 +50,13 @@ func New(signin *buyer.SignIn, logger *slog.Logger) *API {
 }
 
 // Register adds POST /v1/signin/guest, POST /v1/signin/code, POST
-// /v1/signin/email and GET /v1/me.
+// /v1/signin/email, GET /v1/me and DELETE /v1/me/consent.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/signin/guest", a.guest)
 	mux.HandleFunc("POST /v1/signin/code", a.code)
 	mux.HandleFunc("POST /v1/signin/email", a.email)
 	mux.HandleFunc("GET /v1/me", a.me)
+	mux.HandleFunc("DELETE /v1/me/consent", a.withdraw)
 }
 
 // GuestBody is the body of POST /v1/signin/guest.
@@ -88,6 +89,14 @@ type SessionAnswer struct {
 type CodeAnswer struct {
 	Sent       bool  `json:"sent"`
 	ExpiresInS int64 `json:"expires_in_s"`
+}
+
+// ConsentAnswer is the buyer's marketing consent after DELETE
+// /v1/me/consent: off, and since when.
+type ConsentAnswer struct {
+	Buyer       string    `json:"buyer"`
+	Marketing   bool      `json:"marketing"`
+	WithdrawnAt time.Time `json:"marketing_withdrawn_at,omitzero"`
 }
 
 // ErrorBody is a refused sign-in: words, a stable code, when to retry.
@@ -218,6 +227,23 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 	jsonhttp.Write(w, http.StatusOK, s)
 }
 
+// withdraw answers DELETE /v1/me/consent: the email buyer of the session
+// withdraws marketing consent (again is fine: the answer is the same).
+func (a *API) withdraw(w http.ResponseWriter, r *http.Request) {
+	tok, _ := jsonhttp.BearerToken(r)
+	s, err := a.signin.Sessions().Verify(tok)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	rec, err := a.signin.WithdrawConsent(r.Context(), s)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	jsonhttp.Write(w, http.StatusOK, ConsentAnswer{Buyer: rec.ID, Marketing: rec.Marketing, WithdrawnAt: rec.WithdrawnAt})
+}
+
 // statusOf maps a refusal's class to its status and code: the one place.
 func statusOf(err error) (int, string) {
 	var mbe *http.MaxBytesError
@@ -232,6 +258,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusUnauthorized, "no_code"
 	case errors.Is(err, buyer.ErrSession):
 		return http.StatusUnauthorized, "session_invalid"
+	case errors.Is(err, buyer.ErrEmailOnly):
+		return http.StatusConflict, "email_session_required"
+	case errors.Is(err, buyer.ErrNotFound):
+		return http.StatusNotFound, "not_found"
 	case errors.Is(err, buyer.ErrLocked):
 		return http.StatusTooManyRequests, "locked"
 	case errors.Is(err, buyer.ErrRateLimited):

@@ -524,15 +524,34 @@
   }
 
   const accountBtn = document.querySelector('[data-testid="account"]');
+  const unsubBtn = document.querySelector('[data-testid="unsubscribe"]');
   function showAccount() {
     const s = session;
     accountBtn.hidden = !s;
+    // An email buyer may withdraw marketing consent (DELETE /v1/me/consent).
+    unsubBtn.hidden = !s || s.kind !== 'email' || !!s.unsubscribed;
     if (!s) return;
     const who = s.kind === 'email' && s.email ? s.email : 'Guest';
     setText(accountBtn, who);
     accountBtn.setAttribute('aria-label', 'Signed in as ' + who + '. Sign out');
   }
   accountBtn.addEventListener('click', forgetSession);
+  unsubBtn.addEventListener('click', async () => {
+    const s = currentSession();
+    if (!s || s.kind !== 'email') return;
+    unsubBtn.disabled = true;
+    try {
+      const res = await fetch(new URL('/v1/me/consent', location.href).href,
+        { method: 'DELETE', headers: { 'Authorization': 'Bearer ' + s.session }, cache: 'no-store' });
+      if (res.ok && session === s) {
+        keepSession(Object.assign({}, s, { unsubscribed: true }));
+        setText(accountBtn, 'No marketing email · ' + (s.email || 'signed in'));
+      } else if (res.status === 401 && session === s) {
+        forgetSession();
+      }
+    } catch (_) { /* network: the button stays to try again */ }
+    unsubBtn.disabled = false;
+  });
 
   const sheet = document.querySelector('[data-testid="signin"]');
   const emailStep = sheet.querySelector('[data-testid="signin-email-step"]');
