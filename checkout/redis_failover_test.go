@@ -22,6 +22,11 @@ func sellOutThroughFailover(t *testing.T, cfg Config, store Store, failover func
 	h := newHarnessOn(t, cfg, store)
 	h.open(t, testDrop("fo", stock, 0))
 	edges := []*Edge{h.edge(t, "f1", cfg, nil), h.edge(t, "f2", cfg, nil), h.edge(t, "f3", cfg, nil)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(leaseReport(store, edges, "fo", "tee"))
+		}
+	})
 	var (
 		mu       sync.Mutex
 		accepted = map[string]Order{}
@@ -133,4 +138,28 @@ func TestRedisSentinelSellOutThroughAFailover(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	sellOutThroughFailover(t, cfg, store, set.KillMaster)
+}
+
+// leaseReport says what each edge believes of its lease and what the store
+// holds for it: the picture to read when a sell-out stalls.
+func leaseReport(store Store, edges []*Edge, drop, sku string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := ""
+	if tt, err := store.Totals(ctx, drop); err == nil {
+		out += fmt.Sprintf("store totals %+v\n", tt.SKUs)
+	} else {
+		out += fmt.Sprintf("store totals: %v\n", err)
+	}
+	for _, e := range edges {
+		sk := e.dropEntry(drop).skuEntry(sku)
+		sk.mu.Lock()
+		mine := fmt.Sprintf("avail=%d unshipped=%d recovered=%v direct=%v deadline_in=%v grant=%q/%d return=%q/%d view=%+v view_age=%v",
+			sk.avail, sk.unshipped, sk.recovered, sk.direct, time.Until(sk.deadline).Round(time.Millisecond),
+			sk.grantOp, sk.grantUnits, sk.returnOp, sk.returnUnits, sk.view, time.Since(sk.viewAt).Round(time.Millisecond))
+		sk.mu.Unlock()
+		v, err := store.View(ctx, drop, e.id, []string{sku})
+		out += fmt.Sprintf("edge %s: %s ship_queue=%d; store: lease=%d (%v)\n", e.id, mine, e.ship.len(), v.SKUs[sku].MyLease, err)
+	}
+	return out
 }
