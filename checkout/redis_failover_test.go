@@ -98,22 +98,19 @@ func sellOutThroughFailover(t *testing.T, cfg Config, store Store, failover func
 	t.Logf("%d orders answered 201 of %d units (%d journaled without an answer), %d buyers told sold out", len(accepted), stock, stock-len(accepted), soldOut.Load())
 }
 
-// failoverConfig keeps leases alive far longer than a failover and the
-// writes that fail around it take (under -race on a loaded machine, with
-// 3 s or 30 s leases and a 500 ms wait_timeout, leases expired while every
-// write timed out, and orders answered 201 were recorded cancelled
-// (lease_expired): the promise beyond lease_ttl, not a failover's).
+// failoverConfig runs the failover tests with the default lease_ttl (30 s)
+// and wait_timeout (500 ms): a failover must not need longer ones.
 func failoverConfig() Config {
 	cfg := testConfig()
 	cfg.LeaseMin = 20
-	cfg.LeaseTTL = 120 * time.Second
+	cfg.LeaseTTL = Defaults().LeaseTTL
 	return cfg
 }
 
 func TestRedisClusterSellOutWhileAMasterFails(t *testing.T) {
 	c := redistest.StartCluster(t, redistest.ClusterOptions{AppendOnly: true, AppendFsync: "everysec"})
 	cfg := failoverConfig()
-	cfg.Redis = RedisConfig{Mode: RedisCluster, Addrs: c.Addrs(), WaitReplicas: 1, WaitTimeout: 2 * time.Second}
+	cfg.Redis = RedisConfig{Mode: RedisCluster, Addrs: c.Addrs(), WaitReplicas: 1, WaitTimeout: Defaults().Redis.WaitTimeout}
 	store, err := OpenRedisStoreFor(context.Background(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +128,7 @@ func TestRedisClusterSellOutWhileAMasterFails(t *testing.T) {
 func TestRedisSentinelSellOutThroughAFailover(t *testing.T) {
 	set := redistest.StartSentinel(t, redistest.Options{AppendOnly: true, AppendFsync: "everysec"})
 	cfg := failoverConfig()
-	cfg.Redis = RedisConfig{Mode: RedisSentinel, Addrs: set.Addrs(), MasterName: set.Name, WaitReplicas: 1, WaitTimeout: 2 * time.Second}
+	cfg.Redis = RedisConfig{Mode: RedisSentinel, Addrs: set.Addrs(), MasterName: set.Name, WaitReplicas: 1, WaitTimeout: Defaults().Redis.WaitTimeout}
 	store, err := OpenRedisStoreFor(context.Background(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
