@@ -131,8 +131,7 @@ func (e *Edge) shipped(eo *edgeOrder, o Order, r ShipResult) {
 	sk := e.dropEntry(o.Drop).skuEntry(o.SKU)
 	sk.mu.Lock()
 	sk.unshipped -= o.Qty
-	if r.Outcome == OutcomeDuplicate {
-		// Another edge recorded this order first: our lease was not charged.
+	if leaseNotCharged(o, r) {
 		sk.avail += o.Qty
 	}
 	sk.mu.Unlock()
@@ -147,4 +146,22 @@ func (e *Edge) shipped(eo *edgeOrder, o Order, r ShipResult) {
 	if (r.Outcome == OutcomeCreated || r.Outcome == OutcomeExists) && r.Order.Status == StatusPending {
 		e.enqueuePayment(r.Order)
 	}
+}
+
+// leaseNotCharged reports whether the store recorded shipped order o
+// without spending the lease on it: another edge recorded the key first
+// (duplicate), or another attempt at this edge did (exists, but not this
+// journaled order: a direct sale whose answer was lost, as around a Redis
+// failover, then a retry sold from the lease). Each attempt has its own
+// CreatedAt; a retried ship of the same journaled order keeps it. Those
+// units are still the edge's to sell: left uncounted, they would sit in
+// the store's lease unsold, and buyers hear "held", until lease_ttl.
+func leaseNotCharged(o Order, r ShipResult) bool {
+	switch r.Outcome {
+	case OutcomeDuplicate:
+		return true
+	case OutcomeExists:
+		return !r.Order.CreatedAt.Equal(o.CreatedAt)
+	}
+	return false
 }

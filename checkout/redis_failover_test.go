@@ -22,6 +22,11 @@ func sellOutThroughFailover(t *testing.T, cfg Config, store Store, failover func
 	h := newHarnessOn(t, cfg, store)
 	h.open(t, testDrop("fo", stock, 0))
 	edges := []*Edge{h.edge(t, "f1", cfg, nil), h.edge(t, "f2", cfg, nil), h.edge(t, "f3", cfg, nil)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(leaseReport(store, edges, "fo", "tee"))
+		}
+	})
 	var (
 		mu       sync.Mutex
 		accepted = map[string]Order{}
@@ -93,22 +98,19 @@ func sellOutThroughFailover(t *testing.T, cfg Config, store Store, failover func
 	t.Logf("%d orders answered 201 of %d units (%d journaled without an answer), %d buyers told sold out", len(accepted), stock, stock-len(accepted), soldOut.Load())
 }
 
-// failoverConfig keeps leases alive far longer than a failover and the
-// writes that fail around it take (under -race on a loaded machine, with
-// 3 s or 30 s leases and a 500 ms wait_timeout, leases expired while every
-// write timed out, and orders answered 201 were recorded cancelled
-// (lease_expired): the promise beyond lease_ttl, not a failover's).
+// failoverConfig runs the failover tests with the default lease_ttl (30 s)
+// and wait_timeout (500 ms): a failover must not need longer ones.
 func failoverConfig() Config {
 	cfg := testConfig()
 	cfg.LeaseMin = 20
-	cfg.LeaseTTL = 120 * time.Second
+	cfg.LeaseTTL = Defaults().LeaseTTL
 	return cfg
 }
 
 func TestRedisClusterSellOutWhileAMasterFails(t *testing.T) {
 	c := redistest.StartCluster(t, redistest.ClusterOptions{AppendOnly: true, AppendFsync: "everysec"})
 	cfg := failoverConfig()
-	cfg.Redis = RedisConfig{Mode: RedisCluster, Addrs: c.Addrs(), WaitReplicas: 1, WaitTimeout: 2 * time.Second}
+	cfg.Redis = RedisConfig{Mode: RedisCluster, Addrs: c.Addrs(), WaitReplicas: 1, WaitTimeout: Defaults().Redis.WaitTimeout}
 	store, err := OpenRedisStoreFor(context.Background(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -126,11 +128,35 @@ func TestRedisClusterSellOutWhileAMasterFails(t *testing.T) {
 func TestRedisSentinelSellOutThroughAFailover(t *testing.T) {
 	set := redistest.StartSentinel(t, redistest.Options{AppendOnly: true, AppendFsync: "everysec"})
 	cfg := failoverConfig()
-	cfg.Redis = RedisConfig{Mode: RedisSentinel, Addrs: set.Addrs(), MasterName: set.Name, WaitReplicas: 1, WaitTimeout: 2 * time.Second}
+	cfg.Redis = RedisConfig{Mode: RedisSentinel, Addrs: set.Addrs(), MasterName: set.Name, WaitReplicas: 1, WaitTimeout: Defaults().Redis.WaitTimeout}
 	store, err := OpenRedisStoreFor(context.Background(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	sellOutThroughFailover(t, cfg, store, set.KillMaster)
+}
+
+// leaseReport says what each edge believes of its lease and what the store
+// holds for it: the picture to read when a sell-out stalls.
+func leaseReport(store Store, edges []*Edge, drop, sku string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := ""
+	if tt, err := store.Totals(ctx, drop); err == nil {
+		out += fmt.Sprintf("store totals %+v\n", tt.SKUs)
+	} else {
+		out += fmt.Sprintf("store totals: %v\n", err)
+	}
+	for _, e := range edges {
+		sk := e.dropEntry(drop).skuEntry(sku)
+		sk.mu.Lock()
+		mine := fmt.Sprintf("avail=%d unshipped=%d recovered=%v direct=%v deadline_in=%v grant=%q/%d return=%q/%d view=%+v view_age=%v",
+			sk.avail, sk.unshipped, sk.recovered, sk.direct, time.Until(sk.deadline).Round(time.Millisecond),
+			sk.grantOp, sk.grantUnits, sk.returnOp, sk.returnUnits, sk.view, time.Since(sk.viewAt).Round(time.Millisecond))
+		sk.mu.Unlock()
+		v, err := store.View(ctx, drop, e.id, []string{sku})
+		out += fmt.Sprintf("edge %s: %s ship_queue=%d; store: lease=%d (%v)\n", e.id, mine, e.ship.len(), v.SKUs[sku].MyLease, err)
+	}
+	return out
 }
