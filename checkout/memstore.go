@@ -44,6 +44,7 @@ type memDrop struct {
 	allow    map[string]memHold
 	wanted   map[string]bool // holder|limit field -> wanted from that holder
 	log      []string        // order ids in the order they were recorded
+	lot      *memLottery     // the opening lottery, once started (memstore_lottery.go)
 }
 
 type memSKU struct {
@@ -71,6 +72,7 @@ type memOp struct {
 	Due    bool          `json:"due,omitempty"`
 	Allow  *AllowOp      `json:"a,omitempty"`
 	TTL    time.Duration `json:"ttl,omitempty"`
+	Lot    *memLotOp     `json:"lot,omitempty"`
 }
 
 var _ Store = (*MemStore)(nil)
@@ -118,6 +120,7 @@ type memResult struct {
 	n       int
 	res     ShipResult
 	left    []int
+	lot     memLotAnswer // lottery ops (memstore_lottery.go)
 }
 
 // do applies op under the lock, journals it if it changed anything, and waits

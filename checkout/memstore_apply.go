@@ -30,7 +30,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		if cur == to {
 			return memResult{}
 		}
-		if (cur == StateCreated && (to == StateOpen || to == StateClosed)) || (cur == StateOpen && to == StateClosed) {
+		if (cur == StateCreated && (to == StateOpen || to == StateClosed)) || (cur == StateOpen && to == StateClosed) ||
+			(cur == StateDrawing && to == StateClosed) {
 			md.d.State = to
 			return memResult{changed: true}
 		}
@@ -96,6 +97,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		return s.applySale(op)
 	case "allow":
 		return s.applyAllow(op)
+	case "lot_start", "lot_enter", "lot_close", "lot_results", "lot_finish", "award":
+		return s.applyLottery(op)
 	case "release":
 		return s.applyRelease(op)
 	case "confirm":
