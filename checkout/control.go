@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,8 @@ type ControlParams struct {
 	// OnDropState, when set, is told after a drop was opened or closed
 	// (overlays hide a closed drop's cards at once). It must not block.
 	OnDropState func(drop, state string)
+	// Clock is the schedule's clock (nil: time.Now; tests).
+	Clock func() time.Time
 }
 
 // Control is the seller's side on the origin: it creates, opens and closes
@@ -29,6 +32,8 @@ type Control struct {
 	store  Store
 
 	onState func(drop, state string)
+	now     func() time.Time
+	lot     *lotteryMetrics
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter
@@ -57,6 +62,15 @@ func NewControl(p ControlParams) (*Control, error) {
 			return nil, fmt.Errorf("checkout control metrics: %w", err)
 		}
 	}
+	c.now = p.Clock
+	if c.now == nil {
+		c.now = time.Now
+	}
+	lot, err := newLotteryMetrics(p.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("checkout control metrics: %w", err)
+	}
+	c.lot = lot
 	return c, nil
 }
 
@@ -73,8 +87,17 @@ func (c *Control) CreateDrop(ctx context.Context, d Drop) (Drop, error) {
 	return d, nil
 }
 
-// Open opens a drop for orders.
-func (c *Control) Open(ctx context.Context, id string) error { return c.setState(ctx, id, StateOpen) }
+// Open opens a drop for orders; a lottery drop starts its window instead
+// (the draw opens it).
+func (c *Control) Open(ctx context.Context, id string) error {
+	if ValidID(id) {
+		if d, err := c.store.Drop(ctx, id); err == nil && d.Lottery != nil && d.State == StateCreated {
+			_, err := c.startLottery(ctx, id)
+			return err
+		}
+	}
+	return c.setState(ctx, id, StateOpen)
+}
 
 // Close closes a drop: edges stop selling within one sync interval and
 // return their leases.
@@ -101,11 +124,21 @@ func (c *Control) Totals(ctx context.Context, id string) (Totals, error) {
 	if !ValidID(id) {
 		return Totals{}, fmt.Errorf("drop id: %w", ErrInvalid)
 	}
-	return c.store.Totals(ctx, id)
+	t, err := c.store.Totals(ctx, id)
+	if err != nil {
+		return Totals{}, err
+	}
+	t.Lottery, err = lotteryOf(ctx, c.store, id)
+	return t, err
 }
 
-// Run reaps expired holds and leases every reap interval until ctx ends.
+// Run reaps expired holds and leases every reap interval, and opens drops
+// on time (control_schedule.go), until ctx ends.
 func (c *Control) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.scheduleLoop(ctx) }()
+	defer wg.Wait()
 	t := time.NewTicker(c.cfg.ReapInterval)
 	defer t.Stop()
 	for {

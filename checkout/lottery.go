@@ -26,6 +26,7 @@ const (
 	DefaultLotteryWindowMs = 2000
 	MinLotteryWindowMs     = 100
 	MaxLotteryWindowMs     = 10 * 60 * 1000
+	MaxLotteryEntries      = 10_000_000
 )
 
 // Lottery makes a drop's opening a draw instead of first-packet-wins.
