@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -316,6 +317,68 @@ func TestLotteryDrawRerun(t *testing.T) {
 			if !slices.Contains([]int{0, 1}, limit) {
 				t.Fatalf("limit refusals %d", limit)
 			}
+		})
+	}
+}
+
+func TestDropValidateOpening(t *testing.T) {
+	at := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		mut  func(*Drop)
+		want string // "" = valid
+	}{
+		{"none", func(d *Drop) {}, ""},
+		{"opens_at alone", func(d *Drop) { d.OpensAt = at }, ""},
+		{"lottery default window", func(d *Drop) { d.OpensAt, d.Lottery = at, &Lottery{} }, ""},
+		{"lottery window", func(d *Drop) { d.OpensAt, d.Lottery = at, &Lottery{WindowMs: 5000} }, ""},
+		{"lottery without opens_at", func(d *Drop) { d.Lottery = &Lottery{} }, "lottery needs opens_at"},
+		{"window too short", func(d *Drop) { d.OpensAt, d.Lottery = at, &Lottery{WindowMs: 50} }, "lottery.window_ms must be"},
+		{"window too long", func(d *Drop) { d.OpensAt, d.Lottery = at, &Lottery{WindowMs: MaxLotteryWindowMs + 1} }, "lottery.window_ms must be"},
+		{"negative window", func(d *Drop) { d.OpensAt, d.Lottery = at, &Lottery{WindowMs: -1} }, "lottery.window_ms must be"},
+		{"opens_at far past", func(d *Drop) { d.OpensAt = time.Date(1970, 1, 1, 0, 0, 1, 0, time.UTC) }, "opens_at must be"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := testDrop("d", 1, 0)
+			tc.mut(&d)
+			err := d.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Validate() = %v, want valid", err)
+			case tc.want != "" && (err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Validate() = %v, want invalid: %q", err, tc.want)
+			}
+		})
+	}
+	if (Lottery{}).Window() != 2*time.Second {
+		t.Fatalf("default window %v, want 2s", (Lottery{}).Window())
+	}
+}
+
+// TestScheduledOpening: a drop with opens_at and no lottery opens by
+// itself once the clock reaches opens_at.
+func TestScheduledOpening(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t0 := time.Now().UTC()
+			clock := &testClock{t: t0}
+			ctl := newControlAt(t, s, clock)
+			run(t, ctl.Run)
+			d := testDrop("sched", 5, 0)
+			d.OpensAt = t0.Add(time.Minute)
+			if _, err := ctl.CreateDrop(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Drop(context.Background(), d.ID)
+			if err != nil || !got.OpensAt.Equal(d.OpensAt) || got.Lottery != nil {
+				t.Fatalf("stored drop %+v %v", got, err)
+			}
+			if st := dropState(t, s, d.ID); st != StateCreated {
+				t.Fatalf("state %s before opens_at", st)
+			}
+			clock.set(t0.Add(time.Minute))
+			eventually(t, 10*time.Second, "the scheduled opening", func() bool { return dropState(t, s, d.ID) == StateOpen })
 		})
 	}
 }
