@@ -133,13 +133,15 @@ func (c *Control) draw(ctx context.Context, d Drop, info LotteryInfo) error {
 	return nil
 }
 
-// awardItem is the sale of entry e, as its edge would have made it.
+// awardItem is the sale of entry e. Its order names LotteryEdge, not the
+// entry's edge: a retry sold again from some edge's lease is then a
+// duplicate, whose units go back to that lease (edge_ship.go).
 func (c *Control) awardItem(d Drop, e *Entry, now time.Time) ShipItem {
 	def, _ := d.SKU(e.SKU)
 	o := Order{
 		ID: e.ID, Drop: d.ID, SKU: e.SKU, Qty: e.Qty, Buyer: e.Buyer,
 		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(e.Qty),
-		Status: StatusPending, Edge: e.Edge, CreatedAt: now, Limits: e.Limits,
+		Status: StatusPending, Edge: LotteryEdge, CreatedAt: now, Limits: e.Limits,
 	}
 	return ShipItem{Order: o, Limits: limitsOfKeys(def, e.Limits), Hold: c.cfg.HoldTime}
 }

@@ -2,7 +2,6 @@ package checkout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -127,30 +126,12 @@ func (e *Edge) Entry(ctx context.Context, buyer, drop, id string) (EntryStatus, 
 		st.Lottery = *info
 	}
 	if en.Result == EntryWon {
-		eo, first := e.book.claim(en.Order)
-		if !first {
-			<-eo.done
-			if o, ok := e.book.lookup(en.Order); ok {
-				st.Order = &o
-				return st, nil
-			}
-		}
+		// Its payment starts here (providers are idempotent by order id).
 		o, err := e.entryAnswer(ctx, en, nil)
-		if first {
-			if err != nil {
-				e.book.forget(en.Order)
-				eo.err = err
-			} else {
-				e.book.update(eo, func(x *edgeOrder) { x.o, x.shipped = o, true })
-			}
-			close(eo.done)
-		}
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil {
 			return EntryStatus{}, err
 		}
-		if err == nil {
-			st.Order = &o
-		}
+		st.Order = &o
 	}
 	return st, nil
 }

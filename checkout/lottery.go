@@ -61,6 +61,9 @@ func (d *Drop) validateOpening() error {
 	return nil
 }
 
+// LotteryEdge is the Edge of the orders a draw sells (no edge sold them).
+const LotteryEdge = "lottery"
+
 // Entry results.
 const (
 	EntryInLine = ""      // not drawn yet

@@ -382,3 +382,49 @@ func TestScheduledOpening(t *testing.T) {
 		})
 	}
 }
+
+// TestLotteryLeftoverStock: fewer entries than units: every entry wins,
+// the drop then sells the rest as usual, and winners retrying through
+// edges that hold leases get their order without stranding a unit.
+func TestLotteryLeftoverStock(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			t0 := time.Now().UTC()
+			clock := &testClock{t: t0}
+			h := &harness{store: s, ctl: newControlAt(t, s, clock)}
+			run(t, h.ctl.Run)
+			edges := []*Edge{h.edge(t, "e1", testConfig(), nil), h.edge(t, "e2", testConfig(), nil)}
+			d := lotteryDrop("left", 30, 0, t0)
+			if _, err := h.ctl.CreateDrop(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
+			for i := range 3 {
+				if _, err := buy(edges[i%2], d.ID, fmt.Sprintf("w%d", i), 1); ClassOf(err) != ClassInLine {
+					t.Fatalf("entry %d: %v", i, err)
+				}
+			}
+			clock.set(t0.Add(3 * time.Second))
+			eventually(t, 20*time.Second, "the draw", func() bool { return dropState(t, s, d.ID) == StateOpen })
+			eventually(t, 10*time.Second, "edges to lease", func() bool { return mustTotals(t, s, d.ID).HeldAtEdges > 0 })
+			for i := range 3 {
+				for _, e := range edges {
+					o, err := buyUntilAnswered(e, d.ID, fmt.Sprintf("w%d", i), 1)
+					if err != nil || o.ID != OrderID(d.ID, fmt.Sprintf("w%d", i), "k-"+fmt.Sprintf("w%d", i)) {
+						t.Fatalf("winner %d retrying at %s: %+v %v", i, e.ID(), o, err)
+					}
+				}
+			}
+			for i := range 27 {
+				if _, err := buyUntilAnswered(edges[i%2], d.ID, fmt.Sprintf("b%02d", i), 1); err != nil {
+					t.Fatalf("buyer %d after the draw: %v", i, err)
+				}
+			}
+			if _, err := buyUntilAnswered(edges[0], d.ID, "one-too-many", 1); !errors.Is(err, ErrSoldOut) {
+				t.Fatalf("past the stock: %v", err)
+			}
+			settled(t, s, d.ID, 30)
+		})
+	}
+}
