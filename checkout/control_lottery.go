@@ -56,6 +56,9 @@ func (c *Control) startLottery(ctx context.Context, id string) (LotteryInfo, err
 		return LotteryInfo{}, err
 	}
 	c.logger.Info("opening lottery started", "drop", id, "seed_hash", info.SeedHash, "window_ms", info.WindowMs)
+	if c.onState != nil {
+		c.onState(id, StateDrawing)
+	}
 	return info, nil
 }
 

@@ -388,7 +388,8 @@
     const left = stock.get(key(card.dataset.drop, card.dataset.sku));
     // Unknown counts as open: the edge answers 403 if it is not.
     const ds = dropState.get(card.dataset.drop);
-    const open = ds === undefined || ds === 'open';
+    // 'drawing': an opening lottery's window, where a tap is an entry.
+    const open = ds === undefined || ds === 'open' || ds === 'drawing';
     const soldOut = left === 0 || card.dataset.soldOut === 'true';
     const stockEl = card.querySelector('.stock');
     setText(stockEl, left === undefined ? '' : left === 0 ? 'Sold out' : left + ' left');
