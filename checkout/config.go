@@ -61,6 +61,9 @@ type Config struct {
 	// bytes since its last checkpoint, the edge writes a new checkpoint and
 	// removes the journal it covers (about 160 bytes per order).
 	JournalCheckpointBytes int64 `yaml:"journal_checkpoint_bytes"`
+	// LotteryMaxEntries bounds the entries of one drop's opening lottery
+	// (memory and the draw's time): orders past it are answered sold out.
+	LotteryMaxEntries int `yaml:"lottery_max_entries"`
 	// Payment selects the payment provider.
 	Payment PaymentConfig `yaml:"payment"`
 }
@@ -101,6 +104,7 @@ func Defaults() Config {
 		Redis:                  RedisConfig{WaitReplicas: 1, WaitTimeout: 500 * time.Millisecond},
 		JournalCheckpointBytes: 8 << 20,
 		Payment:                PaymentConfig{Provider: "test", Workers: 16},
+		LotteryMaxEntries:      100_000,
 	}
 }
 
@@ -165,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.JournalCheckpointBytes < 1024 {
 		bad("journal_checkpoint_bytes", "must be >= 1024")
+	}
+	if c.LotteryMaxEntries < 1 || c.LotteryMaxEntries > MaxLotteryEntries {
+		bad("lottery_max_entries", fmt.Sprintf("must be 1-%d", MaxLotteryEntries))
 	}
 	if c.Payment.Provider != "test" {
 		bad("payment.provider", `must be "test"`)

@@ -27,6 +27,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{func(c *Config) { c.SyncInterval = time.Minute }, "checkout.sync_interval:"},
 		{func(c *Config) { c.RateLimitPerDevice = -1 }, "checkout.rate_limit_per_device:"},
 		{func(c *Config) { c.RateLimitPerIP = 50; c.RateLimitIPBurst = 0 }, "checkout.rate_limit_ip_burst:"},
+		{func(c *Config) { c.LotteryMaxEntries = 0 }, "checkout.lottery_max_entries:"},
 	}
 	for _, tc := range cases {
 		c := Defaults()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,8 @@ type ControlParams struct {
 	OnDropState func(drop, state string)
 	// RSVP signs the RSVP tokens the seller issues (nil: none issued).
 	RSVP *RSVPKeys
-	// Now is the clock deadlines are checked against (nil: time.Now).
+	// Now is the clock RSVP deadlines and the opening schedule are checked
+	// against (nil: time.Now; tests).
 	Now func() time.Time
 }
 
@@ -35,6 +37,8 @@ type Control struct {
 
 	onState func(drop, state string)
 	rsvp    *controlRSVP // control_rsvp.go
+	now     func() time.Time
+	lot     *lotteryMetrics
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter
@@ -68,6 +72,15 @@ func NewControl(p ControlParams) (*Control, error) {
 		return nil, err
 	}
 	c.rsvp = rsvp
+	c.now = p.Now
+	if c.now == nil {
+		c.now = time.Now
+	}
+	lot, err := newLotteryMetrics(p.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("checkout control metrics: %w", err)
+	}
+	c.lot = lot
 	return c, nil
 }
 
@@ -84,8 +97,17 @@ func (c *Control) CreateDrop(ctx context.Context, d Drop) (Drop, error) {
 	return d, nil
 }
 
-// Open opens a drop for orders.
-func (c *Control) Open(ctx context.Context, id string) error { return c.setState(ctx, id, StateOpen) }
+// Open opens a drop for orders; a lottery drop starts its window instead
+// (the draw opens it).
+func (c *Control) Open(ctx context.Context, id string) error {
+	if ValidID(id) {
+		if d, err := c.store.Drop(ctx, id); err == nil && d.Lottery != nil && d.State == StateCreated {
+			_, err := c.startLottery(ctx, id)
+			return err
+		}
+	}
+	return c.setState(ctx, id, StateOpen)
+}
 
 // Close closes a drop: edges stop selling within one sync interval and
 // return their leases.
@@ -112,11 +134,21 @@ func (c *Control) Totals(ctx context.Context, id string) (Totals, error) {
 	if !ValidID(id) {
 		return Totals{}, fmt.Errorf("drop id: %w", ErrInvalid)
 	}
-	return c.store.Totals(ctx, id)
+	t, err := c.store.Totals(ctx, id)
+	if err != nil {
+		return Totals{}, err
+	}
+	t.Lottery, err = lotteryOf(ctx, c.store, id)
+	return t, err
 }
 
-// Run reaps expired holds and leases every reap interval until ctx ends.
+// Run reaps expired holds and leases every reap interval, and opens drops
+// on time (control_schedule.go), until ctx ends.
 func (c *Control) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.scheduleLoop(ctx) }()
+	defer wg.Wait()
 	t := time.NewTicker(c.cfg.ReapInterval)
 	defer t.Stop()
 	for {

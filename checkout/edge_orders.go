@@ -146,6 +146,13 @@ func (e *Edge) placeOrder(ctx context.Context, req OrderRequest) (Order, string,
 	}
 	o, path, err := e.accept(ctx, req, id, eo)
 	if err != nil {
+		if o2, err2 := e.lotteryRefusal(ctx, req, id, err); err2 == nil { // edge_lottery.go
+			o, path, err = o2, "lookup", nil
+		} else {
+			err = err2
+		}
+	}
+	if err != nil {
 		e.book.forget(id)
 		eo.err = err
 	} else {
@@ -180,6 +187,12 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 			// No edge can have accepted this request: it is refused as it stands.
 			return Order{}, "", e.errLimit(def, l.Key)
 		}
+	}
+	if ed.lottery() != nil && state != StateOpen { // an entry of the opening lottery (edge_lottery.go)
+		if o, done, err := e.enterLottery(ctx, req, id, lims, eo); done {
+			return o, "lookup", err
+		}
+		state = StateOpen
 	}
 	if o, found, err := e.pastOrder(ctx, id); err != nil {
 		return Order{}, "", err
@@ -507,5 +520,10 @@ func (e *Edge) Totals(ctx context.Context, drop string) (Totals, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	defer cancel()
-	return e.store.Totals(cctx, drop)
+	t, err := e.store.Totals(cctx, drop)
+	if err != nil {
+		return Totals{}, err
+	}
+	t.Lottery, err = lotteryOf(cctx, e.store, drop)
+	return t, err
 }

@@ -45,6 +45,7 @@ type memDrop struct {
 	wanted   map[string]bool // holder|limit field -> wanted from that holder
 	log      []string        // order ids in the order they were recorded
 	rsvp     *memRSVP        // reserved units (memstore_rsvp.go); nil: none
+	lot      *memLottery     // the opening lottery, once started (memstore_lottery.go)
 }
 
 type memSKU struct {
@@ -73,6 +74,7 @@ type memOp struct {
 	Allow  *AllowOp      `json:"a,omitempty"`
 	TTL    time.Duration `json:"ttl,omitempty"`
 	RSVP   *memRSVPOp    `json:"rv,omitempty"`
+	Lot    *memLotOp     `json:"lot,omitempty"`
 }
 
 var _ Store = (*MemStore)(nil)
@@ -120,6 +122,7 @@ type memResult struct {
 	n       int
 	res     ShipResult
 	left    []int
+	lot     memLotAnswer // lottery ops (memstore_lottery.go)
 }
 
 // do applies op under the lock, journals it if it changed anything, and waits

@@ -30,7 +30,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		if cur == to {
 			return memResult{}
 		}
-		if (cur == StateCreated && (to == StateOpen || to == StateClosed)) || (cur == StateOpen && to == StateClosed) {
+		if (cur == StateCreated && (to == StateOpen || to == StateClosed)) || (cur == StateOpen && to == StateClosed) ||
+			(cur == StateDrawing && to == StateClosed) {
 			md.d.State = to
 			return memResult{changed: true}
 		}
@@ -98,6 +99,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		return s.applyAllow(op)
 	case "reserve", "rsvpsale", "rsvpreturn":
 		return s.applyRSVP(op)
+	case "lot_start", "lot_enter", "lot_close", "lot_results", "lot_finish", "award":
+		return s.applyLottery(op)
 	case "release":
 		return s.applyRelease(op)
 	case "confirm":

@@ -123,6 +123,8 @@ func resultLabel(err error) string {
 		return "held"
 	case ClassConflict:
 		return "conflict"
+	case ClassInLine:
+		return "in_line"
 	}
 	return "error"
 }

@@ -117,6 +117,9 @@ func (s *RedisStore) CreateDrop(ctx context.Context, d Drop) error {
 		return fmt.Errorf("encode gate: %w", err)
 	}
 	args = append(args, string(gate))
+	if args, err = appendOpening(args, d); err != nil {
+		return err
+	}
 	res, err := scriptCreate.Run(ctx, s.rdb, ks, args...).Text()
 	if err != nil {
 		return unavailable("create drop", err)
@@ -163,6 +166,9 @@ func (s *RedisStore) Drop(ctx context.Context, id string) (Drop, error) {
 		if err := json.Unmarshal([]byte(g), &d.Gate); err != nil {
 			return Drop{}, fmt.Errorf("decode drop %s gate: %w", id, err)
 		}
+	}
+	if err := decodeOpening(m["opening"], &d); err != nil {
+		return Drop{}, fmt.Errorf("decode drop %s opening: %w", id, err)
 	}
 	return d, nil
 }

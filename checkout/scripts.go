@@ -16,11 +16,13 @@ local function num(v)
 end
 `
 
-// KEYS: meta, sku...; ARGV: stream, skus json, stock..., gate json
+// KEYS: meta, sku...; ARGV: stream, skus json, stock..., gate json, then
+// pairs of further meta field and value (opening: redisstore_lottery.go)
 var scriptCreate = redis.NewScript(luaNow + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
 redis.call('HSET', KEYS[1], 'state', 'created', 'stream', ARGV[1], 'skus', ARGV[2], 'created_ms', string.format('%d', nowms()),
   'gate', ARGV[#KEYS + 2])
+for i = #KEYS + 3, #ARGV - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 for i = 2, #KEYS do
   redis.call('HSET', KEYS[i], 'stock', ARGV[i+1], 'free', ARGV[i+1], 'leased', 0, 'sold', 0,
     'orders', 0, 'revenue', 0, 'paid', 0, 'cancelled', 0)
@@ -34,7 +36,8 @@ local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return 'notfound' end
 local to = ARGV[1]
 if cur == to then return 'ok' end
-if (cur == 'created' and (to == 'open' or to == 'closed')) or (cur == 'open' and to == 'closed') then
+if (cur == 'created' and (to == 'open' or to == 'closed')) or (cur == 'open' and to == 'closed') or
+  (cur == 'drawing' and to == 'closed') then
   redis.call('HSET', KEYS[1], 'state', to)
   return 'ok'
 end

@@ -72,6 +72,9 @@ type Store interface {
 	// ReapLeases returns expired leases of drop to free stock.
 	ReapLeases(ctx context.Context, drop string) (int, error)
 
+	// LotteryStore keeps opening lotteries (lottery.go).
+	LotteryStore
+
 	// Close releases the store.
 	Close() error
 }

@@ -55,6 +55,10 @@ type Drop struct {
 	State  string `json:"state,omitempty"`
 	SKUs   []SKU  `json:"skus"`
 	Gate   Gate   `json:"gate,omitzero"`
+	// OpensAt, when set, is when the control side opens the drop by itself
+	// (RFC 3339); with Lottery the opening is a draw (lottery.go).
+	OpensAt time.Time `json:"opens_at,omitzero"`
+	Lottery *Lottery  `json:"lottery,omitempty"`
 }
 
 // Gate is what a drop asks of a buyer before an order, to keep scripts out
@@ -93,6 +97,9 @@ func (d *Drop) Validate() error {
 	}
 	if d.Gate.WatchSeconds < 0 || d.Gate.WatchSeconds > MaxWatchSeconds {
 		return fmt.Errorf("%w: gate.watch_seconds must be 0-%d (0 = off)", ErrInvalid, MaxWatchSeconds)
+	}
+	if err := d.validateOpening(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, k := range d.SKUs {
@@ -385,4 +392,7 @@ type Totals struct {
 	Stream string      `json:"stream"`
 	State  string      `json:"state"`
 	SKUs   []SKUTotals `json:"skus"`
+	// Lottery is the drop's opening lottery once it started (the seed only
+	// after the draw).
+	Lottery *LotteryInfo `json:"lottery,omitempty"`
 }

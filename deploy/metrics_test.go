@@ -122,6 +122,9 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_journal_checkpoints_total":  "counter",
 	"livedrop_checkout_journal_checkpoint_seconds": "histogram",
 	"livedrop_checkout_journal_replayed_records":   "gauge",
+	// opening lotteries
+	"livedrop_checkout_lottery_entries_total":         "counter",
+	"livedrop_checkout_lottery_draw_duration_seconds": "histogram",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

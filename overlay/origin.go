@@ -431,7 +431,7 @@ func (h *OriginHub) setDropState(drop, state string) {
 			b.touch()
 		}
 	}
-	if state != checkout.StateOpen && state != checkout.StateClosed {
+	if state != checkout.StateOpen && state != checkout.StateClosed && state != checkout.StateDrawing {
 		return
 	}
 	h.publish(b, TypeDrop, encodeDrop(drop, state), start)

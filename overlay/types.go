@@ -173,7 +173,7 @@ func validCurrency(s string) bool {
 
 func validDropState(s string) bool {
 	switch s {
-	case "", checkout.StateCreated, checkout.StateOpen, checkout.StateClosed:
+	case "", checkout.StateCreated, checkout.StateOpen, checkout.StateClosed, checkout.StateDrawing:
 		return true
 	}
 	return false

@@ -242,8 +242,8 @@ func DecodeMessage(data []byte) (Message, error) {
 			return Message{}, fmt.Errorf("%w: stock needs drop, sku and left in 0-%d", ErrInvalid, checkout.MaxStock)
 		}
 	case TypeDrop:
-		if !checkout.ValidID(m.Drop) || (m.State != checkout.StateOpen && m.State != checkout.StateClosed) {
-			return Message{}, fmt.Errorf("%w: drop needs a drop id and state open or closed", ErrInvalid)
+		if !checkout.ValidID(m.Drop) || (m.State != checkout.StateOpen && m.State != checkout.StateClosed && m.State != checkout.StateDrawing) {
+			return Message{}, fmt.Errorf("%w: drop needs a drop id and state open, drawing or closed", ErrInvalid)
 		}
 	default:
 		return Message{}, fmt.Errorf("%w: unknown type %q", ErrInvalid, m.Type)

@@ -74,12 +74,13 @@ func (a *EdgeAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/drops/{drop}", a.totals)
 }
 
-// RegisterOrders adds POST /v1/drops/{drop}/orders, GET /v1/orders/{id}
-// and GET /v1/me/orders.
+// RegisterOrders adds POST /v1/drops/{drop}/orders, GET /v1/orders/{id},
+// GET /v1/me/orders and GET /v1/drops/{drop}/entries/{id}.
 func (a *EdgeAPI) RegisterOrders(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/drops/{drop}/orders", a.placeOrder)
 	mux.HandleFunc("GET /v1/orders/{id}", a.order)
 	mux.HandleFunc("GET /v1/me/orders", a.myOrders)
+	mux.HandleFunc("GET /v1/drops/{drop}/entries/{id}", a.entry)
 }
 
 // session verifies the request's buyer session, or answers 401.
@@ -123,7 +124,9 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 		RSVP:           b.RSVP,
 	})
 	if err != nil {
-		a.writeOrderError(w, err)
+		if !a.writeEntry(w, err) { // an opening lottery's entry (lottery.go)
+			a.writeOrderError(w, err)
+		}
 		return
 	}
 	tok := a.tokens.Sign(o.ID)

@@ -20,6 +20,9 @@
   const ORDER_BACKOFF_MS = 400; // 400, 800, 1600 ms
   const ORDER_TIMEOUT_MS = 8000;
   const ORDER_HELD_RETRIES = 30; // "held, try again" answers followed (about 3 s)
+  const ENTRY_POLL_MIN_MS = 250; // an opening-lottery entry is polled from this wait,
+  const ENTRY_POLL_MAX_MS = 4000; // doubling up to this one,
+  const ENTRY_POLLS = 60; // this many times (a few minutes)
 
   const root = document.querySelector('[data-stream]');
   const video = document.querySelector('[data-testid="video"]');
@@ -414,7 +417,8 @@
     const left = stock.get(key(card.dataset.drop, card.dataset.sku));
     // Unknown counts as open: the edge answers 403 if it is not.
     const ds = dropState.get(card.dataset.drop);
-    const open = ds === undefined || ds === 'open';
+    // 'drawing': an opening lottery's window, where a tap is an entry.
+    const open = ds === undefined || ds === 'open' || ds === 'drawing';
     const soldOut = left === 0 || card.dataset.soldOut === 'true';
     const stockEl = card.querySelector('.stock');
     setText(stockEl, left === undefined ? '' : left === 0 ? 'Sold out' : left + ' left');
@@ -773,7 +777,12 @@
         }
         continue;
       }
-      if (res.status === 201 || res.status === 200) {
+      if (res.status === 202 && data && data.in_line) {
+        // An opening lottery: the order is an entry; the draw decides.
+        setOrderStatus(card, "You're in line: the draw decides in a moment", 'pending');
+        card.dataset.entry = String(data.entry || '');
+        ({ text, state } = await awaitEntry(card, sess, String(data.location || '')));
+      } else if (res.status === 201 || res.status === 200) {
         const id = data && data.id ? String(data.id) : '';
         text = 'Order confirmed' + (id ? ' · #' + id.replace(/^ord[-_]?/i, '').slice(-6).toUpperCase() : '');
         state = 'ok';
@@ -783,6 +792,9 @@
         // Used, expired or not valid: say so; the next tap buys without it.
         text = String(data.error || 'This RSVP cannot be used').slice(0, 120);
         rsvpToken = '';
+      } else if (res.status === 409 && data && data.waitlist_place) {
+        text = 'Sold out · you are #' + Number(data.waitlist_place) + ' on the waitlist';
+        card.dataset.soldOut = 'true';
       } else if (res.status === 401) {
         // The session expired or this edge does not know its key: sign in again.
         forgetSession();
@@ -816,6 +828,39 @@
     card.dataset.busy = 'false';
     setOrderStatus(card, text, state);
     updateCard(card);
+  }
+
+  // awaitEntry polls an opening-lottery entry (its location) with backoff
+  // until the draw has a result, and says what to show.
+  async function awaitEntry(card, sess, loc) {
+    if (!loc) return { text: "You're in line", state: 'pending' };
+    const url = new URL(loc, location.href).href;
+    let wait = ENTRY_POLL_MIN_MS;
+    for (let i = 0; i < ENTRY_POLLS; i++) {
+      await sleep(wait * (0.8 + 0.4 * Math.random()));
+      wait = Math.min(wait * 2, ENTRY_POLL_MAX_MS);
+      let data = null;
+      try {
+        const res = await fetch(url, { headers: { 'Authorization': 'Bearer ' + sess.session, 'Accept': 'application/json' }, cache: 'no-store' });
+        if (res.status !== 200) continue;
+        data = await res.json();
+      } catch (_) {
+        continue; // try again after the next wait
+      }
+      card.dataset.entryResult = String(data.result || '');
+      if (data.result === 'won') {
+        const id = data.order && data.order.id ? String(data.order.id) : '';
+        card.dataset.orderId = id;
+        return { text: 'You won! Order confirmed' + (id ? ' · #' + id.slice(-6).toUpperCase() : ''), state: 'ok' };
+      }
+      if (data.result === 'lost') {
+        card.dataset.soldOut = 'true';
+        return { text: 'Sold out · you are #' + Number(data.waitlist_place) + ' on the waitlist', state: 'error' };
+      }
+      if (data.result === 'limit') return { text: 'Limit reached', state: 'error' };
+      setOrderStatus(card, "You're in line: the draw decides in a moment", 'pending');
+    }
+    return { text: "You're in line: check back in a moment", state: 'pending' };
   }
 
   // ---- for tests and other scripts -----------------------------------------------
