@@ -25,24 +25,42 @@ func (c *Control) scheduleLoop(ctx context.Context) {
 	t := time.NewTicker(min(c.cfg.ReapInterval, scheduleTick))
 	defer t.Stop()
 	known := map[string]*scheduled{}
+	// While the store does not answer, the loop backs off (doubling up to
+	// scheduleMaxBackoff): a tick every 100 ms at a Redis that is down
+	// would fill the client's pool with failed dials, and go-redis then
+	// fails every call for up to a second after Redis is back.
+	skip, backoff := 0, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		c.scheduleOnce(ctx, known)
+		if skip > 0 {
+			skip--
+			continue
+		}
+		if c.scheduleOnce(ctx, known) {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(1, 2*backoff), int(scheduleMaxBackoff/scheduleTick))
+		skip = backoff
 	}
 }
 
-// scheduleOnce looks at every drop not yet done with.
-func (c *Control) scheduleOnce(ctx context.Context, known map[string]*scheduled) {
+// scheduleMaxBackoff bounds the schedule's wait while the store is down.
+const scheduleMaxBackoff = 2 * time.Second
+
+// scheduleOnce looks at every drop not yet done with; false when the store
+// did not answer.
+func (c *Control) scheduleOnce(ctx context.Context, known map[string]*scheduled) bool {
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
 	ids, err := c.store.ListDrops(cctx)
 	cancel()
 	if err != nil {
 		c.logger.Debug("schedule: list drops", "err", err)
-		return
+		return false
 	}
 	for _, id := range ids {
 		sc, ok := known[id]
@@ -66,6 +84,7 @@ func (c *Control) scheduleOnce(ctx context.Context, known map[string]*scheduled)
 		}
 		sc.done = done
 	}
+	return true
 }
 
 // due does what a drop whose opens_at passed needs now, and says whether

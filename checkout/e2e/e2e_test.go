@@ -350,6 +350,11 @@ func TestRedisRestartEdgesKeepSelling(t *testing.T) {
 		t.Fatalf("while Redis was down, statuses %v: want only 201 (from leases) and 503", during)
 	}
 	c.srv.Restart()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("redis log: %s", c.srv.LogTail())
+		}
+	})
 	eventually(t, 15*time.Second, "edges to ship what they sold", func() bool { return c.totals(t, "outage").Sold == len(accepted) })
 	for i := 0; ; i++ {
 		edge := []string{e1.URL, e2.URL}[i%2]

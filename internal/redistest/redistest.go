@@ -234,3 +234,6 @@ func tail(path string) string {
 	}
 	return string(b)
 }
+
+// LogTail is the end of the server's log, for a failing test to show.
+func (s *Server) LogTail() string { return tail(filepath.Join(s.dir, "redis.log")) }
