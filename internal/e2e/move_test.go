@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/internal/buyer/buyertest"
 	"github.com/livedrop/livedrop/internal/chrometest"
 	"github.com/livedrop/livedrop/internal/redistest"
@@ -22,7 +26,10 @@ import (
 // video decoding on a session at B), A exits 0 once the viewer has left,
 // and the page's Buy then orders through B. The drop asks 8 s of watch
 // time, watched at A: the page carries its proof over, so the buyer can buy
-// at once at B, whose session is younger than that.
+// at once at B, whose session is younger than that. Buyers keep buying
+// another drop through A while it drains (moving to B when A stops
+// answering, with the same key): every order answered 201 is in the
+// store, none twice, and A's lease went back.
 func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 	rdb := redistest.Start(t, redistest.Options{})
 	const token = "move-test-token-0123456"
@@ -47,6 +54,8 @@ func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 
 	call(t, "POST", origin.url+"/v1/drops", token, `{"id":"mv","stream":"cam","gate":{"watch_seconds":8},"skus":[{"sku":"tee","name":"Tee","price_cents":900,"currency":"EUR","stock":5}]}`, 201)
 	call(t, "POST", origin.url+"/v1/drops/mv/open", token, "", 200)
+	call(t, "POST", origin.url+"/v1/drops", token, `{"id":"rush","stream":"cam","skus":[{"sku":"cap","name":"Cap","price_cents":500,"currency":"EUR","stock":1000}]}`, 201)
+	call(t, "POST", origin.url+"/v1/drops/rush/open", token, "", 200)
 	call(t, "POST", origin.url+"/v1/streams/cam/overlays", token, `{"type":"product","drop":"mv","sku":"tee"}`, 201)
 
 	b := chrometest.Start(t)
@@ -76,6 +85,56 @@ func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 	if err := page.Eval(ctx, `window.livedrop.session()`, &before); err != nil || !strings.HasPrefix(before, edgeA.url+"/whep/cam/") {
 		t.Fatalf("session before the drain %q (%v), want one at %s", before, err, edgeA.url)
 	}
+
+	// Buyers of the other drop, at A first; one that gets no answer or a
+	// 503 asks B with the same key, as a client does.
+	var (
+		bmu    sync.Mutex
+		acked  = map[string]string{} // key -> order id
+		bstop  = make(chan struct{})
+		bdone  = make(chan struct{})
+		client = &http.Client{Timeout: 5 * time.Second}
+	)
+	go func() {
+		defer close(bdone)
+		for i := 0; ; i++ {
+			select {
+			case <-bstop:
+				return
+			default:
+			}
+			key, who := fmt.Sprintf("rush-%d", i), fmt.Sprintf("rusher-%d", i)
+			for try, at := 0, edgeA.url; try < 20; try++ {
+				req, _ := http.NewRequest("POST", at+"/v1/drops/rush/orders", strings.NewReader(`{"sku":"cap","qty":1}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Idempotency-Key", key)
+				req.Header.Set("Authorization", signedIn(t).Bearer(who))
+				if try > 0 {
+					req.Header.Set("Idempotency-Retry", "1")
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					at = edgeB.url
+					continue
+				}
+				var o struct {
+					ID string `json:"id"`
+				}
+				_ = json.NewDecoder(resp.Body).Decode(&o)
+				resp.Body.Close()
+				if resp.StatusCode == 201 || resp.StatusCode == 200 {
+					bmu.Lock()
+					acked[key] = o.ID
+					bmu.Unlock()
+					break
+				}
+				at = edgeB.url // 503 (draining, held) or anything else: the other edge
+			}
+		}
+	}()
+	waitFor(t, 15*time.Second, "buyers buying at edge A", func() bool {
+		return metricSum(t, edgeA.url, "livedrop_checkout_orders_total", `result="accepted"`) >= 5
+	})
 
 	// SIGTERM edge A; its drain waits for the viewer to move.
 	exited := make(chan error, 1)
@@ -134,7 +193,40 @@ func TestDrainedEdgeMovesItsViewers(t *testing.T) {
 		_ = json.Unmarshal([]byte(call(t, "GET", origin.url+"/v1/drops/mv", token, "", 200)), &totals)
 		return len(totals.SKUs) == 1 && totals.SKUs[0].Sold == 1
 	})
-	if got := metricSum(t, edgeB.url, "livedrop_checkout_orders_total", `result="accepted"`); got != 1 {
-		t.Errorf("edge B accepted %v orders, want the page's 1", got)
+	close(bstop)
+	<-bdone
+	bmu.Lock()
+	defer bmu.Unlock()
+	ids := map[string]bool{}
+	for _, id := range acked {
+		if ids[id] {
+			t.Fatalf("two keys were answered with order %s", id)
+		}
+		ids[id] = true
 	}
+	st, err := checkout.OpenRedisStore(context.Background(), rdb.URL(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for key, id := range acked {
+		o, err := st.Order(context.Background(), id)
+		if err != nil || o.Status == checkout.StatusCancelled {
+			t.Fatalf("order %s answered 201 (key %s) is not live in the store: %+v %v", id, key, o, err)
+		}
+	}
+	var rush struct {
+		SKUs []struct {
+			Sold int `json:"sold"`
+		} `json:"skus"`
+	}
+	waitFor(t, 15*time.Second, "the buyers' orders in the totals", func() bool {
+		_ = json.Unmarshal([]byte(call(t, "GET", origin.url+"/v1/drops/rush", token, "", 200)), &rush)
+		return len(rush.SKUs) == 1 && rush.SKUs[0].Sold == len(acked)
+	})
+	view, err := st.View(context.Background(), "rush", "edge-a", []string{"cap"})
+	if err != nil || view.SKUs["cap"].MyLease != 0 {
+		t.Fatalf("edge A's lease after its drain: %+v %v", view, err)
+	}
+	t.Logf("%d orders answered 201 across the drain, %v of them at B", len(acked), metricSum(t, edgeB.url, "livedrop_checkout_orders_total", `result="accepted"`))
 }
