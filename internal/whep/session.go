@@ -247,9 +247,12 @@ func (ss *session) close(why string) {
 		delete(s.sessions, ss.id)
 		halfOpen := ss.halfOpen
 		ss.ended = true
-		s.noteLeft()
 		s.mu.Unlock()
 		close(ss.done)
+		// After done is closed: Move, woken, sees this session gone.
+		s.mu.Lock()
+		s.noteLeft()
+		s.mu.Unlock()
 		if halfOpen != nil {
 			halfOpen.Stop()
 		}
