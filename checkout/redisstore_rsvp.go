@@ -42,25 +42,7 @@ return {'ok', free - n}
 // KEYS and ARGV (see scriptShip), then KEYS rsvp, rsvpused and ARGV batch,
 // token id. The order id is looked up first (a retry gets its order), then
 // the drop's state and the limits as for a direct sale, then the token.
-var scriptRSVPSale = redis.NewScript(luaNow + luaRecord + luaExisting + `
-if redis.call('HGET', KEYS[7], 'state') ~= 'open' then return {'notopen', ''} end
-local qty = tonumber(ARGV[4])
-local lims = limits()
-local over = overLimit(lims, qty)
-if over then return {'limit', over} end
-local now = nowms()
-local held = nil
-for _, l in ipairs(lims) do
-  local v = redis.call('HGET', KEYS[9], l[1])
-  if v then
-    local h, x = string.match(v, '^(%S+) (%d+)$')
-    if h ~= ARGV[7] and tonumber(x) > now then
-      redis.call('ZADD', KEYS[10], 0, h .. '|' .. l[1])
-      held = held or l[1]
-    end
-  end
-end
-if held then return {'limitheld', held} end
+var scriptRSVPSale = redis.NewScript(luaNow + luaRecord + luaExisting + luaAdmitDirect + `
 local n = tonumber(ARGV[8])
 local batch, tok = ARGV[9 + 2 * n], ARGV[10 + 2 * n]
 if redis.call('HEXISTS', KEYS[12], tok) == 1 then return {'rsvpused', ''} end

@@ -198,10 +198,11 @@ end
 return sell(o, qty, lims)
 `)
 
-// Direct sells from free stock; 'held' when none is free but edges hold
-// leases. A subject whose allowance another edge holds (unexpired) gets
-// 'limitheld' and the allowance is marked wanted from that edge.
-var scriptDirect = redis.NewScript(luaNow + luaRecord + luaExisting + `
+// luaAdmitDirect admits a sale straight from the store (scriptDirect,
+// scriptRSVPSale): the drop must be open, the order within its limits, and
+// no other edge may hold an unexpired allowance of its subjects (that one
+// is marked wanted). It defines qty, lims and now for the rest.
+const luaAdmitDirect = `
 if redis.call('HGET', KEYS[7], 'state') ~= 'open' then return {'notopen', ''} end
 local qty = tonumber(ARGV[4])
 local lims = limits()
@@ -220,6 +221,12 @@ for _, l in ipairs(lims) do
   end
 end
 if held then return {'limitheld', held} end
+`
+
+// Direct sells from free stock; 'held' when none is free but edges hold
+// leases. A subject whose allowance another edge holds (unexpired) gets
+// 'limitheld' and the allowance is marked wanted from that edge.
+var scriptDirect = redis.NewScript(luaNow + luaRecord + luaExisting + luaAdmitDirect + `
 local free = num(redis.call('HGET', KEYS[1], 'free'))
 if free < qty then
   if num(redis.call('HGET', KEYS[1], 'leased')) > 0 then return {'held', ''} end
