@@ -74,7 +74,7 @@ func (c *Control) scheduleOnce(ctx context.Context, known map[string]*scheduled)
 			sc = &scheduled{d: d, done: d.OpensAt.IsZero()}
 			known[id] = sc
 		}
-		if sc.done || c.now().Before(sc.d.OpensAt) {
+		if sc.done || c.now().Before(sc.d.openTime()) { // members.go: early for members
 			continue
 		}
 		done, err := c.due(ctx, sc.d)

@@ -37,6 +37,9 @@ type EdgeParams struct {
 	RateClock func() time.Time
 	// RSVP verifies RSVP tokens (edge_rsvp.go); nil: orders with one are refused.
 	RSVP *RSVPKeys
+	// Now is the clock member early access is checked against (nil:
+	// time.Now; tests).
+	Now func() time.Time
 }
 
 // Edge takes viewers' orders: it sells from leased units in memory, journals
@@ -83,6 +86,9 @@ type Edge struct {
 	reprepare map[string]int
 
 	listedAt time.Time // owned by the sync loop
+
+	now          func() time.Time       // member early access (members.go)
+	memberOrders *prometheus.CounterVec // members.go
 }
 
 // edgeDrop is what the edge knows of one drop; mu guards its fields and the
@@ -150,6 +156,13 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 	if p.RateClock == nil {
 		p.RateClock = time.Now
 	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	memberOrders, err := newMemberOrders(p.Registerer, p.EdgeID)
+	if err != nil {
+		return nil, fmt.Errorf("checkout metrics: %w", err)
+	}
 	jm, err := newJournalMetrics(p.Registerer, p.EdgeID)
 	if err != nil {
 		return nil, fmt.Errorf("checkout metrics: %w", err)
@@ -164,7 +177,7 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 	}
 	return &Edge{
 		cfg: p.Config, logger: p.Logger.With("component", "checkout-edge", "edge", p.EdgeID),
-		store: p.Store, pay: pay, m: m, jm: jm, id: p.EdgeID, region: p.Region,
+		store: p.Store, pay: pay, m: m, jm: jm, id: p.EdgeID, region: p.Region, now: p.Now, memberOrders: memberOrders,
 		journal: filepath.Join(p.DataDir, "checkout", "edge-"+p.EdgeID+".journal"),
 		ready:   make(chan struct{}),
 		drops:   map[string]*edgeDrop{},

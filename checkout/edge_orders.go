@@ -106,6 +106,9 @@ func (e *Edge) PlaceOrder(ctx context.Context, req OrderRequest) (Order, error) 
 	took := time.Since(start).Seconds()
 	res := resultLabel(err)
 	e.m.orders.WithLabelValues(res).Inc()
+	if req.Member || errors.Is(err, ErrMembersOnly) {
+		e.memberOrders.WithLabelValues(memberResult(err)).Inc()
+	}
 	e.m.answerLatency.WithLabelValues(res).Observe(took)
 	if err == nil && path != "" {
 		e.m.acceptLatency.WithLabelValues(path).Observe(took)
@@ -181,6 +184,10 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		return Order{}, "", fmt.Errorf("sku %s of drop %s: %w", req.SKU, req.Drop, ErrNotFound)
 	}
 	def := sk.definition()
+	price, err := memberTerms(ed.membersUntil(), def, req.Member, e.now()) // members.go
+	if err != nil {
+		return Order{}, "", err
+	}
 	lims := limitsOf(def, req.Buyer, req.Device, req.IP)
 	for _, l := range lims {
 		if req.Qty > l.Max {
@@ -211,7 +218,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 	}
 	o := Order{
 		ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer,
-		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(req.Qty),
+		PriceCents: price, Currency: def.Currency, TotalCents: price * int64(req.Qty),
 		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
 	}
 	if req.RSVP != "" {

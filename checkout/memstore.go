@@ -202,7 +202,7 @@ func (s *MemStore) Totals(_ context.Context, id string) (Totals, error) {
 	if !ok {
 		return Totals{}, fmt.Errorf("drop %s: %w", id, ErrNotFound)
 	}
-	t := Totals{Drop: id, Stream: md.d.Stream, State: md.d.State}
+	t := Totals{Drop: id, Stream: md.d.Stream, State: md.d.State, MembersUntil: md.d.MembersUntil()}
 	for _, k := range md.d.SKUs {
 		sk := md.skus[k.SKU]
 		t.SKUs = append(t.SKUs, SKUTotals{SKU: k.SKU, Currency: k.Currency, Stock: sk.stock, Free: sk.free,

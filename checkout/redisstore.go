@@ -188,7 +188,7 @@ func (s *RedisStore) Totals(ctx context.Context, id string) (Totals, error) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Totals{}, unavailable("read totals", err)
 	}
-	t := Totals{Drop: id, Stream: d.Stream, State: d.State}
+	t := Totals{Drop: id, Stream: d.Stream, State: d.State, MembersUntil: d.MembersUntil()}
 	for i, sku := range d.SKUs {
 		m := cmds[i].Val()
 		t.SKUs = append(t.SKUs, SKUTotals{

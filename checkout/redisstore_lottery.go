@@ -26,6 +26,7 @@ func (k keys) results() string { return k.tag + ":results" }
 type opening struct {
 	OpensAt time.Time `json:"opens_at,omitzero"`
 	Lottery *Lottery  `json:"lottery,omitempty"`
+	Members *Members  `json:"members,omitempty"`
 }
 
 // appendOpening adds the meta field of d's opening to CreateDrop's args.
@@ -33,7 +34,7 @@ func appendOpening(args []any, d Drop) ([]any, error) {
 	if d.OpensAt.IsZero() && d.Lottery == nil {
 		return args, nil
 	}
-	b, err := json.Marshal(opening{OpensAt: d.OpensAt, Lottery: d.Lottery})
+	b, err := json.Marshal(opening{OpensAt: d.OpensAt, Lottery: d.Lottery, Members: d.Members})
 	if err != nil {
 		return nil, fmt.Errorf("encode opening: %w", err)
 	}
@@ -48,7 +49,7 @@ func decodeOpening(v string, d *Drop) error {
 	if err := json.Unmarshal([]byte(v), &o); err != nil {
 		return err
 	}
-	d.OpensAt, d.Lottery = o.OpensAt, o.Lottery
+	d.OpensAt, d.Lottery, d.Members = o.OpensAt, o.Lottery, o.Members
 	return nil
 }
 

@@ -46,6 +46,9 @@ type SKU struct {
 	// venue's Wi-Fi is one address: per-IP caps may be large.
 	MaxPerDevice int `json:"max_per_device,omitempty"`
 	MaxPerIP     int `json:"max_per_ip,omitempty"`
+	// MemberPriceCents, when set, is what a member pays per unit
+	// (members.go); more than 0 and less than PriceCents.
+	MemberPriceCents int64 `json:"member_price_cents,omitempty"`
 }
 
 // Drop is a sale of a fixed stock of SKUs bound to a stream.
@@ -59,6 +62,8 @@ type Drop struct {
 	// (RFC 3339); with Lottery the opening is a draw (lottery.go).
 	OpensAt time.Time `json:"opens_at,omitzero"`
 	Lottery *Lottery  `json:"lottery,omitempty"`
+	// Members, when set, opens the drop to members early (members.go).
+	Members *Members `json:"members,omitempty"`
 }
 
 // Gate is what a drop asks of a buyer before an order, to keep scripts out
@@ -99,6 +104,9 @@ func (d *Drop) Validate() error {
 		return fmt.Errorf("%w: gate.watch_seconds must be 0-%d (0 = off)", ErrInvalid, MaxWatchSeconds)
 	}
 	if err := d.validateOpening(); err != nil {
+		return err
+	}
+	if err := d.validateMembers(); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
@@ -167,6 +175,9 @@ type OrderRequest struct {
 	// RSVP is an RSVP token (rsvp_token.go): the order is sold from the
 	// units reserved for it, once.
 	RSVP string
+	// Member is the buyer's member flag, from the verified session, never
+	// from a request body (members.go).
+	Member bool
 	// Retry is the client saying an earlier attempt with this key may have
 	// been accepted (its answer was lost): the edge reads the store first.
 	Retry bool
@@ -395,4 +406,7 @@ type Totals struct {
 	// Lottery is the drop's opening lottery once it started (the seed only
 	// after the draw).
 	Lottery *LotteryInfo `json:"lottery,omitempty"`
+	// MembersUntil is when a drop with member early access opens for
+	// everyone (members.go).
+	MembersUntil time.Time `json:"members_until,omitzero"`
 }

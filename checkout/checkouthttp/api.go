@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/internal/buyer"
@@ -119,6 +120,7 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 	o, err := a.edge.PlaceOrder(r.Context(), checkout.OrderRequest{
 		Drop: r.PathValue("drop"), SKU: b.SKU, Qty: b.Qty,
 		Buyer: sess.Buyer, Device: sess.Device, IP: guard.HostKey(r.RemoteAddr),
+		Member:         sess.Member, // the signed session's claim, never the body's
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		Retry:          isRetry(r.Header.Get(RetryHeader)),
 		RSVP:           b.RSVP,
@@ -148,6 +150,8 @@ type OrderError struct {
 	Error        string `json:"error"`
 	Code         string `json:"code"`
 	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
+	// OpensAt, with code members_only, is when the drop opens for everyone.
+	OpensAt time.Time `json:"opens_at,omitzero"`
 }
 
 // writeOrderError answers a refused order. Definitive refusals (sold_out,
@@ -160,6 +164,9 @@ func (a *EdgeAPI) writeOrderError(w http.ResponseWriter, err error) {
 		return
 	}
 	body := OrderError{Error: err.Error(), Code: checkoutCode(err)}
+	if mo, ok := errors.AsType[*checkout.MembersOnlyError](err); ok {
+		body.Code, body.OpensAt = "members_only", mo.OpensAt.UTC()
+	}
 	switch checkout.ClassOf(err) {
 	case checkout.ClassHeld:
 		hint := a.edge.RetryHint()
