@@ -276,6 +276,9 @@ func (h *EdgeHub) regional(o Overlay) Overlay {
 	if cur := h.cfg.Currency; cur != "" && o.Currency != cur {
 		if rate, ok := h.cfg.Rates[o.Currency]; ok {
 			o.PriceCents = int64(min(money.Convert(o.PriceCents, o.Currency, cur, rate), float64(checkout.MaxPriceCent)))
+			if o.MemberPriceCents != 0 {
+				o.MemberPriceCents = int64(min(money.Convert(o.MemberPriceCents, o.Currency, cur, rate), float64(checkout.MaxPriceCent)))
+			}
 			o.Currency = cur
 		}
 	}

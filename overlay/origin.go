@@ -151,7 +151,10 @@ func (h *OriginHub) Show(ctx context.Context, stream string, req Request) (Overl
 			return Overlay{}, fmt.Errorf("%w: sku %q is not in drop %q", ErrNotFound, req.SKU, d.ID)
 		}
 		o = Overlay{Kind: KindProduct, Drop: d.ID, SKU: k.SKU, Name: k.Name, PriceCents: k.PriceCents,
-			Currency: k.Currency, StockLeft: h.stockLeft(ctx, d.ID, k), DropState: d.State}
+			Currency: k.Currency, StockLeft: h.stockLeft(ctx, d.ID, k), DropState: d.State, MemberPriceCents: k.MemberPriceCents}
+		if until := d.MembersUntil(); !until.IsZero() {
+			o.MembersUntilMS = until.UnixMilli()
+		}
 	case KindCountdown:
 		o = Overlay{Kind: KindCountdown, Drop: req.Drop, Label: req.Label,
 			EndsAtMS: h.now().Add(time.Duration(req.Seconds) * time.Second).UnixMilli()}

@@ -60,6 +60,11 @@ type Overlay struct {
 	Currency   string `json:"currency,omitempty"`
 	StockLeft  int    `json:"stock_left,omitempty"`
 	DropState  string `json:"drop_state,omitempty"`
+	// MemberPriceCents is what a member pays (0: no member price), and
+	// MembersUntilMS when a drop open to members early opens for everyone
+	// (Unix ms; 0: no early access): checkout/members.go.
+	MemberPriceCents int64 `json:"member_price_cents,omitempty"`
+	MembersUntilMS   int64 `json:"members_until_ms,omitempty"`
 	// Countdown.
 	Label    string `json:"label,omitempty"`
 	EndsAtMS int64  `json:"ends_at_ms,omitempty"`
@@ -85,6 +90,10 @@ func (o *Overlay) Validate() error {
 			return fmt.Errorf("%w: overlay %s: bad name", ErrInvalid, o.ID)
 		case o.PriceCents < 0 || o.PriceCents > checkout.MaxPriceCent:
 			return fmt.Errorf("%w: overlay %s: price_cents out of range", ErrInvalid, o.ID)
+		case o.MemberPriceCents < 0 || o.MemberPriceCents > checkout.MaxPriceCent:
+			return fmt.Errorf("%w: overlay %s: member_price_cents out of range", ErrInvalid, o.ID)
+		case o.MembersUntilMS < 0:
+			return fmt.Errorf("%w: overlay %s: members_until_ms must be >= 0", ErrInvalid, o.ID)
 		case !validCurrency(o.Currency):
 			return fmt.Errorf("%w: overlay %s: currency must be 3 upper-case letters", ErrInvalid, o.ID)
 		case o.StockLeft < 0 || o.StockLeft > checkout.MaxStock:
@@ -100,7 +109,7 @@ func (o *Overlay) Validate() error {
 			return fmt.Errorf("%w: overlay %s: bad label", ErrInvalid, o.ID)
 		case o.EndsAtMS <= 0:
 			return fmt.Errorf("%w: overlay %s: ends_at_ms must be > 0", ErrInvalid, o.ID)
-		case o.SKU != "" || o.Name != "" || o.PriceCents != 0 || o.Currency != "" || o.StockLeft != 0 || o.DropState != "":
+		case o.SKU != "" || o.Name != "" || o.PriceCents != 0 || o.Currency != "" || o.StockLeft != 0 || o.DropState != "" || o.MemberPriceCents != 0 || o.MembersUntilMS != 0:
 			return fmt.Errorf("%w: overlay %s: product fields on a countdown", ErrInvalid, o.ID)
 		}
 	default:

@@ -54,6 +54,14 @@ func appendOverlay(b []byte, o *Overlay) []byte {
 			b = append(b, `,"drop_state":`...)
 			b = appendString(b, o.DropState)
 		}
+		if o.MemberPriceCents != 0 {
+			b = append(b, `,"member_price_cents":`...)
+			b = strconv.AppendInt(b, o.MemberPriceCents, 10)
+		}
+		if o.MembersUntilMS != 0 {
+			b = append(b, `,"members_until_ms":`...)
+			b = strconv.AppendInt(b, o.MembersUntilMS, 10)
+		}
 		return append(b, '}')
 	}
 	if o.Drop != "" {

@@ -284,6 +284,7 @@ func TestViewerSpeaksEvents(t *testing.T) {
 		"'Order confirmed'", "'Sold out'", "'Drop not open'", "'Limit reached'",
 		"'Too many taps, try again'", "'Could not place order, try again'",
 		"lastFrameRtpTimestamp", "overlays:",
+		"ov.member_price_cents", "ov.members_until_ms", "'Members only until '", "'Member price '", "data.code === 'members_only'",
 	} {
 		if !strings.Contains(js, want) {
 			t.Errorf("watch.js lacks %s", want)

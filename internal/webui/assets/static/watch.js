@@ -402,8 +402,28 @@
     const name = String(ov.name || ov.sku);
     card.setAttribute('aria-label', name);
     setText(card.querySelector('.card-name'), name);
-    setText(card.querySelector('.price'), LivedropPlayer.formatMoney(ov.price_cents, ov.currency));
+    // Member early access (checkout/members.go): the member price, and
+    // until when a drop is open to members only.
+    card.dataset.price = LivedropPlayer.formatMoney(ov.price_cents, ov.currency);
+    card.dataset.currency = String(ov.currency);
+    card.dataset.memberPrice = Number(ov.member_price_cents) > 0 ? String(ov.member_price_cents) : '';
+    const until = Number(ov.members_until_ms) || 0;
+    card.dataset.membersUntil = String(until);
+    if (until > Date.now()) setTimeout(() => updateCard(card), Math.min(until - Date.now() + 50, 2147483647));
     updateCard(card);
+  }
+
+  // isMember: the signed-in buyer's session carries the seller's member flag.
+  function isMember() { const s = currentSession(); return !!(s && s.member); }
+
+  // hhmm formats a Unix ms time as the viewer's local HH:MM.
+  function hhmm(ms) { return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); }
+
+  // membersOnly is the card's "Members only until HH:MM" for a non-member
+  // while its drop is open to members only, else ''.
+  function membersOnly(card) {
+    const until = Number(card.dataset.membersUntil) || 0;
+    return until > Date.now() && !isMember() ? 'Members only until ' + hhmm(until) : '';
   }
 
   function updateCards(match) {
@@ -419,6 +439,11 @@
     const ds = dropState.get(card.dataset.drop);
     // 'drawing': an opening lottery's window, where a tap is an entry.
     const open = ds === undefined || ds === 'open' || ds === 'drawing';
+    const memberPrice = Number(card.dataset.memberPrice) || 0;
+    setText(card.querySelector('.price'), memberPrice && isMember()
+      ? 'Member price ' + LivedropPlayer.formatMoney(memberPrice, card.dataset.currency)
+      : card.dataset.price);
+    const early = open ? membersOnly(card) : '';
     const soldOut = left === 0 || card.dataset.soldOut === 'true';
     const stockEl = card.querySelector('.stock');
     setText(stockEl, left === undefined ? '' : left === 0 ? 'Sold out' : left + ' left');
@@ -426,9 +451,10 @@
     stockEl.dataset.low = String(left !== undefined && left > 0 && left <= 10);
     const buy = card.querySelector('.buy');
     const busy = card.dataset.busy === 'true';
-    buy.disabled = busy || soldOut || !open;
+    buy.disabled = busy || soldOut || !open || early !== '';
     buy.setAttribute('aria-busy', String(busy));
-    setText(buy, busy ? 'Buying…' : soldOut ? 'Sold out' : open ? 'Buy' : 'Not open');
+    card.dataset.membersOnly = String(early !== '');
+    setText(buy, busy ? 'Buying…' : soldOut ? 'Sold out' : early || (open ? 'Buy' : 'Not open'));
     buy.setAttribute('aria-label', (busy ? 'Buying ' : soldOut ? 'Sold out: ' : open ? 'Buy ' : 'Not open yet: ') +
       card.querySelector('.card-name').textContent);
   }
@@ -596,7 +622,8 @@
 
   function signedIn(data, email) {
     keepSession({ session: data.session, buyer: data.buyer, kind: data.kind, device: data.device,
-      expires_at: data.expires_at, email: email || '' });
+      expires_at: data.expires_at, email: email || '', member: data.member === true });
+    updateCards(() => true); // a member sees the member price at once
     closeSignIn(true);
   }
 
@@ -812,6 +839,10 @@
       } else if (res.status === 403 && data && /^(watch_|pow_)/.test(data.code)) {
         text = String(data.error || 'Watch a little longer before buying').slice(0, 120);
         card.dataset.gate = data.code;
+      } else if (res.status === 403 && data && data.code === 'members_only') {
+        const at = Date.parse(String(data.opens_at || ''));
+        text = at ? 'Members only until ' + hhmm(at) : 'Members only for now';
+        if (at) card.dataset.membersUntil = String(at);
       } else if (res.status === 403) {
         text = 'Drop not open';
       } else if (res.status === 422) {
