@@ -76,11 +76,14 @@ func (e *Edge) entryAnswer(ctx context.Context, en Entry, eo *edgeOrder) (Order,
 	return Order{}, entryError(en, *info)
 }
 
-// lotteryRefusal turns a refusal (sold out, limit) of an order of a
-// lottery drop into its entry's answer when the order was an entry: a
-// retry after the draw gets the same answer as the draw gave.
+// lotteryRefusal turns a refusal (sold out, limit, held by another edge)
+// of an order of a lottery drop into its entry's answer when the order was
+// an entry: a retry after the draw gets the same answer as the draw gave,
+// through any edge. A held refusal is one too: a loser retrying through a
+// second edge finds its limit's allowance at the first one, and would be
+// told "try again shortly" for an answer the draw already gave.
 func (e *Edge) lotteryRefusal(ctx context.Context, req OrderRequest, id string, err error) (Order, error) {
-	if c := ClassOf(err); c != ClassSoldOut && c != ClassLimit {
+	if c := ClassOf(err); c != ClassSoldOut && c != ClassLimit && c != ClassHeld {
 		return Order{}, err
 	}
 	if ed, derr := e.dropFor(ctx, req.Drop); derr != nil || ed.lottery() == nil {
