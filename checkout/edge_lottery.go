@@ -69,11 +69,26 @@ func (e *Edge) entryAnswer(ctx context.Context, en Entry, eo *edgeOrder) (Order,
 	}
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	defer cancel()
+	en = e.closedEntry(cctx, en)
 	info, err := lotteryOf(cctx, e.store, en.Drop)
 	if err != nil || info == nil {
 		info = &LotteryInfo{}
 	}
 	return Order{}, entryError(en, *info)
+}
+
+// closedEntry gives an entry still in line the result EntryClosed when its
+// drop was closed during the window: no draw will run, and the buyer is
+// told so instead of reading "in line" forever. A store that does not
+// answer leaves it in line (the next read tells).
+func (e *Edge) closedEntry(ctx context.Context, en Entry) Entry {
+	if en.Result != EntryInLine {
+		return en
+	}
+	if d, err := e.store.Drop(ctx, en.Drop); err == nil && d.State == StateClosed {
+		en.Result = EntryClosed
+	}
+	return en
 }
 
 // lotteryRefusal turns a refusal (sold out, limit, held by another edge)
@@ -124,7 +139,7 @@ func (e *Edge) Entry(ctx context.Context, buyer, drop, id string) (EntryStatus, 
 	if en.Buyer != buyer {
 		return EntryStatus{}, fmt.Errorf("entry %q: %w", id, ErrNotFound)
 	}
-	st := EntryStatus{Entry: en}
+	st := EntryStatus{Entry: e.closedEntry(cctx, en)}
 	if info, err := lotteryOf(cctx, e.store, drop); err == nil && info != nil {
 		st.Lottery = *info
 	}

@@ -812,6 +812,8 @@
       } else if (res.status === 403 && data && /^(watch_|pow_)/.test(data.code)) {
         text = String(data.error || 'Watch a little longer before buying').slice(0, 120);
         card.dataset.gate = data.code;
+      } else if (res.status === 403 && data && data.result === 'closed') {
+        text = 'Drop closed before the draw: nothing was sold';
       } else if (res.status === 403) {
         text = 'Drop not open';
       } else if (res.status === 422) {
@@ -858,6 +860,7 @@
         return { text: 'Sold out · you are #' + Number(data.waitlist_place) + ' on the waitlist', state: 'error' };
       }
       if (data.result === 'limit') return { text: 'Limit reached', state: 'error' };
+      if (data.result === 'closed') return { text: 'Drop closed before the draw: nothing was sold', state: 'error' };
       setOrderStatus(card, "You're in line: the draw decides in a moment", 'pending');
     }
     return { text: "You're in line: check back in a moment", state: 'pending' };
