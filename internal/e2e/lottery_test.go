@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/app"
 	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
@@ -123,5 +124,34 @@ func TestLotteryInLineInChromium(t *testing.T) {
 	}
 	if v := view(); len(v.SKUs) != 1 || v.SKUs[0].Sold != 1 {
 		t.Fatalf("drop after the draw: %+v, want one sold", v)
+	}
+}
+
+// TestRSVPLinkShowsReservedUntil: a viewer who opens the page from an RSVP
+// link (?rsvp=TOKEN) reads "1 reserved for you until HH:MM" on the card of
+// the token's SKU, at the token's deadline in the viewer's local time, and
+// nothing on another SKU's card.
+func TestRSVPLinkShowsReservedUntil(t *testing.T) {
+	addrs, _ := startDemo(t)
+	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
+	call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"`+app.SampleDropID+`","sku":"tee"}`, 201)
+	deadline := time.Now().Add(3 * time.Hour).Truncate(time.Second)
+	// The page reads the token's fields in the clear (the edge verifies its
+	// MAC at the order); this one is never sent.
+	tok := fmt.Sprintf("r1.%s.tee.b1.1.%d.k1.mac", app.SampleDropID, deadline.Unix())
+	b := chrometest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := b.Open(ctx, edgeURL+"/watch/demo?rsvp="+tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	want := "1 reserved for you until " + deadline.Local().Format("15:04")
+	cond := fmt.Sprintf(`(() => { const c = document.querySelector('[data-testid="product-card"]');
+		return !!c && c.querySelector('[data-testid="rsvp-reserved"]').textContent === %q })()`, want)
+	if err := p.WaitFor(ctx, cond, 20*time.Second); err != nil {
+		got, _ := p.Text(ctx, `[data-testid="rsvp-reserved"]`)
+		t.Fatalf("card reads %q, want %q: %v (console %v)", got, want, err, p.Console())
 	}
 }
