@@ -69,6 +69,7 @@ func (e *Edge) entryAnswer(ctx context.Context, en Entry, eo *edgeOrder) (Order,
 	}
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	defer cancel()
+	en = e.closedEntry(cctx, en)
 	info, err := lotteryOf(cctx, e.store, en.Drop)
 	if err != nil || info == nil {
 		info = &LotteryInfo{}
@@ -76,11 +77,28 @@ func (e *Edge) entryAnswer(ctx context.Context, en Entry, eo *edgeOrder) (Order,
 	return Order{}, entryError(en, *info)
 }
 
-// lotteryRefusal turns a refusal (sold out, limit) of an order of a
-// lottery drop into its entry's answer when the order was an entry: a
-// retry after the draw gets the same answer as the draw gave.
+// closedEntry gives an entry still in line the result EntryClosed when its
+// drop was closed during the window: no draw will run, and the buyer is
+// told so instead of reading "in line" forever. A store that does not
+// answer leaves it in line (the next read tells).
+func (e *Edge) closedEntry(ctx context.Context, en Entry) Entry {
+	if en.Result != EntryInLine {
+		return en
+	}
+	if d, err := e.store.Drop(ctx, en.Drop); err == nil && d.State == StateClosed {
+		en.Result = EntryClosed
+	}
+	return en
+}
+
+// lotteryRefusal turns a refusal (sold out, limit, held by another edge)
+// of an order of a lottery drop into its entry's answer when the order was
+// an entry: a retry after the draw gets the same answer as the draw gave,
+// through any edge. A held refusal is one too: a loser retrying through a
+// second edge finds its limit's allowance at the first one, and would be
+// told "try again shortly" for an answer the draw already gave.
 func (e *Edge) lotteryRefusal(ctx context.Context, req OrderRequest, id string, err error) (Order, error) {
-	if c := ClassOf(err); c != ClassSoldOut && c != ClassLimit {
+	if c := ClassOf(err); c != ClassSoldOut && c != ClassLimit && c != ClassHeld {
 		return Order{}, err
 	}
 	if ed, derr := e.dropFor(ctx, req.Drop); derr != nil || ed.lottery() == nil {
@@ -121,7 +139,7 @@ func (e *Edge) Entry(ctx context.Context, buyer, drop, id string) (EntryStatus, 
 	if en.Buyer != buyer {
 		return EntryStatus{}, fmt.Errorf("entry %q: %w", id, ErrNotFound)
 	}
-	st := EntryStatus{Entry: en}
+	st := EntryStatus{Entry: e.closedEntry(cctx, en)}
 	if info, err := lotteryOf(cctx, e.store, drop); err == nil && info != nil {
 		st.Lottery = *info
 	}

@@ -70,6 +70,9 @@ const (
 	EntryWon    = "won"   // sold: Order names the order
 	EntryLost   = "lost"  // sold out before its turn: Place on the waitlist
 	EntryLimit  = "limit" // its turn came, but a purchase limit refused it
+	// EntryClosed: the seller closed the drop during its window, so no draw
+	// ran; told to the entry on reading (never stored).
+	EntryClosed = "closed"
 )
 
 // Entry is one order asked for in a lottery's window. Its id is the order's
@@ -238,6 +241,8 @@ func (e *EntryError) Error() string {
 		return fmt.Sprintf("sold out: the draw did not reach your entry; you are number %d on the waitlist", e.Entry.Place)
 	case EntryLimit:
 		return "your entry's turn came, but a purchase limit refused it"
+	case EntryClosed:
+		return "the seller closed this drop before its opening draw: no entry was drawn and nothing was sold"
 	}
 	return e.err.Error()
 }
@@ -256,6 +261,8 @@ func entryError(en Entry, info LotteryInfo) *EntryError {
 		ee.err = ErrSoldOut
 	case EntryLimit:
 		ee.err = ErrLimit
+	case EntryClosed:
+		ee.err = ErrNotOpen
 	}
 	return ee
 }

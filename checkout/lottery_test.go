@@ -428,3 +428,59 @@ func TestLotteryLeftoverStock(t *testing.T) {
 		})
 	}
 }
+
+// TestLotteryClosedInWindow: a drop the seller closes during its lottery
+// window runs no draw; its entries read "closed" (refused as not open,
+// with a reason) through any edge instead of "in line" forever, and
+// nothing is sold.
+func TestLotteryClosedInWindow(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			t0 := time.Now().UTC()
+			clock := &testClock{t: t0}
+			h := &harness{store: s, ctl: newControlAt(t, s, clock)}
+			run(t, h.ctl.Run)
+			edges := []*Edge{h.edge(t, "e1", testConfig(), nil), h.edge(t, "e2", testConfig(), nil)}
+			d := lotteryDrop("shut", 5, 0, t0)
+			if _, err := h.ctl.CreateDrop(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
+			for i := range 3 {
+				if _, err := buy(edges[i%2], d.ID, fmt.Sprintf("c%d", i), 1); ClassOf(err) != ClassInLine {
+					t.Fatalf("entry %d: %v", i, err)
+				}
+			}
+			if err := h.ctl.Close(ctx, d.ID); err != nil {
+				t.Fatalf("close in the window: %v", err)
+			}
+			clock.set(t0.Add(5 * time.Second)) // past the window: no draw may run
+			for i := range 3 {
+				buyer := fmt.Sprintf("c%d", i)
+				id := OrderID(d.ID, buyer, "k-"+buyer)
+				for _, e := range edges {
+					_, err := buy(e, d.ID, buyer, 1)
+					var ee *EntryError
+					if !errors.As(err, &ee) || ee.Entry.Result != EntryClosed || ClassOf(err) != ClassNotOpen ||
+						!strings.Contains(err.Error(), "closed this drop before its opening draw") {
+						t.Fatalf("retry of entry %d at %s after close: %v, want closed, not open", i, e.ID(), err)
+					}
+					st, err := e.Entry(ctx, buyer, d.ID, id)
+					if err != nil || st.Entry.Result != EntryClosed || st.Order != nil {
+						t.Fatalf("entry %d read at %s: %+v %v, want result closed", i, e.ID(), st, err)
+					}
+				}
+			}
+			if _, err := buy(edges[0], d.ID, "late", 1); ClassOf(err) != ClassNotOpen {
+				t.Fatalf("a new order after close: %v, want not open", err)
+			}
+			if got := dropState(t, s, d.ID); got != StateClosed {
+				t.Fatalf("state %s, want closed", got)
+			}
+			if tt := mustTotals(t, s, d.ID); tt.Sold != 0 || tt.Orders != 0 {
+				t.Fatalf("totals %+v: nothing may be sold", tt)
+			}
+		})
+	}
+}

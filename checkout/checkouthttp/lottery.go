@@ -18,7 +18,8 @@ type EntryAnswer struct {
 	InLine bool   `json:"in_line"`
 	Entry  string `json:"entry"`
 	Drop   string `json:"drop"`
-	// Result is "won", "lost" or "limit" after the draw ("" in line).
+	// Result is "won", "lost" or "limit" after the draw ("" in line), or
+	// "closed" when the seller closed the drop before its draw.
 	Result        string `json:"result,omitempty"`
 	WaitlistPlace int    `json:"waitlist_place,omitempty"`
 	// Order is the won order, with the token that reads it.
@@ -77,6 +78,9 @@ func (a *EdgeAPI) entry(w http.ResponseWriter, r *http.Request) {
 		WaitlistPlace: st.Entry.Place, SeedHash: st.Lottery.SeedHash, Seed: st.Lottery.Seed, Location: entryLocation(drop, id)}
 	if !st.Lottery.StartedAt.IsZero() {
 		body.DrawAt = st.Lottery.StartedAt.Add(time.Duration(st.Lottery.WindowMs) * time.Millisecond)
+	}
+	if st.Entry.Result == checkout.EntryClosed {
+		body.Error, body.Code = (&checkout.EntryError{Entry: st.Entry}).Error(), checkoutCode(checkout.ErrNotOpen)
 	}
 	if st.Order != nil {
 		body.Order = &PlacedOrder{Order: *st.Order, Token: a.tokens.Sign(st.Order.ID)}

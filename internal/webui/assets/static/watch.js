@@ -388,7 +388,9 @@
     const price = el('span', 'price', { 'data-testid': 'price' });
     const left = el('span', 'stock', { 'data-testid': 'stock-left' });
     line.append(price, left);
-    info.append(name, line);
+    // An RSVP link's reserved unit for this card (shown by updateCard).
+    const reserved = el('p', 'card-rsvp', { 'data-testid': 'rsvp-reserved' });
+    info.append(name, line, reserved);
     const buy = el('button', 'buy', { 'data-testid': 'buy', type: 'button' });
     const st = el('p', 'order-status', { 'data-testid': 'order-status', role: 'status', 'aria-live': 'polite' });
     card.append(info, buy, st);
@@ -449,6 +451,11 @@
     setText(stockEl, left === undefined ? '' : left === 0 ? 'Sold out' : left + ' left');
     stockEl.dataset.left = left === undefined ? '' : String(left);
     stockEl.dataset.low = String(left !== undefined && left > 0 && left <= 10);
+    const reservedEl = card.querySelector('.card-rsvp');
+    if (reservedEl) {
+      const until = rsvpDeadline(card.dataset.drop, card.dataset.sku);
+      setText(reservedEl, until ? '1 reserved for you until ' + until : '');
+    }
     const buy = card.querySelector('.buy');
     const busy = card.dataset.busy === 'true';
     buy.disabled = busy || soldOut || !open || early !== '';
@@ -740,6 +747,17 @@
     return f.length === 8 && f[1] === drop && f[2] === sku ? rsvpToken : '';
   }
 
+  // rsvpDeadline is the local HH:MM until which this page's RSVP token
+  // holds a unit of drop's sku ('' when it holds none, or its deadline
+  // passed). The token's fields are in the clear; the edge verifies it.
+  function rsvpDeadline(drop, sku) {
+    const tok = rsvpFor(drop, sku);
+    const at = tok ? Number(tok.split('.')[5]) * 1000 : 0;
+    if (!(at > Date.now())) return '';
+    const d = new Date(at);
+    return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
+  }
+
   // placeOrder is one tap: one Idempotency-Key, kept across its retries, so
   // a retried request never makes a second order.
   async function placeOrder(card) {
@@ -843,6 +861,8 @@
         const at = Date.parse(String(data.opens_at || ''));
         text = at ? 'Members only until ' + hhmm(at) : 'Members only for now';
         if (at) card.dataset.membersUntil = String(at);
+      } else if (res.status === 403 && data && data.result === 'closed') {
+        text = 'Drop closed before the draw: nothing was sold';
       } else if (res.status === 403) {
         text = 'Drop not open';
       } else if (res.status === 422) {
@@ -889,6 +909,7 @@
         return { text: 'Sold out · you are #' + Number(data.waitlist_place) + ' on the waitlist', state: 'error' };
       }
       if (data.result === 'limit') return { text: 'Limit reached', state: 'error' };
+      if (data.result === 'closed') return { text: 'Drop closed before the draw: nothing was sold', state: 'error' };
       setOrderStatus(card, "You're in line: the draw decides in a moment", 'pending');
     }
     return { text: "You're in line: check back in a moment", state: 'pending' };
