@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/livedrop/livedrop/internal/kpi"
 )
 
 // orderBook is the edge's memory of orders by id: first attempts in flight,
@@ -213,6 +215,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer,
 		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(req.Qty),
 		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
+		Channel: kpi.Channel(req.Channel), Region: e.region,
 	}
 	if req.RSVP != "" {
 		return e.sellRSVP(ctx, req, o, def, lims, sk, eo) // from the reserved units (edge_rsvp.go)

@@ -122,6 +122,7 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		Retry:          isRetry(r.Header.Get(RetryHeader)),
 		RSVP:           b.RSVP,
+		Channel:        b.Channel,
 	})
 	if err != nil {
 		if !a.writeEntry(w, err) { // an opening lottery's entry (lottery.go)
