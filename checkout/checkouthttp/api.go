@@ -303,12 +303,14 @@ func NewControlAPI(ctl *checkout.Control, token string, logger *slog.Logger, g *
 }
 
 // Register adds POST /v1/drops, POST /v1/drops/{id}/open, POST
-// /v1/drops/{id}/close, GET /v1/drops/{id} and POST /v1/drops/{id}/rsvps.
+// /v1/drops/{id}/close, GET /v1/drops/{id}, GET /v1/drops/{id}/report and
+// POST /v1/drops/{id}/rsvps.
 func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/drops", a.auth(a.create))
 	mux.Handle("POST /v1/drops/{id}/open", a.auth(a.open))
 	mux.Handle("POST /v1/drops/{id}/close", a.auth(a.close))
 	mux.Handle("GET /v1/drops/{id}", a.auth(a.totals))
+	mux.Handle("GET /v1/drops/{id}/report", a.auth(a.report)) // report.go
 	a.registerRSVP(mux)
 }
 

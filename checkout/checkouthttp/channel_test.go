@@ -2,7 +2,10 @@ package checkouthttp
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
+	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -68,5 +71,47 @@ func TestOrdersCarryTheirChannel(t *testing.T) {
 	}
 	if by["qr"].GMVCents != 5000 || kpi.ByRegion(ev, from, to)["eu"].Orders != len(buys) {
 		t.Fatalf("qr GMV %d, eu orders %d", by["qr"].GMVCents, kpi.ByRegion(ev, from, to)["eu"].Orders)
+	}
+
+	// The report, JSON and CSV, over the same window, says the same.
+	q := "?from=" + from.Format(time.RFC3339Nano) + "&to=" + to.Format(time.RFC3339Nano)
+	code, rep := do(t, "GET", e.control+"/v1/drops/d1/report"+q, token, nil, "")
+	chans, _ := rep["by_channel"].(map[string]any)
+	qr, _ := chans["qr"].(map[string]any)
+	if code != 200 || qr["buyers"] != 2.0 || qr["gmv_cents"] != 5000.0 || len(chans) != 3 {
+		t.Fatalf("report: %d %v", code, rep)
+	}
+	if code, _ := do(t, "GET", e.control+"/v1/drops/d1/report", "", nil, ""); code != 401 {
+		t.Fatalf("report without token: %d, want 401", code)
+	}
+	req, _ := http.NewRequest("GET", e.control+"/v1/drops/d1/report"+q+"&format=csv", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("report CSV: %d %v", resp.StatusCode, err)
+	}
+	live := kpi.Compute(ev, from, to)
+	want := map[string][]string{
+		"total":          {strconv.Itoa(live.Orders), strconv.Itoa(live.Buyers), strconv.FormatInt(live.GMVCents, 10)},
+		"channel:qr":     {"2", "2", "5000"},
+		"channel:social": {"1", "1", "2500"},
+		"channel:direct": {"2", "2", "5000"},
+		"region:eu":      {"5", "5", "12500"},
+	}
+	if len(rows) != 1+len(want) || rows[0][0] != "scope" {
+		t.Fatalf("CSV rows %v", rows)
+	}
+	for _, r := range rows[1:] {
+		if w, ok := want[r[0]]; !ok || r[1] != w[0] || r[2] != w[1] || r[3] != w[2] {
+			t.Errorf("CSV row %v, want orders, buyers, gmv %v", r, w)
+		}
+	}
+	if rows[1][0] != "total" || rows[1][15] != "5" || rows[1][16] != "1" {
+		t.Errorf("total row %v: want 5 sold of 5", rows[1])
 	}
 }

@@ -56,31 +56,33 @@ type Events struct {
 // Figures are the KPIs of one slice of an event (all, one channel, one
 // region) over a window [From, To).
 type Figures struct {
-	From, To            time.Time
-	GMVCents            int64   // sum of sales' totals
-	RevenueCents        int64   // sum of paid sales' totals
-	GMVPerHourCents     float64 // GMVCents / window hours
-	RevenuePerHourCents float64 // RevenueCents / window hours
-	Orders              int
-	Buyers              int     // distinct buyers
-	AOVCents            float64 // GMVCents / Orders (0 without orders)
-	UniqueViewers       int
-	Conversion          float64 // Buyers / UniqueViewers (0 without viewers)
-	PeakConcurrent      int
-	CurrentConcurrent   int     // sessions open at To
-	WatchSeconds        float64 // total watch time in the window
-	AvgWatchSeconds     float64 // WatchSeconds / UniqueViewers
-	NewConsents         int
+	From                time.Time `json:"from"`
+	To                  time.Time `json:"to"`
+	GMVCents            int64     `json:"gmv_cents"`              // sum of sales' totals
+	RevenueCents        int64     `json:"revenue_cents"`          // sum of paid sales' totals
+	GMVPerHourCents     float64   `json:"gmv_per_hour_cents"`     // GMVCents / window hours
+	RevenuePerHourCents float64   `json:"revenue_per_hour_cents"` // RevenueCents / window hours
+	Orders              int       `json:"orders"`
+	Buyers              int       `json:"buyers"`    // distinct buyers
+	AOVCents            float64   `json:"aov_cents"` // GMVCents / Orders (0 without orders)
+	UniqueViewers       int       `json:"unique_viewers"`
+	Conversion          float64   `json:"conversion"` // Buyers / UniqueViewers (0 without viewers)
+	PeakConcurrent      int       `json:"peak_concurrent"`
+	CurrentConcurrent   int       `json:"current_concurrent"` // sessions open at To
+	WatchSeconds        float64   `json:"watch_seconds"`      // total watch time in the window
+	AvgWatchSeconds     float64   `json:"avg_watch_seconds"`  // WatchSeconds / UniqueViewers
+	NewConsents         int       `json:"new_consents"`
 }
 
 // DropFigures are one drop's sell-through.
 type DropFigures struct {
-	Drop        string
-	Stock, Sold int
-	SellThrough float64 // Sold / Stock (0 without stock)
+	Drop        string  `json:"drop"`
+	Stock       int     `json:"stock"`
+	Sold        int     `json:"sold"`
+	SellThrough float64 `json:"sell_through"` // Sold / Stock (0 without stock)
 	// SoldOutAfter is from the drop's opening to the sale of its last
 	// unit; 0 while units are left.
-	SoldOutAfter time.Duration
+	SoldOutAfter time.Duration `json:"sold_out_after_ns,omitempty"`
 }
 
 // Compute returns the figures of every event in [from, to).
