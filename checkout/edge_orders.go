@@ -164,6 +164,10 @@ func (e *Edge) placeOrder(ctx context.Context, req OrderRequest) (Order, string,
 		}
 		if path != "lookup" {
 			e.m.revenue.WithLabelValues(o.Currency).Add(float64(o.TotalCents))
+			ch := kpi.Channel(o.Channel)
+			e.m.eventOrders.WithLabelValues(o.Drop, ch, o.Region).Inc()
+			e.m.eventUnits.WithLabelValues(o.Drop, ch, o.Region).Add(float64(o.Qty))
+			e.m.eventGMV.WithLabelValues(o.Drop, ch, o.Region, o.Currency).Add(float64(o.TotalCents))
 		}
 	}
 	close(eo.done)
