@@ -46,3 +46,12 @@ func (c *Control) Sales(ctx context.Context, drop string) (Drop, []Order, error)
 	}
 	return d, out, nil
 }
+
+// Drop reads a drop's definition (its QR sign shows its stream and what it
+// sells).
+func (c *Control) Drop(ctx context.Context, id string) (Drop, error) {
+	if !ValidID(id) {
+		return Drop{}, fmt.Errorf("drop id: %w", ErrInvalid)
+	}
+	return c.store.Drop(ctx, id)
+}

@@ -311,6 +311,8 @@ func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/drops/{id}/close", a.auth(a.close))
 	mux.Handle("GET /v1/drops/{id}", a.auth(a.totals))
 	mux.Handle("GET /v1/drops/{id}/report", a.auth(a.report)) // report.go
+	mux.HandleFunc("GET /v1/drops/{id}/sign", a.signInfo)     // sign.go: public, as the printed sign is
+	mux.HandleFunc("GET /v1/drops/{id}/sign.png", a.signQR)
 	a.registerRSVP(mux)
 }
 
