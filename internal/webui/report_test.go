@@ -25,3 +25,24 @@ func TestReportPage(t *testing.T) {
 		t.Errorf("bad drop name: %d, want 404", res.StatusCode)
 	}
 }
+
+// TestSignPage: GET /sign/{drop}?ch= is the channel's printable sign, whose
+// QR image is that drop's and channel's sign.png; a made-up channel is 400.
+func TestSignPage(t *testing.T) {
+	srv := newConsoleServer(t)
+	res, body := get(t, srv.URL+"/sign/d1?ch=qr", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	for _, want := range []string{`src="/v1/drops/d1/sign.png?ch=qr"`, "/console/static/sign.js?v=", "/console/static/sign.css?v=",
+		`data-testid="sign-stream"`, `data-testid="sign-next"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("sign page lacks %s", want)
+		}
+	}
+	for _, q := range []string{"/sign/d1", "/sign/d1?ch=Bad%22Label", "/sign/d1?ch=" + strings.Repeat("a", 33)} {
+		if res, _ := get(t, srv.URL+q, nil); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", q, res.StatusCode)
+		}
+	}
+}
