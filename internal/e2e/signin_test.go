@@ -137,6 +137,16 @@ func TestEmailSignInThenBuyInChromium(t *testing.T) {
 			t.Errorf("edge /metrics lacks %s", want)
 		}
 	}
+	// The order counts for its channel in the event KPIs.
+	qrCounted := false
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "livedrop_event_orders_total{") && strings.Contains(line, `channel="qr"`) && strings.HasSuffix(line, " 1") {
+			qrCounted = true
+		}
+	}
+	if !qrCounted {
+		t.Errorf("edge /metrics lacks livedrop_event_orders_total{channel=\"qr\",...} 1")
+	}
 	// The mail: to the buyer, from the configured sender, with the code.
 	msgs := mail.Messages()
 	if len(msgs) != 1 || msgs[0].From != "codes@shop.example" || !strings.Contains(msgs[0].Data, code) {
