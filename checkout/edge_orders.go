@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/livedrop/livedrop/internal/kpi"
 )
 
 // orderBook is the edge's memory of orders by id: first attempts in flight,
@@ -165,6 +167,10 @@ func (e *Edge) placeOrder(ctx context.Context, req OrderRequest) (Order, string,
 		}
 		if path != "lookup" {
 			e.m.revenue.WithLabelValues(o.Currency).Add(float64(o.TotalCents))
+			ch := kpi.Channel(o.Channel)
+			e.m.eventOrders.WithLabelValues(o.Drop, ch, o.Region).Inc()
+			e.m.eventUnits.WithLabelValues(o.Drop, ch, o.Region).Add(float64(o.Qty))
+			e.m.eventGMV.WithLabelValues(o.Drop, ch, o.Region, o.Currency).Add(float64(o.TotalCents))
 		}
 	}
 	close(eo.done)
@@ -220,6 +226,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer,
 		PriceCents: price, Currency: def.Currency, TotalCents: price * int64(req.Qty),
 		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
+		Channel: kpi.Channel(req.Channel), Region: e.region,
 	}
 	if req.RSVP != "" {
 		return e.sellRSVP(ctx, req, o, def, lims, sk, eo) // from the reserved units (edge_rsvp.go)

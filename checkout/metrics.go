@@ -23,6 +23,9 @@ type metrics struct {
 	syncLag       prometheus.Gauge
 	unshipped     prometheus.Gauge
 	revenue       *prometheus.CounterVec
+	eventOrders   *prometheus.CounterVec // drop, channel, region: the event KPIs (docs/kpi.md)
+	eventUnits    *prometheus.CounterVec
+	eventGMV      *prometheus.CounterVec
 	shipped       *prometheus.CounterVec
 	payments      *prometheus.CounterVec
 	rateLimited   *prometheus.CounterVec
@@ -73,6 +76,12 @@ func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 			Help: "Accepted orders not yet shipped to the store.", ConstLabels: c}),
 		revenue: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_revenue_cents_total",
 			Help: "Revenue of orders accepted at this edge, in cents.", ConstLabels: c}, []string{"currency"}),
+		eventOrders: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_event_orders_total",
+			Help: "Orders accepted at this edge by drop, buyer channel (kpi.Channel) and region.", ConstLabels: c}, []string{"drop", "channel", "region"}),
+		eventUnits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_event_units_sold_total",
+			Help: "Units in orders accepted at this edge by drop, buyer channel and region.", ConstLabels: c}, []string{"drop", "channel", "region"}),
+		eventGMV: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_event_gmv_cents_total",
+			Help: "GMV (order totals, in cents) accepted at this edge by drop, buyer channel, region and currency.", ConstLabels: c}, []string{"drop", "channel", "region", "currency"}),
 		shipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_shipped_orders_total",
 			Help: "Orders shipped to the store by outcome.", ConstLabels: c}, []string{"outcome"}),
 		payments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_payments_total",
@@ -87,7 +96,7 @@ func newMetrics(reg prometheus.Registerer, edge string) (*metrics, error) {
 			Help: "Purchase-limit allowances by event: granted, at_limit (nothing left to grant), held_elsewhere (another edge holds it; marked wanted), wanted (another edge asked for one of ours), returned (handed back: wanted, idle), prepare_dropped (Prepare's queue full).", ConstLabels: c}, []string{"event"}),
 	}
 	for _, col := range []prometheus.Collector{m.rateLimited, m.limitEntries, m.limitRefusals, m.allowance, m.orders, m.acceptLatency, m.answerLatency, m.lookups, m.held, m.shipLatency, m.leaseUnits, m.leaseGrant, m.leaseRefills,
-		m.fsync, m.batch, m.damaged, m.syncLag, m.unshipped, m.revenue, m.shipped, m.payments} {
+		m.fsync, m.batch, m.damaged, m.syncLag, m.unshipped, m.revenue, m.shipped, m.payments, m.eventOrders, m.eventUnits, m.eventGMV} {
 		if err := reg.Register(col); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

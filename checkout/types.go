@@ -156,6 +156,11 @@ type Order struct {
 	// RSVP is the id of the RSVP token the order was sold against (from
 	// the drop's reserved units), if any.
 	RSVP string `json:"rsvp,omitempty"`
+	// Channel is where the buyer came from (kpi.Channel: a short token,
+	// "direct" when none) and Region the region of the edge that took the
+	// order: the event report splits its figures by them.
+	Channel string `json:"channel,omitempty"`
+	Region  string `json:"region,omitempty"`
 }
 
 // OrderRequest is what a viewer asks for.
@@ -178,6 +183,9 @@ type OrderRequest struct {
 	// Member is the buyer's member flag, from the verified session, never
 	// from a request body (members.go).
 	Member bool
+	// Channel is where the buyer came from (the watch page's ?ch=), any
+	// string: the order keeps kpi.Channel of it.
+	Channel string
 	// Retry is the client saying an earlier attempt with this key may have
 	// been accepted (its answer was lost): the edge reads the store first.
 	Retry bool

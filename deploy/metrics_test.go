@@ -61,6 +61,10 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_journal_batch_size":     "histogram",
 	"livedrop_checkout_sync_lag_seconds":       "gauge",
 	"livedrop_checkout_revenue_cents_total":    "counter",
+	// event KPIs (docs/kpi.md)
+	"livedrop_event_orders_total":     "counter",
+	"livedrop_event_units_sold_total": "counter",
+	"livedrop_event_gmv_cents_total":  "counter",
 	// security
 	"livedrop_auth_failures_total":             "counter",
 	"livedrop_auth_lockouts_total":             "counter",

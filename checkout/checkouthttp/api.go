@@ -124,6 +124,7 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		Retry:          isRetry(r.Header.Get(RetryHeader)),
 		RSVP:           b.RSVP,
+		Channel:        b.Channel,
 	})
 	if err != nil {
 		if !a.writeEntry(w, err) { // an opening lottery's entry (lottery.go)
@@ -309,12 +310,16 @@ func NewControlAPI(ctl *checkout.Control, token string, logger *slog.Logger, g *
 }
 
 // Register adds POST /v1/drops, POST /v1/drops/{id}/open, POST
-// /v1/drops/{id}/close, GET /v1/drops/{id} and POST /v1/drops/{id}/rsvps.
+// /v1/drops/{id}/close, GET /v1/drops/{id}, GET /v1/drops/{id}/report and
+// POST /v1/drops/{id}/rsvps.
 func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/drops", a.auth(a.create))
 	mux.Handle("POST /v1/drops/{id}/open", a.auth(a.open))
 	mux.Handle("POST /v1/drops/{id}/close", a.auth(a.close))
 	mux.Handle("GET /v1/drops/{id}", a.auth(a.totals))
+	mux.Handle("GET /v1/drops/{id}/report", a.auth(a.report)) // report.go
+	mux.HandleFunc("GET /v1/drops/{id}/sign", a.signInfo)     // sign.go: public, as the printed sign is
+	mux.HandleFunc("GET /v1/drops/{id}/sign.png", a.signQR)
 	a.registerRSVP(mux)
 }
 

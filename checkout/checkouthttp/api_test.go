@@ -52,7 +52,7 @@ func startGuarded(t *testing.T, mut func(*checkout.Config), g *guard.Guard) env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := checkout.NewEdge(checkout.EdgeParams{Logger: log, Registerer: prometheus.NewRegistry(), Config: cfg, DataDir: t.TempDir(), EdgeID: "e1", Store: st})
+	e, err := checkout.NewEdge(checkout.EdgeParams{Logger: log, Registerer: prometheus.NewRegistry(), Config: cfg, DataDir: t.TempDir(), EdgeID: "e1", Region: "eu", Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

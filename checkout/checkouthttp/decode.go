@@ -23,6 +23,9 @@ type OrderBody struct {
 	Buyer string `json:"buyer,omitempty"`
 	// RSVP is an RSVP token: the order buys the unit reserved for it.
 	RSVP string `json:"rsvp,omitempty"`
+	// Channel is where the buyer came from (the watch page's ?ch=, kept
+	// across sign-in); anything but a valid token is "direct".
+	Channel string `json:"channel,omitempty"`
 }
 
 // DecodeOrder reads an order body and checks its fields; errors wrap

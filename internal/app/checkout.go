@@ -34,7 +34,7 @@ type checkoutConfig struct {
 	// ControlToken is the bearer token of the control API (origin only).
 	ControlToken string `yaml:"control_token"`
 	// RSVPLinkBase is the scheme and host of the viewer links RSVP tokens
-	// are issued in (origin only); empty: relative links.
+	// and channel QR signs are issued in (origin only); empty: relative links.
 	RSVPLinkBase string `yaml:"rsvp_link_base"`
 }
 

@@ -18,7 +18,8 @@ import (
 // Buy asks to sign in; the buyer enters their email, the code arrives by
 // mail and is typed into the page, and the purchase goes through as that
 // email buyer. GET /v1/me/orders lists the order for them; another buyer
-// (a guest) sees none of it, and the order id alone reads nothing.
+// (a guest) sees none of it, and the order id alone reads nothing. The
+// viewer came from ?ch=qr: the order, placed after sign-in, is booked to qr.
 func TestEmailSignInThenBuyInChromium(t *testing.T) {
 	mail := smtptest.Start(t, smtptest.Options{})
 	addrs, _ := startDemo(t, map[string]string{
@@ -31,7 +32,7 @@ func TestEmailSignInThenBuyInChromium(t *testing.T) {
 	b := chrometest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	p, err := b.Open(ctx, edgeURL+"/watch/demo")
+	p, err := b.Open(ctx, edgeURL+"/watch/demo?ch=qr") // came from the QR sign
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestEmailSignInThenBuyInChromium(t *testing.T) {
 	type myOrders struct {
 		Buyer  string `json:"buyer"`
 		Orders []struct {
-			ID, Buyer, SKU, Token string
+			ID, Buyer, SKU, Token, Channel string
 		} `json:"orders"`
 	}
 	mine := func(token string) myOrders {
@@ -111,7 +112,7 @@ func TestEmailSignInThenBuyInChromium(t *testing.T) {
 	}
 	var got myOrders
 	waitFor(t, 10*time.Second, "the order in /v1/me/orders", func() bool { got = mine(sess.Session); return len(got.Orders) == 1 })
-	if o := got.Orders[0]; got.Buyer != sess.Buyer || o.ID != orderID || o.Buyer != sess.Buyer || o.SKU != "cap" || o.Token == "" {
+	if o := got.Orders[0]; got.Buyer != sess.Buyer || o.ID != orderID || o.Buyer != sess.Buyer || o.SKU != "cap" || o.Token == "" || o.Channel != "qr" {
 		t.Fatalf("my orders %+v, want order %s of buyer %s", got, orderID, sess.Buyer)
 	}
 	call(t, "GET", edgeURL+"/v1/orders/"+orderID+"?token="+got.Orders[0].Token, "", "", 200)
@@ -135,6 +136,16 @@ func TestEmailSignInThenBuyInChromium(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("edge /metrics lacks %s", want)
 		}
+	}
+	// The order counts for its channel in the event KPIs.
+	qrCounted := false
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "livedrop_event_orders_total{") && strings.Contains(line, `channel="qr"`) && strings.HasSuffix(line, " 1") {
+			qrCounted = true
+		}
+	}
+	if !qrCounted {
+		t.Errorf("edge /metrics lacks livedrop_event_orders_total{channel=\"qr\",...} 1")
 	}
 	// The mail: to the buyer, from the configured sender, with the code.
 	msgs := mail.Messages()

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livedrop/livedrop/internal/kpi"
 	"github.com/livedrop/livedrop/internal/media"
 )
 
@@ -48,6 +49,8 @@ type UI struct {
 	page    *template.Template
 	console *template.Template
 	golive  *template.Template
+	report  *template.Template
+	sign    *template.Template
 	static  map[string]*asset // by name under /static/ and /console/static/
 	modTime time.Time
 	// connect are the CSP connect-src sources of the siblings' origins.
@@ -103,6 +106,20 @@ func New() (*UI, error) {
 		return nil, fmt.Errorf("webui: parse go-live page: %w", err)
 	}
 	u.golive = golive
+	report, err := template.New("report.html").Funcs(template.FuncMap{
+		"static": u.staticURL(consoleStaticPrefix),
+	}).ParseFS(assets, "assets/report.html")
+	if err != nil {
+		return nil, fmt.Errorf("webui: parse report page: %w", err)
+	}
+	u.report = report
+	sign, err := template.New("sign.html").Funcs(template.FuncMap{
+		"static": u.staticURL(consoleStaticPrefix),
+	}).ParseFS(assets, "assets/sign.html")
+	if err != nil {
+		return nil, fmt.Errorf("webui: parse sign page: %w", err)
+	}
+	u.sign = sign
 	return u, nil
 }
 
@@ -127,7 +144,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 }
 
 // RegisterConsole adds the seller console, GET /console, the go-live page,
-// GET /golive/{stream}, and their assets, GET /console/static/{name}, to mux. An origin mounts it beside its control
+// GET /golive/{stream}, the event report page, GET /report/{drop}, a channel's printable QR sign,
+// GET /sign/{drop}?ch=, and their assets, GET /console/static/{name}, to mux. An origin mounts it beside its control
 // API; the page calls /v1/drops/..., /v1/streams/... and /whep/{stream} on the
 // same host. It does not clash with Register: both may share one mux.
 func (u *UI) RegisterConsole(mux *http.ServeMux) {
@@ -137,6 +155,32 @@ func (u *UI) RegisterConsole(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET "+consoleStaticPrefix+"{name}", u.serveStatic)
 	mux.HandleFunc("GET /golive/{stream}", u.serveGoLive)
+	mux.HandleFunc("GET /report/{drop}", u.serveReport)
+	mux.HandleFunc("GET /sign/{drop}", u.serveSign)
+}
+
+// serveSign serves a channel's printable QR sign for a drop,
+// GET /sign/{drop}?ch=: the stream's name, the next drop and the QR code of
+// the watch link with that channel.
+func (u *UI) serveSign(w http.ResponseWriter, r *http.Request) {
+	drop, ch := r.PathValue("drop"), r.URL.Query().Get("ch")
+	if !media.ValidName(drop) || ch == "" || kpi.Channel(ch) != ch {
+		http.Error(w, "a sign needs a drop and ?ch= of 1-32 [a-z0-9_-]", http.StatusBadRequest)
+		return
+	}
+	u.servePage(w, r, u.sign, struct{ Drop, Channel string }{drop, ch})
+}
+
+// serveReport serves the event report page of a drop: its figures from
+// GET /v1/drops/{drop}/report, refreshed every second, with CSV and JSON
+// downloads.
+func (u *UI) serveReport(w http.ResponseWriter, r *http.Request) {
+	drop := r.PathValue("drop")
+	if !media.ValidName(drop) {
+		http.NotFound(w, r)
+		return
+	}
+	u.servePage(w, r, u.report, struct{ Drop string }{drop})
 }
 
 // Handler returns a handler that serves only the viewer page and its assets.

@@ -37,6 +37,21 @@
   // (?token=...), as the seller's ticketing hands it out.
   const playbackToken = new URLSearchParams(location.search).get('token') || '';
 
+  // Where this viewer came from: ?ch= on the watch URL (a channel's QR
+  // sign, a post), else utm_source; kept in localStorage so it survives the
+  // sign-in link and reloads, and sent with every order. The edge keeps only
+  // a short token of [a-z0-9_-] (anything else counts as "direct").
+  const CHANNEL_KEY = 'livedrop.channel';
+  const channel = (() => {
+    const q = new URLSearchParams(location.search);
+    const c = (q.get('ch') || q.get('utm_source') || '').toLowerCase().slice(0, 32);
+    try {
+      if (!c) return localStorage.getItem(CHANNEL_KEY) || '';
+      localStorage.setItem(CHANNEL_KEY, c);
+    } catch (_) { /* this page only */ }
+    return c;
+  })();
+
   const player = window.LivedropPlayer.create({
     video,
     stream,
@@ -775,7 +790,9 @@
     setOrderStatus(card, 'Placing order…', 'pending');
     const url = api('/v1/drops/' + encodeURIComponent(drop) + '/orders');
     const rsvp = rsvpFor(drop, sku);
-    const body = JSON.stringify(rsvp ? { sku, qty: 1, rsvp } : { sku, qty: 1 });
+    const order = rsvp ? { sku, qty: 1, rsvp } : { sku, qty: 1 };
+    if (channel) order.channel = channel;
+    const body = JSON.stringify(order);
     let text = 'Could not place order, try again';
     let state = 'error';
     let hint = 0; // the edge's retry_after_ms on a "held, try again" answer

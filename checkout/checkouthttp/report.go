@@ -1,0 +1,141 @@
+package checkouthttp
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/kpi"
+)
+
+// Report is the body of GET /v1/drops/{id}/report: the drop's event
+// figures (internal/kpi) in total, per channel, per region, and its
+// sell-through. Viewer figures are zero until viewer joins and leaves reach
+// the control side.
+type Report struct {
+	Drop      string                 `json:"drop"`
+	Stream    string                 `json:"stream"`
+	Total     kpi.Figures            `json:"total"`
+	ByChannel map[string]kpi.Figures `json:"by_channel"`
+	ByRegion  map[string]kpi.Figures `json:"by_region"`
+	Drops     []kpi.DropFigures      `json:"drops"`
+}
+
+// eventsOf turns a drop's orders into the KPI inputs: cancelled orders are
+// not sales; the drop opened at opens_at, else at its first order.
+func eventsOf(d checkout.Drop, orders []checkout.Order) kpi.Events {
+	var ev kpi.Events
+	stock := 0
+	for _, k := range d.SKUs {
+		stock += k.Stock
+	}
+	opened := d.OpensAt
+	for _, o := range orders {
+		if o.Status == checkout.StatusCancelled {
+			continue
+		}
+		ev.Sales = append(ev.Sales, kpi.Sale{Drop: o.Drop, Buyer: o.Buyer, Channel: kpi.Channel(o.Channel), Region: o.Region,
+			Qty: o.Qty, TotalCents: o.TotalCents, Paid: o.Status == checkout.StatusPaid, At: o.CreatedAt})
+		if opened.IsZero() || o.CreatedAt.Before(opened) {
+			opened = o.CreatedAt
+		}
+	}
+	ev.Drops = []kpi.Drop{{ID: d.ID, Stock: stock, OpenedAt: opened}}
+	return ev
+}
+
+// reportWindow reads from and to (RFC 3339) from the query; from defaults
+// to the drop's opening, to to now.
+func reportWindow(r *http.Request, ev kpi.Events, now time.Time) (from, to time.Time, err error) {
+	from, to = ev.Drops[0].OpenedAt, now
+	if from.IsZero() {
+		from = now
+	}
+	for name, t := range map[string]*time.Time{"from": &from, "to": &to} {
+		if v := r.URL.Query().Get(name); v != "" {
+			if *t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return from, to, fmt.Errorf("%w: %s must be an RFC 3339 time", checkout.ErrInvalid, name)
+			}
+		}
+	}
+	if !to.After(from) {
+		to = from.Add(time.Second)
+	}
+	return from, to, nil
+}
+
+// report answers GET /v1/drops/{id}/report as JSON, or as CSV with
+// ?format=csv (one row per scope: total, channel:X, region:X).
+func (a *ControlAPI) report(w http.ResponseWriter, r *http.Request) {
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		writeError(w, a.logger, fmt.Errorf("%w: format must be json or csv", checkout.ErrInvalid))
+		return
+	}
+	d, orders, err := a.ctl.Sales(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, a.logger, err)
+		return
+	}
+	ev := eventsOf(d, orders)
+	from, to, err := reportWindow(r, ev, time.Now().UTC())
+	if err != nil {
+		writeError(w, a.logger, err)
+		return
+	}
+	rep := Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
+		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), Drops: kpi.Drops(ev)}
+	if format != "csv" {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="report-`+d.ID+`.csv"`)
+	_ = WriteReportCSV(w, rep)
+}
+
+// ReportCSVHeader is the first row of a report's CSV.
+var ReportCSVHeader = []string{"scope", "orders", "buyers", "gmv_cents", "revenue_cents", "gmv_per_hour_cents", "revenue_per_hour_cents",
+	"aov_cents", "unique_viewers", "conversion", "peak_concurrent", "current_concurrent", "avg_watch_seconds", "new_consents",
+	"stock", "sold", "sell_through", "sold_out_after_seconds"}
+
+// WriteReportCSV writes rep as CSV: the total row (with the drop's
+// sell-through), then one row per channel and per region, by name.
+func WriteReportCSV(w interface{ Write([]byte) (int, error) }, rep Report) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write(ReportCSVHeader)
+	f64 := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	row := func(scope string, f kpi.Figures, drop *kpi.DropFigures) []string {
+		r := []string{scope, strconv.Itoa(f.Orders), strconv.Itoa(f.Buyers), strconv.FormatInt(f.GMVCents, 10), strconv.FormatInt(f.RevenueCents, 10),
+			f64(f.GMVPerHourCents), f64(f.RevenuePerHourCents), f64(f.AOVCents), strconv.Itoa(f.UniqueViewers), f64(f.Conversion),
+			strconv.Itoa(f.PeakConcurrent), strconv.Itoa(f.CurrentConcurrent), f64(f.AvgWatchSeconds), strconv.Itoa(f.NewConsents)}
+		if drop == nil {
+			return append(r, "", "", "", "")
+		}
+		return append(r, strconv.Itoa(drop.Stock), strconv.Itoa(drop.Sold), f64(drop.SellThrough), f64(drop.SoldOutAfter.Seconds()))
+	}
+	var d *kpi.DropFigures
+	if len(rep.Drops) > 0 {
+		d = &rep.Drops[0]
+	}
+	_ = cw.Write(row("total", rep.Total, d))
+	for _, split := range []struct {
+		prefix string
+		m      map[string]kpi.Figures
+	}{{"channel:", rep.ByChannel}, {"region:", rep.ByRegion}} {
+		keys := make([]string, 0, len(split.m))
+		for k := range split.m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			_ = cw.Write(row(split.prefix+k, split.m[k], nil))
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
