@@ -125,6 +125,8 @@ var metricTypes = map[string]string{
 	// opening lotteries
 	"livedrop_checkout_lottery_entries_total":         "counter",
 	"livedrop_checkout_lottery_draw_duration_seconds": "histogram",
+	// the seller's refunds
+	"livedrop_checkout_refunds_total": "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
