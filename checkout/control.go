@@ -21,6 +21,9 @@ type ControlParams struct {
 	OnDropState func(drop, state string)
 	// RSVP signs the RSVP tokens the seller issues (nil: none issued).
 	RSVP *RSVPKeys
+	// Payment refunds the payments of orders the seller refunds (nil: the
+	// provider Config.Payment selects).
+	Payment PaymentProvider
 	// Now is the clock RSVP deadlines and the opening schedule are checked
 	// against (nil: time.Now; tests).
 	Now func() time.Time
@@ -39,6 +42,8 @@ type Control struct {
 	rsvp    *controlRSVP // control_rsvp.go
 	now     func() time.Time
 	lot     *lotteryMetrics
+	pay     PaymentProvider
+	refunds *prometheus.CounterVec // control_orders.go
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter
@@ -81,6 +86,13 @@ func NewControl(p ControlParams) (*Control, error) {
 		return nil, fmt.Errorf("checkout control metrics: %w", err)
 	}
 	c.lot = lot
+	c.pay = p.Payment
+	if c.pay == nil {
+		c.pay = NewTestProvider(p.Config.Payment)
+	}
+	if c.refunds, err = newRefundMetrics(p.Registerer); err != nil {
+		return nil, fmt.Errorf("checkout control metrics: %w", err)
+	}
 	return c, nil
 }
 

@@ -51,6 +51,7 @@ type memDrop struct {
 type memSKU struct {
 	sku                                                SKU
 	stock, free, leased, sold, orders, paid, cancelled int
+	refunded                                           int
 	revenue                                            int64
 }
 
@@ -75,6 +76,8 @@ type memOp struct {
 	TTL    time.Duration `json:"ttl,omitempty"`
 	RSVP   *memRSVPOp    `json:"rv,omitempty"`
 	Lot    *memLotOp     `json:"lot,omitempty"`
+	// Restock: a refund's units go back to free stock (memstore_orders.go).
+	Restock bool `json:"rs,omitempty"`
 }
 
 var _ Store = (*MemStore)(nil)
@@ -206,7 +209,7 @@ func (s *MemStore) Totals(_ context.Context, id string) (Totals, error) {
 	for _, k := range md.d.SKUs {
 		sk := md.skus[k.SKU]
 		t.SKUs = append(t.SKUs, SKUTotals{SKU: k.SKU, Currency: k.Currency, Stock: sk.stock, Free: sk.free,
-			HeldAtEdges: sk.leased, Sold: sk.sold, Orders: sk.orders, Paid: sk.paid, Cancelled: sk.cancelled, RevenueCents: sk.revenue,
+			HeldAtEdges: sk.leased, Sold: sk.sold, Orders: sk.orders, Paid: sk.paid, Cancelled: sk.cancelled, Refunded: sk.refunded, RevenueCents: sk.revenue,
 			Reserved: md.reservedOf(k.SKU)})
 	}
 	return t, nil

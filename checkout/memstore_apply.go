@@ -140,6 +140,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		delete(md.pending, o.ID)
 		md.orders[o.ID] = o
 		return memResult{changed: true, res: ShipResult{Outcome: OutcomeCancelled, Order: o}}
+	case "refund":
+		return s.applyRefund(op)
 	case "reclaim":
 		l := op.Lease
 		md, sk, err := s.skuOf(l.Drop, l.SKU)

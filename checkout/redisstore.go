@@ -37,6 +37,10 @@ func (k keys) wanted() string      { return k.tag + ":wanted" }
 func (k keys) stream() string      { return k.tag + ":stream" }
 func (k keys) op(id string) string { return k.tag + ":op:" + id }
 
+// log lists the drop's order ids in the order they were recorded (a list:
+// an order's place in it never changes; DropOrders).
+func (k keys) log() string { return k.tag + ":log" }
+
 // buyerOrders lists one buyer's orders of the drop (a sorted set scored by
 // the time the store recorded each).
 func (k keys) buyerOrders(buyer string) string { return k.tag + ":buyer:" + buyer }
@@ -195,7 +199,7 @@ func (s *RedisStore) Totals(ctx context.Context, id string) (Totals, error) {
 			SKU: sku.SKU, Currency: sku.Currency,
 			Stock: atoi(m["stock"]), Free: atoi(m["free"]), HeldAtEdges: atoi(m["leased"]),
 			Sold: atoi(m["sold"]), Orders: atoi(m["orders"]), Paid: atoi(m["paid"]),
-			Cancelled: atoi(m["cancelled"]), RevenueCents: int64(atoi(m["revenue"])),
+			Cancelled: atoi(m["cancelled"]), Refunded: atoi(m["refunded"]), RevenueCents: int64(atoi(m["revenue"])),
 			Reserved: atoi(m["reserved"]),
 		})
 	}

@@ -39,21 +39,21 @@ return {'ok', free - n}
 `)
 
 // RSVPSale sells one reserved unit to a token's holder: the sale scripts'
-// KEYS and ARGV (see scriptShip), then KEYS rsvp, rsvpused and ARGV batch,
+// KEYS and ARGV (see scriptShip), then KEYS (12, 13) rsvp, rsvpused and ARGV batch,
 // token id. The order id is looked up first (a retry gets its order), then
 // the drop's state and the limits as for a direct sale, then the token.
 var scriptRSVPSale = redis.NewScript(luaNow + luaRecord + luaExisting + luaAdmitDirect + `
 local n = tonumber(ARGV[8])
 local batch, tok = ARGV[9 + 2 * n], ARGV[10 + 2 * n]
-if redis.call('HEXISTS', KEYS[12], tok) == 1 then return {'rsvpused', ''} end
-local v = redis.call('HGET', KEYS[11], batch)
+if redis.call('HEXISTS', KEYS[13], tok) == 1 then return {'rsvpused', ''} end
+local v = redis.call('HGET', KEYS[12], batch)
 if not v then return {'rsvpexpired', ''} end
 local sku, left, dl = string.match(v, '^(%S+) (%d+) (%d+)$')
 local o = cjson.decode(ARGV[2])
 left = tonumber(left)
 if sku ~= o.sku or left < qty or tonumber(dl) <= now then return {'rsvpexpired', ''} end
-redis.call('HSET', KEYS[11], batch, sku .. ' ' .. (left - qty) .. ' ' .. dl)
-redis.call('HSET', KEYS[12], tok, ARGV[1])
+redis.call('HSET', KEYS[12], batch, sku .. ' ' .. (left - qty) .. ' ' .. dl)
+redis.call('HSET', KEYS[13], tok, ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'reserved', -qty)
 return sell(o, qty, lims)
 `)

@@ -46,7 +46,7 @@ func shipArgs(it ShipItem) (keys, []string, []any, error) {
 	if err != nil {
 		return k, nil, nil, fmt.Errorf("encode order: %w", err)
 	}
-	ks := []string{k.sku(o.SKU), k.leases(), k.orders(), k.pending(), k.used(), k.stream(), k.meta(), k.buyerOrders(o.Buyer), k.allow(), k.wanted()}
+	ks := []string{k.sku(o.SKU), k.leases(), k.orders(), k.pending(), k.used(), k.stream(), k.meta(), k.buyerOrders(o.Buyer), k.allow(), k.wanted(), k.log()}
 	args := make([]any, 0, 8+2*len(it.Limits))
 	args = append(args, o.ID, string(enc), leaseField(o.SKU, o.Edge), o.Qty, o.TotalCents, it.Hold.Milliseconds(), o.Edge, len(it.Limits))
 	for _, l := range it.Limits {

@@ -116,7 +116,7 @@ return lease
 `)
 
 // The sale scripts (ship, direct) share their KEYS and ARGV:
-// KEYS: sku, leases, orders, pending, used, stream, meta, buyer's orders, allow, wanted
+// KEYS: sku, leases, orders, pending, used, stream, meta, buyer's orders, allow, wanted, log
 // ARGV: id, order json, lease field, qty, total cents, hold ms, edge, n, then
 // n pairs of limit field (sku|limit key) and max.
 
@@ -135,6 +135,7 @@ local function record(o, outcome)
   redis.call('HSET', KEYS[3], ARGV[1], enc)
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', '1000000', '*', 'event', outcome, 'id', ARGV[1], 'order', enc)
   redis.call('ZADD', KEYS[8], nowms(), ARGV[1])
+  redis.call('RPUSH', KEYS[11], ARGV[1])
   return {outcome, enc}
 end
 local function limits()

@@ -67,6 +67,18 @@ type Store interface {
 	// Cancel cancels a pending order and returns its units to the drop.
 	Cancel(ctx context.Context, id, reason string) (Order, error)
 
+	// DropOrders reads drop's orders by their place in the order the store
+	// recorded them (0 the first): those before position before (<= 0 or
+	// past the end: from the newest), at most limit, newest first, and how
+	// many orders the drop has recorded. Positions never change: an order
+	// recorded later gets the next one.
+	DropOrders(ctx context.Context, drop string, before, limit int) (orders []Order, total int, err error)
+	// Refund cancels a pending or refunds a paid order for the seller
+	// (RefundOp), atomically with its units going back to free stock or
+	// out of the drop's stock. It returns the order as stored and whether
+	// this call changed it; an order not in op.From is left unchanged.
+	Refund(ctx context.Context, op RefundOp) (Order, bool, error)
+
 	// ReapHolds cancels pending orders of drop whose hold expired.
 	ReapHolds(ctx context.Context, drop string) (int, error)
 	// ReapLeases returns expired leases of drop to free stock.
@@ -77,6 +89,20 @@ type Store interface {
 
 	// Close releases the store.
 	Close() error
+}
+
+// RefundOp asks the store to take an order back for the seller: a pending
+// order becomes cancelled (seller_cancelled), a paid one refunded
+// (seller_refunded). Either way its units leave Sold and its limits, and
+// with Restock they are free to sell again; without, they leave the drop's
+// stock (the seller keeps them off sale). From is the status the caller saw
+// (and for a paid order, refunded with the payment provider first): an
+// order in another status is left as it is, so a pending order paid
+// meanwhile is never refunded in the store without its payment.
+type RefundOp struct {
+	ID      string
+	From    string
+	Restock bool
 }
 
 // LeaseOp asks to grant or return lease units.

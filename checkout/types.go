@@ -20,6 +20,14 @@ const (
 	StatusPending   = "pending"
 	StatusPaid      = "paid"
 	StatusCancelled = "cancelled"
+	// StatusRefunded: the seller refunded a paid order (RefundOp).
+	StatusRefunded = "refunded"
+)
+
+// Reasons a seller's refund gives the orders it changes.
+const (
+	ReasonSellerCancelled = "seller_cancelled" // a pending order cancelled
+	ReasonSellerRefunded  = "seller_refunded"  // a paid order refunded
 )
 
 // Limits on identifiers and quantities.
@@ -389,14 +397,17 @@ func validCurrency(s string) bool {
 
 // SKUTotals are the live totals of one SKU.
 type SKUTotals struct {
-	SKU          string `json:"sku"`
-	Stock        int    `json:"stock"`
-	Free         int    `json:"free"`
-	HeldAtEdges  int    `json:"held_at_edges"`
-	Sold         int    `json:"sold"`
-	Orders       int    `json:"orders"`
-	Paid         int    `json:"paid"`
-	Cancelled    int    `json:"cancelled"`
+	SKU         string `json:"sku"`
+	Stock       int    `json:"stock"`
+	Free        int    `json:"free"`
+	HeldAtEdges int    `json:"held_at_edges"`
+	Sold        int    `json:"sold"`
+	Orders      int    `json:"orders"`
+	Paid        int    `json:"paid"`
+	Cancelled   int    `json:"cancelled"`
+	// Refunded counts paid orders the seller refunded (no longer in Sold,
+	// Orders, Paid or RevenueCents).
+	Refunded     int    `json:"refunded"`
 	RevenueCents int64  `json:"revenue_cents"`
 	Currency     string `json:"currency"`
 

@@ -131,6 +131,8 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_lottery_draw_duration_seconds": "histogram",
 	// member early access
 	"livedrop_checkout_member_orders_total": "counter",
+	// the seller's refunds
+	"livedrop_checkout_refunds_total": "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

@@ -283,7 +283,8 @@ type ControlAPI struct {
 	guard  *guard.Guard
 	logger *slog.Logger
 
-	rsvpBase string // rsvp.go
+	rsvpBase string     // rsvp.go
+	feeds    *liveFeeds // orders_live.go
 }
 
 // MinTokenLen is the shortest control token the API accepts.
@@ -306,12 +307,14 @@ func NewControlAPI(ctl *checkout.Control, token string, logger *slog.Logger, g *
 			return nil, err
 		}
 	}
-	return &ControlAPI{ctl: ctl, token: []byte(token), guard: g, logger: logger.With("component", "checkout-control-http")}, nil
+	return &ControlAPI{ctl: ctl, token: []byte(token), guard: g, logger: logger.With("component", "checkout-control-http"),
+		feeds: newLiveFeeds()}, nil
 }
 
 // Register adds POST /v1/drops, POST /v1/drops/{id}/open, POST
-// /v1/drops/{id}/close, GET /v1/drops/{id}, GET /v1/drops/{id}/report and
-// POST /v1/drops/{id}/rsvps.
+// /v1/drops/{id}/close, GET /v1/drops/{id}, GET /v1/drops/{id}/report,
+// the sign routes, POST /v1/drops/{id}/rsvps and the order routes
+// (orders.go). Run closes the live feeds at shutdown.
 func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/drops", a.auth(a.create))
 	mux.Handle("POST /v1/drops/{id}/open", a.auth(a.open))
@@ -321,6 +324,7 @@ func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/drops/{id}/sign", a.signInfo)     // sign.go: public, as the printed sign is
 	mux.HandleFunc("GET /v1/drops/{id}/sign.png", a.signQR)
 	a.registerRSVP(mux)
+	a.registerOrders(mux)
 }
 
 func (a *ControlAPI) auth(next http.HandlerFunc) http.Handler {

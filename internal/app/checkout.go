@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,7 +174,12 @@ func (s *controlCheckout) Register(mux *http.ServeMux) {
 	s.api.Register(mux)
 	s.members.Register(mux)
 }
-func (s *controlCheckout) Run(ctx context.Context) error { return s.ctl.Run(ctx) }
+func (s *controlCheckout) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.api.Run(ctx) }) // closes the live order feeds
+	defer wg.Wait()
+	return s.ctl.Run(ctx)
+}
 
 // Ready reports whether the store that holds the drops answers.
 func (s *controlCheckout) Ready(ctx context.Context) (bool, string) {
