@@ -74,6 +74,9 @@ func TestConsoleLiveOrders(t *testing.T) {
 	}
 	// The console picks d1 (no drop list here: its default).
 	mustWait(ctx, t, p, `window.livedropOrders && window.livedropOrders.live()`, 15*time.Second)
+	// The drop panel links its report and its printable sign.
+	mustWait(ctx, t, p, `document.querySelector('[data-testid="report-link"]').getAttribute('href') === '/report/d1' &&
+		document.querySelector('[data-testid="sign-link"]').getAttribute('href') === '/sign/d1?ch=qr'`, 5*time.Second)
 
 	// A viewer buys (the edge's sale, straight into the store).
 	o := checkout.Order{ID: checkout.OrderID("d1", "viewer1", "k1"), Drop: "d1", SKU: "tee", Qty: 1, Buyer: "viewer1",

@@ -122,6 +122,7 @@
   // load reads the newest page, then follows the feed from its count.
   async function load() {
     const d = drop();
+    links();
     closeFeed();
     rows.clear();
     listEl.textContent = '';
@@ -172,7 +173,17 @@
     if (ws) { const s = ws; ws = null; s.close(); }
   }
 
+  // The drop's report and printable sign open in their own tabs.
+  function links() {
+    const d = drop();
+    const report = $('report-link');
+    const sign = $('sign-link');
+    if (report) report.href = d ? '/report/' + enc(d) : '#';
+    if (sign) sign.href = d ? '/sign/' + enc(d) + '?ch=qr' : '#';
+  }
   dropIn.addEventListener('change', load);
+  dropIn.addEventListener('input', links);
+  links();
   // The desk shows once the console signed in: load then.
   const desk = $('desk');
   new MutationObserver(() => { if (!desk.hidden) load(); else closeFeed(); }).observe(desk, { attributes: true, attributeFilter: ['hidden'] });
