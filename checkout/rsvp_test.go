@@ -142,6 +142,10 @@ func TestRSVPReservedUntilDeadlineThenReturned(t *testing.T) {
 				tt := mustTotals(t, c.store, "rv")
 				return tt.Free == 2 && tt.Reserved == 0
 			})
+			// The store has them back a moment before the reaper counts them.
+			eventually(t, 5*time.Second, "the returned units counted", func() bool {
+				return testutil.ToFloat64(h.ctl.rsvp.returned) >= 2
+			})
 			if got := testutil.ToFloat64(h.ctl.rsvp.returned); got != 2 {
 				t.Fatalf("returned units metric %v, want 2", got)
 			}
