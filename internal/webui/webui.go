@@ -85,41 +85,24 @@ func New() (*UI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webui: read assets: %w", err)
 	}
-	page, err := template.New("watch.html").Funcs(template.FuncMap{
-		"static": u.staticURL("/static/"),
-	}).ParseFS(assets, "assets/watch.html")
-	if err != nil {
-		return nil, fmt.Errorf("webui: parse page: %w", err)
+	pages := []struct {
+		into   **template.Template
+		name   string
+		prefix string
+	}{
+		{&u.page, "watch.html", "/static/"},
+		{&u.console, "console.html", consoleStaticPrefix},
+		{&u.golive, "golive.html", consoleStaticPrefix},
+		{&u.report, "report.html", consoleStaticPrefix},
+		{&u.sign, "sign.html", consoleStaticPrefix},
 	}
-	u.page = page
-	console, err := template.New("console.html").Funcs(template.FuncMap{
-		"static": u.staticURL(consoleStaticPrefix),
-	}).ParseFS(assets, "assets/console.html")
-	if err != nil {
-		return nil, fmt.Errorf("webui: parse console: %w", err)
+	for _, pg := range pages {
+		t, err := template.New(pg.name).Funcs(template.FuncMap{"static": u.staticURL(pg.prefix)}).ParseFS(assets, "assets/"+pg.name)
+		if err != nil {
+			return nil, fmt.Errorf("webui: parse %s: %w", pg.name, err)
+		}
+		*pg.into = t
 	}
-	u.console = console
-	golive, err := template.New("golive.html").Funcs(template.FuncMap{
-		"static": u.staticURL(consoleStaticPrefix),
-	}).ParseFS(assets, "assets/golive.html")
-	if err != nil {
-		return nil, fmt.Errorf("webui: parse go-live page: %w", err)
-	}
-	u.golive = golive
-	report, err := template.New("report.html").Funcs(template.FuncMap{
-		"static": u.staticURL(consoleStaticPrefix),
-	}).ParseFS(assets, "assets/report.html")
-	if err != nil {
-		return nil, fmt.Errorf("webui: parse report page: %w", err)
-	}
-	u.report = report
-	sign, err := template.New("sign.html").Funcs(template.FuncMap{
-		"static": u.staticURL(consoleStaticPrefix),
-	}).ParseFS(assets, "assets/sign.html")
-	if err != nil {
-		return nil, fmt.Errorf("webui: parse sign page: %w", err)
-	}
-	u.sign = sign
 	return u, nil
 }
 
