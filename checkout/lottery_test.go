@@ -389,22 +389,7 @@ func TestScheduledOpening(t *testing.T) {
 func TestLotteryLeftoverStock(t *testing.T) {
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			t0 := time.Now().UTC()
-			clock := &testClock{t: t0}
-			h := &harness{store: s, ctl: newControlAt(t, s, clock)}
-			run(t, h.ctl.Run)
-			edges := []*Edge{h.edge(t, "e1", testConfig(), nil), h.edge(t, "e2", testConfig(), nil)}
-			d := lotteryDrop("left", 30, 0, t0)
-			if _, err := h.ctl.CreateDrop(ctx, d); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
-			for i := range 3 {
-				if _, err := buy(edges[i%2], d.ID, fmt.Sprintf("w%d", i), 1); ClassOf(err) != ClassInLine {
-					t.Fatalf("entry %d: %v", i, err)
-				}
-			}
+			_, clock, t0, edges, d := lotteryInWindow(t, s, "left", 30, "w")
 			clock.set(t0.Add(3 * time.Second))
 			eventually(t, 20*time.Second, "the draw", func() bool { return dropState(t, s, d.ID) == StateOpen })
 			eventually(t, 10*time.Second, "edges to lease", func() bool { return mustTotals(t, s, d.ID).HeldAtEdges > 0 })
@@ -437,21 +422,7 @@ func TestLotteryClosedInWindow(t *testing.T) {
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			t0 := time.Now().UTC()
-			clock := &testClock{t: t0}
-			h := &harness{store: s, ctl: newControlAt(t, s, clock)}
-			run(t, h.ctl.Run)
-			edges := []*Edge{h.edge(t, "e1", testConfig(), nil), h.edge(t, "e2", testConfig(), nil)}
-			d := lotteryDrop("shut", 5, 0, t0)
-			if _, err := h.ctl.CreateDrop(ctx, d); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
-			for i := range 3 {
-				if _, err := buy(edges[i%2], d.ID, fmt.Sprintf("c%d", i), 1); ClassOf(err) != ClassInLine {
-					t.Fatalf("entry %d: %v", i, err)
-				}
-			}
+			h, clock, t0, edges, d := lotteryInWindow(t, s, "shut", 5, "c")
 			if err := h.ctl.Close(ctx, d.ID); err != nil {
 				t.Fatalf("close in the window: %v", err)
 			}
@@ -483,4 +454,27 @@ func TestLotteryClosedInWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lotteryInWindow starts a control on a fake clock and two edges, creates
+// a lottery drop of stock units opening now, waits for its window, and
+// enters buyers prefix0..prefix2 through alternate edges.
+func lotteryInWindow(t *testing.T, s Store, id string, stock int, prefix string) (*harness, *testClock, time.Time, []*Edge, Drop) {
+	t.Helper()
+	t0 := time.Now().UTC()
+	clock := &testClock{t: t0}
+	h := &harness{store: s, ctl: newControlAt(t, s, clock)}
+	run(t, h.ctl.Run)
+	edges := []*Edge{h.edge(t, "e1", testConfig(), nil), h.edge(t, "e2", testConfig(), nil)}
+	d := lotteryDrop(id, stock, 0, t0)
+	if _, err := h.ctl.CreateDrop(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
+	for i := range 3 {
+		if _, err := buy(edges[i%2], d.ID, fmt.Sprintf("%s%d", prefix, i), 1); ClassOf(err) != ClassInLine {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	return h, clock, t0, edges, d
 }
