@@ -3,6 +3,8 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,10 +14,11 @@ import (
 // signed tokens over reserved units and, in the reap loop, returns the
 // units of batches whose deadline passed.
 type controlRSVP struct {
-	keys     *RSVPKeys // nil: RSVPs are not configured
-	now      func() time.Time
-	reserved prometheus.Counter
-	returned prometheus.Counter
+	keys      *RSVPKeys // nil: RSVPs are not configured
+	now       func() time.Time
+	reserved  prometheus.Counter
+	returned  prometheus.Counter
+	cancelled prometheus.Counter
 }
 
 func newControlRSVP(p ControlParams) (*controlRSVP, error) {
@@ -28,8 +31,10 @@ func newControlRSVP(p ControlParams) (*controlRSVP, error) {
 			Help: "Units moved from free stock into RSVP batches (one token each)."}),
 		returned: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_rsvp_returned_units_total",
 			Help: "Reserved units returned to free stock because their RSVP batch's deadline passed unredeemed."}),
+		cancelled: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_rsvp_cancelled_total",
+			Help: "RSVP tokens the seller cancelled before use (each returned its unit to free stock)."}),
 	}
-	for _, col := range []prometheus.Collector{r.reserved, r.returned} {
+	for _, col := range []prometheus.Collector{r.reserved, r.returned, r.cancelled} {
 		if err := p.Registerer.Register(col); err != nil {
 			return nil, fmt.Errorf("checkout control metrics: %w", err)
 		}
@@ -89,6 +94,14 @@ func (c *Control) IssueRSVPs(ctx context.Context, drop, sku string, count int, d
 	return b, nil
 }
 
+// ParseRSVP checks a token's form and signature (not its deadline).
+func (c *Control) ParseRSVP(tok string) (RSVP, error) {
+	if c.rsvp.keys == nil {
+		return RSVP{}, fmt.Errorf("%w: RSVP tokens are not configured on this node", ErrInvalid)
+	}
+	return c.rsvp.keys.Parse(tok)
+}
+
 // RSVPStream checks that tok is an RSVP token of drop signed by this node
 // and returns the drop's stream (for the token's link).
 func (c *Control) RSVPStream(ctx context.Context, drop, tok string) (string, error) {
@@ -119,4 +132,114 @@ func (c *Control) reapRSVPs(ctx context.Context, drop string) {
 	if err != nil {
 		c.logger.Debug("reap rsvps", "drop", drop, "err", err)
 	}
+}
+
+// RSVP token states in a batch listing.
+const (
+	RSVPOpen      = "open"      // holds its unit, usable until the deadline
+	RSVPUsed      = "used"      // an order used it
+	RSVPCancelled = "cancelled" // the seller cancelled it
+	RSVPReturned  = "returned"  // its unit went back at the deadline
+)
+
+// RSVPTokenState is one token of a listed batch.
+type RSVPTokenState struct {
+	RSVPToken
+	State string `json:"state"`
+	Order string `json:"order,omitempty"` // the order that used it
+}
+
+// RSVPBatchList is a batch as the seller lists it: its tokens re-signed
+// (a token is deterministic for its fields and the signing key) with what
+// became of each.
+type RSVPBatchList struct {
+	Drop     string           `json:"drop"`
+	Stream   string           `json:"stream"`
+	SKU      string           `json:"sku"`
+	Batch    string           `json:"batch"`
+	Deadline time.Time        `json:"deadline"`
+	Units    int              `json:"units"`
+	Left     int              `json:"left"`
+	Tokens   []RSVPTokenState `json:"tokens"`
+}
+
+// RSVPBatches lists drop's batches, earliest deadline first.
+func (c *Control) RSVPBatches(ctx context.Context, drop string) ([]RSVPBatchList, error) {
+	if c.rsvp.keys == nil {
+		return nil, fmt.Errorf("%w: RSVP tokens are not configured on this node (access.node_secrets)", ErrInvalid)
+	}
+	d, err := c.store.Drop(ctx, drop)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := c.store.RSVPBatches(ctx, drop)
+	if err != nil {
+		return nil, err
+	}
+	now := c.rsvp.now()
+	out := make([]RSVPBatchList, 0, len(bs))
+	for _, b := range bs {
+		units := b.Units
+		if units == 0 { // reserved before the store kept the count
+			units = max(b.Left+len(b.Used)+len(b.Cancelled), maxSeq(b))
+		}
+		l := RSVPBatchList{Drop: drop, Stream: d.Stream, SKU: b.SKU, Batch: b.Batch, Deadline: b.Deadline,
+			Units: units, Left: b.Left, Tokens: make([]RSVPTokenState, units)}
+		for i := range units {
+			r := RSVP{Drop: drop, SKU: b.SKU, Batch: b.Batch, Seq: i + 1, Deadline: b.Deadline}
+			ts := RSVPTokenState{RSVPToken: RSVPToken{ID: r.ID(), Token: c.rsvp.keys.Sign(r)}, State: RSVPOpen}
+			switch {
+			case b.Used[i+1] != "":
+				ts.State, ts.Order = RSVPUsed, b.Used[i+1]
+			case b.Cancelled[i+1]:
+				ts.State = RSVPCancelled
+			case b.Left == 0 || !now.Before(b.Deadline):
+				ts.State = RSVPReturned
+			}
+			l.Tokens[i] = ts
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func maxSeq(b RSVPBatchState) int {
+	m := 0
+	for s := range b.Used {
+		m = max(m, s)
+	}
+	for s := range b.Cancelled {
+		m = max(m, s)
+	}
+	return m
+}
+
+// CancelRSVP cancels one unused token of drop, named by its id
+// (BATCH-SEQ) or by the token itself, and returns its unit to free stock;
+// false when it was cancelled already. ErrNotFound, ErrRSVPUsed and
+// ErrRSVPExpired say why not.
+func (c *Control) CancelRSVP(ctx context.Context, drop, token string) (bool, error) {
+	batch, seq, ok := splitTokenID(token)
+	if strings.Contains(token, ".") {
+		r, err := c.ParseRSVP(token)
+		if err != nil {
+			return false, err
+		}
+		if r.Drop != drop {
+			return false, fmt.Errorf("%w: the token is of drop %s", ErrRSVPInvalid, r.Drop)
+		}
+		batch, seq, ok = r.Batch, r.Seq, true
+	}
+	if !ok {
+		return false, fmt.Errorf("%w: name a token by its id (BATCH-SEQ) or the token itself", ErrInvalid)
+	}
+	changed, err := c.store.CancelRSVP(ctx, drop, batch, seq)
+	if err != nil {
+		return false, err
+	}
+	if changed {
+		c.rsvp.cancelled.Inc()
+		c.logger.Info("rsvp cancelled: its unit went back to the open stock", "drop", drop, "rsvp", batch+"-"+strconv.Itoa(seq))
+	}
+	return changed, nil
 }

@@ -82,6 +82,8 @@ func (e *Edge) sellRSVP(ctx context.Context, req OrderRequest, o Order, def SKU,
 			return Order{}, "", fmt.Errorf("%w (by another order): each RSVP buys once", ErrRSVPUsed)
 		case OutcomeRSVPExpired:
 			return Order{}, "", ErrRSVPExpired
+		case OutcomeRSVPCancelled:
+			return Order{}, "", ErrRSVPCancelled
 		case OutcomeLimitHeld:
 			// The store names another edge as the holder: ours is gone.
 			sk.mu.Lock()

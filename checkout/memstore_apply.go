@@ -97,7 +97,7 @@ func (s *MemStore) apply(op memOp) memResult {
 		return s.applySale(op)
 	case "allow":
 		return s.applyAllow(op)
-	case "reserve", "rsvpsale", "rsvpreturn":
+	case "reserve", "rsvpsale", "rsvpreturn", "rsvpcancel":
 		return s.applyRSVP(op)
 	case "lot_start", "lot_enter", "lot_close", "lot_results", "lot_finish", "award":
 		return s.applyLottery(op)

@@ -3,23 +3,30 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 )
 
 // The embedded store's RSVP batches: reserving units, selling one to a
 // token's holder, and returning a batch's unredeemed units after its
-// deadline; each is one journaled op (kinds "reserve", "rsvpsale",
-// "rsvpreturn") applied the same way live and on replay.
+// deadline, and cancelling one token; each is one journaled op (kinds
+// "reserve", "rsvpsale", "rsvpreturn", "rsvpcancel") applied the same way
+// live and on replay.
 
 // memRSVP is one drop's reserved units; nil until the first reservation.
 type memRSVP struct {
 	reserved map[string]int       // sku -> reserved units not yet redeemed
 	batches  map[string]*memBatch // batch id -> batch
-	used     map[string]string    // token id -> the order that used it
+	used     map[string]string    // token id -> the order that used it, or rsvpCancelledMark
 }
+
+// rsvpCancelledMark stands in used for a token the seller cancelled.
+const rsvpCancelledMark = "!cancelled"
 
 type memBatch struct {
 	sku      string
-	left     int   // units not redeemed and not returned
+	units    int   // tokens issued
+	left     int   // units not redeemed, cancelled or returned
 	deadline int64 // ms
 }
 
@@ -28,6 +35,7 @@ type memRSVPOp struct {
 	Reserve *ReserveOp `json:"r,omitempty"`
 	Token   *RSVP      `json:"t,omitempty"`
 	Batch   string     `json:"b,omitempty"`
+	Seq     int        `json:"s,omitempty"` // rsvpcancel: the token of Batch
 }
 
 func (md *memDrop) rsvps() *memRSVP {
@@ -68,6 +76,8 @@ func (s *MemStore) applyRSVP(op memOp) memResult {
 		md.rsvp.reserved[b.sku] -= n
 		md.skus[b.sku].free += n
 		return memResult{changed: true, n: n}
+	case "rsvpcancel":
+		return s.applyRSVPCancel(op)
 	}
 	return memResult{err: fmt.Errorf("unknown store op %q", op.Kind)}
 }
@@ -91,7 +101,7 @@ func (s *MemStore) applyReserve(op memOp) memResult {
 	default:
 		sk.free -= r.Units
 		rv.reserved[r.SKU] += r.Units
-		rv.batches[r.Batch] = &memBatch{sku: r.SKU, left: r.Units, deadline: dl}
+		rv.batches[r.Batch] = &memBatch{sku: r.SKU, units: r.Units, left: r.Units, deadline: dl}
 	}
 	return memResult{changed: true}
 }
@@ -119,7 +129,9 @@ func (s *MemStore) applyRSVPSale(op memOp) memResult {
 		return memResult{changed: true, res: ShipResult{Outcome: OutcomeLimitHeld, Limit: held}}
 	}
 	rv := md.rsvps()
-	if _, used := rv.used[t.ID()]; used {
+	if by, used := rv.used[t.ID()]; by == rsvpCancelledMark {
+		return memResult{res: ShipResult{Outcome: OutcomeRSVPCancelled}}
+	} else if used {
 		return memResult{res: ShipResult{Outcome: OutcomeRSVPUsed}}
 	}
 	b, ok := rv.batches[t.Batch]
@@ -181,4 +193,73 @@ func (s *MemStore) ReapRSVPs(ctx context.Context, drop string) (int, error) {
 		total += r.n
 	}
 	return total, nil
+}
+
+func (s *MemStore) applyRSVPCancel(op memOp) memResult {
+	md, ok := s.drops[op.ID]
+	if !ok {
+		return memResult{err: fmt.Errorf("drop %s: %w", op.ID, ErrNotFound)}
+	}
+	c := op.RSVP
+	var b *memBatch
+	if md.rsvp != nil {
+		b = md.rsvp.batches[c.Batch]
+	}
+	if b == nil || c.Seq < 1 || c.Seq > b.units {
+		return memResult{err: fmt.Errorf("rsvp %s-%d of drop %s: %w", c.Batch, c.Seq, op.ID, ErrNotFound)}
+	}
+	id := c.Batch + "-" + strconv.Itoa(c.Seq)
+	switch by, used := md.rsvp.used[id]; {
+	case by == rsvpCancelledMark:
+		return memResult{}
+	case used:
+		return memResult{err: fmt.Errorf("%w by order %s", ErrRSVPUsed, by)}
+	case b.left <= 0 || b.deadline <= op.NowMs:
+		return memResult{err: ErrRSVPExpired}
+	}
+	b.left--
+	md.rsvp.reserved[b.sku]--
+	md.skus[b.sku].free++
+	md.rsvp.used[id] = rsvpCancelledMark
+	return memResult{changed: true, n: 1}
+}
+
+// RSVPBatches implements RSVPStore.
+func (s *MemStore) RSVPBatches(ctx context.Context, drop string) ([]RSVPBatchState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	md, ok := s.drops[drop]
+	if !ok {
+		return nil, fmt.Errorf("drop %s: %w", drop, ErrNotFound)
+	}
+	if md.rsvp == nil {
+		return nil, nil
+	}
+	out := make([]RSVPBatchState, 0, len(md.rsvp.batches))
+	byID := map[string]int{}
+	for id, b := range md.rsvp.batches {
+		byID[id] = len(out)
+		out = append(out, RSVPBatchState{Batch: id, SKU: b.sku, Units: b.units, Left: b.left,
+			Deadline: time.UnixMilli(b.deadline).UTC(), Used: map[int]string{}, Cancelled: map[int]bool{}})
+	}
+	for tok, by := range md.rsvp.used {
+		batch, seq, ok := splitTokenID(tok)
+		i, known := byID[batch]
+		if !ok || !known {
+			continue
+		}
+		if by == rsvpCancelledMark {
+			out[i].Cancelled[seq] = true
+		} else {
+			out[i].Used[seq] = by
+		}
+	}
+	sortBatches(out)
+	return out, nil
+}
+
+// CancelRSVP implements RSVPStore.
+func (s *MemStore) CancelRSVP(ctx context.Context, drop, batch string, seq int) (bool, error) {
+	r, err := s.do(ctx, memOp{Kind: "rsvpcancel", ID: drop, RSVP: &memRSVPOp{Batch: batch, Seq: seq}})
+	return r.n == 1, err
 }

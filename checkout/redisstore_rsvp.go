@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // The Redis store's RSVP batches: one script per operation, each on the
 // keys of one drop (its hash tag). A SKU's hash counts its "reserved"
-// units; the drop's rsvp hash holds each batch as "sku left deadline-ms",
+// units; the drop's rsvp hash holds each batch as "sku left deadline-ms
+// units" (batches reserved before units were kept lack the last field),
 // its rsvpexp sorted set the batches by deadline (for the reaper), and its
-// rsvpused hash the order that used each token.
+// rsvpused hash the order that used each token, or "!cancelled".
 
 func (k keys) rsvps() string    { return k.tag + ":rsvp" }
 func (k keys) rsvpExp() string  { return k.tag + ":rsvpexp" }
@@ -33,7 +35,7 @@ local n = tonumber(ARGV[3])
 if free < n then return {'notenough', free} end
 redis.call('HINCRBY', KEYS[2], 'free', -n)
 redis.call('HINCRBY', KEYS[2], 'reserved', n)
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. n .. ' ' .. ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. n .. ' ' .. ARGV[4] .. ' ' .. n)
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 return {'ok', free - n}
 `)
@@ -45,14 +47,16 @@ return {'ok', free - n}
 var scriptRSVPSale = redis.NewScript(luaNow + luaRecord + luaExisting + luaAdmitDirect + `
 local n = tonumber(ARGV[8])
 local batch, tok = ARGV[9 + 2 * n], ARGV[10 + 2 * n]
-if redis.call('HEXISTS', KEYS[13], tok) == 1 then return {'rsvpused', ''} end
+local by = redis.call('HGET', KEYS[13], tok)
+if by == '!cancelled' then return {'rsvpcancelled', ''} end
+if by then return {'rsvpused', ''} end
 local v = redis.call('HGET', KEYS[12], batch)
 if not v then return {'rsvpexpired', ''} end
-local sku, left, dl = string.match(v, '^(%S+) (%d+) (%d+)$')
+local sku, left, dl, units = string.match(v, '^(%S+) (%d+) (%d+)(.*)$')
 local o = cjson.decode(ARGV[2])
 left = tonumber(left)
 if sku ~= o.sku or left < qty or tonumber(dl) <= now then return {'rsvpexpired', ''} end
-redis.call('HSET', KEYS[12], batch, sku .. ' ' .. (left - qty) .. ' ' .. dl)
+redis.call('HSET', KEYS[12], batch, sku .. ' ' .. (left - qty) .. ' ' .. dl .. units)
 redis.call('HSET', KEYS[13], tok, ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'reserved', -qty)
 return sell(o, qty, lims)
@@ -66,13 +70,36 @@ if tonumber(dl) > nowms() then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 local v = redis.call('HGET', KEYS[2], ARGV[1])
 if not v then return 0 end
-local sku, left, d = string.match(v, '^(%S+) (%d+) (%d+)$')
+local sku, left, d, units = string.match(v, '^(%S+) (%d+) (%d+)(.*)$')
 left = tonumber(left)
 if sku ~= ARGV[2] or left <= 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'free', left)
 redis.call('HINCRBY', KEYS[1], 'reserved', -left)
-redis.call('HSET', KEYS[2], ARGV[1], sku .. ' 0 ' .. d)
+redis.call('HSET', KEYS[2], ARGV[1], sku .. ' 0 ' .. d .. units)
 return left
+`)
+
+// KEYS: meta, rsvp, rsvpused, the batch's SKU hash; ARGV: batch, token
+// id, seq, the batch's SKU (read before: the script checks it)
+var scriptRSVPCancel = redis.NewScript(luaNow + `
+if not redis.call('HGET', KEYS[1], 'state') then return 'nodrop' end
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then return 'notfound' end
+local sku, left, dl, rest = string.match(v, '^(%S+) (%d+) (%d+)(.*)$')
+if sku ~= ARGV[4] then return 'notfound' end
+local units = tonumber(string.match(rest, '^ (%d+)$') or '0')
+local seq = tonumber(ARGV[3])
+if units > 0 and seq > units then return 'notfound' end
+local by = redis.call('HGET', KEYS[3], ARGV[2])
+if by == '!cancelled' then return 'already' end
+if by then return 'used ' .. by end
+left = tonumber(left)
+if left <= 0 or tonumber(dl) <= nowms() then return 'expired' end
+redis.call('HSET', KEYS[2], ARGV[1], sku .. ' ' .. (left - 1) .. ' ' .. dl .. rest)
+redis.call('HSET', KEYS[3], ARGV[2], '!cancelled')
+redis.call('HINCRBY', KEYS[4], 'free', 1)
+redis.call('HINCRBY', KEYS[4], 'reserved', -1)
+return 'ok'
 `)
 
 // Reserve implements RSVPStore.
@@ -167,4 +194,92 @@ func (s *RedisStore) ReapRSVPs(ctx context.Context, drop string) (int, error) {
 		total += n
 	}
 	return total, nil
+}
+
+// RSVPBatches implements RSVPStore.
+func (s *RedisStore) RSVPBatches(ctx context.Context, drop string) ([]RSVPBatchState, error) {
+	k := dropKeys(drop)
+	n, err := s.rdb.Exists(ctx, k.meta()).Result()
+	if err != nil {
+		return nil, unavailable("read drop", err)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("drop %s: %w", drop, ErrNotFound)
+	}
+	raw, err := s.rdb.HGetAll(ctx, k.rsvps()).Result()
+	if err != nil {
+		return nil, unavailable("read rsvp batches", err)
+	}
+	used, err := s.rdb.HGetAll(ctx, k.rsvpUsed()).Result()
+	if err != nil {
+		return nil, unavailable("read used rsvps", err)
+	}
+	out := make([]RSVPBatchState, 0, len(raw))
+	byID := map[string]int{}
+	for id, v := range raw {
+		f := strings.Fields(v)
+		if len(f) < 3 {
+			continue
+		}
+		left, _ := strconv.Atoi(f[1])
+		dl, _ := strconv.ParseInt(f[2], 10, 64)
+		units := 0
+		if len(f) > 3 {
+			units, _ = strconv.Atoi(f[3])
+		}
+		byID[id] = len(out)
+		out = append(out, RSVPBatchState{Batch: id, SKU: f[0], Units: units, Left: left,
+			Deadline: time.UnixMilli(dl).UTC(), Used: map[int]string{}, Cancelled: map[int]bool{}})
+	}
+	for tok, by := range used {
+		batch, seq, ok := splitTokenID(tok)
+		i, known := byID[batch]
+		if !ok || !known {
+			continue
+		}
+		if by == rsvpCancelledMark {
+			out[i].Cancelled[seq] = true
+		} else {
+			out[i].Used[seq] = by
+		}
+	}
+	sortBatches(out)
+	return out, nil
+}
+
+// CancelRSVP implements RSVPStore.
+func (s *RedisStore) CancelRSVP(ctx context.Context, drop, batch string, seq int) (bool, error) {
+	if !ValidID(drop) || !ValidID(batch) || seq < 1 {
+		return false, fmt.Errorf("%w: malformed rsvp", ErrInvalid)
+	}
+	k := dropKeys(drop)
+	id := batch + "-" + strconv.Itoa(seq)
+	v, err := s.rdb.HGet(ctx, k.rsvps(), batch).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, unavailable("read rsvp batch", err)
+	}
+	sku, _, _ := strings.Cut(v, " ")
+	if !ValidID(sku) {
+		sku = "-" // no such batch: the script says which is missing
+	}
+	res, err := scriptRSVPCancel.Run(ctx, s.rdb, []string{k.meta(), k.rsvps(), k.rsvpUsed(), k.sku(sku)},
+		batch, id, seq, sku).Text()
+	if err != nil {
+		return false, unavailable("cancel rsvp", err)
+	}
+	switch {
+	case res == "ok":
+		return true, nil
+	case res == "already":
+		return false, nil
+	case res == "nodrop":
+		return false, fmt.Errorf("drop %s: %w", drop, ErrNotFound)
+	case res == "notfound":
+		return false, fmt.Errorf("rsvp %s of drop %s: %w", id, drop, ErrNotFound)
+	case res == "expired":
+		return false, ErrRSVPExpired
+	case strings.HasPrefix(res, "used "):
+		return false, fmt.Errorf("%w by order %s", ErrRSVPUsed, strings.TrimPrefix(res, "used "))
+	}
+	return false, fmt.Errorf("cancel rsvp: unexpected reply %q", res)
 }

@@ -3,7 +3,9 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -57,12 +59,50 @@ type RSVPStore interface {
 	// ReapRSVPs returns the unredeemed units of drop's batches whose
 	// deadline passed to free stock, and says how many.
 	ReapRSVPs(ctx context.Context, drop string) (int, error)
+	// RSVPBatches lists drop's batches with what became of each token.
+	RSVPBatches(ctx context.Context, drop string) ([]RSVPBatchState, error)
+	// CancelRSVP cancels token seq of drop's batch before it is used and
+	// returns its unit to free stock, in one step; false when it was
+	// already cancelled. ErrNotFound for no such token, ErrRSVPUsed when an
+	// order used it, ErrRSVPExpired after the batch's deadline.
+	CancelRSVP(ctx context.Context, drop, batch string, seq int) (bool, error)
+}
+
+// RSVPBatchState is one batch as the store has it.
+type RSVPBatchState struct {
+	Batch, SKU string
+	// Units is how many tokens the batch was issued with (0 for batches
+	// reserved before the store recorded it).
+	Units int
+	// Left is the units still reserved (not redeemed, cancelled or
+	// returned).
+	Left     int
+	Deadline time.Time
+	// Used maps a token's Seq to the order that used it; Cancelled holds
+	// the Seqs the seller cancelled.
+	Used      map[int]string
+	Cancelled map[int]bool
+}
+
+// splitTokenID splits an RSVP token id (RSVP.ID) into batch and seq.
+func splitTokenID(id string) (batch string, seq int, ok bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	seq, err := strconv.Atoi(id[i+1:])
+	if err != nil || seq < 1 || !ValidID(id[:i]) {
+		return "", 0, false
+	}
+	return id[:i], seq, true
 }
 
 // RSVP outcomes of SellRSVP.
 const (
 	OutcomeRSVPUsed    Outcome = "rsvpused"
 	OutcomeRSVPExpired Outcome = "rsvpexpired"
+	// OutcomeRSVPCancelled: the seller cancelled the token.
+	OutcomeRSVPCancelled Outcome = "rsvpcancelled"
 )
 
 // RSVP errors; each names what the buyer or seller can do.
@@ -71,6 +111,7 @@ var (
 	ErrRSVPInvalid   = &classError{ClassInvalid, "RSVP token refused"}
 	ErrRSVPExpired   = &classError{ClassConflict, "this RSVP has expired: its reserved unit went back to the open stock"}
 	ErrRSVPUsed      = &classError{ClassConflict, "this RSVP has already been used"}
+	ErrRSVPCancelled = &classError{ClassConflict, "this RSVP was cancelled by the seller"}
 )
 
 // Validate checks a reservation's fields (not the deadline against a clock).
@@ -88,4 +129,14 @@ func (op ReserveOp) Validate() error {
 		return fmt.Errorf("%w: deadline is required", ErrInvalid)
 	}
 	return nil
+}
+
+// sortBatches orders batches by deadline, then id.
+func sortBatches(bs []RSVPBatchState) {
+	slices.SortFunc(bs, func(a, b RSVPBatchState) int {
+		if c := a.Deadline.Compare(b.Deadline); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Batch, b.Batch)
+	})
 }

@@ -97,6 +97,7 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_rsvp_units_reserved_total":   "counter",
 	"livedrop_checkout_rsvp_redeemed_total":         "counter",
 	"livedrop_checkout_rsvp_returned_units_total":   "counter",
+	"livedrop_checkout_rsvp_cancelled_total":        "counter",
 	// failover and shared state across origins
 	"livedrop_upstream_failovers_total":    "counter",
 	"livedrop_overlay_shared_boards_total": "counter",

@@ -163,3 +163,75 @@ func TestRSVPOverHTTP(t *testing.T) {
 		t.Fatalf("totals %+v %v", tt, err)
 	}
 }
+
+// The seller lists a drop's RSVPs and cancels an unused one over HTTP; the
+// cancelled token is refused at every edge with its reason, a used token
+// cannot be cancelled, and both routes want the control token.
+func TestRSVPListAndCancelOverHTTP(t *testing.T) {
+	control, edges, buyers, st := startRSVP(t)
+	if code, _ := do(t, "POST", control+"/v1/drops", token, nil, dropJSON); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	deadline := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	code, body := do(t, "POST", control+"/v1/drops/d1/rsvps", token, nil, `{"sku":"tee","count":2,"deadline":"`+deadline+`"}`)
+	if code != 201 {
+		t.Fatalf("issue: %d %v", code, body)
+	}
+	var batch RSVPBatch
+	raw, _ := json.Marshal(body)
+	if err := json.Unmarshal(raw, &batch); err != nil || len(batch.Tokens) != 2 {
+		t.Fatalf("batch %s: %v", raw, err)
+	}
+	if code, _ := do(t, "POST", control+"/v1/drops/d1/open", token, nil, ""); code != 200 {
+		t.Fatalf("open: %d", code)
+	}
+	order := func(edge, buyer, key, rsvp string) (int, map[string]any) {
+		return do(t, "POST", edge+"/v1/drops/d1/orders", buyers.Token(buyer), map[string]string{"Idempotency-Key": key},
+			fmt.Sprintf(`{"sku":"tee","qty":1,"rsvp":%q}`, rsvp))
+	}
+	code, ob := order(edges[0], "ann", "k1", batch.Tokens[0].Token)
+	if code != 201 {
+		t.Fatalf("redeem: %d %v", code, ob)
+	}
+	for _, path := range []string{"GET /v1/drops/d1/rsvps", "DELETE /v1/drops/d1/rsvps/" + batch.Tokens[1].ID} {
+		m, p, _ := strings.Cut(path, " ")
+		if code, _ := do(t, m, control+p, "", nil, ""); code != 401 {
+			t.Fatalf("%s without the control token: %d, want 401", path, code)
+		}
+	}
+	if code, body := do(t, "DELETE", control+"/v1/drops/d1/rsvps/"+batch.Tokens[0].ID, token, nil, ""); code != 409 || body["code"] != "rsvp_used" {
+		t.Fatalf("cancel a used token: %d %v, want 409 rsvp_used", code, body)
+	}
+	if code, body := do(t, "DELETE", control+"/v1/drops/d1/rsvps/"+batch.Batch+"-9", token, nil, ""); code != 404 {
+		t.Fatalf("cancel no such token: %d %v, want 404", code, body)
+	}
+	if code, body := do(t, "DELETE", control+"/v1/drops/d1/rsvps/"+batch.Tokens[1].Token, token, nil, ""); code != 200 || body["state"] != "cancelled" || body["id"] != batch.Tokens[1].ID || body["already"] != nil {
+		t.Fatalf("cancel by token: %d %v", code, body)
+	}
+	if code, body := do(t, "DELETE", control+"/v1/drops/d1/rsvps/"+batch.Tokens[1].ID, token, nil, ""); code != 200 || body["already"] != true {
+		t.Fatalf("cancel again by id: %d %v, want 200 already", code, body)
+	}
+	tt, err := st.Totals(context.Background(), "d1")
+	if err != nil || tt.SKUs[0].Reserved != 0 || tt.SKUs[0].Sold != 1 || tt.SKUs[0].Free != 4 {
+		t.Fatalf("totals after the cancel %+v %v, want reserved 0, sold 1, free 4", tt, err)
+	}
+	if code, body := order(edges[1], "bob", "k2", batch.Tokens[1].Token); code != 409 || body["code"] != "rsvp_cancelled" {
+		t.Fatalf("a cancelled token at the other edge: %d %v, want 409 rsvp_cancelled", code, body)
+	}
+	code, body = do(t, "GET", control+"/v1/drops/d1/rsvps", token, nil, "")
+	if code != 200 {
+		t.Fatalf("list: %d %v", code, body)
+	}
+	var list RSVPList
+	raw, _ = json.Marshal(body)
+	if err := json.Unmarshal(raw, &list); err != nil || len(list.Batches) != 1 || len(list.Batches[0].Tokens) != 2 {
+		t.Fatalf("list %s: %v", raw, err)
+	}
+	lb := list.Batches[0]
+	t0, t1 := lb.Tokens[0], lb.Tokens[1]
+	if lb.Batch != batch.Batch || lb.Units != 2 || lb.Left != 0 ||
+		t0.State != "used" || t0.Order != ob["id"] || t0.URL != batch.Tokens[0].URL ||
+		t1.State != "cancelled" || t1.Token != batch.Tokens[1].Token {
+		t.Fatalf("listed %s", raw)
+	}
+}
