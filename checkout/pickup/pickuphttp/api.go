@@ -14,6 +14,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/checkout/pickup"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
@@ -31,13 +32,19 @@ type DeskAPI struct {
 }
 
 // NewDeskAPI adapts desks to HTTP behind token (the console's control
-// token); wrong tokens cost the client's budget in g (nil: none).
+// token); wrong tokens cost the client's budget in g (nil: a guard of its own).
 func NewDeskAPI(desks *pickup.Desks, token string, g *guard.Guard, logger *slog.Logger) (*DeskAPI, error) {
-	if desks == nil || token == "" {
-		return nil, errors.New("pickup http: the desk API needs desks and the control token")
+	if desks == nil || len(token) < checkouthttp.MinTokenLen {
+		return nil, fmt.Errorf("pickup http: the desk API needs desks and the control token (at least %d characters)", checkouthttp.MinTokenLen)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if g == nil {
+		var err error
+		if g, err = guard.New(guard.Params{Config: guard.Defaults(), Logger: logger}); err != nil {
+			return nil, err
+		}
 	}
 	return &DeskAPI{desks: desks, token: []byte(token), guard: g, log: logger.With("component", "pickup-http")}, nil
 }
