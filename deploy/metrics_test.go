@@ -137,6 +137,7 @@ var metricTypes = map[string]string{
 	"livedrop_pickup_orders":          "gauge",
 	"livedrop_pickup_collected_total": "counter",
 	"livedrop_pickup_conflicts_total": "counter",
+	"livedrop_pickup_notices_total":   "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

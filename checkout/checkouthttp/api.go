@@ -23,6 +23,7 @@ type EdgeAPI struct {
 	sessions Sessions
 	orders   BuyerOrders
 	logger   *slog.Logger
+	placed   func(checkout.Order) // placed.go; nil: none
 }
 
 // Sessions verifies a buyer's session token (a *buyer.Sessions).
@@ -132,6 +133,9 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 			a.writeOrderError(w, err)
 		}
 		return
+	}
+	if a.placed != nil {
+		a.placed(o)
 	}
 	tok := a.tokens.Sign(o.ID)
 	w.Header().Set("Location", "/v1/orders/"+o.ID+"?token="+tok)

@@ -12,6 +12,7 @@ type MemStore struct {
 	mu        sync.Mutex
 	collected map[string]Collection
 	conflicts map[string]map[string]Collection // code -> desk -> first attempt
+	mailed    map[string]bool
 }
 
 var _ Store = (*MemStore)(nil)
@@ -67,4 +68,18 @@ func (s *MemStore) Conflicts(_ context.Context, code string) ([]Collection, erro
 	}
 	slices.SortFunc(out, func(a, b Collection) int { return strings.Compare(a.Desk, b.Desk) })
 	return out, nil
+}
+
+// MarkMailed implements Store.
+func (s *MemStore) MarkMailed(_ context.Context, code string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mailed == nil {
+		s.mailed = map[string]bool{}
+	}
+	if s.mailed[code] {
+		return false, nil
+	}
+	s.mailed[code] = true
+	return true, nil
 }

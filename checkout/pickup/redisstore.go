@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -105,4 +106,15 @@ func (s *RedisStore) Conflicts(ctx context.Context, code string) ([]Collection, 
 	}
 	slices.SortFunc(out, func(a, b Collection) int { return strings.Compare(a.Desk, b.Desk) })
 	return out, nil
+}
+
+func mailedKey(code string) string { return "livedrop:pickup:{" + code + "}:mailed" }
+
+// MarkMailed implements Store (kept 30 days).
+func (s *RedisStore) MarkMailed(ctx context.Context, code string) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, mailedKey(code), 1, 30*24*time.Hour).Result()
+	if err != nil {
+		return false, fmt.Errorf("pickup: mark mailed: %w", err)
+	}
+	return ok, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
+	"github.com/livedrop/livedrop/checkout/pickup"
 	"github.com/livedrop/livedrop/checkout/pickup/pickuphttp"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
@@ -137,6 +138,7 @@ type edgeCheckout struct {
 	probe      *checkout.StoreProbe
 	localFirst bool
 	pickup     *pickuphttp.CodeAPI // pickup.go; nil without node secrets
+	notices    *pickup.Notifier    // pickup.go; nil without node secrets
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux) {
@@ -146,7 +148,16 @@ func (s *edgeCheckout) Register(mux *http.ServeMux) {
 		s.pickup.Register(mux)
 	}
 }
-func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
+func (s *edgeCheckout) Run(ctx context.Context) error {
+	if s.notices != nil {
+		var wg sync.WaitGroup
+		nctx, cancel := context.WithCancel(ctx)
+		wg.Go(func() { _ = s.notices.Run(nctx) }) // mails pickup codes
+		defer wg.Wait()
+		defer cancel()
+	}
+	return s.edge.Run(ctx)
+}
 
 // Ready reports whether the edge has replayed and shipped its journal and
 // reaches its store; with checkout.local_first an unreachable store leaves
@@ -275,8 +286,15 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, err
 	}
+	notices, err := newPickupNotifier(log, reg, bc, store, bs, nodeSecrets)
+	if err != nil {
+		return nil, err
+	}
+	if notices != nil {
+		api.OnPlaced(notices.Notify)
+	}
 	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst,
-		pickup: codes}, nil
+		pickup: codes, notices: notices}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.

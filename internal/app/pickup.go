@@ -11,6 +11,8 @@ import (
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/checkout/pickup"
 	"github.com/livedrop/livedrop/checkout/pickup/pickuphttp"
+	"github.com/livedrop/livedrop/internal/buyer"
+	"github.com/livedrop/livedrop/internal/buyer/buyermail"
 	"github.com/livedrop/livedrop/internal/guard"
 )
 
@@ -60,4 +62,27 @@ func newCodeAPI(log *slog.Logger, ce *checkout.Edge, tokens *checkouthttp.OrderT
 		return nil, err
 	}
 	return pickuphttp.NewCodeAPI(ce, tokens, codes, log)
+}
+
+// newPickupNotifier mails pickup codes from the edge through the buyer's
+// relay (the log without one), to the email of the buyer's record (nil
+// without node secrets).
+func newPickupNotifier(log *slog.Logger, reg prometheus.Registerer, bc buyerConfig, store checkout.Store, bs buyer.Store,
+	nodeSecrets []string) (*pickup.Notifier, error) {
+	codes, err := pickupCodes(nodeSecrets)
+	if err != nil || codes == nil {
+		return nil, err
+	}
+	emails, ok := bs.(pickup.Emails)
+	if !ok {
+		return nil, nil
+	}
+	var mailer pickup.Mailer = pickup.NewLogMailer(log)
+	if bc.SMTP.Addr != "" {
+		if mailer, err = buyermail.New(bc.SMTP, nil); err != nil {
+			return nil, err
+		}
+	}
+	return pickup.NewNotifier(pickup.NotifierParams{Codes: codes, Store: pickupStore(store), Mailer: mailer, Emails: emails,
+		Registerer: reg, Logger: log})
 }
