@@ -86,8 +86,9 @@
     const l = localOf(code);
     if (l && l.status === 'conflict') return 'conflict';
     if (l && !l.status) return 'local';
+    if (l && (l.status === 'unknown' || l.status === 'invalid')) return 'refused';
     const it = itemOf(code);
-    if ((it && it.collected) || (l && l.status)) return 'collected';
+    if ((it && it.collected) || l) return 'collected';
     return 'pending';
   }
 
@@ -102,7 +103,7 @@
     for (const code of codes) {
       const it = itemOf(code) || { code, sku: '?', qty: 0, order: '' };
       const st = stateOf(code);
-      if (st === 'pending') waiting++; else done++;
+      if (st === 'pending' || st === 'refused') waiting++; else done++;
       const li = document.createElement('li');
       li.dataset.code = code;
       li.dataset.state = st;
@@ -123,6 +124,7 @@
     switch (st) {
       case 'local': return 'collected here ' + clock(l.at) + ' · not synced yet';
       case 'conflict': return 'CONFLICT: collected at desk ' + (l.first ? l.first.desk + ' ' + clock(l.first.at) : '?') + ' first';
+      case 'refused': return 'NOT RECORDED: ' + (l.error || l.status);
       case 'collected': {
         const by = (l && l.first) || (it && it.collected) || l;
         return 'collected at ' + (by ? by.desk + ' ' + clock(by.at) : 'a desk');
@@ -147,7 +149,7 @@
     }
     const what = it ? it.sku + ' × ' + it.qty + ' · order …' + it.order.slice(-6).toUpperCase() + (it.status === 'paid' ? '' : ' · ' + it.status) : '';
     out.textContent = display(code) + ' · ' + what + ' · ' + stateText(code, st);
-    out.dataset.state = st === 'pending' ? 'ok' : st === 'conflict' ? 'conflict' : 'done';
+    out.dataset.state = st === 'pending' ? 'ok' : st === 'conflict' || st === 'refused' ? 'conflict' : 'done';
     btn.hidden = st !== 'pending';
   }
 
