@@ -169,6 +169,9 @@ type Order struct {
 	// order: the event report splits its figures by them.
 	Channel string `json:"channel,omitempty"`
 	Region  string `json:"region,omitempty"`
+	// Fulfilment is how the buyer gets the goods: "" (the seller's
+	// default) or FulfilmentPickup (at the stall, with a pickup code).
+	Fulfilment string `json:"fulfilment,omitempty"`
 }
 
 // OrderRequest is what a viewer asks for.
@@ -197,6 +200,8 @@ type OrderRequest struct {
 	// Retry is the client saying an earlier attempt with this key may have
 	// been accepted (its answer was lost): the edge reads the store first.
 	Retry bool
+	// Fulfilment is "" or FulfilmentPickup (fulfilment.go).
+	Fulfilment string
 }
 
 // Validate checks the request's fields.
@@ -220,6 +225,8 @@ func (r *OrderRequest) Validate() error {
 		return fmt.Errorf("%w: an RSVP holds one unit: qty must be 1", ErrInvalid)
 	case len(r.RSVP) > MaxRSVPTokenLen:
 		return fmt.Errorf("%w: malformed token", ErrRSVPInvalid)
+	case !ValidFulfilment(r.Fulfilment):
+		return fmt.Errorf("%w: fulfilment must be empty or %q", ErrInvalid, FulfilmentPickup)
 	}
 	return nil
 }

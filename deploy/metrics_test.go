@@ -134,6 +134,11 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_member_orders_total": "counter",
 	// the seller's refunds
 	"livedrop_checkout_refunds_total": "counter",
+	// pickup desks
+	"livedrop_pickup_orders":          "gauge",
+	"livedrop_pickup_collected_total": "counter",
+	"livedrop_pickup_conflicts_total": "counter",
+	"livedrop_pickup_notices_total":   "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

@@ -23,6 +23,7 @@ type EdgeAPI struct {
 	sessions Sessions
 	orders   BuyerOrders
 	logger   *slog.Logger
+	placed   func(checkout.Order) // placed.go; nil: none
 }
 
 // Sessions verifies a buyer's session token (a *buyer.Sessions).
@@ -125,12 +126,16 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 		Retry:          isRetry(r.Header.Get(RetryHeader)),
 		RSVP:           b.RSVP,
 		Channel:        b.Channel,
+		Fulfilment:     b.Fulfilment,
 	})
 	if err != nil {
 		if !a.writeEntry(w, err) { // an opening lottery's entry (lottery.go)
 			a.writeOrderError(w, err)
 		}
 		return
+	}
+	if a.placed != nil {
+		a.placed(o)
 	}
 	tok := a.tokens.Sign(o.ID)
 	w.Header().Set("Location", "/v1/orders/"+o.ID+"?token="+tok)

@@ -26,6 +26,8 @@ type OrderBody struct {
 	// Channel is where the buyer came from (the watch page's ?ch=, kept
 	// across sign-in); anything but a valid token is "direct".
 	Channel string `json:"channel,omitempty"`
+	// Fulfilment is "" or "pickup" (at the stall, with a pickup code).
+	Fulfilment string `json:"fulfilment,omitempty"`
 }
 
 // DecodeOrder reads an order body and checks its fields; errors wrap
@@ -42,6 +44,8 @@ func DecodeOrder(r io.Reader) (OrderBody, error) {
 		return OrderBody{}, fmt.Errorf("%w: qty must be 1-%d", checkout.ErrInvalid, checkout.MaxQty)
 	case len(b.RSVP) > checkout.MaxRSVPTokenLen:
 		return OrderBody{}, fmt.Errorf("%w: rsvp token longer than %d", checkout.ErrRSVPInvalid, checkout.MaxRSVPTokenLen)
+	case !checkout.ValidFulfilment(b.Fulfilment):
+		return OrderBody{}, fmt.Errorf("%w: fulfilment must be empty or %q", checkout.ErrInvalid, checkout.FulfilmentPickup)
 	}
 	b.Buyer = "" // never used: the session names the buyer
 	return b, nil

@@ -15,6 +15,8 @@ import (
 
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
+	"github.com/livedrop/livedrop/checkout/pickup"
+	"github.com/livedrop/livedrop/checkout/pickup/pickuphttp"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyerhttp"
@@ -135,13 +137,27 @@ type edgeCheckout struct {
 	gate       *proof.Gate
 	probe      *checkout.StoreProbe
 	localFirst bool
+	pickup     *pickuphttp.CodeAPI // pickup.go; nil without node secrets
+	notices    *pickup.Notifier    // pickup.go; nil without node secrets
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux) {
 	s.api.Register(mux)
 	s.buyers.Register(mux)
+	if s.pickup != nil {
+		s.pickup.Register(mux)
+	}
 }
-func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
+func (s *edgeCheckout) Run(ctx context.Context) error {
+	if s.notices != nil {
+		var wg sync.WaitGroup
+		nctx, cancel := context.WithCancel(ctx)
+		wg.Go(func() { _ = s.notices.Run(nctx) }) // mails pickup codes
+		defer wg.Wait()
+		defer cancel()
+	}
+	return s.edge.Run(ctx)
+}
 
 // Ready reports whether the edge has replayed and shipped its journal and
 // reaches its store; with checkout.local_first an unreachable store leaves
@@ -168,11 +184,15 @@ type controlCheckout struct {
 	api     *checkouthttp.ControlAPI
 	members *buyerhttp.MembersAPI
 	probe   *checkout.StoreProbe
+	desks   *pickuphttp.DeskAPI // pickup.go; nil without node secrets
 }
 
 func (s *controlCheckout) Register(mux *http.ServeMux) {
 	s.api.Register(mux)
 	s.members.Register(mux)
+	if s.desks != nil {
+		s.desks.Register(mux)
+	}
 }
 func (s *controlCheckout) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -262,7 +282,19 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	// A buyer who signs in (or whose page shows its kept session) has its
 	// purchase limits leased before the first tap.
 	buyers.api.OnSession(func(s buyer.Session, ip string) { ce.Prepare(s.Buyer, s.Device, ip) })
-	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	codes, err := newCodeAPI(log, ce, tokens, nodeSecrets)
+	if err != nil {
+		return nil, err
+	}
+	notices, err := newPickupNotifier(log, reg, bc, store, bs, nodeSecrets)
+	if err != nil {
+		return nil, err
+	}
+	if notices != nil {
+		api.OnPlaced(notices.Notify)
+	}
+	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst,
+		pickup: codes, notices: notices}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.
@@ -305,5 +337,9 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 	if err != nil {
 		return nil, fmt.Errorf("checkout.%w (where the members API runs)", err)
 	}
-	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store)}, nil
+	desks, err := newDeskAPI(log, reg, ctl, store, nodeSecrets, cfg.ControlToken, g)
+	if err != nil {
+		return nil, err
+	}
+	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks}, nil
 }

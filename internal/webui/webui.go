@@ -51,6 +51,7 @@ type UI struct {
 	golive  *template.Template
 	report  *template.Template
 	sign    *template.Template
+	desk    *template.Template
 	static  map[string]*asset // by name under /static/ and /console/static/
 	modTime time.Time
 	// connect are the CSP connect-src sources of the siblings' origins.
@@ -95,6 +96,7 @@ func New() (*UI, error) {
 		{&u.golive, "golive.html", consoleStaticPrefix},
 		{&u.report, "report.html", consoleStaticPrefix},
 		{&u.sign, "sign.html", consoleStaticPrefix},
+		{&u.desk, "desk.html", consoleStaticPrefix},
 	}
 	for _, pg := range pages {
 		t, err := template.New(pg.name).Funcs(template.FuncMap{"static": u.staticURL(pg.prefix)}).ParseFS(assets, "assets/"+pg.name)
@@ -140,6 +142,7 @@ func (u *UI) RegisterConsole(mux *http.ServeMux) {
 	mux.HandleFunc("GET /golive/{stream}", u.serveGoLive)
 	mux.HandleFunc("GET /report/{drop}", u.serveReport)
 	mux.HandleFunc("GET /sign/{drop}", u.serveSign)
+	mux.HandleFunc("GET /desk", u.serveDesk) // desk.go
 }
 
 // serveSign serves a channel's printable QR sign for a drop,

@@ -108,6 +108,11 @@ func New(cfg Config, tlsConfig *tls.Config) (*Mailer, error) {
 
 // SendCode implements buyer.Mailer.
 func (m *Mailer) SendCode(ctx context.Context, to, code string, ttl time.Duration) error {
+	return m.deliver(ctx, to, Message(m.from.String(), to, code, ttl, time.Now()))
+}
+
+// deliver sends one message to to through the relay.
+func (m *Mailer) deliver(ctx context.Context, to string, msg []byte) error {
 	if strings.ContainsAny(to, "\r\n") {
 		return errors.New("smtp: bad recipient")
 	}
@@ -161,7 +166,7 @@ func (m *Mailer) SendCode(ctx context.Context, to, code string, ttl time.Duratio
 	if err != nil {
 		return fmt.Errorf("smtp: DATA: %w", err)
 	}
-	if _, err := w.Write(Message(m.from.String(), to, code, ttl, time.Now())); err != nil {
+	if _, err := w.Write(msg); err != nil {
 		return fmt.Errorf("smtp: write: %w", err)
 	}
 	if err := w.Close(); err != nil {

@@ -409,6 +409,7 @@
     const buy = el('button', 'buy', { 'data-testid': 'buy', type: 'button' });
     const st = el('p', 'order-status', { 'data-testid': 'order-status', role: 'status', 'aria-live': 'polite' });
     card.append(info, buy, st);
+    if (window.livedropPickup) window.livedropPickup.card(card); // pickup.js
     buy.addEventListener('click', () => placeOrder(card));
     return card;
   }
@@ -792,6 +793,7 @@
     const rsvp = rsvpFor(drop, sku);
     const order = rsvp ? { sku, qty: 1, rsvp } : { sku, qty: 1 };
     if (channel) order.channel = channel;
+    if (window.livedropPickup) window.livedropPickup.decorate(card, order);
     const body = JSON.stringify(order);
     let text = 'Could not place order, try again';
     let state = 'error';
@@ -849,6 +851,7 @@
         text = 'Order confirmed' + (id ? ' · #' + id.replace(/^ord[-_]?/i, '').slice(-6).toUpperCase() : '');
         state = 'ok';
         card.dataset.orderId = id;
+        if (window.livedropPickup) window.livedropPickup.confirmed(card, data, api);
         if (rsvp) rsvpToken = ''; // spent: the next tap buys from the open stock
       } else if (data && /^rsvp_/.test(data.code)) {
         // Used, expired or not valid: say so; the next tap buys without it.
