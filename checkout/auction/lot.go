@@ -120,3 +120,18 @@ func (l Lot) Validate() error {
 	}
 	return l.Increments.validate()
 }
+
+// Config is the node's auction settings (key "checkout.auction").
+type Config struct {
+	// HoldAtWin takes the winner's payment hold when they win instead of
+	// at each buyer's first bid.
+	HoldAtWin bool `yaml:"hold_at_win"`
+}
+
+// HoldOn is when payment holds are taken (HoldOnBid or HoldOnWin).
+func (c Config) HoldOn() string {
+	if c.HoldAtWin {
+		return HoldOnWin
+	}
+	return HoldOnBid
+}

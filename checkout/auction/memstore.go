@@ -136,7 +136,7 @@ func (m *MemStore) Bid(_ context.Context, req BidRequest) (Answer, error) {
 		l.bidders[req.Bid.Buyer] = true
 	}
 	l.log = append(l.log, Record{Bid: req.Bid, Result: res, AtMS: now, Price: after.PriceCents, Leader: after.Leader,
-		EndsMS: after.EndsMS, PrevEnds: before.EndsMS, PrevPrice: before.PriceCents})
+		EndsMS: after.EndsMS, PrevEnds: before.EndsMS, PrevPrice: before.PriceCents, Seq: after.Seq})
 	if req.Key != "" {
 		l.answers[ak] = a
 	}

@@ -86,7 +86,7 @@ local ans = cjson.encode({result = res, phase = s.phase, at_ms = d(now), ends_ms
   leader = s.leader, bids = d(s.bids), seq = d(s.seq), first = d(first)})
 redis.call('RPUSH', KEYS[2], cjson.encode({result = res, buyer = buyer, amount_cents = ARGV[3], max_cents = ARGV[4],
   at_ms = d(now), price_cents_after = d(s.price), leader_after = s.leader, ends_ms_after = d(s.ends),
-  ends_ms_before = d(before_ends), price_cents_before = d(before_price)}))
+  ends_ms_before = d(before_ends), price_cents_before = d(before_price), seq_after = d(s.seq)}))
 if ARGV[7] == '1' then redis.call('SET', KEYS[4], ans, 'EX', ARGV[5]) end
 return {'ok', ans}
 `)

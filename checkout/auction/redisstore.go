@@ -204,6 +204,7 @@ type wireRecord struct {
 	EndsMS    int64  `json:"ends_ms_after,string"`
 	PrevEnds  int64  `json:"ends_ms_before,string"`
 	PrevPrice int64  `json:"price_cents_before,string"`
+	Seq       int64  `json:"seq_after,string"`
 }
 
 // Log implements Store.
@@ -219,7 +220,7 @@ func (s *RedisStore) Log(ctx context.Context, id string) ([]Record, error) {
 			return nil, fmt.Errorf("decode bid of lot %s: %w", id, err)
 		}
 		out = append(out, Record{Bid: Bid{Buyer: w.Buyer, AmountCents: w.Amount, MaxCents: w.Max}, Result: w.Result,
-			AtMS: w.AtMS, Price: w.Price, Leader: w.Leader, EndsMS: w.EndsMS, PrevEnds: w.PrevEnds, PrevPrice: w.PrevPrice})
+			AtMS: w.AtMS, Price: w.Price, Leader: w.Leader, EndsMS: w.EndsMS, PrevEnds: w.PrevEnds, PrevPrice: w.PrevPrice, Seq: w.Seq})
 	}
 	return out, nil
 }

@@ -44,6 +44,8 @@ type Record struct {
 	EndsMS    int64  `json:"ends_ms_after"`
 	PrevEnds  int64  `json:"ends_ms_before"`
 	PrevPrice int64  `json:"price_cents_before"`
+	// Seq is the lot's change count after the bid.
+	Seq int64 `json:"seq_after"`
 }
 
 // Update is what viewers are told after a lot changed.

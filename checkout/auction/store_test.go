@@ -172,7 +172,7 @@ func TestStoreConcurrentBidsOneWinner(t *testing.T) {
 		st := snap.State
 		for i, r := range log {
 			next, res := Resolve(l, st, r.Bid, r.AtMS)
-			if res != r.Result || next.PriceCents != r.Price || next.Leader != r.Leader || next.EndsMS != r.EndsMS {
+			if res != r.Result || next.PriceCents != r.Price || next.Leader != r.Leader || next.EndsMS != r.EndsMS || next.Seq != r.Seq {
 				t.Fatalf("record %d %+v: replay gives %s price %d leader %s ends %d", i, r, res, next.PriceCents, next.Leader, next.EndsMS)
 			}
 			st = next
