@@ -57,6 +57,9 @@ type BidAnswer struct {
 	AtMS    int64 `json:"at_ms"`
 }
 
+// writeWait bounds one write of the live stream to a slow viewer.
+const writeWait = 10 * time.Second
+
 // maxKey bounds an Idempotency-Key.
 const maxKey = 128
 
@@ -139,7 +142,11 @@ func (a *EdgeAPI) live(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
+	// The stream outlives the server's write timeout: each write gets its own.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{}) // a read deadline passing would cancel the request
 	send := func(u auction.Update) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(writeWait))
 		b, _ := json.Marshal(u)
 		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
 			return false
@@ -158,6 +165,7 @@ func (a *EdgeAPI) live(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-ping.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(writeWait))
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return
 			}
