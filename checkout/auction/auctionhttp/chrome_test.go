@@ -44,7 +44,9 @@ func TestAuctionCardInChromium(t *testing.T) {
 	ui.Register(mux)
 	ctl.Register(mux)
 	api.Register(mux)
-	mux.HandleFunc("/whep/", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no stream in this test", http.StatusNotFound) })
+	mux.HandleFunc("/whep/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no stream in this test", http.StatusNotFound)
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -73,7 +75,9 @@ func TestAuctionCardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	card := `document.querySelector('[data-testid="auction"]')`
-	text := func(name string) string { return `document.querySelector('[data-testid="auction-` + name + `"]').textContent` }
+	text := func(name string) string {
+		return `document.querySelector('[data-testid="auction-` + name + `"]').textContent`
+	}
 	if err := page.WaitFor(ctx, `!`+card+`.hidden && `+text("price")+` === 'No bids yet' && /^\d+ s$/.test(`+text("timer")+`)`, 10*time.Second); err != nil {
 		t.Fatalf("the card: %v; console: %v", err, page.Console())
 	}
