@@ -78,7 +78,7 @@ func (c *Closer) Run(ctx context.Context) error {
 // step is idempotent: a retry after a crash finishes the job once.
 func (c *Closer) Settle(ctx context.Context, id string) error {
 	snap, ended, err := c.p.Store.Finish(ctx, id)
-	if err != nil || !ended {
+	if err != nil || !ended || snap.Closed {
 		return err
 	}
 	holds, err := c.p.Store.Holds(ctx, id)

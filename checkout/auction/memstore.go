@@ -224,6 +224,7 @@ func (m *MemStore) Close(_ context.Context, id string) error {
 		return err
 	}
 	l.closed = true
+	l.snap.Closed = true
 	return nil
 }
 

@@ -189,6 +189,7 @@ func (s *RedisStore) Lot(ctx context.Context, id string) (Snapshot, error) {
 	snap.State = State{Phase: m["phase"], EndsMS: n("ends"), PriceCents: n("price"), Leader: m["leader"],
 		LeaderMax: n("lmax"), Bids: int(n("bids")), Seq: n("seq")}
 	snap.OrderID = m["order"]
+	snap.Closed = m["closed"] == "1"
 	return snap, nil
 }
 
@@ -244,6 +245,9 @@ func (s *RedisStore) Open(ctx context.Context) ([]string, error) {
 
 // Close implements Store.
 func (s *RedisStore) Close(ctx context.Context, id string) error {
+	if err := s.rdb.HSet(ctx, keysOf(id).meta(), "closed", "1").Err(); err != nil {
+		return unavailable("close lot", err)
+	}
 	if err := s.rdb.SRem(ctx, openKey, id).Err(); err != nil {
 		return unavailable("close lot", err)
 	}

@@ -12,6 +12,8 @@ type Snapshot struct {
 	// Winner and OrderID are set once the closer has made the won lot an
 	// order.
 	OrderID string `json:"order_id,omitempty"`
+	// Closed: the closer is done with the lot (settled).
+	Closed bool `json:"closed,omitempty"`
 }
 
 // BidRequest is one bid as an edge hands it to the store. Key (the

@@ -135,8 +135,8 @@ func TestStoreEndAndFinish(t *testing.T) {
 		if ids, _ := s.Open(ctx); len(ids) != 0 {
 			t.Fatalf("open lots after close %v", ids)
 		}
-		if snap, _ := s.Lot(ctx, "e1"); snap.OrderID != "o1" {
-			t.Fatalf("order id %q", snap.OrderID)
+		if snap, _ := s.Lot(ctx, "e1"); snap.OrderID != "o1" || !snap.Closed {
+			t.Fatalf("order id %q, closed %v", snap.OrderID, snap.Closed)
 		}
 	})
 }

@@ -164,6 +164,10 @@ func TestSellerAndBuyers(t *testing.T) {
 	if code != 200 || m["order_id"] == nil || m["leader_buyer"] != buyers.ID("bob") {
 		t.Fatalf("end: %d %v", code, m)
 	}
+	// A second hammer changes nothing (the lot is settled once).
+	if code, again := do(t, "POST", u+"/v1/lots/g1/end", "Bearer "+token, "", ""); code != 200 || again["order_id"] != m["order_id"] {
+		t.Fatalf("second end: %d %v", code, again)
+	}
 	if code, m := do(t, "POST", u+"/v1/lots/g1/bids", alice, "k9", `{"amount_cents":9000}`); code != 409 || m["code"] != "auction_over" {
 		t.Fatalf("bid after the end: %d %v", code, m)
 	}

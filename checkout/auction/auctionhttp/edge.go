@@ -48,10 +48,10 @@ type BidBody struct {
 // BidAnswer is the answer to a bid: 201 accepted, 409 with code outbid,
 // too_low, auction_over or not_started.
 type BidAnswer struct {
-	Result string         `json:"result"`
-	Code   string         `json:"code,omitempty"`
-	Error  string         `json:"error,omitempty"`
-	Lot    auction.Update `json:"lot"`
+	Result string          `json:"result"`
+	Code   string          `json:"code,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Lot    *auction.Update `json:"lot,omitempty"`
 	// Leading: the bidder leads now.
 	Leading bool  `json:"leading"`
 	AtMS    int64 `json:"at_ms"`
@@ -99,8 +99,8 @@ func (a *EdgeAPI) bid(w http.ResponseWriter, r *http.Request) {
 	}
 	def, _ := a.edge.Def(r.Context(), id) // cached: the card's figures need the lot's rules
 	st := ans.State
-	out := BidAnswer{Result: string(ans.Result), Lot: auction.UpdateOf(auction.Snapshot{Lot: def, State: st}, ans.AtMS),
-		Leading: st.Leader == sess.Buyer, AtMS: ans.AtMS}
+	u := auction.UpdateOf(auction.Snapshot{Lot: def, State: st}, ans.AtMS)
+	out := BidAnswer{Result: string(ans.Result), Lot: &u, Leading: st.Leader == sess.Buyer, AtMS: ans.AtMS}
 	if ans.Result == auction.Accepted {
 		jsonhttp.Write(w, http.StatusCreated, out)
 		return
