@@ -334,8 +334,22 @@ func TestAuctionSurvivesEdgeSIGKILL(t *testing.T) {
 		wg.Go(func() {
 			defer b.http.CloseIdleConnections()
 			edge := i % 3
-			for n := range 6 {
-				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond) // load pacing
+			// Bidders of edge1 bid fast until it is killed, so that some
+			// requests are in flight when it dies.
+			hammering := func() bool {
+				select {
+				case <-killed:
+					return false
+				default:
+					return edge == 1
+				}
+			}
+			for n := 0; n < 6 || hammering(); n++ {
+				pace := time.Duration(rng.IntN(1500)) * time.Millisecond
+				if hammering() {
+					pace = time.Duration(rng.IntN(20)) * time.Millisecond
+				}
+				time.Sleep(pace) // load pacing
 				base := r.edges[edge].URL
 				u, err := b.lot(base, "kill")
 				if err != nil {
@@ -378,10 +392,11 @@ func TestAuctionSurvivesEdgeSIGKILL(t *testing.T) {
 	}
 	go func() {
 		defer close(killed)
+		t0 := time.Now()
 		eventually(t, 20*time.Second, "bids flowing", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
-			return len(answers) > 60
+			return len(answers) > 60 && time.Since(t0) > 2*time.Second
 		})
 		r.edges[1].Kill()
 	}()
