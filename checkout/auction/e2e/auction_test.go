@@ -290,7 +290,7 @@ func TestAuction500BiddersThreeEdges(t *testing.T) {
 		t.Logf("edge%d: %.0f bids, %.2f%% decided within 20 ms", i, n, 100*share)
 		within, all = within+share*n, all+n
 	}
-	if within/all < 0.99 {
+	if within/all < 0.99 && !raceEnabled {
 		t.Errorf("the edges decided %.2f%% of bids within 20 ms, want p99 <= 20 ms", 100*within/all)
 	}
 	var lags []time.Duration
@@ -307,7 +307,7 @@ func TestAuction500BiddersThreeEdges(t *testing.T) {
 	}
 	t.Logf("viewer lag, bid decided to price on screen (%d viewers on 3 edges, %d samples): p50 %v, p99 %v, max %v",
 		len(viewers), len(lags), pct(lags, .5), pct(lags, .99), pct(lags, 1))
-	if p := pct(lags, .99); p > 250*time.Millisecond {
+	if p := pct(lags, .99); p > 250*time.Millisecond && !raceEnabled {
 		t.Errorf("viewer lag p99 %v, want <= 250 ms", p)
 	}
 }
