@@ -139,6 +139,13 @@ var metricTypes = map[string]string{
 	"livedrop_pickup_collected_total": "counter",
 	"livedrop_pickup_conflicts_total": "counter",
 	"livedrop_pickup_notices_total":   "counter",
+	// live auctions
+	"livedrop_auction_bids_total":            "counter",
+	"livedrop_auction_bid_seconds":           "histogram",
+	"livedrop_auction_updates_dropped_total": "counter",
+	"livedrop_auction_lots_won_total":        "counter",
+	"livedrop_auction_lots_unsold_total":     "counter",
+	"livedrop_auction_uplift_cents_total":    "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/checkout/auction"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/checkout/pickup"
 	"github.com/livedrop/livedrop/checkout/pickup/pickuphttp"
@@ -39,6 +40,8 @@ type checkoutConfig struct {
 	// RSVPLinkBase is the scheme and host of the viewer links RSVP tokens
 	// and channel QR signs are issued in (origin only); empty: relative links.
 	RSVPLinkBase string `yaml:"rsvp_link_base"`
+	// Auction tunes live auctions (auction.go).
+	Auction auction.Config `yaml:"auction"`
 }
 
 func (c *checkoutConfig) Validate() error {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/checkout/auction"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/camera"
@@ -174,6 +175,8 @@ func loadDemoConfig(args []string, env Env) (DemoConfig, error) {
 type demo struct {
 	store  checkout.Store
 	buyers buyer.Store // the buyers beside the store: members, sign-in
+	// lots are the live auctions' lots, shared by origin and edge.
+	lots   auction.Store
 	origin *origin.Origin
 	edge   *edge.Edge
 	camera *camera.Camera // nil when off
@@ -206,6 +209,7 @@ func startDemo(ctx context.Context, cfg DemoConfig, log *slog.Logger) (_ *demo, 
 	}
 	undo.push(d.store.Close)
 	d.buyers = buyerStore(d.store) // one for the origin's member list and the edge's sign-in
+	d.lots = auctionStore(d.store)
 	ui, err := webui.New()
 	if err != nil {
 		return nil, err
@@ -253,9 +257,13 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	if err != nil {
 		return nil, err
 	}
+	lots, err := newControlAuction(log, reg, cfg.Checkout, d.lots, d.store, g)
+	if err != nil {
+		return nil, err
+	}
 	d.origin, err = origin.New(origin.Params{
 		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,
-		Services: []httpnode.Service{ctl, overlays}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken,
+		Services: []httpnode.Service{ctl, overlays, lots}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken,
 	})
 	if err != nil {
 		return nil, err
@@ -274,9 +282,13 @@ func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
 	if err != nil {
 		return err
 	}
+	lots, err := newEdgeAuction(log, reg, cfg.Checkout, d.lots, orders)
+	if err != nil {
+		return err
+	}
 	d.edge, err = edge.New(edge.Params{
 		Config: cfg.Edge, Logger: log, Registry: reg, Routes: ui.Register,
-		Services: []httpnode.Service{orders, overlays},
+		Services: []httpnode.Service{orders, overlays, lots},
 		Events:   hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams,
 		Proofs: orders.proofs(),
 	})

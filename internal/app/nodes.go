@@ -115,6 +115,11 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 			return err
 		}
 		services, feed = append(services, ctl, overlays), hub
+		lots, err := newControlAuction(log, reg, cfg.Checkout, auctionStore(store), store, g)
+		if err != nil {
+			return err
+		}
+		services = append(services, lots)
 	}
 	ui, err := webui.New()
 	if err != nil {
@@ -154,6 +159,11 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 			return err
 		}
 		services, stock, orders = append(services, ce), ce.edge, ce
+		lots, err := newEdgeAuction(log, reg, cfg.Checkout, auctionStore(store), ce)
+		if err != nil {
+			return err
+		}
+		services = append(services, lots)
 	}
 	// Pages that moved here from a draining sibling keep its origin.
 	cfg.Overlay.WebSocket.AllowedOrigins = append(cfg.Overlay.WebSocket.AllowedOrigins, cfg.MoveTargets()...)

@@ -1,0 +1,77 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/checkout/auction"
+	"github.com/livedrop/livedrop/checkout/auction/auctionhttp"
+	"github.com/livedrop/livedrop/internal/guard"
+)
+
+// auctionStore is the lots' store beside the checkout store: on its Redis
+// when it has one (every edge bids in one place), else in this process
+// (the demo shares one between its origin and edge).
+func auctionStore(store checkout.Store) auction.Store {
+	if rs, ok := store.(*checkout.RedisStore); ok {
+		return auction.NewRedisStore(rs.Client())
+	}
+	return auction.NewMemStore(nil)
+}
+
+// controlAuction runs the seller's lots at the origin: the control routes
+// and the closer that makes won lots orders.
+type controlAuction struct {
+	closer *auction.Closer
+	api    *auctionhttp.ControlAPI
+}
+
+func newControlAuction(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, lots auction.Store, orders checkout.Store, g *guard.Guard) (*controlAuction, error) {
+	m, err := auction.NewCloserMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	closer, err := auction.NewCloser(auction.CloserParams{Store: lots, Orders: orders, Payments: checkout.NewTestProvider(cfg.Payment),
+		HoldOn: cfg.Auction.HoldOn(), Metrics: m, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	api, err := auctionhttp.NewControlAPI(lots, closer, cfg.ControlToken, g, log)
+	if err != nil {
+		return nil, err
+	}
+	return &controlAuction{closer: closer, api: api}, nil
+}
+
+func (s *controlAuction) Register(mux *http.ServeMux)   { s.api.Register(mux) }
+func (s *controlAuction) Run(ctx context.Context) error { return s.closer.Run(ctx) }
+
+// edgeAuction takes bids at an edge and streams each lot to its viewers.
+type edgeAuction struct {
+	edge *auction.Edge
+	api  *auctionhttp.EdgeAPI
+}
+
+func newEdgeAuction(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, lots auction.Store, orders *edgeCheckout) (*edgeAuction, error) {
+	m, err := auction.NewEdgeMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	e, err := auction.NewEdge(auction.EdgeParams{Store: lots, Payments: checkout.NewTestProvider(cfg.Payment), HoldOn: cfg.Auction.HoldOn(),
+		Metrics: m, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	api, err := auctionhttp.NewEdgeAPI(e, orders.buyers.sessions, log)
+	if err != nil {
+		return nil, err
+	}
+	return &edgeAuction{edge: e, api: api}, nil
+}
+
+func (s *edgeAuction) Register(mux *http.ServeMux)   { s.api.Register(mux) }
+func (s *edgeAuction) Run(ctx context.Context) error { return s.edge.Run(ctx) }

@@ -1,0 +1,89 @@
+// auction.js: the live auction card of the viewer page. With ?lot=ID in the
+// page's address it shows the lot's current bid, the masked leader and the
+// countdown, follows the edge's live updates (server-sent events), and bids
+// the going minimum in one tap with the buyer's session.
+(function () {
+  'use strict';
+  const lot = new URLSearchParams(location.search).get('lot');
+  const card = document.getElementById('auction');
+  if (!lot || !card || !/^[A-Za-z0-9_-]{1,64}$/.test(lot)) return;
+
+  const el = (name) => card.querySelector('[data-testid="auction-' + name + '"]');
+  let state = null;
+  let skew = 0; // the store's clock minus ours, from the last update
+
+  const money = (cents, cur) => {
+    try { return new Intl.NumberFormat(undefined, { style: 'currency', currency: cur }).format(cents / 100); }
+    catch (_) { return (cents / 100).toFixed(2) + ' ' + cur; }
+  };
+
+  function session() {
+    try {
+      const s = JSON.parse(localStorage.getItem('livedrop.session') || 'null');
+      if (s && typeof s.session === 'string' && Date.parse(s.expires_at) > Date.now()) return s;
+    } catch (_) { /* no session */ }
+    return null;
+  }
+
+  function show(u) {
+    if (state && u.seq < state.seq) return; // an older update arriving late
+    state = u;
+    skew = u.now_ms - Date.now();
+    card.hidden = false;
+    el('price').textContent = u.bids > 0 ? money(u.price_cents, u.currency) : 'No bids yet';
+    el('leader').textContent = u.leader ? 'leading: ' + u.leader : '';
+    el('reserve').hidden = u.reserve_met;
+    const btn = el('bid');
+    btn.textContent = 'Bid ' + money(u.min_cents, u.currency);
+    tick();
+  }
+
+  function tick() {
+    if (!state) return;
+    const left = state.ends_ms - (Date.now() + skew);
+    const over = state.phase !== 'live' || left <= 0;
+    el('timer').textContent = state.phase === 'created' ? 'starts soon'
+      : over ? 'ended' : Math.ceil(left / 1000) + ' s';
+    el('timer').dataset.urgent = !over && left < 10000 ? 'true' : 'false';
+    el('bid').disabled = over;
+  }
+  setInterval(tick, 250);
+
+  async function bid() {
+    const s = session();
+    const msg = el('status');
+    if (!s) {
+      msg.textContent = 'Sign in to bid';
+      const account = document.querySelector('[data-testid="account"]');
+      if (account && !account.hidden) account.click();
+      return;
+    }
+    if (!state) return;
+    el('bid').disabled = true;
+    try {
+      const key = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random()).slice(2);
+      const resp = await fetch('/v1/lots/' + encodeURIComponent(lot) + '/bids', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + s.session, 'Idempotency-Key': key },
+        body: JSON.stringify({ amount_cents: state.min_cents }),
+      });
+      const a = await resp.json().catch(() => ({}));
+      if (a.lot && a.lot.lot) show(a.lot);
+      msg.textContent = resp.status === 201 ? 'You lead' :
+        ({ outbid: 'Outbid: someone\'s maximum is higher', too_low: 'Someone bid first: tap again',
+          auction_over: 'The auction is over', not_started: 'Not started yet' })[a.code] || a.error || 'Try again';
+    } catch (_) {
+      msg.textContent = 'No connection: try again';
+    } finally {
+      tick();
+    }
+  }
+  el('bid').addEventListener('click', bid);
+
+  function follow() {
+    const es = new EventSource('/v1/lots/' + encodeURIComponent(lot) + '/live');
+    es.onmessage = (ev) => { try { show(JSON.parse(ev.data)); } catch (_) { /* ignore a bad line */ } };
+    // EventSource reconnects by itself after an error.
+  }
+  follow();
+})();
