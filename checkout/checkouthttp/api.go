@@ -325,6 +325,7 @@ func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/drops/{id}/sign.png", a.signQR)
 	a.registerRSVP(mux)
 	a.registerOrders(mux)
+	a.registerDrops(mux) // drops.go
 }
 
 func (a *ControlAPI) auth(next http.HandlerFunc) http.Handler {
