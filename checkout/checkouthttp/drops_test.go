@@ -59,3 +59,24 @@ func TestDropCatalogueHTTP(t *testing.T) {
 		t.Fatalf("list after duplicate (scheduled first): %d %v", code, body)
 	}
 }
+
+// TestRegionalPriceHTTP: the test edge is of region eu; a SKU with an eu
+// price sells at it, and the order answered says so.
+func TestRegionalPriceHTTP(t *testing.T) {
+	env := start(t, nil)
+	drop := strings.Replace(dropJSON, `"max_per_buyer":2`, `"max_per_buyer":2,"prices":{"eu":{"currency":"EUR","cents":2200},"us":{"currency":"USD","cents":2900}}`, 1)
+	if code, body := do(t, "POST", env.control+"/v1/drops", token, nil, drop); code != http.StatusCreated {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	bad := strings.Replace(drop, `"cents":2900`, `"cents":-1`, 1)
+	if code, body := do(t, "PUT", env.control+"/v1/drops/d1", token, nil, bad); code != http.StatusBadRequest || !strings.Contains(body["error"].(string), "skus[0].prices.us.cents") {
+		t.Fatalf("bad regional price: %d %v", code, body)
+	}
+	if code, _ := do(t, "POST", env.control+"/v1/drops/d1/open", token, nil, ""); code != http.StatusOK {
+		t.Fatalf("open: %d", code)
+	}
+	code, o := do(t, "POST", env.edge+"/v1/drops/d1/orders", env.buyers.Token("a"), map[string]string{"Idempotency-Key": "k1"}, `{"sku":"tee","qty":2}`)
+	if code != http.StatusCreated || o["price_cents"] != 2200.0 || o["currency"] != "EUR" || o["total_cents"] != 4400.0 || o["region"] != "eu" {
+		t.Fatalf("order at the eu edge: %d %v", code, o)
+	}
+}
