@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 )
 
@@ -41,3 +42,7 @@ func (s *MemStore) applyEdit(op memOp) memResult {
 	}
 	return memResult{changed: true}
 }
+
+// Dir is the directory of the store's journal: what is kept beside the
+// embedded store (the drops' photos) goes there.
+func (s *MemStore) Dir() string { return filepath.Dir(s.j.path) }

@@ -134,7 +134,8 @@ var metricTypes = map[string]string{
 	// the seller's refunds
 	"livedrop_checkout_refunds_total": "counter",
 	// the seller's drop catalogue and photos
-	"livedrop_checkout_drop_edits_total": "counter",
+	"livedrop_checkout_drop_edits_total":    "counter",
+	"livedrop_checkout_photo_uploads_total": "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

@@ -30,6 +30,7 @@ func (a *ControlAPI) registerDrops(mux *http.ServeMux) {
 	mux.Handle("GET /v1/drops", a.auth(a.listDrops))
 	mux.Handle("PUT /v1/drops/{id}", a.auth(a.updateDrop))
 	mux.Handle("POST /v1/drops/{id}/duplicate", a.auth(a.duplicateDrop))
+	a.registerPhotos(mux) // photo.go
 }
 
 func (a *ControlAPI) listDrops(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +71,7 @@ func (a *ControlAPI) duplicateDrop(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.logger, err)
 		return
 	}
+	a.copyPhoto(r.Context(), r.PathValue("id"), d.ID) // photo.go
 	w.Header().Set("Location", "/v1/drops/"+d.ID)
 	writeJSON(w, http.StatusCreated, d)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyerhttp"
 	"github.com/livedrop/livedrop/internal/config"
+	"github.com/livedrop/livedrop/internal/dropphoto"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
@@ -135,11 +136,15 @@ type edgeCheckout struct {
 	gate       *proof.Gate
 	probe      *checkout.StoreProbe
 	localFirst bool
+	photos     dropphoto.Store // photos.go; nil: none served
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux) {
 	s.api.Register(mux)
 	s.buyers.Register(mux)
+	if s.photos != nil {
+		checkouthttp.ServePhotos(mux, s.photos, nil) // the product card's photo
+	}
 }
 func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
 
@@ -262,7 +267,8 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	// A buyer who signs in (or whose page shows its kept session) has its
 	// purchase limits leased before the first tap.
 	buyers.api.OnSession(func(s buyer.Session, ip string) { ce.Prepare(s.Buyer, s.Device, ip) })
-	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst,
+		photos: photoStore(store)}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.
@@ -301,6 +307,11 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
 	}
 	api.SetRSVPLinkBase(cfg.RSVPLinkBase)
+	if ps := photoStore(store); ps != nil {
+		if err := api.SetPhotos(ps, reg); err != nil {
+			return nil, fmt.Errorf("checkout photos: %w", err)
+		}
+	}
 	members, err := buyerhttp.NewMembersAPI(buyer.NewMembers(bs), cfg.ControlToken, log, g)
 	if err != nil {
 		return nil, fmt.Errorf("checkout.%w (where the members API runs)", err)
