@@ -104,3 +104,32 @@ func TestDropCatalogue(t *testing.T) {
 		})
 	}
 }
+
+// TestMemStoreEditReplays: an edit is journaled; the embedded store opened
+// again has the edited definition and stock.
+func TestMemStoreEditReplays(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/store.journal"
+	s, err := OpenMemStore(path, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDrop(ctx, testDrop("d1", 5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	ed := testDrop("d1", 7, 0)
+	ed.SKUs[0].Prices = map[string]RegionalPrice{"us": {Currency: "USD", Cents: 2900}}
+	if err := s.UpdateDrop(ctx, ed); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = OpenMemStore(path, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d, err := s.Drop(ctx, "d1")
+	if err != nil || d.SKUs[0].Stock != 7 || d.SKUs[0].Prices["us"].Cents != 2900 || mustTotals(t, s, "d1").Free != 7 {
+		t.Fatalf("after replay: %+v %v", d, err)
+	}
+}
