@@ -86,6 +86,14 @@ func TestConsoleDrops(t *testing.T) {
 	mux.HandleFunc("POST /whep/{stream}", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "stream not found", http.StatusNotFound)
 	})
+	pins := make(chan map[string]any, 4) // the overlay API's pins (not under test here)
+	mux.HandleFunc("POST /v1/streams/{stream}/overlays", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body)
+		body["stream"] = r.PathValue("stream")
+		pins <- body
+		writeJSON(w, http.StatusCreated, map[string]any{"id": "ov-1", "kind": "product", "drop": body["drop"], "sku": body["sku"]})
+	})
 	base := serve(t, mux).URL
 
 	b := chrometest.Start(t)
@@ -146,6 +154,19 @@ func TestConsoleDrops(t *testing.T) {
 		t.Fatalf("public photo: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+
+	// The run of show has it next: Pin next puts its product on screen.
+	if err := p.Click(ctx, tid("pin-next")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case pin := <-pins:
+		if pin["type"] != "product" || pin["drop"] != "spring" || pin["sku"] != "tee" || pin["stream"] != "demo" {
+			t.Fatalf("pin next: %v", pin)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Pin next pinned nothing")
 	}
 
 	// It opens on time, by itself.
