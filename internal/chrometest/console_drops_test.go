@@ -111,7 +111,7 @@ func TestConsoleDrops(t *testing.T) {
 	mustWait(ctx, t, p, exists("drops-panel")+` !== null && !document.querySelector('[data-testid="desk"]').hidden`, 15*time.Second)
 
 	// The form, as the seller fills it: the photo is a file picked in the
-	// file input (a DataTransfer here), the opening 6 s ahead.
+	// file input (a DataTransfer here), the opening 10 s ahead (the state is checked before it).
 	var img bytes.Buffer
 	if err := png.Encode(&img, image.NewRGBA(image.Rect(0, 0, 4, 4))); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestConsoleDrops(t *testing.T) {
 	  set('id', 'spring'); set('stream', 'demo'); set('name', 'Spring tee'); set('sku', 'tee');
 	  set('stock', '5'); set('max', '2'); set('price', '25.00'); set('currency', 'EUR');
 	  set('prices', 'eu EUR 24.00, us USD 29.00'); set('early', '');
-	  const at = new Date(Date.now() + 6000);
+	  const at = new Date(Date.now() + 10000);
 	  const pad = (n) => String(n).padStart(2, '0');
 	  set('opens', at.getFullYear() + '-' + pad(at.getMonth() + 1) + '-' + pad(at.getDate()) + 'T' + pad(at.getHours()) + ':' + pad(at.getMinutes()) + ':' + pad(at.getSeconds()));
 	  const bytes = Uint8Array.from(atob('` + base64.StdEncoding.EncodeToString(img.Bytes()) + `'), (c) => c.charCodeAt(0));
