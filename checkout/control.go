@@ -44,6 +44,7 @@ type Control struct {
 	lot     *lotteryMetrics
 	pay     PaymentProvider
 	refunds *prometheus.CounterVec // control_orders.go
+	edits   *dropEdits             // control_drops.go
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter
@@ -93,11 +94,22 @@ func NewControl(p ControlParams) (*Control, error) {
 	if c.refunds, err = newRefundMetrics(p.Registerer); err != nil {
 		return nil, fmt.Errorf("checkout control metrics: %w", err)
 	}
+	if c.edits, err = newDropEdits(p.Registerer); err != nil {
+		return nil, fmt.Errorf("checkout control metrics: %w", err)
+	}
 	return c, nil
 }
 
 // CreateDrop creates a drop in state created.
 func (c *Control) CreateDrop(ctx context.Context, d Drop) (Drop, error) {
+	d, err := c.createDrop(ctx, d)
+	if err == nil {
+		c.edits.total.WithLabelValues("create").Inc()
+	}
+	return d, err
+}
+
+func (c *Control) createDrop(ctx context.Context, d Drop) (Drop, error) {
 	if err := d.Validate(); err != nil {
 		return Drop{}, err
 	}

@@ -13,8 +13,8 @@ import (
 // scheduleTick is how often the schedule is looked at, at most.
 const scheduleTick = 100 * time.Millisecond
 
-// scheduled is what the schedule keeps of one drop: its definition (the
-// opening never changes after creation), and whether it is done with it.
+// scheduled is what the schedule keeps of one drop: its definition (an
+// edit before it opens makes the schedule read it again: control_drops.go), and whether it is done with it.
 type scheduled struct {
 	d    Drop
 	done bool
@@ -62,6 +62,7 @@ func (c *Control) scheduleOnce(ctx context.Context, known map[string]*scheduled)
 		c.logger.Debug("schedule: list drops", "err", err)
 		return false
 	}
+	c.forgetEdited(known) // control_drops.go
 	for _, id := range ids {
 		sc, ok := known[id]
 		if !ok {

@@ -94,6 +94,12 @@ func (e *Edge) syncDrop(ctx context.Context, ed *edgeDrop, elapsed time.Duration
 	ed.mu.Lock()
 	was := ed.state
 	ed.mu.Unlock()
+	if was == StateCreated && e.reloadDefinition(cctx, ed) { // edge_reload.go: edited before it opened
+		names, skus = ed.skuList()
+		if v, err = e.store.View(cctx, ed.id, e.id, names); err != nil {
+			return
+		}
+	}
 	ed.setState(v.State)
 	if was != StateOpen && v.State == StateOpen {
 		e.reprepare[ed.id] = 0 // buyers who showed up before it opened

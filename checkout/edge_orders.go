@@ -194,6 +194,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 	if err != nil {
 		return Order{}, "", err
 	}
+	price, currency := regionalTerms(def, e.region, price) // prices.go
 	lims := limitsOf(def, req.Buyer, req.Device, req.IP)
 	for _, l := range lims {
 		if req.Qty > l.Max {
@@ -224,7 +225,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 	}
 	o := Order{
 		ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer,
-		PriceCents: price, Currency: def.Currency, TotalCents: price * int64(req.Qty),
+		PriceCents: price, Currency: currency, TotalCents: price * int64(req.Qty),
 		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
 		Channel: kpi.Channel(req.Channel), Region: e.region,
 		Fulfilment: req.Fulfilment,

@@ -21,6 +21,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		}
 		s.drops[d.ID] = md
 		return memResult{changed: true}
+	case "edit":
+		return s.applyEdit(op) // memstore_drops.go
 	case "state":
 		md, ok := s.drops[op.ID]
 		if !ok {

@@ -86,6 +86,8 @@ type Store interface {
 
 	// LotteryStore keeps opening lotteries (lottery.go).
 	LotteryStore
+	// DropEditStore edits drops before they open (store_drops.go).
+	DropEditStore
 
 	// Close releases the store.
 	Close() error

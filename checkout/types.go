@@ -57,6 +57,9 @@ type SKU struct {
 	// MemberPriceCents, when set, is what a member pays per unit
 	// (members.go); more than 0 and less than PriceCents.
 	MemberPriceCents int64 `json:"member_price_cents,omitempty"`
+	// Prices are the SKU's prices per edge region (prices.go); an edge of
+	// another region sells at PriceCents in Currency.
+	Prices map[string]RegionalPrice `json:"prices,omitempty"`
 }
 
 // Drop is a sale of a fixed stock of SKUs bound to a stream.
@@ -115,6 +118,9 @@ func (d *Drop) Validate() error {
 		return err
 	}
 	if err := d.validateMembers(); err != nil {
+		return err
+	}
+	if err := d.validatePrices(); err != nil { // prices.go
 		return err
 	}
 	seen := map[string]bool{}

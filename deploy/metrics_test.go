@@ -146,6 +146,9 @@ var metricTypes = map[string]string{
 	"livedrop_auction_lots_won_total":        "counter",
 	"livedrop_auction_lots_unsold_total":     "counter",
 	"livedrop_auction_uplift_cents_total":    "counter",
+	// the seller's drop catalogue and photos
+	"livedrop_checkout_drop_edits_total":    "counter",
+	"livedrop_checkout_photo_uploads_total": "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

@@ -273,7 +273,9 @@ func (h *EdgeHub) regional(o Overlay) Overlay {
 	if o.Kind != KindProduct {
 		return o
 	}
-	if cur := h.cfg.Currency; cur != "" && o.Currency != cur {
+	if p, ok := h.regionalPrice(o); ok { // regional_price.go: the seller's price for this region
+		o = p
+	} else if cur := h.cfg.Currency; cur != "" && o.Currency != cur {
 		if rate, ok := h.cfg.Rates[o.Currency]; ok {
 			o.PriceCents = int64(min(money.Convert(o.PriceCents, o.Currency, cur, rate), float64(checkout.MaxPriceCent)))
 			if o.MemberPriceCents != 0 {

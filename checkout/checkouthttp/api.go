@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/internal/buyer"
+	"github.com/livedrop/livedrop/internal/dropphoto"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
 	"github.com/livedrop/livedrop/internal/proof"
@@ -290,6 +293,9 @@ type ControlAPI struct {
 
 	rsvpBase string     // rsvp.go
 	feeds    *liveFeeds // orders_live.go
+
+	photos       dropphoto.Store        // photo.go; nil: no photo routes
+	photoUploads *prometheus.CounterVec // photo.go
 }
 
 // MinTokenLen is the shortest control token the API accepts.
@@ -330,6 +336,7 @@ func (a *ControlAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/drops/{id}/sign.png", a.signQR)
 	a.registerRSVP(mux)
 	a.registerOrders(mux)
+	a.registerDrops(mux) // drops.go
 }
 
 func (a *ControlAPI) auth(next http.HandlerFunc) http.Handler {

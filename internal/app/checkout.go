@@ -22,6 +22,7 @@ import (
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyerhttp"
 	"github.com/livedrop/livedrop/internal/config"
+	"github.com/livedrop/livedrop/internal/dropphoto"
 	"github.com/livedrop/livedrop/internal/guard"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
@@ -142,6 +143,7 @@ type edgeCheckout struct {
 	localFirst bool
 	pickup     *pickuphttp.CodeAPI // pickup.go; nil without node secrets
 	notices    *pickup.Notifier    // pickup.go; nil without node secrets
+	photos     dropphoto.Store     // photos.go; nil: none served
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux) {
@@ -149,6 +151,9 @@ func (s *edgeCheckout) Register(mux *http.ServeMux) {
 	s.buyers.Register(mux)
 	if s.pickup != nil {
 		s.pickup.Register(mux)
+	}
+	if s.photos != nil {
+		checkouthttp.ServePhotos(mux, s.photos, nil) // the product card's photo
 	}
 }
 func (s *edgeCheckout) Run(ctx context.Context) error {
@@ -297,7 +302,7 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 		api.OnPlaced(notices.Notify)
 	}
 	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst,
-		pickup: codes, notices: notices}, nil
+		pickup: codes, notices: notices, photos: photoStore(store)}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.
@@ -336,6 +341,11 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
 	}
 	api.SetRSVPLinkBase(cfg.RSVPLinkBase)
+	if ps := photoStore(store); ps != nil {
+		if err := api.SetPhotos(ps, reg); err != nil {
+			return nil, fmt.Errorf("checkout photos: %w", err)
+		}
+	}
 	members, err := buyerhttp.NewMembersAPI(buyer.NewMembers(bs), cfg.ControlToken, log, g)
 	if err != nil {
 		return nil, fmt.Errorf("checkout.%w (where the members API runs)", err)

@@ -131,8 +131,8 @@ func TestStaticAssets(t *testing.T) {
 	}
 	_, page := get(t, srv.URL+"/watch/shop1", nil)
 	refs := assetRef.FindAllStringSubmatch(page, -1)
-	if len(refs) != 6 {
-		t.Fatalf("page references %d static assets, want 6 (player.js, proofs.js, pickup.js, watch.js, auction.js, player.css): %v", len(refs), refs)
+	if len(refs) != 7 {
+		t.Fatalf("page references %d static assets, want 7 (player.js, proofs.js, pickup.js, watch.js, auction.js, dropphoto.js, player.css): %v", len(refs), refs)
 	}
 	// The proof-of-work worker is a script of our own (CSP: worker-src falls
 	// back to script-src 'self'), named by the page for proofs.js.
@@ -332,8 +332,8 @@ func TestConsolePage(t *testing.T) {
 		t.Error("the token field is not a password field")
 	}
 	refs := regexp.MustCompile(`(?:src|href)="(/[^"]*static/[^"]+)"`).FindAllStringSubmatch(body, -1)
-	if len(refs) != 6 {
-		t.Fatalf("console references %d assets, want 6 (the publish panel's and the orders panel's scripts too): %v", len(refs), refs)
+	if len(refs) != 7 {
+		t.Fatalf("console references %d assets, want 7 (the publish, orders and drops panels' scripts too): %v", len(refs), refs)
 	}
 	want := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 	for _, ref := range refs {

@@ -428,6 +428,7 @@
     const until = Number(ov.members_until_ms) || 0;
     card.dataset.membersUntil = String(until);
     if (until > Date.now()) setTimeout(() => updateCard(card), Math.min(until - Date.now() + 50, 2147483647));
+    if (window.LivedropDropPhoto) LivedropDropPhoto.fill(card, ov.drop); // dropphoto.js
     updateCard(card);
   }
 

@@ -1,0 +1,278 @@
+package chrometest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/checkout/checkouthttp"
+	"github.com/livedrop/livedrop/internal/buyer/buyertest"
+	"github.com/livedrop/livedrop/internal/chrometest"
+	"github.com/livedrop/livedrop/internal/dropphoto"
+	"github.com/livedrop/livedrop/internal/webui"
+)
+
+// TestConsoleDrops: in the console the seller creates a drop with a photo
+// and two regional prices, scheduled a few seconds ahead; it opens on
+// time; a viewer at the us edge buys at the us price; the order shows in
+// the live feed within a second; the seller refunds it from the console,
+// and the stock left goes back up and the report's revenue goes down.
+func TestConsoleDrops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
+	st, err := checkout.OpenMemStore(filepath.Join(dir, "store.journal"), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := checkout.Defaults()
+	cfg.SyncInterval = 50 * time.Millisecond
+	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: prometheus.NewRegistry(), Config: cfg, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge, err := checkout.NewEdge(checkout.EdgeParams{Logger: log, Registerer: prometheus.NewRegistry(), Config: cfg, DataDir: t.TempDir(),
+		EdgeID: "e-us", Region: "us", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := checkouthttp.NewControlAPI(ctl, consoleToken, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	photos := dropphoto.NewDirStore(filepath.Join(dir, "photos"))
+	if err := api.SetPhotos(photos, prometheus.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 3)
+	for _, run := range []func(context.Context) error{api.Run, ctl.Run, edge.Run} {
+		go func() { _ = run(rctx); done <- struct{}{} }()
+	}
+	defer func() { rcancel(); <-done; <-done; <-done }()
+	<-edge.Ready()
+	tokens, err := checkouthttp.NewOrderTokens([]byte("order-token-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buyers := buyertest.New(t, "")
+	eapi, err := checkouthttp.NewEdgeAPI(checkouthttp.EdgeParams{Edge: edge, Tokens: tokens, Sessions: buyers.Sessions(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := webui.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	u.RegisterConsole(mux)
+	api.Register(mux)
+	eapi.RegisterOrders(mux) // the control API owns GET /v1/drops/{id} here
+	mux.HandleFunc("POST /whep/{stream}", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "stream not found", http.StatusNotFound)
+	})
+	pins := make(chan map[string]any, 4) // the overlay API's pins (not under test here)
+	mux.HandleFunc("POST /v1/streams/{stream}/overlays", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body)
+		body["stream"] = r.PathValue("stream")
+		pins <- body
+		writeJSON(w, http.StatusCreated, map[string]any{"id": "ov-1", "kind": "product", "drop": body["drop"], "sku": body["sku"]})
+	})
+	base := serve(t, mux).URL
+
+	b := chrometest.Start(t)
+	p, err := b.Open(ctx, base+"/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dumpOnFailure(t, p)
+	if err := p.Type(ctx, tid("token"), consoleToken); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Click(ctx, tid("login")); err != nil {
+		t.Fatal(err)
+	}
+	mustWait(ctx, t, p, exists("drops-panel")+` !== null && !document.querySelector('[data-testid="desk"]').hidden`, 15*time.Second)
+
+	// The form, as the seller fills it: the photo is a file picked in the
+	// file input (a DataTransfer here), the opening 10 s ahead (the state is checked before it).
+	var img bytes.Buffer
+	if err := png.Encode(&img, image.NewRGBA(image.Rect(0, 0, 4, 4))); err != nil {
+		t.Fatal(err)
+	}
+	fill := `(() => {
+	  const set = (id, v) => { const e = document.querySelector('[data-testid="drop-form-' + id + '"]'); e.value = v; e.dispatchEvent(new Event('input')); };
+	  set('id', 'spring'); set('stream', 'demo'); set('name', 'Spring tee'); set('sku', 'tee');
+	  set('stock', '5'); set('max', '2'); set('price', '25.00'); set('currency', 'EUR');
+	  set('prices', 'eu EUR 24.00, us USD 29.00'); set('early', '');
+	  const at = new Date(Date.now() + 10000);
+	  const pad = (n) => String(n).padStart(2, '0');
+	  set('opens', at.getFullYear() + '-' + pad(at.getMonth() + 1) + '-' + pad(at.getDate()) + 'T' + pad(at.getHours()) + ':' + pad(at.getMinutes()) + ':' + pad(at.getSeconds()));
+	  const bytes = Uint8Array.from(atob('` + base64.StdEncoding.EncodeToString(img.Bytes()) + `'), (c) => c.charCodeAt(0));
+	  const dt = new DataTransfer();
+	  dt.items.add(new File([bytes], 'tee.png', { type: 'image/png' }));
+	  document.querySelector('[data-testid="drop-form-photo"]').files = dt.files;
+	  return true;
+	})()`
+	var ok bool
+	if err := p.Eval(ctx, fill, &ok); err != nil || !ok {
+		t.Fatalf("fill the form: %v", err)
+	}
+	if err := p.Click(ctx, tid("drop-form-save")); err != nil {
+		t.Fatal(err)
+	}
+	mustWait(ctx, t, p, exists("drop-row-spring")+` !== null && `+exists("ros-spring")+` !== null`, 10*time.Second)
+	d, err := st.Drop(ctx, "spring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := d.SKUs[0]
+	if d.State != checkout.StateCreated || d.OpensAt.IsZero() || k.Name != "Spring tee" || k.Stock != 5 || k.MaxPerBuyer != 2 || k.PriceCents != 2500 ||
+		k.Prices["eu"] != (checkout.RegionalPrice{Currency: "EUR", Cents: 2400}) || k.Prices["us"] != (checkout.RegionalPrice{Currency: "USD", Cents: 2900}) {
+		t.Fatalf("drop as stored: %+v", d)
+	}
+	if ph, err := photos.Get(ctx, "spring"); err != nil || !bytes.Equal(ph.Data, img.Bytes()) {
+		t.Fatalf("photo: %v", err)
+	}
+	if resp, err := http.Get(base + "/v1/drops/spring/photo"); err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("public photo: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// The run of show has it next: Pin next puts its product on screen.
+	if err := p.Click(ctx, tid("pin-next")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case pin := <-pins:
+		if pin["type"] != "product" || pin["drop"] != "spring" || pin["sku"] != "tee" || pin["stream"] != "demo" {
+			t.Fatalf("pin next: %v", pin)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Pin next pinned nothing")
+	}
+
+	// It opens on time, by itself.
+	for {
+		cur, err := st.Drop(ctx, "spring")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.State == checkout.StateOpen {
+			break
+		}
+		if time.Now().After(d.OpensAt.Add(5 * time.Second)) {
+			t.Fatalf("still %s 5 s after opens_at", cur.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if late := time.Since(d.OpensAt); late < 0 || late > 2*time.Second {
+		t.Fatalf("opened %v after opens_at", late)
+	}
+	// The seller takes it into the drop panel; its live feed connects.
+	if err := p.Click(ctx, tid("drop-use-spring")); err != nil {
+		t.Fatal(err)
+	}
+	mustWait(ctx, t, p, `window.livedropOrders && window.livedropOrders.live() && document.querySelector('[data-testid="left"]').textContent.trim() === '5'`, 15*time.Second)
+
+	// A viewer at the us edge buys, at the us price.
+	req, _ := http.NewRequest("POST", base+"/v1/drops/spring/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
+	req.Header.Set("Authorization", "Bearer "+buyers.Token("viewer1"))
+	req.Header.Set("Idempotency-Key", "k1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o checkouthttp.PlacedOrder
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sold := time.Now()
+	if err := json.Unmarshal(body, &o); err != nil || resp.StatusCode != http.StatusCreated || o.PriceCents != 2900 || o.Currency != "USD" {
+		t.Fatalf("order: %d %s", resp.StatusCode, body)
+	}
+	row := `document.querySelector('[data-testid="order-` + o.ID + `"]')`
+	// Within a second of the store recording it (the edge records it as it ships).
+	for {
+		if _, err := st.Order(ctx, o.ID); err == nil {
+			sold = time.Now()
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mustWait(ctx, t, p, row+` !== null`, time.Second)
+	t.Logf("order in the console %v after the store recorded it", time.Since(sold))
+	waitPaid(ctx, t, st, o.ID)
+	mustWait(ctx, t, p, `document.querySelector('[data-testid="left"]').textContent.trim() === '4'`, 10*time.Second)
+	before := revenue(ctx, t, base, "spring")
+	if before != 2900 {
+		t.Fatalf("report revenue before the refund: %d", before)
+	}
+
+	// Refund it from the console, its unit back on sale.
+	mustWait(ctx, t, p, row+`.querySelector('[data-testid="order-status"]').textContent === 'paid'`, 10*time.Second)
+	if err := p.Click(ctx, tid("order-"+o.ID)+` [data-testid="order-refund"]`); err != nil {
+		t.Fatal(err)
+	}
+	mustWait(ctx, t, p, row+`.querySelector('[data-testid="order-status"]').textContent === 'refunded'`, 10*time.Second)
+	mustWait(ctx, t, p, `document.querySelector('[data-testid="left"]').textContent.trim() === '5'`, 10*time.Second)
+	tt, _ := st.Totals(ctx, "spring")
+	if s := tt.SKUs[0]; s.Free != 5 || s.Sold != 0 || s.Refunded != 1 {
+		t.Fatalf("totals after the refund: %+v", s)
+	}
+	if after := revenue(ctx, t, base, "spring"); after != 0 {
+		t.Fatalf("report revenue after the refund: %d, want 0", after)
+	}
+}
+
+func waitPaid(ctx context.Context, t *testing.T, st checkout.Store, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o, err := st.Order(ctx, id)
+		if err == nil && o.Status == checkout.StatusPaid {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s not paid: %+v %v", id, o, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// revenue reads the event report's revenue of drop.
+func revenue(ctx context.Context, t *testing.T, base, drop string) int64 {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/drops/"+drop+"/report", nil)
+	req.Header.Set("Authorization", "Bearer "+consoleToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Total struct {
+			RevenueCents int64 `json:"revenue_cents"`
+		} `json:"total"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("report: %d %v", resp.StatusCode, err)
+	}
+	return r.Total.RevenueCents
+}
