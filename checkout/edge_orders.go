@@ -226,7 +226,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer,
 		PriceCents: price, Currency: def.Currency, TotalCents: price * int64(req.Qty),
 		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
-		Channel: kpi.Channel(req.Channel), Region: e.region,
+		Channel: kpi.Channel(req.Channel), Region: e.region, Pay: req.Pay,
 	}
 	if req.RSVP != "" {
 		return e.sellRSVP(ctx, req, o, def, lims, sk, eo) // from the reserved units (edge_rsvp.go)

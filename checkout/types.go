@@ -169,6 +169,9 @@ type Order struct {
 	// order: the event report splits its figures by them.
 	Channel string `json:"channel,omitempty"`
 	Region  string `json:"region,omitempty"`
+	// Pay is how the order is paid: "" by card, PayWallet from the
+	// buyer's wallet (checkout/wallet).
+	Pay string `json:"pay,omitempty"`
 }
 
 // OrderRequest is what a viewer asks for.
@@ -197,6 +200,8 @@ type OrderRequest struct {
 	// Retry is the client saying an earlier attempt with this key may have
 	// been accepted (its answer was lost): the edge reads the store first.
 	Retry bool
+	// Pay is the payment method: "" card, PayWallet the buyer's wallet.
+	Pay string
 }
 
 // Validate checks the request's fields.
@@ -220,9 +225,15 @@ func (r *OrderRequest) Validate() error {
 		return fmt.Errorf("%w: an RSVP holds one unit: qty must be 1", ErrInvalid)
 	case len(r.RSVP) > MaxRSVPTokenLen:
 		return fmt.Errorf("%w: malformed token", ErrRSVPInvalid)
+	case r.Pay != "" && r.Pay != PayWallet:
+		return fmt.Errorf("%w: pay must be empty (card) or %q", ErrInvalid, PayWallet)
 	}
 	return nil
 }
+
+// PayWallet is the payment method of an order paid from the buyer's
+// wallet (checkout/wallet).
+const PayWallet = "wallet"
 
 // MaxSubjectLen bounds a device id or an address in an OrderRequest.
 const MaxSubjectLen = 256

@@ -125,6 +125,7 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 		Retry:          isRetry(r.Header.Get(RetryHeader)),
 		RSVP:           b.RSVP,
 		Channel:        b.Channel,
+		Pay:            b.Pay,
 	})
 	if err != nil {
 		if !a.writeEntry(w, err) { // an opening lottery's entry (lottery.go)

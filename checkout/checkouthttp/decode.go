@@ -26,6 +26,9 @@ type OrderBody struct {
 	// Channel is where the buyer came from (the watch page's ?ch=, kept
 	// across sign-in); anything but a valid token is "direct".
 	Channel string `json:"channel,omitempty"`
+	// Pay is the payment method: empty for card, "wallet" to pay from
+	// the buyer's prepaid balance.
+	Pay string `json:"pay,omitempty"`
 }
 
 // DecodeOrder reads an order body and checks its fields; errors wrap
@@ -42,6 +45,8 @@ func DecodeOrder(r io.Reader) (OrderBody, error) {
 		return OrderBody{}, fmt.Errorf("%w: qty must be 1-%d", checkout.ErrInvalid, checkout.MaxQty)
 	case len(b.RSVP) > checkout.MaxRSVPTokenLen:
 		return OrderBody{}, fmt.Errorf("%w: rsvp token longer than %d", checkout.ErrRSVPInvalid, checkout.MaxRSVPTokenLen)
+	case b.Pay != "" && b.Pay != checkout.PayWallet:
+		return OrderBody{}, fmt.Errorf("%w: pay must be empty (card) or %q", checkout.ErrInvalid, checkout.PayWallet)
 	}
 	b.Buyer = "" // never used: the session names the buyer
 	return b, nil
