@@ -15,6 +15,8 @@ import (
 
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
+	"github.com/livedrop/livedrop/checkout/wallet"
+	"github.com/livedrop/livedrop/checkout/wallet/wallethttp"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyerhttp"
@@ -135,11 +137,13 @@ type edgeCheckout struct {
 	gate       *proof.Gate
 	probe      *checkout.StoreProbe
 	localFirst bool
+	wallet     *wallethttp.EdgeAPI
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux) {
 	s.api.Register(mux)
 	s.buyers.Register(mux)
+	s.wallet.Register(mux)
 }
 func (s *edgeCheckout) Run(ctx context.Context) error { return s.edge.Run(ctx) }
 
@@ -168,11 +172,13 @@ type controlCheckout struct {
 	api     *checkouthttp.ControlAPI
 	members *buyerhttp.MembersAPI
 	probe   *checkout.StoreProbe
+	wallet  *wallethttp.ControlAPI
 }
 
 func (s *controlCheckout) Register(mux *http.ServeMux) {
 	s.api.Register(mux)
 	s.members.Register(mux)
+	s.wallet.Register(mux)
 }
 func (s *controlCheckout) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -230,7 +236,7 @@ func rsvpKeys(nodeSecrets []string) (*checkout.RSVPKeys, error) {
 }
 
 func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store, bs buyer.Store,
-	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config) (*edgeCheckout, error) {
+	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config, ws wallet.Store) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
 	if err != nil {
 		return nil, fmt.Errorf("access.node_secrets: %w", err)
@@ -243,8 +249,13 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, err
 	}
+	wl, err := newNodeWallet(log, reg, cfg, ws) // wallet.go
+	if err != nil {
+		return nil, err
+	}
 	ce, err := checkout.NewEdge(checkout.EdgeParams{
 		Logger: log, Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: edgeID, Region: region, Store: store, RSVP: rsvp,
+		Payment: wl.payments,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
@@ -262,7 +273,8 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	// A buyer who signs in (or whose page shows its kept session) has its
 	// purchase limits leased before the first tap.
 	buyers.api.OnSession(func(s buyer.Session, ip string) { ce.Prepare(s.Buyer, s.Device, ip) })
-	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst}, nil
+	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst,
+		wallet: wl.edgeAPI(log, cfg, buyers.sessions)}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.
@@ -286,13 +298,17 @@ func (s *edgeCheckout) proofBuyer(r *http.Request) (string, error) {
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store, bs buyer.Store,
-	onState func(drop, state string), g *guard.Guard, nodeSecrets []string) (*controlCheckout, error) {
+	onState func(drop, state string), g *guard.Guard, nodeSecrets []string, ws wallet.Store) (*controlCheckout, error) {
 	rsvp, err := rsvpKeys(nodeSecrets)
 	if err != nil {
 		return nil, err
 	}
+	wl, err := newNodeWallet(log, reg, cfg.Config, ws) // wallet.go: a wallet order's refund goes back to the wallet
+	if err != nil {
+		return nil, err
+	}
 	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg.Config, Store: store, OnDropState: onState,
-		RSVP: rsvp})
+		RSVP: rsvp, Payment: wl.payments})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
@@ -305,5 +321,9 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 	if err != nil {
 		return nil, fmt.Errorf("checkout.%w (where the members API runs)", err)
 	}
-	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store)}, nil
+	wapi, err := wl.controlAPI(log, reg, cfg.Config, cfg.ControlToken, g)
+	if err != nil {
+		return nil, err
+	}
+	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), wallet: wapi}, nil
 }
