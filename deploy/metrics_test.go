@@ -133,6 +133,12 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_member_orders_total": "counter",
 	// the seller's refunds
 	"livedrop_checkout_refunds_total": "counter",
+	// wallets (prepaid credits)
+	"livedrop_wallet_topups_total":      "counter",
+	"livedrop_wallet_topup_cents_total": "counter",
+	"livedrop_wallet_spends_total":      "counter",
+	"livedrop_wallet_refunds_total":     "counter",
+	"livedrop_wallet_liability_cents":   "gauge",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
