@@ -792,6 +792,7 @@
     const rsvp = rsvpFor(drop, sku);
     const order = rsvp ? { sku, qty: 1, rsvp } : { sku, qty: 1 };
     if (channel) order.channel = channel;
+    if (window.livedropWallet && window.livedropWallet.payFor(card)) order.pay = 'wallet'; // wallet.js
     const body = JSON.stringify(order);
     let text = 'Could not place order, try again';
     let state = 'error';
