@@ -11,6 +11,7 @@
   const api = (path) => new URL(path, lv() && lv().base ? lv().base() : location.href).href;
   const auth = () => ({ 'Authorization': 'Bearer ' + sess().session });
   const fmt = (cents, cur) => {
+    if (window.LivedropPlayer && window.LivedropPlayer.formatMoney) return window.LivedropPlayer.formatMoney(cents, cur);
     const digits = cur === 'JPY' || cur === 'KRW' ? 0 : 2;
     return (cents / 10 ** digits).toFixed(digits) + ' ' + cur;
   };
@@ -83,10 +84,10 @@
   if (overlay) {
     new MutationObserver(() => {
       overlay.querySelectorAll('[data-testid="product-card"]').forEach(hook);
-      const price = overlay.querySelector('[data-testid="price"]');
-      const m = price && /([A-Z]{3})/.exec(price.textContent || '');
-      if (m && m[1] !== currency) { currency = m[1]; show(); }
-    }).observe(overlay, { childList: true, subtree: true });
+      const card = overlay.querySelector('[data-testid="product-card"]');
+      const cur = card && card.dataset.currency;
+      if (cur && /^[A-Z]{3}$/.test(cur) && cur !== currency) { currency = cur; show(); }
+    }).observe(overlay, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-currency'] });
   }
 
   window.livedropWallet = {
