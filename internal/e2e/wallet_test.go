@@ -91,7 +91,9 @@ func TestWalletTopUpAndPayInChromium(t *testing.T) {
 	}
 	var o struct{ ID, Status, Pay string }
 	waitFor(t, 10*time.Second, "the order paid", func() bool {
-		var mo struct{ Orders []struct{ ID, Status, Pay string } }
+		var mo struct {
+			Orders []struct{ ID, Status, Pay string }
+		}
 		_ = json.Unmarshal([]byte(call(t, "GET", edgeURL+"/v1/me/orders", sess.Session, "", 200)), &mo)
 		if len(mo.Orders) == 1 {
 			o = mo.Orders[0]
