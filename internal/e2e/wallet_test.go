@@ -13,14 +13,15 @@ import (
 )
 
 // TestWalletTopUpAndPayInChromium drives the viewer page of the demo in
-// headless Chromium: a guest tops up the wallet with the bar's button,
-// turns on "Pay with wallet" on the card and taps Buy; the order is paid
-// from the balance (the wallet reads 50.00 - 18.00), the origin's
+// headless Chromium: a guest turns on "Pay with wallet" on the card and
+// taps Buy with an empty wallet (the card says the balance is too low and
+// nothing is charged), tops up with the bar's button and taps Buy again; the order is paid
+// from the balance (the wallet reads 50.00 - 25.00), the origin's
 // liability says the same, and the seller's refund puts it back at once.
 func TestWalletTopUpAndPayInChromium(t *testing.T) {
 	addrs, _ := startDemo(t)
 	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
-	call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"`+app.SampleDropID+`","sku":"cap"}`, 201)
+	call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"`+app.SampleDropID+`","sku":"tee"}`, 201)
 
 	b := chrometest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -51,18 +52,24 @@ func TestWalletTopUpAndPayInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("the wallet in the bar", `!document.querySelector('[data-testid="wallet"]').hidden`)
-	if err := p.Click(ctx, `[data-testid="wallet-topup"]`); err != nil {
-		t.Fatal(err)
-	}
-	wait("the topped-up balance", `/50[.,]00/.test(document.querySelector('[data-testid="wallet-balance"]').textContent)`)
+	// An empty wallet: the tap is taken, then cancelled, and the card says why.
 	if err := p.Click(ctx, `[data-testid="pay-wallet"]`); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Click(ctx, `[data-testid="buy"]`); err != nil {
 		t.Fatal(err)
 	}
+	wait("the refusal", `/Wallet balance too low/.test(document.querySelector('[data-testid="order-status"]').textContent)`)
+	if err := p.Click(ctx, `[data-testid="wallet-topup"]`); err != nil {
+		t.Fatal(err)
+	}
+	wait("the topped-up balance", `/50[.,]00/.test(document.querySelector('[data-testid="wallet-balance"]').textContent)`)
+	if err := p.Click(ctx, `[data-testid="buy"]`); err != nil {
+		t.Fatal(err)
+	}
 	wait("the confirmation", `/Order confirmed/.test(document.querySelector('[data-testid="order-status"]').textContent)`)
-	wait("the balance after paying", `/32[.,]00/.test(document.querySelector('[data-testid="wallet-balance"]').textContent)`)
+	wait("the balance after paying", `/25[.,]00/.test(document.querySelector('[data-testid="wallet-balance"]').textContent)`)
+	wait("paid from the wallet", `/Paid from wallet/.test(document.querySelector('[data-testid="order-status"]').textContent)`)
 
 	var sess struct{ Session string }
 	if err := p.Eval(ctx, `window.livedrop.buyerSession()`, &sess); err != nil {
@@ -86,7 +93,7 @@ func TestWalletTopUpAndPayInChromium(t *testing.T) {
 		}
 		return st
 	}
-	if st := mine(); st.Balances["EUR"] != 3200 || len(st.Entries) != 2 || st.Entries[0].Kind != "spend" || st.Entries[0].Order != orderID {
+	if st := mine(); st.Balances["EUR"] != 2500 || len(st.Entries) != 2 || st.Entries[0].Kind != "spend" || st.Entries[0].Order != orderID {
 		t.Fatalf("wallet after the order: %+v", st)
 	}
 	var o struct{ ID, Status, Pay string }
@@ -95,16 +102,18 @@ func TestWalletTopUpAndPayInChromium(t *testing.T) {
 			Orders []struct{ ID, Status, Pay string }
 		}
 		_ = json.Unmarshal([]byte(call(t, "GET", edgeURL+"/v1/me/orders", sess.Session, "", 200)), &mo)
-		if len(mo.Orders) == 1 {
-			o = mo.Orders[0]
+		for _, x := range mo.Orders {
+			if x.ID == orderID {
+				o = x
+			}
 		}
 		return o.ID == orderID && o.Status == "paid"
 	})
 	if o.Pay != "wallet" {
 		t.Errorf("order pay %q, want wallet", o.Pay)
 	}
-	if l := call(t, "GET", ctl+"/v1/wallet/liability", demoToken, "", 200); !strings.Contains(l, `"EUR":3200`) {
-		t.Errorf("liability %s, want EUR 3200", l)
+	if l := call(t, "GET", ctl+"/v1/wallet/liability", demoToken, "", 200); !strings.Contains(l, `"EUR":2500`) {
+		t.Errorf("liability %s, want EUR 2500", l)
 	}
 	call(t, "POST", ctl+"/v1/orders/"+orderID+"/refund", demoToken, `{}`, 200)
 	if st := mine(); st.Balances["EUR"] != 5000 || st.Entries[0].Kind != "refund" {

@@ -90,11 +90,36 @@
     }).observe(overlay, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-currency'] });
   }
 
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  // follow waits for the wallet order of card to be paid or cancelled (a
+  // balance too low cancels it) and says which on the card.
+  async function follow(card, before) {
+    const st = card.querySelector('[data-testid="order-status"]');
+    for (let i = 0; i < 60 && sess(); i++) {
+      await sleep(500);
+      const id = card.dataset.orderId;
+      if (!id || id === before) continue;
+      try {
+        const res = await fetch(api('/v1/me/orders'), { headers: auth(), cache: 'no-store' });
+        const o = res.ok ? ((await res.json()).orders || []).find((x) => x.id === id) : null;
+        if (!o || o.status === 'pending') continue;
+        const paid = o.status === 'paid';
+        if (st) {
+          st.textContent = paid ? 'Paid from wallet' : 'Wallet balance too low: order cancelled, top up and tap again';
+          st.dataset.state = paid ? 'ok' : 'error';
+        }
+      } catch (_) { continue; }
+      break;
+    }
+    refresh();
+  }
+
   window.livedropWallet = {
     // payFor: whether the order of card is to be paid from the wallet.
     payFor: (card) => {
       const cb = card && card.querySelector('[data-testid="pay-wallet"]');
-      if (cb && cb.checked) { setTimeout(refresh, 1500); return true; }
+      if (cb && cb.checked) { follow(card, card.dataset.orderId); return true; }
       return false;
     },
     balances: () => Object.assign({}, balances),
