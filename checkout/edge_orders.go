@@ -228,7 +228,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		PriceCents: price, Currency: currency, TotalCents: price * int64(req.Qty),
 		Status: StatusPending, Edge: e.id, CreatedAt: time.Now().UTC(), Limits: limitKeys(lims),
 		Channel: kpi.Channel(req.Channel), Region: e.region,
-		Fulfilment: req.Fulfilment,
+		Fulfilment: req.Fulfilment, Pay: req.Pay,
 	}
 	if req.RSVP != "" {
 		return e.sellRSVP(ctx, req, o, def, lims, sk, eo) // from the reserved units (edge_rsvp.go)

@@ -30,7 +30,7 @@ func (e *Edge) payLoop(ctx context.Context) {
 }
 
 func (e *Edge) payOne(ctx context.Context, o Order) {
-	auth, err := e.pay.Authorize(ctx, PaymentRequest{OrderID: o.ID, Buyer: o.Buyer, AmountCents: o.TotalCents, Currency: o.Currency})
+	auth, err := e.authorize(ctx, PaymentRequest{OrderID: o.ID, Buyer: o.Buyer, AmountCents: o.TotalCents, Currency: o.Currency, Method: o.Pay})
 	if errors.Is(err, ErrPaymentDeclined) {
 		e.m.payments.WithLabelValues("declined").Inc()
 		e.retry(ctx, func(ctx context.Context) error {

@@ -93,6 +93,8 @@ type Entry struct {
 	Result string `json:"result,omitempty"`
 	Order  string `json:"order,omitempty"`
 	Place  int    `json:"waitlist_place,omitempty"`
+	// Pay is the entry's payment method (OrderRequest.Pay), its order's.
+	Pay string `json:"pay,omitempty"`
 }
 
 // EnterOutcome says what Store.Enter did.

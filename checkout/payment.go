@@ -13,6 +13,9 @@ type PaymentRequest struct {
 	Buyer       string
 	AmountCents int64
 	Currency    string
+	// Method is the order's payment method (Order.Pay): "" the card
+	// provider, "wallet" the buyer's prepaid credit (checkout/wallet).
+	Method string
 }
 
 // PaymentProvider authorizes, captures and refunds payments. Calls are

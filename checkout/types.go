@@ -178,6 +178,9 @@ type Order struct {
 	// Fulfilment is how the buyer gets the goods: "" (the seller's
 	// default) or FulfilmentPickup (at the stall, with a pickup code).
 	Fulfilment string `json:"fulfilment,omitempty"`
+	// Pay is how the order is paid: "" by card, PayWallet from the
+	// buyer's wallet (checkout/wallet).
+	Pay string `json:"pay,omitempty"`
 }
 
 // OrderRequest is what a viewer asks for.
@@ -208,6 +211,8 @@ type OrderRequest struct {
 	Retry bool
 	// Fulfilment is "" or FulfilmentPickup (fulfilment.go).
 	Fulfilment string
+	// Pay is the payment method: "" card, PayWallet the buyer's wallet.
+	Pay string
 }
 
 // Validate checks the request's fields.
@@ -233,9 +238,15 @@ func (r *OrderRequest) Validate() error {
 		return fmt.Errorf("%w: malformed token", ErrRSVPInvalid)
 	case !ValidFulfilment(r.Fulfilment):
 		return fmt.Errorf("%w: fulfilment must be empty or %q", ErrInvalid, FulfilmentPickup)
+	case r.Pay != "" && r.Pay != PayWallet:
+		return fmt.Errorf("%w: pay must be empty (card) or %q", ErrInvalid, PayWallet)
 	}
 	return nil
 }
+
+// PayWallet is the payment method of an order paid from the buyer's
+// wallet (checkout/wallet).
+const PayWallet = "wallet"
 
 // MaxSubjectLen bounds a device id or an address in an OrderRequest.
 const MaxSubjectLen = 256

@@ -149,6 +149,12 @@ var metricTypes = map[string]string{
 	// the seller's drop catalogue and photos
 	"livedrop_checkout_drop_edits_total":    "counter",
 	"livedrop_checkout_photo_uploads_total": "counter",
+	// wallets (prepaid credits)
+	"livedrop_wallet_topups_total":      "counter",
+	"livedrop_wallet_topup_cents_total": "counter",
+	"livedrop_wallet_spends_total":      "counter",
+	"livedrop_wallet_refunds_total":     "counter",
+	"livedrop_wallet_liability_cents":   "gauge",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

@@ -130,6 +130,7 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 		RSVP:           b.RSVP,
 		Channel:        b.Channel,
 		Fulfilment:     b.Fulfilment,
+		Pay:            b.Pay,
 	})
 	if err != nil {
 		if !a.writeEntry(w, err) { // an opening lottery's entry (lottery.go)

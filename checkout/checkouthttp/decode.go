@@ -28,6 +28,9 @@ type OrderBody struct {
 	Channel string `json:"channel,omitempty"`
 	// Fulfilment is "" or "pickup" (at the stall, with a pickup code).
 	Fulfilment string `json:"fulfilment,omitempty"`
+	// Pay is the payment method: empty for card, "wallet" to pay from
+	// the buyer's prepaid balance.
+	Pay string `json:"pay,omitempty"`
 }
 
 // DecodeOrder reads an order body and checks its fields; errors wrap
@@ -46,6 +49,8 @@ func DecodeOrder(r io.Reader) (OrderBody, error) {
 		return OrderBody{}, fmt.Errorf("%w: rsvp token longer than %d", checkout.ErrRSVPInvalid, checkout.MaxRSVPTokenLen)
 	case !checkout.ValidFulfilment(b.Fulfilment):
 		return OrderBody{}, fmt.Errorf("%w: fulfilment must be empty or %q", checkout.ErrInvalid, checkout.FulfilmentPickup)
+	case b.Pay != "" && b.Pay != checkout.PayWallet:
+		return OrderBody{}, fmt.Errorf("%w: pay must be empty (card) or %q", checkout.ErrInvalid, checkout.PayWallet)
 	}
 	b.Buyer = "" // never used: the session names the buyer
 	return b, nil

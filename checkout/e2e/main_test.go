@@ -70,8 +70,12 @@ func runChild() error {
 	}
 	defer store.Close()
 	reg := prometheus.NewRegistry()
+	wl, err := childWallet(store, cfg, reg, logger) // wallet_test.go
+	if err != nil {
+		return err
+	}
 	edge, err := checkout.NewEdge(checkout.EdgeParams{Logger: logger, Registerer: reg, Config: cfg,
-		DataDir: os.Getenv(envDataDir), EdgeID: os.Getenv(envEdgeID), Store: store})
+		DataDir: os.Getenv(envDataDir), EdgeID: os.Getenv(envEdgeID), Store: store, Payment: wl.payments})
 	if err != nil {
 		return err
 	}
@@ -92,6 +96,7 @@ func runChild() error {
 		return err
 	}
 	api.Register(mux)
+	wl.register(mux, sessions, logger)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	ln, err := net.Listen("tcp", os.Getenv(envListen))
 	if err != nil {

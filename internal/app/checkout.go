@@ -18,6 +18,8 @@ import (
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/checkout/pickup"
 	"github.com/livedrop/livedrop/checkout/pickup/pickuphttp"
+	"github.com/livedrop/livedrop/checkout/wallet"
+	"github.com/livedrop/livedrop/checkout/wallet/wallethttp"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyerhttp"
@@ -144,6 +146,7 @@ type edgeCheckout struct {
 	pickup     *pickuphttp.CodeAPI // pickup.go; nil without node secrets
 	notices    *pickup.Notifier    // pickup.go; nil without node secrets
 	photos     dropphoto.Store     // photos.go; nil: none served
+	wallet     *wallethttp.EdgeAPI
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux) {
@@ -155,6 +158,7 @@ func (s *edgeCheckout) Register(mux *http.ServeMux) {
 	if s.photos != nil {
 		checkouthttp.ServePhotos(mux, s.photos, nil) // the product card's photo
 	}
+	s.wallet.Register(mux)
 }
 func (s *edgeCheckout) Run(ctx context.Context) error {
 	if s.notices != nil {
@@ -193,6 +197,7 @@ type controlCheckout struct {
 	members *buyerhttp.MembersAPI
 	probe   *checkout.StoreProbe
 	desks   *pickuphttp.DeskAPI // pickup.go; nil without node secrets
+	wallet  *wallethttp.ControlAPI
 }
 
 func (s *controlCheckout) Register(mux *http.ServeMux) {
@@ -201,6 +206,7 @@ func (s *controlCheckout) Register(mux *http.ServeMux) {
 	if s.desks != nil {
 		s.desks.Register(mux)
 	}
+	s.wallet.Register(mux)
 }
 func (s *controlCheckout) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -258,7 +264,7 @@ func rsvpKeys(nodeSecrets []string) (*checkout.RSVPKeys, error) {
 }
 
 func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.Config, bc buyerConfig, store checkout.Store, bs buyer.Store,
-	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config) (*edgeCheckout, error) {
+	dataDir, edgeID, region string, nodeSecrets []string, proofCfg proof.Config, ws wallet.Store) (*edgeCheckout, error) {
 	tokens, err := checkouthttp.NewOrderTokens(orderTokenKeys(nodeSecrets)...)
 	if err != nil {
 		return nil, fmt.Errorf("access.node_secrets: %w", err)
@@ -271,8 +277,13 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, err
 	}
+	wl, err := newNodeWallet(log, reg, cfg, ws) // wallet.go
+	if err != nil {
+		return nil, err
+	}
 	ce, err := checkout.NewEdge(checkout.EdgeParams{
 		Logger: log, Registerer: reg, Config: cfg, DataDir: dataDir, EdgeID: edgeID, Region: region, Store: store, RSVP: rsvp,
+		Payment: wl.payments,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
@@ -302,7 +313,7 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 		api.OnPlaced(notices.Notify)
 	}
 	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst,
-		pickup: codes, notices: notices, photos: photoStore(store)}, nil
+		pickup: codes, notices: notices, photos: photoStore(store), wallet: wl.edgeAPI(log, cfg, buyers.sessions)}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.
@@ -326,13 +337,17 @@ func (s *edgeCheckout) proofBuyer(r *http.Request) (string, error) {
 }
 
 func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, store checkout.Store, bs buyer.Store,
-	onState func(drop, state string), g *guard.Guard, nodeSecrets []string) (*controlCheckout, error) {
+	onState func(drop, state string), g *guard.Guard, nodeSecrets []string, ws wallet.Store) (*controlCheckout, error) {
 	rsvp, err := rsvpKeys(nodeSecrets)
 	if err != nil {
 		return nil, err
 	}
+	wl, err := newNodeWallet(log, reg, cfg.Config, ws) // wallet.go: a wallet order's refund goes back to the wallet
+	if err != nil {
+		return nil, err
+	}
 	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: reg, Config: cfg.Config, Store: store, OnDropState: onState,
-		RSVP: rsvp})
+		RSVP: rsvp, Payment: wl.payments})
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
@@ -354,5 +369,9 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 	if err != nil {
 		return nil, err
 	}
-	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks}, nil
+	wapi, err := wl.controlAPI(log, reg, cfg.Config, cfg.ControlToken, g)
+	if err != nil {
+		return nil, err
+	}
+	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks, wallet: wapi}, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/auction"
+	"github.com/livedrop/livedrop/checkout/wallet"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/camera"
@@ -176,10 +177,11 @@ type demo struct {
 	store  checkout.Store
 	buyers buyer.Store // the buyers beside the store: members, sign-in
 	// lots are the live auctions' lots, shared by origin and edge.
-	lots   auction.Store
-	origin *origin.Origin
-	edge   *edge.Edge
-	camera *camera.Camera // nil when off
+	lots    auction.Store
+	origin  *origin.Origin
+	edge    *edge.Edge
+	camera  *camera.Camera // nil when off
+	wallets wallet.Store   // the wallets beside the store: edge spends, origin refunds
 }
 
 // startDemo builds the store, the origin, the edge and the camera, all or
@@ -210,6 +212,7 @@ func startDemo(ctx context.Context, cfg DemoConfig, log *slog.Logger) (_ *demo, 
 	undo.push(d.store.Close)
 	d.buyers = buyerStore(d.store) // one for the origin's member list and the edge's sign-in
 	d.lots = auctionStore(d.store)
+	d.wallets = walletStore(d.store) // one for the edge's spends and the origin's refunds
 	ui, err := webui.New()
 	if err != nil {
 		return nil, err
@@ -253,7 +256,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	if err != nil {
 		return nil, err
 	}
-	ctl, err := newControlCheckout(log, reg, cfg.Checkout, d.store, d.buyers, hub.NotifyDropState, g, cfg.Origin.Access.NodeSecrets)
+	ctl, err := newControlCheckout(log, reg, cfg.Checkout, d.store, d.buyers, hub.NotifyDropState, g, cfg.Origin.Access.NodeSecrets, d.wallets)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +277,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 // startEdge builds the demo's edge with its orders and overlays.
 func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
 	reg, streams := prometheus.NewRegistry(), stream.NewRegistry()
-	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, d.store, d.buyers, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region, cfg.Edge.Access.NodeSecrets, cfg.Edge.Proof)
+	orders, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, d.store, d.buyers, cfg.Edge.DataDir, cfg.Edge.ID(), cfg.Edge.Region, cfg.Edge.Access.NodeSecrets, cfg.Edge.Proof, d.wallets)
 	if err != nil {
 		return err
 	}

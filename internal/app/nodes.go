@@ -110,7 +110,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		if err != nil {
 			return err
 		}
-		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store, buyerStore(store), hub.NotifyDropState, g, cfg.Access.NodeSecrets)
+		ctl, err := newControlCheckout(log, reg, cfg.Checkout, store, buyerStore(store), hub.NotifyDropState, g, cfg.Access.NodeSecrets, walletStore(store))
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 	)
 	if store != nil {
 		defer func() { err = errors.Join(err, store.Close()) }()
-		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, store, buyerStore(store), cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets, cfg.Proof)
+		ce, err := newEdgeCheckout(log, reg, cfg.Checkout.Config, cfg.Buyer, store, buyerStore(store), cfg.DataDir, cfg.ID(), cfg.Region, cfg.Access.NodeSecrets, cfg.Proof, walletStore(store))
 		if err != nil {
 			return err
 		}

@@ -795,6 +795,7 @@
     const order = rsvp ? { sku, qty: 1, rsvp } : { sku, qty: 1 };
     if (channel) order.channel = channel;
     if (window.livedropPickup) window.livedropPickup.decorate(card, order);
+    if (window.livedropWallet && window.livedropWallet.payFor(card)) order.pay = 'wallet'; // wallet.js
     const body = JSON.stringify(order);
     let text = 'Could not place order, try again';
     let state = 'error';
