@@ -165,6 +165,12 @@ func (e *Edge) placeOrder(ctx context.Context, req OrderRequest) (Order, string,
 		if path != "lease" {
 			e.noteAccepted(o, path) // the journal knows the key after a restart
 		}
+		if path == "lookup" && o.Status == StatusPending {
+			// The attempt that made it may have lost the store's answer (and
+			// with it the payment): ask for it again; payment calls are
+			// idempotent by order id.
+			e.enqueuePayment(o)
+		}
 		if path != "lookup" {
 			e.m.revenue.WithLabelValues(o.Currency).Add(float64(o.TotalCents))
 			ch := kpi.Channel(o.Channel)

@@ -154,3 +154,39 @@ func TestEdgeLostLeaseAnswersStrandNoUnit(t *testing.T) {
 		})
 	}
 }
+
+// A direct sale whose answer was lost is paid when the buyer's retry finds
+// it, at the same edge (a retry the client marks as one) or at another
+// edge (the store names it a duplicate): the order the buyer now holds a
+// 201 for does not sit unpaid until its hold expires.
+func TestLookupOfALostDirectSaleIsPaid(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			ls := &lossyStore{Store: s}
+			ls.failGrant.Store(true) // no lease: every sale is direct
+			h := newHarnessOn(t, testConfig(), ls)
+			h.open(t, testDrop("lp", 10, 0))
+			e1, e2 := h.edge(t, "e1", testConfig(), nil), h.edge(t, "e2", testConfig(), nil)
+			for i, retry := range []func(OrderRequest) (Order, error){
+				func(r OrderRequest) (Order, error) { r.Retry = true; return e1.PlaceOrder(ctx, r) },
+				func(r OrderRequest) (Order, error) { return e2.PlaceOrder(ctx, r) },
+			} {
+				req := OrderRequest{Drop: "lp", SKU: "tee", Qty: 1, Buyer: fmt.Sprintf("b%d", i), IdempotencyKey: "k"}
+				ls.loseDirect.Store(true)
+				if _, err := e1.PlaceOrder(ctx, req); ClassOf(err) != ClassUnavailable {
+					t.Fatalf("order %d whose answer was lost: %v, want unavailable", i, err)
+				}
+				ls.loseDirect.Store(false)
+				o, err := retry(req)
+				if err != nil {
+					t.Fatalf("retry %d: %v", i, err)
+				}
+				eventually(t, 10*time.Second, "the found order paid", func() bool {
+					got, err := ls.Order(ctx, o.ID)
+					return err == nil && got.Status == StatusPaid
+				})
+			}
+		})
+	}
+}
