@@ -44,6 +44,7 @@ type Control struct {
 	lot     *lotteryMetrics
 	pay     PaymentProvider
 	refunds *prometheus.CounterVec // control_orders.go
+	reports reportCache            // control_report_cache.go
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter

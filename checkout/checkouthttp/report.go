@@ -12,10 +12,19 @@ import (
 	"github.com/livedrop/livedrop/internal/kpi"
 )
 
+// ViewSource gives a stream's viewer joins and leaves (a viewlog.Book).
+type ViewSource interface {
+	Views(stream string) ([]kpi.View, uint64)
+}
+
+// SetViews makes the report read the viewer figures from v; without it
+// they read zero.
+func (a *ControlAPI) SetViews(v ViewSource) { a.views = v }
+
 // Report is the body of GET /v1/drops/{id}/report: the drop's event
 // figures (internal/kpi) in total, per channel, per region, and its
-// sell-through. Viewer figures are zero until viewer joins and leaves reach
-// the control side.
+// sell-through; the viewer figures are those of the drop's stream's
+// sessions (SetViews).
 type Report struct {
 	Drop      string                 `json:"drop"`
 	Stream    string                 `json:"stream"`
@@ -76,12 +85,15 @@ func (a *ControlAPI) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.logger, fmt.Errorf("%w: format must be json or csv", checkout.ErrInvalid))
 		return
 	}
-	d, orders, err := a.ctl.Sales(r.Context(), r.PathValue("id"))
+	d, orders, err := a.ctl.CachedSales(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, a.logger, err)
 		return
 	}
 	ev := eventsOf(d, orders)
+	if a.views != nil && d.Stream != "" {
+		ev.Views, _ = a.views.Views(d.Stream)
+	}
 	from, to, err := reportWindow(r, ev, time.Now().UTC())
 	if err != nil {
 		writeError(w, a.logger, err)

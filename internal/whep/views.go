@@ -1,0 +1,79 @@
+package whep
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/livedrop/livedrop/internal/kpi"
+	"github.com/livedrop/livedrop/internal/viewlog"
+)
+
+// Who watches, for the event's figures: a player may say, on its offer's
+// URL, the channel it came from (?ch=) and who it is (?viewer=, the
+// signed-in buyer or the page's device id); both are optional, so any
+// WHEP player works. A session joins when its peer connection is up and
+// leaves when it ends; an edge tells upstream its sessions' joins and
+// leaves with its audience report (AudienceReport.Views), and the node
+// above files them under the reporting session, whose end ends those it
+// left open.
+
+// ViewSink is told viewer sessions' joins and leaves (a viewlog.Book).
+type ViewSink interface {
+	Add(stream, node string, evs []viewlog.Event)
+	NodeGone(stream, node string)
+}
+
+var _ ViewSink = (*viewlog.Book)(nil)
+
+// MaxReportViews bounds the views of one AudienceReport.
+const MaxReportViews = 200
+
+// viewTag is what a player's offer says of its viewer.
+type viewTag struct{ viewer, channel string }
+
+// tagOf reads ?ch= and ?viewer= of an offer; a viewer id of the wrong
+// shape is the session's own.
+func tagOf(r *http.Request) viewTag {
+	q := r.URL.Query()
+	t := viewTag{channel: kpi.Channel(q.Get("ch")), viewer: q.Get("viewer")}
+	if !viewlog.ValidID(t.viewer) {
+		t.viewer = ""
+	}
+	return t
+}
+
+// viewEvent is ss's join or leave, now.
+func (ss *session) viewEvent(join bool) viewlog.Event {
+	v := ss.tag.viewer
+	if v == "" {
+		v = ss.id
+	}
+	return viewlog.Event{Session: ss.id, Viewer: v, Channel: ss.tag.channel, Region: ss.srv.p.Region, Join: join,
+		AtMS: time.Now().UnixMilli()}
+}
+
+// noteView tells the sink a player's join or leave.
+func (ss *session) noteView(join bool) {
+	if ss.srv.p.Views == nil || ss.node {
+		return
+	}
+	ss.srv.p.Views.Add(ss.stream.Name(), "", []viewlog.Event{ss.viewEvent(join)})
+}
+
+// takeViews files the views a node reported.
+func (ss *session) takeViews(msg []byte) {
+	if ss.srv.p.Views == nil {
+		return
+	}
+	var r struct {
+		Views []viewlog.Event `json:"views"`
+	}
+	if json.Unmarshal(msg, &r) != nil || len(r.Views) == 0 {
+		return
+	}
+	if len(r.Views) > MaxReportViews {
+		r.Views = r.Views[:MaxReportViews]
+	}
+	ss.srv.p.Views.Add(ss.stream.Name(), ss.id, r.Views)
+}
