@@ -286,6 +286,7 @@ type ControlAPI struct {
 	rsvpBase string     // rsvp.go
 	feeds    *liveFeeds // orders_live.go
 	views    ViewSource // report.go
+	sales    salesCache // report.go
 }
 
 // MinTokenLen is the shortest control token the API accepts.

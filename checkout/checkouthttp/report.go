@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/livedrop/livedrop/checkout"
@@ -32,6 +33,28 @@ type Report struct {
 	ByChannel map[string]kpi.Figures `json:"by_channel"`
 	ByRegion  map[string]kpi.Figures `json:"by_region"`
 	Drops     []kpi.DropFigures      `json:"drops"`
+}
+
+// salesCache keeps the KPI sales of the last orders read
+// (Control.CachedSales returns the same slice while they are unchanged).
+type salesCache struct {
+	mu     sync.Mutex
+	drop   string
+	orders []checkout.Order
+	ev     kpi.Events
+}
+
+func (c *salesCache) of(d checkout.Drop, orders []checkout.Order) kpi.Events {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drop == d.ID && len(c.orders) == len(orders) && len(orders) > 0 && &c.orders[0] == &orders[0] {
+		ev := c.ev
+		ev.Views = nil
+		return ev
+	}
+	ev := eventsOf(d, orders)
+	c.drop, c.orders, c.ev = d.ID, orders, ev
+	return ev
 }
 
 // eventsOf turns a drop's orders into the KPI inputs: cancelled orders are
@@ -90,17 +113,11 @@ func (a *ControlAPI) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.logger, err)
 		return
 	}
-	ev := eventsOf(d, orders)
-	if a.views != nil && d.Stream != "" {
-		ev.Views, _ = a.views.Views(d.Stream)
-	}
-	from, to, err := reportWindow(r, ev, time.Now().UTC())
+	rep, err := a.reportOf(r, d, orders)
 	if err != nil {
 		writeError(w, a.logger, err)
 		return
 	}
-	rep := Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
-		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), Drops: kpi.Drops(ev)}
 	if format != "csv" {
 		writeJSON(w, http.StatusOK, rep)
 		return
@@ -108,6 +125,21 @@ func (a *ControlAPI) report(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="report-`+d.ID+`.csv"`)
 	_ = WriteReportCSV(w, rep)
+}
+
+// reportOf computes d's report over the request's window from its orders
+// and its stream's views.
+func (a *ControlAPI) reportOf(r *http.Request, d checkout.Drop, orders []checkout.Order) (Report, error) {
+	ev := a.sales.of(d, orders)
+	if a.views != nil && d.Stream != "" {
+		ev.Views, _ = a.views.Views(d.Stream)
+	}
+	from, to, err := reportWindow(r, ev, time.Now().UTC())
+	if err != nil {
+		return Report{}, err
+	}
+	return Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
+		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), Drops: kpi.Drops(ev)}, nil
 }
 
 // ReportCSVHeader is the first row of a report's CSV.
