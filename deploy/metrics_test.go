@@ -133,6 +133,10 @@ var metricTypes = map[string]string{
 	"livedrop_checkout_member_orders_total": "counter",
 	// the seller's refunds
 	"livedrop_checkout_refunds_total": "counter",
+	// viewer KPIs: joins, watch time (internal/viewlog)
+	"livedrop_event_viewer_joins_total":        "counter",
+	"livedrop_event_watch_seconds":             "histogram",
+	"livedrop_event_view_events_dropped_total": "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
