@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/url"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
+	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
 type reportFigures struct {
@@ -60,6 +62,17 @@ func TestReportAttributionByChannel(t *testing.T) {
 	watch("qr", "d-qr-watcher-1")
 	watch("social", b.ID("cat"))
 	watch("social", "d-social-watcher-1")
+	// and a viewer page in Chromium from ?ch=social: the page says its
+	// channel and its device on the WHEP offer.
+	br := chrometest.Start(t)
+	ctx := t.Context()
+	page, err := br.Open(ctx, edgeURL+"/watch/demo?ch=social")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := page.WaitFor(ctx, `document.querySelector('[data-testid="status"]').textContent.trim() === "playing"`, 30*time.Second); err != nil {
+		t.Fatalf("the Chromium viewer does not play: %v", err)
+	}
 
 	call(t, "POST", ctl+"/v1/drops", demoToken, `{"id":"kpi1","stream":"demo","skus":[{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":10,"max_per_buyer":2}]}`, 201)
 	call(t, "POST", ctl+"/v1/drops/kpi1/open", demoToken, "", 200)
@@ -76,13 +89,13 @@ func TestReportAttributionByChannel(t *testing.T) {
 		return r
 	}
 	var rep reportBody
-	waitFor(t, 20*time.Second, "the report to count six sessions and three orders", func() bool {
+	waitFor(t, 20*time.Second, "the report to count seven sessions and three orders", func() bool {
 		rep = report("")
-		return rep.Total.CurrentConcurrent == 6 && rep.Total.Orders == 3
+		return rep.Total.CurrentConcurrent == 7 && rep.Total.Orders == 3
 	})
 	want := map[string]reportFigures{
 		"qr":     {Orders: 2, Buyers: 2, GMVCents: 7500, UniqueViewers: 3, Conversion: 2.0 / 3},
-		"social": {Orders: 1, Buyers: 1, GMVCents: 2500, UniqueViewers: 2, Conversion: 0.5},
+		"social": {Orders: 1, Buyers: 1, GMVCents: 2500, UniqueViewers: 3, Conversion: 1.0 / 3},
 	}
 	check := func(what string, got, want reportFigures) {
 		t.Helper()
@@ -94,7 +107,7 @@ func TestReportAttributionByChannel(t *testing.T) {
 	for ch, w := range want {
 		check("channel "+ch, rep.ByChannel[ch], w)
 	}
-	check("total", rep.Total.reportFigures, reportFigures{Orders: 3, Buyers: 3, GMVCents: 10000, UniqueViewers: 5, Conversion: 0.6})
+	check("total", rep.Total.reportFigures, reportFigures{Orders: 3, Buyers: 3, GMVCents: 10000, UniqueViewers: 6, Conversion: 0.5})
 	if len(rep.ByChannel) != 2 {
 		t.Errorf("channels %v, want qr and social", rep.ByChannel)
 	}
@@ -105,13 +118,33 @@ func TestReportAttributionByChannel(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "bob's leave to reach the report", func() bool {
 		rep = report("")
-		return rep.Total.CurrentConcurrent == 5
+		return rep.Total.CurrentConcurrent == 6
 	})
-	if rep.Total.PeakConcurrent != 6 || rep.ByChannel["qr"].CurrentConcurrent != 3 || rep.ByChannel["qr"].UniqueViewers != 3 {
+	if rep.Total.PeakConcurrent != 7 || rep.ByChannel["qr"].CurrentConcurrent != 3 || rep.ByChannel["qr"].UniqueViewers != 3 {
 		t.Errorf("after bob left: total %+v, qr %+v", rep.Total.reportFigures, rep.ByChannel["qr"])
 	}
 	if rep.Total.AvgWatchSeconds <= 0 {
 		t.Errorf("average watch time %v", rep.Total.AvgWatchSeconds)
+	}
+
+	// The seller's live screen (the report page) shows the channel's
+	// figures the report has.
+	rp, err := br.Open(ctx, ctl+"/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Eval(ctx, `sessionStorage.setItem('livedrop.token', `+jsString(demoToken)+`)`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Navigate(ctx, ctl+"/report/kpi1"); err != nil {
+		t.Fatal(err)
+	}
+	live := `[data-testid="kpi-live"] [data-scope="channel:social"] [data-kpi="%s"] dd`
+	for kpi, want := range map[string]string{"viewers": "3", "buyers": "1", "conversion": "33.3 %", "now": "3"} {
+		if err := rp.WaitFor(ctx, fmt.Sprintf(`(e => e && e.textContent === %s)(document.querySelector(%s))`, jsString(want), jsString(fmt.Sprintf(live, kpi))), 15*time.Second); err != nil {
+			got, _ := rp.Text(ctx, fmt.Sprintf(live, kpi))
+			t.Errorf("live screen: social %s shows %q, want %s", kpi, got, want)
+		}
 	}
 
 	// The CSV of the same window says what the JSON says.
