@@ -29,14 +29,18 @@ var _ ViewSink = (*viewlog.Book)(nil)
 // MaxReportViews bounds the views of one AudienceReport.
 const MaxReportViews = 200
 
-// viewTag is what a player's offer says of its viewer.
-type viewTag struct{ viewer, channel string }
+// viewTag is what a player's offer says of its viewer; preview marks the
+// seller's own preview (?preview=1), which is no viewer.
+type viewTag struct {
+	viewer, channel string
+	preview         bool
+}
 
-// tagOf reads ?ch= and ?viewer= of an offer; a viewer id of the wrong
-// shape is the session's own.
+// tagOf reads ?ch=, ?viewer= and ?preview= of an offer; a viewer id of
+// the wrong shape is the session's own.
 func tagOf(r *http.Request) viewTag {
 	q := r.URL.Query()
-	t := viewTag{channel: kpi.Channel(q.Get("ch")), viewer: q.Get("viewer")}
+	t := viewTag{channel: kpi.Channel(q.Get("ch")), viewer: q.Get("viewer"), preview: q.Get("preview") == "1"}
 	if !viewlog.ValidID(t.viewer) {
 		t.viewer = ""
 	}
@@ -55,7 +59,7 @@ func (ss *session) viewEvent(join bool) viewlog.Event {
 
 // noteView tells the sink a player's join or leave.
 func (ss *session) noteView(join bool) {
-	if ss.srv.p.Views == nil || ss.node {
+	if ss.srv.p.Views == nil || ss.node || ss.tag.preview {
 		return
 	}
 	ss.srv.p.Views.Add(ss.stream.Name(), "", []viewlog.Event{ss.viewEvent(join)})
