@@ -33,6 +33,7 @@ type streamBook struct {
 	open    map[string]openSession // by session
 	left    map[string]int64       // a session's last leave (ms)
 	events  []Event
+	views   []kpi.View // events[:len(views)] as kpi reads them (Views)
 	version uint64
 }
 
@@ -160,6 +161,7 @@ func (b *Book) Take(stream string, max int) []Event {
 	n := min(max, len(s.events))
 	out := append([]Event(nil), s.events[:n]...)
 	s.events = append(s.events[:0], s.events[n:]...)
+	s.views = nil
 	b.n -= n
 	return out
 }
@@ -181,7 +183,9 @@ func (b *Book) Open(stream string) []Event {
 }
 
 // Views returns stream's events for internal/kpi, oldest first, and the
-// book's version of the stream (it changes with every event kept).
+// book's version of the stream (it changes with every event kept). The
+// slice is shared: callers must not change it. Each event is converted
+// once, not on every report.
 func (b *Book) Views(stream string) ([]kpi.View, uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -189,11 +193,10 @@ func (b *Book) Views(stream string) ([]kpi.View, uint64) {
 	if s == nil {
 		return nil, 0
 	}
-	out := make([]kpi.View, len(s.events))
-	for i, e := range s.events {
-		out[i] = e.View()
+	for _, e := range s.events[len(s.views):] {
+		s.views = append(s.views, e.View())
 	}
-	return out, s.version
+	return s.views[:len(s.views):len(s.views)], s.version
 }
 
 // Version is stream's version (Views).

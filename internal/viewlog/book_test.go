@@ -98,3 +98,17 @@ func TestBookBoundedQueue(t *testing.T) {
 		t.Fatalf("future event %+v", e)
 	}
 }
+
+// TestBookViewsIncremental: Views converts only what is new, and what it
+// returned before is not changed by later events.
+func TestBookViewsIncremental(t *testing.T) {
+	now := time.Unix(100, 0)
+	b := newBook(t, 0, &now)
+	b.Add("s", "", []Event{ev("s1", "a", "qr", true, 1)})
+	first, v1 := b.Views("s")
+	b.Add("s", "", []Event{ev("s1", "a", "qr", false, 5), ev("s2", "b", "social", true, 6)})
+	second, v2 := b.Views("s")
+	if len(first) != 1 || len(second) != 3 || v2 != v1+2 || second[0] != first[0] || second[2].Channel != "social" {
+		t.Fatalf("first %+v (v%d), second %+v (v%d)", first, v1, second, v2)
+	}
+}
