@@ -61,8 +61,8 @@ type session struct {
 	ended     bool        // close ran; guarded by srv.mu
 	// events is the player's open events data channel (Move tells it).
 	events atomic.Pointer[webrtc.DataChannel]
-	tag    viewTag     // who watches (views.go)
-	joined atomic.Bool // its join was noted
+	tag    viewTag   // who watches (views.go)
+	view   viewState // its join and leave (views.go)
 }
 
 // sessionMetrics are a session's metric children, looked up once.
@@ -187,8 +187,7 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 				}
 				m.SessionPaths.WithLabelValues(path).Inc()
 				ss.out.Start(peer.OverTCP(vs))
-				ss.joined.Store(true)
-				ss.noteView(true)
+				ss.view.join(ss)
 			})
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			s.goClose(ss, "peer connection "+state.String())
@@ -263,9 +262,7 @@ func (ss *session) close(why string) {
 		ss.out.Close()
 		_ = ss.pc.Close()
 		ss.viewers.Dec()
-		if ss.joined.Load() {
-			ss.noteView(false)
-		}
+		ss.view.leave(ss)
 		if ss.node && s.p.Views != nil {
 			s.p.Views.NodeGone(ss.stream.Name(), ss.id)
 		}

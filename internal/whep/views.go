@@ -3,6 +3,7 @@ package whep
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/livedrop/livedrop/internal/kpi"
@@ -55,6 +56,31 @@ func (ss *session) viewEvent(join bool) viewlog.Event {
 	}
 	return viewlog.Event{Session: ss.id, Viewer: v, Channel: ss.tag.channel, Region: ss.srv.p.Region, Join: join,
 		AtMS: time.Now().UnixMilli()}
+}
+
+// viewState orders a session's join and leave: a leave is noted only
+// after its join, and a join after the leave never.
+type viewState struct {
+	mu             sync.Mutex
+	joined, closed bool
+}
+
+func (v *viewState) join(ss *session) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.closed && !v.joined {
+		v.joined = true
+		ss.noteView(true)
+	}
+}
+
+func (v *viewState) leave(ss *session) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.joined && !v.closed {
+		ss.noteView(false)
+	}
+	v.closed = true
 }
 
 // noteView tells the sink a player's join or leave.
