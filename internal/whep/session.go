@@ -262,10 +262,7 @@ func (ss *session) close(why string) {
 		ss.out.Close()
 		_ = ss.pc.Close()
 		ss.viewers.Dec()
-		ss.view.leave(ss)
-		if ss.node && s.p.Views != nil {
-			s.p.Views.NodeGone(ss.stream.Name(), ss.id)
-		}
+		ss.view.leave(ss) // and a node's sessions (views.go)
 		ss.release()
 		s.log.Info("session ended", "stream", ss.stream.Name(), "session", ss.id, "reason", why)
 	})

@@ -74,11 +74,16 @@ func (v *viewState) join(ss *session) {
 	}
 }
 
+// leave notes a player's leave; for a node, the end of what it reported
+// (after its last report: a report that comes during close is dropped).
 func (v *viewState) leave(ss *session) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.joined && !v.closed {
 		ss.noteView(false)
+	}
+	if ss.node && !v.closed && ss.srv.p.Views != nil {
+		ss.srv.p.Views.NodeGone(ss.stream.Name(), ss.id)
 	}
 	v.closed = true
 }
@@ -105,5 +110,9 @@ func (ss *session) takeViews(msg []byte) {
 	if len(r.Views) > MaxReportViews {
 		r.Views = r.Views[:MaxReportViews]
 	}
-	ss.srv.p.Views.Add(ss.stream.Name(), ss.id, r.Views)
+	ss.view.mu.Lock()
+	defer ss.view.mu.Unlock()
+	if !ss.view.closed {
+		ss.srv.p.Views.Add(ss.stream.Name(), ss.id, r.Views)
+	}
 }
