@@ -45,6 +45,7 @@ type Control struct {
 	pay     PaymentProvider
 	refunds *prometheus.CounterVec // control_orders.go
 	edits   *dropEdits             // control_drops.go
+	reports reportCache            // control_report_cache.go
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter

@@ -167,6 +167,7 @@ func (c *Control) refundOrder(ctx context.Context, id string, restock bool) (Ord
 		if changed {
 			c.refunds.WithLabelValues(got.Status).Inc() // refunded or cancelled
 			c.logger.Info("order taken back", "order", id, "status", got.Status, "restock", restock)
+			c.reports.invalidate(got.Drop) // control_report_cache.go
 			return got, true, nil
 		}
 	}

@@ -155,6 +155,10 @@ var metricTypes = map[string]string{
 	"livedrop_wallet_spends_total":      "counter",
 	"livedrop_wallet_refunds_total":     "counter",
 	"livedrop_wallet_liability_cents":   "gauge",
+	// viewer KPIs: joins, watch time (internal/viewlog)
+	"livedrop_event_viewer_joins_total":        "counter",
+	"livedrop_event_watch_seconds":             "histogram",
+	"livedrop_event_view_events_dropped_total": "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

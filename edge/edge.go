@@ -20,6 +20,7 @@ import (
 	"github.com/livedrop/livedrop/internal/mediametrics"
 	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/viewlog"
 	"github.com/livedrop/livedrop/internal/whep"
 )
 
@@ -68,6 +69,8 @@ type Edge struct {
 	onGone  func(stream string)
 	streams *stream.Registry
 
+	views *viewlog.Book // viewer joins and leaves for upstream (views.go)
+
 	wg    sync.WaitGroup // the pulls' goroutines
 	moves *moveMetrics
 
@@ -101,6 +104,10 @@ func New(p Params) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
+	views, err := viewlog.New(viewlog.Params{Registerer: p.Registry})
+	if err != nil {
+		return nil, err
+	}
 	api, closeICE, err := peer.NewAPI(p.Config.ICE, peer.WithSendStats(sent), peer.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -126,6 +133,7 @@ func New(p Params) (*Edge, error) {
 		onGone:  p.OnUpstreamGone,
 		streams: p.Streams,
 		moves:   moves,
+		views:   views,
 	}
 	if e.streams == nil {
 		e.streams = stream.NewRegistry()
@@ -134,7 +142,7 @@ func New(p Params) (*Edge, error) {
 	e.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: e, Logger: log, Metrics: m, Role: "edge", Region: p.Config.Region,
 		QueueSize: p.Config.QueueSize, NoGOPStart: !p.Config.GOPStart, AudioHold: p.Config.AudioHold, Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
-		Authorize: pol.WHEP, IsNode: pol.IsNode, Budget: p.Config.WHEP,
+		Authorize: pol.WHEP, IsNode: pol.IsNode, Budget: p.Config.WHEP, Views: views,
 	})
 	e.node, err = httpnode.New(httpnode.Params{
 		Addr: p.Config.HTTPAddr, Listener: p.HTTPListener, Logger: log, Registry: p.Registry,

@@ -311,11 +311,13 @@ func (e *Edge) watchUpstream(ctx context.Context, c *whep.Client, name, base str
 	}
 	report := time.NewTicker(audienceEvery)
 	defer report.Stop()
+	resync := true // a new upstream connection hears the open sessions again
 	for {
 		select {
 		case <-report.C:
-			_ = c.ReportAudience(e.whep.Audience(name))
+			e.reportUp(c, name, &resync)
 		case <-ctx.Done():
+			e.reportUp(c, name, &resync) // the last viewer's leave
 			return false
 		case <-c.Done():
 			log.Warn("upstream lost, redialing", "err", c.Err())

@@ -62,6 +62,9 @@ type Params struct {
 	ControlToken string
 	// Keys, when set, shares publish keys with the other origins.
 	Keys KeyStore
+	// Views, when set, is told viewer sessions' joins and leaves, the
+	// origin's players' and those edges report (the event report's).
+	Views whep.ViewSink
 }
 
 // Origin is a running origin node.
@@ -125,7 +128,7 @@ func New(p Params) (*Origin, error) {
 	o.whep = whep.NewServer(whep.ServerParams{
 		API: api, Source: o, Logger: log, Metrics: m, Role: "origin", Region: p.Config.Region,
 		Events: p.Events, ICEServers: p.Config.ICE.LinkHeaders(),
-		Authorize: pol.WHEP, IsNode: pol.IsNode, Budget: p.Config.WHEP,
+		Authorize: pol.WHEP, IsNode: pol.IsNode, Budget: p.Config.WHEP, Views: p.Views,
 	})
 	if o.tcm, err = transcode.NewMetrics(p.Registry); err != nil {
 		_ = closeICE()

@@ -297,6 +297,8 @@ type ControlAPI struct {
 
 	photos       dropphoto.Store        // photo.go; nil: no photo routes
 	photoUploads *prometheus.CounterVec // photo.go
+	views        ViewSource             // report.go
+	sales        salesCache             // report.go
 }
 
 // MinTokenLen is the shortest control token the API accepts.

@@ -6,16 +6,26 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/internal/kpi"
 )
 
+// ViewSource gives a stream's viewer joins and leaves (a viewlog.Book).
+type ViewSource interface {
+	Views(stream string) ([]kpi.View, uint64)
+}
+
+// SetViews makes the report read the viewer figures from v; without it
+// they read zero.
+func (a *ControlAPI) SetViews(v ViewSource) { a.views = v }
+
 // Report is the body of GET /v1/drops/{id}/report: the drop's event
 // figures (internal/kpi) in total, per channel, per region, and its
-// sell-through. Viewer figures are zero until viewer joins and leaves reach
-// the control side.
+// sell-through; the viewer figures are those of the drop's stream's
+// sessions (SetViews).
 type Report struct {
 	Drop      string                 `json:"drop"`
 	Stream    string                 `json:"stream"`
@@ -23,6 +33,28 @@ type Report struct {
 	ByChannel map[string]kpi.Figures `json:"by_channel"`
 	ByRegion  map[string]kpi.Figures `json:"by_region"`
 	Drops     []kpi.DropFigures      `json:"drops"`
+}
+
+// salesCache keeps the KPI sales of the last orders read
+// (Control.CachedSales returns the same slice while they are unchanged).
+type salesCache struct {
+	mu     sync.Mutex
+	drop   string
+	orders []checkout.Order
+	ev     kpi.Events
+}
+
+func (c *salesCache) of(d checkout.Drop, orders []checkout.Order) kpi.Events {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drop == d.ID && len(c.orders) == len(orders) && len(orders) > 0 && &c.orders[0] == &orders[0] {
+		ev := c.ev
+		ev.Views = nil
+		return ev
+	}
+	ev := eventsOf(d, orders)
+	c.drop, c.orders, c.ev = d.ID, orders, ev
+	return ev
 }
 
 // eventsOf turns a drop's orders into the KPI inputs: cancelled orders are
@@ -76,19 +108,16 @@ func (a *ControlAPI) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.logger, fmt.Errorf("%w: format must be json or csv", checkout.ErrInvalid))
 		return
 	}
-	d, orders, err := a.ctl.Sales(r.Context(), r.PathValue("id"))
+	d, orders, err := a.ctl.CachedSales(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, a.logger, err)
 		return
 	}
-	ev := eventsOf(d, orders)
-	from, to, err := reportWindow(r, ev, time.Now().UTC())
+	rep, err := a.reportOf(r, d, orders)
 	if err != nil {
 		writeError(w, a.logger, err)
 		return
 	}
-	rep := Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
-		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), Drops: kpi.Drops(ev)}
 	if format != "csv" {
 		writeJSON(w, http.StatusOK, rep)
 		return
@@ -96,6 +125,21 @@ func (a *ControlAPI) report(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="report-`+d.ID+`.csv"`)
 	_ = WriteReportCSV(w, rep)
+}
+
+// reportOf computes d's report over the request's window from its orders
+// and its stream's views.
+func (a *ControlAPI) reportOf(r *http.Request, d checkout.Drop, orders []checkout.Order) (Report, error) {
+	ev := a.sales.of(d, orders)
+	if a.views != nil && d.Stream != "" {
+		ev.Views, _ = a.views.Views(d.Stream)
+	}
+	from, to, err := reportWindow(r, ev, time.Now().UTC())
+	if err != nil {
+		return Report{}, err
+	}
+	return Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
+		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), Drops: kpi.Drops(ev)}, nil
 }
 
 // ReportCSVHeader is the first row of a report's CSV.

@@ -26,6 +26,7 @@ import (
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/media"
 	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/viewlog"
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/origin"
 	"github.com/livedrop/livedrop/overlay"
@@ -264,7 +265,13 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	if err != nil {
 		return nil, err
 	}
+	views, err := viewlog.New(viewlog.Params{Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	ctl.api.SetViews(views) // the report's viewer figures
 	d.origin, err = origin.New(origin.Params{
+		Views:  views,
 		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,
 		Services: []httpnode.Service{ctl, overlays, lots}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken,
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/livedrop/livedrop/internal/config"
 	"github.com/livedrop/livedrop/internal/httpnode"
 	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/viewlog"
 	"github.com/livedrop/livedrop/internal/webui"
 	"github.com/livedrop/livedrop/internal/whep"
 	"github.com/livedrop/livedrop/origin"
@@ -95,6 +96,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		services []httpnode.Service
 		feed     whep.EventFeed
 		streams  = stream.NewRegistry()
+		views    *viewlog.Book
 	)
 	g, err := newGuard(log, reg, cfg.AuthGuard)
 	if err != nil {
@@ -114,6 +116,10 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		if err != nil {
 			return err
 		}
+		if views, err = viewlog.New(viewlog.Params{Registerer: reg}); err != nil {
+			return err
+		}
+		ctl.api.SetViews(views) // the report's viewer figures
 		services, feed = append(services, ctl, overlays), hub
 		lots, err := newControlAuction(log, reg, cfg.Checkout, auctionStore(store), store, g)
 		if err != nil {
@@ -127,6 +133,9 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 	}
 	op := origin.Params{Config: cfg.Config, Logger: log, Registry: reg, Services: services,
 		Routes: ui.RegisterConsole, Events: feed, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken}
+	if views != nil {
+		op.Views = views
+	}
 	if rs, ok := store.(*checkout.RedisStore); ok {
 		op.Keys = redisKeys{rs.Client()} // the standby origins accept the same publish keys
 	}

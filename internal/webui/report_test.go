@@ -16,7 +16,8 @@ func TestReportPage(t *testing.T) {
 		t.Fatalf("status %d, CSP %q", res.StatusCode, res.Header.Get("Content-Security-Policy"))
 	}
 	for _, want := range []string{`data-drop="d1"`, "/console/static/report.js?v=", `data-testid="report-csv"`, `data-testid="report-json"`,
-		`data-testid="chart-channel-gmv"`, `data-testid="report-channels"`, `data-testid="report-regions"`, `data-testid="report-drops"`} {
+		`data-testid="chart-channel-gmv"`, `data-testid="report-channels"`, `data-testid="report-regions"`, `data-testid="report-drops"`,
+		"/console/static/kpilive.js?v=", `data-testid="kpi-live"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("report page lacks %s", want)
 		}

@@ -3,6 +3,8 @@ package whep
 import (
 	"encoding/json"
 	"sync/atomic"
+
+	"github.com/livedrop/livedrop/internal/viewlog"
 )
 
 // How many watch a stream, across a tree of edges: each edge tells its
@@ -15,6 +17,9 @@ import (
 // AudienceReport is what an edge sends upstream on the events channel.
 type AudienceReport struct {
 	Viewers int `json:"viewers"`
+	// Views are joins and leaves of viewer sessions since the last
+	// report (views.go), at most MaxReportViews.
+	Views []viewlog.Event `json:"views,omitempty"`
 }
 
 // maxAudience bounds a report: anything larger is not believed.

@@ -287,14 +287,29 @@ func (c *Client) finish(err error) {
 // client's node (AudienceReport, on the events channel; OnEvent must be
 // set). Before the channel is open it does nothing.
 func (c *Client) ReportAudience(viewers int) error {
+	_, err := c.Report(AudienceReport{Viewers: viewers})
+	return err
+}
+
+// EventsOpen reports whether the events channel is open (Report sends).
+func (c *Client) EventsOpen() bool {
+	return c.events != nil && c.events.ReadyState() == webrtc.DataChannelStateOpen
+}
+
+// Report sends r upstream (ReportAudience) and reports whether it went:
+// before the events channel is open it does nothing.
+func (c *Client) Report(r AudienceReport) (bool, error) {
 	if c.events == nil || c.events.ReadyState() != webrtc.DataChannelStateOpen {
-		return nil
+		return false, nil
 	}
-	b, err := json.Marshal(AudienceReport{Viewers: viewers})
+	b, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return c.events.SendText(string(b))
+	if err := c.events.SendText(string(b)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // RequestKeyframe sends a PLI for the video track.

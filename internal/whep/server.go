@@ -75,6 +75,9 @@ type ServerParams struct {
 	Budget Budget
 	// Now is the budget's clock (nil: time.Now).
 	Now func() time.Time
+	// Views, when set, is told viewer sessions' joins and leaves, and
+	// those nodes report (views.go).
+	Views ViewSink
 }
 
 // Server answers WHEP requests.
@@ -287,7 +290,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 		audio = nil
 	}
 	node := s.p.IsNode != nil && s.p.IsNode(r)
-	ss, answer, err := s.newSession(r.Context(), st, release, string(body), audio != nil, node, start)
+	ss, answer, err := s.newSession(r.Context(), st, release, string(body), audio != nil, node, start, tagOf(r))
 	if err != nil {
 		if !errors.Is(err, errEndedInSetup) {
 			release() // else the session's close did

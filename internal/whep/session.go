@@ -61,6 +61,8 @@ type session struct {
 	ended     bool        // close ran; guarded by srv.mu
 	// events is the player's open events data channel (Move tells it).
 	events atomic.Pointer[webrtc.DataChannel]
+	tag    viewTag   // who watches (views.go)
+	view   viewState // its join and leave (views.go)
 }
 
 // sessionMetrics are a session's metric children, looked up once.
@@ -77,7 +79,7 @@ const gatherWait = 3 * time.Second
 // the client goes away before the session is in the table (during the
 // wait for ICE candidates), it is abandoned and its peer connection closed
 // at once, with errClientGone.
-func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func(), offer string, withAudio, node bool, start time.Time) (*session, string, error) {
+func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func(), offer string, withAudio, node bool, start time.Time, tag viewTag) (*session, string, error) {
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
@@ -89,7 +91,7 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 	m := s.p.Metrics
 	name := st.Name()
 	ss := &session{
-		srv: s, id: newID(), stream: st, release: release, start: start, done: make(chan struct{}), node: node,
+		srv: s, id: newID(), stream: st, release: release, start: start, done: make(chan struct{}), node: node, tag: tag,
 		rtxLimit: rate.NewLimiter(rtxPerSecond, rtxBurst),
 		keys:     &srtpdirect.KeyCapture{},
 		viewers:  m.Viewers.WithLabelValues(name, s.p.Region),
@@ -185,6 +187,7 @@ func (s *Server) newSession(ctx context.Context, st *stream.Stream, release func
 				}
 				m.SessionPaths.WithLabelValues(path).Inc()
 				ss.out.Start(peer.OverTCP(vs))
+				ss.view.join(ss)
 			})
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			s.goClose(ss, "peer connection "+state.String())
@@ -259,6 +262,7 @@ func (ss *session) close(why string) {
 		ss.out.Close()
 		_ = ss.pc.Close()
 		ss.viewers.Dec()
+		ss.view.leave(ss) // and a node's sessions (views.go)
 		ss.release()
 		s.log.Info("session ended", "stream", ss.stream.Name(), "session", ss.id, "reason", why)
 	})
@@ -354,7 +358,10 @@ func (ss *session) serveEvents(dc *webrtc.DataChannel) {
 	if ss.node {
 		// An edge says upstream how many watch through it (audience.go);
 		// what a player sends is not listened to.
-		dc.OnMessage(func(m webrtc.DataChannelMessage) { ss.audience.take(m.Data) })
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			ss.audience.take(m.Data)
+			ss.takeViews(m.Data)
+		})
 	}
 	feed := ss.srv.p.Events
 	if feed == nil {

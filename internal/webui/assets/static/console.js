@@ -187,6 +187,7 @@
       statusEl.dataset.state = state;
       statusEl.title = text;
     },
+    query: () => ({ preview: '1' }), // the seller's preview is no viewer (event KPIs)
   });
 
   function validStream(s) { return /^[A-Za-z0-9_-]{1,64}$/.test(s); }

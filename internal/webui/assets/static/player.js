@@ -15,6 +15,8 @@
 //   token       a playback token for streams that need one, sent as
 //               Authorization: Bearer with each offer (optional)
 //   base        the base URL of the node to play from (default: this page's)
+//   query       () => {name: value} added to each offer's URL (optional: the
+//               viewer page's ?ch= and ?viewer=, for the event's figures)
 //
 // player.move(base) moves the player to another node (a draining edge's
 // sibling) without a gap it can avoid: the new session is set up while the
@@ -158,7 +160,10 @@
       try {
         const headers = { 'Content-Type': 'application/sdp', 'Accept': 'application/sdp' };
         if (opts.token) headers['Authorization'] = 'Bearer ' + opts.token;
-        return await fetch(endpoint, {
+        const u = new URL(endpoint);
+        const q = opts.query ? opts.query() : {};
+        for (const k of Object.keys(q || {})) if (q[k]) u.searchParams.set(k, q[k]);
+        return await fetch(u.href, {
           method: 'POST',
           headers,
           body: sdp,

@@ -91,7 +91,9 @@
     try {
       const res = await fetch(url(''), { headers: headers(), cache: 'no-store' });
       if (!res.ok) { statusEl.textContent = 'Report: HTTP ' + res.status; return; }
-      show(await res.json());
+      const rep = await res.json();
+      show(rep);
+      document.dispatchEvent(new CustomEvent('livedrop:report', { detail: rep })); // kpilive.js
       statusEl.textContent = 'Updated ' + new Date().toLocaleTimeString();
     } catch (e) {
       statusEl.textContent = 'Report unavailable: ' + e.message;

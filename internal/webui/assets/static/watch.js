@@ -62,6 +62,9 @@
       statusEl.title = text;
     },
     onPeerConnection: openDataChannel,
+    // Who watches, for the event's figures: the channel, and the signed-in
+    // buyer (else this device).
+    query: () => ({ ch: channel, viewer: currentSession() ? session.buyer : device() }),
   });
 
   // Proofs a gated drop asks before an order (proofs.js): watch time of this
