@@ -102,6 +102,7 @@ func TestOrdersCarryTheirChannel(t *testing.T) {
 		"channel:social": {"1", "1", "2500"},
 		"channel:direct": {"2", "2", "5000"},
 		"region:eu":      {"5", "5", "12500"},
+		"currency:EUR":   {"5", "5", "12500"},
 	}
 	if len(rows) != 1+len(want) || rows[0][0] != "scope" {
 		t.Fatalf("CSV rows %v", rows)

@@ -32,7 +32,10 @@ type Report struct {
 	Total     kpi.Figures            `json:"total"`
 	ByChannel map[string]kpi.Figures `json:"by_channel"`
 	ByRegion  map[string]kpi.Figures `json:"by_region"`
-	Drops     []kpi.DropFigures      `json:"drops"`
+	// ByCurrency holds the sales figures per currency: with regional
+	// prices one drop sells in several, and Total.Currency says "mixed".
+	ByCurrency map[string]kpi.Figures `json:"by_currency"`
+	Drops      []kpi.DropFigures      `json:"drops"`
 }
 
 // salesCache keeps the KPI sales of the last orders read
@@ -71,7 +74,7 @@ func eventsOf(d checkout.Drop, orders []checkout.Order) kpi.Events {
 			continue
 		}
 		ev.Sales = append(ev.Sales, kpi.Sale{Drop: o.Drop, Buyer: o.Buyer, Channel: kpi.Channel(o.Channel), Region: o.Region,
-			Qty: o.Qty, TotalCents: o.TotalCents, Paid: o.Status == checkout.StatusPaid, At: o.CreatedAt})
+			Qty: o.Qty, TotalCents: o.TotalCents, Currency: o.Currency, Paid: o.Status == checkout.StatusPaid, At: o.CreatedAt})
 		if opened.IsZero() || o.CreatedAt.Before(opened) {
 			opened = o.CreatedAt
 		}
@@ -139,13 +142,14 @@ func (a *ControlAPI) reportOf(r *http.Request, d checkout.Drop, orders []checkou
 		return Report{}, err
 	}
 	return Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
-		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), Drops: kpi.Drops(ev)}, nil
+		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), ByCurrency: kpi.ByCurrency(ev, from, to),
+		Drops: kpi.Drops(ev)}, nil
 }
 
 // ReportCSVHeader is the first row of a report's CSV.
 var ReportCSVHeader = []string{"scope", "orders", "buyers", "gmv_cents", "revenue_cents", "gmv_per_hour_cents", "revenue_per_hour_cents",
 	"aov_cents", "unique_viewers", "conversion", "peak_concurrent", "current_concurrent", "avg_watch_seconds", "new_consents",
-	"stock", "sold", "sell_through", "sold_out_after_seconds"}
+	"stock", "sold", "sell_through", "sold_out_after_seconds", "currency"}
 
 // WriteReportCSV writes rep as CSV: the total row (with the drop's
 // sell-through), then one row per channel and per region, by name.
@@ -158,9 +162,9 @@ func WriteReportCSV(w interface{ Write([]byte) (int, error) }, rep Report) error
 			f64(f.GMVPerHourCents), f64(f.RevenuePerHourCents), f64(f.AOVCents), strconv.Itoa(f.UniqueViewers), f64(f.Conversion),
 			strconv.Itoa(f.PeakConcurrent), strconv.Itoa(f.CurrentConcurrent), f64(f.AvgWatchSeconds), strconv.Itoa(f.NewConsents)}
 		if drop == nil {
-			return append(r, "", "", "", "")
+			return append(r, "", "", "", "", f.Currency)
 		}
-		return append(r, strconv.Itoa(drop.Stock), strconv.Itoa(drop.Sold), f64(drop.SellThrough), f64(drop.SoldOutAfter.Seconds()))
+		return append(r, strconv.Itoa(drop.Stock), strconv.Itoa(drop.Sold), f64(drop.SellThrough), f64(drop.SoldOutAfter.Seconds()), f.Currency)
 	}
 	var d *kpi.DropFigures
 	if len(rep.Drops) > 0 {
@@ -170,7 +174,7 @@ func WriteReportCSV(w interface{ Write([]byte) (int, error) }, rep Report) error
 	for _, split := range []struct {
 		prefix string
 		m      map[string]kpi.Figures
-	}{{"channel:", rep.ByChannel}, {"region:", rep.ByRegion}} {
+	}{{"channel:", rep.ByChannel}, {"region:", rep.ByRegion}, {"currency:", rep.ByCurrency}} {
 		keys := make([]string, 0, len(split.m))
 		for k := range split.m {
 			keys = append(keys, k)

@@ -32,8 +32,9 @@ type reportBody struct {
 		From string `json:"from"`
 		To   string `json:"to"`
 	} `json:"total"`
-	ByChannel map[string]reportFigures `json:"by_channel"`
-	ByRegion  map[string]reportFigures `json:"by_region"`
+	ByChannel  map[string]reportFigures `json:"by_channel"`
+	ByRegion   map[string]reportFigures `json:"by_region"`
+	ByCurrency map[string]reportFigures `json:"by_currency"`
 }
 
 // TestReportAttributionByChannel: real WHEP viewers come to the demo's
@@ -146,6 +147,16 @@ func TestReportAttributionByChannel(t *testing.T) {
 			t.Errorf("live screen: social %s shows %q, want %s", kpi, got, want)
 		}
 	}
+	// Money carries its currency, and the per-currency table has the sales.
+	for sel, want := range map[string]string{
+		`[data-testid="report-total"] [data-kpi="GMV"] dd`:  "100.00 EUR",
+		`[data-testid="report-currencies"] tr:nth-child(2)`: "EUR33100.00", // currency, orders, buyers, GMV
+	} {
+		if err := rp.WaitFor(ctx, fmt.Sprintf(`(e => e && e.textContent.startsWith(%s))(document.querySelector(%s))`, jsString(want), jsString(sel)), 15*time.Second); err != nil {
+			got, _ := rp.Text(ctx, sel)
+			t.Errorf("report page %s shows %q, want it to start %q", sel, got, want)
+		}
+	}
 
 	// The CSV of the same window says what the JSON says.
 	window := "?from=" + url.QueryEscape(rep.Total.From) + "&to=" + url.QueryEscape(rep.Total.To)
@@ -167,6 +178,9 @@ func TestReportAttributionByChannel(t *testing.T) {
 	}
 	for re, f := range rep.ByRegion {
 		scopes["region:"+re] = f
+	}
+	for cur, f := range rep.ByCurrency {
+		scopes["currency:"+cur] = f
 	}
 	if len(rows)-1 != len(scopes) {
 		t.Fatalf("CSV has %d rows, the JSON %d scopes", len(rows)-1, len(scopes))

@@ -26,6 +26,9 @@ type Sale struct {
 	Channel, Region string
 	Qty             int
 	TotalCents      int64
+	// Currency is the ISO 4217 code TotalCents is in (regional prices sell
+	// one drop in several).
+	Currency string
 	// Paid marks an order whose payment was confirmed: revenue counts
 	// only those, GMV counts every sale.
 	Paid bool
@@ -56,22 +59,27 @@ type Events struct {
 // Figures are the KPIs of one slice of an event (all, one channel, one
 // region) over a window [From, To).
 type Figures struct {
-	From                time.Time `json:"from"`
-	To                  time.Time `json:"to"`
-	GMVCents            int64     `json:"gmv_cents"`              // sum of sales' totals
-	RevenueCents        int64     `json:"revenue_cents"`          // sum of paid sales' totals
-	GMVPerHourCents     float64   `json:"gmv_per_hour_cents"`     // GMVCents / window hours
-	RevenuePerHourCents float64   `json:"revenue_per_hour_cents"` // RevenueCents / window hours
-	Orders              int       `json:"orders"`
-	Buyers              int       `json:"buyers"`    // distinct buyers
-	AOVCents            float64   `json:"aov_cents"` // GMVCents / Orders (0 without orders)
-	UniqueViewers       int       `json:"unique_viewers"`
-	Conversion          float64   `json:"conversion"` // Buyers / UniqueViewers (0 without viewers)
-	PeakConcurrent      int       `json:"peak_concurrent"`
-	CurrentConcurrent   int       `json:"current_concurrent"` // sessions open at To
-	WatchSeconds        float64   `json:"watch_seconds"`      // total watch time in the window
-	AvgWatchSeconds     float64   `json:"avg_watch_seconds"`  // WatchSeconds / UniqueViewers
-	NewConsents         int       `json:"new_consents"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Currency is the currency of every money figure below: that of all
+	// the sales counted, "" without sales, or Mixed when they were in
+	// several (the money figures then add unlike units: read them per
+	// currency, ByCurrency).
+	Currency            string  `json:"currency,omitempty"`
+	GMVCents            int64   `json:"gmv_cents"`              // sum of sales' totals
+	RevenueCents        int64   `json:"revenue_cents"`          // sum of paid sales' totals
+	GMVPerHourCents     float64 `json:"gmv_per_hour_cents"`     // GMVCents / window hours
+	RevenuePerHourCents float64 `json:"revenue_per_hour_cents"` // RevenueCents / window hours
+	Orders              int     `json:"orders"`
+	Buyers              int     `json:"buyers"`    // distinct buyers
+	AOVCents            float64 `json:"aov_cents"` // GMVCents / Orders (0 without orders)
+	UniqueViewers       int     `json:"unique_viewers"`
+	Conversion          float64 `json:"conversion"` // Buyers / UniqueViewers (0 without viewers)
+	PeakConcurrent      int     `json:"peak_concurrent"`
+	CurrentConcurrent   int     `json:"current_concurrent"` // sessions open at To
+	WatchSeconds        float64 `json:"watch_seconds"`      // total watch time in the window
+	AvgWatchSeconds     float64 `json:"avg_watch_seconds"`  // WatchSeconds / UniqueViewers
+	NewConsents         int     `json:"new_consents"`
 }
 
 // DropFigures are one drop's sell-through.
@@ -85,9 +93,33 @@ type DropFigures struct {
 	SoldOutAfter time.Duration `json:"sold_out_after_ns,omitempty"`
 }
 
+// Mixed is Figures.Currency for sales in more than one currency.
+const Mixed = "mixed"
+
 // Compute returns the figures of every event in [from, to).
 func Compute(ev Events, from, to time.Time) Figures {
 	return compute(ev, from, to, func(string, string) bool { return true })
+}
+
+// ByCurrency returns the sales figures per currency over [from, to):
+// GMV, revenue, orders, buyers and AOV of the sales in that currency;
+// viewers and consents have no currency and read 0 there.
+func ByCurrency(ev Events, from, to time.Time) map[string]Figures {
+	out := map[string]Figures{}
+	for _, s := range ev.Sales {
+		if _, ok := out[s.Currency]; ok {
+			continue
+		}
+		cur := s.Currency
+		only := Events{}
+		for _, x := range ev.Sales {
+			if x.Currency == cur {
+				only.Sales = append(only.Sales, x)
+			}
+		}
+		out[cur] = Compute(only, from, to)
+	}
+	return out
 }
 
 // ByChannel returns the figures per channel over [from, to).
@@ -128,6 +160,13 @@ func compute(ev Events, from, to time.Time, keep func(ch, region string) bool) F
 			continue
 		}
 		f.Orders++
+		switch f.Currency {
+		case "":
+			f.Currency = s.Currency
+		case s.Currency, Mixed:
+		default:
+			f.Currency = Mixed
+		}
 		f.GMVCents += s.TotalCents
 		if s.Paid {
 			f.RevenueCents += s.TotalCents

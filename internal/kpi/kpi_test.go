@@ -171,3 +171,37 @@ func TestChannel(t *testing.T) {
 		}
 	}
 }
+
+// A drop sold at regional prices: the total says its money figures mix
+// currencies, and each currency's figures are its own sales only.
+func TestByCurrency(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ev := Events{
+		Sales: []Sale{
+			{Buyer: "a", Region: "eu", Qty: 1, TotalCents: 2500, Currency: "EUR", Paid: true, At: t0.Add(time.Minute)},
+			{Buyer: "b", Region: "eu", Qty: 2, TotalCents: 5000, Currency: "EUR", At: t0.Add(2 * time.Minute)},
+			{Buyer: "c", Region: "us", Qty: 1, TotalCents: 2900, Currency: "USD", Paid: true, At: t0.Add(3 * time.Minute)},
+		},
+		Views: []View{{Viewer: "a", Session: "s1", Region: "eu", Join: true, At: t0}},
+	}
+	to := t0.Add(30 * time.Minute)
+	if f := Compute(ev, t0, to); f.Currency != Mixed || f.Orders != 3 {
+		t.Fatalf("total: currency %q, orders %d; want mixed, 3", f.Currency, f.Orders)
+	}
+	if f := ByRegion(ev, t0, to)["eu"]; f.Currency != "EUR" || f.GMVCents != 7500 {
+		t.Fatalf("eu: %q %d, want EUR 7500", f.Currency, f.GMVCents)
+	}
+	by := ByCurrency(ev, t0, to)
+	eur, usd := by["EUR"], by["USD"]
+	// EUR: 2 orders, GMV 75.00, revenue 25.00 (one paid), AOV 37.50, 150.00/h over half an hour.
+	if len(by) != 2 || eur.Currency != "EUR" || eur.Orders != 2 || eur.Buyers != 2 || eur.GMVCents != 7500 ||
+		eur.RevenueCents != 2500 || eur.AOVCents != 3750 || eur.GMVPerHourCents != 15000 || eur.UniqueViewers != 0 {
+		t.Fatalf("EUR figures %+v", eur)
+	}
+	if usd.Currency != "USD" || usd.Orders != 1 || usd.GMVCents != 2900 || usd.RevenueCents != 2900 || usd.AOVCents != 2900 {
+		t.Fatalf("USD figures %+v", usd)
+	}
+	if f := Compute(Events{}, t0, to); f.Currency != "" {
+		t.Fatalf("no sales: currency %q, want empty", f.Currency)
+	}
+}

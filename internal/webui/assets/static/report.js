@@ -59,8 +59,11 @@
   }
 
   const HEAD = ['', 'orders', 'buyers', 'GMV', 'GMV/h', 'revenue/h', 'AOV', 'viewers', 'conversion', 'peak', 'now', 'avg watch s', 'consents'];
-  const cells = (name, f) => [name, f.orders, f.buyers, money(f.gmv_cents), money(f.gmv_per_hour_cents), money(f.revenue_per_hour_cents),
-    money(f.aov_cents), f.unique_viewers, pct(f.conversion), f.peak_concurrent, f.current_concurrent, Math.round(f.avg_watch_seconds), f.new_consents];
+  // Money figures carry their currency; "mixed" ones add unlike units, so
+  // the page shows them per currency only (the By currency table).
+  const amount = (f, cents) => f.currency === 'mixed' ? 'mixed' : money(cents) + (f.currency ? ' ' + f.currency : '');
+  const cells = (name, f) => [name, f.orders, f.buyers, amount(f, f.gmv_cents), amount(f, f.gmv_per_hour_cents), amount(f, f.revenue_per_hour_cents),
+    amount(f, f.aov_cents), f.unique_viewers, pct(f.conversion), f.peak_concurrent, f.current_concurrent, Math.round(f.avg_watch_seconds), f.new_consents];
 
   function show(rep) {
     const dl = document.querySelector('[data-testid="report-total"]');
@@ -81,6 +84,10 @@
       table(document.querySelector('[data-testid="report-' + key + 's"]'), HEAD,
         Object.keys(m).sort().map((k) => cells(k, m[k])));
     }
+    const cur = rep.by_currency || {};
+    table(document.querySelector('[data-testid="report-currencies"]'), ['currency', 'orders', 'buyers', 'GMV', 'revenue', 'GMV/h', 'AOV'],
+      Object.keys(cur).sort().map((k) => [k, cur[k].orders, cur[k].buyers, money(cur[k].gmv_cents), money(cur[k].revenue_cents),
+        money(cur[k].gmv_per_hour_cents), money(cur[k].aov_cents)]));
     table(document.querySelector('[data-testid="report-drops"]'), ['drop', 'stock', 'sold', 'sell-through', 'sold out after s'],
       (rep.drops || []).map((d) => [d.drop, d.stock, d.sold, pct(d.sell_through),
         d.sold_out_after_ns ? Math.round(d.sold_out_after_ns / 1e9) : '—']));
