@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/livedrop/livedrop/checkout/auction"
+	"github.com/livedrop/livedrop/internal/chrometest"
 	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
@@ -129,5 +130,46 @@ func TestAuctionBidStampedOnTheStream(t *testing.T) {
 	}
 	if d := int32(*a.m.MediaTS - uint32(v)); d < -3*90000 || d > 3*90000 {
 		t.Fatalf("lot media_ts %d is %d ticks from the viewer's video (%d): not the frame on screen", *a.m.MediaTS, d, v)
+	}
+}
+
+// TestAuctionCardStampedInChromium: the viewer page's auction card, in
+// headless Chromium, moves with the stream's stamped lot events: each bid
+// reads on the card from the lot event applied on (or after) the video
+// frame it was stamped for.
+func TestAuctionCardStampedInChromium(t *testing.T) {
+	addrs, _ := startDemo(t)
+	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
+	call(t, "POST", ctl+"/v1/lots", demoToken, `{"id":"webstamp","title":"Signed tee","stream":"demo","currency":"EUR",
+		"start_cents":1000,"duration_ms":300000}`, 201)
+	call(t, "POST", ctl+"/v1/lots/webstamp/start", demoToken, "", 200)
+
+	b := chrometest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	p, err := b.Open(ctx, edgeURL+"/watch/demo?lot=webstamp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if err := p.WaitFor(ctx, `document.querySelector('[data-testid="status"]').textContent.trim() === "playing" && !!window.livedrop.lastFrameRtpTimestamp()`, 30*time.Second); err != nil {
+		t.Fatalf("viewer page not playing: %v (console %v)", err, p.Console())
+	}
+	if err := p.WaitFor(ctx, `!document.querySelector('[data-testid="auction"]').hidden`, 10*time.Second); err != nil {
+		t.Fatalf("no auction card: %v", err)
+	}
+	onFrame := `window.livedrop.applied().some((a) => a.type === 'lot' && a.mediaTs !== undefined && a.frameTs !== null &&
+		((a.frameTs - a.mediaTs) >>> 0) < 0x80000000)`
+	for i, amount := range []string{"10.00", "11.00"} {
+		cents := map[int]string{0: "1000", 1: "1100"}[i]
+		callKey(t, edgeURL+"/v1/lots/webstamp/bids", "web-bid-"+cents, `{"amount_cents":`+cents+`}`, 201, "web-bidder-"+cents)
+		cond := `(() => { const e = document.querySelector('[data-testid="auction-price"]');
+			return e.textContent.includes("` + amount + `") && e.dataset.source === 'stamped' })()`
+		if err := p.WaitFor(ctx, cond+" && "+onFrame, 15*time.Second); err != nil {
+			var applied any
+			_ = p.Eval(ctx, `window.livedrop.applied()`, &applied)
+			txt, _ := p.Text(ctx, `[data-testid="auction-price"]`)
+			t.Fatalf("bid %d: card reads %q, not from a stamped lot event on its frame: %v (applied %v, console %v)", i+1, txt, err, applied, p.Console())
+		}
 	}
 }
