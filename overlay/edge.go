@@ -186,6 +186,8 @@ func (h *EdgeHub) Ingest(stream string, msg []byte) error {
 			b.touch()
 		}
 		h.publish(b, TypeDrop, encodeDrop(m.Drop, m.State), start)
+	case TypeLot:
+		h.ingestLot(b, &m, start) // lot.go
 	}
 	return nil
 }

@@ -204,6 +204,7 @@ type Message struct {
 	SKU      string    `json:"sku"`
 	Left     *int      `json:"left"`
 	State    string    `json:"state"`
+	Lot      *Lot      `json:"lot"`
 }
 
 // DecodeMessage parses and checks one wire message. Errors wrap ErrInvalid.
@@ -252,6 +253,13 @@ func DecodeMessage(data []byte) (Message, error) {
 	case TypeDrop:
 		if !checkout.ValidID(m.Drop) || (m.State != checkout.StateOpen && m.State != checkout.StateClosed && m.State != checkout.StateDrawing) {
 			return Message{}, fmt.Errorf("%w: drop needs a drop id and state open, drawing or closed", ErrInvalid)
+		}
+	case TypeLot:
+		if m.Lot == nil {
+			return Message{}, fmt.Errorf("%w: lot without a lot", ErrInvalid)
+		}
+		if err := m.Lot.Validate(); err != nil {
+			return Message{}, err
 		}
 	default:
 		return Message{}, fmt.Errorf("%w: unknown type %q", ErrInvalid, m.Type)

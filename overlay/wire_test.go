@@ -115,6 +115,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(encodeShow(13, 1, true, &goldenProduct)))
 	f.Add([]byte(encodeHide(14, 1, true, "ov-1")))
 	f.Add([]byte(encodeStock("d1", "tee", 1)))
+	f.Add([]byte(encodeLot(1, true, &goldenLot)))
+	f.Add([]byte(`{"v":1,"type":"lot","lot":{"id":"a","state":"live","currency":"EUR","leader":"\u2028","ends_at_ms":1,"bids":1}}`))
 	f.Add([]byte(`{"v":1,"type":"show","seq":1,"overlay":{"id":"a","kind":"countdown","label":"\u0000","ends_at_ms":1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := DecodeMessage(data)
@@ -130,6 +132,8 @@ func FuzzDecodeMessage(f *testing.F) {
 			again = encodeState(m.Seq, m.Overlays)
 		case TypeShow:
 			again = encodeShow(m.Seq, 0, m.MediaTS != nil, m.Overlay)
+		case TypeLot:
+			again = encodeLot(0, m.MediaTS != nil, m.Lot)
 		default:
 			return
 		}

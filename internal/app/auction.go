@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/livedrop/livedrop/checkout/auction"
 	"github.com/livedrop/livedrop/checkout/auction/auctionhttp"
 	"github.com/livedrop/livedrop/internal/guard"
+	"github.com/livedrop/livedrop/overlay"
 )
 
 // auctionStore is the lots' store beside the checkout store: on its Redis
@@ -23,14 +25,16 @@ func auctionStore(store checkout.Store) auction.Store {
 	return auction.NewMemStore(nil)
 }
 
-// controlAuction runs the seller's lots at the origin: the control routes
-// and the closer that makes won lots orders.
+// controlAuction runs the seller's lots at the origin: the control routes,
+// the closer that makes won lots orders, and the stamper that puts each
+// lot's changes on its stream's overlay events.
 type controlAuction struct {
 	closer *auction.Closer
 	api    *auctionhttp.ControlAPI
+	stamp  *lotStamper
 }
 
-func newControlAuction(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, lots auction.Store, orders checkout.Store, g *guard.Guard) (*controlAuction, error) {
+func newControlAuction(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, lots auction.Store, orders checkout.Store, g *guard.Guard, hub *overlay.OriginHub) (*controlAuction, error) {
 	m, err := auction.NewCloserMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -44,11 +48,20 @@ func newControlAuction(log *slog.Logger, reg prometheus.Registerer, cfg checkout
 	if err != nil {
 		return nil, err
 	}
-	return &controlAuction{closer: closer, api: api}, nil
+	return &controlAuction{closer: closer, api: api, stamp: newLotStamper(lots, hub, log)}, nil
 }
 
-func (s *controlAuction) Register(mux *http.ServeMux)   { s.api.Register(mux) }
-func (s *controlAuction) Run(ctx context.Context) error { return s.closer.Run(ctx) }
+func (s *controlAuction) Register(mux *http.ServeMux) { s.api.Register(mux) }
+
+// Run runs the closer and the stamper until ctx ends (or the closer fails).
+func (s *controlAuction) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = s.stamp.Run(ctx) })
+	return s.closer.Run(ctx)
+}
 
 // edgeAuction takes bids at an edge and streams each lot to its viewers.
 type edgeAuction struct {

@@ -261,7 +261,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	if err != nil {
 		return nil, err
 	}
-	lots, err := newControlAuction(log, reg, cfg.Checkout, d.lots, d.store, g)
+	lots, err := newControlAuction(log, reg, cfg.Checkout, d.lots, d.store, g, hub)
 	if err != nil {
 		return nil, err
 	}

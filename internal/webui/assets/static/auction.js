@@ -1,7 +1,10 @@
 // auction.js: the live auction card of the viewer page. With ?lot=ID in the
 // page's address it shows the lot's current bid, the masked leader and the
 // countdown, follows the edge's live updates (server-sent events), and bids
-// the going minimum in one tap with the buyer's session.
+// the going minimum in one tap with the buyer's session. Once the stream's
+// overlay events carry the lot (watch.js applies a "lot" event on the video
+// frame it was stamped for), they move the card; the live updates give its
+// first state and stand in for a change no stamped event follows.
 (function () {
   'use strict';
   const lot = new URLSearchParams(location.search).get('lot');
@@ -28,7 +31,7 @@
   function show(u) {
     if (state && u.seq < state.seq) return; // an older update arriving late
     state = u;
-    skew = u.now_ms - Date.now();
+    if (Number.isFinite(u.now_ms)) skew = u.now_ms - Date.now();
     card.hidden = false;
     el('price').textContent = u.bids > 0 ? money(u.price_cents, u.currency) : 'No bids yet';
     el('leader').textContent = u.leader ? 'leading: ' + u.leader : '';
@@ -80,9 +83,27 @@
   }
   el('bid').addEventListener('click', bid);
 
+  // A stamped lot event, on its frame.
+  const FALLBACK_MS = 3000; // a live update no stamped event followed by then is shown
+  let stamped = false;
+  document.addEventListener('livedrop:lot', (ev) => {
+    const l = ev.detail;
+    if (!l || l.id !== lot || !Number.isFinite(Number(l.seq))) return;
+    stamped = true;
+    show({ lot: l.id, phase: l.state, price_cents: Number(l.price_cents), currency: l.currency, leader: l.leader || '',
+      ends_ms: Number(l.ends_at_ms), seq: Number(l.seq), bids: Number(l.bids), min_cents: Number(l.min_cents),
+      reserve_met: !!l.reserve_met }); // no now_ms: the skew stays the live updates'
+    el('price').dataset.source = 'stamped';
+  });
+
+  function live(u) {
+    if (!state || !stamped) { show(u); el('price').dataset.source = 'live'; return; }
+    setTimeout(() => { if (u.seq > state.seq) { show(u); el('price').dataset.source = 'live'; } }, FALLBACK_MS);
+  }
+
   function follow() {
     const es = new EventSource('/v1/lots/' + encodeURIComponent(lot) + '/live');
-    es.onmessage = (ev) => { try { show(JSON.parse(ev.data)); } catch (_) { /* ignore a bad line */ } };
+    es.onmessage = (ev) => { try { live(JSON.parse(ev.data)); } catch (_) { /* ignore a bad line */ } };
     // EventSource reconnects by itself after an error.
   }
   follow();

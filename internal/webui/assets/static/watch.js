@@ -197,7 +197,7 @@
         if (Number.isFinite(seq)) lastSeq = seq;
         // The state supersedes every event it already contains.
         for (let i = queue.length - 1; i >= 0; i--) {
-          if (!(Number(queue[i].msg.seq) > lastSeq)) queue.splice(i, 1);
+          if (queue[i].msg.type !== 'lot' && !(Number(queue[i].msg.seq) > lastSeq)) queue.splice(i, 1);
         }
         shown.clear();
         for (const ov of msg.overlays) {
@@ -247,6 +247,12 @@
         }
         return;
       }
+      case 'lot': // a live auction's card (auction.js), shown on its frame like the others
+        if (!msg.lot || typeof msg.lot !== 'object' || typeof msg.lot.id !== 'string') return;
+        if (queue.length >= MAX_QUEUE) apply(queue.shift().msg, null);
+        queue.push({ msg, at: performance.now() });
+        pump();
+        return;
       default:
         // Unknown types are for newer pages.
     }
@@ -270,6 +276,12 @@
   }
 
   function apply(msg, frame) {
+    if (msg.type === 'lot') {
+      document.dispatchEvent(new CustomEvent('livedrop:lot', { detail: msg.lot }));
+      applied.push({ id: msg.lot.id, type: 'lot', mediaTs: msg.media_ts, frameTs: frame ? frame.ts : null, prevFrameTs: frame ? frame.prev : null });
+      if (applied.length > 100) applied.shift();
+      return;
+    }
     if (msg.type === 'show') {
       const ov = msg.overlay;
       if (ov.drop && dropState.get(ov.drop) === 'closed') return;
