@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+
+	"github.com/livedrop/livedrop/checkout"
 )
 
 // ErrInvalid marks bad input: a lot or bid that breaks the rules.
@@ -17,8 +19,9 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
-// MaxCents bounds every amount, so sums never overflow.
-const MaxCents = int64(1e12)
+// MaxCents bounds every amount: a won lot becomes an order, so no bid may
+// exceed the price an order can carry (and the overlay card can show).
+const MaxCents = int64(checkout.MaxPriceCent)
 
 // DefaultExtendMS is the anti-snipe window when a lot names none: a bid in
 // the last 10 s puts the end 10 s after it.
