@@ -44,14 +44,16 @@ func newMoveMetrics(reg prometheus.Registerer) (*moveMetrics, error) {
 }
 
 // moveViewers is the first step of a drain: the node stops being ready, and
-// every viewer is told to move to a sibling (in turn) and given move_grace
-// to do so while this edge still serves it; then Run's HTTP drain goes on.
+// every viewer is told to move to a ready sibling (in turn; none ready: to
+// the address its page came from) and given move_grace to do so while this
+// edge still serves it; then Run's HTTP drain goes on.
 func (e *Edge) moveViewers() {
 	if e.cfg.MoveGrace <= 0 {
 		return
 	}
 	e.node.Draining()
-	targets := e.cfg.MoveTargets()
+	all := e.cfg.MoveTargets()
+	targets := readySiblings(context.Background(), e.http, all, siblingProbe)
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.MoveGrace)
 	defer cancel()
 	start := time.Now()
@@ -67,5 +69,5 @@ func (e *Edge) moveViewers() {
 	e.moves.took.Observe(took.Seconds())
 	e.moves.viewers.WithLabelValues("moved").Add(float64(left))
 	e.moves.viewers.WithLabelValues("stayed").Add(float64(told - left))
-	e.log.Info("viewers moved", "told", told, "moved", left, "siblings", len(targets), "took", took.Round(time.Millisecond))
+	e.log.Info("viewers moved", "told", told, "moved", left, "siblings", len(all), "ready", len(targets), "took", took.Round(time.Millisecond))
 }

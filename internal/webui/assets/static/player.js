@@ -21,6 +21,10 @@
 // player.move(base) moves the player to another node (a draining edge's
 // sibling) without a gap it can avoid: the new session is set up while the
 // old one still plays, and the old one is ended once the new one decodes.
+// Until then a refused or failed offer says the server is restarting (not
+// an error) and is retried with the backoff; the old session, while it
+// lasts, keeps the picture. A target that keeps failing is given up for the
+// page's own address, which a load balancer or the edge's replacement answers.
 //
 // LivedropPlayer.formatMoney(minor, currency) formats an amount in minor units
 // (price_cents, revenue_cents) for both pages, so they agree on every price.
@@ -35,6 +39,7 @@
   const POST_TIMEOUT_MS = 10000;
   const FRAME_POLL_MS = 200;
   const MOVE_KEEP_MS = 10000; // a moved-from session is ended by then at the latest
+  const MOVE_GIVE_UP = 3; // failed offers to a move target before trying home
 
   function reasonOf(err) {
     if (err && err.name === 'AbortError') return 'request timed out';
@@ -69,7 +74,9 @@
     const onStatus = opts.onStatus || (() => {});
     const onPeerConnection = opts.onPeerConnection || (() => {});
     let endpoint = '';
-    let base = opts.base || location.href;
+    const home = opts.base || location.href;
+    let base = home;
+    let moving = false; // told to move, not playing at the new node yet
     let streamName = opts.stream;
     let prev = null; // { pc, session } of the node being moved away from
     let prevTimer = 0;
@@ -147,11 +154,20 @@
 
     function retryWithError(reason) {
       teardown();
-      clearVideo();
       failures++;
-      setStatus('error: ' + reason, 'error');
-      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (failures - 1));
-      schedule(base * (0.8 + 0.4 * Math.random()));
+      const wait = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (failures - 1)) * (0.8 + 0.4 * Math.random());
+      if (moving) {
+        if (!prev) clearVideo();
+        if (failures >= MOVE_GIVE_UP && base !== home) {
+          base = home;
+          setEndpoint(streamName);
+        }
+        setStatus('server restarting, reconnecting in ' + Math.max(1, Math.round(wait / 1000)) + ' s', 'connecting');
+      } else {
+        clearVideo();
+        setStatus('error: ' + reason, 'error');
+      }
+      schedule(wait);
     }
 
     async function postOffer(sdp) {
@@ -266,6 +282,7 @@
       if (my !== attempt || stopped) return;
       if (n > 0) {
         failures = 0;
+        moving = false;
         retirePrev(); // the new node plays: the old session can go
         setStatus('playing', 'playing');
         return;
@@ -295,9 +312,10 @@
     // move plays from another node: the current session keeps playing (its
     // callbacks are an old attempt's, ignored) until the new one decodes.
     function move(to) {
-      if (to) base = to;
+      base = to || home;
       setEndpoint(streamName);
       if (stopped) return;
+      moving = true;
       retirePrev();
       if (pc) {
         prev = { pc, session: sessionURL };
