@@ -18,6 +18,7 @@ import (
 
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/auction"
+	"github.com/livedrop/livedrop/checkout/giveaway"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/camera"
@@ -177,6 +178,7 @@ type demo struct {
 	buyers buyer.Store // the buyers beside the store: members, sign-in
 	// lots are the live auctions' lots, shared by origin and edge.
 	lots   auction.Store
+	gives  giveaway.Store // the giveaways, shared by origin and edge
 	origin *origin.Origin
 	edge   *edge.Edge
 	camera *camera.Camera // nil when off
@@ -210,6 +212,7 @@ func startDemo(ctx context.Context, cfg DemoConfig, log *slog.Logger) (_ *demo, 
 	undo.push(d.store.Close)
 	d.buyers = buyerStore(d.store) // one for the origin's member list and the edge's sign-in
 	d.lots = auctionStore(d.store)
+	d.gives = giveawayStore(d.store)
 	ui, err := webui.New()
 	if err != nil {
 		return nil, err
@@ -261,9 +264,13 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	if err != nil {
 		return nil, err
 	}
+	gives, err := newControlGiveaways(log, reg, cfg.Checkout, d.gives, d.store, g)
+	if err != nil {
+		return nil, err
+	}
 	d.origin, err = origin.New(origin.Params{
 		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,
-		Services: []httpnode.Service{ctl, overlays, lots}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken,
+		Services: []httpnode.Service{ctl, overlays, lots, gives}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken,
 	})
 	if err != nil {
 		return nil, err
@@ -286,9 +293,13 @@ func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
 	if err != nil {
 		return err
 	}
+	gives, err := newEdgeGiveaways(log, reg, d.gives, orders)
+	if err != nil {
+		return err
+	}
 	d.edge, err = edge.New(edge.Params{
 		Config: cfg.Edge, Logger: log, Registry: reg, Routes: ui.Register,
-		Services: []httpnode.Service{orders, overlays, lots},
+		Services: []httpnode.Service{orders, overlays, lots, gives},
 		Events:   hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams,
 		Proofs: orders.proofs(),
 	})

@@ -51,6 +51,13 @@ func backends(t *testing.T) map[string]backend {
 	}
 }
 
+// storeOrders reads a buyer's orders straight from the checkout store.
+type storeOrders struct{ s checkout.Store }
+
+func (o storeOrders) BuyerOrders(ctx context.Context, buyer string) ([]checkout.Order, error) {
+	return o.s.BuyerOrders(ctx, buyer, checkout.MaxBuyerOrders)
+}
+
 // viewer is a buyer with a real session and, when watching, a watch proof
 // the edge's gate signed for their media session.
 type viewer struct {
@@ -156,7 +163,7 @@ func TestGiveawayEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			eapi, err := giveawayhttp.NewEntryAPI(giveawayhttp.EntryParams{Giveaways: edge, Sessions: sessions, Watch: gate, Orders: b.orders})
+			eapi, err := giveawayhttp.NewEntryAPI(giveawayhttp.EntryParams{Giveaways: edge, Sessions: sessions, Watch: gate, Orders: storeOrders{b.orders}})
 			if err != nil {
 				t.Fatal(err)
 			}

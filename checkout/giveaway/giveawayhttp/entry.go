@@ -20,9 +20,10 @@ type WatchProofs interface {
 	ParseWatch(tok string) (proof.WatchClaims, error)
 }
 
-// BuyerOrders lists a buyer's orders (a *checkout.Edge).
+// BuyerOrders lists a buyer's orders (a *checkout.Edge: the store's and
+// the ones it accepted and has not shipped yet).
 type BuyerOrders interface {
-	BuyerOrders(ctx context.Context, buyer string, limit int) ([]checkout.Order, error)
+	BuyerOrders(ctx context.Context, buyer string) ([]checkout.Order, error)
 }
 
 // EntryParams build an EntryAPI.
@@ -124,7 +125,7 @@ func (a *EntryAPI) watching(tok, buyer, stream string) bool {
 // bought reports whether buyer has an order that stands (not cancelled,
 // refunded, or a giveaway's prize).
 func (a *EntryAPI) bought(ctx context.Context, buyer string) (bool, error) {
-	orders, err := a.p.Orders.BuyerOrders(ctx, buyer, checkout.MaxBuyerOrders)
+	orders, err := a.p.Orders.BuyerOrders(ctx, buyer)
 	if err != nil {
 		return false, err
 	}
