@@ -149,6 +149,10 @@ var metricTypes = map[string]string{
 	// the seller's drop catalogue and photos
 	"livedrop_checkout_drop_edits_total":    "counter",
 	"livedrop_checkout_photo_uploads_total": "counter",
+	// giveaways (checkout/giveaway)
+	"livedrop_giveaways_started_total": "counter",
+	"livedrop_giveaway_entries_total":  "counter",
+	"livedrop_giveaway_draws_total":    "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
