@@ -54,7 +54,7 @@ func NewSellerAPI(g *giveaway.Giveaways, token string, gd *guard.Guard, logger *
 func (a *SellerAPI) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/giveaways", jsonhttp.GuardedBearer(a.token, a.guard, a.start))
 	mux.Handle("POST /v1/giveaways/{id}/draw", jsonhttp.GuardedBearer(a.token, a.guard, a.draw))
-	mux.HandleFunc("GET /v1/giveaways/{id}", func(w http.ResponseWriter, r *http.Request) { read(w, r, a.g, a.log, false) })
+	mux.HandleFunc("GET /v1/giveaways/{id}", func(w http.ResponseWriter, r *http.Request) { read(w, r, a.g, a.log) })
 }
 
 // StartBody is the body of POST /v1/giveaways.
@@ -93,9 +93,9 @@ func (a *SellerAPI) draw(w http.ResponseWriter, r *http.Request) {
 	jsonhttp.Write(w, http.StatusOK, v)
 }
 
-// read answers GET /v1/giveaways/{id}; the winner's order id only for the
-// seller's side.
-func read(w http.ResponseWriter, r *http.Request, g *giveaway.Giveaways, log *slog.Logger, hideOrder bool) {
+// read answers GET /v1/giveaways/{id}, the public read: without the
+// winner's order id (only the seller's draw answer names it).
+func read(w http.ResponseWriter, r *http.Request, g *giveaway.Giveaways, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	v, err := g.Get(ctx, r.PathValue("id"))
@@ -103,9 +103,7 @@ func read(w http.ResponseWriter, r *http.Request, g *giveaway.Giveaways, log *sl
 		fail(w, log, err)
 		return
 	}
-	if hideOrder {
-		v.Order = ""
-	}
+	v.Order = ""
 	jsonhttp.Write(w, http.StatusOK, v)
 }
 

@@ -244,6 +244,10 @@ func TestGiveawayEndToEnd(t *testing.T) {
 			if err != nil || o.Buyer != drawn.Winner || o.TotalCents != 0 || o.Status != checkout.StatusPaid || o.Fulfilment != checkout.FulfilmentPickup {
 				t.Fatalf("winner's order: %+v %v", o, err)
 			}
+			var seller giveaway.View
+			if code := call(t, "GET", osrv.URL+"/v1/giveaways/cap1", "", "", "", &seller); code != http.StatusOK || seller.Order != "" || seller.Seed != pub.Seed {
+				t.Errorf("public read at the origin: %d %+v", code, seller)
+			}
 			if code := call(t, "POST", entries, alice.session, alice.watch, "", &refused); code != http.StatusConflict || refused.Code != "giveaway_closed" {
 				t.Errorf("entry after the draw: %d %+v", code, refused)
 			}

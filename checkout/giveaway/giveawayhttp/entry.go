@@ -60,7 +60,7 @@ func NewEntryAPI(p EntryParams) (*EntryAPI, error) {
 // Register adds POST /v1/giveaways/{id}/entries and GET /v1/giveaways/{id}.
 func (a *EntryAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/giveaways/{id}/entries", a.enter)
-	mux.HandleFunc("GET /v1/giveaways/{id}", func(w http.ResponseWriter, r *http.Request) { read(w, r, a.p.Giveaways, a.log, true) })
+	mux.HandleFunc("GET /v1/giveaways/{id}", func(w http.ResponseWriter, r *http.Request) { read(w, r, a.p.Giveaways, a.log) })
 }
 
 // Entered answers an entry.
