@@ -95,6 +95,18 @@ func (g *Giveaways) Get(ctx context.Context, id string) (View, error) {
 	return view(r, res, drawn), nil
 }
 
+// Latest returns the giveaway started last on stream (ErrNotFound: none).
+func (g *Giveaways) Latest(ctx context.Context, stream string) (View, error) {
+	id, err := g.p.Store.Latest(ctx, stream)
+	if err != nil {
+		return View{}, err
+	}
+	if id == "" {
+		return View{}, ErrNotFound
+	}
+	return g.Get(ctx, id)
+}
+
 // View is a giveaway as the API shows it.
 type View struct {
 	Info

@@ -10,8 +10,9 @@ import (
 // MemStore keeps giveaways in this process (the demo's origin and edge
 // share one).
 type MemStore struct {
-	mu sync.Mutex
-	g  map[string]*memGiveaway
+	mu     sync.Mutex
+	g      map[string]*memGiveaway
+	latest map[string]string // stream -> giveaway id
 }
 
 type memGiveaway struct {
@@ -24,7 +25,9 @@ type memGiveaway struct {
 var _ Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty MemStore.
-func NewMemStore() *MemStore { return &MemStore{g: map[string]*memGiveaway{}} }
+func NewMemStore() *MemStore {
+	return &MemStore{g: map[string]*memGiveaway{}, latest: map[string]string{}}
+}
 
 // Create implements Store.
 func (m *MemStore) Create(_ context.Context, r Record) error {
@@ -34,7 +37,15 @@ func (m *MemStore) Create(_ context.Context, r Record) error {
 		return ErrExists
 	}
 	m.g[r.Info.ID] = &memGiveaway{rec: r, entries: map[string]bool{}}
+	m.latest[r.Info.Stream] = r.Info.ID
 	return nil
+}
+
+// Latest implements Store.
+func (m *MemStore) Latest(_ context.Context, stream string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.latest[stream], nil
 }
 
 // Get implements Store.

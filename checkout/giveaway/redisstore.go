@@ -57,7 +57,25 @@ func (s *RedisStore) Create(ctx context.Context, r Record) error {
 	case !ok:
 		return ErrExists
 	}
+	if err := s.rdb.Set(ctx, latestKey(r.Info.Stream), r.Info.ID, 0).Err(); err != nil {
+		return fmt.Errorf("giveaway: announce: %w", err)
+	}
 	return nil
+}
+
+// latestKey names the last giveaway started on stream.
+func latestKey(stream string) string { return "livedrop:giveaway:stream:{" + stream + "}" }
+
+// Latest implements Store.
+func (s *RedisStore) Latest(ctx context.Context, stream string) (string, error) {
+	id, err := s.rdb.Get(ctx, latestKey(stream)).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("giveaway: latest: %w", err)
+	}
+	return id, nil
 }
 
 // Get implements Store.

@@ -49,6 +49,8 @@ type Store interface {
 	Close(ctx context.Context, id string) ([]string, error)
 	// SetResult records res unless one is set, and returns the one set.
 	SetResult(ctx context.Context, id string, res Result) (Result, error)
+	// Latest is the id of the giveaway started last on stream ("" none).
+	Latest(ctx context.Context, stream string) (string, error)
 }
 
 // EntrantsDigest is the hex SHA-256 of the sorted entrants, one a line:

@@ -85,6 +85,12 @@ func TestStoreEntriesOncePerBuyerAndClosedAtTheDraw(t *testing.T) {
 			if again, err := st.SetResult(ctx, "g1", giveaway.Result{Winner: "b4"}); err != nil || again.Winner != "b3" || len(again.Entrants) != 10 {
 				t.Fatalf("second result: %+v %v, want the first kept", again, err)
 			}
+			if id, err := st.Latest(ctx, "demo"); err != nil || id != "g1" {
+				t.Fatalf("latest of demo: %q %v", id, err)
+			}
+			if id, err := st.Latest(ctx, "quiet"); err != nil || id != "" {
+				t.Fatalf("latest of a stream without one: %q %v", id, err)
+			}
 			if _, res, drawn, err := st.Get(ctx, "g1"); err != nil || !drawn || res.Winner != "b3" {
 				t.Fatalf("get after: %+v %v %v", res, drawn, err)
 			}

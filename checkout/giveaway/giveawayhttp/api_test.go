@@ -184,6 +184,13 @@ func TestGiveawayEndToEnd(t *testing.T) {
 				t.Fatalf("start: %d %+v", code, started)
 			}
 
+			var latest giveaway.View
+			if code := call(t, "GET", esrv.URL+"/v1/streams/demo/giveaway", "", "", "", &latest); code != http.StatusOK || latest.ID != "cap1" {
+				t.Fatalf("the stream's latest giveaway: %d %+v", code, latest)
+			}
+			if code := call(t, "GET", esrv.URL+"/v1/streams/quiet/giveaway", "", "", "", nil); code != http.StatusNotFound {
+				t.Fatalf("a stream without a giveaway: %d", code)
+			}
 			alice := newViewer(t, sessions, gate, "alice", buyer.KindEmail, "demo", true)
 			frank := newViewer(t, sessions, gate, "frank", buyer.KindEmail, "demo", true)
 			bob := newViewer(t, sessions, gate, "bob", buyer.KindEmail, "demo", true)     // no purchase

@@ -39,8 +39,9 @@ type EntryParams struct {
 // EntryAPI serves an edge's giveaway routes: a viewer's one-tap entry and
 // the public read.
 type EntryAPI struct {
-	p   EntryParams
-	log *slog.Logger
+	p     EntryParams
+	log   *slog.Logger
+	cache latestCache // latest.go
 }
 
 // NewEntryAPI builds the edge's routes.
@@ -57,10 +58,12 @@ func NewEntryAPI(p EntryParams) (*EntryAPI, error) {
 	return &EntryAPI{p: p, log: p.Logger.With("component", "giveaway-http")}, nil
 }
 
-// Register adds POST /v1/giveaways/{id}/entries and GET /v1/giveaways/{id}.
+// Register adds POST /v1/giveaways/{id}/entries, GET /v1/giveaways/{id}
+// and GET /v1/streams/{stream}/giveaway (latest.go).
 func (a *EntryAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/giveaways/{id}/entries", a.enter)
 	mux.HandleFunc("GET /v1/giveaways/{id}", func(w http.ResponseWriter, r *http.Request) { read(w, r, a.p.Giveaways, a.log) })
+	mux.HandleFunc("GET /v1/streams/{stream}/giveaway", a.latest)
 }
 
 // Entered answers an entry.

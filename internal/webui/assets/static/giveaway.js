@@ -1,14 +1,17 @@
 // giveaway.js: the giveaway card of the viewer page. With ?giveaway=ID in
-// the page's address it shows the prize, the entry rule and the seed's hash
+// the page's address, or when the seller has started one on this stream
+// (GET /v1/streams/{stream}/giveaway, asked every few seconds), it shows the prize, the entry rule and the seed's hash
 // (the commitment), enters in one tap with the buyer's session and the
 // page's watch proof, and after the draw shows the masked winner and the
 // revealed seed, checked here: the seed matches the hash and re-running the
 // draw over the published entrants picks the same winner.
 (function () {
   'use strict';
-  const id = new URLSearchParams(location.search).get('giveaway');
+  const ANNOUNCED_FOR_MS = 3600 * 1000; // a drawn giveaway stays on the page this long after its start
+  let id = new URLSearchParams(location.search).get('giveaway');
   const card = document.getElementById('giveaway');
-  if (!id || !card || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) return;
+  const stream = decodeURIComponent((location.pathname || '').split('/')[2] || '');
+  if (!card || (id && !/^[A-Za-z0-9_-]{1,64}$/.test(id)) || (!id && !stream)) return;
 
   const el = (name) => card.querySelector('[data-testid="giveaway-' + name + '"]');
   const enc = new TextEncoder();
@@ -62,7 +65,10 @@
     el('hash').title = g.commitment;
     const drawn = g.state === 'drawn';
     el('enter').hidden = drawn;
-    if (!drawn) return;
+    if (!drawn) {
+      for (const n of ['winner', 'seed', 'check']) el(n).textContent = '';
+      return;
+    }
     const s = me();
     el('winner').textContent = s && s.buyer === g.winner ? 'You won! The prize is in your orders.' : 'Winner: ' + g.winner_masked;
     el('seed').textContent = 'seed ' + g.seed.slice(0, 16) + '…';
@@ -81,6 +87,17 @@
 
   async function poll() {
     try {
+      if (announced) {
+        const resp = await fetch('/v1/streams/' + encodeURIComponent(stream) + '/giveaway', { cache: 'no-store' });
+        if (!resp.ok) return;
+        const g = await resp.json();
+        if (g.state !== 'drawn' || Date.now() - Date.parse(g.started_at) < ANNOUNCED_FOR_MS) {
+          if (g.id !== id) { checked = ''; el('status').textContent = ''; }
+          id = g.id;
+          await show(g);
+        } else if (g.id === id) card.hidden = true;
+        return;
+      }
       const resp = await fetch('/v1/giveaways/' + encodeURIComponent(id), { cache: 'no-store' });
       if (resp.ok) await show(await resp.json());
     } catch (_) { /* offline: the next poll */ }
@@ -112,6 +129,7 @@
     }
   }
 
+  const announced = !id; // no ?giveaway=: follow the stream's latest
   el('enter').addEventListener('click', enter);
   poll();
   setInterval(poll, 3000);
