@@ -2,11 +2,13 @@ package giveaway
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/livedrop/livedrop/checkout"
@@ -38,7 +40,7 @@ func New(p Params) (*Giveaways, error) {
 		return nil, errors.New("giveaway: a store is required")
 	}
 	if p.Random == nil {
-		p.Random = cryptoRand
+		p.Random = rand.Reader
 	}
 	if p.Now == nil {
 		p.Now = time.Now
@@ -234,4 +236,13 @@ func (g *Giveaways) Draw(ctx context.Context, id string) (View, error) {
 	g.p.Metrics.draws.Inc()
 	g.log.Info("giveaway drawn", "giveaway", id, "entrants", len(list), "order", res.Order)
 	return view(r, res, true), nil
+}
+
+// Mask is the winner as viewers see the id: its first and last four
+// characters (the winner recognises their own id; others see no more).
+func Mask(buyer string) string {
+	if len(buyer) <= 8 {
+		return strings.Repeat("*", len(buyer))
+	}
+	return buyer[:4] + "…" + buyer[len(buyer)-4:]
 }

@@ -1,15 +1,10 @@
 package giveaway
 
 import (
-	"crypto/rand"
 	"errors"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// cryptoRand is the seeds' default source.
-var cryptoRand = rand.Reader
 
 // Metrics count giveaways' starts, entries by result and draws.
 type Metrics struct {
@@ -54,13 +49,4 @@ func (m *Metrics) entry(err error) {
 		result = "not_found"
 	}
 	m.entries.WithLabelValues(result).Inc()
-}
-
-// Mask is the winner as viewers see the id: its first and last four
-// characters (the winner recognises their own id; others see no more).
-func Mask(buyer string) string {
-	if len(buyer) <= 8 {
-		return strings.Repeat("*", len(buyer))
-	}
-	return buyer[:4] + "…" + buyer[len(buyer)-4:]
 }
