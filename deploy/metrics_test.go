@@ -159,6 +159,10 @@ var metricTypes = map[string]string{
 	"livedrop_event_viewer_joins_total":        "counter",
 	"livedrop_event_watch_seconds":             "histogram",
 	"livedrop_event_view_events_dropped_total": "counter",
+	// giveaways (checkout/giveaway)
+	"livedrop_giveaways_started_total": "counter",
+	"livedrop_giveaway_entries_total":  "counter",
+	"livedrop_giveaway_draws_total":    "counter",
 	// Prometheus and the Go and process collectors
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",

@@ -147,13 +147,8 @@ type Giveaway struct {
 // Start opens a giveaway with a fresh seed from random (crypto/rand's
 // Reader in production); its commitment is shown from now on.
 func Start(id, stream, prize, rule string, now time.Time, random io.Reader) (*Giveaway, error) {
-	switch {
-	case id == "" || len(id) > 64 || stream == "" || len(stream) > 64:
-		return nil, fmt.Errorf("%w: id and stream must be 1-64 characters", ErrInvalid)
-	case len(prize) > 200:
-		return nil, fmt.Errorf("%w: prize longer than 200", ErrInvalid)
-	case !ValidRule(rule):
-		return nil, fmt.Errorf("%w: rule must be %s, %s or %s", ErrInvalid, RulePresent, RuleVerified, RuleBuyers)
+	if err := checkStart(id, stream, prize, rule); err != nil {
+		return nil, err
 	}
 	seed := make([]byte, SeedLen)
 	if _, err := io.ReadFull(random, seed); err != nil {
@@ -161,6 +156,19 @@ func Start(id, stream, prize, rule string, now time.Time, random io.Reader) (*Gi
 	}
 	return &Giveaway{info: Info{ID: id, Stream: stream, Prize: prize, Rule: rule, Commitment: Commitment(id, seed), StartedAt: now.UTC()},
 		seed: seed, entered: map[string]bool{}}, nil
+}
+
+// checkStart refuses a giveaway's bad start parameters with ErrInvalid.
+func checkStart(id, stream, prize, rule string) error {
+	switch {
+	case id == "" || len(id) > 64 || stream == "" || len(stream) > 64:
+		return fmt.Errorf("%w: id and stream must be 1-64 characters", ErrInvalid)
+	case len(prize) > 200:
+		return fmt.Errorf("%w: prize longer than 200", ErrInvalid)
+	case !ValidRule(rule):
+		return fmt.Errorf("%w: rule must be %s, %s or %s", ErrInvalid, RulePresent, RuleVerified, RuleBuyers)
+	}
+	return nil
 }
 
 // Enter enters e if the rule lets it; entering twice is one entry.

@@ -154,3 +154,12 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

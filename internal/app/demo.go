@@ -18,6 +18,7 @@ import (
 
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/auction"
+	"github.com/livedrop/livedrop/checkout/giveaway"
 	"github.com/livedrop/livedrop/checkout/wallet"
 	"github.com/livedrop/livedrop/edge"
 	"github.com/livedrop/livedrop/internal/buyer"
@@ -183,6 +184,7 @@ type demo struct {
 	edge    *edge.Edge
 	camera  *camera.Camera // nil when off
 	wallets wallet.Store   // the wallets beside the store: edge spends, origin refunds
+	gives   giveaway.Store // the giveaways, shared by origin and edge
 }
 
 // startDemo builds the store, the origin, the edge and the camera, all or
@@ -214,6 +216,7 @@ func startDemo(ctx context.Context, cfg DemoConfig, log *slog.Logger) (_ *demo, 
 	d.buyers = buyerStore(d.store) // one for the origin's member list and the edge's sign-in
 	d.lots = auctionStore(d.store)
 	d.wallets = walletStore(d.store) // one for the edge's spends and the origin's refunds
+	d.gives = giveawayStore(d.store)
 	ui, err := webui.New()
 	if err != nil {
 		return nil, err
@@ -270,10 +273,14 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 		return nil, err
 	}
 	ctl.api.SetViews(views) // the report's viewer figures
+	gives, err := newControlGiveaways(log, reg, cfg.Checkout, d.gives, d.store, g)
+	if err != nil {
+		return nil, err
+	}
 	d.origin, err = origin.New(origin.Params{
 		Views:  views,
 		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,
-		Services: []httpnode.Service{ctl, overlays, lots}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken,
+		Services: []httpnode.Service{ctl, overlays, lots, gives}, Routes: ui.RegisterConsole, Events: hub, Streams: streams, Guard: g, ControlToken: cfg.Checkout.ControlToken,
 	})
 	if err != nil {
 		return nil, err
@@ -296,9 +303,13 @@ func (d *demo) startEdge(cfg DemoConfig, log *slog.Logger, ui *webui.UI) error {
 	if err != nil {
 		return err
 	}
+	gives, err := newEdgeGiveaways(log, reg, d.gives, orders)
+	if err != nil {
+		return err
+	}
 	d.edge, err = edge.New(edge.Params{
 		Config: cfg.Edge, Logger: log, Registry: reg, Routes: ui.Register,
-		Services: []httpnode.Service{orders, overlays, lots},
+		Services: []httpnode.Service{orders, overlays, lots, gives},
 		Events:   hub, OnUpstreamEvent: ingestInto(hub, log), OnUpstreamGone: hub.Forget, Streams: streams,
 		Proofs: orders.proofs(),
 	})

@@ -126,6 +126,11 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 			return err
 		}
 		services = append(services, lots)
+		gives, err := newControlGiveaways(log, reg, cfg.Checkout, giveawayStore(store), store, g)
+		if err != nil {
+			return err
+		}
+		services = append(services, gives)
 	}
 	ui, err := webui.New()
 	if err != nil {
@@ -173,6 +178,11 @@ func runEdge(ctx context.Context, args []string, env Env) (err error) {
 			return err
 		}
 		services = append(services, lots)
+		gives, err := newEdgeGiveaways(log, reg, giveawayStore(store), ce)
+		if err != nil {
+			return err
+		}
+		services = append(services, gives)
 	}
 	// Pages that moved here from a draining sibling keep its origin.
 	cfg.Overlay.WebSocket.AllowedOrigins = append(cfg.Overlay.WebSocket.AllowedOrigins, cfg.MoveTargets()...)

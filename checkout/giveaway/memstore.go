@@ -1,0 +1,113 @@
+package giveaway
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// MemStore keeps giveaways in this process (the demo's origin and edge
+// share one).
+type MemStore struct {
+	mu     sync.Mutex
+	g      map[string]*memGiveaway
+	latest map[string]string // stream -> giveaway id
+}
+
+type memGiveaway struct {
+	rec     Record
+	entries map[string]bool
+	closed  bool
+	res     *Result
+}
+
+var _ Store = (*MemStore)(nil)
+
+// NewMemStore returns an empty MemStore.
+func NewMemStore() *MemStore {
+	return &MemStore{g: map[string]*memGiveaway{}, latest: map[string]string{}}
+}
+
+// Create implements Store.
+func (m *MemStore) Create(_ context.Context, r Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.g[r.Info.ID]; ok {
+		return ErrExists
+	}
+	m.g[r.Info.ID] = &memGiveaway{rec: r, entries: map[string]bool{}}
+	m.latest[r.Info.Stream] = r.Info.ID
+	return nil
+}
+
+// Latest implements Store.
+func (m *MemStore) Latest(_ context.Context, stream string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.latest[stream], nil
+}
+
+// Get implements Store.
+func (m *MemStore) Get(_ context.Context, id string) (Record, Result, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, ok := m.g[id]
+	if !ok {
+		return Record{}, Result{}, false, ErrNotFound
+	}
+	r := g.rec
+	r.Info.Entrants = len(g.entries)
+	if g.res == nil {
+		return r, Result{}, false, nil
+	}
+	return r, *g.res, true, nil
+}
+
+// Enter implements Store.
+func (m *MemStore) Enter(_ context.Context, id, buyer string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, ok := m.g[id]
+	switch {
+	case !ok:
+		return false, ErrNotFound
+	case g.closed:
+		return false, ErrClosed
+	case g.entries[buyer]:
+		return false, nil
+	}
+	g.entries[buyer] = true
+	return true, nil
+}
+
+// Close implements Store.
+func (m *MemStore) Close(_ context.Context, id string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, ok := m.g[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	g.closed = true
+	out := make([]string, 0, len(g.entries))
+	for b := range g.entries {
+		out = append(out, b)
+	}
+	sort.Strings(out)
+	return slices.Clip(out), nil
+}
+
+// SetResult implements Store.
+func (m *MemStore) SetResult(_ context.Context, id string, res Result) (Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, ok := m.g[id]
+	if !ok {
+		return Result{}, ErrNotFound
+	}
+	if g.res == nil {
+		g.res = &res
+	}
+	return *g.res, nil
+}
