@@ -242,20 +242,7 @@ func (s *MemStore) RSVPBatches(ctx context.Context, drop string) ([]RSVPBatchSta
 		out = append(out, RSVPBatchState{Batch: id, SKU: b.sku, Units: b.units, Left: b.left,
 			Deadline: time.UnixMilli(b.deadline).UTC(), Used: map[int]string{}, Cancelled: map[int]bool{}})
 	}
-	for tok, by := range md.rsvp.used {
-		batch, seq, ok := splitTokenID(tok)
-		i, known := byID[batch]
-		if !ok || !known {
-			continue
-		}
-		if by == rsvpCancelledMark {
-			out[i].Cancelled[seq] = true
-		} else {
-			out[i].Used[seq] = by
-		}
-	}
-	sortBatches(out)
-	return out, nil
+	return withTokens(out, byID, md.rsvp.used), nil
 }
 
 // CancelRSVP implements RSVPStore.

@@ -231,20 +231,7 @@ func (s *RedisStore) RSVPBatches(ctx context.Context, drop string) ([]RSVPBatchS
 		out = append(out, RSVPBatchState{Batch: id, SKU: f[0], Units: units, Left: left,
 			Deadline: time.UnixMilli(dl).UTC(), Used: map[int]string{}, Cancelled: map[int]bool{}})
 	}
-	for tok, by := range used {
-		batch, seq, ok := splitTokenID(tok)
-		i, known := byID[batch]
-		if !ok || !known {
-			continue
-		}
-		if by == rsvpCancelledMark {
-			out[i].Cancelled[seq] = true
-		} else {
-			out[i].Used[seq] = by
-		}
-	}
-	sortBatches(out)
-	return out, nil
+	return withTokens(out, byID, used), nil
 }
 
 // CancelRSVP implements RSVPStore.

@@ -131,6 +131,26 @@ func (op ReserveOp) Validate() error {
 	return nil
 }
 
+// withTokens files each used or cancelled token (token id -> its order, or
+// rsvpCancelledMark) under its batch in bs (byID: batch id -> index) and
+// returns bs sorted.
+func withTokens(bs []RSVPBatchState, byID map[string]int, used map[string]string) []RSVPBatchState {
+	for tok, by := range used {
+		batch, seq, ok := splitTokenID(tok)
+		i, known := byID[batch]
+		if !ok || !known {
+			continue
+		}
+		if by == rsvpCancelledMark {
+			bs[i].Cancelled[seq] = true
+		} else {
+			bs[i].Used[seq] = by
+		}
+	}
+	sortBatches(bs)
+	return bs
+}
+
 // sortBatches orders batches by deadline, then id.
 func sortBatches(bs []RSVPBatchState) {
 	slices.SortFunc(bs, func(a, b RSVPBatchState) int {

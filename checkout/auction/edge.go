@@ -180,27 +180,13 @@ func (e *Edge) Run(ctx context.Context) error {
 			}
 		}
 	})
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := e.store.Subscribe(ctx, func(s Snapshot) {
-			select {
-			case updates <- s:
-			default:
-				e.m.dropped.Inc()
-			}
-		})
-		if ctx.Err() != nil {
-			break
-		}
-		e.logger.Warn("auction updates lost; resubscribing", "err", err)
-		t := time.NewTimer(backoff)
+	Follow(ctx, e.store, func(s Snapshot) {
 		select {
-		case <-ctx.Done():
-		case <-t.C:
+		case updates <- s:
+		default:
+			e.m.dropped.Inc()
 		}
-		t.Stop()
-		backoff = min(2*backoff, 5*time.Second)
-	}
+	}, func(err error) { e.logger.Warn("auction updates lost; resubscribing", "err", err) })
 	return nil
 }
 

@@ -112,3 +112,24 @@ type Store interface {
 	// Now is the store's clock.
 	Now(ctx context.Context) (time.Time, error)
 }
+
+// Follow passes every lot change of s to f until ctx ends, subscribing
+// again with backoff (100 ms doubling to 5 s) when the subscription
+// breaks; lost is told why each time.
+func Follow(ctx context.Context, s Store, f func(Snapshot), lost func(error)) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.Subscribe(ctx, f)
+		if ctx.Err() != nil {
+			return
+		}
+		lost(err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

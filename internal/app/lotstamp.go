@@ -63,20 +63,6 @@ func (s *lotStamper) publish(snap auction.Snapshot) {
 // Run follows the store's lot changes until ctx ends, subscribing again
 // with backoff when the subscription breaks.
 func (s *lotStamper) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := s.lots.Subscribe(ctx, s.publish)
-		if ctx.Err() != nil {
-			break
-		}
-		s.log.Warn("lot changes lost; resubscribing", "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-		backoff = min(2*backoff, 5*time.Second)
-	}
+	auction.Follow(ctx, s.lots, s.publish, func(err error) { s.log.Warn("lot changes lost; resubscribing", "err", err) })
 	return nil
 }
