@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,28 +29,8 @@ import (
 //
 // p50/p99 are per order, with 2×parallel concurrent buyers per core.
 func BenchmarkGatedOrder(b *testing.B) {
-	// Redis fsyncs every write (appendfsync always) in both placements. On
-	// the edge's disk its fsyncs queue with the journal's (the test machine
-	// has one disk); on tmpfs they cost nothing, as when Redis runs on its
-	// own machine, which is how livedrop is deployed.
-	for _, place := range []string{"redis-same-disk", "redis-own-disk"} {
-		b.Run(place, func(b *testing.B) {
-			opts := redistest.Options{AppendOnly: true, AppendFsync: "always"}
-			if place == "redis-own-disk" {
-				dir, err := os.MkdirTemp("/dev/shm", "livedrop-bench-redis-")
-				if err != nil {
-					b.Fatalf("no tmpfs at /dev/shm: %v", err)
-				}
-				b.Cleanup(func() { os.RemoveAll(dir) })
-				opts.Dir = dir
-			}
-			benchGatedOrder(b, redistest.Start(b, opts))
-		})
-	}
-}
-
-func benchGatedOrder(b *testing.B, srv *redistest.Server) {
 	const parallel = 1
+	srv := redistest.Start(b, redistest.Options{AppendOnly: true, AppendFsync: "always"})
 	log := slog.New(slog.DiscardHandler)
 	st, err := checkout.OpenRedisStore(context.Background(), srv.URL(), log)
 	if err != nil {

@@ -28,10 +28,6 @@ type Options struct {
 	AppendFsync string
 	// StartTimeout bounds the wait for the first PING answer; 0 means 10s.
 	StartTimeout time.Duration
-	// Dir, if set, is an existing directory for the server's files, kept
-	// by the caller (a benchmark puts Redis on another file system this
-	// way); empty means a temp dir of the test.
-	Dir string
 }
 
 // Server is one redis-server process owned by a test.
@@ -73,11 +69,7 @@ func launch(t testing.TB, opts Options, setup func(*Server)) *Server {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 10 * time.Second
 	}
-	dir := opts.Dir
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	s := &Server{t: t, opts: opts, bin: bin, dir: dir}
+	s := &Server{t: t, opts: opts, bin: bin, dir: t.TempDir()}
 	setup(s)
 	var lastErr error
 	for range 5 {
