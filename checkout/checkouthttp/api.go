@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -295,10 +296,11 @@ type ControlAPI struct {
 	rsvpBase string     // rsvp.go
 	feeds    *liveFeeds // orders_live.go
 
-	photos       dropphoto.Store        // photo.go; nil: no photo routes
-	photoUploads *prometheus.CounterVec // photo.go
-	views        ViewSource             // report.go
-	sales        salesCache             // report.go
+	photos       dropphoto.Store                // photo.go; nil: no photo routes
+	photoUploads *prometheus.CounterVec         // photo.go
+	views        ViewSource                     // report.go
+	sales        salesCache                     // report.go
+	consents     atomic.Pointer[ConsentCounter] // report.go
 }
 
 // MinTokenLen is the shortest control token the API accepts.

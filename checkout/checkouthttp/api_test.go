@@ -26,6 +26,7 @@ type env struct {
 	edge, control string
 	store         checkout.Store
 	buyers        *buyertest.Buyers
+	capi          *ControlAPI
 }
 
 func start(t *testing.T, mut func(*checkout.Config)) env {
@@ -86,7 +87,7 @@ func startGuarded(t *testing.T, mut func(*checkout.Config), g *guard.Guard) env 
 		<-done
 		st.Close()
 	})
-	return env{edge: es.URL, control: cs.URL, store: st, buyers: buyers}
+	return env{edge: es.URL, control: cs.URL, store: st, buyers: buyers, capi: capi}
 }
 
 func do(t *testing.T, method, url, auth string, hdr map[string]string, body string) (int, map[string]any) {

@@ -1,6 +1,7 @@
 package checkouthttp
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -21,6 +22,15 @@ type ViewSource interface {
 // SetViews makes the report read the viewer figures from v; without it
 // they read zero.
 func (a *ControlAPI) SetViews(v ViewSource) { a.views = v }
+
+// ConsentCounter counts the emails first given with marketing consent (and
+// not withdrawn since) in [from, to): the buyer store (buyer.Store.Counts).
+type ConsentCounter func(ctx context.Context, from, to time.Time) (int, error)
+
+// SetConsents gives the report its "new emails with consent" figure; it
+// may be called while the API serves. The buyer store keeps no channel or
+// region per consent, so only the total carries it.
+func (a *ControlAPI) SetConsents(c ConsentCounter) { a.consents.Store(&c) }
 
 // Report is the body of GET /v1/drops/{id}/report: the drop's event
 // figures (internal/kpi) in total, per channel, per region, and its
@@ -141,7 +151,15 @@ func (a *ControlAPI) reportOf(r *http.Request, d checkout.Drop, orders []checkou
 	if err != nil {
 		return Report{}, err
 	}
-	return Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
+	total := kpi.Compute(ev, from, to)
+	if c := a.consents.Load(); c != nil {
+		n, err := (*c)(r.Context(), from, to)
+		if err != nil {
+			return Report{}, fmt.Errorf("count new consents: %w", err)
+		}
+		total.NewConsents = n
+	}
+	return Report{Drop: d.ID, Stream: d.Stream, Total: total,
 		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), ByCurrency: kpi.ByCurrency(ev, from, to),
 		Drops: kpi.Drops(ev)}, nil
 }

@@ -356,6 +356,10 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
 	}
 	api.SetRSVPLinkBase(cfg.RSVPLinkBase)
+	api.SetConsents(func(ctx context.Context, from, to time.Time) (int, error) { // the report's new emails with consent
+		c, err := bs.Counts(ctx, from, to)
+		return c.MarketingConsents, err
+	})
 	if ps := photoStore(store); ps != nil {
 		if err := api.SetPhotos(ps, reg); err != nil {
 			return nil, fmt.Errorf("checkout photos: %w", err)
