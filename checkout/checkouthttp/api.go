@@ -317,11 +317,9 @@ func NewControlAPI(ctl *checkout.Control, token string, logger *slog.Logger, g *
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if g == nil {
-		var err error
-		if g, err = guard.New(guard.Params{Config: guard.Defaults(), Logger: logger}); err != nil {
-			return nil, err
-		}
+	g, err := guard.OrDefault(g, logger)
+	if err != nil {
+		return nil, err
 	}
 	return &ControlAPI{ctl: ctl, token: []byte(token), guard: g, logger: logger.With("component", "checkout-control-http"),
 		feeds: newLiveFeeds()}, nil

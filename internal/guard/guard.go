@@ -42,6 +42,15 @@ type Guard struct {
 	logs     map[string]*summary
 }
 
+// OrDefault returns g, or when g is nil a guard of default settings that
+// logs to logger (an API given no shared failure budget keeps its own).
+func OrDefault(g *Guard, logger *slog.Logger) (*Guard, error) {
+	if g != nil {
+		return g, nil
+	}
+	return New(Params{Config: Defaults(), Logger: logger})
+}
+
 // New builds a guard; p.Metrics is required (NewMetrics).
 func New(p Params) (*Guard, error) {
 	if err := p.Config.Validate(); err != nil {

@@ -40,11 +40,9 @@ func NewSellerAPI(g *giveaway.Giveaways, token string, gd *guard.Guard, logger *
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if gd == nil {
-		var err error
-		if gd, err = guard.New(guard.Params{Config: guard.Defaults(), Logger: logger}); err != nil {
-			return nil, err
-		}
+	gd, err := guard.OrDefault(gd, logger)
+	if err != nil {
+		return nil, err
 	}
 	return &SellerAPI{g: g, token: []byte(token), guard: gd, log: logger.With("component", "giveaway-http")}, nil
 }

@@ -40,11 +40,9 @@ func NewDeskAPI(desks *pickup.Desks, token string, g *guard.Guard, logger *slog.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if g == nil {
-		var err error
-		if g, err = guard.New(guard.Params{Config: guard.Defaults(), Logger: logger}); err != nil {
-			return nil, err
-		}
+	g, err := guard.OrDefault(g, logger)
+	if err != nil {
+		return nil, err
 	}
 	return &DeskAPI{desks: desks, token: []byte(token), guard: g, log: logger.With("component", "pickup-http")}, nil
 }

@@ -34,11 +34,9 @@ func NewMembersAPI(members *buyer.Members, token string, logger *slog.Logger, g 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if g == nil {
-		var err error
-		if g, err = guard.New(guard.Params{Config: guard.Defaults(), Logger: logger}); err != nil {
-			return nil, err
-		}
+	g, err := guard.OrDefault(g, logger)
+	if err != nil {
+		return nil, err
 	}
 	return &MembersAPI{members: members, token: []byte(token), guard: g, log: logger.With("component", "buyer-members-http")}, nil
 }
