@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -128,5 +129,72 @@ func TestRSVPCancelSurvivesRestart(t *testing.T) {
 	bs, err := ms.RSVPBatches(ctx, "rr")
 	if err != nil || len(bs) != 1 || !bs[0].Cancelled[2] || bs[0].Units != 2 || bs[0].Left != 1 {
 		t.Fatalf("batches after restart %+v %v", bs, err)
+	}
+}
+
+// The seller cancels a token while its holder's taps arrive through two
+// edges at once: the store decides one way, never both. Either the token
+// bought exactly one order and the cancel is refused as used, or the
+// cancel won, every tap is refused as cancelled and the unit is free.
+func TestRSVPCancelRacesTheSale(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			h := rsvpHarness(t, s, time.Now)
+			h.open(t, testDrop("rx", 10, 0))
+			edges := []*Edge{rsvpEdge(t, h, "e1", time.Now), rsvpEdge(t, h, "e2", time.Now)}
+			for round := range 5 {
+				b, err := h.ctl.IssueRSVPs(ctx, "rx", "tee", 1, time.Now().Add(time.Hour))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tok := b.Tokens[0]
+				type answer struct {
+					o   Order
+					err error
+				}
+				answers := make(chan answer, 10)
+				var cancelErr error
+				var cancelled bool
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					cancelled, cancelErr = h.ctl.CancelRSVP(ctx, "rx", tok.ID)
+				}()
+				for i := range 10 {
+					go func() {
+						o, err := buyRSVP(edges[i%2], "rx", fmt.Sprintf("holder%d", round), fmt.Sprintf("k%d-%d", round, i), tok.Token)
+						answers <- answer{o, err}
+					}()
+				}
+				<-done
+				orders := map[string]bool{}
+				for range 10 {
+					a := <-answers
+					switch {
+					case a.err == nil:
+						orders[a.o.ID] = true
+					case errors.Is(a.err, ErrRSVPUsed), errors.Is(a.err, ErrRSVPCancelled), ClassOf(a.err) == ClassUnavailable:
+					default:
+						t.Fatalf("round %d: a tap got %v", round, a.err)
+					}
+				}
+				switch {
+				case cancelErr == nil && cancelled:
+					if len(orders) != 0 {
+						t.Fatalf("round %d: the cancel won and %d orders were sold too", round, len(orders))
+					}
+				case errors.Is(cancelErr, ErrRSVPUsed):
+					if len(orders) != 1 {
+						t.Fatalf("round %d: the sale won with %d orders, want 1", round, len(orders))
+					}
+				default:
+					t.Fatalf("round %d: cancel answered %v %v", round, cancelled, cancelErr)
+				}
+			}
+			if tt := mustTotals(t, s, "rx"); tt.Reserved != 0 || tt.Free+tt.Sold+tt.HeldAtEdges != 10 {
+				t.Fatalf("totals after the races %+v: every unit must be free, sold or leased, none still reserved", tt)
+			}
+		})
 	}
 }
