@@ -436,17 +436,18 @@ func (e *Edge) journalOrder(o Order, sk *edgeSKU, eo *edgeOrder) error {
 
 // markShipped journals that the store has the order; uncount is the units
 // the buyer's count lost (the store recorded it for another edge, or
-// cancelled). No wait: a lost marker only means a harmless re-ship after a
-// restart.
+// cancelled). A note (no wait, no fsync of its own): a marker lost in a
+// power cut only means a harmless re-ship after the restart, and an
+// order's fsync must not queue behind it.
 func (e *Edge) markShipped(id string) {
 	if rec, err := json.Marshal(journalRec{K: "s", I: id}); err == nil {
-		_, _ = e.j.Enqueue(rec)
+		_ = e.j.Note(rec)
 	}
 }
 
 // noteAccepted journals an order accepted without the lease (path "direct":
 // sold against the store; "lookup": the store had it), so that a restarted
-// edge answers a retry of its key with the store's copy. No wait, as for
+// edge answers a retry of its key with the store's copy. A note, as for
 // markShipped: the store has the order already.
 func (e *Edge) noteAccepted(o Order, path string) {
 	r := journalRec{K: "s", I: o.ID}
@@ -454,6 +455,6 @@ func (e *Edge) noteAccepted(o Order, path string) {
 		r = journalRec{K: "d", O: &o}
 	}
 	if rec, err := json.Marshal(r); err == nil {
-		_, _ = e.j.Enqueue(rec)
+		_ = e.j.Note(rec)
 	}
 }

@@ -29,15 +29,21 @@ import (
 //
 // Rotate seals the file and goes on in a new one (a segment), so that a
 // checkpoint can take the sealed files' place (edge_checkpoint.go).
+//
+// A note (Note) is a record nobody waits for: it is written (so it
+// survives the process being killed) but asks for no fsync of its own; the
+// next record that is waited for, a rotation or Close makes it durable. So
+// bookkeeping records never put an fsync in front of a buyer's.
 type Journal struct {
-	path    string
-	f       *os.File // owned by the writer once it runs
-	reqs    chan *jreq
-	rot     chan rotReq
-	stop    chan struct{}
-	stopped chan struct{}
-	observe func(batch int, fsync time.Duration)
-	size    atomic.Int64 // bytes in the current file
+	path     string
+	f        *os.File // owned by the writer once it runs
+	reqs     chan *jreq
+	rot      chan rotReq
+	stop     chan struct{}
+	stopped  chan struct{}
+	observe  func(batch int, fsync time.Duration)
+	size     atomic.Int64 // bytes in the current file
+	unsynced bool         // writer's: notes written to the file since its last fsync
 
 	mu     sync.Mutex // guards closed and orders enqueues
 	closed bool
@@ -67,7 +73,7 @@ var ErrCorruptRecord = errors.New("corrupt journal record")
 
 type jreq struct {
 	data []byte
-	done chan error
+	done chan error // nil for a note: nobody waits
 }
 
 type rotReq struct {
@@ -145,10 +151,21 @@ func (j *Journal) Rotate(ctx context.Context, path string) error {
 }
 
 // switchTo is Rotate's work, in the writer between two commits (each of
-// which flushed and fsynced what it wrote).
+// which flushed what it wrote; notes may still want an fsync).
 func (j *Journal) switchTo(w *bufio.Writer, path string) error {
 	if err := j.stickyErr(); err != nil {
 		return err
+	}
+	if j.unsynced {
+		// Notes in the file being sealed: a sealed file is durable whole.
+		if err := j.f.Sync(); err != nil {
+			err = errors.Join(ErrUnavailable, fmt.Errorf("journal write: %w", err))
+			j.errMu.Lock()
+			j.err = err
+			j.errMu.Unlock()
+			return err
+		}
+		j.unsynced = false
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -315,20 +332,33 @@ func (w Waiter) Wait(ctx context.Context) error {
 // Enqueue queues rec in order and returns a Waiter for its fsync. Records
 // enqueued by one goroutine are written in the order enqueued.
 func (j *Journal) Enqueue(rec []byte) (Waiter, error) {
-	if len(rec) == 0 || len(rec) > maxRecord {
-		return Waiter{}, fmt.Errorf("journal record of %d bytes: %w", len(rec), ErrInvalid)
+	r := &jreq{data: rec, done: make(chan error, 1)}
+	if err := j.queue(r); err != nil {
+		return Waiter{}, err
+	}
+	return Waiter{r}, nil
+}
+
+// Note queues rec in order, like Enqueue, but asks for no fsync of its own:
+// it is written with the next commit and made durable by the next fsync
+// that a waited-for record, a rotation or Close asks for. For records whose
+// loss in a power cut is harmless.
+func (j *Journal) Note(rec []byte) error { return j.queue(&jreq{data: rec}) }
+
+func (j *Journal) queue(r *jreq) error {
+	if len(r.data) == 0 || len(r.data) > maxRecord {
+		return fmt.Errorf("journal record of %d bytes: %w", len(r.data), ErrInvalid)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return Waiter{}, ErrClosed
+		return ErrClosed
 	}
 	if err := j.stickyErr(); err != nil {
-		return Waiter{}, err
+		return err
 	}
-	r := &jreq{data: rec, done: make(chan error, 1)}
 	j.reqs <- r
-	return Waiter{r}, nil
+	return nil
 }
 
 // Close flushes queued records, stops the writer and closes the file.
@@ -369,8 +399,8 @@ func (j *Journal) writer() {
 				}
 				break
 			}
-			if len(batch) > 0 {
-				j.commit(w, batch, hdr[:])
+			if len(batch) > 0 || j.unsynced {
+				j.commit(w, batch, hdr[:], true)
 			}
 			return
 		}
@@ -383,11 +413,13 @@ func (j *Journal) writer() {
 				break more
 			}
 		}
-		j.commit(w, batch, hdr[:])
+		j.commit(w, batch, hdr[:], false)
 	}
 }
 
-func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte) {
+// commit writes batch and, when a record in it is waited for (or force),
+// fsyncs the file; a batch of notes only is written without one.
+func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte, force bool) {
 	err := j.stickyErr()
 	if err == nil {
 		var n int64
@@ -406,9 +438,16 @@ func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte) {
 			err = w.Flush()
 		}
 		j.size.Add(n)
-		if err == nil {
+		waited := force
+		for _, r := range batch {
+			waited = waited || r.done != nil
+		}
+		if err == nil && !waited {
+			j.unsynced = true
+		} else if err == nil {
 			start := time.Now()
 			err = j.f.Sync()
+			j.unsynced = false
 			if j.observe != nil {
 				j.observe(len(batch), time.Since(start))
 			}
@@ -421,7 +460,9 @@ func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte) {
 		}
 	}
 	for _, r := range batch {
-		r.done <- err
+		if r.done != nil {
+			r.done <- err
+		}
 	}
 }
 
