@@ -159,6 +159,8 @@ var metricTypes = map[string]string{
 	"livedrop_event_viewer_joins_total":        "counter",
 	"livedrop_event_watch_seconds":             "histogram",
 	"livedrop_event_view_events_dropped_total": "counter",
+	"livedrop_event_view_events_saved_total":   "counter",
+	"livedrop_event_view_events_unsaved":       "gauge",
 	// giveaways (checkout/giveaway)
 	"livedrop_giveaways_started_total": "counter",
 	"livedrop_giveaway_entries_total":  "counter",

@@ -120,6 +120,17 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 			return err
 		}
 		ctl.api.SetViews(views) // the report's viewer figures
+		if rs, ok := store.(*checkout.RedisStore); ok {
+			// The history outlives the origin: back at start, saved every second.
+			keeper, err := viewlog.NewKeeper(viewlog.KeeperParams{Book: views, Log: viewlog.NewRedisLog(rs.Client(), 0), Logger: log, Registerer: reg})
+			if err == nil {
+				err = keeper.Restore(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			services = append(services, keeper)
+		}
 		services, feed = append(services, ctl, overlays), hub
 		lots, err := newControlAuction(log, reg, cfg.Checkout, auctionStore(store), store, g, hub)
 		if err != nil {

@@ -208,3 +208,52 @@ func (b *Book) Version(stream string) uint64 {
 	}
 	return 0
 }
+
+// RestoredNode is the node Restore files open sessions under until the
+// node serving them says them again (a join repeated changes only the
+// node) or the keeper ends them (NodeGone).
+const RestoredNode = "\x00restored"
+
+// Restore puts back stream's events as a Log kept them, before the node
+// serves: each valid event is taken as Add takes it (so repeats from a
+// log written twice are kept once), open sessions under RestoredNode,
+// and nothing is counted again in the metrics. It returns the events kept.
+func (b *Book) Restore(stream string, evs []Event) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.stream(stream)
+	before := len(s.events)
+	for _, e := range evs {
+		if e.Valid() {
+			b.add(s, RestoredNode, e)
+		}
+	}
+	return len(s.events) - before
+}
+
+// Since returns a copy of stream's events from the from'th on, and the
+// count of events the stream has: the cursor for the next call. For a
+// book nobody Takes from (the origin's).
+func (b *Book) Since(stream string, from int) ([]Event, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.streams[stream]
+	if s == nil || from >= len(s.events) {
+		if s == nil {
+			return nil, 0
+		}
+		return nil, len(s.events)
+	}
+	return append([]Event(nil), s.events[from:]...), len(s.events)
+}
+
+// Streams names the streams the book has events or open sessions of.
+func (b *Book) Streams() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.streams))
+	for name := range b.streams {
+		out = append(out, name)
+	}
+	return out
+}
