@@ -1,6 +1,9 @@
 package checkout
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Applying one journaled change to the embedded store's state: live (under
 // MemStore.mu, from do) and on replay, with the same result both times.
@@ -12,7 +15,7 @@ func (s *MemStore) apply(op memOp) memResult {
 		if _, ok := s.drops[d.ID]; ok {
 			return memResult{err: fmt.Errorf("drop %s: %w", d.ID, ErrDropExists)}
 		}
-		d.State = StateCreated
+		d.State, d.OpenedAt = StateCreated, time.Time{}
 		md := &memDrop{d: d, skus: map[string]*memSKU{}, leases: map[string]int{}, leaseExp: map[string]int64{},
 			orders: map[string]Order{}, pending: map[string]int64{},
 			used: map[string]int{}, allow: map[string]memHold{}, wanted: map[string]bool{}}
@@ -35,6 +38,9 @@ func (s *MemStore) apply(op memOp) memResult {
 		if (cur == StateCreated && (to == StateOpen || to == StateClosed)) || (cur == StateOpen && to == StateClosed) ||
 			(cur == StateDrawing && to == StateClosed) {
 			md.d.State = to
+			if to == StateOpen {
+				md.d.OpenedAt = time.UnixMilli(op.NowMs).UTC()
+			}
 			return memResult{changed: true}
 		}
 		return memResult{err: fmt.Errorf("drop %s is %s, cannot become %s: %w", op.ID, cur, to, ErrConflict)}

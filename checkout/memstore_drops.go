@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 // UpdateDrop implements DropEditStore.
@@ -34,7 +35,7 @@ func (s *MemStore) applyEdit(op memOp) memResult {
 	if used {
 		return memResult{err: fmt.Errorf("drop %s has units reserved, leased or sold: %s: %w", d.ID, editRefusal, ErrConflict)}
 	}
-	d.State = md.d.State
+	d.State, d.OpenedAt = md.d.State, time.Time{} // created: never opened
 	md.d = d
 	md.skus = map[string]*memSKU{}
 	for _, k := range d.SKUs {

@@ -174,6 +174,13 @@ func (s *RedisStore) Drop(ctx context.Context, id string) (Drop, error) {
 	if err := decodeOpening(m["opening"], &d); err != nil {
 		return Drop{}, fmt.Errorf("decode drop %s opening: %w", id, err)
 	}
+	if v := m["opened_at"]; v != "" { // drops opened before it was kept have none
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return Drop{}, fmt.Errorf("decode drop %s opened_at: %w", id, err)
+		}
+		d.OpenedAt = time.UnixMilli(ms).UTC()
+	}
 	return d, nil
 }
 

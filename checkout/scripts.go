@@ -31,7 +31,7 @@ return 'ok'
 `)
 
 // KEYS: meta; ARGV: new state
-var scriptSetState = redis.NewScript(`
+var scriptSetState = redis.NewScript(luaNow + `
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return 'notfound' end
 local to = ARGV[1]
@@ -39,6 +39,7 @@ if cur == to then return 'ok' end
 if (cur == 'created' and (to == 'open' or to == 'closed')) or (cur == 'open' and to == 'closed') or
   (cur == 'drawing' and to == 'closed') then
   redis.call('HSET', KEYS[1], 'state', to)
+  if to == 'open' then redis.call('HSET', KEYS[1], 'opened_at', nowms()) end
   return 'ok'
 end
 return 'conflict:' .. cur

@@ -75,6 +75,9 @@ type Drop struct {
 	Lottery *Lottery  `json:"lottery,omitempty"`
 	// Members, when set, opens the drop to members early (members.go).
 	Members *Members `json:"members,omitempty"`
+	// OpenedAt is when the drop first became open, in the store's clock
+	// (the store sets it; what a request says is ignored).
+	OpenedAt time.Time `json:"opened_at,omitzero"`
 }
 
 // Gate is what a drop asks of a buyer before an order, to keep scripts out

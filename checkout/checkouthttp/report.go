@@ -71,14 +71,18 @@ func (c *salesCache) of(d checkout.Drop, orders []checkout.Order) kpi.Events {
 }
 
 // eventsOf turns a drop's orders into the KPI inputs: cancelled orders are
-// not sales; the drop opened at opens_at, else at its first order.
+// not sales; the drop opened when the store saw it open, else at opens_at,
+// and never after its first order.
 func eventsOf(d checkout.Drop, orders []checkout.Order) kpi.Events {
 	var ev kpi.Events
 	stock := 0
 	for _, k := range d.SKUs {
 		stock += k.Stock
 	}
-	opened := d.OpensAt
+	opened := d.OpenedAt
+	if opened.IsZero() {
+		opened = d.OpensAt
+	}
 	for _, o := range orders {
 		if o.Status == checkout.StatusCancelled {
 			continue
