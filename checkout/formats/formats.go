@@ -19,8 +19,9 @@ import (
 )
 
 // DefaultMaxAge is how long a read of the stores is reused: the report
-// page asks every second.
-const DefaultMaxAge = 2 * time.Second
+// page asks every second, and the pickup orders are a read of every
+// drop's orders (the sales' cache holds as long: checkout's reportMaxAge).
+const DefaultMaxAge = 5 * time.Second
 
 // PickupOrders reads the orders to be picked up (a *checkout.Control).
 type PickupOrders interface {
