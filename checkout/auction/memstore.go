@@ -84,7 +84,8 @@ func (m *MemStore) Start(_ context.Context, id string) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("lot %s has ended: %w", id, ErrConflict)
 	}
 	l.snap.State.Phase = PhaseLive
-	l.snap.State.EndsMS = m.now().UnixMilli() + l.snap.Lot.DurationMS
+	l.snap.StartedMS = m.now().UnixMilli()
+	l.snap.State.EndsMS = l.snap.StartedMS + l.snap.Lot.DurationMS
 	l.snap.State.Seq++
 	m.notify(l.snap)
 	return l.snap, nil
@@ -272,3 +273,15 @@ func (m *MemStore) Subscribe(ctx context.Context, f func(Snapshot)) error {
 
 // Now implements Store.
 func (m *MemStore) Now(context.Context) (time.Time, error) { return m.now(), nil }
+
+// Lots implements Store.
+func (m *MemStore) Lots(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.lots))
+	for id := range m.lots {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}

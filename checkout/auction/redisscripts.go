@@ -91,16 +91,19 @@ if ARGV[7] == '1' then redis.call('SET', KEYS[4], ans, 'EX', ARGV[5]) end
 return {'ok', ans}
 `)
 
-// KEYS: meta; ARGV: lot id, channel. Created -> live until now + duration.
+// KEYS: meta; ARGV: lot id, channel. Created -> live until now + duration;
+// the start time is kept (started).
 var scriptStart = redis.NewScript(luaHead + `
 local s = load(KEYS[1])
 if not s then return 'notfound' end
 if s.phase == 'live' then return 'ok' end
 if s.phase ~= 'created' then return 'conflict:' .. s.phase end
 s.phase = 'live'
-s.ends = nowms() + tonumber(redis.call('HGET', KEYS[1], 'duration'))
+local now = nowms()
+s.ends = now + tonumber(redis.call('HGET', KEYS[1], 'duration'))
 s.seq = s.seq + 1
 save(KEYS[1], s)
+redis.call('HSET', KEYS[1], 'started', d(now))
 redis.call('PUBLISH', ARGV[2], enc(ARGV[1], s))
 return 'ok'
 `)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,10 @@ const Channel = "livedrop:lots:live"
 // openKey lists the lots the closer still watches. It is the only key
 // outside a lot's hash tag, written apart from the lot's scripts.
 const openKey = "livedrop:lots:open"
+
+// allKey lists every lot created (the event report reads it); like
+// openKey it is outside the lots' hash tags.
+const allKey = "livedrop:lots:all"
 
 // answerTTL is how long the answer to a keyed bid is kept for retries.
 const answerTTL = 24 * time.Hour
@@ -84,6 +89,9 @@ func (s *RedisStore) Create(ctx context.Context, l Lot) error {
 		return unavailable("create lot", err)
 	}
 	if err := s.rdb.SAdd(ctx, openKey, l.ID).Err(); err != nil {
+		return unavailable("index lot", err)
+	}
+	if err := s.rdb.SAdd(ctx, allKey, l.ID).Err(); err != nil {
 		return unavailable("index lot", err)
 	}
 	return nil
@@ -190,6 +198,7 @@ func (s *RedisStore) Lot(ctx context.Context, id string) (Snapshot, error) {
 		LeaderMax: n("lmax"), Bids: int(n("bids")), Seq: n("seq")}
 	snap.OrderID = m["order"]
 	snap.Closed = m["closed"] == "1"
+	snap.StartedMS = n("started")
 	return snap, nil
 }
 
@@ -313,4 +322,20 @@ func (s *RedisStore) Now(ctx context.Context) (time.Time, error) {
 		return time.Time{}, unavailable("read the clock", err)
 	}
 	return t, nil
+}
+
+// Lots implements Store: the lots indexed at their creation, and any lot
+// still open (one created before the index was kept).
+func (s *RedisStore) Lots(ctx context.Context) ([]string, error) {
+	all, err := s.rdb.SMembers(ctx, allKey).Result()
+	if err != nil {
+		return nil, unavailable("list lots", err)
+	}
+	open, err := s.rdb.SMembers(ctx, openKey).Result()
+	if err != nil {
+		return nil, unavailable("list lots", err)
+	}
+	ids := append(all, open...)
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
 }

@@ -14,6 +14,9 @@ type Snapshot struct {
 	OrderID string `json:"order_id,omitempty"`
 	// Closed: the closer is done with the lot (settled).
 	Closed bool `json:"closed,omitempty"`
+	// StartedMS is when the seller started the lot, by the store's clock
+	// (0 until then).
+	StartedMS int64 `json:"started_ms,omitempty"`
 }
 
 // BidRequest is one bid as an edge hands it to the store. Key (the
@@ -111,6 +114,8 @@ type Store interface {
 	Subscribe(ctx context.Context, f func(Snapshot)) error
 	// Now is the store's clock.
 	Now(ctx context.Context) (time.Time, error)
+	// Lots lists every lot's id, settled ones included (the event report).
+	Lots(ctx context.Context) ([]string, error)
 }
 
 // Follow passes every lot change of s to f until ctx ends, subscribing

@@ -301,6 +301,7 @@ type ControlAPI struct {
 	views        ViewSource                     // report.go
 	sales        salesCache                     // report.go
 	consents     atomic.Pointer[ConsentCounter] // report.go
+	formats      atomic.Pointer[FormatSource]   // report_formats.go
 }
 
 // MinTokenLen is the shortest control token the API accepts.

@@ -46,6 +46,8 @@ type Report struct {
 	// prices one drop sells in several, and Total.Currency says "mixed".
 	ByCurrency map[string]kpi.Figures `json:"by_currency"`
 	Drops      []kpi.DropFigures      `json:"drops"`
+	// Formats is the "Sale formats" section (report_formats.go).
+	Formats *kpi.FormatFigures `json:"formats,omitempty"`
 }
 
 // salesCache keeps the KPI sales of the last orders read
@@ -163,18 +165,24 @@ func (a *ControlAPI) reportOf(r *http.Request, d checkout.Drop, orders []checkou
 		}
 		total.NewConsents = n
 	}
+	formats, err := a.formatsOf(r.Context(), from, to)
+	if err != nil {
+		return Report{}, err
+	}
 	return Report{Drop: d.ID, Stream: d.Stream, Total: total,
 		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), ByCurrency: kpi.ByCurrency(ev, from, to),
-		Drops: kpi.Drops(ev)}, nil
+		Drops: kpi.Drops(ev), Formats: formats}, nil
 }
 
-// ReportCSVHeader is the first row of a report's CSV.
-var ReportCSVHeader = []string{"scope", "orders", "buyers", "gmv_cents", "revenue_cents", "gmv_per_hour_cents", "revenue_per_hour_cents",
+// ReportCSVHeader is the first row of a report's CSV (the sale formats'
+// columns last).
+var ReportCSVHeader = append([]string{"scope", "orders", "buyers", "gmv_cents", "revenue_cents", "gmv_per_hour_cents", "revenue_per_hour_cents",
 	"aov_cents", "unique_viewers", "conversion", "peak_concurrent", "current_concurrent", "avg_watch_seconds", "new_consents",
-	"stock", "sold", "sell_through", "sold_out_after_seconds", "currency"}
+	"stock", "sold", "sell_through", "sold_out_after_seconds", "currency"}, formatCSVColumns...)
 
 // WriteReportCSV writes rep as CSV: the total row (with the drop's
-// sell-through), then one row per channel and per region, by name.
+// sell-through), then one row per channel and per region, by name, then
+// the sale formats' rows.
 func WriteReportCSV(w interface{ Write([]byte) (int, error) }, rep Report) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write(ReportCSVHeader)
@@ -184,9 +192,9 @@ func WriteReportCSV(w interface{ Write([]byte) (int, error) }, rep Report) error
 			f64(f.GMVPerHourCents), f64(f.RevenuePerHourCents), f64(f.AOVCents), strconv.Itoa(f.UniqueViewers), f64(f.Conversion),
 			strconv.Itoa(f.PeakConcurrent), strconv.Itoa(f.CurrentConcurrent), f64(f.AvgWatchSeconds), strconv.Itoa(f.NewConsents)}
 		if drop == nil {
-			return append(r, "", "", "", "", f.Currency)
+			return padCSV(append(r, "", "", "", "", f.Currency))
 		}
-		return append(r, strconv.Itoa(drop.Stock), strconv.Itoa(drop.Sold), f64(drop.SellThrough), f64(drop.SoldOutAfter.Seconds()), f.Currency)
+		return padCSV(append(r, strconv.Itoa(drop.Stock), strconv.Itoa(drop.Sold), f64(drop.SellThrough), f64(drop.SoldOutAfter.Seconds()), f.Currency))
 	}
 	var d *kpi.DropFigures
 	if len(rep.Drops) > 0 {
@@ -206,6 +214,7 @@ func WriteReportCSV(w interface{ Write([]byte) (int, error) }, rep Report) error
 			_ = cw.Write(row(split.prefix+k, split.m[k], nil))
 		}
 	}
+	writeFormatsCSV(cw, rep.Formats)
 	cw.Flush()
 	return cw.Error()
 }

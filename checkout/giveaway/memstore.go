@@ -111,3 +111,31 @@ func (m *MemStore) SetResult(_ context.Context, id string, res Result) (Result, 
 	}
 	return *g.res, nil
 }
+
+// List implements Store.
+func (m *MemStore) List(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.g))
+	for id := range m.g {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Entrants implements Store.
+func (m *MemStore) Entrants(_ context.Context, id string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, ok := m.g[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	out := make([]string, 0, len(g.entries))
+	for b := range g.entries {
+		out = append(out, b)
+	}
+	sort.Strings(out)
+	return out, nil
+}

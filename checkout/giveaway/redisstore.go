@@ -60,7 +60,39 @@ func (s *RedisStore) Create(ctx context.Context, r Record) error {
 	if err := s.rdb.Set(ctx, latestKey(r.Info.Stream), r.Info.ID, 0).Err(); err != nil {
 		return fmt.Errorf("giveaway: announce: %w", err)
 	}
+	if err := s.rdb.SAdd(ctx, allKey, r.Info.ID).Err(); err != nil {
+		return fmt.Errorf("giveaway: index: %w", err)
+	}
 	return nil
+}
+
+// allKey lists every giveaway created (the event report reads it).
+const allKey = "livedrop:giveaway:all"
+
+// List implements Store.
+func (s *RedisStore) List(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, allKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("giveaway: list: %w", err)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Entrants implements Store.
+func (s *RedisStore) Entrants(ctx context.Context, id string) ([]string, error) {
+	rec, entries, _, _ := keys(id)
+	pipe := s.rdb.Pipeline()
+	exists, members := pipe.Exists(ctx, rec), pipe.SMembers(ctx, entries)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("giveaway: entrants: %w", err)
+	}
+	if exists.Val() == 0 {
+		return nil, ErrNotFound
+	}
+	out := members.Val()
+	sort.Strings(out)
+	return out, nil
 }
 
 // latestKey names the last giveaway started on stream.

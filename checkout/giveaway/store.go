@@ -51,6 +51,11 @@ type Store interface {
 	SetResult(ctx context.Context, id string, res Result) (Result, error)
 	// Latest is the id of the giveaway started last on stream ("" none).
 	Latest(ctx context.Context, stream string) (string, error)
+	// List is every giveaway's id, sorted (the event report).
+	List(ctx context.Context) ([]string, error)
+	// Entrants reads a giveaway's entrants, sorted, without closing it.
+	// ErrNotFound.
+	Entrants(ctx context.Context, id string) ([]string, error)
 }
 
 // EntrantsDigest is the hex SHA-256 of the sorted entrants, one a line:

@@ -83,3 +83,16 @@ func (s *MemStore) MarkMailed(_ context.Context, code string) (bool, error) {
 	s.mailed[code] = true
 	return true, nil
 }
+
+// ConflictCounts implements Store.
+func (s *MemStore) ConflictCounts(_ context.Context, codes []string) (map[string]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, c := range codes {
+		if n := len(s.conflicts[c]); n > 0 {
+			out[c] = n
+		}
+	}
+	return out, nil
+}

@@ -118,3 +118,27 @@ func (s *RedisStore) MarkMailed(ctx context.Context, code string) (bool, error) 
 	}
 	return ok, nil
 }
+
+// ConflictCounts implements Store (HLEN of each code's conflicts, in
+// pipelined batches).
+func (s *RedisStore) ConflictCounts(ctx context.Context, codes []string) (map[string]int, error) {
+	out := map[string]int{}
+	const batch = 200
+	for i := 0; i < len(codes); i += batch {
+		part := codes[i:min(i+batch, len(codes))]
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.IntCmd, len(part))
+		for j, c := range part {
+			cmds[j] = pipe.HLen(ctx, conflictsKey(c))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("pickup: count conflicts: %w", err)
+		}
+		for j, cmd := range cmds {
+			if n := cmd.Val(); n > 0 {
+				out[part[j]] = int(n)
+			}
+		}
+	}
+	return out, nil
+}

@@ -40,6 +40,9 @@ type Store interface {
 	Collections(ctx context.Context, codes []string) (map[string]Collection, error)
 	// Conflicts lists the other desks' attempts at code, by desk.
 	Conflicts(ctx context.Context, code string) ([]Collection, error)
+	// ConflictCounts counts the other desks' attempts at each of codes
+	// (codes without one are left out).
+	ConflictCounts(ctx context.Context, codes []string) (map[string]int, error)
 	// MarkMailed notes that code's notice goes out; only the first call
 	// for a code reports true (every edge and retry asks).
 	MarkMailed(ctx context.Context, code string) (bool, error)

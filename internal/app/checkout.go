@@ -16,6 +16,7 @@ import (
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/auction"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
+	"github.com/livedrop/livedrop/checkout/formats"
 	"github.com/livedrop/livedrop/checkout/pickup"
 	"github.com/livedrop/livedrop/checkout/pickup/pickuphttp"
 	"github.com/livedrop/livedrop/checkout/wallet"
@@ -198,6 +199,7 @@ type controlCheckout struct {
 	probe   *checkout.StoreProbe
 	desks   *pickuphttp.DeskAPI // pickup.go; nil without node secrets
 	wallet  *wallethttp.ControlAPI
+	formats formats.Params // formats.go: the report's stores, lots and giveaways added there
 }
 
 func (s *controlCheckout) Register(mux *http.ServeMux) {
@@ -369,7 +371,12 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 	if err != nil {
 		return nil, fmt.Errorf("checkout.%w (where the members API runs)", err)
 	}
-	desks, err := newDeskAPI(log, reg, ctl, store, nodeSecrets, cfg.ControlToken, g)
+	ps := pickupStore(store) // one for the desks and the report (formats.go)
+	desks, err := newDeskAPI(log, reg, ctl, ps, nodeSecrets, cfg.ControlToken, g)
+	if err != nil {
+		return nil, err
+	}
+	codes, err := pickupCodes(nodeSecrets)
 	if err != nil {
 		return nil, err
 	}
@@ -377,5 +384,6 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 	if err != nil {
 		return nil, err
 	}
-	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks, wallet: wapi}, nil
+	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks, wallet: wapi,
+		formats: formats.Params{Wallet: ws, Pickups: ps, Orders: ctl, Codes: codes}}, nil
 }

@@ -277,6 +277,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	if err != nil {
 		return nil, err
 	}
+	ctl.reportFormats(d.lots, d.gives) // the report's sale formats
 	d.origin, err = origin.New(origin.Params{
 		Views:  views,
 		Config: cfg.Origin, Logger: log, Registry: reg, HTTPListener: ln,

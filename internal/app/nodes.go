@@ -132,16 +132,18 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 			services = append(services, keeper)
 		}
 		services, feed = append(services, ctl, overlays), hub
-		lots, err := newControlAuction(log, reg, cfg.Checkout, auctionStore(store), store, g, hub)
+		ls, gs := auctionStore(store), giveawayStore(store)
+		lots, err := newControlAuction(log, reg, cfg.Checkout, ls, store, g, hub)
 		if err != nil {
 			return err
 		}
 		services = append(services, lots)
-		gives, err := newControlGiveaways(log, reg, cfg.Checkout, giveawayStore(store), store, g)
+		gives, err := newControlGiveaways(log, reg, cfg.Checkout, gs, store, g)
 		if err != nil {
 			return err
 		}
 		services = append(services, gives)
+		ctl.reportFormats(ls, gs) // the report's sale formats
 	}
 	ui, err := webui.New()
 	if err != nil {

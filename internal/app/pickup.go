@@ -41,14 +41,15 @@ func pickupStore(store checkout.Store) pickup.Store {
 	return pickup.NewMemStore()
 }
 
-// newDeskAPI builds the origin's pickup routes (nil without node secrets).
-func newDeskAPI(log *slog.Logger, reg prometheus.Registerer, ctl *checkout.Control, store checkout.Store,
+// newDeskAPI builds the origin's pickup routes on ps (nil without node
+// secrets).
+func newDeskAPI(log *slog.Logger, reg prometheus.Registerer, ctl *checkout.Control, ps pickup.Store,
 	nodeSecrets []string, token string, g *guard.Guard) (*pickuphttp.DeskAPI, error) {
 	codes, err := pickupCodes(nodeSecrets)
 	if err != nil || codes == nil {
 		return nil, err
 	}
-	desks, err := pickup.NewDesks(pickup.Params{Orders: ctl, Codes: codes, Store: pickupStore(store), Registerer: reg, Logger: log})
+	desks, err := pickup.NewDesks(pickup.Params{Orders: ctl, Codes: codes, Store: ps, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, err
 	}

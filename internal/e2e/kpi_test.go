@@ -81,6 +81,11 @@ func TestReportAttributionByChannel(t *testing.T) {
 	callKey(t, buy, "a1", `{"sku":"tee","qty":2,"buyer":"ann","channel":"qr"}`, 201, "ann")
 	callKey(t, buy, "b1", `{"sku":"tee","qty":1,"buyer":"bob","channel":"qr"}`, 201, "bob")
 	callKey(t, buy, "c1", `{"sku":"tee","qty":1,"buyer":"cat","channel":"social"}`, 201, "cat")
+	// Sale formats: a lot with ann's opening bid, and cat's wallet top-up.
+	call(t, "POST", ctl+"/v1/lots", demoToken, `{"id":"kpilot","title":"Vase","stream":"demo","currency":"EUR","start_cents":1000,"duration_ms":600000}`, 201)
+	call(t, "POST", ctl+"/v1/lots/kpilot/start", demoToken, "", 200)
+	callKey(t, edgeURL+"/v1/lots/kpilot/bids", "kb1", `{"amount_cents":1000}`, 201, "ann")
+	callKey(t, edgeURL+"/v1/me/wallet/topups", "kt1", `{"amount_cents":5000,"currency":"EUR"}`, 201, "cat")
 
 	report := func(query string) reportBody {
 		var r reportBody
@@ -158,6 +163,21 @@ func TestReportAttributionByChannel(t *testing.T) {
 		}
 	}
 
+	// The Sale formats section shows the lot and the top-up.
+	for sel, want := range map[string]string{
+		`[data-testid="report-formats-auctions"] [data-kpi="lots run"] dd`: "1",
+		`[data-testid="report-formats-auctions"] [data-kpi="live"] dd`:     "1",
+		`[data-testid="report-formats-auctions"] [data-kpi="bids"] dd`:     "1",
+		`[data-testid="report-formats-lots"] tr:nth-child(2) td`:           "Vase",
+		`[data-testid="report-formats-wallet"] tr:nth-child(2)`:            "EUR150.00", // currency, top-ups, topped up
+		`[data-testid="report-formats-pickup"] [data-kpi="pending"] dd`:    "0",
+	} {
+		if err := rp.WaitFor(ctx, fmt.Sprintf(`(e => e && e.checkVisibility() && e.textContent.startsWith(%s))(document.querySelector(%s))`, jsString(want), jsString(sel)), 15*time.Second); err != nil {
+			got, _ := rp.Text(ctx, sel)
+			t.Errorf("report page %s shows %q, want it to start %q", sel, got, want)
+		}
+	}
+
 	// The CSV of the same window says what the JSON says.
 	window := "?from=" + url.QueryEscape(rep.Total.From) + "&to=" + url.QueryEscape(rep.Total.To)
 	rep = report(window)
@@ -181,6 +201,21 @@ func TestReportAttributionByChannel(t *testing.T) {
 	}
 	for cur, f := range rep.ByCurrency {
 		scopes["currency:"+cur] = f
+	}
+	var formatRows [][]string // the sale formats' rows, checked below
+	for i := 1; i < len(rows); i++ {
+		if sc := rows[i][0]; sc == "auction" || strings.HasPrefix(sc, "auction:") || strings.HasPrefix(sc, "wallet:") || sc == "giveaway" || sc == "pickup" {
+			formatRows = append(formatRows, rows[i])
+			rows = append(rows[:i], rows[i+1:]...)
+			i--
+		}
+	}
+	fr := map[string]string{}
+	for _, r := range formatRows {
+		fr[r[0]] = r[col["runs"]] + "," + r[col["bids"]] + "," + r[col["topup_cents"]]
+	}
+	if fr["auction"] != "1,1," || fr["auction:lot:kpilot"] != "1,1," || fr["wallet:EUR"] != ",,5000" || len(fr) != 3 {
+		t.Errorf("CSV format rows (runs, bids, topup_cents) %v, want auction 1 run 1 bid, the lot, wallet:EUR 5000", fr)
 	}
 	if len(rows)-1 != len(scopes) {
 		t.Fatalf("CSV has %d rows, the JSON %d scopes", len(rows)-1, len(scopes))

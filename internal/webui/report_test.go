@@ -17,7 +17,7 @@ func TestReportPage(t *testing.T) {
 	}
 	for _, want := range []string{`data-drop="d1"`, "/console/static/report.js?v=", `data-testid="report-csv"`, `data-testid="report-json"`,
 		`data-testid="chart-channel-gmv"`, `data-testid="report-channels"`, `data-testid="report-regions"`, `data-testid="report-drops"`,
-		"/console/static/kpilive.js?v=", `data-testid="kpi-live"`} {
+		"/console/static/kpilive.js?v=", `data-testid="kpi-live"`, "/console/static/formatsreport.js?v="} {
 		if !strings.Contains(body, want) {
 			t.Errorf("report page lacks %s", want)
 		}
