@@ -138,6 +138,12 @@ func TestConsoleDrops(t *testing.T) {
 	t.Logf("order in the console %v after the store recorded it", time.Since(sold))
 	waitPaid(ctx, t, st, o.ID)
 	mustWait(ctx, t, p, `document.querySelector('[data-testid="left"]').textContent.trim() === '4'`, 10*time.Second)
+	// The revenue is in the order's currency (USD), never added to the
+	// SKU's EUR.
+	if err := p.WaitFor(ctx, `(t => t.includes('29.00') && t.includes('$') && !t.includes('€'))(document.querySelector('[data-testid="revenue"]').textContent)`, 10*time.Second); err != nil {
+		got, _ := p.Text(ctx, tid("revenue"))
+		t.Fatalf("console revenue %q, want USD 29.00 only", got)
+	}
 	before := revenue(ctx, t, base, "spring")
 	if before != 2900 {
 		t.Fatalf("report revenue before the refund: %d", before)
