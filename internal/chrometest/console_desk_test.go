@@ -1,8 +1,11 @@
 package chrometest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -159,3 +162,37 @@ func (d *desk) say(ctx context.Context, t *testing.T, state, want string) string
 }
 
 func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// control calls the control API as the console does (its bearer token)
+// and fails the test unless the answer has status want.
+func (d *desk) control(ctx context.Context, t *testing.T, method, path, contentType string, body []byte, want int) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, d.base+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+consoleToken)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, out, want)
+	}
+	return out
+}
+
+// pngOf is a w x w PNG.
+func pngOf(t *testing.T, w int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewRGBA(image.Rect(0, 0, w, w))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
