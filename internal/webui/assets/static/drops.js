@@ -1,8 +1,8 @@
 // livedrop seller console, drops panel: every drop (GET /v1/drops), a form
 // that creates or edits one before it opens (product, stock, price, prices
 // per region, per-buyer limit, opening time, member early minutes and
-// member price, an RSVP batch to reserve, photo), duplicate, and the run of
-// show: the event's drops by opening time, with
+// member price, an RSVP batch to reserve, photo), the photo's thumbnail
+// and its removal, duplicate, and the run of show: the event's drops by opening time, with
 // "Pin next" putting the next drop's product on screen. The token is the
 // console's (sessionStorage), sent only as a bearer header.
 'use strict';
@@ -163,7 +163,10 @@
         ? await call('PUT', '/v1/drops/' + enc(editing.id), d)
         : await call('POST', '/v1/drops', d);
       const file = f('photo').files && f('photo').files[0];
-      if (file) await call('POST', '/v1/drops/' + enc(saved.id) + '/photo', file, file.type || 'application/octet-stream');
+      if (file) {
+        await call('POST', '/v1/drops/' + enc(saved.id) + '/photo', file, file.type || 'application/octet-stream');
+        thumbs.delete(saved.id); // the row loads the new one
+      }
       let issued = '';
       if (rsvp) {
         try {
@@ -218,6 +221,45 @@
     return b;
   }
 
+  // Each drop's photo thumbnail, kept across renders (a row is rebuilt on
+  // every load): shown once it loads, hidden when the drop has none, and
+  // the row's "Remove photo" shows with it.
+  const thumbs = new Map();
+  function thumb(id) {
+    let img = thumbs.get(id);
+    if (img) return img;
+    img = document.createElement('img');
+    img.dataset.testid = 'drop-photo-' + id;
+    img.alt = '';
+    img.width = 32;
+    img.height = 32;
+    img.style.cssText = 'width:32px;height:32px;object-fit:cover;border-radius:6px;flex:none';
+    img.hidden = true;
+    const sync = () => {
+      const b = listEl.querySelector('[data-testid="drop-photo-delete-' + id + '"]');
+      if (b) b.hidden = img.hidden;
+    };
+    img.addEventListener('load', () => { img.hidden = false; sync(); });
+    img.addEventListener('error', () => { img.hidden = true; sync(); });
+    img.src = '/v1/drops/' + enc(id) + '/photo?v=' + Date.now();
+    thumbs.set(id, img);
+    return img;
+  }
+
+  async function removePhoto(d) {
+    if (!window.confirm('Remove the photo of ' + d.id + '? The product card then shows none.')) return;
+    try {
+      await call('DELETE', '/v1/drops/' + enc(d.id) + '/photo');
+      const img = thumbs.get(d.id);
+      if (img) { img.hidden = true; img.removeAttribute('src'); }
+      const b = listEl.querySelector('[data-testid="drop-photo-delete-' + d.id + '"]');
+      if (b) b.hidden = true;
+      say('Removed the photo of ' + d.id, 'ok');
+    } catch (err) {
+      say(err.message, 'error');
+    }
+  }
+
   function render() {
     listEl.textContent = '';
     rosEl.textContent = '';
@@ -232,10 +274,13 @@
       what.textContent = d.id + ' · ' + (k.name || k.sku) + ' · ' + LivedropPlayer.formatMoney(k.price_cents, k.currency) +
         (k.prices ? ' (' + showPrices(k.prices) + ')' : '') + ' · ' + d.state +
         (d.opens_at ? ' · opens ' + new Date(d.opens_at).toLocaleString() : '');
-      li.append(what,
+      const img = thumb(d.id);
+      const rm = button('Remove photo', 'drop-photo-delete-' + d.id, () => removePhoto(d));
+      rm.hidden = img.hidden || !img.getAttribute('src');
+      li.append(img, what,
         button('Use', 'drop-use-' + d.id, () => select(d.id)),
         button('Edit', 'drop-edit-' + d.id, () => { toForm(d); say(''); }, d.state !== 'created'),
-        button('Duplicate', 'drop-duplicate-' + d.id, () => duplicate(d)));
+        button('Duplicate', 'drop-duplicate-' + d.id, () => duplicate(d)), rm);
       listEl.append(li);
       if (d.state === 'closed') continue;
       const item = document.createElement('li');
