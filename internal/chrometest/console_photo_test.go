@@ -30,7 +30,9 @@ func TestConsolePhotoDelete(t *testing.T) {
 	shown := func(id string) string {
 		return `(i => !!i && !i.hidden && i.complete && i.naturalWidth === 7)(document.querySelector('[data-testid="drop-photo-` + id + `"]'))`
 	}
-	button := func(id string) string { return `document.querySelector('[data-testid="drop-photo-delete-` + id + `"]')` }
+	button := func(id string) string {
+		return `document.querySelector('[data-testid="drop-photo-delete-` + id + `"]')`
+	}
 	mustWait(ctx, t, dk.p, shown("pic")+` && !`+button("pic")+`.hidden`, 10*time.Second)
 	mustWait(ctx, t, dk.p, button("plain")+` !== null && `+button("plain")+`.hidden && document.querySelector('[data-testid="drop-photo-plain"]').hidden`, 10*time.Second)
 
