@@ -21,11 +21,12 @@ type Origin struct {
 // kpi.Direct.
 func originOf(o Origin) Origin { return Origin{Channel: kpi.Channel(o.Channel), Region: o.Region} }
 
-// signedIn is SignedIn of a store: a sign-in from no known origin.
+// signedInFrom is the part of a Store that signedIn calls.
 type signedInFrom interface {
 	SignedInFrom(ctx context.Context, email, newID string, marketing bool, from Origin, at time.Time) (Record, error)
 }
 
+// signedIn is each store's SignedIn: a sign-in from no known origin.
 func signedIn(ctx context.Context, s signedInFrom, email, newID string, marketing bool, at time.Time) (Record, error) {
 	return s.SignedInFrom(ctx, email, newID, marketing, Origin{}, at)
 }

@@ -122,10 +122,10 @@ return {did, redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt
 `)
 
 // kpiScript writes one buyer's entries in the KPI sets from its record:
-// the email, the id index, and either its consent (state m) or its
-// withdrawal (state w) at the score, and a consent's origin. A write older than the last one
-// applied (by consent version) changes nothing, so a sign-in and a
-// withdrawal racing each other end with the newer one's state, and a
+// the email, the id index, and either its consent (state m, with its
+// origin) or its withdrawal (state w) at the score. A write older than the
+// last one applied (by consent version) changes nothing, so a sign-in and
+// a withdrawal racing each other end with the newer one's state, and a
 // retry of the same version is harmless.
 var kpiScript = redis.NewScript(`
 redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])

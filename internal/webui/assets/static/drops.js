@@ -1,10 +1,10 @@
 // livedrop seller console, drops panel: every drop (GET /v1/drops), a form
 // that creates or edits one before it opens (product, stock, price, prices
 // per region, per-buyer limit, opening time, member early minutes and
-// member price, an RSVP batch to reserve, photo), the photo's thumbnail
-// and its removal, duplicate, and the run of show: the event's drops by opening time, with
-// "Pin next" putting the next drop's product on screen. The token is the
-// console's (sessionStorage), sent only as a bearer header.
+// member price, an RSVP batch to reserve, photo), each drop's photo with
+// its removal, duplicate, and the run of show: the event's drops by
+// opening time, with "Pin next" putting the next drop's product on screen.
+// The token is the console's (sessionStorage), sent only as a bearer header.
 'use strict';
 
 (function () {
