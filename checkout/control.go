@@ -163,6 +163,11 @@ func (c *Control) Totals(ctx context.Context, id string) (Totals, error) {
 	if err != nil {
 		return Totals{}, err
 	}
+	if d, err := c.store.Drop(ctx, id); err != nil {
+		return Totals{}, err
+	} else if err := c.splitRevenue(ctx, d, &t); err != nil { // control_totals.go
+		return Totals{}, err
+	}
 	t.Lottery, err = lotteryOf(ctx, c.store, id)
 	return t, err
 }

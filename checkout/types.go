@@ -455,4 +455,9 @@ type Totals struct {
 	// MembersUntil is when a drop with member early access opens for
 	// everyone (members.go).
 	MembersUntil time.Time `json:"members_until,omitzero"`
+	// RevenueByCurrency is the drop's revenue per currency and
+	// SKURevenueByCurrency each SKU's, never summed across currencies
+	// (control_totals.go; a SKU's RevenueCents is then its Currency's only).
+	RevenueByCurrency    map[string]int64            `json:"revenue_by_currency,omitempty"`
+	SKURevenueByCurrency map[string]map[string]int64 `json:"sku_revenue_by_currency,omitempty"`
 }

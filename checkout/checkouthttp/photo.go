@@ -18,8 +18,9 @@ import (
 )
 
 // Drop photos over HTTP: the seller uploads one per drop (POST
-// /v1/drops/{id}/photo, the image as the body), anyone reads it (GET, on
-// the origin and on every edge: the product card shows it).
+// /v1/drops/{id}/photo, the image as the body) or removes it (DELETE),
+// anyone reads it (GET, on the origin and on every edge: the product card
+// shows it, or none once it is removed).
 
 // SetPhotos gives the control API its photo store and registers the upload
 // counter; call it before Register. Without it the photo routes are absent.
@@ -40,6 +41,7 @@ func (a *ControlAPI) registerPhotos(mux *http.ServeMux) {
 		return
 	}
 	mux.Handle("POST /v1/drops/{id}/photo", a.auth(a.uploadPhoto))
+	mux.Handle("DELETE /v1/drops/{id}/photo", a.auth(a.deletePhoto)) // photo_delete.go
 	ServePhotos(mux, a.photos, a.logger)
 }
 
@@ -103,8 +105,9 @@ func (a *ControlAPI) copyPhoto(ctx context.Context, from, to string) {
 	}
 }
 
-// ServePhotos adds the public GET /v1/drops/{id}/photo, with an ETag and
-// a short public cache life (a seller may replace it before the drop).
+// ServePhotos adds the public GET /v1/drops/{id}/photo, with an ETag that
+// caches must revalidate (a seller may replace or remove it: the next
+// card shows that, and an unchanged photo costs a 304).
 func ServePhotos(mux *http.ServeMux, photos dropphoto.Store, logger *slog.Logger) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -125,7 +128,7 @@ func ServePhotos(mux *http.ServeMux, photos dropphoto.Store, logger *slog.Logger
 			jsonhttp.Write(w, http.StatusServiceUnavailable, map[string]string{"error": "the photo could not be read: try again"})
 			return
 		}
-		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Cache-Control", "public, max-age=0, must-revalidate")
 		w.Header().Set("ETag", p.ETag)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if r.Header.Get("If-None-Match") == p.ETag {

@@ -24,12 +24,12 @@ type ViewSource interface {
 func (a *ControlAPI) SetViews(v ViewSource) { a.views = v }
 
 // ConsentCounter counts the emails first given with marketing consent (and
-// not withdrawn since) in [from, to): the buyer store (buyer.Store.Counts).
-type ConsentCounter func(ctx context.Context, from, to time.Time) (int, error)
+// not withdrawn since) in [from, to), in total and per channel and region
+// (report_consents.go): the buyer store (buyer.Store.Counts).
+type ConsentCounter func(ctx context.Context, from, to time.Time) (ConsentCounts, error)
 
-// SetConsents gives the report its "new emails with consent" figure; it
-// may be called while the API serves. The buyer store keeps no channel or
-// region per consent, so only the total carries it.
+// SetConsents gives the report its "new emails with consent" figures; it
+// may be called while the API serves.
 func (a *ControlAPI) SetConsents(c ConsentCounter) { a.consents.Store(&c) }
 
 // Report is the body of GET /v1/drops/{id}/report: the drop's event
@@ -157,21 +157,22 @@ func (a *ControlAPI) reportOf(r *http.Request, d checkout.Drop, orders []checkou
 	if err != nil {
 		return Report{}, err
 	}
-	total := kpi.Compute(ev, from, to)
+	rep := Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
+		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), ByCurrency: kpi.ByCurrency(ev, from, to),
+		Drops: kpi.Drops(ev)}
 	if c := a.consents.Load(); c != nil {
 		n, err := (*c)(r.Context(), from, to)
 		if err != nil {
 			return Report{}, fmt.Errorf("count new consents: %w", err)
 		}
-		total.NewConsents = n
+		addConsents(&rep, n, from, to)
 	}
 	formats, err := a.formatsOf(r.Context(), from, to)
 	if err != nil {
 		return Report{}, err
 	}
-	return Report{Drop: d.ID, Stream: d.Stream, Total: total,
-		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), ByCurrency: kpi.ByCurrency(ev, from, to),
-		Drops: kpi.Drops(ev), Formats: formats}, nil
+	rep.Formats = formats
+	return rep, nil
 }
 
 // ReportCSVHeader is the first row of a report's CSV (the sale formats'

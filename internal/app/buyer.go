@@ -52,8 +52,8 @@ func buyerStore(store checkout.Store) buyer.Store {
 	return buyer.NewMemStore(nil)
 }
 
-// newBuyerSignIn builds sign-in on the buyer store bs.
-func newBuyerSignIn(log *slog.Logger, reg prometheus.Registerer, cfg buyerConfig, bs buyer.Store) (*buyerSignIn, error) {
+// newBuyerSignIn builds sign-in on the buyer store bs at an edge of region.
+func newBuyerSignIn(log *slog.Logger, reg prometheus.Registerer, cfg buyerConfig, bs buyer.Store, region string) (*buyerSignIn, error) {
 	if err := cfg.RequireSecrets(); err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func newBuyerSignIn(log *slog.Logger, reg prometheus.Registerer, cfg buyerConfig
 	if err != nil {
 		return nil, err
 	}
-	signin, err := buyer.NewSignIn(buyer.Params{Config: cfg.Config, Sessions: sessions, Store: bs, Mailer: mailer, Guard: g, Metrics: m, Logger: log})
+	signin, err := buyer.NewSignIn(buyer.Params{Config: cfg.Config, Sessions: sessions, Store: bs, Mailer: mailer, Guard: g, Metrics: m, Logger: log, Region: region})
 	if err != nil {
 		return nil, fmt.Errorf("buyer: %w", err)
 	}

@@ -290,7 +290,7 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	buyers, err := newBuyerSignIn(log, reg, bc, bs)
+	buyers, err := newBuyerSignIn(log, reg, bc, bs, region)
 	if err != nil {
 		return nil, err
 	}
@@ -358,9 +358,9 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 		return nil, fmt.Errorf("checkout.%w (where the control API runs)", err)
 	}
 	api.SetRSVPLinkBase(cfg.RSVPLinkBase)
-	api.SetConsents(func(ctx context.Context, from, to time.Time) (int, error) { // the report's new emails with consent
+	api.SetConsents(func(ctx context.Context, from, to time.Time) (checkouthttp.ConsentCounts, error) { // the report's new emails with consent
 		c, err := bs.Counts(ctx, from, to)
-		return c.MarketingConsents, err
+		return checkouthttp.ConsentCounts{Total: c.MarketingConsents, ByChannel: c.ConsentsByChannel, ByRegion: c.ConsentsByRegion}, err
 	})
 	if ps := photoStore(store); ps != nil {
 		if err := api.SetPhotos(ps, reg); err != nil {

@@ -140,7 +140,12 @@ func (s *MemStore) CountSend(_ context.Context, key string, window time.Duration
 }
 
 // SignedIn implements Store.
-func (s *MemStore) SignedIn(_ context.Context, email, newID string, marketing bool, at time.Time) (Record, error) {
+func (s *MemStore) SignedIn(ctx context.Context, email, newID string, marketing bool, at time.Time) (Record, error) {
+	return signedIn(ctx, s, email, newID, marketing, at)
+}
+
+// SignedInFrom implements Store.
+func (s *MemStore) SignedInFrom(_ context.Context, email, newID string, marketing bool, from Origin, at time.Time) (Record, error) {
 	ek := emailKey(email)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,7 +158,7 @@ func (s *MemStore) SignedIn(_ context.Context, email, newID string, marketing bo
 	if marketing && !r.Marketing {
 		r.Marketing, r.WithdrawnAt = true, time.Time{}
 		if r.MarketingAt.IsZero() {
-			r.MarketingAt = at
+			r.MarketingAt, r.Origin = at, originOf(from)
 		}
 	}
 	r.LastSignIn = at
@@ -204,6 +209,7 @@ func (s *MemStore) Counts(_ context.Context, from, to time.Time) (Counts, error)
 		}
 		if r.Marketing && in(r.MarketingAt) {
 			c.MarketingConsents++
+			c.tally(r.Origin)
 		}
 		if !r.Marketing && in(r.WithdrawnAt) {
 			c.Withdrawn++

@@ -32,14 +32,17 @@ func memberKey(email string) string { return emailTag(email) + ":member" }
 func sendKey(key string) string     { return "{bs:" + key + "}:sends" }
 
 // The KPI keys share the {buyers} slot: the sets the counts read, the
-// index of buyer ids to email keys, and the consent version each buyer's
-// sets were last written at.
+// index of buyer ids to email keys, the consent version each buyer's
+// sets were last written at, and the channel and region of each buyer's
+// first consent.
 const (
 	emailsKey    = "{buyers}:emails"
 	marketingKey = "{buyers}:marketing"
 	withdrawnKey = "{buyers}:withdrawn"
 	idsKey       = "{buyers}:ids"
 	versionsKey  = "{buyers}:mv"
+	mChannelKey  = "{buyers}:mch"
+	mRegionKey   = "{buyers}:mre"
 )
 
 var putScript = redis.NewScript(`
@@ -84,7 +87,8 @@ return {n, t}
 
 // recFields are the record fields the scripts return, in this order.
 // mv counts the record's consent changes (the KPI sets follow it).
-var recFields = []string{"id", "email", "email_at", "mkt", "mkt_at", "last", "wd_at", "mv"}
+// ch and re are the origin of the first consent.
+var recFields = []string{"id", "email", "email_at", "mkt", "mkt_at", "last", "wd_at", "mv", "ch", "re"}
 
 var signedInScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -92,12 +96,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 if ARGV[4] == '1' and redis.call('HGET', KEYS[1], 'mkt') ~= '1' then
   redis.call('HSET', KEYS[1], 'mkt', '1')
-  redis.call('HSETNX', KEYS[1], 'mkt_at', ARGV[3])
+  if redis.call('HSETNX', KEYS[1], 'mkt_at', ARGV[3]) == 1 then
+    redis.call('HSET', KEYS[1], 'ch', ARGV[5], 're', ARGV[6])
+  end
   redis.call('HDEL', KEYS[1], 'wd_at')
   redis.call('HINCRBY', KEYS[1], 'mv', 1)
 end
 redis.call('HSET', KEYS[1], 'last', ARGV[3])
-local r = redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last', 'wd_at', 'mv')
+local r = redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last', 'wd_at', 'mv', 'ch', 're')
 r[#r + 1] = redis.call('EXISTS', KEYS[2])
 return r
 `)
@@ -112,14 +118,14 @@ if redis.call('HGET', KEYS[1], 'mkt') == '1' then
   redis.call('HINCRBY', KEYS[1], 'mv', 1)
   did = 1
 end
-return {did, redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last', 'wd_at', 'mv')}
+return {did, redis.call('HMGET', KEYS[1], 'id', 'email', 'email_at', 'mkt', 'mkt_at', 'last', 'wd_at', 'mv', 'ch', 're')}
 `)
 
 // kpiScript writes one buyer's entries in the KPI sets from its record:
-// the email, the id index, and either its consent (state m) or its
-// withdrawal (state w) at the score. A write older than the last one
-// applied (by consent version) changes nothing, so a sign-in and a
-// withdrawal racing each other end with the newer one's state, and a
+// the email, the id index, and either its consent (state m, with its
+// origin) or its withdrawal (state w) at the score. A write older than the
+// last one applied (by consent version) changes nothing, so a sign-in and
+// a withdrawal racing each other end with the newer one's state, and a
 // retry of the same version is harmless.
 var kpiScript = redis.NewScript(`
 redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
@@ -130,6 +136,8 @@ if mv < v then return 0 end
 redis.call('HSET', KEYS[5], ARGV[1], mv)
 if ARGV[5] == 'm' then
   redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+  redis.call('HSET', KEYS[6], ARGV[1], ARGV[7])
+  redis.call('HSET', KEYS[7], ARGV[1], ARGV[8])
   redis.call('ZREM', KEYS[3], ARGV[1])
 elseif ARGV[5] == 'w' then
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -189,11 +197,17 @@ func (s *RedisStore) CountSend(ctx context.Context, key string, window time.Dura
 
 // SignedIn implements Store.
 func (s *RedisStore) SignedIn(ctx context.Context, email, newID string, marketing bool, at time.Time) (Record, error) {
+	return signedIn(ctx, s, email, newID, marketing, at)
+}
+
+// SignedInFrom implements Store.
+func (s *RedisStore) SignedInFrom(ctx context.Context, email, newID string, marketing bool, from Origin, at time.Time) (Record, error) {
+	from = originOf(from)
 	mkt := "0"
 	if marketing {
 		mkt = "1"
 	}
-	v, err := signedInScript.Run(ctx, s.rdb, []string{recKey(email), memberKey(email)}, newID, email, at.UnixMilli(), mkt).Slice()
+	v, err := signedInScript.Run(ctx, s.rdb, []string{recKey(email), memberKey(email)}, newID, email, at.UnixMilli(), mkt, from.Channel, from.Region).Slice()
 	if err != nil || len(v) != len(recFields)+1 {
 		return Record{}, unavailable("record sign-in", errors.Join(err, errors.New("unexpected reply")))
 	}
@@ -219,8 +233,12 @@ func recordOf(v []any) (Record, int64) {
 		return time.UnixMilli(n).UTC()
 	}
 	mv, _ := strconv.ParseInt(str(7), 10, 64)
-	return Record{ID: str(0), Email: str(1), EmailAt: ms(2), Marketing: str(3) == "1", MarketingAt: ms(4),
-		LastSignIn: ms(5), WithdrawnAt: ms(6)}, mv
+	r := Record{ID: str(0), Email: str(1), EmailAt: ms(2), Marketing: str(3) == "1", MarketingAt: ms(4),
+		LastSignIn: ms(5), WithdrawnAt: ms(6)}
+	if !r.MarketingAt.IsZero() {
+		r.Origin = originOf(Origin{Channel: str(8), Region: str(9)})
+	}
+	return r, mv
 }
 
 func (s *RedisStore) writeKPIs(ctx context.Context, ek string, r Record, mv int64) error {
@@ -231,8 +249,8 @@ func (s *RedisStore) writeKPIs(ctx context.Context, ek string, r Record, mv int6
 	case !r.Marketing && !r.WithdrawnAt.IsZero():
 		state, score = "w", r.WithdrawnAt.UnixMilli()
 	}
-	return kpiScript.Run(ctx, s.rdb, []string{emailsKey, marketingKey, withdrawnKey, idsKey, versionsKey},
-		r.ID, r.EmailAt.UnixMilli(), ek, mv, state, score).Err()
+	return kpiScript.Run(ctx, s.rdb, []string{emailsKey, marketingKey, withdrawnKey, idsKey, versionsKey, mChannelKey, mRegionKey},
+		r.ID, r.EmailAt.UnixMilli(), ek, mv, state, score, r.Origin.Channel, r.Origin.Region).Err()
 }
 
 // SetMember implements Store.
@@ -279,15 +297,33 @@ func (s *RedisStore) WithdrawConsent(ctx context.Context, buyerID string, at tim
 	return r, did == 1, nil
 }
 
-// Counts implements Store.
+// countsScript counts emails and withdrawals in the span and returns the
+// origin of each consent in it: {emails, withdrawn, ch1, re1, ch2, re2...}.
+var countsScript = redis.NewScript(`
+local out = {redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[2]), redis.call('ZCOUNT', KEYS[3], ARGV[1], ARGV[2])}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[2])) do
+  out[#out + 1] = redis.call('HGET', KEYS[4], id) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[5], id) or ''
+end
+return out
+`)
+
+// Counts implements Store: the consents of the span are read one by one
+// for their origin (a pop-up's thousands, in one script).
 func (s *RedisStore) Counts(ctx context.Context, from, to time.Time) (Counts, error) {
 	lo, hi := strconv.FormatInt(from.UnixMilli(), 10), "("+strconv.FormatInt(to.UnixMilli(), 10)
-	pipe := s.rdb.Pipeline()
-	e := pipe.ZCount(ctx, emailsKey, lo, hi)
-	m := pipe.ZCount(ctx, marketingKey, lo, hi)
-	w := pipe.ZCount(ctx, withdrawnKey, lo, hi)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return Counts{}, unavailable("counts", err)
+	v, err := countsScript.Run(ctx, s.rdb, []string{emailsKey, marketingKey, withdrawnKey, mChannelKey, mRegionKey}, lo, hi).Slice()
+	if err != nil || len(v) < 2 || len(v)%2 != 0 {
+		return Counts{}, unavailable("counts", errors.Join(err, errors.New("unexpected reply")))
 	}
-	return Counts{NewEmails: int(e.Val()), MarketingConsents: int(m.Val()), Withdrawn: int(w.Val())}, nil
+	e, _ := v[0].(int64)
+	w, _ := v[1].(int64)
+	c := Counts{NewEmails: int(e), Withdrawn: int(w)}
+	for i := 2; i < len(v); i += 2 {
+		ch, _ := v[i].(string)
+		re, _ := v[i+1].(string)
+		c.MarketingConsents++
+		c.tally(Origin{Channel: ch, Region: re})
+	}
+	return c, nil
 }

@@ -34,6 +34,8 @@ type Params struct {
 	Logger  *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Region is the edge's region: a consent given here is of this region.
+	Region string
 }
 
 // SignIn signs buyers in: as guests, or by a code sent to their email.
@@ -49,6 +51,7 @@ type SignIn struct {
 	now      func() time.Time
 	codeKeys [][]byte // first hashes new codes, all check
 	guests   *guestLimits
+	region   string
 }
 
 // Issued is a session just signed in, and its token.
@@ -85,7 +88,7 @@ func NewSignIn(p Params) (*SignIn, error) {
 	}
 	s := &SignIn{cfg: p.Config, sessions: p.Sessions, store: p.Store, mailer: p.Mailer, guard: p.Guard,
 		m: p.Metrics, log: p.Logger.With("component", "buyer-signin"), now: p.Now,
-		guests: newGuestLimits(p.Config.GuestRefill, p.Config.GuestsPerIP, p.Now)}
+		guests: newGuestLimits(p.Config.GuestRefill, p.Config.GuestsPerIP, p.Now), region: p.Region}
 	for _, sec := range p.Config.SessionSecrets {
 		m := hmac.New(sha256.New, []byte(sec))
 		m.Write([]byte("livedrop buyer code key"))
@@ -218,6 +221,9 @@ type VerifyRequest struct {
 	IP string
 	// Marketing is the buyer agreeing to marketing email now.
 	Marketing bool
+	// Channel is where the viewer came from (the page's ?ch=; anything
+	// but a channel token is kpi.Direct).
+	Channel string
 }
 
 // ValidCode reports whether s has the form of a code.
@@ -290,7 +296,7 @@ func (s *SignIn) VerifyCode(ctx context.Context, r VerifyRequest) (Issued, error
 		return Issued{}, lockedOut(c.RetryAfter)
 	}
 	s.guard.Succeed(r.IP, account)
-	rec, err := s.store.SignedIn(ctx, email, newID(emailPrefix), r.Marketing, s.now().UTC())
+	rec, err := s.store.SignedInFrom(ctx, email, newID(emailPrefix), r.Marketing, Origin{Channel: r.Channel, Region: s.region}, s.now().UTC())
 	if err != nil && rec.ID == "" {
 		res = "unavailable"
 		return Issued{}, err

@@ -25,6 +25,10 @@ type Store interface {
 	// (with id newID) on the first sign-in, records marketing consent when
 	// given (the first time it was given is kept), and returns the record.
 	SignedIn(ctx context.Context, email, newID string, marketing bool, at time.Time) (Record, error)
+	// SignedInFrom is SignedIn from origin from: the sign-in that first
+	// gives marketing consent records its origin on the record (kept, like
+	// MarketingAt, when consent is withdrawn and given again).
+	SignedInFrom(ctx context.Context, email, newID string, marketing bool, from Origin, at time.Time) (Record, error)
 	// WithdrawConsent withdraws the marketing consent of the email buyer
 	// with id buyerID at at. It reports whether this call withdrew it
 	// (false: there was none to withdraw, the record is unchanged) and
@@ -36,7 +40,8 @@ type Store interface {
 	SetMember(ctx context.Context, email string, member bool) error
 	// Counts counts the emails first verified, the marketing consents
 	// first given (and not withdrawn since), and the consents withdrawn,
-	// in [from, to).
+	// in [from, to); the consents also per channel and per region of the
+	// sign-in that gave them.
 	Counts(ctx context.Context, from, to time.Time) (Counts, error)
 }
 
@@ -78,6 +83,9 @@ type Record struct {
 	LastSignIn  time.Time `json:"last_sign_in"`
 	// Member is the seller's member flag of the email at this sign-in.
 	Member bool `json:"member,omitempty"`
+	// Origin is where the sign-in that first gave marketing consent came
+	// from (zero until consent is given).
+	Origin Origin `json:"consent_origin,omitzero"`
 }
 
 // Counts are the seller's email KPIs over a span.
@@ -90,4 +98,9 @@ type Counts struct {
 	// Withdrawn are buyers who withdrew marketing consent in the span
 	// (and have not given it again).
 	Withdrawn int `json:"marketing_withdrawn"`
+	// ConsentsByChannel and ConsentsByRegion split MarketingConsents by
+	// the origin of each consent (nil when there is none); a consent
+	// recorded without an origin is kpi.Direct and region "".
+	ConsentsByChannel map[string]int `json:"marketing_consents_by_channel,omitempty"`
+	ConsentsByRegion  map[string]int `json:"marketing_consents_by_region,omitempty"`
 }

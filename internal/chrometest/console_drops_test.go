@@ -8,21 +8,13 @@ import (
 	"image"
 	"image/png"
 	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
-	"github.com/livedrop/livedrop/internal/buyer/buyertest"
-	"github.com/livedrop/livedrop/internal/chrometest"
-	"github.com/livedrop/livedrop/internal/dropphoto"
-	"github.com/livedrop/livedrop/internal/webui"
 )
 
 // TestConsoleDrops: in the console the seller creates a drop with a photo
@@ -33,82 +25,8 @@ import (
 func TestConsoleDrops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	log := slog.New(slog.DiscardHandler)
-	dir := t.TempDir()
-	st, err := checkout.OpenMemStore(filepath.Join(dir, "store.journal"), nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cfg := checkout.Defaults()
-	cfg.SyncInterval = 50 * time.Millisecond
-	ctl, err := checkout.NewControl(checkout.ControlParams{Logger: log, Registerer: prometheus.NewRegistry(), Config: cfg, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	edge, err := checkout.NewEdge(checkout.EdgeParams{Logger: log, Registerer: prometheus.NewRegistry(), Config: cfg, DataDir: t.TempDir(),
-		EdgeID: "e-us", Region: "us", Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := checkouthttp.NewControlAPI(ctl, consoleToken, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	photos := dropphoto.NewDirStore(filepath.Join(dir, "photos"))
-	if err := api.SetPhotos(photos, prometheus.NewRegistry()); err != nil {
-		t.Fatal(err)
-	}
-	rctx, rcancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 3)
-	for _, run := range []func(context.Context) error{api.Run, ctl.Run, edge.Run} {
-		go func() { _ = run(rctx); done <- struct{}{} }()
-	}
-	defer func() { rcancel(); <-done; <-done; <-done }()
-	<-edge.Ready()
-	tokens, err := checkouthttp.NewOrderTokens([]byte("order-token-key-0123456789"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	buyers := buyertest.New(t, "")
-	eapi, err := checkouthttp.NewEdgeAPI(checkouthttp.EdgeParams{Edge: edge, Tokens: tokens, Sessions: buyers.Sessions(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := webui.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	u.RegisterConsole(mux)
-	api.Register(mux)
-	eapi.RegisterOrders(mux) // the control API owns GET /v1/drops/{id} here
-	mux.HandleFunc("POST /whep/{stream}", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "stream not found", http.StatusNotFound)
-	})
-	pins := make(chan map[string]any, 4) // the overlay API's pins (not under test here)
-	mux.HandleFunc("POST /v1/streams/{stream}/overlays", func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]any
-		_ = json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body)
-		body["stream"] = r.PathValue("stream")
-		pins <- body
-		writeJSON(w, http.StatusCreated, map[string]any{"id": "ov-1", "kind": "product", "drop": body["drop"], "sku": body["sku"]})
-	})
-	base := serve(t, mux).URL
-
-	b := chrometest.Start(t)
-	p, err := b.Open(ctx, base+"/console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dumpOnFailure(t, p)
-	if err := p.Type(ctx, tid("token"), consoleToken); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Click(ctx, tid("login")); err != nil {
-		t.Fatal(err)
-	}
-	mustWait(ctx, t, p, exists("drops-panel")+` !== null && !document.querySelector('[data-testid="desk"]').hidden`, 15*time.Second)
+	dk := openDesk(ctx, t)
+	st, photos, base, p, buyers, pins := dk.st, dk.photos, dk.base, dk.p, dk.buyers, dk.pins
 
 	// The form, as the seller fills it: the photo is a file picked in the
 	// file input (a DataTransfer here), the opening 10 s ahead (the state is checked before it).
@@ -220,6 +138,12 @@ func TestConsoleDrops(t *testing.T) {
 	t.Logf("order in the console %v after the store recorded it", time.Since(sold))
 	waitPaid(ctx, t, st, o.ID)
 	mustWait(ctx, t, p, `document.querySelector('[data-testid="left"]').textContent.trim() === '4'`, 10*time.Second)
+	// The revenue is in the order's currency (USD), never added to the
+	// SKU's EUR.
+	if err := p.WaitFor(ctx, `(t => t.includes('29.00') && t.includes('$') && !t.includes('€'))(document.querySelector('[data-testid="revenue"]').textContent)`, 10*time.Second); err != nil {
+		got, _ := p.Text(ctx, tid("revenue"))
+		t.Fatalf("console revenue %q, want USD 29.00 only", got)
+	}
 	before := revenue(ctx, t, base, "spring")
 	if before != 2900 {
 		t.Fatalf("report revenue before the refund: %d", before)

@@ -67,6 +67,22 @@ func (s *DirStore) Get(_ context.Context, drop string) (Photo, error) {
 	return New(data)
 }
 
+// Delete implements Store.
+func (s *DirStore) Delete(_ context.Context, drop string) error {
+	path, err := s.path(drop)
+	if err != nil {
+		return err
+	}
+	err = os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete photo: %w", err)
+	}
+	return nil
+}
+
 func safeName(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false

@@ -37,6 +37,8 @@ type Photo struct {
 type Store interface {
 	Put(ctx context.Context, drop string, p Photo) error
 	Get(ctx context.Context, drop string) (Photo, error)
+	// Delete removes drop's photo; ErrNotFound when it has none.
+	Delete(ctx context.Context, drop string) error
 }
 
 // New checks data and makes a Photo of it: it must be 1-MaxBytes bytes of

@@ -38,3 +38,15 @@ func (s *RedisStore) Get(ctx context.Context, drop string) (Photo, error) {
 	}
 	return Photo{Type: m["type"], ETag: m["etag"], Data: []byte(m["data"])}, nil
 }
+
+// Delete implements Store.
+func (s *RedisStore) Delete(ctx context.Context, drop string) error {
+	n, err := s.rdb.Del(ctx, photoKey(drop)).Result()
+	if err != nil {
+		return fmt.Errorf("delete photo: %w", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

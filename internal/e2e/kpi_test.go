@@ -146,7 +146,7 @@ func TestReportAttributionByChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := `[data-testid="kpi-live"] [data-scope="channel:social"] [data-kpi="%s"] dd`
-	for kpi, want := range map[string]string{"viewers": "3", "buyers": "1", "conversion": "33.3 %", "now": "3"} {
+	for kpi, want := range map[string]string{"viewers": "3", "buyers": "1", "conversion": "33.3 %", "now": "3", "consents": "0"} {
 		if err := rp.WaitFor(ctx, fmt.Sprintf(`(e => e && e.textContent === %s)(document.querySelector(%s))`, jsString(want), jsString(fmt.Sprintf(live, kpi))), 15*time.Second); err != nil {
 			got, _ := rp.Text(ctx, fmt.Sprintf(live, kpi))
 			t.Errorf("live screen: social %s shows %q, want %s", kpi, got, want)

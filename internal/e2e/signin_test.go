@@ -152,4 +152,21 @@ func TestEmailSignInThenBuyInChromium(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].From != "codes@shop.example" || !strings.Contains(msgs[0].Data, code) {
 		t.Fatalf("mails %+v", msgs)
 	}
+	// The consent ticked at sign-in counts in the event report for the
+	// page's channel and the edge's region (the demo's edge is "local").
+	type consents struct {
+		NewConsents int `json:"new_consents"`
+	}
+	var rep struct {
+		Total     consents            `json:"total"`
+		ByChannel map[string]consents `json:"by_channel"`
+		ByRegion  map[string]consents `json:"by_region"`
+	}
+	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	if err := json.Unmarshal([]byte(call(t, "GET", ctl+"/v1/drops/"+app.SampleDropID+"/report?from="+from, demoToken, "", 200)), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total.NewConsents != 1 || rep.ByChannel["qr"].NewConsents != 1 || rep.ByRegion["local"].NewConsents != 1 {
+		t.Errorf("report's new consents: total %d, by channel %v, by region %v; want 1 of qr, local", rep.Total.NewConsents, rep.ByChannel, rep.ByRegion)
+	}
 }

@@ -76,6 +76,9 @@ type EmailBody struct {
 	Device string `json:"device"`
 	// Marketing is the buyer ticking "send me news and offers".
 	Marketing bool `json:"marketing"`
+	// Channel is where the viewer came from (the watch page's ?ch= or
+	// utm_source): a consent given now is of that channel.
+	Channel string `json:"channel,omitempty"`
 }
 
 // SessionAnswer is a signed-in session: the token to send as
@@ -205,7 +208,7 @@ func (a *API) email(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	is, err := a.signin.VerifyCode(r.Context(), buyer.VerifyRequest{Email: b.Email, Code: b.Code, Device: b.Device,
-		IP: guard.HostKey(r.RemoteAddr), Marketing: b.Marketing})
+		IP: guard.HostKey(r.RemoteAddr), Marketing: b.Marketing, Channel: b.Channel})
 	if err != nil {
 		a.fail(w, err)
 		return

@@ -293,6 +293,13 @@
       const c = s.currency || 'EUR';
       revenue.set(c, (revenue.get(c) || 0) + (Number(s.revenue_cents) || 0));
     }
+    // The control side splits revenue per currency (regional prices): never add EUR to USD.
+    const perCur = (m) => {
+      const ks = Object.keys(m).sort();
+      const nz = ks.filter((c) => m[c]);
+      return (nz.length ? nz : ks.slice(0, 1)).map((c) => formatMoney(m[c], c)).join(' + ');
+    };
+    if (d && d.revenue_by_currency) { revenue.clear(); Object.keys(d.revenue_by_currency).sort().forEach((c) => { if (d.revenue_by_currency[c]) revenue.set(c, d.revenue_by_currency[c]); }); }
     setText($('sold'), d ? String(sold) : '–');
     setText($('left'), d ? String(left) : '–');
     setText($('orders'), d ? String(orders) : '–');
@@ -318,7 +325,7 @@
       const stock = Number(s.stock) || 0;
       setText(row.querySelector('.sku-name'), sku);
       setText(row.querySelector('.sku-figures'), n + ' / ' + stock + ' sold · ' + (Number(s.orders) || 0) + ' orders · ' +
-        formatMoney(s.revenue_cents, s.currency));
+        (d.sku_revenue_by_currency && d.sku_revenue_by_currency[sku] ? perCur(d.sku_revenue_by_currency[sku]) : formatMoney(s.revenue_cents, s.currency)));
       row.querySelector('.sku-bar > i').style.width = (stock ? Math.min(100, (100 * n) / stock) : 0) + '%';
       const pinned = Array.from(overlays.values()).some((o) => o.kind === 'product' && o.sku === sku && o.drop === currentDrop());
       row.dataset.pinned = String(pinned);

@@ -1,9 +1,10 @@
 // livedrop seller console, drops panel: every drop (GET /v1/drops), a form
 // that creates or edits one before it opens (product, stock, price, prices
-// per region, per-buyer limit, opening time, member early minutes, photo),
-// duplicate, and the run of show: the event's drops by opening time, with
-// "Pin next" putting the next drop's product on screen. The token is the
-// console's (sessionStorage), sent only as a bearer header.
+// per region, per-buyer limit, opening time, member early minutes and
+// member price, an RSVP batch to reserve, photo), each drop's photo with
+// its removal, duplicate, and the run of show: the event's drops by
+// opening time, with "Pin next" putting the next drop's product on screen.
+// The token is the console's (sessionStorage), sent only as a bearer header.
 'use strict';
 
 (function () {
@@ -65,6 +66,20 @@
     return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
   }
 
+  // Limits the server checks too (checkout: MaxEarlyMinutes, MaxRSVPWindow):
+  // the form says them before a round trip.
+  const MAX_EARLY_MINUTES = 24 * 60;
+  const MAX_RSVP_WINDOW_MS = 90 * 24 * 3600 * 1000;
+
+  // whole reads a field that must be a whole number from 0 to max (empty: 0).
+  function whole(name, label, max) {
+    const v = f(name).value.trim();
+    if (v === '') return 0;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(label + ' must be a whole number from 0 to ' + max);
+    return n;
+  }
+
   function fromForm() {
     const cur = f('currency').value.trim().toUpperCase() || 'EUR';
     const sku = {
@@ -72,21 +87,42 @@
       price_cents: toMinor(f('price').value || 0, cur), stock: Math.round(Number(f('stock').value) || 0),
       max_per_buyer: Math.round(Number(f('max').value) || 0),
     };
+    const mp = f('member-price').value.trim();
+    if (mp !== '') {
+      const cents = toMinor(mp, cur);
+      if (!(Number(mp) > 0) || !(cents < sku.price_cents)) throw new Error('Member price must be more than 0 and less than the price');
+      sku.member_price_cents = cents;
+    }
     const prices = parsePrices(f('prices').value);
     if (Object.keys(prices).length) sku.prices = prices;
-    // An edit keeps what the form does not show (other SKUs, gates, member prices).
+    // An edit keeps what the form does not show (other SKUs, gates).
     const base = editing ? JSON.parse(JSON.stringify(editing)) : {};
     delete base.state;
     const d = Object.assign(base, { id: f('id').value.trim(), stream: f('stream').value.trim() || streamIn.value.trim() });
     const skus = (base.skus || []).slice();
     skus[0] = Object.assign(skus[0] || {}, sku);
     if (!sku.prices) delete skus[0].prices;
+    if (!sku.member_price_cents) delete skus[0].member_price_cents;
     d.skus = skus;
     const opens = f('opens').value;
     if (opens) d.opens_at = new Date(opens).toISOString(); else delete d.opens_at;
-    const early = Math.round(Number(f('early').value) || 0);
+    const early = whole('early', 'Members early minutes', MAX_EARLY_MINUTES);
+    if (early > 0 && !opens) throw new Error('Members early access needs an opening time (members buy that long before it)');
     if (early > 0) d.members = { early_minutes: early }; else delete d.members;
     return d;
+  }
+
+  // rsvpFromForm is the RSVP batch to reserve after saving (null: none).
+  function rsvpFromForm(d) {
+    const units = whole('rsvp-units', 'RSVP units', d.skus[0].stock);
+    const at = f('rsvp-deadline').value;
+    if (!units && !at) return null;
+    if (!units) throw new Error('RSVP deadline given: say how many RSVP units to reserve');
+    if (!at) throw new Error('RSVP units given: say until when they are reserved (RSVP deadline)');
+    const deadline = new Date(at);
+    if (isNaN(deadline.getTime()) || deadline.getTime() <= Date.now()) throw new Error('RSVP deadline must be in the future');
+    if (deadline.getTime() > Date.now() + MAX_RSVP_WINDOW_MS) throw new Error('RSVP deadline must be within 90 days');
+    return { sku: d.skus[0].sku, count: units, deadline: deadline.toISOString() };
   }
 
   function toForm(d) {
@@ -104,6 +140,9 @@
     f('prices').value = showPrices(k.prices);
     f('opens').value = d ? localTime(d.opens_at) : '';
     f('early').value = d && d.members ? d.members.early_minutes : '';
+    f('member-price').value = k.member_price_cents ? toMajor(k.member_price_cents, k.currency) : '';
+    f('rsvp-units').value = '';
+    f('rsvp-deadline').value = '';
     f('photo').value = '';
     titleEl.textContent = d ? 'Edit ' + d.id : 'New drop';
   }
@@ -119,12 +158,30 @@
     btn.disabled = true;
     try {
       const d = fromForm();
+      const rsvp = rsvpFromForm(d); // checked before anything is saved
       const saved = editing
         ? await call('PUT', '/v1/drops/' + enc(editing.id), d)
         : await call('POST', '/v1/drops', d);
       const file = f('photo').files && f('photo').files[0];
-      if (file) await call('POST', '/v1/drops/' + enc(saved.id) + '/photo', file, file.type || 'application/octet-stream');
-      say('Saved ' + saved.id + (saved.opens_at ? ', opens ' + new Date(saved.opens_at).toLocaleTimeString() : ''), 'ok');
+      if (file) {
+        await call('POST', '/v1/drops/' + enc(saved.id) + '/photo', file, file.type || 'application/octet-stream');
+        thumbs.delete(saved.id); // the row loads the new one
+      }
+      let issued = '';
+      if (rsvp) {
+        try {
+          const b = await call('POST', '/v1/drops/' + enc(saved.id) + '/rsvps', rsvp);
+          issued = ', ' + b.tokens.length + ' RSVP links reserved until ' + new Date(b.deadline).toLocaleString();
+        } catch (err) {
+          await load();
+          toForm(drops.find((x) => x.id === saved.id) || null); // saved: fix the RSVP fields and save again
+          f('rsvp-units').value = String(rsvp.count);
+          f('rsvp-deadline').value = localTime(rsvp.deadline);
+          say('Saved ' + saved.id + ', but the RSVP units were not reserved: ' + err.message, 'error');
+          return;
+        }
+      }
+      say('Saved ' + saved.id + (saved.opens_at ? ', opens ' + new Date(saved.opens_at).toLocaleTimeString() : '') + issued, 'ok');
       toForm(null);
       await load();
     } catch (err) {
@@ -164,6 +221,45 @@
     return b;
   }
 
+  // Each drop's photo thumbnail, kept across renders (a row is rebuilt on
+  // every load): shown once it loads, hidden when the drop has none, and
+  // the row's "Remove photo" shows with it.
+  const thumbs = new Map();
+  function thumb(id) {
+    let img = thumbs.get(id);
+    if (img) return img;
+    img = document.createElement('img');
+    img.dataset.testid = 'drop-photo-' + id;
+    img.alt = '';
+    img.width = 32;
+    img.height = 32;
+    img.style.cssText = 'width:32px;height:32px;object-fit:cover;border-radius:6px;flex:none';
+    img.hidden = true;
+    const sync = () => {
+      const b = listEl.querySelector('[data-testid="drop-photo-delete-' + id + '"]');
+      if (b) b.hidden = img.hidden;
+    };
+    img.addEventListener('load', () => { img.hidden = false; sync(); });
+    img.addEventListener('error', () => { img.hidden = true; sync(); });
+    img.src = '/v1/drops/' + enc(id) + '/photo?v=' + Date.now();
+    thumbs.set(id, img);
+    return img;
+  }
+
+  async function removePhoto(d) {
+    if (!window.confirm('Remove the photo of ' + d.id + '? The product card then shows none.')) return;
+    try {
+      await call('DELETE', '/v1/drops/' + enc(d.id) + '/photo');
+      const img = thumbs.get(d.id);
+      if (img) { img.hidden = true; img.removeAttribute('src'); }
+      const b = listEl.querySelector('[data-testid="drop-photo-delete-' + d.id + '"]');
+      if (b) b.hidden = true;
+      say('Removed the photo of ' + d.id, 'ok');
+    } catch (err) {
+      say(err.message, 'error');
+    }
+  }
+
   function render() {
     listEl.textContent = '';
     rosEl.textContent = '';
@@ -178,10 +274,13 @@
       what.textContent = d.id + ' · ' + (k.name || k.sku) + ' · ' + LivedropPlayer.formatMoney(k.price_cents, k.currency) +
         (k.prices ? ' (' + showPrices(k.prices) + ')' : '') + ' · ' + d.state +
         (d.opens_at ? ' · opens ' + new Date(d.opens_at).toLocaleString() : '');
-      li.append(what,
+      const img = thumb(d.id);
+      const rm = button('Remove photo', 'drop-photo-delete-' + d.id, () => removePhoto(d));
+      rm.hidden = img.hidden || !img.getAttribute('src');
+      li.append(img, what,
         button('Use', 'drop-use-' + d.id, () => select(d.id)),
         button('Edit', 'drop-edit-' + d.id, () => { toForm(d); say(''); }, d.state !== 'created'),
-        button('Duplicate', 'drop-duplicate-' + d.id, () => duplicate(d)));
+        button('Duplicate', 'drop-duplicate-' + d.id, () => duplicate(d)), rm);
       listEl.append(li);
       if (d.state === 'closed') continue;
       const item = document.createElement('li');

@@ -1,7 +1,7 @@
 // The live KPI strip of the report page: the figures a seller watches
-// during the show (viewers now, peak, conversion, GMV per hour), per
-// channel and per region, with the last five minutes of viewers now as a
-// line. It draws what report.js fetched each second (the 'livedrop:report'
+// during the show (viewers now, peak, conversion, GMV per hour, new emails
+// with consent), per channel and per region, with the last five minutes of
+// viewers now as a line. It draws what report.js fetched each second (the 'livedrop:report'
 // event), never fetching or computing a figure itself.
 (() => {
   'use strict';
@@ -39,7 +39,8 @@
     c.append(el('h3', scope));
     const dl = el('dl');
     for (const [k, v] of [['now', f.current_concurrent], ['peak', f.peak_concurrent], ['viewers', f.unique_viewers],
-      ['buyers', f.buyers], ['conversion', (f.conversion * 100).toFixed(1) + ' %'], ['GMV/h', (f.gmv_per_hour_cents / 100).toFixed(2)]]) {
+      ['buyers', f.buyers], ['conversion', (f.conversion * 100).toFixed(1) + ' %'], ['GMV/h', (f.gmv_per_hour_cents / 100).toFixed(2)],
+      ['consents', f.new_consents]]) {
       const d = el('div');
       d.dataset.kpi = k;
       d.append(el('dt', k), el('dd', v));

@@ -719,7 +719,7 @@
     }
     setSignInStatus('Checking…', 'pending');
     const { status, data } = await signInCall('/v1/signin/email',
-      { email: codeFor, code, device: device(), marketing: marketingIn.checked });
+      { email: codeFor, code, device: device(), marketing: marketingIn.checked, channel: channel || undefined });
     if (status === 200 && data.session) {
       signedIn(data, codeFor);
       return;
