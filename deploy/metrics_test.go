@@ -167,6 +167,8 @@ var metricTypes = map[string]string{
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
 	"go_goroutines":             "gauge",
+	// lottery waitlists (fair drops)
+	"livedrop_checkout_waitlist_offers_total": "counter",
 }
 
 // knownMetric reports whether a series name is one a node or Prometheus

@@ -1,0 +1,188 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// drawnSoldOut runs a lottery drop of stock units with n entrants (entered
+// straight in the store, per-buyer limit 1) through the control's draw, and
+// returns the harness, an edge and the entries by waitlist place (0: won).
+func drawnSoldOut(t *testing.T, s Store, id string, stock, n int) (*harness, *Edge, Drop, []Entry, map[int]Entry) {
+	t.Helper()
+	ctx := context.Background()
+	t0 := time.Now().UTC()
+	clock := &testClock{t: t0}
+	h := &harness{store: s, ctl: newControlAt(t, s, clock)}
+	run(t, h.ctl.Run)
+	e1 := h.edge(t, "e1", testConfig(), nil)
+	d := lotteryDrop(id, stock, 1, t0)
+	if _, err := h.ctl.CreateDrop(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				b := fmt.Sprintf("buyer%04d", i)
+				en := Entry{ID: OrderID(d.ID, b, "k-"+b), Drop: d.ID, SKU: "tee", Qty: 1, Buyer: b,
+					Limits: []string{LimitKey(KindBuyer, b)}, Edge: "e1", At: t0}
+				if r, err := s.Enter(ctx, en, MaxLotteryEntries); err != nil || r.Outcome != EnterNew {
+					errs <- fmt.Errorf("enter %s: %+v %v", b, r, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	clock.set(t0.Add(3 * time.Second))
+	eventually(t, 30*time.Second, "the draw", func() bool { return dropState(t, s, d.ID) == StateOpen })
+	entries, err := s.Entries(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var won []Entry
+	byPlace := map[int]Entry{}
+	for _, en := range entries {
+		switch en.Result {
+		case EntryWon:
+			won = append(won, en)
+		case EntryLost:
+			byPlace[en.Place] = en
+		default:
+			t.Fatalf("entry %+v after the draw", en)
+		}
+	}
+	if len(won) != stock || len(byPlace) != n-stock {
+		t.Fatalf("%d won and %d waitlisted, want %d and %d", len(won), len(byPlace), stock, n-stock)
+	}
+	return h, e1, d, won, byPlace
+}
+
+// TestWaitlistGetsReturnedUnits is the test: 1,000 entrants, 100
+// units, 100 winners; 5 winners are refunded with their stock returned, and
+// waitlist places 1-5 get those units (an order each, nobody else: buyers
+// tapping meanwhile are told sold out), place 6 still waits. A payment
+// declined on an offered order sends its unit on to place 6.
+func TestWaitlistGetsReturnedUnits(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			h, e1, d, won, byPlace := drawnSoldOut(t, s, "wl"+name[:1], 100, 1000)
+			if tt := mustTotals(t, s, d.ID); tt.Sold != 100 || tt.Free != 0 || tt.Waitlist != 900 {
+				t.Fatalf("after the draw: %+v, want 100 sold, none free, 900 waited for", tt)
+			}
+
+			// Buyers who were not in the draw tap all along: every tap is
+			// sold out, whatever comes back.
+			stop := make(chan struct{})
+			var taps, sold atomic.Int64
+			var tappers sync.WaitGroup
+			var stopOnce sync.Once
+			stopTaps := func() { stopOnce.Do(func() { close(stop) }); tappers.Wait() }
+			defer stopTaps() // a failure below stops them before the test ends
+			for w := range 4 {
+				tappers.Add(1)
+				go func() {
+					defer tappers.Done()
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						_, err := buy(e1, d.ID, fmt.Sprintf("late%d-%d", w, i), 1)
+						taps.Add(1)
+						if !errors.Is(err, ErrSoldOut) {
+							sold.Add(1)
+							t.Errorf("a tap outside the waitlist: %v, want sold out", err)
+						}
+						time.Sleep(5 * time.Millisecond) // pace the tappers; not a synchronisation
+					}
+				}()
+			}
+			for _, en := range won[:5] {
+				o, err := h.ctl.RefundOrder(ctx, en.Order, true)
+				if err != nil || (o.Status != StatusRefunded && o.Status != StatusCancelled) {
+					t.Fatalf("refund %s: %+v %v", en.Order, o, err)
+				}
+			}
+			for place := 1; place <= 5; place++ {
+				en := byPlace[place]
+				eventually(t, 10*time.Second, fmt.Sprintf("place %d's order", place), func() bool {
+					got, err := s.Entry(ctx, d.ID, en.ID)
+					return err == nil && got.Result == EntryWon
+				})
+				got, _ := s.Entry(ctx, d.ID, en.ID)
+				if got.Order != en.ID || got.Place != place {
+					t.Fatalf("place %d reads %+v, want won with its order and place", place, got)
+				}
+				o, err := s.Order(ctx, got.Order)
+				if err != nil || o.Buyer != en.Buyer || o.Status == StatusCancelled || o.Edge != LotteryEdge {
+					t.Fatalf("place %d's order %+v %v", place, o, err)
+				}
+			}
+			for taps.Load() < 20 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			stopTaps()
+			if sold.Load() != 0 {
+				t.Fatalf("%d taps outside the waitlist were not refused", sold.Load())
+			}
+			tt := mustTotals(t, s, d.ID)
+			if tt.Sold != 100 || tt.Free != 0 || tt.Waitlist != 895 {
+				t.Fatalf("after the offers: %+v, want 100 sold, none free, 895 waited for", tt)
+			}
+			sixth := byPlace[6]
+			if got, _ := s.Entry(ctx, d.ID, sixth.ID); got.Result != EntryLost || got.Place != 6 {
+				t.Fatalf("place 6 reads %+v, want still waiting", got)
+			}
+			if w, err := s.Waiting(ctx, d.ID, 0, 1); err != nil || len(w) != 1 || w[0].ID != sixth.ID {
+				t.Fatalf("first waiting %+v %v, want place 6", w, err)
+			}
+			// What the buyers see, through the edge: place 1 its order, place
+			// 6 sold out with its place.
+			first := byPlace[1]
+			if o, err := buy(e1, d.ID, first.Buyer, 1); err != nil || o.ID != first.ID {
+				t.Fatalf("place 1 taps again: %+v %v, want its order", o, err)
+			}
+			st, err := e1.Entry(ctx, first.Buyer, d.ID, first.ID)
+			if err != nil || st.Order == nil || st.Entry.Place != 1 {
+				t.Fatalf("place 1 reads its entry: %+v %v", st, err)
+			}
+			var ee *EntryError
+			if _, err := buy(e1, d.ID, sixth.Buyer, 1); !errors.As(err, &ee) || !errors.Is(err, ErrSoldOut) || ee.Entry.Place != 6 {
+				t.Fatalf("place 6 taps: %v, want sold out at place 6", err)
+			}
+
+			// Place 2's payment is declined: its unit goes on to place 6.
+			if o, err := s.Cancel(ctx, byPlace[2].ID, "payment_declined"); err != nil || o.Status != StatusCancelled {
+				t.Fatalf("decline place 2: %+v %v", o, err)
+			}
+			eventually(t, 10*time.Second, "place 6's order", func() bool {
+				got, err := s.Entry(ctx, d.ID, sixth.ID)
+				return err == nil && got.Result == EntryWon
+			})
+			if got, _ := s.Entry(ctx, d.ID, byPlace[7].ID); got.Result != EntryLost {
+				t.Fatalf("place 7 reads %+v, want still waiting", got)
+			}
+			eventually(t, 10*time.Second, "6 offers counted", func() bool {
+				return testutil.ToFloat64(h.ctl.waitlst.WithLabelValues("offered")) == 6
+			})
+		})
+	}
+}
