@@ -168,7 +168,8 @@ var metricTypes = map[string]string{
 	"process_cpu_seconds_total": "counter",
 	"go_goroutines":             "gauge",
 	// lottery waitlists (fair drops)
-	"livedrop_checkout_waitlist_offers_total": "counter",
+	"livedrop_checkout_waitlist_offers_total":   "counter",
+	"livedrop_checkout_rsvp_early_access_total": "counter",
 }
 
 // knownMetric reports whether a series name is one a node or Prometheus

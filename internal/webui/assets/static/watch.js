@@ -457,7 +457,8 @@
   // while its drop is open to members only, else ''.
   function membersOnly(card) {
     const until = Number(card.dataset.membersUntil) || 0;
-    return until > Date.now() && !isMember() ? 'Members only until ' + hhmm(until) : '';
+    // An RSVP link's reserved unit is the holder's: it buys during early access too.
+    return until > Date.now() && !isMember() && !rsvpFor(card.dataset.drop, card.dataset.sku) ? 'Members only until ' + hhmm(until) : '';
   }
 
   function updateCards(match) {
