@@ -186,3 +186,69 @@ func TestWaitlistGetsReturnedUnits(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitlistGetsReturnedRSVPUnits: a lottery drop of 10 units, 3 held
+// for RSVP tokens until a deadline after the draw; 20 entrants: the draw
+// sells the open 7, and at the deadline the 3 unredeemed units go to
+// waitlist places 1-3 (not back on sale), place 4 still waits.
+func TestWaitlistGetsReturnedRSVPUnits(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			h := rsvpHarness(t, s, time.Now)
+			e1 := rsvpEdge(t, h, "e1", time.Now)
+			t0 := time.Now().UTC()
+			d := lotteryDrop("wlr"+name[:1], 10, 1, t0.Add(time.Second))
+			if _, err := h.ctl.CreateDrop(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			deadline := t0.Add(6 * time.Second)
+			if _, err := h.ctl.IssueRSVPs(ctx, d.ID, "tee", 3, deadline); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
+			for i := range 20 {
+				b := fmt.Sprintf("buyer%02d", i)
+				en := Entry{ID: OrderID(d.ID, b, "k-"+b), Drop: d.ID, SKU: "tee", Qty: 1, Buyer: b,
+					Limits: []string{LimitKey(KindBuyer, b)}, Edge: "e1", At: t0}
+				if r, err := s.Enter(ctx, en, MaxLotteryEntries); err != nil || r.Outcome != EnterNew {
+					t.Fatalf("enter %s: %+v %v", b, r, err)
+				}
+			}
+			eventually(t, 15*time.Second, "the draw", func() bool { return dropState(t, s, d.ID) == StateOpen })
+			if time.Now().After(deadline) {
+				t.Fatal("the draw ended after the RSVP deadline: the test proves nothing on this machine")
+			}
+			if tt := mustTotals(t, s, d.ID); tt.Sold != 7 || tt.Reserved != 3 || tt.Waitlist != 13 {
+				t.Fatalf("after the draw: %+v, want 7 sold, 3 reserved, 13 waited for", tt)
+			}
+			entries, err := s.Entries(ctx, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byPlace := map[int]Entry{}
+			for _, en := range entries {
+				if en.Result == EntryLost {
+					byPlace[en.Place] = en
+				}
+			}
+			eventually(t, 20*time.Second, "places 1-3 to get the returned units", func() bool {
+				for place := 1; place <= 3; place++ {
+					if got, err := s.Entry(ctx, d.ID, byPlace[place].ID); err != nil || got.Result != EntryWon {
+						return false
+					}
+				}
+				return true
+			})
+			if _, err := buy(e1, d.ID, "late", 1); !errors.Is(err, ErrSoldOut) {
+				t.Fatalf("a tap after the return: %v, want sold out", err)
+			}
+			if got, _ := s.Entry(ctx, d.ID, byPlace[4].ID); got.Result != EntryLost {
+				t.Fatalf("place 4 reads %+v, want still waiting", got)
+			}
+			if tt := mustTotals(t, s, d.ID); tt.Sold != 10 || tt.Reserved != 0 || tt.Free != 0 || tt.Waitlist != 10 {
+				t.Fatalf("after the return: %+v, want 10 sold, none reserved or free, 10 waited for", tt)
+			}
+		})
+	}
+}
