@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -250,5 +251,52 @@ func TestWaitlistGetsReturnedRSVPUnits(t *testing.T) {
 				t.Fatalf("after the return: %+v, want 10 sold, none reserved or free, 10 waited for", tt)
 			}
 		})
+	}
+}
+
+// TestWaitlistReplays: the embedded store's journal replays a waitlist to
+// the same state: the units waited for, who is still waiting, and the
+// offered entries' results.
+func TestWaitlistReplays(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.journal")
+	ms, err := OpenMemStore(path, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, d, won, byPlace := drawnSoldOut(t, ms, "wlj", 10, 30)
+	for _, en := range won[:2] {
+		if _, err := h.ctl.RefundOrder(ctx, en.Order, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "places 1-2 offered", func() bool {
+		got, err := ms.Entry(ctx, d.ID, byPlace[2].ID)
+		return err == nil && got.Result == EntryWon
+	})
+	wantTotals := mustTotals(t, ms, d.ID)
+	wantWaiting, err := ms.Waiting(ctx, d.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenMemStore(path, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := mustTotals(t, again, d.ID); got != wantTotals || got.Waitlist != 18 {
+		t.Fatalf("replayed totals %+v, want %+v (18 waited for)", got, wantTotals)
+	}
+	gotWaiting, err := again.Waiting(ctx, d.ID, 0, 100)
+	if err != nil || len(gotWaiting) != len(wantWaiting) || gotWaiting[0].Place != 3 {
+		t.Fatalf("replayed waitlist %d entries from place %v (%v), want %d from place 3", len(gotWaiting), gotWaiting, err, len(wantWaiting))
+	}
+	for place := 1; place <= 2; place++ {
+		if got, err := again.Entry(ctx, d.ID, byPlace[place].ID); err != nil || got.Result != EntryWon || got.Place != place {
+			t.Fatalf("replayed place %d: %+v %v", place, got, err)
+		}
 	}
 }
