@@ -10,8 +10,13 @@ import (
 // reap tick (and at once after a refund with restock) offers the free units
 // of a waitlisted SKU to the waiting entries in place order (waitlist.go).
 
-// waitlistPage is how many waiting entries one read brings.
-const waitlistPage = 200
+// waitlistPage is how many waiting entries one read brings, and
+// waitlistPages how many reads one tick makes at most (free units no
+// waiting quantity fits are looked at again the next tick).
+const (
+	waitlistPage  = 200
+	waitlistPages = 10
+)
 
 func newWaitlistOffers(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_checkout_waitlist_offers_total",
@@ -43,7 +48,7 @@ func (c *Control) offerWaitlistOnce(ctx context.Context, drop string) error {
 		}
 	}
 	from := 0
-	for len(free) > 0 {
+	for pages := 0; len(free) > 0 && pages < waitlistPages; pages++ {
 		page, err := c.store.Waiting(ctx, drop, from, waitlistPage)
 		if err != nil || len(page) == 0 {
 			return err
