@@ -300,3 +300,76 @@ func TestWaitlistReplays(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitlistSkipsAPlaceOverItsLimit: waitlist place 1 buys meanwhile
+// with an RSVP token (its one unit per buyer); a unit that comes back is
+// refused to it by the limit (it leaves the waitlist, result limit) and
+// goes to place 2.
+func TestWaitlistSkipsAPlaceOverItsLimit(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			h := rsvpHarness(t, s, time.Now)
+			e1 := rsvpEdge(t, h, "e1", time.Now)
+			t0 := time.Now().UTC()
+			d := lotteryDrop("wll"+name[:1], 10, 1, t0.Add(time.Second))
+			if _, err := h.ctl.CreateDrop(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			b, err := h.ctl.IssueRSVPs(ctx, d.ID, "tee", 1, t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
+			for i := range 20 {
+				buyer := fmt.Sprintf("buyer%02d", i)
+				en := Entry{ID: OrderID(d.ID, buyer, "k-"+buyer), Drop: d.ID, SKU: "tee", Qty: 1, Buyer: buyer,
+					Limits: []string{LimitKey(KindBuyer, buyer)}, Edge: "e1", At: t0}
+				if r, err := s.Enter(ctx, en, MaxLotteryEntries); err != nil || r.Outcome != EnterNew {
+					t.Fatalf("enter %s: %+v %v", buyer, r, err)
+				}
+			}
+			eventually(t, 15*time.Second, "the draw", func() bool { return dropState(t, s, d.ID) == StateOpen })
+			entries, err := s.Entries(ctx, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byPlace := map[int]Entry{}
+			var won []Entry
+			for _, en := range entries {
+				switch en.Result {
+				case EntryLost:
+					byPlace[en.Place] = en
+				case EntryWon:
+					won = append(won, en)
+				}
+			}
+			if len(won) != 9 || len(byPlace) != 11 {
+				t.Fatalf("%d won, %d waitlisted, want 9 and 11", len(won), len(byPlace))
+			}
+			first, second := byPlace[1], byPlace[2]
+			if _, err := buyRSVP(e1, d.ID, first.Buyer, "rsvp-"+first.Buyer, b.Tokens[0].Token); err != nil {
+				t.Fatalf("place 1 buys with the RSVP token: %v", err)
+			}
+			if _, err := h.ctl.RefundOrder(ctx, won[0].Order, true); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "place 2's order", func() bool {
+				got, err := s.Entry(ctx, d.ID, second.ID)
+				return err == nil && got.Result == EntryWon
+			})
+			if got, _ := s.Entry(ctx, d.ID, first.ID); got.Result != EntryLimit {
+				t.Fatalf("place 1 reads %+v, want limit (it bought its one unit meanwhile)", got)
+			}
+			if w, err := s.Waiting(ctx, d.ID, 0, 1); err != nil || len(w) != 1 || w[0].Place != 3 {
+				t.Fatalf("first waiting %+v %v, want place 3", w, err)
+			}
+			if n := testutil.ToFloat64(h.ctl.waitlst.WithLabelValues("limit")); n != 1 {
+				t.Fatalf("limit offers counted %v, want 1", n)
+			}
+			if tt := mustTotals(t, s, d.ID); tt.Sold != 10 || tt.Free != 0 || tt.Waitlist != 9 {
+				t.Fatalf("totals %+v, want 10 sold, none free, 9 waited for", tt)
+			}
+		})
+	}
+}
