@@ -46,6 +46,7 @@ type Control struct {
 	refunds *prometheus.CounterVec // control_orders.go
 	edits   *dropEdits             // control_drops.go
 	reports reportCache            // control_report_cache.go
+	waitlst *prometheus.CounterVec // control_waitlist.go: waitlist offers
 
 	holdsExpired  prometheus.Counter
 	leaseReclaims prometheus.Counter
@@ -96,6 +97,9 @@ func NewControl(p ControlParams) (*Control, error) {
 		return nil, fmt.Errorf("checkout control metrics: %w", err)
 	}
 	if c.edits, err = newDropEdits(p.Registerer); err != nil {
+		return nil, fmt.Errorf("checkout control metrics: %w", err)
+	}
+	if c.waitlst, err = newWaitlistOffers(p.Registerer); err != nil {
 		return nil, fmt.Errorf("checkout control metrics: %w", err)
 	}
 	return c, nil
@@ -217,5 +221,6 @@ func (c *Control) reap(ctx context.Context) {
 			c.logger.Debug("reap leases", "drop", id, "err", err)
 		}
 		c.reapRSVPs(cctx, id)
+		c.offerWaitlist(cctx, id) // control_waitlist.go: units that came back go to the waitlist
 	}
 }

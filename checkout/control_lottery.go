@@ -117,6 +117,11 @@ func (c *Control) draw(ctx context.Context, d Drop, info LotteryInfo) error {
 	if err := c.store.SetResults(cctx, d.ID, entries); err != nil {
 		return err
 	}
+	if place > 0 { // the lost wait for units that come back (waitlist.go)
+		if err := c.store.SetWaitlist(cctx, d.ID, waitingOf(entries)); err != nil {
+			return err
+		}
+	}
 	if err := c.store.FinishLottery(cctx, d.ID); err != nil {
 		return err
 	}

@@ -168,6 +168,9 @@ func (c *Control) refundOrder(ctx context.Context, id string, restock bool) (Ord
 			c.refunds.WithLabelValues(got.Status).Inc() // refunded or cancelled
 			c.logger.Info("order taken back", "order", id, "status", got.Status, "restock", restock)
 			c.reports.invalidate(got.Drop) // control_report_cache.go
+			if restock {
+				c.offerWaitlist(ctx, got.Drop) // control_waitlist.go: the unit goes to the waitlist first
+			}
 			return got, true, nil
 		}
 	}

@@ -197,6 +197,9 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 	}
 	def := sk.definition()
 	price, err := memberTerms(ed.membersUntil(), def, req.Member, e.now()) // members.go
+	if err != nil && e.rsvpEarly(req, err) {
+		price, err = def.PriceCents, nil // edge_rsvp_early.go: an RSVP's unit is the holder's
+	}
 	if err != nil {
 		return Order{}, "", err
 	}

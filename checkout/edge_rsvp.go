@@ -15,12 +15,16 @@ import (
 type edgeRSVP struct {
 	keys     *RSVPKeys // nil: this edge takes no RSVP tokens
 	redeemed prometheus.Counter
+	early    prometheus.Counter // edge_rsvp_early.go
 }
 
 func newEdgeRSVP(reg prometheus.Registerer, edge string, keys *RSVPKeys) (*edgeRSVP, error) {
 	r := &edgeRSVP{keys: keys, redeemed: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_checkout_rsvp_redeemed_total",
 		Help: "Orders sold from reserved units against an RSVP token.", ConstLabels: prometheus.Labels{"edge": edge}})}
 	if err := reg.Register(r.redeemed); err != nil {
+		return nil, err
+	}
+	if err := registerRSVPEarly(reg, edge, r); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -53,6 +53,7 @@ type memSKU struct {
 	stock, free, leased, sold, orders, paid, cancelled int
 	refunded                                           int
 	revenue                                            int64
+	waitlist                                           int // units the lottery's waitlist waits for (memstore_waitlist.go)
 }
 
 type memOpResult struct {
@@ -210,7 +211,7 @@ func (s *MemStore) Totals(_ context.Context, id string) (Totals, error) {
 		sk := md.skus[k.SKU]
 		t.SKUs = append(t.SKUs, SKUTotals{SKU: k.SKU, Currency: k.Currency, Stock: sk.stock, Free: sk.free,
 			HeldAtEdges: sk.leased, Sold: sk.sold, Orders: sk.orders, Paid: sk.paid, Cancelled: sk.cancelled, Refunded: sk.refunded, RevenueCents: sk.revenue,
-			Reserved: md.reservedOf(k.SKU)})
+			Reserved: md.reservedOf(k.SKU), Waitlist: sk.waitlist})
 	}
 	return t, nil
 }
@@ -226,7 +227,7 @@ func (s *MemStore) View(_ context.Context, drop, edge string, skus []string) (Dr
 	v := DropView{State: md.d.State, SKUs: map[string]SKUView{}, Wanted: md.wantedFrom(edge)}
 	for _, k := range skus {
 		if sk, ok := md.skus[k]; ok {
-			v.SKUs[k] = SKUView{Free: sk.free, Leased: sk.leased, MyLease: md.leases[leaseField(k, edge)]}
+			v.SKUs[k] = SKUView{Free: sk.open(), Leased: sk.leased, MyLease: md.leases[leaseField(k, edge)]}
 		}
 	}
 	return v, nil

@@ -54,17 +54,17 @@ func (s *MemStore) apply(op memOp) memResult {
 			return memResult{grant: prev.G}
 		}
 		f := leaseField(l.SKU, l.Edge)
-		g := Grant{Lease: md.leases[f], Free: sk.free}
+		g := Grant{Lease: md.leases[f], Free: sk.open()}
 		if md.d.State != StateOpen {
 			g.NotOpen = true
-		} else if n := min(l.Units, sk.free-l.Threshold); n <= 0 {
+		} else if n := min(l.Units, sk.open()-l.Threshold); n <= 0 {
 			g.Direct = true
 		} else {
 			sk.free -= n
 			sk.leased += n
 			md.leases[f] += n
 			md.leaseExp[f] = op.NowMs + l.TTL.Milliseconds()
-			g = Grant{Units: n, Lease: md.leases[f], Free: sk.free}
+			g = Grant{Units: n, Lease: md.leases[f], Free: sk.open()}
 		}
 		s.ops[l.Drop+"|"+l.OpID] = memOpResult{G: g}
 		return memResult{changed: true, grant: g}
@@ -111,6 +111,8 @@ func (s *MemStore) apply(op memOp) memResult {
 		return s.applyLottery(op)
 	case "release":
 		return s.applyRelease(op)
+	case "wl_set", "wl_offer":
+		return s.applyWaitlist(op) // memstore_waitlist.go
 	case "confirm":
 		md, o, err := s.orderOf(op.ID)
 		if err != nil {

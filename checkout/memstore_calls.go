@@ -34,9 +34,9 @@ func (s *MemStore) applySale(op memOp) memResult {
 			return memResult{changed: true, res: ShipResult{Outcome: OutcomeLimitHeld, Limit: held}}
 		}
 		switch {
-		case sk.free < o.Qty && sk.leased > 0:
+		case sk.open() < o.Qty && sk.leased > 0:
 			return memResult{res: ShipResult{Outcome: OutcomeHeld}}
-		case sk.free < o.Qty:
+		case sk.open() < o.Qty:
 			return memResult{res: ShipResult{Outcome: OutcomeSoldOut}}
 		}
 		sk.free -= o.Qty
@@ -47,7 +47,7 @@ func (s *MemStore) applySale(op memOp) memResult {
 			src = "lease"
 			md.leases[f] -= o.Qty
 			sk.leased -= o.Qty
-		} else if sk.free >= o.Qty {
+		} else if sk.open() >= o.Qty {
 			src = "free"
 			sk.free -= o.Qty
 		}

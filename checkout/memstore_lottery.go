@@ -19,6 +19,7 @@ type memLottery struct {
 	info    LotteryInfo
 	entries map[string]Entry
 	ids     []string // entry ids in the order they came
+	waiting []string // waitlisted entry ids, place order (memstore_waitlist.go)
 }
 
 // memLotOp is the payload of a lottery op.
@@ -28,6 +29,8 @@ type memLotOp struct {
 	Entry   *Entry  `json:"e,omitempty"`
 	Max     int     `json:"max,omitempty"`
 	Entries []Entry `json:"es,omitempty"`
+	// Reset: the first "wl_set" op of a waitlist (the rest append to it).
+	Reset bool `json:"reset,omitempty"`
 }
 
 // memLotAnswer is what a lottery op answers.

@@ -96,8 +96,8 @@ func (s *MemStore) applyReserve(op memOp) memResult {
 		return memResult{err: fmt.Errorf("rsvp batch %s exists: %w", r.Batch, ErrConflict)}
 	case dl <= op.NowMs:
 		return memResult{err: fmt.Errorf("%w: deadline must be in the future", ErrInvalid)}
-	case sk.free < r.Units:
-		return memResult{err: fmt.Errorf("%w: %d of %s are free, %d asked", ErrNotEnoughFree, sk.free, r.SKU, r.Units)}
+	case sk.open() < r.Units:
+		return memResult{err: fmt.Errorf("%w: %d of %s are free, %d asked", ErrNotEnoughFree, sk.open(), r.SKU, r.Units)}
 	default:
 		sk.free -= r.Units
 		rv.reserved[r.SKU] += r.Units

@@ -208,6 +208,7 @@ func (s *RedisStore) Totals(ctx context.Context, id string) (Totals, error) {
 			Sold: atoi(m["sold"]), Orders: atoi(m["orders"]), Paid: atoi(m["paid"]),
 			Cancelled: atoi(m["cancelled"]), Refunded: atoi(m["refunded"]), RevenueCents: int64(atoi(m["revenue"])),
 			Reserved: atoi(m["reserved"]),
+			Waitlist: max(0, atoi(m["waitlist"])),
 		})
 	}
 	return t, nil
@@ -223,7 +224,7 @@ func (s *RedisStore) View(ctx context.Context, drop, edge string, skus []string)
 	vals := make([]*redis.SliceCmd, len(skus))
 	mine := make([]*redis.StringCmd, len(skus))
 	for i, sku := range skus {
-		vals[i] = pipe.HMGet(ctx, k.sku(sku), "free", "leased")
+		vals[i] = pipe.HMGet(ctx, k.sku(sku), "free", "leased", "waitlist")
 		mine[i] = pipe.HGet(ctx, k.leases(), leaseField(sku, edge))
 	}
 	wanted := pipe.ZRangeByLex(ctx, k.wanted(), &redis.ZRangeBy{Min: "[" + edge + "|", Max: "[" + edge + "|\xff", Count: maxWantedPerView})
@@ -237,9 +238,11 @@ func (s *RedisStore) View(ctx context.Context, drop, edge string, skus []string)
 	for i, sku := range skus {
 		f := vals[i].Val()
 		var sv SKUView
-		if len(f) == 2 {
+		if len(f) == 3 {
 			sv.Free, _ = strconv.Atoi(fmt.Sprint(f[0]))
 			sv.Leased, _ = strconv.Atoi(fmt.Sprint(f[1]))
+			wl, _ := strconv.Atoi(fmt.Sprint(f[2]))
+			sv.Free = openFree(sv.Free, wl) // waitlist.go: units the waitlist waits for are not for sale
 		}
 		sv.MyLease, _ = strconv.Atoi(mine[i].Val())
 		v.SKUs[sku] = sv

@@ -178,7 +178,10 @@ func decodeEntry(enc, result string) (Entry, error) {
 	e.Result = kind
 	switch kind {
 	case EntryWon:
-		e.Order = arg
+		// "won ORDER PLACE": offered from the waitlist (redisstore_waitlist.go)
+		var place string
+		e.Order, place, _ = strings.Cut(arg, " ")
+		e.Place, _ = strconv.Atoi(place)
 	case EntryLost:
 		e.Place, _ = strconv.Atoi(arg)
 	}

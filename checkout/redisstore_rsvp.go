@@ -23,14 +23,14 @@ func (k keys) rsvpExp() string  { return k.tag + ":rsvpexp" }
 func (k keys) rsvpUsed() string { return k.tag + ":rsvpused" }
 
 // KEYS: meta, sku, rsvp, rsvpexp; ARGV: batch, sku, units, deadline ms
-var scriptReserve = redis.NewScript(luaNow + `
+var scriptReserve = redis.NewScript(luaNow + luaOpenFree + `
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'notfound', 0} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {'nosku', 0} end
 if state == 'closed' then return {'closed', 0} end
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'exists', 0} end
 if tonumber(ARGV[4]) <= nowms() then return {'past', 0} end
-local free = num(redis.call('HGET', KEYS[2], 'free'))
+local free = openFree(KEYS[2])
 local n = tonumber(ARGV[3])
 if free < n then return {'notenough', free} end
 redis.call('HINCRBY', KEYS[2], 'free', -n)

@@ -46,13 +46,13 @@ return 'conflict:' .. cur
 `)
 
 // KEYS: meta, sku, leases, leaseexp, op; ARGV: lease field, want, threshold, ttl ms, op ttl s
-var scriptGrant = redis.NewScript(luaNow + `
+var scriptGrant = redis.NewScript(luaNow + luaOpenFree + `
 local prev = redis.call('GET', KEYS[5])
 if prev then return cjson.decode(prev) end
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'notfound', 0, 0, 0} end
 local lease = num(redis.call('HGET', KEYS[3], ARGV[1]))
-local free = num(redis.call('HGET', KEYS[2], 'free'))
+local free = openFree(KEYS[2])
 local res
 if state ~= 'open' then
   res = {'notopen', 0, lease, free}
@@ -167,7 +167,7 @@ end
 // are checked again against the units used: never over a limit in total
 // (the edge sold it under an allowance, so this refuses only after one
 // expired; see docs/architecture.md).
-var scriptShip = redis.NewScript(luaNow + luaRecord + luaExisting + `
+var scriptShip = redis.NewScript(luaNow + luaOpenFree + luaRecord + luaExisting + `
 local qty = tonumber(ARGV[4])
 local o = cjson.decode(ARGV[2])
 local lims = limits()
@@ -175,7 +175,7 @@ local lease = num(redis.call('HGET', KEYS[2], ARGV[3]))
 local src = nil
 if lease >= qty then
   src = 'lease'
-elseif num(redis.call('HGET', KEYS[1], 'free')) >= qty then
+elseif openFree(KEYS[1]) >= qty then
   src = 'free'
 end
 local reason = nil
@@ -228,8 +228,8 @@ if held then return {'limitheld', held} end
 // Direct sells from free stock; 'held' when none is free but edges hold
 // leases. A subject whose allowance another edge holds (unexpired) gets
 // 'limitheld' and the allowance is marked wanted from that edge.
-var scriptDirect = redis.NewScript(luaNow + luaRecord + luaExisting + luaAdmitDirect + `
-local free = num(redis.call('HGET', KEYS[1], 'free'))
+var scriptDirect = redis.NewScript(luaNow + luaOpenFree + luaRecord + luaExisting + luaAdmitDirect + `
+local free = openFree(KEYS[1])
 if free < qty then
   if num(redis.call('HGET', KEYS[1], 'leased')) > 0 then return {'held', ''} end
   return {'soldout', ''}

@@ -86,6 +86,8 @@ type Store interface {
 
 	// LotteryStore keeps opening lotteries (lottery.go).
 	LotteryStore
+	// WaitlistStore keeps a lottery's waitlist (waitlist.go).
+	WaitlistStore
 	// DropEditStore edits drops before they open (store_drops.go).
 	DropEditStore
 

@@ -441,6 +441,9 @@ type SKUTotals struct {
 	// Reserved are units held for RSVP tokens not yet redeemed; they are
 	// not free, and go back to free at their batch's deadline.
 	Reserved int `json:"reserved"`
+	// Waitlist are units an opening lottery's waitlist still waits for:
+	// free units up to it go to the waitlist, not on sale (waitlist.go).
+	Waitlist int `json:"waitlist,omitempty"`
 }
 
 // Totals are the live totals of a drop.

@@ -169,6 +169,9 @@ var metricTypes = map[string]string{
 	"up":                        "gauge",
 	"process_cpu_seconds_total": "counter",
 	"go_goroutines":             "gauge",
+	// lottery waitlists (fair drops)
+	"livedrop_checkout_waitlist_offers_total":   "counter",
+	"livedrop_checkout_rsvp_early_access_total": "counter",
 }
 
 // knownMetric reports whether a series name is one a node or Prometheus

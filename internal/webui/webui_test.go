@@ -131,8 +131,8 @@ func TestStaticAssets(t *testing.T) {
 	}
 	_, page := get(t, srv.URL+"/watch/shop1", nil)
 	refs := assetRef.FindAllStringSubmatch(page, -1)
-	if len(refs) != 9 {
-		t.Fatalf("page references %d static assets, want 9 (player.js, proofs.js, pickup.js, watch.js, auction.js, dropphoto.js, wallet.js, giveaway.js, player.css): %v", len(refs), refs)
+	if len(refs) != 10 {
+		t.Fatalf("page references %d static assets, want 10 (player.js, proofs.js, pickup.js, watch.js, auction.js, dropphoto.js, wallet.js, giveaway.js, fair.js, player.css): %v", len(refs), refs)
 	}
 	// The proof-of-work worker is a script of our own (CSP: worker-src falls
 	// back to script-src 'self'), named by the page for proofs.js.

@@ -457,7 +457,8 @@
   // while its drop is open to members only, else ''.
   function membersOnly(card) {
     const until = Number(card.dataset.membersUntil) || 0;
-    return until > Date.now() && !isMember() ? 'Members only until ' + hhmm(until) : '';
+    // An RSVP link's reserved unit is the holder's: it buys during early access too.
+    return until > Date.now() && !isMember() && !rsvpFor(card.dataset.drop, card.dataset.sku) ? 'Members only until ' + hhmm(until) : '';
   }
 
   function updateCards(match) {
@@ -877,6 +878,8 @@
       } else if (res.status === 409 && data && data.waitlist_place) {
         text = 'Sold out · you are #' + Number(data.waitlist_place) + ' on the waitlist';
         card.dataset.soldOut = 'true';
+        card.dataset.entryResult = 'lost'; // fair.js reads the entry on: a unit may come free
+        card.dataset.entryLocation = String(data.location || '');
       } else if (res.status === 401) {
         // The session expired or this edge does not know its key: sign in again.
         forgetSession();
@@ -922,6 +925,7 @@
   // until the draw has a result, and says what to show.
   async function awaitEntry(card, sess, loc) {
     if (!loc) return { text: "You're in line", state: 'pending' };
+    card.dataset.entryLocation = loc; // fair.js reads a waitlisted entry on
     const url = new URL(loc, location.href).href;
     let wait = ENTRY_POLL_MIN_MS;
     for (let i = 0; i < ENTRY_POLLS; i++) {
