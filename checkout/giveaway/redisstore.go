@@ -60,6 +60,7 @@ func (s *RedisStore) Create(ctx context.Context, r Record) error {
 	if err := s.rdb.Set(ctx, latestKey(r.Info.Stream), r.Info.ID, 0).Err(); err != nil {
 		return fmt.Errorf("giveaway: announce: %w", err)
 	}
+	_ = s.publish(ctx, Change{ID: r.Info.ID}) // the giveaway stands: see publish
 	return nil
 }
 
@@ -159,5 +160,6 @@ func (s *RedisStore) SetResult(ctx context.Context, id string, res Result) (Resu
 	if err := json.Unmarshal([]byte(v), &out); err != nil {
 		return Result{}, fmt.Errorf("giveaway %s result: %w", id, err)
 	}
+	_ = s.publish(ctx, Change{ID: id}) // the result stands: see publish
 	return out, nil
 }

@@ -51,6 +51,9 @@ type Store interface {
 	SetResult(ctx context.Context, id string, res Result) (Result, error)
 	// Latest is the id of the giveaway started last on stream ("" none).
 	Latest(ctx context.Context, stream string) (string, error)
+	// Subscribe calls f with each giveaway's start (Create) and draw
+	// (SetResult) until ctx ends (changes.go).
+	Subscribe(ctx context.Context, f func(Change)) error
 }
 
 // EntrantsDigest is the hex SHA-256 of the sorted entrants, one a line:
