@@ -126,7 +126,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 			return err
 		}
 		services = append(services, lots)
-		gives, err := newControlGiveaways(log, reg, cfg.Checkout, giveawayStore(store), store, g)
+		gives, err := newControlGiveaways(log, reg, cfg.Checkout, giveawayStore(store), store, g, hub)
 		if err != nil {
 			return err
 		}
