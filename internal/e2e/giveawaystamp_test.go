@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"path"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/livedrop/livedrop/checkout/giveaway"
+	"github.com/livedrop/livedrop/internal/peer"
+	"github.com/livedrop/livedrop/internal/stream"
+	"github.com/livedrop/livedrop/internal/whep"
+	"github.com/livedrop/livedrop/overlay"
+)
+
+// TestGiveawayDrawStampedOnTheStream: a giveaway the seller starts and
+// draws at the demo's origin reaches a WHEP viewer of its stream at the
+// edge as "giveaway" overlay events stamped with the stream's media clock:
+// the start with the seed's hash, the draw with the masked winner (the
+// viewer who entered through the edge with its watch proof) and the seed,
+// which reproduces the commitment and the winner.
+func TestGiveawayDrawStampedOnTheStream(t *testing.T) {
+	addrs, _ := startDemo(t)
+	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
+
+	msgs := make(chan arrival, 256)
+	var lastVideo atomic.Int64 // RTP timestamp of the last video packet; -1: none yet
+	lastVideo.Store(-1)
+	api, _, err := peer.NewAPI(peer.DefaultICEConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *whep.Client
+	waitFor(t, 30*time.Second, "the demo's stream at the edge", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		c, err = whep.Dial(ctx, whep.ClientParams{API: api, HTTP: &http.Client{Timeout: 10 * time.Second}, URL: edgeURL + "/whep/demo",
+			OnPacket: func(k stream.Kind, p *rtp.Packet) {
+				if k == stream.Video {
+					lastVideo.Store(int64(p.Timestamp))
+				}
+			},
+			OnEvent: func(b []byte) {
+				m, err := overlay.DecodeMessage(b)
+				if err != nil {
+					return // not an overlay message (the node's own notes)
+				}
+				select {
+				case msgs <- arrival{m, time.Now()}:
+				default:
+					t.Errorf("viewer queue full")
+				}
+			}})
+		return err == nil
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	})
+	next := func(typ string, within time.Duration) arrival {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case a := <-msgs:
+				if a.m.Type == typ {
+					return a
+				}
+			case <-deadline:
+				t.Fatalf("no %s message at the viewer within %v", typ, within)
+			}
+		}
+	}
+	next(overlay.TypeState, 10*time.Second)
+	waitFor(t, 30*time.Second, "the demo's video at the viewer", func() bool { return lastVideo.Load() >= 0 })
+
+	// The viewer's buyer proves it is watching (its media session).
+	const who = "giveaway-viewer"
+	session := path.Base(c.Location())
+	var proof string
+	waitFor(t, 15*time.Second, "a watch proof of the viewer's session", func() bool {
+		st, body := watchProof(t, edgeURL, session, who)
+		proof, _ = body["proof"].(string)
+		return st == 200 && proof != ""
+	})
+
+	var started giveaway.View
+	if err := json.Unmarshal([]byte(call(t, "POST", ctl+"/v1/giveaways", demoToken,
+		`{"id":"onstream","stream":"demo","rule":"present","prize":{"name":"Signed cap"}}`, 201)), &started); err != nil {
+		t.Fatal(err)
+	}
+	a := next(overlay.TypeGiveaway, 10*time.Second)
+	if g := a.m.Giveaway; g.ID != "onstream" || g.State != overlay.GiveawayOpen || g.Commitment != started.Commitment ||
+		g.Prize != "Signed cap" || g.Seed != "" {
+		t.Fatalf("started giveaway reads %+v, want commitment %s", *g, started.Commitment)
+	}
+	if a.m.MediaTS == nil {
+		t.Fatal("the start's giveaway event carries no media_ts: not frame-stamped")
+	}
+
+	req, _ := http.NewRequest("POST", edgeURL+"/v1/giveaways/onstream/entries", nil)
+	req.Header.Set("Authorization", signedIn(t).Bearer(who))
+	req.Header.Set("Watch-Proof", proof)
+	if st, body := getJSON(t, req); st != 200 || body["new"] != true {
+		t.Fatalf("entry with the viewer's watch proof: %d %v", st, body)
+	}
+	req, _ = http.NewRequest("POST", edgeURL+"/v1/giveaways/onstream/entries", nil)
+	req.Header.Set("Authorization", signedIn(t).Bearer("giveaway-absent"))
+	if st, body := getJSON(t, req); st != 403 || body["why"] != "not_watching" {
+		t.Fatalf("entry without watching: %d %v, want 403 not_watching", st, body)
+	}
+
+	sent := time.Now()
+	call(t, "POST", ctl+"/v1/giveaways/onstream/draw", demoToken, "", 200)
+	a = next(overlay.TypeGiveaway, 10*time.Second)
+	t.Logf("draw to stamped giveaway event at the viewer: %v", a.at.Sub(sent))
+	g := a.m.Giveaway
+	winner := signedIn(t).ID(who)
+	if g.ID != "onstream" || g.State != overlay.GiveawayDrawn || g.Winner != giveaway.Mask(winner) || g.Entrants != 1 ||
+		strings.Contains(string(mustJSON(t, g)), winner) {
+		t.Fatalf("drawn giveaway reads %+v, want the winner %s masked", *g, winner)
+	}
+	seed, err := hex.DecodeString(g.Seed)
+	if err != nil || !giveaway.Verify("onstream", started.Commitment, seed, []string{winner}, winner) ||
+		g.EntrantsDigest != giveaway.EntrantsDigest([]string{winner}) {
+		t.Fatalf("the stamped seed %q and digest do not reproduce the draw (%v)", g.Seed, err)
+	}
+	if a.m.MediaTS == nil {
+		t.Fatal("the draw's giveaway event carries no media_ts: not frame-stamped")
+	}
+	// Stamped on the timeline of the video this viewer receives (90 kHz).
+	if d := int32(*a.m.MediaTS - uint32(lastVideo.Load())); d < -3*90000 || d > 3*90000 {
+		t.Fatalf("giveaway media_ts %d is %d ticks from the viewer's video: not the frame on screen", *a.m.MediaTS, d)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
