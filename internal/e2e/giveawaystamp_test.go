@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/livedrop/livedrop/checkout/giveaway"
+	"github.com/livedrop/livedrop/internal/chrometest"
 	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
@@ -149,4 +150,70 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestGiveawayWinnerStampedInChromium: the viewer page in headless
+// Chromium, signed in and watching the demo's stream, shows a giveaway the
+// seller starts from its stamped event, enters it in one tap, and after the
+// draw shows "You won!" from the stamped draw event applied on (or after)
+// the frame it was stamped for, the seed checked in the browser.
+func TestGiveawayWinnerStampedInChromium(t *testing.T) {
+	addrs, _ := startDemo(t)
+	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
+	b := chrometest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	p, err := b.Open(ctx, edgeURL+"/watch/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	const who = "web-giveaway-winner"
+	sess := mustJSON(t, map[string]string{"session": signedIn(t).Token(who), "buyer": signedIn(t).ID(who), "kind": "guest",
+		"device": "test-device-0", "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	var ok bool
+	if err := p.Eval(ctx, `localStorage.setItem('livedrop.session', `+string(mustJSON(t, string(sess)))+`), true`, &ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Navigate(ctx, edgeURL+"/watch/demo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitFor(ctx, `document.querySelector('[data-testid="status"]').textContent.trim() === "playing" && !!window.livedrop.lastFrameRtpTimestamp()`, 30*time.Second); err != nil {
+		t.Fatalf("viewer page not playing: %v (console %v)", err, p.Console())
+	}
+	var started giveaway.View
+	if err := json.Unmarshal([]byte(call(t, "POST", ctl+"/v1/giveaways", demoToken,
+		`{"id":"webgive","stream":"demo","rule":"present","prize":{"name":"Signed cap"}}`, 201)), &started); err != nil {
+		t.Fatal(err)
+	}
+	text := func(name string) string {
+		return `document.querySelector('[data-testid="giveaway-` + name + `"]').textContent`
+	}
+	onFrame := `window.livedrop.applied().some((a) => a.type === 'giveaway' && a.id === 'webgive' && a.mediaTs !== undefined && a.frameTs !== null &&
+		((a.frameTs - a.mediaTs) >>> 0) < 0x80000000)`
+	if err := p.WaitFor(ctx, `!document.querySelector('[data-testid="giveaway"]').hidden && `+text("prize")+` === 'Signed cap' && `+
+		text("hash")+`.includes('`+started.Commitment[:16]+`') && `+onFrame, 15*time.Second); err != nil {
+		t.Fatalf("no giveaway card from the stamped start: %v (console %v)", err, p.Console())
+	}
+	// The page's watch proof comes once its session has received the stream.
+	if err := p.WaitFor(ctx, `(() => { const s = window.livedrop.proofs(); return !!(s && s.watch && s.watch.proof); })()`, 20*time.Second); err != nil {
+		t.Fatalf("no watch proof on the page: %v", err)
+	}
+	if err := p.Click(ctx, `[data-testid="giveaway-enter"]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitFor(ctx, text("status")+` === "You're in. Good luck!"`, 10*time.Second); err != nil {
+		got, _ := p.Text(ctx, `[data-testid="giveaway-status"]`)
+		t.Fatalf("after the tap the card reads %q: %v", got, err)
+	}
+	call(t, "POST", ctl+"/v1/giveaways/webgive/draw", demoToken, "", 200)
+	cond := text("winner") + `.startsWith('You won!') && document.querySelector('[data-testid="giveaway-winner"]').dataset.source === 'stamped' && ` +
+		`document.querySelector('[data-testid="giveaway-check"]').dataset.ok === 'true' && ` +
+		`window.livedrop.applied().filter((a) => a.type === 'giveaway' && a.id === 'webgive').length >= 2 && ` + onFrame
+	if err := p.WaitFor(ctx, cond, 15*time.Second); err != nil {
+		var applied any
+		_ = p.Eval(ctx, `window.livedrop.applied()`, &applied)
+		got, _ := p.Text(ctx, `[data-testid="giveaway"]`)
+		t.Fatalf("after the draw the card reads %q, not the stamped winner checked: %v (applied %v, console %v)", got, err, applied, p.Console())
+	}
 }
