@@ -123,6 +123,9 @@ func TestGiveawayDrawStampedOnTheStream(t *testing.T) {
 	call(t, "POST", ctl+"/v1/giveaways/onstream/draw", demoToken, "", 200)
 	a = next(overlay.TypeGiveaway, 10*time.Second)
 	t.Logf("draw to stamped giveaway event at the viewer: %v", a.at.Sub(sent))
+	if lag := a.at.Sub(sent); lag > 2*time.Second {
+		t.Fatalf("the draw reached the viewer %v after it was asked, want within 2s", lag)
+	}
 	g := a.m.Giveaway
 	winner := signedIn(t).ID(who)
 	if g.ID != "onstream" || g.State != overlay.GiveawayDrawn || g.Winner != giveaway.Mask(winner) || g.Entrants != 1 ||
