@@ -188,6 +188,8 @@ func (h *EdgeHub) Ingest(stream string, msg []byte) error {
 		h.publish(b, TypeDrop, encodeDrop(m.Drop, m.State), start)
 	case TypeLot:
 		h.ingestLot(b, &m, start) // lot.go
+	case TypeGiveaway:
+		h.ingestGiveaway(b, &m, start) // giveaway.go
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	m := &metrics{events: map[string]prometheus.Counter{}, fanout: fanout, subscribers: map[string]prometheus.Gauge{}, resyncs: resyncs}
-	for _, t := range []string{TypeState, TypeShow, TypeHide, TypeStock, TypeDrop, TypeLot} {
+	for _, t := range []string{TypeState, TypeShow, TypeHide, TypeStock, TypeDrop, TypeLot, TypeGiveaway} {
 		m.events[t] = events.WithLabelValues(t)
 	}
 	for _, t := range []string{TransportDataChannel, TransportWebSocket} {

@@ -205,6 +205,7 @@ type Message struct {
 	Left     *int      `json:"left"`
 	State    string    `json:"state"`
 	Lot      *Lot      `json:"lot"`
+	Giveaway *Giveaway `json:"giveaway"`
 }
 
 // DecodeMessage parses and checks one wire message. Errors wrap ErrInvalid.
@@ -259,6 +260,13 @@ func DecodeMessage(data []byte) (Message, error) {
 			return Message{}, fmt.Errorf("%w: lot without a lot", ErrInvalid)
 		}
 		if err := m.Lot.Validate(); err != nil {
+			return Message{}, err
+		}
+	case TypeGiveaway:
+		if m.Giveaway == nil {
+			return Message{}, fmt.Errorf("%w: giveaway without a giveaway", ErrInvalid)
+		}
+		if err := m.Giveaway.Validate(); err != nil {
 			return Message{}, err
 		}
 	default:

@@ -118,6 +118,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(encodeLot(1, true, &goldenLot)))
 	f.Add([]byte(`{"v":1,"type":"lot","lot":{"id":"a","state":"live","currency":"EUR","leader":"\u2028","ends_at_ms":1,"bids":1}}`))
 	f.Add([]byte(`{"v":1,"type":"show","seq":1,"overlay":{"id":"a","kind":"countdown","label":"\u0000","ends_at_ms":1}}`))
+	f.Add([]byte(encodeGiveaway(1, true, &goldenGiveaway)))
+	f.Add([]byte(encodeGiveaway(0, false, &goldenGiveawayOpen)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := DecodeMessage(data)
 		if err != nil {
@@ -134,6 +136,8 @@ func FuzzDecodeMessage(f *testing.F) {
 			again = encodeShow(m.Seq, 0, m.MediaTS != nil, m.Overlay)
 		case TypeLot:
 			again = encodeLot(0, m.MediaTS != nil, m.Lot)
+		case TypeGiveaway:
+			again = encodeGiveaway(0, m.MediaTS != nil, m.Giveaway)
 		default:
 			return
 		}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Entry rules.
@@ -165,10 +167,25 @@ func checkStart(id, stream, prize, rule string) error {
 		return fmt.Errorf("%w: id and stream must be 1-64 characters", ErrInvalid)
 	case len(prize) > 200:
 		return fmt.Errorf("%w: prize longer than 200", ErrInvalid)
+	case !printable(prize):
+		return fmt.Errorf("%w: prize must be printable UTF-8 (it is shown on the stream)", ErrInvalid)
 	case !ValidRule(rule):
 		return fmt.Errorf("%w: rule must be %s, %s or %s", ErrInvalid, RulePresent, RuleVerified, RuleBuyers)
 	}
 	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Enter enters e if the rule lets it; entering twice is one entry.

@@ -144,6 +144,11 @@ func TestStartRefusesBadInput(t *testing.T) {
 			t.Errorf("%+v: %v", c, err)
 		}
 	}
+	for _, prize := range []string{"cap\n<b>", "\xff", "a\x00b"} { // shown on the stream: printable text only
+		if _, err := giveaway.Start("g", "demo", prize, "present", time.Now(), rand.Reader); !errors.Is(err, giveaway.ErrInvalid) {
+			t.Errorf("prize %q: %v", prize, err)
+		}
+	}
 }
 
 func contains(s []string, v string) bool {

@@ -13,6 +13,9 @@ type MemStore struct {
 	mu     sync.Mutex
 	g      map[string]*memGiveaway
 	latest map[string]string // stream -> giveaway id
+
+	subs    map[int]func(Change) // changes.go
+	nextSub int
 }
 
 type memGiveaway struct {
@@ -32,12 +35,14 @@ func NewMemStore() *MemStore {
 // Create implements Store.
 func (m *MemStore) Create(_ context.Context, r Record) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if _, ok := m.g[r.Info.ID]; ok {
+		m.mu.Unlock()
 		return ErrExists
 	}
 	m.g[r.Info.ID] = &memGiveaway{rec: r, entries: map[string]bool{}}
 	m.latest[r.Info.Stream] = r.Info.ID
+	m.mu.Unlock()
+	m.notify(Change{ID: r.Info.ID})
 	return nil
 }
 
@@ -101,15 +106,18 @@ func (m *MemStore) Close(_ context.Context, id string) ([]string, error) {
 // SetResult implements Store.
 func (m *MemStore) SetResult(_ context.Context, id string, res Result) (Result, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	g, ok := m.g[id]
 	if !ok {
+		m.mu.Unlock()
 		return Result{}, ErrNotFound
 	}
 	if g.res == nil {
 		g.res = &res
 	}
-	return *g.res, nil
+	out := *g.res
+	m.mu.Unlock()
+	m.notify(Change{ID: id})
+	return out, nil
 }
 
 // List implements Store.

@@ -63,6 +63,7 @@ func (s *RedisStore) Create(ctx context.Context, r Record) error {
 	if err := s.rdb.SAdd(ctx, allKey, r.Info.ID).Err(); err != nil {
 		return fmt.Errorf("giveaway: index: %w", err)
 	}
+	_ = s.publish(ctx, Change{ID: r.Info.ID}) // the giveaway stands: see publish
 	return nil
 }
 
@@ -191,5 +192,6 @@ func (s *RedisStore) SetResult(ctx context.Context, id string, res Result) (Resu
 	if err := json.Unmarshal([]byte(v), &out); err != nil {
 		return Result{}, fmt.Errorf("giveaway %s result: %w", id, err)
 	}
+	_ = s.publish(ctx, Change{ID: id}) // the result stands: see publish
 	return out, nil
 }

@@ -56,6 +56,9 @@ type Store interface {
 	// Entrants reads a giveaway's entrants, sorted, without closing it.
 	// ErrNotFound.
 	Entrants(ctx context.Context, id string) ([]string, error)
+	// Subscribe calls f with each giveaway's start (Create) and draw
+	// (SetResult) until ctx ends (changes.go).
+	Subscribe(ctx context.Context, f func(Change)) error
 }
 
 // EntrantsDigest is the hex SHA-256 of the sorted entrants, one a line:

@@ -273,7 +273,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 		return nil, err
 	}
 	ctl.api.SetViews(views) // the report's viewer figures
-	gives, err := newControlGiveaways(log, reg, cfg.Checkout, d.gives, d.store, g)
+	gives, err := newControlGiveaways(log, reg, cfg.Checkout, d.gives, d.store, g, hub)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/livedrop/livedrop/checkout/giveaway"
 	"github.com/livedrop/livedrop/checkout/giveaway/giveawayhttp"
 	"github.com/livedrop/livedrop/internal/guard"
+	"github.com/livedrop/livedrop/overlay"
 )
 
 // The giveaways' wiring: the store beside the checkout store, the
@@ -35,23 +36,34 @@ func (s giveawayRoutes) Run(ctx context.Context) error {
 	return nil
 }
 
+// controlGiveaways is the origin's giveaways as a service: the seller's
+// routes, and the stamper that puts each start and draw on its stream.
+type controlGiveaways struct {
+	register func(*http.ServeMux)
+	stamp    *giveawayStamper
+}
+
+func (s controlGiveaways) Register(mux *http.ServeMux)   { s.register(mux) }
+func (s controlGiveaways) Run(ctx context.Context) error { return s.stamp.Run(ctx) }
+
 // newControlGiveaways serves the seller's start and draw at the origin;
-// the draw records the winner's order in orders.
+// the draw records the winner's order in orders; both are stamped on the
+// giveaway's stream through hub.
 func newControlGiveaways(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, gs giveaway.Store, orders checkout.Store,
-	g *guard.Guard) (giveawayRoutes, error) {
+	g *guard.Guard, hub *overlay.OriginHub) (controlGiveaways, error) {
 	m, err := giveaway.NewMetrics(reg)
 	if err != nil {
-		return giveawayRoutes{}, err
+		return controlGiveaways{}, err
 	}
 	gw, err := giveaway.New(giveaway.Params{Store: gs, Orders: orders, Metrics: m, Logger: log})
 	if err != nil {
-		return giveawayRoutes{}, err
+		return controlGiveaways{}, err
 	}
 	api, err := giveawayhttp.NewSellerAPI(gw, cfg.ControlToken, g, log)
 	if err != nil {
-		return giveawayRoutes{}, err
+		return controlGiveaways{}, err
 	}
-	return giveawayRoutes{api.Register}, nil
+	return controlGiveaways{register: api.Register, stamp: newGiveawayStamper(gs, gw, hub, log)}, nil
 }
 
 // newEdgeGiveaways takes viewers' entries at an edge, with the buyer's

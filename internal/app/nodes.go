@@ -138,7 +138,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 			return err
 		}
 		services = append(services, lots)
-		gives, err := newControlGiveaways(log, reg, cfg.Checkout, gs, store, g)
+		gives, err := newControlGiveaways(log, reg, cfg.Checkout, gs, store, g, hub)
 		if err != nil {
 			return err
 		}

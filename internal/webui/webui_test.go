@@ -332,8 +332,8 @@ func TestConsolePage(t *testing.T) {
 		t.Error("the token field is not a password field")
 	}
 	refs := regexp.MustCompile(`(?:src|href)="(/[^"]*static/[^"]+)"`).FindAllStringSubmatch(body, -1)
-	if len(refs) != 7 {
-		t.Fatalf("console references %d assets, want 7 (the publish, orders and drops panels' scripts too): %v", len(refs), refs)
+	if len(refs) != 8 {
+		t.Fatalf("console references %d assets, want 8 (the publish, orders, drops and giveaway panels' scripts too): %v", len(refs), refs)
 	}
 	want := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 	for _, ref := range refs {

@@ -4,7 +4,11 @@
 // (the commitment), enters in one tap with the buyer's session and the
 // page's watch proof, and after the draw shows the masked winner and the
 // revealed seed, checked here: the seed matches the hash and re-running the
-// draw over the published entrants picks the same winner.
+// draw over the published entrants picks the same winner. The stream's
+// overlay events carry the giveaway too (watch.js applies a "giveaway"
+// event on the video frame it was stamped for): the start and the winner
+// show on that frame; the reads give the first state, the entrants to
+// check the draw, and stand in for a draw no stamped event followed.
 (function () {
   'use strict';
   const ANNOUNCED_FOR_MS = 3600 * 1000; // a drawn giveaway stays on the page this long after its start
@@ -56,7 +60,7 @@
     return false;
   }
 
-  async function show(g) {
+  async function show(g, source) {
     state = g;
     card.hidden = false;
     el('prize').textContent = g.prize || 'Giveaway';
@@ -70,10 +74,14 @@
       return;
     }
     const s = me();
-    el('winner').textContent = s && s.buyer === g.winner ? 'You won! The prize is in your orders.' : 'Winner: ' + g.winner_masked;
+    const w = el('winner');
+    if (!w.textContent || source === 'stamped') w.dataset.source = source || 'poll';
+    w.textContent = s && g.winner && s.buyer === g.winner ? 'You won! The prize is in your orders.' : 'Winner: ' + g.winner_masked;
     el('seed').textContent = 'seed ' + g.seed.slice(0, 16) + '…';
     el('seed').title = g.seed;
-    if (checked !== g.seed && !(window.crypto && crypto.subtle)) { // not a secure context: no Web Crypto here
+    if (!g.entrant_ids) { // a stamped draw: the entrants come with the read
+      if (checked !== g.seed) el('check').textContent = 'checking the draw…';
+    } else if (checked !== g.seed && !(window.crypto && crypto.subtle)) { // not a secure context: no Web Crypto here
       checked = g.seed;
       el('check').textContent = 'check it: GET /v1/giveaways/' + g.id;
     } else if (checked !== g.seed) {
@@ -94,14 +102,50 @@
         if (g.state !== 'drawn' || Date.now() - Date.parse(g.started_at) < ANNOUNCED_FOR_MS) {
           if (g.id !== id) { checked = ''; el('status').textContent = ''; }
           id = g.id;
-          await show(g);
+          await fromRead(g);
         } else if (g.id === id) card.hidden = true;
         return;
       }
       const resp = await fetch('/v1/giveaways/' + encodeURIComponent(id), { cache: 'no-store' });
-      if (resp.ok) await show(await resp.json());
+      if (resp.ok) await fromRead(await resp.json());
     } catch (_) { /* offline: the next poll */ }
   }
+
+  // fromRead shows a read, but a draw the page has not shown yet waits
+  // FALLBACK_MS for its stamped event once the stream carries them.
+  const FALLBACK_MS = 3000;
+  let stamped = false;
+  const shownDrawn = (g) => state && state.id === g.id && state.state === 'drawn';
+  function fromRead(g) {
+    if (stamped && g.state === 'drawn' && !shownDrawn(g)) {
+      setTimeout(() => { if (g.id === id && (!shownDrawn(g) || !state.entrant_ids)) show(g, 'poll'); }, FALLBACK_MS);
+      return;
+    }
+    return show(g, 'poll');
+  }
+
+  // A stamped giveaway event, on its frame.
+  document.addEventListener('livedrop:giveaway', async (ev) => {
+    const e = ev.detail;
+    if (!e || typeof e.commitment !== 'string' || (e.state !== 'open' && e.state !== 'drawn')) return;
+    if (e.id !== id) {
+      if (!announced) return;
+      id = e.id;
+      state = null;
+      checked = '';
+      el('status').textContent = '';
+      el('winner').textContent = '';
+    } else if (shownDrawn(e) && (e.state === 'open' || state.entrant_ids)) return; // shown already, or older
+    stamped = true;
+    await show({ id: e.id, prize: e.prize || '', rule: e.rule, commitment: e.commitment, entrants: Number(e.entrants) || 0,
+      state: e.state, winner_masked: e.winner || '', seed: e.seed || '', entrants_digest: e.entrants_digest || '' }, 'stamped');
+    if (e.state === 'drawn') { // the entrants (and whether this buyer won), to check the draw
+      try {
+        const resp = await fetch('/v1/giveaways/' + encodeURIComponent(e.id), { cache: 'no-store' });
+        if (resp.ok) { const g = await resp.json(); if (g.id === id && g.state === 'drawn') await show(g, 'stamped'); }
+      } catch (_) { /* the next poll */ }
+    }
+  });
 
   async function enter() {
     const s = me();

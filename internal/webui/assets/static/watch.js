@@ -197,7 +197,7 @@
         if (Number.isFinite(seq)) lastSeq = seq;
         // The state supersedes every event it already contains.
         for (let i = queue.length - 1; i >= 0; i--) {
-          if (queue[i].msg.type !== 'lot' && !(Number(queue[i].msg.seq) > lastSeq)) queue.splice(i, 1);
+          if (queue[i].msg.type !== 'lot' && queue[i].msg.type !== 'giveaway' && !(Number(queue[i].msg.seq) > lastSeq)) queue.splice(i, 1);
         }
         shown.clear();
         for (const ov of msg.overlays) {
@@ -247,8 +247,9 @@
         }
         return;
       }
+      case 'giveaway': // a giveaway's card (giveaway.js), shown on its frame like the others
       case 'lot': // a live auction's card (auction.js), shown on its frame like the others
-        if (!msg.lot || typeof msg.lot !== 'object' || typeof msg.lot.id !== 'string') return;
+        if (!msg[msg.type] || typeof msg[msg.type] !== 'object' || typeof msg[msg.type].id !== 'string') return;
         if (queue.length >= MAX_QUEUE) apply(queue.shift().msg, null);
         queue.push({ msg, at: performance.now() });
         pump();
@@ -276,9 +277,9 @@
   }
 
   function apply(msg, frame) {
-    if (msg.type === 'lot') {
-      document.dispatchEvent(new CustomEvent('livedrop:lot', { detail: msg.lot }));
-      applied.push({ id: msg.lot.id, type: 'lot', mediaTs: msg.media_ts, frameTs: frame ? frame.ts : null, prevFrameTs: frame ? frame.prev : null });
+    if (msg.type === 'lot' || msg.type === 'giveaway') {
+      document.dispatchEvent(new CustomEvent('livedrop:' + msg.type, { detail: msg[msg.type] }));
+      applied.push({ id: msg[msg.type].id, type: msg.type, mediaTs: msg.media_ts, frameTs: frame ? frame.ts : null, prevFrameTs: frame ? frame.prev : null });
       if (applied.length > 100) applied.shift();
       return;
     }
