@@ -67,6 +67,8 @@ type SyncResult struct {
 	// Collected is the code's recorded collection (who had it first).
 	Collected *Collection `json:"collected,omitempty"`
 	Error     string      `json:"error,omitempty"`
+	// ID is the collection's id as the desk sent it.
+	ID string `json:"id,omitempty"`
 }
 
 // Params build Desks.
@@ -227,13 +229,15 @@ func (d *Desks) Sync(ctx context.Context, batch []Collection) ([]SyncResult, err
 	out := make([]SyncResult, len(batch))
 	for i, c := range batch {
 		code, ok := Normalize(c.Code)
-		r := SyncResult{Code: code, Desk: c.Desk}
+		r := SyncResult{Code: code, Desk: c.Desk, ID: c.ID}
 		it, known := byCode[code]
 		switch {
 		case !ok:
 			r.Code, r.Status, r.Error = c.Code, "invalid", "a pickup code is 8 of "+Alphabet
 		case !checkout.ValidID(c.Desk):
 			r.Status, r.Error = "invalid", "desk must be 1-64 of [A-Za-z0-9_-]"
+		case c.ID != "" && !checkout.ValidID(c.ID):
+			r.Status, r.Error = "invalid", "a collection id must be 1-64 of [A-Za-z0-9_-]"
 		case c.At.After(now.Add(MaxClockSkew)):
 			r.Status, r.Error = "invalid", "collected in the future: check the desk's clock"
 		case !known:
@@ -247,18 +251,19 @@ func (d *Desks) Sync(ctx context.Context, batch []Collection) ([]SyncResult, err
 		if at.IsZero() {
 			at = now
 		}
-		outcome, first, err := d.store.Collect(ctx, Collection{Code: code, Desk: c.Desk, At: at.UTC(), Order: it.Order})
+		res, err := d.store.Collect(ctx, Collection{Code: code, Desk: c.Desk, At: at.UTC(), Order: it.Order, ID: c.ID})
 		if err != nil {
 			return nil, err
 		}
-		switch outcome {
-		case Collected:
+		switch {
+		case res.Outcome == Collected && res.New:
 			d.collected.Inc()
-		case Conflict:
+		case res.Outcome == Conflict && res.New:
 			d.conflicts.Inc()
-			d.log.Warn("pickup code collected at two desks", "code", Display(code), "first_desk", first.Desk, "desk", c.Desk)
+			d.log.Warn("pickup code collected at two desks", "code", Display(code), "first_desk", res.First.Desk, "desk", c.Desk)
 		}
-		r.Status, r.Collected = string(outcome), &first
+		first := res.First
+		r.Status, r.Collected = string(res.Outcome), &first
 		out[i] = r
 	}
 	return out, nil
@@ -266,3 +271,6 @@ func (d *Desks) Sync(ctx context.Context, batch []Collection) ([]SyncResult, err
 
 // Collected is the counter of collections (for tests).
 func (d *Desks) Collected() prometheus.Counter { return d.collected }
+
+// Conflicts is the counter of conflicts (for tests).
+func (d *Desks) Conflicts() prometheus.Counter { return d.conflicts }

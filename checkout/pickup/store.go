@@ -13,6 +13,32 @@ type Collection struct {
 	At   time.Time `json:"at"`
 	// Order is the order id the code names (set by the origin).
 	Order string `json:"order,omitempty"`
+	// ID names this hand-over at its desk (the desk makes it up): a sync
+	// resent with the same desk, code and id is the same collection, told
+	// the same result and counted once.
+	ID string `json:"id,omitempty"`
+}
+
+// CollectResult is what Store.Collect did.
+type CollectResult struct {
+	Outcome Outcome
+	// First is the code's recorded (first) collection.
+	First Collection
+	// New: this call recorded something (the collection, or a conflict not
+	// seen before); a resent collection changes nothing.
+	New bool
+}
+
+// resent reports whether c is recorded collection first sent again: the
+// same desk and the same collection id.
+func resent(first, c Collection) bool { return c.ID != "" && first.Desk == c.Desk && first.ID == c.ID }
+
+// conflictField names c among a code's conflicts: by desk and collection id.
+func conflictField(c Collection) string {
+	if c.ID == "" {
+		return c.Desk
+	}
+	return c.Desk + "/" + c.ID
 }
 
 // Outcome is what recording a collection did.
@@ -32,13 +58,16 @@ const (
 // Store keeps collections: one per code, and the conflicting attempts of
 // other desks. MemStore and RedisStore implement it.
 type Store interface {
-	// Collect records c as the code's collection unless it has one. It
-	// returns the outcome and the code's recorded (first) collection.
-	Collect(ctx context.Context, c Collection) (Outcome, Collection, error)
+	// Collect records c as the code's collection unless it has one, or as
+	// a conflict when another desk has it (once per desk and collection
+	// id). A collection resent (same desk and id) gets the first result
+	// again, with New false.
+	Collect(ctx context.Context, c Collection) (CollectResult, error)
 	// Collections returns the recorded collections of the codes that have
 	// one.
 	Collections(ctx context.Context, codes []string) (map[string]Collection, error)
-	// Conflicts lists the other desks' attempts at code, by desk.
+	// Conflicts lists the other desks' attempts at code, by desk (and
+	// collection id).
 	Conflicts(ctx context.Context, code string) ([]Collection, error)
 	// MarkMailed notes that code's notice goes out; only the first call
 	// for a code reports true (every edge and retry asks).

@@ -31,7 +31,7 @@
   function save(k, v) { try { localStorage.setItem(key(k), JSON.stringify(v)); } catch (_) { /* full: memory only */ } }
 
   let list = { day: '', items: [], fetched_at: '' };
-  let local = []; // {code, desk, at, status?, first?}
+  let local = []; // {code, desk, at, id, status?, first?}
   let current = ''; // the code on screen
   let syncing = false;
   let retryTimer = 0;
@@ -178,9 +178,17 @@
     show(code);
   }
 
+  // collectionID names one hand-over: a sync resent after a lost answer
+  // names the same collection, and the origin answers it the same.
+  function collectionID() {
+    const b = new Uint8Array(12);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
   function collect() {
     if (!current || stateOf(current) !== 'pending') return;
-    local.push({ code: current, desk, at: new Date().toISOString() });
+    local.push({ code: current, desk, at: new Date().toISOString(), id: collectionID() });
     save('local', local);
     render();
     sync();
@@ -195,7 +203,7 @@
     clearTimeout(retryTimer);
     let ok = false;
     try {
-      const ans = await call('POST', '/v1/pickups:sync', { collections: todo.map((c) => ({ code: c.code, desk: c.desk, at: c.at })) });
+      const ans = await call('POST', '/v1/pickups:sync', { collections: todo.map((c) => ({ code: c.code, desk: c.desk, at: c.at, id: c.id })) });
       (ans.results || []).forEach((r, i) => {
         const c = todo[i];
         if (!c) return;
