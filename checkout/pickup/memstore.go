@@ -13,6 +13,7 @@ type MemStore struct {
 	collected map[string]Collection
 	conflicts map[string]map[string]Collection // code -> desk/id -> attempt
 	mailed    map[string]bool
+	idx       memIndex // memindex.go
 }
 
 var _ Store = (*MemStore)(nil)
@@ -30,6 +31,7 @@ func (s *MemStore) Collect(_ context.Context, c Collection) (CollectResult, erro
 	switch {
 	case !ok:
 		s.collected[c.Code] = c
+		s.indexCollected(c)
 		return CollectResult{Outcome: Collected, First: c, New: true}, nil
 	case resent(first, c):
 		return CollectResult{Outcome: Collected, First: first}, nil

@@ -124,16 +124,26 @@ func TestStoreConcurrentDesksOneWinner(t *testing.T) {
 	}
 }
 
+// fakeOrders are the orders of one drop, in the order recorded.
 type fakeOrders []checkout.Order
 
-func (f fakeOrders) PickupOrders(_ context.Context, until time.Time) ([]checkout.Order, error) {
+func (f fakeOrders) PickupOrdersSince(_ context.Context, cursors map[string]int) ([]checkout.Order, map[string]int, error) {
 	var out []checkout.Order
-	for _, o := range f {
-		if o.CreatedAt.Before(until) {
+	for _, o := range f[min(cursors["d1"], len(f)):] {
+		if o.Fulfilment == checkout.FulfilmentPickup {
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out, map[string]int{"d1": len(f)}, nil
+}
+
+func (f fakeOrders) Order(_ context.Context, id string) (checkout.Order, error) {
+	for _, o := range f {
+		if o.ID == id {
+			return o, nil
+		}
+	}
+	return checkout.Order{}, checkout.ErrNotFound
 }
 
 func TestDesksListSyncAndLookup(t *testing.T) {

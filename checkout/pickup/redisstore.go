@@ -39,6 +39,9 @@ func (s *RedisStore) Collect(ctx context.Context, c Collection) (CollectResult, 
 		return CollectResult{}, fmt.Errorf("pickup: record collection: %w", err)
 	}
 	if ok {
+		if err := s.indexCollected(ctx, c); err != nil {
+			return CollectResult{}, err
+		}
 		return CollectResult{Outcome: Collected, First: c, New: true}, nil
 	}
 	v, err := s.rdb.Get(ctx, collectedKey(c.Code)).Result()
@@ -51,6 +54,10 @@ func (s *RedisStore) Collect(ctx context.Context, c Collection) (CollectResult, 
 	}
 	switch {
 	case resent(first, c):
+		// The first call may have died before indexing it: index again.
+		if err := s.indexCollected(ctx, first); err != nil {
+			return CollectResult{}, err
+		}
 		return CollectResult{Outcome: Collected, First: first}, nil
 	case first.Desk == c.Desk:
 		return CollectResult{Outcome: AlreadyCollectedHere, First: first}, nil

@@ -72,4 +72,24 @@ type Store interface {
 	// MarkMailed notes that code's notice goes out; only the first call
 	// for a code reports true (every edge and retry asks).
 	MarkMailed(ctx context.Context, code string) (bool, error)
+
+	// The index of pickup orders (index.go): the desks' list and sync
+	// read it instead of every order of every drop.
+
+	// Index records entries, idempotently: each code names its order, and
+	// is listed on the day it was created and among the open codes until
+	// collected (Collect lists it on the day of its collection too).
+	Index(ctx context.Context, entries []IndexEntry) error
+	// Indexed reads the entries of codes (a code not indexed is absent).
+	Indexed(ctx context.Context, codes []string) (map[string]IndexEntry, error)
+	// DayCodes lists the codes day's list may hold: those created or
+	// collected that day, and every open one.
+	DayCodes(ctx context.Context, day time.Time) ([]string, error)
+	// Retire takes codes out of the open ones: their orders were cancelled
+	// or refunded, so they are never collected.
+	Retire(ctx context.Context, codes []string) error
+	// Cursors reads how far the index has read each drop's orders.
+	Cursors(ctx context.Context) (map[string]int, error)
+	// SetCursors records the cursors (never moving one back).
+	SetCursors(ctx context.Context, cursors map[string]int) error
 }
