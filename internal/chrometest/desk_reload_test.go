@@ -16,9 +16,10 @@ import (
 // TestPickupDeskReloadOffline: a desk loads online, the venue's uplink
 // drops (the origin's listener closed), a code is handed over, and the page
 // is reloaded: it comes back from the browser's cache with the day's list
-// and the collection not synced yet. The tab is closed and the desk opened
-// in a new one (as after a browser restart: the token typed again), still
-// offline: list and collection are there, and a second code is handed over.
+// and the collection not synced yet. The browser is quit and started again
+// on its profile, still offline: the desk page opens, the token is typed
+// again (it lives in the tab's session only), list and collection are
+// there, and a second code is handed over.
 // Back online, one sync records both codes, each once, at the origin.
 func TestPickupDeskReloadOffline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -74,8 +75,8 @@ func TestPickupDeskReloadOffline(t *testing.T) {
 	collect(p, code[0])
 	mustWait(ctx, t, p, `document.querySelector('[data-testid="desk-net"]').dataset.state === 'offline'`, 10*time.Second)
 
-	// What the seller sees after a reload, and after reopening the desk in
-	// a new tab: the list of two, code 0 collected here and not synced.
+	// What the seller sees after a reload, and after a browser restart: the
+	// list of two, code 0 collected here and not synced.
 	cached := fmt.Sprintf(`window.livedropDesk && window.livedropDesk.listed() === 2 && window.livedropDesk.unsynced() === 1 &&
 		window.livedropDesk.state(%q) === 'local' && document.querySelectorAll('[data-testid="desk-item"]').length === 2 &&
 		document.querySelector('[data-testid="desk-item"][data-code=%q]').textContent.includes('not synced yet') &&
@@ -86,10 +87,10 @@ func TestPickupDeskReloadOffline(t *testing.T) {
 	}
 	mustWait(ctx, t, p, cached, 20*time.Second)
 
-	p.Close()
+	b = b.Restart(t)
 	p, err = b.Open(ctx, url)
 	if err != nil {
-		t.Fatalf("reopen offline: %v", err)
+		t.Fatalf("open after a browser restart offline: %v", err)
 	}
 	dumpOnFailure(t, p)
 	mustWait(ctx, t, p, `!document.querySelector('[data-testid="desk-login"]').hidden && document.querySelector('[data-testid="desk-name"]').value === 'desk-a'`, 10*time.Second)
