@@ -19,7 +19,8 @@ const maxPickupOrders = 50_000
 
 // PickupOrders reads every order of every drop that is for pickup, was
 // created before until, and is neither cancelled nor refunded, oldest
-// first within each drop.
+// first within each drop: a full read, for tests and tools (the pickup
+// desks keep an index from PickupOrdersSince instead).
 func (c *Control) PickupOrders(ctx context.Context, until time.Time) ([]Order, error) {
 	ids, err := c.store.ListDrops(ctx)
 	if err != nil {

@@ -294,8 +294,10 @@ func (d *Desks) Sync(ctx context.Context, batch []Collection) ([]SyncResult, err
 		return nil, err
 	}
 	codes := make([]string, 0, len(batch))
+	named := make(map[string]bool, len(batch))
 	for _, c := range batch {
-		if code, ok := Normalize(c.Code); ok && !slices.Contains(codes, code) {
+		if code, ok := Normalize(c.Code); ok && !named[code] {
+			named[code] = true
 			codes = append(codes, code)
 		}
 	}
