@@ -150,6 +150,7 @@ func (c *Control) awardItem(d Drop, e *Entry, now time.Time) ShipItem {
 		ID: e.ID, Drop: d.ID, SKU: e.SKU, Qty: e.Qty, Buyer: e.Buyer,
 		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(e.Qty),
 		Status: StatusPending, Edge: LotteryEdge, CreatedAt: now, Limits: e.Limits, Pay: e.Pay,
+		Fulfilment: e.Fulfilment,
 	}
 	return ShipItem{Order: o, Limits: limitsOfKeys(def, e.Limits), Hold: c.cfg.HoldTime}
 }

@@ -23,7 +23,7 @@ func (ed *edgeDrop) lottery() *Lottery {
 // after all (this edge's view was late): the caller sells as usual.
 func (e *Edge) enterLottery(ctx context.Context, req OrderRequest, id string, lims []Limit, eo *edgeOrder) (o Order, done bool, err error) {
 	en := Entry{ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer, Limits: limitKeys(lims),
-		Edge: e.id, At: time.Now().UTC(), Pay: req.Pay}
+		Edge: e.id, At: time.Now().UTC(), Pay: req.Pay, Fulfilment: req.Fulfilment}
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	defer cancel()
 	res, err := e.store.Enter(cctx, en, e.cfg.LotteryMaxEntries)

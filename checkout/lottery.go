@@ -95,6 +95,9 @@ type Entry struct {
 	Place  int    `json:"waitlist_place,omitempty"`
 	// Pay is the entry's payment method (OrderRequest.Pay), its order's.
 	Pay string `json:"pay,omitempty"`
+	// Fulfilment is the entry's (OrderRequest.Fulfilment), its order's: a
+	// won entry asking for pickup is a pickup order, with its code.
+	Fulfilment string `json:"fulfilment,omitempty"`
 }
 
 // EnterOutcome says what Store.Enter did.

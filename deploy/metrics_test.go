@@ -139,6 +139,8 @@ var metricTypes = map[string]string{
 	"livedrop_pickup_collected_total": "counter",
 	"livedrop_pickup_conflicts_total": "counter",
 	"livedrop_pickup_notices_total":   "counter",
+	// pickup code emails retried
+	"livedrop_pickup_notice_failures_total": "counter",
 	// live auctions
 	"livedrop_auction_bids_total":            "counter",
 	"livedrop_auction_bid_seconds":           "histogram",

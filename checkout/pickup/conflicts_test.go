@@ -17,13 +17,13 @@ func TestStoreCountsConflictsPerCode(t *testing.T) {
 			ctx := context.Background()
 			at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 			for _, c := range []pickup.Collection{
-				{Code: "AAAAAAAA", Desk: "d1", At: at},
-				{Code: "AAAAAAAA", Desk: "d2", At: at}, // conflict
-				{Code: "AAAAAAAA", Desk: "d2", At: at}, // the same desk again: once
-				{Code: "AAAAAAAA", Desk: "d3", At: at}, // conflict
-				{Code: "BBBBBBBB", Desk: "d1", At: at},
+				{Code: "AAAAAAAA", Desk: "d1", At: at, ID: "c1"},
+				{Code: "AAAAAAAA", Desk: "d2", At: at, ID: "c2"}, // conflict
+				{Code: "AAAAAAAA", Desk: "d2", At: at, ID: "c2"}, // the same sync again: once
+				{Code: "AAAAAAAA", Desk: "d3", At: at, ID: "c3"}, // conflict
+				{Code: "BBBBBBBB", Desk: "d1", At: at, ID: "c4"},
 			} {
-				if _, _, err := st.Collect(ctx, c); err != nil {
+				if _, err := st.Collect(ctx, c); err != nil {
 					t.Fatal(err)
 				}
 			}

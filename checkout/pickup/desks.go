@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +35,11 @@ var (
 
 // Orders reads the orders to be picked up (a *checkout.Control).
 type Orders interface {
-	PickupOrders(ctx context.Context, until time.Time) ([]checkout.Order, error)
+	// PickupOrdersSince reads the pickup orders each drop recorded past
+	// its cursor, and the cursors to pass next.
+	PickupOrdersSince(ctx context.Context, cursors map[string]int) ([]checkout.Order, map[string]int, error)
+	// Order reads one order (checkout.ErrNotFound).
+	Order(ctx context.Context, id string) (checkout.Order, error)
 }
 
 // Item is one order of the pickup list.
@@ -67,6 +74,8 @@ type SyncResult struct {
 	// Collected is the code's recorded collection (who had it first).
 	Collected *Collection `json:"collected,omitempty"`
 	Error     string      `json:"error,omitempty"`
+	// ID is the collection's id as the desk sent it.
+	ID string `json:"id,omitempty"`
 }
 
 // Params build Desks.
@@ -86,6 +95,8 @@ type Desks struct {
 	store  Store
 	now    func() time.Time
 	log    *slog.Logger
+	// refreshMu serializes the index's catch-ups (index.go).
+	refreshMu sync.Mutex
 
 	collected prometheus.Counter
 	conflicts prometheus.Counter
@@ -135,37 +146,97 @@ func (d *Desks) ParseDay(s string) (time.Time, error) {
 	return t, nil
 }
 
-// items reads the pickup orders created before until, with their codes
-// and collections.
-func (d *Desks) items(ctx context.Context, until time.Time) ([]Item, error) {
-	orders, err := d.orders.PickupOrders(ctx, until)
+// refresh brings the index up to date with the orders the store recorded
+// since the last call: each order is read once, and a call with nothing
+// new reads one order per drop.
+func (d *Desks) refresh(ctx context.Context) error {
+	d.refreshMu.Lock()
+	defer d.refreshMu.Unlock()
+	cur, err := d.store.Cursors(ctx)
+	if err != nil {
+		return err
+	}
+	orders, next, err := d.orders.PickupOrdersSince(ctx, cur)
+	if err != nil {
+		return err
+	}
+	entries := make([]IndexEntry, len(orders))
+	for i, o := range orders {
+		entries[i] = IndexEntry{Code: d.codes.Code(o.ID), Order: o.ID, Created: o.CreatedAt.UTC()}
+	}
+	if err := d.store.Index(ctx, entries); err != nil {
+		return err
+	}
+	return d.store.SetCursors(ctx, next)
+}
+
+// items reads the indexed orders of codes created before until, with
+// their collections, oldest first; an order cancelled or refunded is left
+// out and its code retired from the open ones.
+func (d *Desks) items(ctx context.Context, codes []string, until time.Time) ([]Item, error) {
+	idx, err := d.store.Indexed(ctx, codes)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]Item, len(orders))
-	codes := make([]string, len(orders))
-	for i, o := range orders {
-		c := d.codes.Code(o.ID)
-		codes[i] = c
-		items[i] = Item{Code: c, Display: Display(c), Order: o.ID, Drop: o.Drop, SKU: o.SKU, Qty: o.Qty,
-			Status: o.Status, TotalCents: o.TotalCents, Currency: o.Currency}
+	entries := make([]IndexEntry, 0, len(idx))
+	for _, e := range idx {
+		if e.Created.Before(until) {
+			entries = append(entries, e)
+		}
 	}
-	got, err := d.store.Collections(ctx, codes)
+	slices.SortFunc(entries, func(a, b IndexEntry) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
+	items := make([]Item, 0, len(entries))
+	var retired []string
+	for _, e := range entries {
+		o, err := d.orders.Order(ctx, e.Order)
+		if errors.Is(err, checkout.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.Status == checkout.StatusCancelled || o.Status == checkout.StatusRefunded {
+			retired = append(retired, e.Code)
+			continue
+		}
+		items = append(items, Item{Code: e.Code, Display: Display(e.Code), Order: o.ID, Drop: o.Drop, SKU: o.SKU, Qty: o.Qty,
+			Status: o.Status, TotalCents: o.TotalCents, Currency: o.Currency})
+	}
+	listed := make([]string, len(items))
+	for i := range items {
+		listed[i] = items[i].Code
+	}
+	got, err := d.store.Collections(ctx, listed)
 	if err != nil {
 		return nil, err
 	}
 	for i := range items {
 		if c, ok := got[items[i].Code]; ok {
 			items[i].Collected = &c
+			retired = append(retired, items[i].Code) // open no more (a collect cut off before it said so)
 		}
+	}
+	if err := d.store.Retire(ctx, retired); err != nil {
+		return nil, err
 	}
 	return items, nil
 }
 
 // List builds the pickup list of day (its UTC midnight).
 func (d *Desks) List(ctx context.Context, day time.Time) (List, error) {
-	end := day.Add(24 * time.Hour)
-	all, err := d.items(ctx, end)
+	if err := d.refresh(ctx); err != nil {
+		return List{}, err
+	}
+	codes, err := d.store.DayCodes(ctx, day)
+	if err != nil {
+		return List{}, err
+	}
+	all, err := d.items(ctx, codes, day.Add(24*time.Hour))
 	if err != nil {
 		return List{}, err
 	}
@@ -193,7 +264,10 @@ func (d *Desks) Lookup(ctx context.Context, raw string) (Item, error) {
 	if !ok {
 		return Item{}, fmt.Errorf("%w: a pickup code is %d of %s", ErrInvalid, CodeLen, Alphabet)
 	}
-	all, err := d.items(ctx, d.now().Add(MaxClockSkew))
+	if err := d.refresh(ctx); err != nil {
+		return Item{}, err
+	}
+	all, err := d.items(ctx, []string{code}, d.now().Add(MaxClockSkew))
 	if err != nil {
 		return Item{}, err
 	}
@@ -216,7 +290,18 @@ func (d *Desks) Sync(ctx context.Context, batch []Collection) ([]SyncResult, err
 		return nil, fmt.Errorf("%w: a sync holds 1-%d collections", ErrInvalid, MaxSyncItems)
 	}
 	now := d.now()
-	all, err := d.items(ctx, now.Add(MaxClockSkew))
+	if err := d.refresh(ctx); err != nil {
+		return nil, err
+	}
+	codes := make([]string, 0, len(batch))
+	named := make(map[string]bool, len(batch))
+	for _, c := range batch {
+		if code, ok := Normalize(c.Code); ok && !named[code] {
+			named[code] = true
+			codes = append(codes, code)
+		}
+	}
+	all, err := d.items(ctx, codes, now.Add(MaxClockSkew))
 	if err != nil {
 		return nil, err
 	}
@@ -227,13 +312,15 @@ func (d *Desks) Sync(ctx context.Context, batch []Collection) ([]SyncResult, err
 	out := make([]SyncResult, len(batch))
 	for i, c := range batch {
 		code, ok := Normalize(c.Code)
-		r := SyncResult{Code: code, Desk: c.Desk}
+		r := SyncResult{Code: code, Desk: c.Desk, ID: c.ID}
 		it, known := byCode[code]
 		switch {
 		case !ok:
 			r.Code, r.Status, r.Error = c.Code, "invalid", "a pickup code is 8 of "+Alphabet
 		case !checkout.ValidID(c.Desk):
 			r.Status, r.Error = "invalid", "desk must be 1-64 of [A-Za-z0-9_-]"
+		case c.ID != "" && !checkout.ValidID(c.ID):
+			r.Status, r.Error = "invalid", "a collection id must be 1-64 of [A-Za-z0-9_-]"
 		case c.At.After(now.Add(MaxClockSkew)):
 			r.Status, r.Error = "invalid", "collected in the future: check the desk's clock"
 		case !known:
@@ -247,18 +334,19 @@ func (d *Desks) Sync(ctx context.Context, batch []Collection) ([]SyncResult, err
 		if at.IsZero() {
 			at = now
 		}
-		outcome, first, err := d.store.Collect(ctx, Collection{Code: code, Desk: c.Desk, At: at.UTC(), Order: it.Order})
+		res, err := d.store.Collect(ctx, Collection{Code: code, Desk: c.Desk, At: at.UTC(), Order: it.Order, ID: c.ID})
 		if err != nil {
 			return nil, err
 		}
-		switch outcome {
-		case Collected:
+		switch {
+		case res.Outcome == Collected && res.New:
 			d.collected.Inc()
-		case Conflict:
+		case res.Outcome == Conflict && res.New:
 			d.conflicts.Inc()
-			d.log.Warn("pickup code collected at two desks", "code", Display(code), "first_desk", first.Desk, "desk", c.Desk)
+			d.log.Warn("pickup code collected at two desks", "code", Display(code), "first_desk", res.First.Desk, "desk", c.Desk)
 		}
-		r.Status, r.Collected = string(outcome), &first
+		first := res.First
+		r.Status, r.Collected = string(res.Outcome), &first
 		out[i] = r
 	}
 	return out, nil
@@ -266,3 +354,6 @@ func (d *Desks) Sync(ctx context.Context, batch []Collection) ([]SyncResult, err
 
 // Collected is the counter of collections (for tests).
 func (d *Desks) Collected() prometheus.Counter { return d.collected }
+
+// Conflicts is the counter of conflicts (for tests).
+func (d *Desks) Conflicts() prometheus.Counter { return d.conflicts }

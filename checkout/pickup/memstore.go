@@ -11,8 +11,9 @@ import (
 type MemStore struct {
 	mu        sync.Mutex
 	collected map[string]Collection
-	conflicts map[string]map[string]Collection // code -> desk -> first attempt
+	conflicts map[string]map[string]Collection // code -> desk/id -> attempt
 	mailed    map[string]bool
+	idx       memIndex // memindex.go
 }
 
 var _ Store = (*MemStore)(nil)
@@ -23,26 +24,31 @@ func NewMemStore() *MemStore {
 }
 
 // Collect implements Store.
-func (s *MemStore) Collect(_ context.Context, c Collection) (Outcome, Collection, error) {
+func (s *MemStore) Collect(_ context.Context, c Collection) (CollectResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	first, ok := s.collected[c.Code]
 	switch {
 	case !ok:
 		s.collected[c.Code] = c
-		return Collected, c, nil
+		s.indexCollected(c)
+		return CollectResult{Outcome: Collected, First: c, New: true}, nil
+	case resent(first, c):
+		return CollectResult{Outcome: Collected, First: first}, nil
 	case first.Desk == c.Desk:
-		return AlreadyCollectedHere, first, nil
+		return CollectResult{Outcome: AlreadyCollectedHere, First: first}, nil
 	}
 	m := s.conflicts[c.Code]
 	if m == nil {
 		m = map[string]Collection{}
 		s.conflicts[c.Code] = m
 	}
-	if _, seen := m[c.Desk]; !seen {
-		m[c.Desk] = c
+	f := conflictField(c)
+	_, seen := m[f]
+	if !seen {
+		m[f] = c
 	}
-	return Conflict, first, nil
+	return CollectResult{Outcome: Conflict, First: first, New: !seen}, nil
 }
 
 // Collections implements Store.
@@ -66,7 +72,7 @@ func (s *MemStore) Conflicts(_ context.Context, code string) ([]Collection, erro
 	for _, c := range s.conflicts[code] {
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b Collection) int { return strings.Compare(a.Desk, b.Desk) })
+	slices.SortFunc(out, func(a, b Collection) int { return strings.Compare(conflictField(a), conflictField(b)) })
 	return out, nil
 }
 

@@ -66,18 +66,18 @@ func TestStoreCollectsOncePerCode(t *testing.T) {
 			ctx := context.Background()
 			at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 			c := pickup.Collection{Code: "ABCDEFGH", Desk: "desk-a", At: at, Order: "d1.x"}
-			if out, first, err := st.Collect(ctx, c); err != nil || out != pickup.Collected || first.Desk != "desk-a" {
-				t.Fatalf("first collect: %v %+v %v", out, first, err)
+			if r, err := st.Collect(ctx, c); err != nil || r.Outcome != pickup.Collected || !r.New || r.First.Desk != "desk-a" {
+				t.Fatalf("first collect: %+v %v", r, err)
 			}
-			if out, _, err := st.Collect(ctx, c); err != nil || out != pickup.AlreadyCollectedHere {
-				t.Fatalf("resent collect: %v %v", out, err)
+			if r, err := st.Collect(ctx, c); err != nil || r.Outcome != pickup.AlreadyCollectedHere || r.New {
+				t.Fatalf("resent collect: %+v %v", r, err)
 			}
 			b := c
 			b.Desk, b.At = "desk-b", at.Add(time.Minute)
-			for range 2 { // a resent conflict is one conflict
-				out, first, err := st.Collect(ctx, b)
-				if err != nil || out != pickup.Conflict || first.Desk != "desk-a" || !first.At.Equal(at) {
-					t.Fatalf("other desk: %v %+v %v", out, first, err)
+			for i := range 2 { // a resent conflict is one conflict
+				r, err := st.Collect(ctx, b)
+				if err != nil || r.Outcome != pickup.Conflict || r.New != (i == 0) || r.First.Desk != "desk-a" || !r.First.At.Equal(at) {
+					t.Fatalf("other desk, try %d: %+v %v", i, r, err)
 				}
 			}
 			got, err := st.Collections(ctx, []string{"ABCDEFGH", "ZZZZZZZZ"})
@@ -101,11 +101,11 @@ func TestStoreConcurrentDesksOneWinner(t *testing.T) {
 			outs := make([]pickup.Outcome, 8)
 			for i := range outs {
 				wg.Go(func() {
-					o, _, err := st.Collect(context.Background(), pickup.Collection{Code: "QRSTUVWX", Desk: "desk-" + string(rune('a'+i)), At: time.Now()})
+					r, err := st.Collect(context.Background(), pickup.Collection{Code: "QRSTUVWX", Desk: "desk-" + string(rune('a'+i)), At: time.Now()})
 					if err != nil {
 						t.Error(err)
 					}
-					outs[i] = o
+					outs[i] = r.Outcome
 				})
 			}
 			wg.Wait()
@@ -124,16 +124,26 @@ func TestStoreConcurrentDesksOneWinner(t *testing.T) {
 	}
 }
 
+// fakeOrders are the orders of one drop, in the order recorded.
 type fakeOrders []checkout.Order
 
-func (f fakeOrders) PickupOrders(_ context.Context, until time.Time) ([]checkout.Order, error) {
+func (f fakeOrders) PickupOrdersSince(_ context.Context, cursors map[string]int) ([]checkout.Order, map[string]int, error) {
 	var out []checkout.Order
-	for _, o := range f {
-		if o.CreatedAt.Before(until) {
+	for _, o := range f[min(cursors["d1"], len(f)):] {
+		if o.Fulfilment == checkout.FulfilmentPickup {
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out, map[string]int{"d1": len(f)}, nil
+}
+
+func (f fakeOrders) Order(_ context.Context, id string) (checkout.Order, error) {
+	for _, o := range f {
+		if o.ID == id {
+			return o, nil
+		}
+	}
+	return checkout.Order{}, checkout.ErrNotFound
 }
 
 func TestDesksListSyncAndLookup(t *testing.T) {
@@ -193,6 +203,77 @@ func TestDesksListSyncAndLookup(t *testing.T) {
 			}
 			if _, err := d.Sync(ctx, nil); err == nil {
 				t.Fatal("empty sync accepted")
+			}
+		})
+	}
+}
+
+// TestSyncResentIsIdempotent: a desk whose sync answer was lost sends the
+// same collections again (same desk, code and collection id): it is told
+// the same results, and nothing is counted or stored twice; a second
+// hand-over attempt at the other desk (a new id) is a second conflict.
+func TestSyncResentIsIdempotent(t *testing.T) {
+	now := time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC)
+	orders := fakeOrders{
+		{ID: "d1.aaaaaaaaaaaaaaaaaaaaaaaa", Drop: "d1", SKU: "tee", Qty: 1, Status: checkout.StatusPaid, Fulfilment: checkout.FulfilmentPickup, CreatedAt: now.Add(-time.Hour)},
+	}
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			codes := testCodes(t)
+			d, err := pickup.NewDesks(pickup.Params{Orders: orders, Codes: codes, Store: st, Now: func() time.Time { return now }, Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := codes.Code(orders[0].ID)
+			syncOf := func(batch ...pickup.Collection) []string {
+				t.Helper()
+				res, err := d.Sync(ctx, batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := make([]string, len(res))
+				for i, r := range res {
+					out[i] = r.Status
+					if r.ID != batch[i].ID {
+						t.Errorf("result %d names collection %q, want %q", i, r.ID, batch[i].ID)
+					}
+				}
+				return out
+			}
+			first := pickup.Collection{Code: a, Desk: "desk-a", At: now, ID: "c-1"}
+			other := pickup.Collection{Code: a, Desk: "desk-b", At: now, ID: "c-7"}
+			if got := syncOf(first); got[0] != "collected" {
+				t.Fatalf("first sync: %v", got)
+			}
+			for range 2 {
+				if got := syncOf(other); got[0] != "conflict" {
+					t.Fatalf("desk b's sync: %v", got)
+				}
+			}
+			for range 2 { // desk a's answer was lost: the same sync again
+				if got := syncOf(first); got[0] != "collected" {
+					t.Fatalf("resent sync: %v, want the first answer again", got)
+				}
+			}
+			if c, f := testutil.ToFloat64(d.Collected()), testutil.ToFloat64(d.Conflicts()); c != 1 || f != 1 {
+				t.Fatalf("collected_total %v conflicts_total %v, want 1 1", c, f)
+			}
+			cf, err := st.Conflicts(ctx, a)
+			if err != nil || len(cf) != 1 || cf[0].Desk != "desk-b" || cf[0].ID != "c-7" {
+				t.Fatalf("stored conflicts: %+v %v, want desk b's one", cf, err)
+			}
+			// Desk b tries again later: a new hand-over attempt, a new conflict.
+			again := other
+			again.ID, again.At = "c-8", now.Add(time.Minute)
+			if got := syncOf(again); got[0] != "conflict" {
+				t.Fatalf("desk b's second attempt: %v", got)
+			}
+			if cf, _ := st.Conflicts(ctx, a); len(cf) != 2 || testutil.ToFloat64(d.Conflicts()) != 2 {
+				t.Fatalf("after a second attempt: %d stored, %v counted, want 2 2", len(cf), testutil.ToFloat64(d.Conflicts()))
+			}
+			if got := syncOf(pickup.Collection{Code: a, Desk: "desk-a", At: now, ID: "bad id!"}); got[0] != "invalid" {
+				t.Fatalf("bad collection id: %v", got)
 			}
 		})
 	}

@@ -29,33 +29,44 @@ func collectedKey(code string) string { return "livedrop:pickup:{" + code + "}:c
 func conflictsKey(code string) string { return "livedrop:pickup:{" + code + "}:conflicts" }
 
 // Collect implements Store.
-func (s *RedisStore) Collect(ctx context.Context, c Collection) (Outcome, Collection, error) {
+func (s *RedisStore) Collect(ctx context.Context, c Collection) (CollectResult, error) {
 	enc, err := json.Marshal(c)
 	if err != nil {
-		return "", Collection{}, err
+		return CollectResult{}, err
 	}
 	ok, err := s.rdb.SetNX(ctx, collectedKey(c.Code), enc, 0).Result()
 	if err != nil {
-		return "", Collection{}, fmt.Errorf("pickup: record collection: %w", err)
+		return CollectResult{}, fmt.Errorf("pickup: record collection: %w", err)
 	}
 	if ok {
-		return Collected, c, nil
+		if err := s.indexCollected(ctx, c); err != nil {
+			return CollectResult{}, err
+		}
+		return CollectResult{Outcome: Collected, First: c, New: true}, nil
 	}
 	v, err := s.rdb.Get(ctx, collectedKey(c.Code)).Result()
 	if err != nil {
-		return "", Collection{}, fmt.Errorf("pickup: read collection: %w", err)
+		return CollectResult{}, fmt.Errorf("pickup: read collection: %w", err)
 	}
 	var first Collection
 	if err := json.Unmarshal([]byte(v), &first); err != nil {
-		return "", Collection{}, fmt.Errorf("pickup: collection of %s: %w", c.Code, err)
+		return CollectResult{}, fmt.Errorf("pickup: collection of %s: %w", c.Code, err)
 	}
-	if first.Desk == c.Desk {
-		return AlreadyCollectedHere, first, nil
+	switch {
+	case resent(first, c):
+		// The first call may have died before indexing it: index again.
+		if err := s.indexCollected(ctx, first); err != nil {
+			return CollectResult{}, err
+		}
+		return CollectResult{Outcome: Collected, First: first}, nil
+	case first.Desk == c.Desk:
+		return CollectResult{Outcome: AlreadyCollectedHere, First: first}, nil
 	}
-	if err := s.rdb.HSetNX(ctx, conflictsKey(c.Code), c.Desk, enc).Err(); err != nil {
-		return "", Collection{}, fmt.Errorf("pickup: record conflict: %w", err)
+	added, err := s.rdb.HSetNX(ctx, conflictsKey(c.Code), conflictField(c), enc).Result()
+	if err != nil {
+		return CollectResult{}, fmt.Errorf("pickup: record conflict: %w", err)
 	}
-	return Conflict, first, nil
+	return CollectResult{Outcome: Conflict, First: first, New: added}, nil
 }
 
 // Collections implements Store.
@@ -104,7 +115,7 @@ func (s *RedisStore) Conflicts(ctx context.Context, code string) ([]Collection, 
 		}
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b Collection) int { return strings.Compare(a.Desk, b.Desk) })
+	slices.SortFunc(out, func(a, b Collection) int { return strings.Compare(conflictField(a), conflictField(b)) })
 	return out, nil
 }
 

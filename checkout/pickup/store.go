@@ -13,6 +13,32 @@ type Collection struct {
 	At   time.Time `json:"at"`
 	// Order is the order id the code names (set by the origin).
 	Order string `json:"order,omitempty"`
+	// ID names this hand-over at its desk (the desk makes it up): a sync
+	// resent with the same desk, code and id is the same collection, told
+	// the same result and counted once.
+	ID string `json:"id,omitempty"`
+}
+
+// CollectResult is what Store.Collect did.
+type CollectResult struct {
+	Outcome Outcome
+	// First is the code's recorded (first) collection.
+	First Collection
+	// New: this call recorded something (the collection, or a conflict not
+	// seen before); a resent collection changes nothing.
+	New bool
+}
+
+// resent reports whether c is recorded collection first sent again: the
+// same desk and the same collection id.
+func resent(first, c Collection) bool { return c.ID != "" && first.Desk == c.Desk && first.ID == c.ID }
+
+// conflictField names c among a code's conflicts: by desk and collection id.
+func conflictField(c Collection) string {
+	if c.ID == "" {
+		return c.Desk
+	}
+	return c.Desk + "/" + c.ID
 }
 
 // Outcome is what recording a collection did.
@@ -32,13 +58,16 @@ const (
 // Store keeps collections: one per code, and the conflicting attempts of
 // other desks. MemStore and RedisStore implement it.
 type Store interface {
-	// Collect records c as the code's collection unless it has one. It
-	// returns the outcome and the code's recorded (first) collection.
-	Collect(ctx context.Context, c Collection) (Outcome, Collection, error)
+	// Collect records c as the code's collection unless it has one, or as
+	// a conflict when another desk has it (once per desk and collection
+	// id). A collection resent (same desk and id) gets the first result
+	// again, with New false.
+	Collect(ctx context.Context, c Collection) (CollectResult, error)
 	// Collections returns the recorded collections of the codes that have
 	// one.
 	Collections(ctx context.Context, codes []string) (map[string]Collection, error)
-	// Conflicts lists the other desks' attempts at code, by desk.
+	// Conflicts lists the other desks' attempts at code, by desk (and
+	// collection id).
 	Conflicts(ctx context.Context, code string) ([]Collection, error)
 	// ConflictCounts counts the other desks' attempts at each of codes
 	// (codes without one are left out).
@@ -46,4 +75,24 @@ type Store interface {
 	// MarkMailed notes that code's notice goes out; only the first call
 	// for a code reports true (every edge and retry asks).
 	MarkMailed(ctx context.Context, code string) (bool, error)
+
+	// The index of pickup orders (index.go): the desks' list and sync
+	// read it instead of every order of every drop.
+
+	// Index records entries, idempotently: each code names its order, and
+	// is listed on the day it was created and among the open codes until
+	// collected (Collect lists it on the day of its collection too).
+	Index(ctx context.Context, entries []IndexEntry) error
+	// Indexed reads the entries of codes (a code not indexed is absent).
+	Indexed(ctx context.Context, codes []string) (map[string]IndexEntry, error)
+	// DayCodes lists the codes day's list may hold: those created or
+	// collected that day, and every open one.
+	DayCodes(ctx context.Context, day time.Time) ([]string, error)
+	// Retire takes codes out of the open ones: their orders were cancelled
+	// or refunded, so they are never collected.
+	Retire(ctx context.Context, codes []string) error
+	// Cursors reads how far the index has read each drop's orders.
+	Cursors(ctx context.Context) (map[string]int, error)
+	// SetCursors records the cursors (never moving one back).
+	SetCursors(ctx context.Context, cursors map[string]int) error
 }

@@ -75,11 +75,16 @@ type Browser struct {
 // Chromium fails the test: it is never skipped.
 func Start(tb testing.TB) *Browser {
 	tb.Helper()
+	return startIn(tb, tb.TempDir()) // before our cleanup, so it is removed after the browser is gone
+}
+
+// startIn launches Chromium on the profile in dir (restart.go reuses it).
+func startIn(tb testing.TB, dir string) *Browser {
+	tb.Helper()
 	path, err := exec.LookPath(ChromiumPath)
 	if err != nil {
 		tb.Fatal(MissingHint)
 	}
-	dir := tb.TempDir() // before our cleanup, so it is removed after the browser is gone
 
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(path)}
 	for _, f := range Flags {

@@ -56,6 +56,8 @@ type UI struct {
 	modTime time.Time
 	// connect are the CSP connect-src sources of the siblings' origins.
 	connect string
+	// deskSW is the desk's service worker (desk.go).
+	deskSW []byte
 }
 
 // consoleStaticPrefix is where the console's assets are served: apart from the
@@ -105,6 +107,9 @@ func New() (*UI, error) {
 		}
 		*pg.into = t
 	}
+	if u.deskSW, err = u.deskWorker(); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
 
@@ -143,6 +148,7 @@ func (u *UI) RegisterConsole(mux *http.ServeMux) {
 	mux.HandleFunc("GET /report/{drop}", u.serveReport)
 	mux.HandleFunc("GET /sign/{drop}", u.serveSign)
 	mux.HandleFunc("GET /desk", u.serveDesk) // desk.go
+	mux.HandleFunc("GET "+DeskWorkerPath, u.serveDeskWorker)
 }
 
 // serveSign serves a channel's printable QR sign for a drop,

@@ -25,6 +25,9 @@ type Options struct {
 	Username, Password string
 	// TLS, when set, is offered with STARTTLS.
 	TLS *tls.Config
+	// RefuseFirst refuses the first RefuseFirst mails with a temporary
+	// error (451 at MAIL FROM), as a relay that is busy or greylisting.
+	RefuseFirst int
 }
 
 // Message is one mail the server took.
@@ -46,6 +49,8 @@ type Server struct {
 	msgs  []Message
 	taken map[string]int // recipient -> messages handed out by Code
 	more  chan struct{}  // closed and replaced on every message
+	// refused counts the mails refused (Options.RefuseFirst).
+	refused int
 }
 
 // Start listens on a free loopback port.
@@ -122,6 +127,25 @@ func (s *Server) add(m Message) {
 	s.more = make(chan struct{})
 }
 
+// refuse says whether to refuse this mail (Options.RefuseFirst), and
+// counts it.
+func (s *Server) refuse() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused >= s.opts.RefuseFirst {
+		return false
+	}
+	s.refused++
+	return true
+}
+
+// Refused is how many mails the server refused.
+func (s *Server) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
 type session struct {
 	s    *Server
 	c    *smtp.Conn
@@ -151,6 +175,9 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.s.opts.Username != "" && ss.user == "" {
 		return smtp.ErrAuthRequired
+	}
+	if ss.s.refuse() {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
 	ss.msg = Message{From: from}
 	return nil

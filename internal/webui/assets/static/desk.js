@@ -4,7 +4,10 @@
 // and syncs them to the origin (POST /v1/pickups:sync) whenever it can, so a
 // venue whose internet drops keeps handing orders over. The origin records
 // each code once; a code another desk had collected comes back "conflict"
-// and is flagged here. The control token lives in sessionStorage.
+// and is flagged here. The control token lives in sessionStorage. A
+// service worker (/desk-sw.js) keeps the page itself in the browser's
+// cache, so a reload, or a browser restart (the token typed again), while
+// the venue is offline brings the desk back with its list and collections.
 (function () {
   'use strict';
   const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
@@ -28,11 +31,12 @@
   function save(k, v) { try { localStorage.setItem(key(k), JSON.stringify(v)); } catch (_) { /* full: memory only */ } }
 
   let list = { day: '', items: [], fetched_at: '' };
-  let local = []; // {code, desk, at, status?, first?}
+  let local = []; // {code, desk, at, id, status?, first?}
   let current = ''; // the code on screen
   let syncing = false;
   let retryTimer = 0;
   let online = navigator.onLine;
+  let offlineReady = false; // the service worker has the page cached
 
   function normalize(s) {
     const c = String(s || '').toUpperCase().replace(/[\s-]/g, '');
@@ -48,7 +52,8 @@
     online = state === 'online';
     const el = $('desk-net');
     el.dataset.state = state;
-    el.textContent = online ? 'online' : 'offline · collections kept on this device';
+    el.dataset.offlineReady = offlineReady ? 'yes' : 'no';
+    el.textContent = online ? 'online' + (offlineReady ? ' · ready for offline' : '') : 'offline · collections kept on this device';
   }
 
   async function call(method, path, body) {
@@ -173,9 +178,17 @@
     show(code);
   }
 
+  // collectionID names one hand-over: a sync resent after a lost answer
+  // names the same collection, and the origin answers it the same.
+  function collectionID() {
+    const b = new Uint8Array(12);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
   function collect() {
     if (!current || stateOf(current) !== 'pending') return;
-    local.push({ code: current, desk, at: new Date().toISOString() });
+    local.push({ code: current, desk, at: new Date().toISOString(), id: collectionID() });
     save('local', local);
     render();
     sync();
@@ -190,7 +203,7 @@
     clearTimeout(retryTimer);
     let ok = false;
     try {
-      const ans = await call('POST', '/v1/pickups:sync', { collections: todo.map((c) => ({ code: c.code, desk: c.desk, at: c.at })) });
+      const ans = await call('POST', '/v1/pickups:sync', { collections: todo.map((c) => ({ code: c.code, desk: c.desk, at: c.at, id: c.id })) });
       (ans.results || []).forEach((r, i) => {
         const c = todo[i];
         if (!c) return;
@@ -286,7 +299,15 @@
   }
   window.addEventListener('online', () => { setNet('online'); sync(); fetchList(); });
   window.addEventListener('offline', () => setNet('offline'));
-  setInterval(() => { if (token && online) fetchList(); }, REFRESH_MS);
+  // Offline too: a failed fetch is how the desk notices the origin is back
+  // when the browser still thinks it is online (the venue's uplink dropped).
+  setInterval(() => { if (token) fetchList(); }, REFRESH_MS);
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register('/desk-sw.js', { scope: '/desk' })
+      .then(() => navigator.serviceWorker.ready)
+      .then(() => { offlineReady = true; setNet(online ? 'online' : 'offline'); })
+      .catch(() => { /* no worker (not a secure origin): a reload needs the network */ });
+  }
   setNet(navigator.onLine ? 'online' : 'offline');
   if (token && desk) open();
 
@@ -295,5 +316,6 @@
     state: (code) => stateOf(normalize(code)),
     unsynced: () => local.filter((c) => !c.status).length,
     listed: () => list.items.length,
+    offlineReady: () => offlineReady && !!navigator.serviceWorker.controller,
   };
 })();
