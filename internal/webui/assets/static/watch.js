@@ -877,6 +877,9 @@
       } else if (res.status === 409 && data && data.waitlist_place) {
         text = 'Sold out · you are #' + Number(data.waitlist_place) + ' on the waitlist';
         card.dataset.soldOut = 'true';
+      } else if (window.livedropWallet && window.livedropWallet.refusal(res.status, data)) { // wallet.js
+        text = window.livedropWallet.refusal(res.status, data);
+        card.dataset.walletRefused = 'true';
       } else if (res.status === 401) {
         // The session expired or this edge does not know its key: sign in again.
         forgetSession();
