@@ -29,6 +29,8 @@ type HoldRecord struct {
 	Buyer       string `json:"buyer"`
 	AmountCents int64  `json:"amount_cents"`
 	Currency    string `json:"currency"`
+	// At is when it was held last.
+	At time.Time `json:"at"`
 }
 
 func (r HoldRecord) encode() string {
@@ -91,7 +93,7 @@ func holdMove(kind Kind, key, order string, r HoldRecord, next HoldRecord, at ti
 // false), ErrInsufficient when the balance is too low (nothing changes),
 // ErrKeyReused when the order is held for another amount.
 func HoldFor(ctx context.Context, s Store, order, buyer string, cents int64, currency string, at time.Time) (r HoldRecord, changed bool, err error) {
-	want := HoldRecord{State: HoldHeld, Buyer: buyer, AmountCents: cents, Currency: currency}
+	want := HoldRecord{State: HoldHeld, Buyer: buyer, AmountCents: cents, Currency: currency, At: at.UTC()}
 	if err := (Movement{Key: "hold:" + order, Kind: KindHold, Buyer: buyer, AmountCents: cents, Currency: currency, Order: order,
 		Hold: &HoldChange{}}).Validate(); err != nil {
 		return HoldRecord{}, false, err

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/livedrop/livedrop/checkout"
 )
 
 // TestHoldsReserveOnceAndSettle: a hold is taken once per order (a retry
@@ -134,6 +138,71 @@ func TestConcurrentHoldsNeverOverdraw(t *testing.T) {
 			st, _ := s.Statement(ctx, "fay", 1)
 			if st.Balances["EUR"] != 0 || st.Held["EUR"] != 100*250 {
 				t.Errorf("balance %v held %v, want 0 and 25000", st.Balances, st.Held)
+			}
+			checkLedger(t, s)
+		})
+	}
+}
+
+type fakeOrders map[string]checkout.Order
+
+func (f fakeOrders) Order(_ context.Context, id string) (checkout.Order, error) {
+	if o, ok := f[id]; ok {
+		return o, nil
+	}
+	return checkout.Order{}, checkout.ErrNotFound
+}
+
+// TestReconcilerReleasesHoldsNothingSettles: old holds whose order was
+// cancelled or never stored go back to the balance; a pending order's
+// hold, a fresh hold and a settled one are left alone; a paid wallet
+// order's unsettled hold is settled.
+func TestReconcilerReleasesHoldsNothingSettles(t *testing.T) {
+	for _, ts := range stores(t) {
+		t.Run(ts.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := ts.store
+			if _, _, err := s.Apply(ctx, topUp("gil", "k", 10_000)); err != nil {
+				t.Fatal(err)
+			}
+			orders := fakeOrders{
+				"d1-cancelled": {ID: "d1-cancelled", Status: checkout.StatusCancelled, Pay: MethodWallet},
+				"d1-pending":   {ID: "d1-pending", Status: checkout.StatusPending, Pay: MethodWallet},
+				"d1-paid":      {ID: "d1-paid", Status: checkout.StatusPaid, Pay: MethodWallet},
+				"d1-captured":  {ID: "d1-captured", Status: checkout.StatusPaid, Pay: MethodWallet},
+			}
+			for _, id := range []string{"d1-cancelled", "d1-pending", "d1-paid", "d1-captured", "d1-never"} {
+				if _, _, err := HoldFor(ctx, s, id, "gil", 1000, "EUR", t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := HoldFor(ctx, s, "d1-fresh", "gil", 1000, "EUR", t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := CaptureHold(ctx, s, "d1-captured", t0); err != nil {
+				t.Fatal(err)
+			}
+			m, _ := NewMetrics(nil)
+			now := func() time.Time { return t0.Add(30 * time.Minute) }
+			r := NewReconciler(s, orders, 20*time.Minute, time.Second, now, m, slog.New(slog.DiscardHandler))
+			n, err := r.Pass(ctx)
+			if err != nil || n != 2 {
+				t.Fatalf("pass: released %d %v, want 2 (cancelled, never stored)", n, err)
+			}
+			want := map[string]string{"d1-cancelled": HoldReleased, "d1-never": HoldReleased, "d1-pending": HoldHeld,
+				"d1-fresh": HoldHeld, "d1-paid": HoldCaptured, "d1-captured": HoldCaptured}
+			for id, state := range want {
+				raw, _ := s.HoldOf(ctx, id)
+				if r, _ := decodeHold(raw); r.State != state {
+					t.Errorf("%s: %s, want %s", id, r.State, state)
+				}
+			}
+			if n, _ := r.Pass(ctx); n != 0 {
+				t.Errorf("a second pass released %d", n)
+			}
+			st, _ := s.Statement(ctx, "gil", 1)
+			if st.Balances["EUR"] != 10_000-4000 || st.Held["EUR"] != 2000 {
+				t.Errorf("balance %v held %v, want 6000 and 2000", st.Balances, st.Held)
 			}
 			checkLedger(t, s)
 		})

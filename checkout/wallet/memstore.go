@@ -3,7 +3,9 @@ package wallet
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
+	"time"
 )
 
 // MemStore is the Store in memory, for the demo's one process.
@@ -14,13 +16,14 @@ type MemStore struct {
 	balances map[string]map[string]int64 // account -> currency -> cents
 	byBuyer  map[string][]int            // buyer -> indexes into ledger
 	holds    map[string]string           // order -> hold record
+	open     map[string]time.Time        // order -> when held, while held
 }
 
 var _ Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{byKey: map[string]Entry{}, balances: map[string]map[string]int64{}, byBuyer: map[string][]int{}, holds: map[string]string{}}
+	return &MemStore{byKey: map[string]Entry{}, balances: map[string]map[string]int64{}, byBuyer: map[string][]int{}, holds: map[string]string{}, open: map[string]time.Time{}}
 }
 
 // Apply implements Store.
@@ -48,6 +51,11 @@ func (s *MemStore) Apply(_ context.Context, m Movement) (Entry, bool, error) {
 	s.byKey[m.Key] = e
 	if m.Hold != nil {
 		s.holds[m.Order] = m.Hold.Next
+		if r, err := decodeHold(m.Hold.Next); err == nil && r.State == HoldHeld {
+			s.open[m.Order] = r.At
+		} else {
+			delete(s.open, m.Order)
+		}
 	}
 	s.byBuyer[m.Buyer] = append(s.byBuyer[m.Buyer], len(s.ledger))
 	s.ledger = append(s.ledger, e)
@@ -130,4 +138,18 @@ func (s *MemStore) HoldOf(_ context.Context, order string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.holds[order], nil
+}
+
+// OpenHolds implements Store.
+func (s *MemStore) OpenHolds(_ context.Context, before time.Time, n int) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for order, at := range s.open {
+		if at.Before(before) {
+			out = append(out, order)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return s.open[a].Compare(s.open[b]) })
+	return out[:min(len(out), n)], nil
 }

@@ -29,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		refunds: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_wallet_refunds_total",
 			Help: "Wallet payments credited back to the wallet."}),
 		holds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_wallet_holds_total",
-			Help: "Wallet holds of orders at this edge before they are accepted, by result (held, replayed: held before, released: the order was refused, error)."}, []string{"result"}),
+			Help: "Wallet holds of orders at this edge before they are accepted, by result (held, replayed: held before, released: the order was refused, reconciled: released at the origin, its order over unpaid or never accepted, error)."}, []string{"result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_wallet_refused_total",
 			Help: "Wallet payments and top-ups refused up front, by reason (insufficient_balance, email_required: a guest session)."}, []string{"reason"}),
 	}

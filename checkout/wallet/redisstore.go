@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -35,6 +36,7 @@ const (
 	liabKey     = "{wallet}:liab"     // hash: currency -> sum of buyer balances
 	accountsKey = "{wallet}:accounts" // set of accounts that have a balance
 	holdsKey    = "{wallet}:holds"    // hash: order id -> hold record JSON
+	openKey     = "{wallet}:open"     // sorted set: orders held, by when (ms)
 )
 
 func balKey(account string) string { return "{wallet}:bal:" + account } // hash: currency -> cents
@@ -45,7 +47,9 @@ func buyerLog(buyer string) string { return "{wallet}:log:" + buyer }   // list 
 // JSON (with "seq":0 first), amount, currency, debit is a buyer (1/0:
 // checked not to go below zero), credit is owed to a buyer (1/0), debit
 // account, credit account, debit is owed to a buyer (1/0), then for a hold
-// movement the order, the hold record expected ("" none) and the next. It
+// movement the order, the hold record expected ("" none), the next, and
+// the time (ms) it is held from when the next is held ("": not held; KEYS
+// open holds, by that time). It
 // answers {"ok"|"replay", entry}, {"insufficient", balance} or
 // {"changed", record}.
 var applyScript = redis.NewScript(`
@@ -69,7 +73,10 @@ redis.call('HINCRBY', KEYS[5], ARGV[4], amt)
 redis.call('SADD', KEYS[7], ARGV[7], ARGV[8])
 if ARGV[9] == '1' then redis.call('HINCRBY', KEYS[6], ARGV[4], -amt) end
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[6], ARGV[4], amt) end
-if ARGV[10] ~= '' then redis.call('HSET', KEYS[9], ARGV[10], ARGV[12]) end
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[9], ARGV[10], ARGV[12])
+  if ARGV[13] ~= '' then redis.call('ZADD', KEYS[10], ARGV[13], ARGV[10]) else redis.call('ZREM', KEYS[10], ARGV[10]) end
+end
 redis.call('RPUSH', KEYS[8], e)
 return {'ok', e}
 `)
@@ -98,14 +105,17 @@ func (s *RedisStore) Apply(ctx context.Context, m Movement) (Entry, bool, error)
 	if !strings.HasPrefix(string(enc), `{"seq":0,`) {
 		return Entry{}, false, fmt.Errorf("wallet: entry encoding %.20s", enc)
 	}
-	ks := []string{keysKey, seqKey, ledgerKey, balKey(e.Debit), balKey(e.Credit), liabKey, accountsKey, buyerLog(m.Buyer), holdsKey}
-	var order, expect, next string
+	ks := []string{keysKey, seqKey, ledgerKey, balKey(e.Debit), balKey(e.Credit), liabKey, accountsKey, buyerLog(m.Buyer), holdsKey, openKey}
+	var order, expect, next, openAt string
 	if m.Hold != nil {
 		order, expect, next = m.Order, m.Hold.Expect, m.Hold.Next
+		if r, err := decodeHold(next); err == nil && r.State == HoldHeld {
+			openAt = strconv.FormatInt(r.At.UnixMilli(), 10)
+		}
 	}
 	res, err := applyScript.Run(ctx, s.rdb, ks, m.Key, string(enc), m.AmountCents, m.Currency,
 		flag(isBuyerAccount(e.Debit)), flag(isOwedAccount(e.Credit)), e.Debit, e.Credit, flag(isOwedAccount(e.Debit)),
-		order, expect, next).StringSlice()
+		order, expect, next, openAt).StringSlice()
 	if err != nil {
 		return Entry{}, false, unavailable("apply", err)
 	}
@@ -265,4 +275,13 @@ func (s *RedisStore) HoldOf(ctx context.Context, order string) (string, error) {
 		return "", unavailable("read hold", err)
 	}
 	return v, nil
+}
+
+// OpenHolds implements Store.
+func (s *RedisStore) OpenHolds(ctx context.Context, before time.Time, n int) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, openKey, &redis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(before.UnixMilli(), 10), Count: int64(n)}).Result()
+	if err != nil {
+		return nil, unavailable("open holds", err)
+	}
+	return ids, nil
 }

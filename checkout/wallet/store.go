@@ -26,6 +26,9 @@ type Store interface {
 	Ledger(ctx context.Context) ([]Entry, error)
 	// HoldOf reads order's hold record as Apply compares it ("" none).
 	HoldOf(ctx context.Context, order string) (string, error)
+	// OpenHolds lists up to n orders whose hold is still held and was
+	// taken before before, oldest first (the reconciler's work).
+	OpenHolds(ctx context.Context, before time.Time, n int) ([]string, error)
 }
 
 // Refund gives back order's wallet payment once: a captured hold (or a

@@ -198,6 +198,7 @@ type controlCheckout struct {
 	probe   *checkout.StoreProbe
 	desks   *pickuphttp.DeskAPI // pickup.go; nil without node secrets
 	wallet  *wallethttp.ControlAPI
+	holds   *wallet.Reconciler // wallet.go: holds nothing will settle
 }
 
 func (s *controlCheckout) Register(mux *http.ServeMux) {
@@ -211,6 +212,7 @@ func (s *controlCheckout) Register(mux *http.ServeMux) {
 func (s *controlCheckout) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.api.Run(ctx) }) // closes the live order feeds
+	wg.Go(func() { _ = s.holds.Run(ctx) })
 	defer wg.Wait()
 	return s.ctl.Run(ctx)
 }
@@ -377,5 +379,6 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 	if err != nil {
 		return nil, err
 	}
-	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks, wallet: wapi}, nil
+	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks, wallet: wapi,
+		holds: wl.reconciler(log, cfg.Config, store)}, nil
 }
