@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/internal/app"
-	"github.com/livedrop/livedrop/internal/chrometest"
 	"github.com/livedrop/livedrop/internal/buyer/smtptest"
+	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
 // TestWalletTopUpAndPayInChromium drives the viewer page of the demo in
