@@ -58,7 +58,7 @@ func (m *Metrics) refuse(reason string) { m.refused.WithLabelValues(reason).Inc(
 
 // liabilityDesc describes the liability gauge.
 var liabilityDesc = prometheus.NewDesc("livedrop_wallet_liability_cents",
-	"Sum of the buyers' wallet balances (what the seller owes in prepaid credit), in minor units, by currency.",
+	"Sum of the buyers' wallet balances and holds (what the seller owes in prepaid credit), in minor units, by currency.",
 	[]string{"currency"}, nil)
 
 // LiabilityCollector reads the liability from the store at each scrape.
