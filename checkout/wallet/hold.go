@@ -31,6 +31,9 @@ type HoldRecord struct {
 	Currency    string `json:"currency"`
 	// At is when it was held last.
 	At time.Time `json:"at"`
+	// Bid marks the hold of an auction bid: the closer settles it when
+	// the lot ends, not the reconciler.
+	Bid bool `json:"bid,omitempty"`
 }
 
 func (r HoldRecord) encode() string {
@@ -147,4 +150,73 @@ func ReleaseHold(ctx context.Context, s Store, order string, at time.Time) (Hold
 		next.State = HoldReleased
 		return holdMove(KindRelease, "release:"+order+":"+strconv.Itoa(cur.N), order, cur, next, at)
 	})
+}
+
+// RaiseHold makes order's hold at least cents (a bid raised): a hold
+// not taken (or released) is taken, a smaller one grows by the
+// difference, a larger one is left as it is. ErrInsufficient when the
+// balance does not cover the difference (nothing changes); a settled hold
+// is ErrKeyReused.
+func RaiseHold(ctx context.Context, s Store, order, buyer string, cents int64, currency string, at time.Time) (HoldRecord, bool, error) {
+	return raiseHold(ctx, s, order, buyer, cents, currency, at, false)
+}
+
+func raiseHold(ctx context.Context, s Store, order, buyer string, cents int64, currency string, at time.Time, bid bool) (HoldRecord, bool, error) {
+	var settled bool
+	r, changed, err := change(ctx, s, order, func(cur HoldRecord) *Movement {
+		switch {
+		case cur.State == HoldCaptured || (cur.State == HoldHeld && (cur.Buyer != buyer || cur.Currency != currency)):
+			settled = true
+			return nil
+		case cur.State == HoldHeld && cur.AmountCents >= cents:
+			return nil
+		case cur.State == HoldHeld:
+			next := cur
+			next.AmountCents, next.At = cents, at.UTC()
+			m := holdMove(KindHold, "hold:"+order+":"+strconv.Itoa(cur.N)+":"+strconv.FormatInt(cents, 10), order, cur, next, at)
+			m.AmountCents = cents - cur.AmountCents
+			return m
+		}
+		next := HoldRecord{State: HoldHeld, N: cur.N + 1, Buyer: buyer, AmountCents: cents, Currency: currency, At: at.UTC(), Bid: bid || cur.Bid}
+		return holdMove(KindHold, "hold:"+order+":"+strconv.Itoa(next.N), order, next, next, at)
+	})
+	if err == nil && settled {
+		return r, false, ErrKeyReused
+	}
+	return r, changed, err
+}
+
+// LowerHold gives back what order's hold holds over cents (a bid won for
+// less than its maximum); a hold of cents or less is left as it is.
+func LowerHold(ctx context.Context, s Store, order string, cents int64, at time.Time) (HoldRecord, bool, error) {
+	return change(ctx, s, order, func(cur HoldRecord) *Movement {
+		if cur.State != HoldHeld || cur.AmountCents <= cents || cents < 1 {
+			return nil
+		}
+		next := cur
+		next.AmountCents = cents
+		m := holdMove(KindRelease, "release:"+order+":"+strconv.Itoa(cur.N)+":"+strconv.FormatInt(cents, 10), order, cur, next, at)
+		m.AmountCents = cur.AmountCents - cents
+		return m
+	})
+}
+
+// undoRaise takes order's hold from cents back to before (0: released),
+// if it still holds cents: a refused bid gives back what it raised.
+func undoRaise(ctx context.Context, s Store, order string, cents, before int64, at time.Time) error {
+	_, _, err := change(ctx, s, order, func(cur HoldRecord) *Movement {
+		if cur.State != HoldHeld || cur.AmountCents != cents || before >= cents {
+			return nil
+		}
+		next := cur
+		if before <= 0 {
+			next.State = HoldReleased
+			return holdMove(KindRelease, "release:"+order+":"+strconv.Itoa(cur.N), order, cur, next, at)
+		}
+		next.AmountCents = before
+		m := holdMove(KindRelease, "release:"+order+":"+strconv.Itoa(cur.N)+":"+strconv.FormatInt(before, 10), order, cur, next, at)
+		m.AmountCents = cents - before
+		return m
+	})
+	return err
 }

@@ -97,12 +97,7 @@ func (p *Payments) Authorize(ctx context.Context, req checkout.PaymentRequest) (
 	if req.Method != MethodWallet {
 		return p.card.Authorize(ctx, req)
 	}
-	_, changed, err := CaptureHold(ctx, p.store, req.OrderID, p.now())
-	if errors.Is(err, ErrNoHold) {
-		if _, _, err = HoldFor(ctx, p.store, req.OrderID, req.Buyer, req.AmountCents, req.Currency, p.now()); err == nil {
-			_, changed, err = CaptureHold(ctx, p.store, req.OrderID, p.now())
-		}
-	}
+	changed, err := p.settle(ctx, req)
 	switch {
 	case errors.Is(err, ErrInsufficient):
 		p.m.spend("insufficient")
@@ -116,6 +111,27 @@ func (p *Payments) Authorize(ctx context.Context, req checkout.PaymentRequest) (
 		p.m.spend("replayed")
 	}
 	return walletAuth + req.OrderID, nil
+}
+
+// settle captures req's hold at req's amount: a hold smaller than it (or
+// none) is raised first, a larger one (a bid won below its maximum) gives
+// the rest back. changed is false for a hold captured before.
+func (p *Payments) settle(ctx context.Context, req checkout.PaymentRequest) (changed bool, err error) {
+	raw, err := p.store.HoldOf(ctx, req.OrderID)
+	if err != nil {
+		return false, err
+	}
+	if cur, err := decodeHold(raw); err != nil || cur.State == HoldCaptured {
+		return false, err
+	}
+	if _, _, err := RaiseHold(ctx, p.store, req.OrderID, req.Buyer, req.AmountCents, req.Currency, p.now()); err != nil {
+		return false, err
+	}
+	if _, _, err := LowerHold(ctx, p.store, req.OrderID, req.AmountCents, p.now()); err != nil {
+		return false, err
+	}
+	_, changed, err = CaptureHold(ctx, p.store, req.OrderID, p.now())
+	return changed, err
 }
 
 // Capture implements checkout.PaymentProvider: a wallet payment is

@@ -67,6 +67,11 @@ func (r *Reconciler) Pass(ctx context.Context) (int, error) {
 	}
 	released := 0
 	for _, id := range ids {
+		if raw, err := r.store.HoldOf(ctx, id); err != nil {
+			return released, err
+		} else if h, _ := decodeHold(raw); h.Bid {
+			continue // an auction's: its closer settles it
+		}
 		o, err := r.orders.Order(ctx, id)
 		switch {
 		case errors.Is(err, checkout.ErrNotFound):
