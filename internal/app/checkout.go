@@ -147,6 +147,7 @@ type edgeCheckout struct {
 	notices    *pickup.Notifier    // pickup.go; nil without node secrets
 	photos     dropphoto.Store     // photos.go; nil: none served
 	wallet     *wallethttp.EdgeAPI
+	pay        checkout.PaymentProvider // wallet.go: the wallet, then the card; auction bids pay through it too
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux) {
@@ -198,7 +199,8 @@ type controlCheckout struct {
 	probe   *checkout.StoreProbe
 	desks   *pickuphttp.DeskAPI // pickup.go; nil without node secrets
 	wallet  *wallethttp.ControlAPI
-	holds   *wallet.Reconciler // wallet.go: holds nothing will settle
+	holds   *wallet.Reconciler       // wallet.go: holds nothing will settle
+	pay     checkout.PaymentProvider // wallet.go: the wallet, then the card; won lots pay through it too
 }
 
 func (s *controlCheckout) Register(mux *http.ServeMux) {
@@ -315,7 +317,7 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 		api.OnPlaced(notices.Notify)
 	}
 	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst,
-		pickup: codes, notices: notices, photos: photoStore(store), wallet: wl.edgeAPI(log, cfg, buyers.sessions)}, nil
+		pickup: codes, notices: notices, photos: photoStore(store), wallet: wl.edgeAPI(log, cfg, buyers.sessions), pay: wl.payments}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.
@@ -380,5 +382,5 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 		return nil, err
 	}
 	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks, wallet: wapi,
-		holds: wl.reconciler(log, cfg.Config, store)}, nil
+		holds: wl.reconciler(log, cfg.Config, store), pay: wl.payments}, nil
 }

@@ -121,7 +121,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		}
 		ctl.api.SetViews(views) // the report's viewer figures
 		services, feed = append(services, ctl, overlays), hub
-		lots, err := newControlAuction(log, reg, cfg.Checkout, auctionStore(store), store, g, hub)
+		lots, err := newControlAuction(log, reg, cfg.Checkout, auctionStore(store), store, g, hub, ctl.pay)
 		if err != nil {
 			return err
 		}
