@@ -239,6 +239,20 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		Channel: kpi.Channel(req.Channel), Region: e.region,
 		Fulfilment: req.Fulfilment, Pay: req.Pay,
 	}
+	held, err := e.holdPayment(ctx, o) // payment_hold.go: refused up front, nothing taken
+	if err != nil {
+		return Order{}, "", err
+	}
+	got, path, err := e.sell(ctx, req, ed, state, o, def, lims, sk, eo)
+	if held {
+		e.settleHold(id, got, path, err)
+	}
+	return got, path, err
+}
+
+// sell takes order o from the RSVP's units, the lease or the store.
+func (e *Edge) sell(ctx context.Context, req OrderRequest, ed *edgeDrop, state string, o Order, def SKU, lims []Limit, sk *edgeSKU, eo *edgeOrder) (Order, string, error) {
+	id := o.ID
 	if req.RSVP != "" {
 		return e.sellRSVP(ctx, req, o, def, lims, sk, eo) // from the reserved units (edge_rsvp.go)
 	}

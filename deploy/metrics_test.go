@@ -157,6 +157,8 @@ var metricTypes = map[string]string{
 	"livedrop_wallet_spends_total":      "counter",
 	"livedrop_wallet_refunds_total":     "counter",
 	"livedrop_wallet_liability_cents":   "gauge",
+	"livedrop_wallet_holds_total":       "counter",
+	"livedrop_wallet_refused_total":     "counter",
 	// viewer KPIs: joins, watch time (internal/viewlog)
 	"livedrop_event_viewer_joins_total":        "counter",
 	"livedrop_event_watch_seconds":             "histogram",

@@ -130,7 +130,7 @@ func (c *Closer) order(ctx context.Context, snap Snapshot, winner string, price 
 	}
 	o := checkout.Order{ID: HoldID(l.ID, winner), Drop: drop, SKU: l.ID, Qty: 1, Buyer: winner, PriceCents: price,
 		Currency: l.Currency, TotalCents: price, Status: checkout.StatusPending, Edge: "auction", CreatedAt: time.Now().UTC(),
-		Channel: "auction"}
+		Channel: "auction", Pay: payOf(auth)}
 	if stored, err := c.p.Orders.Order(ctx, o.ID); err == nil {
 		o = stored
 	} else {
@@ -149,8 +149,11 @@ func (c *Closer) order(ctx context.Context, snap Snapshot, winner string, price 
 	if o.Status != checkout.StatusPending {
 		return o, nil
 	}
-	if auth == "" || c.p.HoldOn == HoldOnWin {
-		a, err := c.p.Payments.Authorize(ctx, checkout.PaymentRequest{OrderID: o.ID, Buyer: winner, AmountCents: price, Currency: l.Currency})
+	if auth == "" || c.p.HoldOn == HoldOnWin || o.Pay == checkout.PayWallet {
+		// A wallet bid's hold is settled at the price (what it held over
+		// the price goes back to the balance): wallet.go.
+		a, err := c.p.Payments.Authorize(ctx, checkout.PaymentRequest{OrderID: o.ID, Buyer: winner, AmountCents: price, Currency: l.Currency,
+			Method: o.Pay})
 		if err != nil {
 			return o, fmt.Errorf("lot %s: payment: %w", l.ID, err)
 		}

@@ -72,7 +72,13 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 // Bid decides one bid of a buyer (the buyer comes from their session).
 func (e *Edge) Bid(ctx context.Context, req BidRequest) (Answer, error) {
 	start := time.Now()
+	held, err := e.holdBid(ctx, req) // wallet.go: refused up front, nothing taken
+	if err != nil {
+		e.m.bids.WithLabelValues("payment_refused").Inc()
+		return Answer{}, err
+	}
 	a, err := e.store.Bid(ctx, req)
+	e.settleBidHold(ctx, req, held, a, err)
 	res := string(a.Result)
 	if err != nil {
 		res = "error"
@@ -82,7 +88,7 @@ func (e *Edge) Bid(ctx context.Context, req BidRequest) (Answer, error) {
 	}
 	e.m.bids.WithLabelValues(res).Inc()
 	e.m.latency.Observe(time.Since(start).Seconds())
-	if err == nil && a.First && !a.Replay && e.holdOn == HoldOnBid && e.pay != nil {
+	if err == nil && a.First && !a.Replay && e.holdOn == HoldOnBid && e.pay != nil && req.Pay != checkout.PayWallet {
 		if l, lerr := e.Def(ctx, req.Lot); lerr == nil {
 			select {
 			case e.holds <- hold{lot: l, buyer: req.Bid.Buyer, cents: max(req.Bid.AmountCents, req.Bid.MaxCents)}:

@@ -25,6 +25,9 @@ type BidRequest struct {
 	Lot string
 	Key string
 	Bid Bid
+	// Pay is the bid's payment method: "" card, checkout.PayWallet the
+	// buyer's wallet (held before the bid is taken: wallet.go).
+	Pay string
 }
 
 // Answer is the store's decision on one bid.

@@ -122,6 +122,9 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 	if !a.admit(w, r, r.PathValue("drop"), sess.Buyer) { // the buyer's proofs, for a gated drop (gate.go)
 		return
 	}
+	if b.Pay == checkout.PayWallet && !walletSession(w, sess) { // wallet.go
+		return
+	}
 	o, err := a.edge.PlaceOrder(r.Context(), checkout.OrderRequest{
 		Drop: r.PathValue("drop"), SKU: b.SKU, Qty: b.Qty,
 		Buyer: sess.Buyer, Device: sess.Device, IP: guard.HostKey(r.RemoteAddr),
@@ -163,6 +166,10 @@ type OrderError struct {
 	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
 	// OpensAt, with code members_only, is when the drop opens for everyone.
 	OpensAt time.Time `json:"opens_at,omitzero"`
+	// BalanceCents and Currency, with code insufficient_balance, are the
+	// buyer's wallet balance when the order was refused.
+	BalanceCents *int64 `json:"balance_cents,omitempty"`
+	Currency     string `json:"currency,omitempty"`
 }
 
 // writeOrderError answers a refused order. Definitive refusals (sold_out,
@@ -175,6 +182,9 @@ func (a *EdgeAPI) writeOrderError(w http.ResponseWriter, err error) {
 		return
 	}
 	body := OrderError{Error: err.Error(), Code: checkoutCode(err)}
+	if pr, ok := errors.AsType[*checkout.PaymentRefusal](err); ok { // wallet.go
+		code, body = paymentRefusal(pr)
+	}
 	if mo, ok := errors.AsType[*checkout.MembersOnlyError](err); ok {
 		body.Code, body.OpensAt = "members_only", mo.OpensAt.UTC()
 	}

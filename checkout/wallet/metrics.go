@@ -13,6 +13,8 @@ type Metrics struct {
 	topUpCents *prometheus.CounterVec
 	spends     *prometheus.CounterVec
 	refunds    prometheus.Counter
+	holds      *prometheus.CounterVec
+	refused    *prometheus.CounterVec
 }
 
 // NewMetrics registers the wallet's counters on reg (nil: unregistered).
@@ -26,9 +28,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Orders paid from a wallet, by result (paid, insufficient, replayed, error)."}, []string{"result"}),
 		refunds: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_wallet_refunds_total",
 			Help: "Wallet payments credited back to the wallet."}),
+		holds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_wallet_holds_total",
+			Help: "Wallet holds of orders at this edge before they are accepted, by result (held, replayed: held before, released: the order was refused, reconciled: released at the origin, its order over unpaid or never accepted, error)."}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_wallet_refused_total",
+			Help: "Wallet payments and top-ups refused up front, by reason (insufficient_balance, email_required: a guest session)."}, []string{"reason"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.topUps, m.topUpCents, m.spends, m.refunds} {
+		for _, c := range []prometheus.Collector{m.topUps, m.topUpCents, m.spends, m.refunds, m.holds, m.refused} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -46,9 +52,13 @@ func (m *Metrics) topUp(result string, cents int64, currency string) {
 
 func (m *Metrics) spend(result string) { m.spends.WithLabelValues(result).Inc() }
 
+func (m *Metrics) hold(result string) { m.holds.WithLabelValues(result).Inc() }
+
+func (m *Metrics) refuse(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
 // liabilityDesc describes the liability gauge.
 var liabilityDesc = prometheus.NewDesc("livedrop_wallet_liability_cents",
-	"Sum of the buyers' wallet balances (what the seller owes in prepaid credit), in minor units, by currency.",
+	"Sum of the buyers' wallet balances and holds (what the seller owes in prepaid credit), in minor units, by currency.",
 	[]string{"currency"}, nil)
 
 // LiabilityCollector reads the liability from the store at each scrape.

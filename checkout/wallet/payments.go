@@ -19,9 +19,10 @@ const MethodWallet = checkout.PayWallet
 const walletAuth = "wallet:"
 
 // Payments is the payment provider of a node with wallets: orders that say
-// pay=wallet are paid from the buyer's balance (the spend is keyed by the
-// order id, so a retried order never pays twice), others go to the card
-// provider. Refunds of wallet payments go back to the wallet at once.
+// pay=wallet are held on the buyer's balance before they are accepted and
+// settled from the hold (keyed by the order id, so a retried order never
+// pays twice), others go to the card provider. Refunds of wallet payments
+// go back to the wallet at once.
 type Payments struct {
 	card   checkout.PaymentProvider
 	store  Store
@@ -30,7 +31,10 @@ type Payments struct {
 	logger *slog.Logger
 }
 
-var _ checkout.PaymentProvider = (*Payments)(nil)
+var (
+	_ checkout.PaymentProvider = (*Payments)(nil)
+	_ checkout.PaymentHolder   = (*Payments)(nil)
+)
 
 // NewPayments pays wallet orders from store and the rest through card.
 func NewPayments(card checkout.PaymentProvider, store Store, m *Metrics, now func() time.Time, logger *slog.Logger) *Payments {
@@ -40,13 +44,60 @@ func NewPayments(card checkout.PaymentProvider, store Store, m *Metrics, now fun
 	return &Payments{card: card, store: store, m: m, now: now, logger: logger.With("component", "wallet")}
 }
 
-// Authorize implements checkout.PaymentProvider: a wallet order is spent
-// from the balance right away (ErrPaymentDeclined when it is too low).
+// Hold implements checkout.PaymentHolder: a wallet order's amount is
+// reserved from the balance before the edge accepts it (once per order
+// id); a balance too low is a *checkout.PaymentRefusal and changes
+// nothing. Other methods hold nothing here.
+func (p *Payments) Hold(ctx context.Context, req checkout.PaymentRequest) error {
+	if req.Method != MethodWallet {
+		return nil
+	}
+	_, changed, err := HoldFor(ctx, p.store, req.OrderID, req.Buyer, req.AmountCents, req.Currency, p.now())
+	switch {
+	case errors.Is(err, ErrInsufficient):
+		p.m.refuse("insufficient_balance")
+		return p.refusal(ctx, req)
+	case err != nil:
+		p.m.hold("error")
+		return err
+	case changed:
+		p.m.hold("held")
+	default:
+		p.m.hold("replayed")
+	}
+	return nil
+}
+
+// refusal says why req cannot be paid from the wallet, with the balance.
+func (p *Payments) refusal(ctx context.Context, req checkout.PaymentRequest) error {
+	var bal int64
+	if st, err := p.store.Statement(ctx, req.Buyer, 1); err == nil {
+		bal = st.Balances[req.Currency]
+	}
+	return &checkout.PaymentRefusal{Code: "insufficient_balance", BalanceCents: bal, Currency: req.Currency,
+		Msg: fmt.Sprintf("Wallet balance too low: %s left, this order costs %s. Top up and tap again.",
+			Money(bal, req.Currency), Money(req.AmountCents, req.Currency))}
+}
+
+// Release implements checkout.PaymentHolder: a wallet hold of an order
+// that was not accepted goes back to the balance.
+func (p *Payments) Release(ctx context.Context, orderID string) error {
+	_, changed, err := ReleaseHold(ctx, p.store, orderID, p.now())
+	if err == nil && changed {
+		p.m.hold("released")
+	}
+	return err
+}
+
+// Authorize implements checkout.PaymentProvider: a wallet order's hold
+// is settled to the seller. An order not held up front (an opening
+// lottery's, or one whose hold a refusal elsewhere released) is held and
+// settled now: ErrPaymentDeclined when the balance is too low.
 func (p *Payments) Authorize(ctx context.Context, req checkout.PaymentRequest) (string, error) {
 	if req.Method != MethodWallet {
 		return p.card.Authorize(ctx, req)
 	}
-	_, replayed, err := p.store.Apply(ctx, SpendMovement(req.OrderID, req.Buyer, req.AmountCents, req.Currency, p.now()))
+	changed, err := p.settle(ctx, req)
 	switch {
 	case errors.Is(err, ErrInsufficient):
 		p.m.spend("insufficient")
@@ -54,16 +105,37 @@ func (p *Payments) Authorize(ctx context.Context, req checkout.PaymentRequest) (
 	case err != nil:
 		p.m.spend("error")
 		return "", err
-	case replayed:
-		p.m.spend("replayed")
-	default:
+	case changed:
 		p.m.spend("paid")
+	default:
+		p.m.spend("replayed")
 	}
 	return walletAuth + req.OrderID, nil
 }
 
-// Capture implements checkout.PaymentProvider: a wallet spend is taken
-// when authorized.
+// settle captures req's hold at req's amount: a hold smaller than it (or
+// none) is raised first, a larger one (a bid won below its maximum) gives
+// the rest back. changed is false for a hold captured before.
+func (p *Payments) settle(ctx context.Context, req checkout.PaymentRequest) (changed bool, err error) {
+	raw, err := p.store.HoldOf(ctx, req.OrderID)
+	if err != nil {
+		return false, err
+	}
+	if cur, err := decodeHold(raw); err != nil || cur.State == HoldCaptured {
+		return false, err
+	}
+	if _, _, err := RaiseHold(ctx, p.store, req.OrderID, req.Buyer, req.AmountCents, req.Currency, p.now()); err != nil {
+		return false, err
+	}
+	if _, _, err := LowerHold(ctx, p.store, req.OrderID, req.AmountCents, p.now()); err != nil {
+		return false, err
+	}
+	_, changed, err = CaptureHold(ctx, p.store, req.OrderID, p.now())
+	return changed, err
+}
+
+// Capture implements checkout.PaymentProvider: a wallet payment is
+// settled when authorized.
 func (p *Payments) Capture(ctx context.Context, authID string) error {
 	if strings.HasPrefix(authID, walletAuth) {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -34,19 +35,30 @@ const (
 	ledgerKey   = "{wallet}:ledger"   // stream, append-only: field e = entry JSON
 	liabKey     = "{wallet}:liab"     // hash: currency -> sum of buyer balances
 	accountsKey = "{wallet}:accounts" // set of accounts that have a balance
+	holdsKey    = "{wallet}:holds"    // hash: order id -> hold record JSON
+	openKey     = "{wallet}:open"     // sorted set: orders held, by when (ms)
 )
 
 func balKey(account string) string { return "{wallet}:bal:" + account } // hash: currency -> cents
 func buyerLog(buyer string) string { return "{wallet}:log:" + buyer }   // list of the buyer's entries
 
 // applyScript applies one movement: KEYS keys, seq, ledger, debit balance,
-// credit balance, liability, accounts, buyer log; ARGV key, entry JSON
-// (with "seq":0 first), amount, currency, debit is a buyer (1/0), credit
-// is a buyer (1/0), debit account, credit account. It answers
-// {"ok"|"replay", entry} or {"insufficient", balance}.
+// credit balance, liability, accounts, buyer log, holds; ARGV key, entry
+// JSON (with "seq":0 first), amount, currency, debit is a buyer (1/0:
+// checked not to go below zero), credit is owed to a buyer (1/0), debit
+// account, credit account, debit is owed to a buyer (1/0), then for a hold
+// movement the order, the hold record expected ("" none), the next, and
+// the time (ms) it is held from when the next is held ("": not held; KEYS
+// open holds, by that time). It
+// answers {"ok"|"replay", entry}, {"insufficient", balance} or
+// {"changed", record}.
 var applyScript = redis.NewScript(`
 local prev = redis.call('HGET', KEYS[1], ARGV[1])
 if prev then return {'replay', prev} end
+if ARGV[10] ~= '' then
+  local cur = redis.call('HGET', KEYS[9], ARGV[10]) or ''
+  if cur ~= ARGV[11] then return {'changed', cur} end
+end
 local amt = tonumber(ARGV[3])
 if ARGV[5] == '1' then
   local bal = tonumber(redis.call('HGET', KEYS[4], ARGV[4]) or '0')
@@ -59,8 +71,12 @@ redis.call('XADD', KEYS[3], '*', 'e', e)
 redis.call('HINCRBY', KEYS[4], ARGV[4], -amt)
 redis.call('HINCRBY', KEYS[5], ARGV[4], amt)
 redis.call('SADD', KEYS[7], ARGV[7], ARGV[8])
-if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[6], ARGV[4], -amt) end
+if ARGV[9] == '1' then redis.call('HINCRBY', KEYS[6], ARGV[4], -amt) end
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[6], ARGV[4], amt) end
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[9], ARGV[10], ARGV[12])
+  if ARGV[13] ~= '' then redis.call('ZADD', KEYS[10], ARGV[13], ARGV[10]) else redis.call('ZREM', KEYS[10], ARGV[10]) end
+end
 redis.call('RPUSH', KEYS[8], e)
 return {'ok', e}
 `)
@@ -89,9 +105,17 @@ func (s *RedisStore) Apply(ctx context.Context, m Movement) (Entry, bool, error)
 	if !strings.HasPrefix(string(enc), `{"seq":0,`) {
 		return Entry{}, false, fmt.Errorf("wallet: entry encoding %.20s", enc)
 	}
-	ks := []string{keysKey, seqKey, ledgerKey, balKey(e.Debit), balKey(e.Credit), liabKey, accountsKey, buyerLog(m.Buyer)}
+	ks := []string{keysKey, seqKey, ledgerKey, balKey(e.Debit), balKey(e.Credit), liabKey, accountsKey, buyerLog(m.Buyer), holdsKey, openKey}
+	var order, expect, next, openAt string
+	if m.Hold != nil {
+		order, expect, next = m.Order, m.Hold.Expect, m.Hold.Next
+		if r, err := decodeHold(next); err == nil && r.State == HoldHeld {
+			openAt = strconv.FormatInt(r.At.UnixMilli(), 10)
+		}
+	}
 	res, err := applyScript.Run(ctx, s.rdb, ks, m.Key, string(enc), m.AmountCents, m.Currency,
-		flag(isBuyerAccount(e.Debit)), flag(isBuyerAccount(e.Credit)), e.Debit, e.Credit).StringSlice()
+		flag(isBuyerAccount(e.Debit)), flag(isOwedAccount(e.Credit)), e.Debit, e.Credit, flag(isOwedAccount(e.Debit)),
+		order, expect, next, openAt).StringSlice()
 	if err != nil {
 		return Entry{}, false, unavailable("apply", err)
 	}
@@ -101,6 +125,8 @@ func (s *RedisStore) Apply(ctx context.Context, m Movement) (Entry, bool, error)
 	switch res[0] {
 	case "insufficient":
 		return Entry{}, false, ErrInsufficient
+	case "changed":
+		return Entry{}, false, ErrHoldChanged
 	case "ok", "replay":
 		var got Entry
 		if err := json.Unmarshal([]byte(res[1]), &got); err != nil {
@@ -132,10 +158,11 @@ func (s *RedisStore) Entry(ctx context.Context, key string) (Entry, bool, error)
 
 // Statement implements Store.
 func (s *RedisStore) Statement(ctx context.Context, buyer string, n int) (Statement, error) {
-	var bal *redis.MapStringStringCmd
+	var bal, held *redis.MapStringStringCmd
 	var last *redis.StringSliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		bal = p.HGetAll(ctx, balKey(BuyerAccount(buyer)))
+		held = p.HGetAll(ctx, balKey(HoldAccount(buyer)))
 		last = p.LRange(ctx, buyerLog(buyer), int64(-n), -1)
 		return nil
 	})
@@ -145,6 +172,18 @@ func (s *RedisStore) Statement(ctx context.Context, buyer string, n int) (Statem
 	st := Statement{Buyer: buyer, Entries: []Entry{}}
 	if st.Balances, err = cents(bal.Val()); err != nil {
 		return Statement{}, err
+	}
+	h, err := cents(held.Val())
+	if err != nil {
+		return Statement{}, err
+	}
+	for cur, v := range h {
+		if v != 0 {
+			if st.Held == nil {
+				st.Held = map[string]int64{}
+			}
+			st.Held[cur] = v
+		}
 	}
 	raw := last.Val()
 	for i := len(raw) - 1; i >= 0; i-- {
@@ -224,4 +263,25 @@ func (s *RedisStore) Ledger(ctx context.Context) ([]Entry, error) {
 		}
 		start = "(" + msgs[len(msgs)-1].ID
 	}
+}
+
+// HoldOf implements Store.
+func (s *RedisStore) HoldOf(ctx context.Context, order string) (string, error) {
+	v, err := s.rdb.HGet(ctx, holdsKey, order).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", unavailable("read hold", err)
+	}
+	return v, nil
+}
+
+// OpenHolds implements Store.
+func (s *RedisStore) OpenHolds(ctx context.Context, before time.Time, n int) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, openKey, &redis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(before.UnixMilli(), 10), Count: int64(n)}).Result()
+	if err != nil {
+		return nil, unavailable("open holds", err)
+	}
+	return ids, nil
 }

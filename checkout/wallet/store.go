@@ -24,17 +24,34 @@ type Store interface {
 	Balances(ctx context.Context) (map[string]map[string]int64, error)
 	// Ledger reads every entry in the order applied (audits and tests).
 	Ledger(ctx context.Context) ([]Entry, error)
+	// HoldOf reads order's hold record as Apply compares it ("" none).
+	HoldOf(ctx context.Context, order string) (string, error)
+	// OpenHolds lists up to n orders whose hold is still held and was
+	// taken before before, oldest first (the reconciler's work).
+	OpenHolds(ctx context.Context, before time.Time, n int) ([]string, error)
 }
 
-// Refund gives back order's wallet payment once (ErrNoSpend when the order
-// was not paid from the wallet).
+// Refund gives back order's wallet payment once: a captured hold (or a
+// spend) is credited back to the balance, a hold not settled yet is
+// released (ErrNoSpend when the order was not paid from the wallet).
 func Refund(ctx context.Context, s Store, order string, at time.Time) (Entry, bool, error) {
-	sp, found, err := s.Entry(ctx, spendKey(order))
-	if err != nil {
+	for _, key := range []string{"capture:" + order, spendKey(order)} {
+		sp, found, err := s.Entry(ctx, key)
+		if err != nil {
+			return Entry{}, false, err
+		}
+		if found {
+			return s.Apply(ctx, refundOf(sp, at))
+		}
+	}
+	r, changed, err := ReleaseHold(ctx, s, order, at)
+	switch {
+	case err != nil:
 		return Entry{}, false, err
+	case r.State == HoldCaptured: // captured meanwhile: give that back
+		return Refund(ctx, s, order, at)
+	case r.State == HoldReleased:
+		return Entry{Kind: KindRelease, Buyer: r.Buyer, AmountCents: r.AmountCents, Currency: r.Currency, Order: order}, !changed, nil
 	}
-	if !found {
-		return Entry{}, false, ErrNoSpend
-	}
-	return s.Apply(ctx, refundOf(sp, at))
+	return Entry{}, false, ErrNoSpend
 }

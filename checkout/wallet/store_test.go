@@ -42,8 +42,8 @@ func topUp(buyer, key string, cents int64) Movement {
 }
 
 // checkLedger asserts that the ledger sums to every account's balance,
-// that all accounts sum to zero, that no buyer is below zero, and that the
-// liability is the buyers' sum.
+// that all accounts sum to zero, that no buyer (balance or hold) is below
+// zero, and that the liability is the buyers' sum (balances + holds).
 func checkLedger(t *testing.T, s Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -70,7 +70,7 @@ func checkLedger(t *testing.T, s Store) {
 				t.Errorf("account %s %s: balance %d without ledger entries (%d)", acct, c, v, sums[acct][c])
 			}
 			total += v
-			if isBuyerAccount(acct) {
+			if isOwedAccount(acct) { // the balance and the held money
 				buyers += v
 				if v < 0 {
 					t.Errorf("buyer account %s below zero: %d", acct, v)

@@ -82,3 +82,6 @@ func (w *Wallets) Statement(ctx context.Context, buyer string) (Statement, error
 	}
 	return w.store.Statement(ctx, buyer, MaxStatementEntries)
 }
+
+// RefusedGuest counts a guest session refused its wallet.
+func (w *Wallets) RefusedGuest() { w.m.refuse("email_required") }

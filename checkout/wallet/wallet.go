@@ -16,6 +16,11 @@ const (
 	KindTopUp  Kind = "topup"  // provider:cash -> buyer:ID
 	KindSpend  Kind = "spend"  // buyer:ID -> seller:sales
 	KindRefund Kind = "refund" // seller:sales -> buyer:ID
+	// An order paid from the wallet reserves its amount before it is
+	// accepted (hold), then settles it (capture) or gives it back (release).
+	KindHold    Kind = "hold"    // buyer:ID -> buyer_hold:ID
+	KindCapture Kind = "capture" // buyer_hold:ID -> seller:sales
+	KindRelease Kind = "release" // buyer_hold:ID -> buyer:ID
 )
 
 // The accounts other than buyers'.
@@ -37,12 +42,19 @@ var (
 	ErrInsufficient = fmt.Errorf("wallet balance too low: %w", checkout.ErrConflict)
 	// ErrNoSpend says an order was not paid from the wallet.
 	ErrNoSpend = fmt.Errorf("no wallet payment for this order: %w", checkout.ErrNotFound)
+	// ErrHoldChanged refuses a hold movement whose order's hold record
+	// changed since it was read (the caller reads it again).
+	ErrHoldChanged = fmt.Errorf("the order's wallet hold changed: %w", checkout.ErrConflict)
 	// ErrKeyReused refuses a movement whose key names another one.
 	ErrKeyReused = fmt.Errorf("idempotency key used for another movement: %w", checkout.ErrConflict)
 )
 
 // BuyerAccount is the account of buyer id.
 func BuyerAccount(id string) string { return "buyer:" + id }
+
+// HoldAccount is the account of buyer id's held money: reserved for
+// orders accepted and not settled yet, still the buyer's.
+func HoldAccount(id string) string { return "buyer_hold:" + id }
 
 // Movement is one money movement asked of the store.
 type Movement struct {
@@ -55,6 +67,15 @@ type Movement struct {
 	// Order is the order a spend pays or a refund gives back.
 	Order string
 	At    time.Time
+	// Hold, on hold, capture and release movements, is the change of the
+	// order's hold record the movement makes: applied only if the record
+	// is still Expect, atomically with the entry (ErrHoldChanged if not).
+	Hold *HoldChange
+}
+
+// HoldChange moves an order's hold record from Expect ("" none) to Next.
+type HoldChange struct {
+	Expect, Next string
 }
 
 // Entry is one ledger entry: a movement as applied, debit and credit named.
@@ -77,6 +98,9 @@ type Statement struct {
 	Buyer    string           `json:"buyer"`
 	Balances map[string]int64 `json:"balances"`
 	Entries  []Entry          `json:"entries"`
+	// Held is the money reserved for orders not settled yet, per currency
+	// (not in Balances: it cannot be spent twice).
+	Held map[string]int64 `json:"held,omitempty"`
 }
 
 // accounts returns the debit and credit accounts of m.
@@ -86,6 +110,12 @@ func (m Movement) accounts() (debit, credit string) {
 		return AccountProvider, BuyerAccount(m.Buyer)
 	case KindSpend:
 		return BuyerAccount(m.Buyer), AccountSales
+	case KindHold:
+		return BuyerAccount(m.Buyer), HoldAccount(m.Buyer)
+	case KindCapture:
+		return HoldAccount(m.Buyer), AccountSales
+	case KindRelease:
+		return HoldAccount(m.Buyer), BuyerAccount(m.Buyer)
 	default:
 		return AccountSales, BuyerAccount(m.Buyer)
 	}
@@ -108,8 +138,10 @@ func (m Movement) Validate() error {
 	switch {
 	case m.Key == "" || len(m.Key) > 2*checkout.MaxKeyLen+2*checkout.MaxIDLen:
 		return fmt.Errorf("%w: movement key must be 1-%d characters", checkout.ErrInvalid, 2*checkout.MaxKeyLen+2*checkout.MaxIDLen)
-	case m.Kind != KindTopUp && m.Kind != KindSpend && m.Kind != KindRefund:
+	case m.Kind != KindTopUp && m.Kind != KindSpend && m.Kind != KindRefund && m.Kind != KindHold && m.Kind != KindCapture && m.Kind != KindRelease:
 		return fmt.Errorf("%w: movement kind %q", checkout.ErrInvalid, m.Kind)
+	case (m.Hold != nil) != (m.Kind == KindHold || m.Kind == KindCapture || m.Kind == KindRelease) || (m.Hold != nil && m.Order == ""):
+		return fmt.Errorf("%w: hold movements (and only they) change an order's hold record", checkout.ErrInvalid)
 	case !checkout.ValidBuyer(m.Buyer):
 		return fmt.Errorf("%w: buyer must be 1-%d of [A-Za-z0-9_.:@-]", checkout.ErrInvalid, checkout.MaxIDLen)
 	case m.AmountCents < 1 || m.AmountCents > MaxAmountCents:
@@ -135,10 +167,16 @@ func ValidCurrency(c string) bool {
 
 // Keys of movements: one spend and one refund per order, one top-up per
 // buyer's idempotency key.
-func spendKey(order string) string            { return "spend:" + order }
-func refundKey(order string) string           { return "refund:" + order }
-func topUpKey(buyer, idem string) string      { return "topup:" + buyer + ":" + idem }
-func isBuyerAccount(account string) bool      { return strings.HasPrefix(account, "buyer:") }
+func spendKey(order string) string       { return "spend:" + order }
+func refundKey(order string) string      { return "refund:" + order }
+func topUpKey(buyer, idem string) string { return "topup:" + buyer + ":" + idem }
+func isBuyerAccount(account string) bool { return strings.HasPrefix(account, "buyer:") }
+
+// isOwedAccount reports whether account's money is the buyer's (the
+// liability): the balance and the held money.
+func isOwedAccount(account string) bool {
+	return isBuyerAccount(account) || strings.HasPrefix(account, "buyer_hold:")
+}
 func balanceField(account, cur string) string { return account + "|" + cur }
 
 // SpendMovement is the movement that pays order from buyer's wallet.
@@ -167,4 +205,18 @@ func Sums(entries []Entry) map[string]map[string]int64 {
 		add(e.Credit, e.Currency, e.AmountCents)
 	}
 	return out
+}
+
+// Money formats cents of currency for people: "25.00 EUR" (no decimals
+// for the currencies that have none).
+func Money(cents int64, currency string) string {
+	switch currency {
+	case "JPY", "KRW", "CLP", "ISK", "VND":
+		return fmt.Sprintf("%d %s", cents, currency)
+	}
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, cents/100, cents%100, currency)
 }

@@ -34,12 +34,13 @@ type controlAuction struct {
 	stamp  *lotStamper
 }
 
-func newControlAuction(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, lots auction.Store, orders checkout.Store, g *guard.Guard, hub *overlay.OriginHub) (*controlAuction, error) {
+func newControlAuction(log *slog.Logger, reg prometheus.Registerer, cfg checkoutConfig, lots auction.Store, orders checkout.Store, g *guard.Guard, hub *overlay.OriginHub,
+	pay checkout.PaymentProvider) (*controlAuction, error) {
 	m, err := auction.NewCloserMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	closer, err := auction.NewCloser(auction.CloserParams{Store: lots, Orders: orders, Payments: checkout.NewTestProvider(cfg.Payment),
+	closer, err := auction.NewCloser(auction.CloserParams{Store: lots, Orders: orders, Payments: pay, // a wallet bid's order is paid from the wallet
 		HoldOn: cfg.Auction.HoldOn(), Metrics: m, Logger: log})
 	if err != nil {
 		return nil, err
@@ -74,7 +75,7 @@ func newEdgeAuction(log *slog.Logger, reg prometheus.Registerer, cfg checkoutCon
 	if err != nil {
 		return nil, err
 	}
-	e, err := auction.NewEdge(auction.EdgeParams{Store: lots, Payments: checkout.NewTestProvider(cfg.Payment), HoldOn: cfg.Auction.HoldOn(),
+	e, err := auction.NewEdge(auction.EdgeParams{Store: lots, Payments: orders.pay, HoldOn: cfg.Auction.HoldOn(), // wallet bids hold on the wallet
 		Metrics: m, Logger: log})
 	if err != nil {
 		return nil, err

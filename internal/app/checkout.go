@@ -148,6 +148,7 @@ type edgeCheckout struct {
 	notices    *pickup.Notifier    // pickup.go; nil without node secrets
 	photos     dropphoto.Store     // photos.go; nil: none served
 	wallet     *wallethttp.EdgeAPI
+	pay        checkout.PaymentProvider // wallet.go: the wallet, then the card; auction bids pay through it too
 }
 
 func (s *edgeCheckout) Register(mux *http.ServeMux) {
@@ -199,7 +200,9 @@ type controlCheckout struct {
 	probe   *checkout.StoreProbe
 	desks   *pickuphttp.DeskAPI // pickup.go; nil without node secrets
 	wallet  *wallethttp.ControlAPI
-	formats formats.Params // formats.go: the report's stores, lots and giveaways added there
+	formats formats.Params           // formats.go: the report's stores, lots and giveaways added there
+	holds   *wallet.Reconciler       // wallet.go: holds nothing will settle
+	pay     checkout.PaymentProvider // wallet.go: the wallet, then the card; won lots pay through it too
 }
 
 func (s *controlCheckout) Register(mux *http.ServeMux) {
@@ -213,6 +216,7 @@ func (s *controlCheckout) Register(mux *http.ServeMux) {
 func (s *controlCheckout) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.api.Run(ctx) }) // closes the live order feeds
+	wg.Go(func() { _ = s.holds.Run(ctx) })
 	defer wg.Wait()
 	return s.ctl.Run(ctx)
 }
@@ -315,7 +319,7 @@ func newEdgeCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkout.C
 		api.OnPlaced(notices.Notify)
 	}
 	return &edgeCheckout{edge: ce, api: api, buyers: buyers, gate: gate, probe: storeProbe(store), localFirst: cfg.LocalFirst,
-		pickup: codes, notices: notices, photos: photoStore(store), wallet: wl.edgeAPI(log, cfg, buyers.sessions)}, nil
+		pickup: codes, notices: notices, photos: photoStore(store), wallet: wl.edgeAPI(log, cfg, buyers.sessions), pay: wl.payments}, nil
 }
 
 // proofs are what the edge serves for gated drops, when checkout is on.
@@ -385,5 +389,6 @@ func newControlCheckout(log *slog.Logger, reg prometheus.Registerer, cfg checkou
 		return nil, err
 	}
 	return &controlCheckout{ctl: ctl, api: api, members: members, probe: storeProbe(store), desks: desks, wallet: wapi,
-		formats: formats.Params{Wallet: ws, Pickups: ps, Orders: ctl, Codes: codes}}, nil
+		formats: formats.Params{Wallet: ws, Pickups: ps, Orders: ctl, Codes: codes},
+		holds:   wl.reconciler(log, cfg.Config, store), pay: wl.payments}, nil
 }

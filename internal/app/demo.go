@@ -264,7 +264,7 @@ func (d *demo) startOrigin(cfg DemoConfig, log *slog.Logger, ui *webui.UI, ln ne
 	if err != nil {
 		return nil, err
 	}
-	lots, err := newControlAuction(log, reg, cfg.Checkout, d.lots, d.store, g, hub)
+	lots, err := newControlAuction(log, reg, cfg.Checkout, d.lots, d.store, g, hub, ctl.pay)
 	if err != nil {
 		return nil, err
 	}

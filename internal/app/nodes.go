@@ -133,7 +133,7 @@ func runOrigin(ctx context.Context, args []string, env Env) (err error) {
 		}
 		services, feed = append(services, ctl, overlays), hub
 		ls, gs := auctionStore(store), giveawayStore(store)
-		lots, err := newControlAuction(log, reg, cfg.Checkout, ls, store, g, hub)
+		lots, err := newControlAuction(log, reg, cfg.Checkout, ls, store, g, hub, ctl.pay)
 		if err != nil {
 			return err
 		}

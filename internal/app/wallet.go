@@ -52,3 +52,15 @@ func (w *nodeWallet) controlAPI(log *slog.Logger, reg prometheus.Registerer, cfg
 	}
 	return wallethttp.NewControlAPI(w.store, token, g, cfg.StoreTimeout, log), nil
 }
+
+// reconcileEvery is how often the origin looks for wallet holds nothing
+// will settle.
+const reconcileEvery = 30 * time.Second
+
+// reconciler gives back, at the origin, the wallet holds of orders over
+// unpaid or never accepted: a hold older than an order waits for its
+// payment (twice the hold time, plus a lease's life for an order sold
+// from a lease and shipped late).
+func (w *nodeWallet) reconciler(log *slog.Logger, cfg checkout.Config, orders wallet.Orders) *wallet.Reconciler {
+	return wallet.NewReconciler(w.store, orders, 2*cfg.HoldTime+cfg.LeaseTTL, reconcileEvery, time.Now, w.metrics, log)
+}

@@ -9,17 +9,24 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/internal/app"
+	"github.com/livedrop/livedrop/internal/buyer/smtptest"
 	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
 // TestWalletTopUpAndPayInChromium drives the viewer page of the demo in
 // headless Chromium: a guest turns on "Pay with wallet" on the card and
-// taps Buy with an empty wallet (the card says the balance is too low and
-// nothing is charged), tops up with the bar's button and taps Buy again; the order is paid
-// from the balance (the wallet reads 50.00 - 25.00), the origin's
-// liability says the same, and the seller's refund puts it back at once.
+// taps Buy (the card says the wallet is for signed-in buyers, the bar has
+// no top-up); signed in with an email, the same tap with an empty wallet
+// is refused up front (the card says the balance is too low, with it, and
+// nothing is ordered or charged); the buyer tops up with the bar's button
+// and taps Buy again: the order is paid from the balance (the wallet reads
+// 50.00 - 25.00), the origin's liability says the same, and the seller's
+// refund puts it back at once.
 func TestWalletTopUpAndPayInChromium(t *testing.T) {
-	addrs, _ := startDemo(t)
+	mail := smtptest.Start(t, smtptest.Options{})
+	addrs, _ := startDemo(t, map[string]string{
+		"LIVEDROP_BUYER_SMTP_ADDR": mail.Addr(), "LIVEDROP_BUYER_SMTP_TLS": "none",
+	})
 	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
 	call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"`+app.SampleDropID+`","sku":"tee"}`, 201)
 
@@ -51,15 +58,59 @@ func TestWalletTopUpAndPayInChromium(t *testing.T) {
 	if err := p.Eval(ctx, `window.livedropWallet.refresh().then(() => true)`, new(bool)); err != nil {
 		t.Fatal(err)
 	}
-	wait("the wallet in the bar", `!document.querySelector('[data-testid="wallet"]').hidden`)
-	// An empty wallet: the tap is taken, then cancelled, and the card says why.
+	wait("the guest's wallet bar", `!document.querySelector('[data-testid="wallet"]').hidden &&
+		/sign in with your email/.test(document.querySelector('[data-testid="wallet-balance"]').textContent) &&
+		document.querySelector('[data-testid="wallet-topup"]').hidden`)
+	// A guest's wallet order: refused, and the card says why.
 	if err := p.Click(ctx, `[data-testid="pay-wallet"]`); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Click(ctx, `[data-testid="buy"]`); err != nil {
 		t.Fatal(err)
 	}
-	wait("the refusal", `/Wallet balance too low/.test(document.querySelector('[data-testid="order-status"]').textContent)`)
+	wait("the guest's refusal", `/The wallet is for signed-in buyers/.test(document.querySelector('[data-testid="order-status"]').textContent)`)
+
+	// Signed in with an email: the wallet is there, empty.
+	if err := p.Eval(ctx, `(window.livedrop.signOut(), window.livedrop.signIn(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the sign-in dialog again", `!document.querySelector('[data-testid="signin"]').hidden`)
+	if err := p.Type(ctx, `[data-testid="signin-email"]`, "wes@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Click(ctx, `[data-testid="signin-send"]`); err != nil {
+		t.Fatal(err)
+	}
+	code, err := mail.Code("wes@example.com", 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait("the code step", `!document.querySelector('[data-testid="signin-code-step"]').hidden`)
+	if err := p.Type(ctx, `[data-testid="signin-code"]`, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Click(ctx, `[data-testid="signin-verify"]`); err != nil {
+		t.Fatal(err)
+	}
+	wait("the email buyer", `(window.livedrop.buyerSession() || {}).kind === 'email'`)
+	if err := p.Eval(ctx, `window.livedropWallet.refresh().then(() => true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the empty wallet in the bar", `/Wallet \D*0[.,]00/.test(document.querySelector('[data-testid="wallet-balance"]').textContent) &&
+		!document.querySelector('[data-testid="wallet-topup"]').hidden`)
+	// An empty wallet: the tap is refused up front, and the card says why.
+	if err := p.Click(ctx, `[data-testid="buy"]`); err != nil {
+		t.Fatal(err)
+	}
+	wait("the refusal", `/Wallet balance too low: 0[.,]00 EUR left, this order costs 25[.,]00 EUR/.test(document.querySelector('[data-testid="order-status"]').textContent)`)
+	var signed struct{ Session string }
+	if err := p.Eval(ctx, `window.livedrop.buyerSession()`, &signed); err != nil {
+		t.Fatal(err)
+	}
+	var mine0 struct{ Orders []struct{ ID string } }
+	if err := json.Unmarshal([]byte(call(t, "GET", edgeURL+"/v1/me/orders", signed.Session, "", 200)), &mine0); err != nil || len(mine0.Orders) != 0 {
+		t.Fatalf("orders after the refusal: %+v %v, want none", mine0, err)
+	}
 	if err := p.Click(ctx, `[data-testid="wallet-topup"]`); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +144,9 @@ func TestWalletTopUpAndPayInChromium(t *testing.T) {
 		}
 		return st
 	}
-	if st := mine(); st.Balances["EUR"] != 2500 || len(st.Entries) != 2 || st.Entries[0].Kind != "spend" || st.Entries[0].Order != orderID {
+	// top-up, then the order's hold and its capture (settled to the seller)
+	if st := mine(); st.Balances["EUR"] != 2500 || len(st.Entries) != 3 || st.Entries[0].Kind != "capture" || st.Entries[0].Order != orderID ||
+		st.Entries[1].Kind != "hold" {
 		t.Fatalf("wallet after the order: %+v", st)
 	}
 	var o struct{ ID, Status, Pay string }
@@ -121,6 +174,10 @@ func TestWalletTopUpAndPayInChromium(t *testing.T) {
 	}
 	if m := call(t, "GET", edgeURL+"/metrics", "", "", 200); !strings.Contains(m, `livedrop_wallet_spends_total{result="paid"} 1`) {
 		t.Errorf("edge /metrics lacks livedrop_wallet_spends_total{result=\"paid\"} 1")
+	}
+	if m := call(t, "GET", edgeURL+"/metrics", "", "", 200); !strings.Contains(m, `livedrop_wallet_refused_total{reason="insufficient_balance"} 1`) ||
+		!strings.Contains(m, `livedrop_wallet_holds_total{result="held"} 1`) {
+		t.Errorf("edge /metrics lacks the refusal and the hold")
 	}
 	if m := call(t, "GET", ctl+"/metrics", "", "", 200); !strings.Contains(m, `livedrop_wallet_liability_cents{currency="EUR"} 5000`) {
 		t.Errorf("origin /metrics lacks livedrop_wallet_liability_cents{currency=\"EUR\"} 5000")

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/auction"
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
+	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/jsonhttp"
 )
 
@@ -43,6 +45,8 @@ func (a *EdgeAPI) Register(mux *http.ServeMux) {
 type BidBody struct {
 	AmountCents int64 `json:"amount_cents,omitempty"`
 	MaxCents    int64 `json:"max_cents,omitempty"`
+	// Pay "wallet" holds the bid on the buyer's wallet (signed-in buyers).
+	Pay string `json:"pay,omitempty"`
 }
 
 // BidAnswer is the answer to a bid: 201 accepted, 409 with code outbid,
@@ -55,6 +59,10 @@ type BidAnswer struct {
 	// Leading: the bidder leads now.
 	Leading bool  `json:"leading"`
 	AtMS    int64 `json:"at_ms"`
+	// BalanceCents and Currency, with code insufficient_balance, are the
+	// buyer's wallet balance when the bid was refused.
+	BalanceCents *int64 `json:"balance_cents,omitempty"`
+	Currency     string `json:"currency,omitempty"`
 }
 
 // writeWait bounds one write of the live stream to a slow viewer.
@@ -81,9 +89,18 @@ func (a *EdgeAPI) bid(w http.ResponseWriter, r *http.Request) {
 		jsonhttp.Write(w, http.StatusBadRequest, BidAnswer{Code: "bad_request", Error: err.Error()})
 		return
 	}
+	if b.Pay == checkout.PayWallet && sess.Kind != buyer.KindEmail {
+		jsonhttp.Write(w, http.StatusForbidden, BidAnswer{Code: checkouthttp.WalletEmailRequired, Error: checkouthttp.WalletGuestMessage})
+		return
+	}
 	id := r.PathValue("id")
-	ans, err := a.edge.Bid(r.Context(), auction.BidRequest{Lot: id, Key: key,
+	ans, err := a.edge.Bid(r.Context(), auction.BidRequest{Lot: id, Key: key, Pay: b.Pay,
 		Bid: auction.Bid{Buyer: sess.Buyer, AmountCents: b.AmountCents, MaxCents: b.MaxCents}})
+	if pr, ok := errors.AsType[*checkout.PaymentRefusal](err); ok { // the wallet does not cover the bid
+		bal := pr.BalanceCents
+		jsonhttp.Write(w, http.StatusPaymentRequired, BidAnswer{Code: pr.Code, Error: pr.Error(), BalanceCents: &bal, Currency: pr.Currency})
+		return
+	}
 	switch {
 	case errors.Is(err, auction.ErrInvalid):
 		jsonhttp.Write(w, http.StatusBadRequest, BidAnswer{Code: "bad_request", Error: err.Error()})

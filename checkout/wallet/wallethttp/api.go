@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/checkout/wallet"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/guard"
@@ -80,6 +81,13 @@ func (a *EdgeAPI) session(w http.ResponseWriter, r *http.Request) (buyer.Session
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="livedrop buyer"`)
 		jsonhttp.Write(w, http.StatusUnauthorized, jsonhttp.ErrorBody{Error: err.Error()})
+		return buyer.Session{}, false
+	}
+	if s.Kind != buyer.KindEmail {
+		// Only a buyer whose email is verified keeps money here: a guest's
+		// wallet would be lost with its session.
+		a.wallets.RefusedGuest()
+		jsonhttp.Write(w, http.StatusForbidden, checkouthttp.OrderError{Code: checkouthttp.WalletEmailRequired, Error: checkouthttp.WalletGuestMessage})
 		return buyer.Session{}, false
 	}
 	return s, true

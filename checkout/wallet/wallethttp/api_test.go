@@ -60,7 +60,7 @@ func call(t *testing.T, method, url, auth, key, body string) (int, string) {
 func TestTopUpStatementAndLiability(t *testing.T) {
 	store := wallet.NewMemStore()
 	srv, buyers := newServer(t, store, false)
-	ann := buyers.Bearer("ann")
+	ann := buyers.EmailBearer("ann")
 	cases := []struct {
 		name, auth, key, body string
 		want                  int
@@ -87,7 +87,8 @@ func TestTopUpStatementAndLiability(t *testing.T) {
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil || st.Balances["EUR"] != 750 || len(st.Entries) != 2 {
 		t.Fatalf("statement: %d %s", code, body)
 	}
-	if st.Buyer != buyers.ID("ann") || st.Entries[0].AmountCents != 250 || st.Entries[0].Debit != wallet.AccountProvider {
+	_, annSess := buyers.Email("ann")
+	if st.Buyer != annSess.Buyer || st.Entries[0].AmountCents != 250 || st.Entries[0].Debit != wallet.AccountProvider {
 		t.Errorf("statement %+v", st)
 	}
 	if code, _ := call(t, "GET", srv.URL+"/v1/me/wallet", "", "", ""); code != http.StatusUnauthorized {
@@ -105,10 +106,33 @@ func TestTopUpStatementAndLiability(t *testing.T) {
 func TestTopUpDeclinedCreditsNothing(t *testing.T) {
 	store := wallet.NewMemStore()
 	srv, buyers := newServer(t, store, true)
-	if code, body := call(t, "POST", srv.URL+"/v1/me/wallet/topups", buyers.Bearer("ann"), "k1", `{"amount_cents":500,"currency":"EUR"}`); code != http.StatusPaymentRequired {
+	if code, body := call(t, "POST", srv.URL+"/v1/me/wallet/topups", buyers.EmailBearer("ann"), "k1", `{"amount_cents":500,"currency":"EUR"}`); code != http.StatusPaymentRequired {
 		t.Errorf("declined top-up: %d %s", code, body)
 	}
 	if led, _ := store.Ledger(t.Context()); len(led) != 0 {
 		t.Errorf("a declined top-up wrote %d entries", len(led))
+	}
+}
+
+// TestGuestsHaveNoWallet: a guest session may neither top up nor read a
+// wallet: 403 with the code email_required and words that say to sign in
+// with an email; nothing is charged or written.
+func TestGuestsHaveNoWallet(t *testing.T) {
+	store := wallet.NewMemStore()
+	srv, buyers := newServer(t, store, false)
+	guest := buyers.Bearer("gus")
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/v1/me/wallet/topups", `{"amount_cents":500,"currency":"EUR"}`},
+		{"GET", "/v1/me/wallet", ""},
+	} {
+		code, body := call(t, c.method, srv.URL+c.path, guest, "k1", c.body)
+		var e struct{ Error, Code string }
+		if code != http.StatusForbidden || json.Unmarshal([]byte(body), &e) != nil || e.Code != "email_required" ||
+			!strings.Contains(e.Error, "sign in with your email") {
+			t.Errorf("%s %s as a guest: %d %s, want 403 email_required", c.method, c.path, code, body)
+		}
+	}
+	if led, _ := store.Ledger(t.Context()); len(led) != 0 {
+		t.Errorf("a guest's top-up wrote %d entries", len(led))
 	}
 }

@@ -5,6 +5,7 @@ package buyertest
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +51,11 @@ func (b *Buyers) get(name string) minted {
 	defer b.mu.Unlock()
 	m, ok := b.byName[name]
 	if !ok {
-		tok, sess, err := b.s.Mint(buyer.NewGuestID(), fmt.Sprintf("test-device-%x", len(b.byName)), buyer.KindGuest)
+		id, kind := buyer.NewGuestID(), buyer.KindGuest
+		if strings.HasPrefix(name, "\x00email:") {
+			id, kind = "e-"+id[2:], buyer.KindEmail // an email buyer's id: "e-" and 26 of base32
+		}
+		tok, sess, err := b.s.Mint(id, fmt.Sprintf("test-device-%x", len(b.byName)), kind)
 		if err != nil {
 			return minted{} // cannot happen with these ids; the request then gets 401
 		}
@@ -68,3 +73,16 @@ func (b *Buyers) ID(name string) string { return b.get(name).sess.Buyer }
 
 // Bearer is the Authorization header value of the buyer called name.
 func (b *Buyers) Bearer(name string) string { return "Bearer " + b.Token(name) }
+
+// Email is the session of the signed-in (email) buyer called name, one per
+// name and apart from the guest of the same name: a wallet needs one.
+func (b *Buyers) Email(name string) (token string, sess buyer.Session) {
+	m := b.get("\x00email:" + name)
+	return m.token, m.sess
+}
+
+// EmailBearer is the Authorization header value of the email buyer name.
+func (b *Buyers) EmailBearer(name string) string {
+	tok, _ := b.Email(name)
+	return "Bearer " + tok
+}

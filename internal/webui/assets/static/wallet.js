@@ -32,23 +32,40 @@
 
   let balances = {};
   let currency = 'EUR'; // the currency of the last card shown
+  // A guest has no wallet (the edge answers 403 email_required): the bar
+  // says to sign in with an email instead of showing a balance.
+  const guest = () => { const s = sess(); return !!s && s.kind === 'guest'; };
 
   function show() {
     const s = sess();
     box.hidden = !s;
     if (!s) return;
     const cur = currency;
-    bal.textContent = 'Wallet ' + fmt(balances[cur] || 0, cur);
+    topup.hidden = guest();
+    bal.textContent = guest() ? 'Wallet: sign in with your email to use one' : 'Wallet ' + fmt(balances[cur] || 0, cur);
     topup.textContent = '+ ' + fmt(TOPUP_CENTS, cur);
   }
 
   async function refresh() {
-    if (!sess()) { show(); return; }
+    if (!sess() || guest()) { show(); return; }
     try {
       const res = await fetch(api('/v1/me/wallet'), { headers: auth(), cache: 'no-store' });
       if (res.ok) balances = (await res.json()).balances || {};
     } catch (_) { /* shown again on the next refresh */ }
     show();
+  }
+
+  // refusal is what a card says when the edge refused a wallet order up
+  // front ('' for any other answer): the balance too low (402
+  // insufficient_balance) or a guest session (403 email_required).
+  function refusal(status, data) {
+    if (!data || typeof data.error !== 'string') return '';
+    if ((status === 402 && data.code === 'insufficient_balance') || (status === 403 && data.code === 'email_required')) {
+      if (status === 402 && typeof data.balance_cents === 'number' && data.currency) balances[data.currency] = data.balance_cents;
+      show();
+      return data.error.slice(0, 160);
+    }
+    return '';
   }
 
   topup.addEventListener('click', async () => {
@@ -92,12 +109,14 @@
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-  // follow waits for the wallet order of card to be paid or cancelled (a
-  // balance too low cancels it) and says which on the card.
+  // follow waits for the wallet order of card to be paid or cancelled
+  // (an order held up front is paid; one refused never gets an id) and
+  // says which on the card.
   async function follow(card, before) {
     const st = card.querySelector('[data-testid="order-status"]');
     for (let i = 0; i < 60 && sess(); i++) {
       await sleep(500);
+      if (card.dataset.busy !== 'true' && card.dataset.walletRefused === 'true') break; // refused up front
       const id = card.dataset.orderId;
       if (!id || id === before) continue;
       try {
@@ -106,7 +125,7 @@
         if (!o || o.status === 'pending') continue;
         const paid = o.status === 'paid';
         if (st) {
-          st.textContent = paid ? 'Paid from wallet' : 'Wallet balance too low: order cancelled, top up and tap again';
+          st.textContent = paid ? 'Paid from wallet' : 'Wallet payment failed: order cancelled, tap again';
           st.dataset.state = paid ? 'ok' : 'error';
         }
       } catch (_) { continue; }
@@ -119,11 +138,12 @@
     // payFor: whether the order of card is to be paid from the wallet.
     payFor: (card) => {
       const cb = card && card.querySelector('[data-testid="pay-wallet"]');
-      if (cb && cb.checked) { follow(card, card.dataset.orderId); return true; }
+      if (cb && cb.checked) { card.dataset.walletRefused = 'false'; follow(card, card.dataset.orderId); return true; }
       return false;
     },
     balances: () => Object.assign({}, balances),
     refresh,
+    refusal,
   };
   refresh();
   setInterval(refresh, 5000);

@@ -881,6 +881,9 @@
         card.dataset.soldOut = 'true';
         card.dataset.entryResult = 'lost'; // fair.js reads the entry on: a unit may come free
         card.dataset.entryLocation = String(data.location || '');
+      } else if (window.livedropWallet && window.livedropWallet.refusal(res.status, data)) { // wallet.js
+        text = window.livedropWallet.refusal(res.status, data);
+        card.dataset.walletRefused = 'true';
       } else if (res.status === 401) {
         // The session expired or this edge does not know its key: sign in again.
         forgetSession();
