@@ -92,9 +92,23 @@ func (set *SentinelSet) KillMaster() {
 	old := set.Master
 	old.Stop()
 	deadline := time.Now().Add(30 * time.Second)
+	// The old master comes back only once the failover is over: every
+	// sentinel names the promoted replica and it acts as master. Back
+	// sooner, it can win the sentinels' vote again and demote it.
 	for {
-		res, err := command(set.Sentinels[0].Addr(), "sentinel", "get-master-addr-by-name", set.Name)
-		if err == nil && strings.Contains(fmt.Sprint(res), strconv.Itoa(set.Replica.port)) {
+		done := true
+		var res any
+		var err error
+		for _, s := range set.Sentinels {
+			res, err = command(s.Addr(), "sentinel", "get-master-addr-by-name", set.Name)
+			done = done && err == nil && strings.Contains(fmt.Sprint(res), strconv.Itoa(set.Replica.port))
+		}
+		if done {
+			info, ierr := command(set.Replica.Addr(), "info", "replication")
+			res, err = info, ierr
+			done = ierr == nil && strings.Contains(fmt.Sprint(info), "role:master")
+		}
+		if done {
 			break
 		}
 		if time.Now().After(deadline) {
