@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -85,7 +86,15 @@ func TestReportAttributionByChannel(t *testing.T) {
 	call(t, "POST", ctl+"/v1/lots", demoToken, `{"id":"kpilot","title":"Vase","stream":"demo","currency":"EUR","start_cents":1000,"duration_ms":600000}`, 201)
 	call(t, "POST", ctl+"/v1/lots/kpilot/start", demoToken, "", 200)
 	callKey(t, edgeURL+"/v1/lots/kpilot/bids", "kb1", `{"amount_cents":1000}`, 201, "ann")
-	callKey(t, edgeURL+"/v1/me/wallet/topups", "kt1", `{"amount_cents":5000,"currency":"EUR"}`, 201, "cat")
+	// A wallet is for email buyers: cat tops up signed in by email.
+	topup, err := http.NewRequest("POST", edgeURL+"/v1/me/wallet/topups", strings.NewReader(`{"amount_cents":5000,"currency":"EUR"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topup.Header.Set("Content-Type", "application/json")
+	topup.Header.Set("Idempotency-Key", "kt1")
+	topup.Header.Set("Authorization", signedIn(t).EmailBearer("cat"))
+	do(t, topup, 201)
 
 	report := func(query string) reportBody {
 		var r reportBody
