@@ -35,7 +35,7 @@ func (e *Edge) enterLottery(ctx context.Context, req OrderRequest, id string, li
 	}
 	switch res.Outcome {
 	case EnterNew, EnterExists:
-		o, err := e.entryAnswer(ctx, res.Entry, eo)
+		o, err := e.entryAnswer(ctx, res.Entry, eo, res.Lottery)
 		return o, true, err
 	case EnterFull:
 		return Order{}, true, fmt.Errorf("the line for this drop is full: %w", ErrSoldOut)
@@ -49,8 +49,10 @@ func (e *Edge) enterLottery(ctx context.Context, req OrderRequest, id string, li
 }
 
 // entryAnswer answers an order that is entry en: its order when it won
-// (its payment starts here), else an *EntryError.
-func (e *Edge) entryAnswer(ctx context.Context, en Entry, eo *edgeOrder) (Order, error) {
+// (its payment starts here), else an *EntryError with the lottery's public
+// record: known when the store gave it with the entry, else read (and an
+// answer without the seed hash when that read fails).
+func (e *Edge) entryAnswer(ctx context.Context, en Entry, eo *edgeOrder, known LotteryInfo) (Order, error) {
 	if en.Result == EntryWon {
 		o, found, err := e.storedOrder(ctx, en.Order)
 		if err != nil {
@@ -70,11 +72,13 @@ func (e *Edge) entryAnswer(ctx context.Context, en Entry, eo *edgeOrder) (Order,
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	defer cancel()
 	en = e.closedEntry(cctx, en)
-	info, err := lotteryOf(cctx, e.store, en.Drop)
-	if err != nil || info == nil {
-		info = &LotteryInfo{}
+	info := known
+	if info.SeedHash == "" {
+		if got, err := lotteryOf(cctx, e.store, en.Drop); err == nil && got != nil {
+			info = *got
+		}
 	}
-	return Order{}, entryError(en, *info)
+	return Order{}, entryError(en, info)
 }
 
 // closedEntry gives an entry still in line the result EntryClosed when its
@@ -110,7 +114,7 @@ func (e *Edge) lotteryRefusal(ctx context.Context, req OrderRequest, id string, 
 	if lerr != nil {
 		return Order{}, err
 	}
-	return e.entryAnswer(ctx, en, nil)
+	return e.entryAnswer(ctx, en, nil, LotteryInfo{})
 }
 
 // EntryStatus is a lottery entry as its buyer sees it.
@@ -145,7 +149,7 @@ func (e *Edge) Entry(ctx context.Context, buyer, drop, id string) (EntryStatus, 
 	}
 	if en.Result == EntryWon {
 		// Its payment starts here (providers are idempotent by order id).
-		o, err := e.entryAnswer(ctx, en, nil)
+		o, err := e.entryAnswer(ctx, en, nil, LotteryInfo{})
 		if err != nil {
 			return EntryStatus{}, err
 		}

@@ -118,6 +118,10 @@ type EnterResult struct {
 	Entry   Entry
 	// State is the drop's state when Outcome is EnterNot.
 	State string
+	// Lottery is the lottery's public record as the entry was taken or
+	// found (seed hash, start and window; never the seed): the answer "in
+	// line" needs no second read.
+	Lottery LotteryInfo
 }
 
 // LotteryInfo is a lottery's public record (the seed only once revealed).

@@ -247,6 +247,12 @@ func TestLotteryDrawRerun(t *testing.T) {
 				if err != nil || r.Outcome != EnterNew {
 					t.Fatalf("enter %s: %+v %v", buyer, r, err)
 				}
+				// The entry's answer carries the public record, so "in
+				// line" needs no second read (which can fail under load).
+				if r.Lottery.SeedHash != info.SeedHash || !r.Lottery.StartedAt.Equal(info.StartedAt) ||
+					r.Lottery.WindowMs != info.WindowMs || r.Lottery.Seed != "" {
+					t.Fatalf("enter %s: lottery %+v, want the public part of %+v", buyer, r.Lottery, info)
+				}
 				ids = append(ids, en.ID)
 			}
 			for i := range 400 {
@@ -254,7 +260,8 @@ func TestLotteryDrawRerun(t *testing.T) {
 			}
 			enter("twice", "k1")
 			enter("twice", "k2")
-			if r, err := s.Enter(ctx, Entry{ID: ids[0], Drop: d.ID, SKU: "tee", Qty: 1, Buyer: "b000", Edge: "e2"}, 10_000); err != nil || r.Outcome != EnterExists || r.Entry.Edge != "e1" {
+			if r, err := s.Enter(ctx, Entry{ID: ids[0], Drop: d.ID, SKU: "tee", Qty: 1, Buyer: "b000", Edge: "e2"}, 10_000); err != nil || r.Outcome != EnterExists || r.Entry.Edge != "e1" ||
+				r.Lottery.SeedHash != info.SeedHash {
 				t.Fatalf("entering again: %+v %v", r, err)
 			}
 			cur, _ := s.Drop(ctx, d.ID)

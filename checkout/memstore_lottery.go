@@ -75,7 +75,7 @@ func (s *MemStore) applyLottery(op memOp) memResult {
 		e := *l.Entry
 		if lot != nil {
 			if ex, ok := lot.entries[e.ID]; ok {
-				return memResult{lot: memLotAnswer{enter: EnterResult{Outcome: EnterExists, Entry: ex}}}
+				return memResult{lot: memLotAnswer{enter: EnterResult{Outcome: EnterExists, Entry: ex, Lottery: lot.public()}}}
 			}
 		}
 		switch {
@@ -89,7 +89,7 @@ func (s *MemStore) applyLottery(op memOp) memResult {
 		e.Result, e.Order, e.Place = "", "", 0
 		lot.entries[e.ID] = e
 		lot.ids = append(lot.ids, e.ID)
-		return memResult{changed: true, lot: memLotAnswer{enter: EnterResult{Outcome: EnterNew, Entry: e}}}
+		return memResult{changed: true, lot: memLotAnswer{enter: EnterResult{Outcome: EnterNew, Entry: e, Lottery: lot.public()}}}
 	}
 	if lot == nil {
 		return memResult{err: fmt.Errorf("lottery of drop %s: %w", id, ErrNotFound)}
@@ -121,6 +121,12 @@ func (s *MemStore) applyLottery(op memOp) memResult {
 		return memResult{err: fmt.Errorf("drop %s is %s, cannot finish its draw: %w", id, md.d.State, ErrConflict)}
 	}
 	return memResult{err: fmt.Errorf("unknown store op %q", op.Kind)}
+}
+
+// public is what an entry's answer tells of the lottery: the seed hash,
+// start and window, never the seed.
+func (l *memLottery) public() LotteryInfo {
+	return LotteryInfo{SeedHash: l.info.SeedHash, StartedAt: l.info.StartedAt, WindowMs: l.info.WindowMs}
 }
 
 func (l *memLottery) infoNow() LotteryInfo {

@@ -66,15 +66,19 @@ return 'ok'
 
 // KEYS: meta, lottery, entries, results; ARGV: id, entry json, max entries
 var scriptEnter = redis.NewScript(`
+local function pub(kind, enc, result)
+  local l = redis.call('HMGET', KEYS[2], 'seed_hash', 'started_ms', 'window_ms')
+  return {kind, enc, result, l[1] or '', l[2] or '0', l[3] or '0'}
+end
 local ex = redis.call('HGET', KEYS[3], ARGV[1])
-if ex then return {'exists', ex, redis.call('HGET', KEYS[4], ARGV[1]) or ''} end
+if ex then return pub('exists', ex, redis.call('HGET', KEYS[4], ARGV[1]) or '') end
 local st = redis.call('HGET', KEYS[1], 'state')
-if not st then return {'notfound', '', ''} end
-if st ~= 'drawing' or redis.call('HEXISTS', KEYS[2], 'seed_hash') == 0 then return {'notdrawn', st, ''} end
-if redis.call('HGET', KEYS[2], 'closed') == '1' then return {'closed', '', ''} end
-if redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[3]) then return {'full', '', ''} end
+if not st then return {'notfound', '', '', '', '0', '0'} end
+if st ~= 'drawing' or redis.call('HEXISTS', KEYS[2], 'seed_hash') == 0 then return {'notdrawn', st, '', '', '0', '0'} end
+if redis.call('HGET', KEYS[2], 'closed') == '1' then return {'closed', '', '', '', '0', '0'} end
+if redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[3]) then return {'full', '', '', '', '0', '0'} end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-return {'entered', ARGV[2], ''}
+return pub('entered', ARGV[2], '')
 `)
 
 // KEYS: lottery
@@ -146,7 +150,7 @@ func (s *RedisStore) Enter(ctx context.Context, e Entry, maxEntries int) (EnterR
 	if err != nil {
 		return EnterResult{}, unavailable("enter lottery", err)
 	}
-	if len(vals) != 3 {
+	if len(vals) != 6 {
 		return EnterResult{}, fmt.Errorf("enter lottery: unexpected reply %v", vals)
 	}
 	switch vals[0] {
@@ -165,7 +169,8 @@ func (s *RedisStore) Enter(ctx context.Context, e Entry, maxEntries int) (EnterR
 	if vals[0] == "exists" {
 		out = EnterExists
 	}
-	return EnterResult{Outcome: out, Entry: got}, nil
+	return EnterResult{Outcome: out, Entry: got, Lottery: LotteryInfo{SeedHash: vals[3],
+		StartedAt: time.UnixMilli(int64(atoi(vals[4]))).UTC(), WindowMs: atoi(vals[5])}}, nil
 }
 
 // decodeEntry reads an entry's json and its result ("" before the draw).

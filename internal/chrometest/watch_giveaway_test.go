@@ -39,11 +39,18 @@ func TestWatchGiveawayChecksTheDraw(t *testing.T) {
 		Commitment: giveaway.Commitment("cap1", seed), StartedAt: time.Now().UTC(), Entrants: len(list),
 		Seed: hex.EncodeToString(seed), EntrantIDs: list, Winner: winner}, State: "drawn", WinnerMasked: giveaway.Mask(winner),
 		EntrantsDigest: giveaway.EntrantsDigest(list)}
+	// A forged draw: a true commitment for cap2, but a winner the seed
+	// does not pick for cap2 (the draw depends on the id, so it is not
+	// simply anyone but cap1's winner).
 	forged := drawn
 	forged.ID = "cap2"
 	forged.Commitment = giveaway.Commitment("cap2", seed)
+	picked, _, err := giveaway.Draw("cap2", seed, ents)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range list {
-		if e != winner {
+		if e != picked {
 			forged.Winner = e
 			break
 		}
