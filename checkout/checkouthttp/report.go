@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -45,7 +46,12 @@ type Report struct {
 	// ByCurrency holds the sales figures per currency: with regional
 	// prices one drop sells in several, and Total.Currency says "mixed".
 	ByCurrency map[string]kpi.Figures `json:"by_currency"`
-	Drops      []kpi.DropFigures      `json:"drops"`
+	// ByChannelCurrency and ByRegionCurrency split each channel or region
+	// row whose sales were in several currencies ("mixed") into its sales
+	// figures per currency: row -> currency -> figures.
+	ByChannelCurrency map[string]map[string]kpi.Figures `json:"by_channel_currency,omitempty"`
+	ByRegionCurrency  map[string]map[string]kpi.Figures `json:"by_region_currency,omitempty"`
+	Drops             []kpi.DropFigures                 `json:"drops"`
 	// Formats is the "Sale formats" section (report_formats.go).
 	Formats *kpi.FormatFigures `json:"formats,omitempty"`
 }
@@ -160,6 +166,8 @@ func (a *ControlAPI) reportOf(r *http.Request, d checkout.Drop, orders []checkou
 	rep := Report{Drop: d.ID, Stream: d.Stream, Total: kpi.Compute(ev, from, to),
 		ByChannel: kpi.ByChannel(ev, from, to), ByRegion: kpi.ByRegion(ev, from, to), ByCurrency: kpi.ByCurrency(ev, from, to),
 		Drops: kpi.Drops(ev)}
+	rep.ByChannelCurrency = kpi.MixedByCurrency(ev, from, to, rep.ByChannel, kpi.ByChannel)
+	rep.ByRegionCurrency = kpi.MixedByCurrency(ev, from, to, rep.ByRegion, kpi.ByRegion)
 	if c := a.consents.Load(); c != nil {
 		n, err := (*c)(r.Context(), from, to)
 		if err != nil {
@@ -182,8 +190,9 @@ var ReportCSVHeader = append([]string{"scope", "orders", "buyers", "gmv_cents", 
 	"stock", "sold", "sell_through", "sold_out_after_seconds", "currency"}, formatCSVColumns...)
 
 // WriteReportCSV writes rep as CSV: the total row (with the drop's
-// sell-through), then one row per channel and per region, by name, then
-// the sale formats' rows.
+// sell-through), then one row per channel and per region, by name (a row
+// in several currencies followed by its rows per currency,
+// channel:NAME:CUR), then the sale formats' rows.
 func WriteReportCSV(w interface{ Write([]byte) (int, error) }, rep Report) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write(ReportCSVHeader)
@@ -205,14 +214,13 @@ func WriteReportCSV(w interface{ Write([]byte) (int, error) }, rep Report) error
 	for _, split := range []struct {
 		prefix string
 		m      map[string]kpi.Figures
-	}{{"channel:", rep.ByChannel}, {"region:", rep.ByRegion}, {"currency:", rep.ByCurrency}} {
-		keys := make([]string, 0, len(split.m))
-		for k := range split.m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		per    map[string]map[string]kpi.Figures
+	}{{"channel:", rep.ByChannel, rep.ByChannelCurrency}, {"region:", rep.ByRegion, rep.ByRegionCurrency}, {"currency:", rep.ByCurrency, nil}} {
+		for _, k := range slices.Sorted(maps.Keys(split.m)) {
 			_ = cw.Write(row(split.prefix+k, split.m[k], nil))
+			for _, cur := range slices.Sorted(maps.Keys(split.per[k])) {
+				_ = cw.Write(row(split.prefix+k+":"+cur, split.per[k][cur], nil))
+			}
 		}
 	}
 	writeFormatsCSV(cw, rep.Formats)

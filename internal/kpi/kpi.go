@@ -106,18 +106,41 @@ func Compute(ev Events, from, to time.Time) Figures {
 // viewers and consents have no currency and read 0 there.
 func ByCurrency(ev Events, from, to time.Time) map[string]Figures {
 	out := map[string]Figures{}
-	for _, s := range ev.Sales {
-		if _, ok := out[s.Currency]; ok {
-			continue
-		}
-		cur := s.Currency
-		only := Events{}
-		for _, x := range ev.Sales {
-			if x.Currency == cur {
-				only.Sales = append(only.Sales, x)
-			}
-		}
+	for cur, only := range salesByCurrency(ev) {
 		out[cur] = Compute(only, from, to)
+	}
+	return out
+}
+
+// MixedByCurrency splits each row of rows (figures of a split, e.g.
+// ByChannel's) whose sales were in several currencies into the sales
+// figures per currency, computed by split over the sales in each currency
+// alone: row key -> currency -> figures (viewers and consents read 0).
+// Rows in one currency are not repeated.
+func MixedByCurrency(ev Events, from, to time.Time, rows map[string]Figures,
+	split func(Events, time.Time, time.Time) map[string]Figures) map[string]map[string]Figures {
+	out := map[string]map[string]Figures{}
+	for cur, only := range salesByCurrency(ev) {
+		for k, f := range split(only, from, to) {
+			if rows[k].Currency != Mixed || f.Orders == 0 {
+				continue
+			}
+			if out[k] == nil {
+				out[k] = map[string]Figures{}
+			}
+			out[k][cur] = f
+		}
+	}
+	return out
+}
+
+// salesByCurrency returns ev's sales alone, per currency.
+func salesByCurrency(ev Events) map[string]Events {
+	out := map[string]Events{}
+	for _, s := range ev.Sales {
+		e := out[s.Currency]
+		e.Sales = append(e.Sales, s)
+		out[s.Currency] = e
 	}
 	return out
 }

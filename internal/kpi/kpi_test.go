@@ -205,3 +205,31 @@ func TestByCurrency(t *testing.T) {
 		t.Fatalf("no sales: currency %q, want empty", f.Currency)
 	}
 }
+
+// A channel whose sales mix currencies is split into its figures per
+// currency; a channel in one currency is not repeated.
+func TestMixedByCurrency(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ev := Events{Sales: []Sale{
+		{Buyer: "a", Channel: "qr", Qty: 1, TotalCents: 2500, Currency: "EUR", Paid: true, At: t0.Add(time.Minute)},
+		{Buyer: "b", Channel: "qr", Qty: 1, TotalCents: 2900, Currency: "USD", At: t0.Add(2 * time.Minute)},
+		{Buyer: "c", Channel: "qr", Qty: 2, TotalCents: 5800, Currency: "USD", Paid: true, At: t0.Add(3 * time.Minute)},
+		{Buyer: "d", Channel: "social", Qty: 1, TotalCents: 2500, Currency: "EUR", At: t0.Add(4 * time.Minute)},
+	}}
+	to := t0.Add(time.Hour)
+	rows := ByChannel(ev, t0, to)
+	if rows["qr"].Currency != Mixed || rows["social"].Currency != "EUR" {
+		t.Fatalf("rows: qr %q, social %q; want mixed, EUR", rows["qr"].Currency, rows["social"].Currency)
+	}
+	per := MixedByCurrency(ev, t0, to, rows, ByChannel)
+	if len(per) != 1 || len(per["qr"]) != 2 {
+		t.Fatalf("split rows %v, want qr only, in 2 currencies", per)
+	}
+	// qr in USD: 2 orders, GMV 87.00, revenue 58.00, AOV 43.50; in EUR: 1 order of 25.00.
+	if u := per["qr"]["USD"]; u.Currency != "USD" || u.Orders != 2 || u.GMVCents != 8700 || u.RevenueCents != 5800 || u.AOVCents != 4350 {
+		t.Fatalf("qr USD %+v", u)
+	}
+	if e := per["qr"]["EUR"]; e.Currency != "EUR" || e.Orders != 1 || e.GMVCents != 2500 {
+		t.Fatalf("qr EUR %+v", e)
+	}
+}

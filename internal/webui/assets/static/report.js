@@ -81,8 +81,11 @@
       const gmv = {};
       Object.keys(m).forEach((k) => { gmv[k] = m[k].gmv_cents; });
       bars(document.querySelector('[data-testid="chart-' + key + '-gmv"]'), gmv, 'GMV by ' + key);
+      // A row in several currencies is followed by its sales per currency.
+      const per = rep[split + '_currency'] || {};
       table(document.querySelector('[data-testid="report-' + key + 's"]'), HEAD,
-        Object.keys(m).sort().map((k) => cells(k, m[k])));
+        Object.keys(m).sort().flatMap((k) => [cells(k, m[k]), ...Object.keys(per[k] || {}).sort().map((c) =>
+          cells(k + ' · ' + c, per[k][c]).map((v, i) => (i > 6 ? '' : v)))]));
     }
     const cur = rep.by_currency || {};
     table(document.querySelector('[data-testid="report-currencies"]'), ['currency', 'orders', 'buyers', 'GMV', 'revenue', 'GMV/h', 'AOV'],
