@@ -30,7 +30,7 @@ func (p *Payments) HoldBid(ctx context.Context, req checkout.PaymentRequest) (be
 	switch {
 	case errors.Is(err, ErrInsufficient):
 		p.m.refuse("insufficient_balance")
-		return 0, p.refusal(ctx, req)
+		return 0, p.refusal(ctx, req, err)
 	case err != nil:
 		p.m.hold("error")
 		return 0, err

@@ -43,8 +43,8 @@ func (s *MemStore) Apply(_ context.Context, m Movement) (Entry, bool, error) {
 		return Entry{}, false, ErrHoldChanged
 	}
 	e := m.entry(int64(len(s.ledger) + 1))
-	if isBuyerAccount(e.Debit) && s.balances[e.Debit][e.Currency] < e.AmountCents {
-		return Entry{}, false, ErrInsufficient
+	if bal := s.balances[e.Debit][e.Currency]; isBuyerAccount(e.Debit) && bal < e.AmountCents {
+		return Entry{}, false, &ShortError{BalanceCents: bal}
 	}
 	s.add(e.Debit, e.Currency, -e.AmountCents)
 	s.add(e.Credit, e.Currency, e.AmountCents)

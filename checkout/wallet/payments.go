@@ -56,7 +56,7 @@ func (p *Payments) Hold(ctx context.Context, req checkout.PaymentRequest) error 
 	switch {
 	case errors.Is(err, ErrInsufficient):
 		p.m.refuse("insufficient_balance")
-		return p.refusal(ctx, req)
+		return p.refusal(ctx, req, err)
 	case err != nil:
 		p.m.hold("error")
 		return err
@@ -68,10 +68,14 @@ func (p *Payments) Hold(ctx context.Context, req checkout.PaymentRequest) error 
 	return nil
 }
 
-// refusal says why req cannot be paid from the wallet, with the balance.
-func (p *Payments) refusal(ctx context.Context, req checkout.PaymentRequest) error {
+// refusal says why req cannot be paid from the wallet, with the balance
+// the refused hold found (short), else as read now.
+func (p *Payments) refusal(ctx context.Context, req checkout.PaymentRequest, short error) error {
 	var bal int64
-	if st, err := p.store.Statement(ctx, req.Buyer, 1); err == nil {
+	var se *ShortError
+	if errors.As(short, &se) {
+		bal = se.BalanceCents
+	} else if st, err := p.store.Statement(ctx, req.Buyer, 1); err == nil {
 		bal = st.Balances[req.Currency]
 	}
 	return &checkout.PaymentRefusal{Code: "insufficient_balance", BalanceCents: bal, Currency: req.Currency,

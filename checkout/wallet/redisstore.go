@@ -124,7 +124,8 @@ func (s *RedisStore) Apply(ctx context.Context, m Movement) (Entry, bool, error)
 	}
 	switch res[0] {
 	case "insufficient":
-		return Entry{}, false, ErrInsufficient
+		bal, _ := strconv.ParseInt(res[1], 10, 64)
+		return Entry{}, false, &ShortError{BalanceCents: bal}
 	case "changed":
 		return Entry{}, false, ErrHoldChanged
 	case "ok", "replay":

@@ -35,6 +35,16 @@ const MaxTopUpCents = 1_000_000
 // MaxAmountCents bounds any one movement.
 const MaxAmountCents = 1 << 40
 
+// ShortError is ErrInsufficient with the balance the refused movement
+// found, read in the same atomic step (a balance read afterwards can
+// already hold money another order's released hold gave back).
+type ShortError struct{ BalanceCents int64 }
+
+func (e *ShortError) Error() string { return ErrInsufficient.Error() }
+
+// Unwrap gives ErrInsufficient.
+func (e *ShortError) Unwrap() error { return ErrInsufficient }
+
 // Errors of the wallet; each wraps a checkout error class so adapters map
 // them like the rest of checkout.
 var (
