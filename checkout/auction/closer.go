@@ -66,6 +66,9 @@ func (c *Closer) Run(ctx context.Context) error {
 			continue
 		}
 		for _, id := range ids {
+			if ctx.Err() != nil {
+				return nil // the lots left are settled by the next run
+			}
 			if err := c.Settle(ctx, id); err != nil && ctx.Err() == nil {
 				c.logger.Warn("lot not settled yet", "lot", id, "err", err)
 			}
