@@ -66,6 +66,9 @@ func (c *Closer) Run(ctx context.Context) error {
 			continue
 		}
 		for _, id := range ids {
+			if ctx.Err() != nil {
+				return nil // the lots left are settled by the next run
+			}
 			if err := c.Settle(ctx, id); err != nil && ctx.Err() == nil {
 				c.logger.Warn("lot not settled yet", "lot", id, "err", err)
 			}
@@ -75,10 +78,18 @@ func (c *Closer) Run(ctx context.Context) error {
 
 // Settle ends lot id if its time is up and, when won, makes it an order
 // and captures the winner's payment; losers' holds are released. Every
-// step is idempotent: a retry after a crash finishes the job once.
+// step is idempotent: a retry after a crash finishes the job once. Several
+// closers (an origin and its standbys) may settle a lot at once: the lot
+// is counted won or unsold only by the one whose Close closed it.
 func (c *Closer) Settle(ctx context.Context, id string) error {
 	snap, ended, err := c.p.Store.Finish(ctx, id)
-	if err != nil || !ended || snap.Closed {
+	if err != nil || !ended {
+		return err
+	}
+	if snap.Closed {
+		// Settled already; a close cut off before the lot left the open
+		// ones leaves it listed: close again (not counted).
+		_, err := c.p.Store.Close(ctx, id)
 		return err
 	}
 	holds, err := c.p.Store.Holds(ctx, id)
@@ -94,11 +105,7 @@ func (c *Closer) Settle(ctx context.Context, id string) error {
 		if err := c.p.Store.SetOrder(ctx, id, o.ID); err != nil {
 			return err
 		}
-		c.p.Metrics.won.Inc()
-		c.p.Metrics.uplift.WithLabelValues(snap.Lot.Currency).Add(float64(price - snap.Lot.StartCents))
 		c.logger.Info("lot won", "lot", id, "order", o.ID, "price_cents", price)
-	} else {
-		c.p.Metrics.unsold.Inc()
 	}
 	for buyer, auth := range holds {
 		if buyer == winner && ok {
@@ -108,7 +115,17 @@ func (c *Closer) Settle(ctx context.Context, id string) error {
 			c.logger.Warn("hold not released", "lot", id, "err", err)
 		}
 	}
-	return c.p.Store.Close(ctx, id)
+	first, err := c.p.Store.Close(ctx, id)
+	if !first {
+		return err
+	}
+	if ok {
+		c.p.Metrics.won.Inc()
+		c.p.Metrics.uplift.WithLabelValues(snap.Lot.Currency).Add(float64(price - snap.Lot.StartCents))
+	} else {
+		c.p.Metrics.unsold.Inc()
+	}
+	return err
 }
 
 // order records the won lot as an order of its own drop (one unit), by a

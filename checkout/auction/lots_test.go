@@ -33,7 +33,7 @@ func TestStoreListsLotsAndKeepsTheirStart(t *testing.T) {
 		if got, _ := s.Lot(ctx, "lb"); got.StartedMS != 0 {
 			t.Fatalf("a lot not started says it started at %d", got.StartedMS)
 		}
-		if err := s.Close(ctx, "la"); err != nil { // settled: no longer open, still listed
+		if _, err := s.Close(ctx, "la"); err != nil { // settled: no longer open, still listed
 			t.Fatal(err)
 		}
 		ids, err := s.Lots(ctx)

@@ -217,16 +217,17 @@ func (m *MemStore) Open(context.Context) ([]string, error) {
 }
 
 // Close implements Store.
-func (m *MemStore) Close(_ context.Context, id string) error {
+func (m *MemStore) Close(_ context.Context, id string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l, err := m.lot(id)
 	if err != nil {
-		return err
+		return false, err
 	}
+	first := !l.closed
 	l.closed = true
 	l.snap.Closed = true
-	return nil
+	return first, nil
 }
 
 // SetHold implements Store.

@@ -27,7 +27,9 @@ func NewEdgeMetrics(reg prometheus.Registerer) (*EdgeMetrics, error) {
 	return m, register(reg, m.bids, m.latency, m.dropped)
 }
 
-// CloserMetrics are the closing side's metrics (the origin).
+// CloserMetrics are the closing side's metrics (the origin). Each lot is
+// counted by the one closer whose Close closed it, however many origins
+// settle it.
 type CloserMetrics struct {
 	won    prometheus.Counter
 	unsold prometheus.Counter

@@ -252,15 +252,19 @@ func (s *RedisStore) Open(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// Close implements Store.
-func (s *RedisStore) Close(ctx context.Context, id string) error {
-	if err := s.rdb.HSet(ctx, keysOf(id).meta(), "closed", "1").Err(); err != nil {
-		return unavailable("close lot", err)
+// Close implements Store: HSETNX sets the lot's closed flag once, so of
+// closers racing (two origins) one is told first. A call cut off before
+// the open set is updated leaves the lot listed; the next Settle sees it
+// closed and does nothing.
+func (s *RedisStore) Close(ctx context.Context, id string) (bool, error) {
+	first, err := s.rdb.HSetNX(ctx, keysOf(id).meta(), "closed", "1").Result()
+	if err != nil {
+		return false, unavailable("close lot", err)
 	}
 	if err := s.rdb.SRem(ctx, openKey, id).Err(); err != nil {
-		return unavailable("close lot", err)
+		return first, unavailable("close lot", err)
 	}
-	return nil
+	return first, nil
 }
 
 // SetHold implements Store.

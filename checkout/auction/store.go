@@ -108,8 +108,10 @@ type Store interface {
 	SetOrder(ctx context.Context, id, orderID string) error
 	// Open lists lots not yet finished with an order or without a winner.
 	Open(ctx context.Context) ([]string, error)
-	// Close marks a lot done with (it leaves Open).
-	Close(ctx context.Context, id string) error
+	// Close marks a lot done with (it leaves Open); first reports whether
+	// this call closed it (several closers may settle a lot at once: only
+	// the first close counts it).
+	Close(ctx context.Context, id string) (first bool, err error)
 	// SetHold keeps a buyer's payment hold for a lot; Holds reads them.
 	SetHold(ctx context.Context, id, buyer, authID string) error
 	Holds(ctx context.Context, id string) (map[string]string, error)

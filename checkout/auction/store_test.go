@@ -129,8 +129,11 @@ func TestStoreEndAndFinish(t *testing.T) {
 		if ids, _ := s.Open(ctx); len(ids) != 1 {
 			t.Fatalf("open lots %v", ids)
 		}
-		if err := s.Close(ctx, "e1"); err != nil {
-			t.Fatal(err)
+		if first, err := s.Close(ctx, "e1"); err != nil || !first {
+			t.Fatalf("close: %v %v, want the first", first, err)
+		}
+		if first, err := s.Close(ctx, "e1"); err != nil || first {
+			t.Fatalf("second close: %v %v, want not the first", first, err)
 		}
 		if ids, _ := s.Open(ctx); len(ids) != 0 {
 			t.Fatalf("open lots after close %v", ids)

@@ -28,11 +28,17 @@ func (x *memIndex) addDay(day, code string) {
 	m[code] = true
 }
 
-// indexCollected lists c's code on the day of its collection and takes it
-// out of the open ones.
+// indexCollected lists c's code on every day from its order's creation to
+// its collection and takes it out of the open ones.
 func (s *MemStore) indexCollected(c Collection) {
 	s.idx.init()
-	s.idx.addDay(dayOf(c.At), c.Code)
+	created := c.At
+	if e, ok := s.idx.entries[c.Code]; ok {
+		created = e.Created
+	}
+	for _, d := range openDays(created, c.At) {
+		s.idx.addDay(d, c.Code)
+	}
 	delete(s.idx.open, c.Code)
 }
 
@@ -47,7 +53,9 @@ func (s *MemStore) Index(_ context.Context, entries []IndexEntry) error {
 		}
 		s.idx.entries[e.Code] = e
 		s.idx.addDay(dayOf(e.Created), e.Code)
-		if _, done := s.collected[e.Code]; !done {
+		if c, done := s.collected[e.Code]; done {
+			s.indexCollected(c) // collected before it was indexed
+		} else {
 			s.idx.open[e.Code] = true
 		}
 	}

@@ -28,14 +28,42 @@ const (
 // indexBatch bounds the commands of one pipeline.
 const indexBatch = 200
 
-// indexCollected lists c's code on the day of its collection and takes it
-// out of the open ones.
-func (s *RedisStore) indexCollected(ctx context.Context, c Collection) error {
+// listCollected lists c's code on every day from its order's creation to
+// c's time (openDays). Collect does it before it records the collection:
+// a call cut off between the two leaves the code on days the list then
+// filters out by the collection's time, never missing from one.
+func (s *RedisStore) listCollected(ctx context.Context, c Collection) error {
+	created := c.At
+	v, err := s.rdb.Get(ctx, indexKey(c.Code)).Result()
+	switch {
+	case err == nil:
+		var e IndexEntry
+		if err := json.Unmarshal([]byte(v), &e); err != nil {
+			return fmt.Errorf("pickup: index entry of %s: %w", c.Code, err)
+		}
+		created = e.Created
+	case !errors.Is(err, redis.Nil):
+		return fmt.Errorf("pickup: read index: %w", err)
+	}
 	pipe := s.rdb.Pipeline()
-	pipe.SAdd(ctx, dayKey(dayOf(c.At)), c.Code)
-	pipe.Expire(ctx, dayKey(dayOf(c.At)), IndexTTL)
-	pipe.SRem(ctx, openKey, c.Code)
+	addDays(ctx, pipe, c.Code, openDays(created, c.At))
 	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("pickup: index collection: %w", err)
+	}
+	return nil
+}
+
+// addDays queues code's listing on each of days.
+func addDays(ctx context.Context, pipe redis.Pipeliner, code string, days []string) {
+	for _, d := range days {
+		pipe.SAdd(ctx, dayKey(d), code)
+		pipe.Expire(ctx, dayKey(d), IndexTTL)
+	}
+}
+
+// indexCollected takes a collected code out of the open ones.
+func (s *RedisStore) indexCollected(ctx context.Context, c Collection) error {
+	if err := s.rdb.SRem(ctx, openKey, c.Code).Err(); err != nil {
 		return fmt.Errorf("pickup: index collection: %w", err)
 	}
 	return nil
@@ -47,23 +75,35 @@ func (s *RedisStore) Index(ctx context.Context, entries []IndexEntry) error {
 		part := entries[i:min(i+indexBatch, len(entries))]
 		pipe := s.rdb.Pipeline()
 		set := make([]*redis.BoolCmd, len(part))
+		done := make([]*redis.StringCmd, len(part))
 		for j, e := range part {
 			enc, err := json.Marshal(e)
 			if err != nil {
 				return err
 			}
 			set[j] = pipe.SetNX(ctx, indexKey(e.Code), enc, IndexTTL)
+			done[j] = pipe.Get(ctx, collectedKey(e.Code))
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("pickup: index orders: %w", err)
 		}
 		pipe = s.rdb.Pipeline()
 		for j, e := range part {
+			if err := set[j].Err(); err != nil {
+				return fmt.Errorf("pickup: index orders: %w", err)
+			}
 			if !set[j].Val() {
 				continue // indexed before
 			}
-			pipe.SAdd(ctx, dayKey(dayOf(e.Created)), e.Code)
-			pipe.Expire(ctx, dayKey(dayOf(e.Created)), IndexTTL)
+			if v, err := done[j].Result(); err == nil { // collected before it was indexed
+				var c Collection
+				if err := json.Unmarshal([]byte(v), &c); err != nil {
+					return fmt.Errorf("pickup: collection of %s: %w", e.Code, err)
+				}
+				addDays(ctx, pipe, e.Code, append(openDays(e.Created, c.At), dayOf(e.Created)))
+				continue
+			}
+			addDays(ctx, pipe, e.Code, []string{dayOf(e.Created)})
 			pipe.SAdd(ctx, openKey, e.Code)
 		}
 		if pipe.Len() == 0 {

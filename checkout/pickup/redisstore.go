@@ -34,6 +34,9 @@ func (s *RedisStore) Collect(ctx context.Context, c Collection) (CollectResult, 
 	if err != nil {
 		return CollectResult{}, err
 	}
+	if err := s.listCollected(ctx, c); err != nil {
+		return CollectResult{}, err
+	}
 	ok, err := s.rdb.SetNX(ctx, collectedKey(c.Code), enc, 0).Result()
 	if err != nil {
 		return CollectResult{}, fmt.Errorf("pickup: record collection: %w", err)
@@ -54,7 +57,7 @@ func (s *RedisStore) Collect(ctx context.Context, c Collection) (CollectResult, 
 	}
 	switch {
 	case resent(first, c):
-		// The first call may have died before indexing it: index again.
+		// The first call may have died before it left the open codes.
 		if err := s.indexCollected(ctx, first); err != nil {
 			return CollectResult{}, err
 		}

@@ -81,12 +81,14 @@ type Store interface {
 
 	// Index records entries, idempotently: each code names its order, and
 	// is listed on the day it was created and among the open codes until
-	// collected (Collect lists it on the day of its collection too).
+	// collected (Collect lists it on every day from its creation to its
+	// collection, and so does Index for a code collected before).
 	Index(ctx context.Context, entries []IndexEntry) error
 	// Indexed reads the entries of codes (a code not indexed is absent).
 	Indexed(ctx context.Context, codes []string) (map[string]IndexEntry, error)
-	// DayCodes lists the codes day's list may hold: those created or
-	// collected that day, and every open one.
+	// DayCodes lists the codes day's list may hold: those open or
+	// collected that day (created that day or before, collected that day
+	// or after), and every open one.
 	DayCodes(ctx context.Context, day time.Time) ([]string, error)
 	// Retire takes codes out of the open ones: their orders were cancelled
 	// or refunded, so they are never collected.

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/checkout/pickup"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyerhttp"
 	"github.com/livedrop/livedrop/internal/buyer/buyermail"
@@ -19,17 +20,22 @@ import (
 type buyerConfig struct {
 	buyer.Config `yaml:",inline"`
 	SMTP         buyermail.Config `yaml:"smtp"`
+	// PickupMail bounds the retries of a pickup code email (pickup.go).
+	PickupMail pickup.MailConfig `yaml:"pickup_mail"`
 }
 
 func defaultBuyerConfig() buyerConfig {
-	return buyerConfig{Config: buyer.Defaults(), SMTP: buyermail.Defaults()}
+	return buyerConfig{Config: buyer.Defaults(), SMTP: buyermail.Defaults(), PickupMail: pickup.MailDefaults()}
 }
 
 func (c *buyerConfig) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
-	return c.SMTP.Validate()
+	if err := c.SMTP.Validate(); err != nil {
+		return err
+	}
+	return c.PickupMail.Validate()
 }
 
 // buyerSignIn is an edge's sign-in: the sessions orders are checked

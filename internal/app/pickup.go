@@ -85,5 +85,6 @@ func newPickupNotifier(log *slog.Logger, reg prometheus.Registerer, bc buyerConf
 		}
 	}
 	return pickup.NewNotifier(pickup.NotifierParams{Codes: codes, Store: pickupStore(store), Mailer: mailer, Emails: emails,
-		Registerer: reg, Logger: log})
+		Registerer: reg, Logger: log,
+		MaxAttempts: bc.PickupMail.Attempts, RetryBase: bc.PickupMail.RetryBase, RetryMax: bc.PickupMail.RetryMax})
 }
