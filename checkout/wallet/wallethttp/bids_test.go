@@ -174,6 +174,13 @@ func TestWalletBidRefusals(t *testing.T) {
 			if code, body := call(t, "POST", bids, bob, "b1", `{"amount_cents":2000}`); code != http.StatusCreated {
 				t.Fatalf("bob's card bid: %d %s", code, body)
 			}
+			// The edge takes a card bid's hold after the bid: wait for it.
+			_, bobSess := buyers.Email("bob")
+			for deadline := time.Now().Add(10 * time.Second); read().holds[bobSess.Buyer] == ""; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("bob's card hold not recorded on the lot after 10s")
+				}
+			}
 			a = refused("a raise over the balance", ann, "a2", `{"amount_cents":2500,"pay":"wallet"}`, http.StatusPaymentRequired,
 				"Wallet balance too low: 5.00 EUR left, this bid holds 25.00 EUR (10.00 EUR of it already held for your earlier bid). Top up and tap again.")
 			if a.BalanceCents == nil || *a.BalanceCents != 500 {
