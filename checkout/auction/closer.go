@@ -94,9 +94,14 @@ func (c *Closer) Settle(ctx context.Context, id string) error {
 		if err := c.p.Store.SetOrder(ctx, id, o.ID); err != nil {
 			return err
 		}
-		c.p.Metrics.won.Inc()
-		c.p.Metrics.uplift.WithLabelValues(snap.Lot.Currency).Add(float64(price - snap.Lot.StartCents))
-		c.logger.Info("lot won", "lot", id, "order", o.ID, "price_cents", price)
+		if o.Status == checkout.StatusCancelled { // the winner's payment declined at the win: unpaid.go
+			c.p.Metrics.unsold.Inc()
+			c.logger.Warn("lot won but its payment declined: the order is cancelled, the lot unsold", "lot", id, "order", o.ID, "price_cents", price)
+		} else {
+			c.p.Metrics.won.Inc()
+			c.p.Metrics.uplift.WithLabelValues(snap.Lot.Currency).Add(float64(price - snap.Lot.StartCents))
+			c.logger.Info("lot won", "lot", id, "order", o.ID, "price_cents", price)
+		}
 	} else {
 		c.p.Metrics.unsold.Inc()
 	}
@@ -154,6 +159,9 @@ func (c *Closer) order(ctx context.Context, snap Snapshot, winner string, price 
 		// the price goes back to the balance): wallet.go.
 		a, err := c.p.Payments.Authorize(ctx, checkout.PaymentRequest{OrderID: o.ID, Buyer: winner, AmountCents: price, Currency: l.Currency,
 			Method: o.Pay})
+		if errors.Is(err, checkout.ErrPaymentDeclined) {
+			return c.unpaid(ctx, o, auth, err)
+		}
 		if err != nil {
 			return o, fmt.Errorf("lot %s: payment: %w", l.ID, err)
 		}
