@@ -128,7 +128,7 @@ func TestWalletLotteryEntryHeld(t *testing.T) {
 			if winner == "" || loser == "" {
 				t.Fatalf("the draw: winner %q loser %q", winner, loser)
 			}
-			wallet(loser, 5000, 0)    // given back at the draw
+			wallet(loser, 5000, 0)     // given back at the draw
 			wallet(winner, 2500, 2500) // still held for the won order
 			o, err := enter(winner)    // the winner's page asks again: the won order, paid from the hold
 			if err != nil || o.ID != ids[winner] {
