@@ -91,13 +91,13 @@ func (c *Closer) Settle(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := c.p.Store.SetOrder(ctx, id, o.ID); err != nil {
-			return err
-		}
 		if o.Status == checkout.StatusCancelled { // the winner's payment declined at the win: unpaid.go
 			c.p.Metrics.unsold.Inc()
 			c.logger.Warn("lot won but its payment declined: the order is cancelled, the lot unsold", "lot", id, "order", o.ID, "price_cents", price)
 		} else {
+			if err := c.p.Store.SetOrder(ctx, id, o.ID); err != nil {
+				return err
+			}
 			c.p.Metrics.won.Inc()
 			c.p.Metrics.uplift.WithLabelValues(snap.Lot.Currency).Add(float64(price - snap.Lot.StartCents))
 			c.logger.Info("lot won", "lot", id, "order", o.ID, "price_cents", price)

@@ -14,7 +14,8 @@ import (
 // would never close and the losers' holds never go back): the winner's
 // order is cancelled with reason payment_declined, anything still held
 // for it is given back, and the lot closes unsold (counted in
-// livedrop_auction_lots_unsold_total). The seller can run the lot again.
+// livedrop_auction_lots_unsold_total) with no order recorded on it, so
+// the report counts it unsold too. The seller can run the lot again.
 
 // ReasonPaymentDeclined is the cancel reason of a won lot's order whose
 // payment was declined at the win.
