@@ -15,6 +15,9 @@ import (
 // holdEntry reserves entry en's payment (its SKU's price for its units, as
 // the draw's order charges it); held says a hold may now exist.
 func (e *Edge) holdEntry(ctx context.Context, en Entry, def SKU) (held bool, err error) {
+	if en.Pay == "" {
+		return false, nil // a card entry: paid when drawn
+	}
 	return e.holdPayment(ctx, Order{ID: en.ID, Buyer: en.Buyer, TotalCents: def.PriceCents * int64(en.Qty), Currency: def.Currency, Pay: en.Pay})
 }
 
