@@ -122,6 +122,9 @@ func (c *Control) draw(ctx context.Context, d Drop, info LotteryInfo) error {
 			return err
 		}
 	}
+	if err := c.releaseEntryHolds(cctx, entries); err != nil { // lottery_hold.go
+		c.logger.Warn("lottery entries' payment holds not all given back", "drop", d.ID, "err", err)
+	}
 	if err := c.store.FinishLottery(cctx, d.ID); err != nil {
 		return err
 	}

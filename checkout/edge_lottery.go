@@ -21,9 +21,22 @@ func (ed *edgeDrop) lottery() *Lottery {
 // enterLottery takes req as an entry when the store's drop is drawing, or
 // answers the entry recorded before. done is false when the drop is open
 // after all (this edge's view was late): the caller sells as usual.
-func (e *Edge) enterLottery(ctx context.Context, req OrderRequest, id string, lims []Limit, eo *edgeOrder) (o Order, done bool, err error) {
+func (e *Edge) enterLottery(ctx context.Context, req OrderRequest, id string, def SKU, lims []Limit, eo *edgeOrder) (o Order, done bool, err error) {
 	en := Entry{ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer, Limits: limitKeys(lims),
 		Edge: e.id, At: time.Now().UTC(), Pay: req.Pay, Fulfilment: req.Fulfilment}
+	held, err := e.holdEntry(ctx, en, def) // lottery_hold.go: refused up front, no entry
+	if err != nil {
+		return Order{}, true, err
+	}
+	o, done, err = e.enter(ctx, en, eo)
+	if held {
+		e.settleEntryHold(id, o, done, err)
+	}
+	return o, done, err
+}
+
+// enter records en in the store, or answers the entry recorded before.
+func (e *Edge) enter(ctx context.Context, en Entry, eo *edgeOrder) (o Order, done bool, err error) {
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
 	defer cancel()
 	res, err := e.store.Enter(cctx, en, e.cfg.LotteryMaxEntries)
@@ -45,7 +58,7 @@ func (e *Edge) enterLottery(ctx context.Context, req OrderRequest, id string, li
 	if res.State == StateOpen {
 		return Order{}, false, nil
 	}
-	return Order{}, true, fmt.Errorf("drop %s: %w", req.Drop, ErrNotOpen)
+	return Order{}, true, fmt.Errorf("drop %s: %w", en.Drop, ErrNotOpen)
 }
 
 // entryAnswer answers an order that is entry en: its order when it won

@@ -82,3 +82,16 @@ func (e *Edge) settleHold(id string, o Order, path string, err error) {
 		e.logger.Warn("release the payment hold of a refused order", "order", id, "err", rerr)
 	}
 }
+
+// GuestRefusals is a payment provider that counts the wallet payments a
+// guest session asked for and was refused (a *wallet.Payments).
+type GuestRefusals interface{ RefusedGuest() }
+
+// RefusedGuest counts a guest's wallet order refused before it reached the
+// edge (the HTTP layer refuses it: a guest has no wallet), if the payment
+// provider counts such refusals.
+func (e *Edge) RefusedGuest() {
+	if c, ok := e.pay.(GuestRefusals); ok {
+		c.RefusedGuest()
+	}
+}

@@ -97,15 +97,21 @@ func (c *Closer) Settle(ctx context.Context, id string) error {
 		return err
 	}
 	winner, price, ok := Winner(snap.Lot, snap.State)
+	paid := false
 	if ok {
 		o, err := c.order(ctx, snap, winner, price, holds[winner])
 		if err != nil {
 			return err
 		}
-		if err := c.p.Store.SetOrder(ctx, id, o.ID); err != nil {
-			return err
+		if o.Status == checkout.StatusCancelled { // the winner's payment declined at the win: unpaid.go
+			c.logger.Warn("lot won but its payment declined: the order is cancelled, the lot unsold", "lot", id, "order", o.ID, "price_cents", price)
+		} else {
+			if err := c.p.Store.SetOrder(ctx, id, o.ID); err != nil {
+				return err
+			}
+			paid = true
+			c.logger.Info("lot won", "lot", id, "order", o.ID, "price_cents", price)
 		}
-		c.logger.Info("lot won", "lot", id, "order", o.ID, "price_cents", price)
 	}
 	for buyer, auth := range holds {
 		if buyer == winner && ok {
@@ -119,7 +125,7 @@ func (c *Closer) Settle(ctx context.Context, id string) error {
 	if !first {
 		return err
 	}
-	if ok {
+	if paid {
 		c.p.Metrics.won.Inc()
 		c.p.Metrics.uplift.WithLabelValues(snap.Lot.Currency).Add(float64(price - snap.Lot.StartCents))
 	} else {
@@ -171,6 +177,9 @@ func (c *Closer) order(ctx context.Context, snap Snapshot, winner string, price 
 		// the price goes back to the balance): wallet.go.
 		a, err := c.p.Payments.Authorize(ctx, checkout.PaymentRequest{OrderID: o.ID, Buyer: winner, AmountCents: price, Currency: l.Currency,
 			Method: o.Pay})
+		if errors.Is(err, checkout.ErrPaymentDeclined) {
+			return c.unpaid(ctx, o, auth, err)
+		}
 		if err != nil {
 			return o, fmt.Errorf("lot %s: payment: %w", l.ID, err)
 		}

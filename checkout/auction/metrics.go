@@ -42,7 +42,7 @@ func NewCloserMetrics(reg prometheus.Registerer) (*CloserMetrics, error) {
 		won: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_auction_lots_won_total",
 			Help: "Auction lots won and made orders."}),
 		unsold: prometheus.NewCounter(prometheus.CounterOpts{Name: "livedrop_auction_lots_unsold_total",
-			Help: "Auction lots that ended without a winner (no bid, or the reserve not met)."}),
+			Help: "Auction lots that ended without a sale (no bid, the reserve not met, or the winner's payment declined at the win)."}),
 		uplift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedrop_auction_uplift_cents_total",
 			Help: "What won lots sold for above their starting prices, in cents."}, []string{"currency"}),
 	}

@@ -99,3 +99,11 @@ func (e *Edge) settleBidHold(ctx context.Context, req BidRequest, h *bidHold, a 
 		}
 	}
 }
+
+// RefusedGuest counts a guest's wallet bid refused at the HTTP layer (a
+// guest has no wallet), if the edge's payments count such refusals.
+func (e *Edge) RefusedGuest() {
+	if c, ok := e.pay.(checkout.GuestRefusals); ok {
+		c.RefusedGuest()
+	}
+}

@@ -122,7 +122,7 @@ func (a *EdgeAPI) placeOrder(w http.ResponseWriter, r *http.Request) {
 	if !a.admit(w, r, r.PathValue("drop"), sess.Buyer) { // the buyer's proofs, for a gated drop (gate.go)
 		return
 	}
-	if b.Pay == checkout.PayWallet && !walletSession(w, sess) { // wallet.go
+	if b.Pay == checkout.PayWallet && !a.walletSession(w, sess) { // wallet.go
 		return
 	}
 	o, err := a.edge.PlaceOrder(r.Context(), checkout.OrderRequest{

@@ -11,11 +11,13 @@ import (
 // order whose payment the wallet refuses up front says why, with the
 // balance.
 
-// walletSession answers 403 email_required to a guest's wallet order.
-func walletSession(w http.ResponseWriter, sess buyer.Session) bool {
+// walletSession answers 403 email_required to a guest's wallet order,
+// counted by the edge's wallet.
+func (a *EdgeAPI) walletSession(w http.ResponseWriter, sess buyer.Session) bool {
 	if sess.Kind == buyer.KindEmail {
 		return true
 	}
+	a.edge.RefusedGuest()
 	writeJSON(w, http.StatusForbidden, OrderError{Code: WalletEmailRequired, Error: WalletGuestMessage})
 	return false
 }

@@ -155,6 +155,7 @@ func (r *Reader) lots(ctx context.Context) ([]kpi.Lot, error) {
 			ends = nowMS
 		}
 		_, price, won := auction.Winner(l, st)
+		won = won && !(snap.Closed && snap.OrderID == "") // closed with no order: its payment declined at the win
 		if !won {
 			price = st.PriceCents
 		}

@@ -30,7 +30,7 @@ func (p *Payments) HoldBid(ctx context.Context, req checkout.PaymentRequest) (be
 	switch {
 	case errors.Is(err, ErrInsufficient):
 		p.m.refuse("insufficient_balance")
-		return 0, p.refusal(ctx, req, err)
+		return 0, p.refusal(ctx, req, err, bidNeeds(req, before))
 	case err != nil:
 		p.m.hold("error")
 		return 0, err
@@ -51,4 +51,15 @@ func (p *Payments) UnholdBid(ctx context.Context, req checkout.PaymentRequest, b
 		p.m.hold("released")
 	}
 	return err
+}
+
+// bidNeeds says in words what a wallet bid refused for its balance holds:
+// its ceiling, and what the buyer's earlier bids on the lot hold of it
+// (a raise needs only the difference on top of the balance).
+func bidNeeds(req checkout.PaymentRequest, before int64) string {
+	s := "this bid holds " + Money(req.AmountCents, req.Currency)
+	if before > 0 {
+		s += " (" + Money(before, req.Currency) + " of it already held for your earlier bid)"
+	}
+	return s
 }

@@ -34,6 +34,7 @@ type Payments struct {
 var (
 	_ checkout.PaymentProvider = (*Payments)(nil)
 	_ checkout.PaymentHolder   = (*Payments)(nil)
+	_ checkout.GuestRefusals   = (*Payments)(nil)
 )
 
 // NewPayments pays wallet orders from store and the rest through card.
@@ -56,7 +57,7 @@ func (p *Payments) Hold(ctx context.Context, req checkout.PaymentRequest) error 
 	switch {
 	case errors.Is(err, ErrInsufficient):
 		p.m.refuse("insufficient_balance")
-		return p.refusal(ctx, req, err)
+		return p.refusal(ctx, req, err, "this order costs "+Money(req.AmountCents, req.Currency))
 	case err != nil:
 		p.m.hold("error")
 		return err
@@ -69,8 +70,9 @@ func (p *Payments) Hold(ctx context.Context, req checkout.PaymentRequest) error 
 }
 
 // refusal says why req cannot be paid from the wallet, with the balance
-// the refused hold found (short), else as read now.
-func (p *Payments) refusal(ctx context.Context, req checkout.PaymentRequest, short error) error {
+// the refused hold found (short), else as read now; what is what the
+// payment needs, in words ("this order costs 25.00 EUR").
+func (p *Payments) refusal(ctx context.Context, req checkout.PaymentRequest, short error, what string) error {
 	var bal int64
 	var se *ShortError
 	if errors.As(short, &se) {
@@ -79,9 +81,13 @@ func (p *Payments) refusal(ctx context.Context, req checkout.PaymentRequest, sho
 		bal = st.Balances[req.Currency]
 	}
 	return &checkout.PaymentRefusal{Code: "insufficient_balance", BalanceCents: bal, Currency: req.Currency,
-		Msg: fmt.Sprintf("Wallet balance too low: %s left, this order costs %s. Top up and tap again.",
-			Money(bal, req.Currency), Money(req.AmountCents, req.Currency))}
+		Msg: fmt.Sprintf("Wallet balance too low: %s left, %s. Top up and tap again.", Money(bal, req.Currency), what)}
 }
+
+// RefusedGuest implements checkout.GuestRefusals: a guest session's wallet
+// order or bid, refused at the HTTP layer, counts as
+// livedrop_wallet_refused_total{reason="email_required"}.
+func (p *Payments) RefusedGuest() { p.m.refuse("email_required") }
 
 // Release implements checkout.PaymentHolder: a wallet hold of an order
 // that was not accepted goes back to the balance.

@@ -75,6 +75,11 @@ func (r *Reconciler) Pass(ctx context.Context) (int, error) {
 		o, err := r.orders.Order(ctx, id)
 		switch {
 		case errors.Is(err, checkout.ErrNotFound):
+			if inLine, lerr := r.inLine(ctx, id); lerr != nil {
+				return released, lerr
+			} else if inLine {
+				continue // a lottery entry's, not drawn yet: the draw settles it
+			}
 		case err != nil:
 			return released, err
 		case o.Status == checkout.StatusPending:
@@ -102,4 +107,27 @@ func (r *Reconciler) Pass(ctx context.Context) (int, error) {
 		}
 	}
 	return released, nil
+}
+
+// entries reads lottery entries (a checkout.Store does).
+type entries interface {
+	Entry(ctx context.Context, drop, id string) (checkout.Entry, error)
+}
+
+// inLine says whether order id is a lottery entry not drawn yet, whose
+// hold waits for the draw (false when the orders cannot tell).
+func (r *Reconciler) inLine(ctx context.Context, id string) (bool, error) {
+	es, ok := r.orders.(entries)
+	drop, valid := checkout.DropOfOrder(id)
+	if !ok || !valid {
+		return false, nil
+	}
+	en, err := es.Entry(ctx, drop, id)
+	switch {
+	case errors.Is(err, checkout.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return en.Result == checkout.EntryInLine, nil
 }

@@ -90,6 +90,7 @@ func (a *EdgeAPI) bid(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.Pay == checkout.PayWallet && sess.Kind != buyer.KindEmail {
+		a.edge.RefusedGuest()
 		jsonhttp.Write(w, http.StatusForbidden, BidAnswer{Code: checkouthttp.WalletEmailRequired, Error: checkouthttp.WalletGuestMessage})
 		return
 	}

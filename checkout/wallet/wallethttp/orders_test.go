@@ -29,7 +29,8 @@ func runUntilCleanup(t *testing.T, f func(context.Context) error) {
 // TestWalletOrderRefusals: over HTTP, a guest's wallet order is 403
 // email_required (its card order is taken), a signed-in buyer's order over
 // the balance is 402 insufficient_balance with the balance and words a
-// buyer can act on, and after a top-up the same tap is 201.
+// buyer can act on, and after a top-up the same tap is 201. Each refusal
+// counts in livedrop_wallet_refused_total by its reason.
 func TestWalletOrderRefusals(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
@@ -53,7 +54,11 @@ func TestWalletOrderRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws := wallet.NewMemStore()
-	m, _ := wallet.NewMetrics(nil)
+	reg := prometheus.NewRegistry()
+	m, err := wallet.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	card := checkout.NewTestProvider(cfg.Payment)
 	e, err := checkout.NewEdge(checkout.EdgeParams{Logger: logger, Registerer: prometheus.NewRegistry(), Config: cfg,
 		DataDir: t.TempDir(), EdgeID: "e1", Store: store, Payment: wallet.NewPayments(card, ws, m, time.Now, logger)})
@@ -83,6 +88,9 @@ func TestWalletOrderRefusals(t *testing.T) {
 	if code != http.StatusForbidden || json.Unmarshal([]byte(body), &refused) != nil || refused.Code != "email_required" {
 		t.Errorf("a guest's wallet order: %d %s, want 403 email_required", code, body)
 	}
+	if got := refusedTotal(t, reg, "email_required"); got != 1 {
+		t.Errorf(`livedrop_wallet_refused_total{reason="email_required"} = %v after a guest's wallet order, want 1`, got)
+	}
 	if code, body := call(t, "POST", orders, buyers.Bearer("gus"), "g2", `{"sku":"tee","qty":1}`); code != http.StatusCreated {
 		t.Errorf("a guest's card order: %d %s", code, body)
 	}
@@ -111,4 +119,30 @@ func TestWalletOrderRefusals(t *testing.T) {
 	if tot, err := store.Totals(ctx, "wo"); err != nil || tot.SKUs[0].Orders > 2 {
 		t.Errorf("totals %+v %v: the refused taps ordered nothing", tot, err)
 	}
+	if e, i := refusedTotal(t, reg, "email_required"), refusedTotal(t, reg, "insufficient_balance"); e != 1 || i != 2 {
+		t.Errorf("livedrop_wallet_refused_total: email_required %v, insufficient_balance %v; want 1 and 2", e, i)
+	}
+}
+
+// refusedTotal reads livedrop_wallet_refused_total{reason} from reg as a
+// scrape would (0 when never counted).
+func refusedTotal(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "livedrop_wallet_refused_total" {
+			continue
+		}
+		for _, mm := range mf.GetMetric() {
+			for _, l := range mm.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return mm.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -5,6 +5,10 @@
 // overlay events carry the lot (watch.js applies a "lot" event on the video
 // frame it was stamped for), they move the card; the live updates give its
 // first state and stand in for a change no stamped event follows.
+// A buyer signed in with an email can switch on "Pay from wallet": the
+// card shows the wallet's balance (what is held for bids is not in it),
+// bids go with pay=wallet, and a refusal (402 insufficient_balance, 403
+// email_required) is said in words; a guest sees a hint to sign in.
 (function () {
   'use strict';
   const lot = new URLSearchParams(location.search).get('lot');
@@ -49,6 +53,7 @@
       : over ? 'ended' : Math.ceil(left / 1000) + ' s';
     el('timer').dataset.urgent = !over && left < 10000 ? 'true' : 'false';
     el('bid').disabled = over;
+    showWallet();
   }
   setInterval(tick, 250);
 
@@ -62,17 +67,28 @@
       return;
     }
     if (!state) return;
+    const payWallet = !wal.hidden && walOn.checked;
     el('bid').disabled = true;
     try {
       const key = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random()).slice(2);
       const resp = await fetch('/v1/lots/' + encodeURIComponent(lot) + '/bids', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + s.session, 'Idempotency-Key': key },
-        body: JSON.stringify({ amount_cents: state.min_cents }),
+        body: JSON.stringify(payWallet ? { amount_cents: state.min_cents, pay: 'wallet' } : { amount_cents: state.min_cents }),
       });
       const a = await resp.json().catch(() => ({}));
       if (a.lot && a.lot.lot) show(a.lot);
-      msg.textContent = resp.status === 201 ? 'You lead' :
+      if (payWallet) {
+        refreshWallet();
+        if (window.livedropWallet && window.livedropWallet.refresh) window.livedropWallet.refresh();
+      }
+      if ((resp.status === 402 && a.code === 'insufficient_balance') || (resp.status === 403 && a.code === 'email_required')) {
+        msg.textContent = typeof a.error === 'string' ? a.error.slice(0, 200) : 'The wallet refused this bid';
+        msg.dataset.state = 'error';
+        return;
+      }
+      msg.dataset.state = resp.status === 201 ? 'ok' : '';
+      msg.textContent = resp.status === 201 ? (payWallet ? 'You lead (held on your wallet)' : 'You lead') :
         ({ outbid: 'Outbid: someone\'s maximum is higher', too_low: 'Someone bid first: tap again',
           auction_over: 'The auction is over', not_started: 'Not started yet' })[a.code] || a.error || 'Try again';
     } catch (_) {
@@ -82,6 +98,53 @@
     }
   }
   el('bid').addEventListener('click', bid);
+
+  // Pay from wallet (signed-in buyers): a switch and the balance on the card.
+  const wal = document.createElement('span');
+  wal.className = 'auction-wallet';
+  wal.dataset.testid = 'auction-wallet';
+  wal.hidden = true;
+  const walLabel = document.createElement('label');
+  const walOn = document.createElement('input');
+  walOn.type = 'checkbox';
+  walOn.dataset.testid = 'auction-pay-wallet';
+  walLabel.append(walOn, ' Pay from wallet');
+  const walBal = document.createElement('span');
+  walBal.dataset.testid = 'auction-wallet-balance';
+  wal.append(walLabel, ' ', walBal);
+  card.insertBefore(wal, el('status'));
+  const walHint = document.createElement('span');
+  walHint.dataset.testid = 'auction-wallet-hint';
+  walHint.hidden = true;
+  walHint.textContent = 'Sign in with your email to bid from your wallet';
+  card.insertBefore(walHint, el('status'));
+  let wallet = null; // the buyer's statement: balances and held, by currency
+
+  function showWallet() {
+    const s = session();
+    const email = !!s && s.kind === 'email';
+    wal.hidden = !email;
+    walHint.hidden = !s || email;
+    if (!email || !wallet) { walBal.textContent = ''; return; }
+    const cur = (state && state.currency) || 'EUR';
+    const held = (wallet.held || {})[cur] || 0;
+    walBal.textContent = 'Wallet ' + money((wallet.balances || {})[cur] || 0, cur) +
+      (held > 0 ? ' (' + money(held, cur) + ' held for bids)' : '');
+  }
+
+  async function refreshWallet() {
+    const s = session();
+    if (!s || s.kind !== 'email') { wallet = null; showWallet(); return; }
+    try {
+      const res = await fetch('/v1/me/wallet', { headers: { 'Authorization': 'Bearer ' + s.session }, cache: 'no-store' });
+      if (res.ok) wallet = await res.json();
+    } catch (_) { /* shown again on the next refresh */ }
+    showWallet();
+  }
+  walOn.addEventListener('change', refreshWallet);
+  // The bar's top-up (wallet.js) changed the balance: read it again.
+  document.addEventListener('livedrop:wallet', refreshWallet);
+  setInterval(refreshWallet, 5000);
 
   // A stamped lot event, on its frame.
   const FALLBACK_MS = 3000; // a live update no stamped event followed by then is shown
@@ -107,4 +170,5 @@
     // EventSource reconnects by itself after an error.
   }
   follow();
+  refreshWallet();
 })();

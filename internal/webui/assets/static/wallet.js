@@ -82,6 +82,7 @@
     } finally {
       topup.disabled = false;
       show();
+      document.dispatchEvent(new CustomEvent('livedrop:wallet')); // the auction card reads its balance again
     }
   });
 
