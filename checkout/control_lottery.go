@@ -149,9 +149,10 @@ func (c *Control) draw(ctx context.Context, d Drop, info LotteryInfo) error {
 // duplicate, whose units go back to that lease (edge_ship.go).
 func (c *Control) awardItem(d Drop, e *Entry, now time.Time) ShipItem {
 	def, _ := d.SKU(e.SKU)
+	price, currency := e.terms(def)
 	o := Order{
 		ID: e.ID, Drop: d.ID, SKU: e.SKU, Qty: e.Qty, Buyer: e.Buyer,
-		PriceCents: def.PriceCents, Currency: def.Currency, TotalCents: def.PriceCents * int64(e.Qty),
+		PriceCents: price, Currency: currency, TotalCents: price * int64(e.Qty),
 		Status: StatusPending, Edge: LotteryEdge, CreatedAt: now, Limits: e.Limits, Pay: e.Pay,
 		Fulfilment: e.Fulfilment,
 	}

@@ -18,12 +18,14 @@ func (ed *edgeDrop) lottery() *Lottery {
 	return ed.d.Lottery
 }
 
-// enterLottery takes req as an entry when the store's drop is drawing, or
+// enterLottery takes req, offered at price in currency (this edge's
+// terms), as an entry when the store's drop is drawing, or
 // answers the entry recorded before. done is false when the drop is open
 // after all (this edge's view was late): the caller sells as usual.
-func (e *Edge) enterLottery(ctx context.Context, req OrderRequest, id string, def SKU, lims []Limit, eo *edgeOrder) (o Order, done bool, err error) {
+func (e *Edge) enterLottery(ctx context.Context, req OrderRequest, id string, def SKU, price int64, currency string,
+	lims []Limit, eo *edgeOrder) (o Order, done bool, err error) {
 	en := Entry{ID: id, Drop: req.Drop, SKU: req.SKU, Qty: req.Qty, Buyer: req.Buyer, Limits: limitKeys(lims),
-		Edge: e.id, At: time.Now().UTC(), Pay: req.Pay, Fulfilment: req.Fulfilment}
+		Edge: e.id, At: time.Now().UTC(), Pay: req.Pay, Fulfilment: req.Fulfilment, PriceCents: price, Currency: currency}
 	held, err := e.holdEntry(ctx, en, def) // lottery_hold.go: refused up front, no entry
 	if err != nil {
 		return Order{}, true, err

@@ -212,7 +212,7 @@ func (e *Edge) accept(ctx context.Context, req OrderRequest, id string, eo *edge
 		}
 	}
 	if ed.lottery() != nil && state != StateOpen { // an entry of the opening lottery (edge_lottery.go)
-		if o, done, err := e.enterLottery(ctx, req, id, def, lims, eo); done {
+		if o, done, err := e.enterLottery(ctx, req, id, def, price, currency, lims, eo); done {
 			return o, "lookup", err
 		}
 		state = StateOpen

@@ -98,6 +98,20 @@ type Entry struct {
 	// Fulfilment is the entry's (OrderRequest.Fulfilment), its order's: a
 	// won entry asking for pickup is a pickup order, with its code.
 	Fulfilment string `json:"fulfilment,omitempty"`
+	// PriceCents and Currency are the unit price the entry was offered at
+	// its edge (its region's price, or the member price), its order's
+	// when drawn; an entry recorded without them pays the SKU's price.
+	PriceCents int64  `json:"price_cents,omitempty"`
+	Currency   string `json:"currency,omitempty"`
+}
+
+// terms is the unit price and currency entry e's order is charged: those
+// it was offered at, else def's.
+func (e *Entry) terms(def SKU) (int64, string) {
+	if e.Currency != "" {
+		return e.PriceCents, e.Currency
+	}
+	return def.PriceCents, def.Currency
 }
 
 // EnterOutcome says what Store.Enter did.

@@ -12,13 +12,15 @@ import (
 // once, and the draw gives back the holds of every entry that did not win
 // (the winners' orders settle theirs when paid).
 
-// holdEntry reserves entry en's payment (its SKU's price for its units, as
-// the draw's order charges it); held says a hold may now exist.
+// holdEntry reserves entry en's payment (the price it was offered at for
+// its units, as the draw's order charges it); held says a hold may now
+// exist.
 func (e *Edge) holdEntry(ctx context.Context, en Entry, def SKU) (held bool, err error) {
 	if en.Pay == "" {
 		return false, nil // a card entry: paid when drawn
 	}
-	return e.holdPayment(ctx, Order{ID: en.ID, Buyer: en.Buyer, TotalCents: def.PriceCents * int64(en.Qty), Currency: def.Currency, Pay: en.Pay})
+	price, currency := en.terms(def)
+	return e.holdPayment(ctx, Order{ID: en.ID, Buyer: en.Buyer, TotalCents: price * int64(en.Qty), Currency: currency, Pay: en.Pay})
 }
 
 // settleEntryHold gives back the hold of entry id after enter answered
