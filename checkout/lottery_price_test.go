@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestLotteryEntryKeepsItsPrice: an entry made at an edge of a region with
@@ -21,17 +19,7 @@ func TestLotteryEntryKeepsItsPrice(t *testing.T) {
 			clock := &testClock{t: t0}
 			ctl := newControlAt(t, s, clock)
 			run(t, ctl.Run)
-			edge := func(id, region string) *Edge {
-				e, err := NewEdge(EdgeParams{Logger: testLogger(t), Registerer: prometheus.NewRegistry(), Config: testConfig(),
-					DataDir: t.TempDir(), EdgeID: id, Region: region, Store: s})
-				if err != nil {
-					t.Fatal(err)
-				}
-				run(t, e.Run)
-				<-e.Ready()
-				return e
-			}
-			us, jp := edge("e-us", "us"), edge("e-jp", "jp")
+			us, jp := regionEdge(t, s, "e-us", "us"), regionEdge(t, s, "e-jp", "jp")
 			d := lotteryDrop("lotp", 10, 1, t0.Add(time.Second))
 			d.SKUs[0].Prices = map[string]RegionalPrice{"us": {Currency: "USD", Cents: 2900}}
 			if _, err := ctl.CreateDrop(ctx, d); err != nil {

@@ -17,16 +17,7 @@ func TestRegionalPrices(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			h := newHarnessOn(t, testConfig(), s)
-			edge := func(id, region string) *Edge {
-				e, err := NewEdge(EdgeParams{Logger: testLogger(t), Registerer: prometheus.NewRegistry(), Config: testConfig(),
-					DataDir: t.TempDir(), EdgeID: id, Region: region, Store: s})
-				if err != nil {
-					t.Fatal(err)
-				}
-				run(t, e.Run)
-				<-e.Ready()
-				return e
-			}
+			edge := func(id, region string) *Edge { return regionEdge(t, s, id, region) }
 			d := testDrop("rp", 10, 0)
 			d.SKUs[0].Prices = map[string]RegionalPrice{"eu": {Currency: "EUR", Cents: 2400}, "us": {Currency: "USD", Cents: 2900}}
 			h.open(t, d)
@@ -62,4 +53,17 @@ func TestRegionalPrices(t *testing.T) {
 			}
 		})
 	}
+}
+
+// regionEdge runs an edge of region on s, ready.
+func regionEdge(t *testing.T, s Store, id, region string) *Edge {
+	t.Helper()
+	e, err := NewEdge(EdgeParams{Logger: testLogger(t), Registerer: prometheus.NewRegistry(), Config: testConfig(),
+		DataDir: t.TempDir(), EdgeID: id, Region: region, Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, e.Run)
+	<-e.Ready()
+	return e
 }

@@ -3,8 +3,6 @@ package wallet
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,38 +22,8 @@ func TestWalletBids(t *testing.T) {
 		t.Run(ts.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := ts.store
-			var mu sync.Mutex
-			clock := time.Now()
-			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-			lots := auction.NewMemStore(now)
-			orders, err := checkout.OpenMemStore(t.TempDir()+"/store.journal", nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { orders.Close() })
-			m, _ := NewMetrics(nil)
-			pay := NewPayments(checkout.NewTestProvider(checkout.PaymentConfig{}), s, m, time.Now, slog.New(slog.DiscardHandler))
-			e, err := auction.NewEdge(auction.EdgeParams{Store: lots, Payments: pay, HoldOn: auction.HoldOnBid})
-			if err != nil {
-				t.Fatal(err)
-			}
-			closer, err := auction.NewCloser(auction.CloserParams{Store: lots, Orders: orders, Payments: pay, HoldOn: auction.HoldOnBid})
-			if err != nil {
-				t.Fatal(err)
-			}
-			lot := auction.Lot{ID: "g1", Title: "Guitar", Currency: "EUR", StartCents: 1000, DurationMS: 60_000}
-			lot.Normalize()
-			if err := lots.Create(ctx, lot); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := lots.Start(ctx, "g1"); err != nil {
-				t.Fatal(err)
-			}
-			for who, cents := range map[string]int64{"ann": 5000, "bob": 3000, "cat": 500} {
-				if _, _, err := s.Apply(ctx, topUp(who, "k", cents)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			r := newBidRig(t, s, auction.HoldOnBid, nil, []string{"g1"}, map[string]int64{"ann": 5000, "bob": 3000, "cat": 500})
+			lots, orders, e, closer := r.lots, r.orders, r.edge, r.closer
 			bid := func(who, key string, maxCents int64) (auction.Answer, error) {
 				return e.Bid(ctx, auction.BidRequest{Lot: "g1", Key: key, Pay: checkout.PayWallet, Bid: auction.Bid{Buyer: who, MaxCents: maxCents}})
 			}
@@ -67,7 +35,7 @@ func TestWalletBids(t *testing.T) {
 				return st.Balances["EUR"], st.Held["EUR"]
 			}
 			// Too little in the wallet: refused before the store sees it.
-			_, err = bid("cat", "c1", 1000)
+			_, err := bid("cat", "c1", 1000)
 			if pr, ok := errors.AsType[*checkout.PaymentRefusal](err); !ok || pr.Code != "insufficient_balance" || pr.BalanceCents != 500 {
 				t.Fatalf("a bid over the balance: %v", err)
 			}
@@ -95,9 +63,7 @@ func TestWalletBids(t *testing.T) {
 					t.Errorf("%s after bidding %d: balance %d held %d, want %d and %d", c.who, c.max, bal, held, c.bal, c.held)
 				}
 			}
-			mu.Lock()
-			clock = clock.Add(2 * time.Minute)
-			mu.Unlock()
+			r.advance(2 * time.Minute)
 			if err := closer.Settle(ctx, "g1"); err != nil {
 				t.Fatal(err)
 			}

@@ -2,8 +2,6 @@ package wallet
 
 import (
 	"context"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,45 +23,13 @@ func TestWalletBidsHoldAtWin(t *testing.T) {
 		t.Run(ts.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := ts.store
-			var mu sync.Mutex
-			clock := time.Now()
-			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-			lots := auction.NewMemStore(now)
-			orders, err := checkout.OpenMemStore(t.TempDir()+"/store.journal", nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { orders.Close() })
-			m, _ := NewMetrics(nil)
-			pay := NewPayments(checkout.NewTestProvider(checkout.PaymentConfig{}), s, m, time.Now, slog.New(slog.DiscardHandler))
-			e, err := auction.NewEdge(auction.EdgeParams{Store: lots, Payments: pay, HoldOn: auction.HoldOnWin})
-			if err != nil {
-				t.Fatal(err)
-			}
 			reg := prometheus.NewRegistry()
 			cm, err := auction.NewCloserMetrics(reg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			closer, err := auction.NewCloser(auction.CloserParams{Store: lots, Orders: orders, Payments: pay, HoldOn: auction.HoldOnWin, Metrics: cm})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, id := range []string{"w1", "w2"} {
-				lot := auction.Lot{ID: id, Title: "Guitar " + id, Currency: "EUR", StartCents: 1000, DurationMS: 60_000}
-				lot.Normalize()
-				if err := lots.Create(ctx, lot); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := lots.Start(ctx, id); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for who, cents := range map[string]int64{"ann": 5000, "bob": 3000, "cat": 3000} {
-				if _, _, err := s.Apply(ctx, topUp(who, "k", cents)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			r := newBidRig(t, s, auction.HoldOnWin, cm, []string{"w1", "w2"}, map[string]int64{"ann": 5000, "bob": 3000, "cat": 3000})
+			lots, orders, e, closer := r.lots, r.orders, r.edge, r.closer
 			bid := func(lot, who, key string, maxCents int64, want auction.Result) {
 				t.Helper()
 				a, err := e.Bid(ctx, auction.BidRequest{Lot: lot, Key: key, Pay: checkout.PayWallet, Bid: auction.Bid{Buyer: who, MaxCents: maxCents}})
@@ -108,9 +74,7 @@ func TestWalletBidsHoldAtWin(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			mu.Lock()
-			clock = clock.Add(2 * time.Minute)
-			mu.Unlock()
+			r.advance(2 * time.Minute)
 			for _, id := range []string{"w1", "w2"} {
 				if err := closer.Settle(ctx, id); err != nil {
 					t.Fatalf("settle %s: %v", id, err)
