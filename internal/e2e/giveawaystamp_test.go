@@ -14,7 +14,6 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/livedrop/livedrop/checkout/giveaway"
-	"github.com/livedrop/livedrop/internal/chrometest"
 	"github.com/livedrop/livedrop/internal/peer"
 	"github.com/livedrop/livedrop/internal/stream"
 	"github.com/livedrop/livedrop/internal/whep"
@@ -163,14 +162,7 @@ func mustJSON(t *testing.T, v any) []byte {
 func TestGiveawayWinnerStampedInChromium(t *testing.T) {
 	addrs, _ := startDemo(t)
 	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
-	b := chrometest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	p, err := b.Open(ctx, edgeURL+"/watch/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	ctx, p := watchInChromium(t, edgeURL+"/watch/demo", 150*time.Second)
 	const who = "web-giveaway-winner"
 	sess := mustJSON(t, map[string]string{"session": signedIn(t).Token(who), "buyer": signedIn(t).ID(who), "kind": "guest",
 		"device": "test-device-0", "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})

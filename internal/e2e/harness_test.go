@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/livedrop/livedrop/internal/chrometest"
 	"io"
 	"log/slog"
 	"net"
@@ -500,4 +501,31 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels ma
 		}
 	}
 	return sum
+}
+
+// demoWithLot starts the demo with lot id live on its stream (a signed
+// tee from 10.00 EUR, five minutes) and returns its control and edge URLs.
+func demoWithLot(t *testing.T, id string) (ctl, edgeURL string) {
+	t.Helper()
+	addrs, _ := startDemo(t)
+	ctl, edgeURL = "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
+	call(t, "POST", ctl+"/v1/lots", demoToken, `{"id":"`+id+`","title":"Signed tee","stream":"demo","currency":"EUR",
+		"start_cents":1000,"duration_ms":300000}`, 201)
+	call(t, "POST", ctl+"/v1/lots/"+id+"/start", demoToken, "", 200)
+	return ctl, edgeURL
+}
+
+// watchInChromium opens url in a fresh headless Chromium and returns the
+// page with a context that ends after within (and with the test).
+func watchInChromium(t *testing.T, url string, within time.Duration) (context.Context, *chrometest.Page) {
+	t.Helper()
+	b := chrometest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	t.Cleanup(cancel)
+	p, err := b.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return ctx, p
 }

@@ -149,11 +149,7 @@ func TestAuctionBidStampedOnTheStream(t *testing.T) {
 // reads on the card from the lot event applied on (or after) the video
 // frame it was stamped for.
 func TestAuctionCardStampedInChromium(t *testing.T) {
-	addrs, _ := startDemo(t)
-	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
-	call(t, "POST", ctl+"/v1/lots", demoToken, `{"id":"webstamp","title":"Signed tee","stream":"demo","currency":"EUR",
-		"start_cents":1000,"duration_ms":300000}`, 201)
-	call(t, "POST", ctl+"/v1/lots/webstamp/start", demoToken, "", 200)
+	_, edgeURL := demoWithLot(t, "webstamp")
 
 	b := chrometest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)

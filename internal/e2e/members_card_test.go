@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/internal/buyer/smtptest"
-	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
 // TestMemberCardInChromium drives member early access as its viewers see
@@ -39,14 +37,7 @@ func TestMemberCardInChromium(t *testing.T) {
 	})
 	call(t, "POST", ctl+"/v1/streams/demo/overlays", demoToken, `{"type":"product","drop":"memweb","sku":"tee"}`, 201)
 
-	b := chrometest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	p, err := b.Open(ctx, edgeURL+"/watch/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	ctx, p := watchInChromium(t, edgeURL+"/watch/demo", 150*time.Second)
 	if err := p.SetViewport(ctx, 360, 740); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/checkout/auction"
-	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
 // TestStageCardsTakeTapsOverTheVideo: on a 360 px phone in headless
@@ -21,21 +19,10 @@ import (
 // real mouse click (Input.dispatchMouseEvent) at the Bid button's
 // coordinates bids, and one at the product card's Buy button still buys.
 func TestStageCardsTakeTapsOverTheVideo(t *testing.T) {
-	addrs, _ := startDemo(t)
-	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
-	call(t, "POST", ctl+"/v1/lots", demoToken, `{"id":"tapped","title":"Signed tee","stream":"demo","currency":"EUR",
-		"start_cents":1000,"duration_ms":300000}`, 201)
-	call(t, "POST", ctl+"/v1/lots/tapped/start", demoToken, "", 200)
+	ctl, edgeURL := demoWithLot(t, "tapped")
 	call(t, "POST", ctl+"/v1/giveaways", demoToken, `{"id":"tapgive","stream":"demo","rule":"present","prize":{"name":"Cap"}}`, 201)
 
-	b := chrometest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	p, err := b.Open(ctx, edgeURL+"/watch/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	ctx, p := watchInChromium(t, edgeURL+"/watch/demo", 150*time.Second)
 	if err := p.SetViewport(ctx, 360, 740); err != nil {
 		t.Fatal(err)
 	}

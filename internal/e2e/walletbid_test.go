@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/checkout/auction"
-	"github.com/livedrop/livedrop/internal/chrometest"
 )
 
 // TestWalletBidInChromium drives the demo's viewer page in headless
@@ -22,20 +20,9 @@ import (
 // balance, what the bid holds, a top-up hint); the lot and the wallet read
 // unchanged.
 func TestWalletBidInChromium(t *testing.T) {
-	addrs, _ := startDemo(t)
-	ctl, edgeURL := "http://"+addrs.OriginHTTP, "http://"+addrs.EdgeHTTP
-	call(t, "POST", ctl+"/v1/lots", demoToken, `{"id":"walletlot","title":"Signed tee","stream":"demo","currency":"EUR",
-		"start_cents":1000,"duration_ms":300000}`, 201)
-	call(t, "POST", ctl+"/v1/lots/walletlot/start", demoToken, "", 200)
+	_, edgeURL := demoWithLot(t, "walletlot")
 
-	b := chrometest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	p, err := b.Open(ctx, edgeURL+"/watch/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	ctx, p := watchInChromium(t, edgeURL+"/watch/demo", 150*time.Second)
 	q := func(id string) string { return `document.querySelector('[data-testid="` + id + `"]')` }
 	wait := func(what, cond string) {
 		t.Helper()
