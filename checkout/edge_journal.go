@@ -138,7 +138,7 @@ func (e *Edge) replay() (*Journal, error) {
 	if len(segs) > 0 {
 		jr.cur = max(jr.cur, segs[len(segs)-1]+1)
 	}
-	j, err := OpenJournal(jr.files.segment(jr.cur), nil, e.observeJournal)
+	j, err := OpenJournalWith(jr.files.segment(jr.cur), nil, e.observeJournal, JournalOptions{Prealloc: e.cfg.JournalPreallocBytes})
 	if err == nil {
 		err = syncDir(jr.files.dir)
 		if err != nil {

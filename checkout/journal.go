@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -34,6 +35,14 @@ import (
 // survives the process being killed) but asks for no fsync of its own; the
 // next record that is waited for, a rotation or Close makes it durable. So
 // bookkeeping records never put an fsync in front of a buyer's.
+//
+// With JournalOptions.Prealloc the file is kept zeroed ahead of its appends
+// (journal_prealloc.go) and a commit calls fdatasync: overwriting blocks the
+// file already has changes no metadata, so the fsync is the data and a
+// cache flush, without a filesystem journal commit (which on a shared disk
+// carries every other process's metadata too). Opening ignores the zeros
+// after the last nonzero byte: a record never ends in 0x00 (Enqueue and
+// Note refuse one that does).
 type Journal struct {
 	path     string
 	f        *os.File // owned by the writer once it runs
@@ -44,6 +53,15 @@ type Journal struct {
 	observe  func(batch int, fsync time.Duration)
 	size     atomic.Int64 // bytes in the current file
 	unsynced bool         // writer's: notes written to the file since its last fsync
+
+	// Preallocation (journal_prealloc.go). allocMu orders the writer's
+	// appends and the extender's zeros: zeros go only after size; the
+	// writer changes f and size under it.
+	prealloc int64
+	allocMu  sync.Mutex
+	alloc    int64         // bytes of the file (zeros from size on), under allocMu
+	kick     chan struct{} // asks the extender for more room
+	extDone  chan struct{} // closed when the extender has stopped
 
 	mu     sync.Mutex // guards closed and orders enqueues
 	closed bool
@@ -89,12 +107,24 @@ const maxRecord = 1 << 20
 // maxBatch bounds the records written under one fsync.
 const maxBatch = 4096
 
+// JournalOptions tune a journal.
+type JournalOptions struct {
+	// Prealloc, if > 0, keeps this many zeroed bytes ahead of the appends
+	// (at least half of it at any time) and commits with fdatasync.
+	Prealloc int64
+}
+
 // OpenJournal opens (creating it and its directory if needed) the journal at
 // path, calls replay for every intact record in order, skips and records
 // damage (see Journal), and starts the writer. A replay error fails the open
 // unless it wraps ErrCorruptRecord. observe, if not nil, is told each
 // batch's size and fsync duration. Close stops the writer.
 func OpenJournal(path string, replay func(rec []byte) error, observe func(batch int, fsync time.Duration)) (*Journal, error) {
+	return OpenJournalWith(path, replay, observe, JournalOptions{})
+}
+
+// OpenJournalWith is OpenJournal with options.
+func OpenJournalWith(path string, replay func(rec []byte) error, observe func(batch int, fsync time.Duration), opts JournalOptions) (*Journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("journal dir: %w", err)
 	}
@@ -109,6 +139,13 @@ func OpenJournal(path string, replay func(rec []byte) error, observe func(batch 
 	if err == nil {
 		_, err = f.Seek(good, io.SeekStart)
 	}
+	var alloc int64
+	if err == nil {
+		var st os.FileInfo
+		if st, err = f.Stat(); err == nil {
+			alloc = st.Size()
+		}
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -122,8 +159,20 @@ func OpenJournal(path string, replay func(rec []byte) error, observe func(batch 
 		stopped: make(chan struct{}),
 		observe: observe,
 		damage:  damage,
+
+		prealloc: max(opts.Prealloc, 0),
+		alloc:    alloc,
+		kick:     make(chan struct{}, 1),
+		extDone:  make(chan struct{}),
 	}
 	j.size.Store(good)
+	if j.prealloc > 0 {
+		// The first room before the first commit; more as appends use it.
+		j.extend()
+		go j.extender()
+	} else {
+		close(j.extDone)
+	}
 	go j.writer()
 	return j, nil
 }
@@ -156,6 +205,18 @@ func (j *Journal) switchTo(w *bufio.Writer, path string) error {
 	if err := j.stickyErr(); err != nil {
 		return err
 	}
+	if j.prealloc > 0 {
+		// A sealed file holds its records only: its size is theirs. No
+		// more zeros go to it (alloc past any target stops the extender).
+		j.allocMu.Lock()
+		j.alloc = math.MaxInt64
+		err := j.f.Truncate(j.size.Load())
+		j.allocMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("seal journal segment: %w", err)
+		}
+		j.unsynced = true
+	}
 	if j.unsynced {
 		// Notes in the file being sealed: a sealed file is durable whole.
 		if err := j.f.Sync(); err != nil {
@@ -176,10 +237,14 @@ func (j *Journal) switchTo(w *bufio.Writer, path string) error {
 		os.Remove(path)
 		return err
 	}
+	j.allocMu.Lock()
 	old := j.f
 	j.f, j.path = f, path
 	w.Reset(f)
 	j.size.Store(0)
+	j.alloc = 0
+	j.allocMu.Unlock()
+	j.wantRoom()
 	if err := old.Close(); err != nil {
 		return fmt.Errorf("close sealed journal segment: %w", err)
 	}
@@ -212,10 +277,14 @@ func readRecords(f *os.File, replay func([]byte) error) (good int64, damage []Jo
 	if err != nil {
 		return 0, nil, fmt.Errorf("stat journal: %w", err)
 	}
+	size, err := dataEnd(f, st.Size()) // journal_prealloc.go: zeros after it are room
+	if err != nil {
+		return 0, nil, err
+	}
 	r := bufio.NewReaderSize(f, 8+maxRecord)
 	var bad *JournalDamage
-	for off := int64(0); off < st.Size(); {
-		rec, why := peekRecord(r, st.Size()-off)
+	for off := int64(0); off < size; {
+		rec, why := peekRecord(r, size-off)
 		if why == "" && replay != nil {
 			if rerr := replay(bytes.Clone(rec)); errors.Is(rerr, ErrCorruptRecord) {
 				why = rerr.Error()
@@ -349,6 +418,10 @@ func (j *Journal) queue(r *jreq) error {
 	if len(r.data) == 0 || len(r.data) > maxRecord {
 		return fmt.Errorf("journal record of %d bytes: %w", len(r.data), ErrInvalid)
 	}
+	if r.data[len(r.data)-1] == 0 {
+		// It would read as preallocated room after the last record.
+		return fmt.Errorf("journal record ending in a zero byte: %w", ErrInvalid)
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
@@ -372,6 +445,7 @@ func (j *Journal) Close() error {
 	j.mu.Unlock()
 	close(j.stop)
 	<-j.stopped
+	<-j.extDone
 	return j.f.Close()
 }
 
@@ -423,6 +497,7 @@ func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte, force bool)
 	err := j.stickyErr()
 	if err == nil {
 		var n int64
+		j.allocMu.Lock() // no zeros go where these records go
 		for _, r := range batch {
 			n += int64(8 + len(r.data))
 			binary.LittleEndian.PutUint32(hdr[:4], uint32(len(r.data)))
@@ -438,6 +513,11 @@ func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte, force bool)
 			err = w.Flush()
 		}
 		j.size.Add(n)
+		low := j.prealloc > 0 && j.alloc-j.size.Load() < j.prealloc/2
+		j.allocMu.Unlock()
+		if low {
+			j.wantRoom()
+		}
 		waited := force
 		for _, r := range batch {
 			waited = waited || r.done != nil
@@ -446,7 +526,11 @@ func (j *Journal) commit(w *bufio.Writer, batch []*jreq, hdr []byte, force bool)
 			j.unsynced = true
 		} else if err == nil {
 			start := time.Now()
-			err = j.f.Sync()
+			if j.prealloc > 0 {
+				err = datasync(j.f) // journal_sync_*.go
+			} else {
+				err = j.f.Sync()
+			}
 			j.unsynced = false
 			if j.observe != nil {
 				j.observe(len(batch), time.Since(start))

@@ -33,6 +33,7 @@ type frame struct {
 func frames(t *testing.T, data []byte) []frame {
 	t.Helper()
 	var out []frame
+	data = bytes.TrimRight(data, "\x00") // preallocated room after the records
 	for off := 0; off < len(data); {
 		n := int(binary.LittleEndian.Uint32(data[off:]))
 		payload := data[off+8 : off+8+n]
@@ -123,6 +124,7 @@ func soldJournal(t *testing.T, n int) (s Store, dataDir, path string, data []byt
 	if err != nil {
 		t.Fatal(err)
 	}
+	data = bytes.TrimRight(data, "\x00") // the damage cases work on the records
 	return ms, dataDir, path, data, frames(t, data)
 }
 

@@ -23,129 +23,217 @@ import (
 
 // BenchmarkGatedOrder is order acceptance through the HTTP handler at one
 // edge, selling from its lease (journal, group commit), for a drop without
-// a gate and for one asking watch time and a proof of work, in one run:
+// a gate and for one asking watch time and a proof of work, each with the
+// journal as it was (fsync of a growing file: "fsync") and preallocated
+// (fdatasync into zeroed room: "prealloc"), in one run; -count=N runs the
+// four in turn N times (A/B interleaved on a shared machine):
 //
-//	go test -run '^$' -bench GatedOrder -benchmem ./checkout/checkouthttp/
+//	go test -run '^$' -bench GatedOrder -benchmem -count=5 ./checkout/checkouthttp/
 //
-// p50/p99 are per order, with 2×parallel concurrent buyers per core.
+// p50/p99 are per order, with parallel concurrent buyers per core, each
+// placing its next order when the last is answered (closed loop). Also
+// reported, for the timed orders: the journal's mean fsync and records per
+// fsync, and the share of orders sold directly against the store (not from
+// the lease).
 func BenchmarkGatedOrder(b *testing.B) {
-	const parallel = 1
-	srv := redistest.Start(b, redistest.Options{AppendOnly: true, AppendFsync: "always"})
-	log := slog.New(slog.DiscardHandler)
-	st, err := checkout.OpenRedisStore(context.Background(), srv.URL(), log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
 	for _, gated := range []bool{false, true} {
 		name := "ungated"
 		if gated {
 			name = "watch+pow"
 		}
-		b.Run(name, func(b *testing.B) {
-			cfg := checkout.Defaults()
-			cfg.RateLimitPerBuyer = 0
-			cfg.LeaseMin, cfg.LeaseMax = 2000, 20000
-			ctx := context.Background()
-			drop := "gb" + strconv.FormatInt(time.Now().UnixNano(), 36)
-			d := checkout.Drop{ID: drop, Stream: "live", SKUs: []checkout.SKU{{SKU: "tee", PriceCents: 100, Currency: "EUR", Stock: checkout.MaxStock}}}
-			if gated {
-				d.Gate = checkout.Gate{WatchSeconds: 30, ProofOfWork: true}
-			}
-			if err := st.CreateDrop(ctx, d); err != nil {
-				b.Fatal(err)
-			}
-			if err := st.SetState(ctx, drop, checkout.StateOpen); err != nil {
-				b.Fatal(err)
-			}
-			e, err := checkout.NewEdge(checkout.EdgeParams{Logger: log, Registerer: prometheus.NewRegistry(), Config: cfg, DataDir: b.TempDir(), EdgeID: "bench", Store: st})
-			if err != nil {
-				b.Fatal(err)
-			}
-			rctx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { _ = e.Run(rctx); close(done) }()
-			defer func() { cancel(); <-done }()
-			<-e.Ready()
-			deadline := time.Now().Add(10 * time.Second)
-			for e.StockLeft(drop)["tee"] == 0 {
-				if time.Now().After(deadline) {
-					b.Fatal("no lease")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			pcfg := proof.Defaults()
-			pcfg.PoWBaseBits, pcfg.PoWMaxBits = 4, 4 // verification costs the same at any difficulty
-			gate, err := proof.New(proof.Params{Config: pcfg, NodeSecrets: []string{"bench-node-secret-0123"}, Registerer: prometheus.NewRegistry()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			tokens, _ := NewOrderTokens([]byte("order-token-key-0123456789"))
-			buyers := buyertest.New(b, "")
-			api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: buyers.Sessions(), Logger: log})
-			if err != nil {
-				b.Fatal(err)
-			}
-			api.SetGate(gate)
-			mux := http.NewServeMux()
-			api.RegisterOrders(mux)
-
-			// The requests and their proofs are made before the clock starts,
-			// as a page makes its proofs before the tap.
-			reqs := make([]*http.Request, b.N)
-			for i := range reqs {
-				name := "b" + strconv.Itoa(i)
-				buyer := buyers.ID(name)
-				req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
-				req.Header.Set("Idempotency-Key", name)
-				req.Header.Set("Authorization", buyers.Bearer(name))
-				if gated {
-					now := time.Now()
-					_, w, err := gate.IssueWatch(buyer, "s-"+buyer, proof.SessionState{Stream: "live", Connected: true,
-						Receiving: now.Add(-time.Minute), LastReport: now}, now)
-					if err != nil {
-						b.Fatal(err)
-					}
-					c, _ := gate.IssueChallenge(buyer, now)
-					req.Header.Set(WatchProofHeader, w)
-					req.Header.Set(PoWHeader, c.Token+"."+strconv.FormatUint(proof.Solve(c.Seed, c.Bits), 10))
-				}
-				reqs[i] = req
-			}
-			var (
-				mu   sync.Mutex
-				lats = make([]time.Duration, 0, b.N)
-				seq  atomic.Int64
-			)
-			b.SetParallelism(parallel)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				local := make([]time.Duration, 0, 1024)
-				for pb.Next() {
-					req := reqs[seq.Add(1)-1]
-					rec := httptest.NewRecorder()
-					t0 := time.Now()
-					mux.ServeHTTP(rec, req)
-					local = append(local, time.Since(t0))
-					if rec.Code != http.StatusCreated {
-						b.Errorf("order: %d %s", rec.Code, rec.Body)
-						return
-					}
-				}
-				mu.Lock()
-				lats = append(lats, local...)
-				mu.Unlock()
-			})
-			elapsed := time.Since(start)
-			b.StopTimer()
-			slices.Sort(lats)
-			if len(lats) > 0 {
-				b.ReportMetric(float64(len(lats))/elapsed.Seconds(), "orders/s")
-				b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-µs")
-				b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
-			}
-		})
+		for _, jm := range []struct {
+			name     string
+			prealloc int64
+		}{{"fsync", 0}, {"prealloc", checkout.Defaults().JournalPreallocBytes}} {
+			benchGatedOrder(b, name+"/"+jm.name, gated, jm.prealloc)
+		}
 	}
+}
+
+func benchGatedOrder(b *testing.B, name string, gated bool, prealloc int64) {
+	const parallel = 1
+	log := slog.New(slog.DiscardHandler)
+	b.Run(name, func(b *testing.B) {
+		// A Redis of its own: the drops of earlier runs would lengthen
+		// this edge's syncs (one round trip per drop) and so its refills.
+		srv := redistest.Start(b, redistest.Options{AppendOnly: true, AppendFsync: "always"})
+		st, err := checkout.OpenRedisStore(context.Background(), srv.URL(), log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		cfg := checkout.Defaults()
+		cfg.RateLimitPerBuyer = 0
+		cfg.LeaseMin, cfg.LeaseMax = 2000, 20000
+		cfg.JournalPreallocBytes = prealloc
+		ctx := context.Background()
+		drop := "gb" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		d := checkout.Drop{ID: drop, Stream: "live", SKUs: []checkout.SKU{{SKU: "tee", PriceCents: 100, Currency: "EUR", Stock: checkout.MaxStock}}}
+		if gated {
+			d.Gate = checkout.Gate{WatchSeconds: 30, ProofOfWork: true}
+		}
+		if err := st.CreateDrop(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.SetState(ctx, drop, checkout.StateOpen); err != nil {
+			b.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		e, err := checkout.NewEdge(checkout.EdgeParams{Logger: log, Registerer: reg, Config: cfg, DataDir: b.TempDir(), EdgeID: "bench", Store: st})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = e.Run(rctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		<-e.Ready()
+		deadline := time.Now().Add(10 * time.Second)
+		// The lease itself, not only the store's view (left): orders placed
+		// before the first grant go direct and were timed as such.
+		for leaseUnits(b, reg, drop) < float64(cfg.LeaseMin) {
+			if time.Now().After(deadline) {
+				b.Fatal("no lease")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		pcfg := proof.Defaults()
+		pcfg.PoWBaseBits, pcfg.PoWMaxBits = 4, 4 // verification costs the same at any difficulty
+		gate, err := proof.New(proof.Params{Config: pcfg, NodeSecrets: []string{"bench-node-secret-0123"}, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens, _ := NewOrderTokens([]byte("order-token-key-0123456789"))
+		buyers := buyertest.New(b, "")
+		api, err := NewEdgeAPI(EdgeParams{Edge: e, Tokens: tokens, Sessions: buyers.Sessions(), Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		api.SetGate(gate)
+		mux := http.NewServeMux()
+		api.RegisterOrders(mux)
+
+		// The requests and their proofs are made before the clock starts,
+		// as a page makes its proofs before the tap.
+		reqs := make([]*http.Request, b.N)
+		for i := range reqs {
+			name := "b" + strconv.Itoa(i)
+			buyer := buyers.ID(name)
+			req := httptest.NewRequest("POST", "/v1/drops/"+drop+"/orders", strings.NewReader(`{"sku":"tee","qty":1}`))
+			req.Header.Set("Idempotency-Key", name)
+			req.Header.Set("Authorization", buyers.Bearer(name))
+			if gated {
+				now := time.Now()
+				_, w, err := gate.IssueWatch(buyer, "s-"+buyer, proof.SessionState{Stream: "live", Connected: true,
+					Receiving: now.Add(-time.Minute), LastReport: now}, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c, _ := gate.IssueChallenge(buyer, now)
+				req.Header.Set(WatchProofHeader, w)
+				req.Header.Set(PoWHeader, c.Token+"."+strconv.FormatUint(proof.Solve(c.Seed, c.Bits), 10))
+			}
+			reqs[i] = req
+		}
+		var (
+			mu   sync.Mutex
+			lats = make([]time.Duration, 0, b.N)
+			seq  atomic.Int64
+		)
+		before := gatherStages(b, reg)
+		b.SetParallelism(parallel)
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			local := make([]time.Duration, 0, 1024)
+			for pb.Next() {
+				req := reqs[seq.Add(1)-1]
+				rec := httptest.NewRecorder()
+				t0 := time.Now()
+				mux.ServeHTTP(rec, req)
+				local = append(local, time.Since(t0))
+				if rec.Code != http.StatusCreated {
+					b.Errorf("order: %d %s", rec.Code, rec.Body)
+					return
+				}
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		})
+		elapsed := time.Since(start)
+		b.StopTimer()
+		after := gatherStages(b, reg)
+		if n := after.fsyncs - before.fsyncs; n > 0 {
+			b.ReportMetric((after.fsyncSec-before.fsyncSec)/n*1e6, "fsync-µs")
+			b.ReportMetric((after.records-before.records)/n, "records/fsync")
+		}
+		if n := after.accepted - before.accepted; n > 0 {
+			b.ReportMetric((after.direct-before.direct)/n*100, "direct-%")
+		}
+		slices.Sort(lats)
+		if len(lats) > 0 {
+			b.ReportMetric(float64(len(lats))/elapsed.Seconds(), "orders/s")
+			b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
+		}
+	})
+}
+
+// stages are the edge's counts behind BenchmarkGatedOrder's stage figures.
+type stages struct {
+	fsyncs, fsyncSec, records float64 // journal fsyncs, their seconds, records they covered
+	accepted, direct          float64 // orders accepted, of them sold directly against the store
+}
+
+func gatherStages(b *testing.B, reg *prometheus.Registry) stages {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s stages
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h == nil {
+				continue
+			}
+			switch mf.GetName() {
+			case "livedrop_checkout_journal_fsync_seconds":
+				s.fsyncs, s.fsyncSec = float64(h.GetSampleCount()), h.GetSampleSum()
+			case "livedrop_checkout_journal_batch_size":
+				s.records = h.GetSampleSum()
+			case "livedrop_checkout_accept_latency_seconds":
+				s.accepted += float64(h.GetSampleCount())
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "path" && l.GetValue() == "direct" {
+						s.direct += float64(h.GetSampleCount())
+					}
+				}
+			}
+		}
+	}
+	return s
+}
+
+// leaseUnits is the edge's unsold lease units for drop.
+func leaseUnits(b *testing.B, reg *prometheus.Registry, drop string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "livedrop_checkout_lease_units" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "drop" && l.GetValue() == drop {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
