@@ -37,9 +37,7 @@ func drawnSoldOut(t *testing.T, s Store, id string, stock, n int) (*harness, *Ed
 			defer wg.Done()
 			for i := w; i < n; i += 16 {
 				b := fmt.Sprintf("buyer%04d", i)
-				en := Entry{ID: OrderID(d.ID, b, "k-"+b), Drop: d.ID, SKU: "tee", Qty: 1, Buyer: b,
-					Limits: []string{LimitKey(KindBuyer, b)}, Edge: "e1", At: t0}
-				if r, err := s.Enter(ctx, en, MaxLotteryEntries); err != nil || r.Outcome != EnterNew {
+				if r, err := s.Enter(ctx, buyerEntry(d.ID, b, t0), MaxLotteryEntries); err != nil || r.Outcome != EnterNew {
 					errs <- fmt.Errorf("enter %s: %+v %v", b, r, err)
 				}
 			}
@@ -52,21 +50,9 @@ func drawnSoldOut(t *testing.T, s Store, id string, stock, n int) (*harness, *Ed
 	}
 	clock.set(t0.Add(3 * time.Second))
 	eventually(t, 30*time.Second, "the draw", func() bool { return dropState(t, s, d.ID) == StateOpen })
-	entries, err := s.Entries(ctx, d.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var won []Entry
-	byPlace := map[int]Entry{}
-	for _, en := range entries {
-		switch en.Result {
-		case EntryWon:
-			won = append(won, en)
-		case EntryLost:
-			byPlace[en.Place] = en
-		default:
-			t.Fatalf("entry %+v after the draw", en)
-		}
+	won, byPlace, rest := drawResults(t, s, d.ID)
+	for _, en := range rest {
+		t.Fatalf("entry %+v after the draw", en)
 	}
 	if len(won) != stock || len(byPlace) != n-stock {
 		t.Fatalf("%d won and %d waitlisted, want %d and %d", len(won), len(byPlace), stock, n-stock)
@@ -208,14 +194,7 @@ func TestWaitlistGetsReturnedRSVPUnits(t *testing.T) {
 				t.Fatal(err)
 			}
 			eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
-			for i := range 20 {
-				b := fmt.Sprintf("buyer%02d", i)
-				en := Entry{ID: OrderID(d.ID, b, "k-"+b), Drop: d.ID, SKU: "tee", Qty: 1, Buyer: b,
-					Limits: []string{LimitKey(KindBuyer, b)}, Edge: "e1", At: t0}
-				if r, err := s.Enter(ctx, en, MaxLotteryEntries); err != nil || r.Outcome != EnterNew {
-					t.Fatalf("enter %s: %+v %v", b, r, err)
-				}
-			}
+			enterBuyers(t, s, d.ID, 20, t0)
 			eventually(t, 15*time.Second, "the draw", func() bool { return dropState(t, s, d.ID) == StateOpen })
 			if time.Now().After(deadline) {
 				t.Fatal("the draw ended after the RSVP deadline: the test proves nothing on this machine")
@@ -223,16 +202,7 @@ func TestWaitlistGetsReturnedRSVPUnits(t *testing.T) {
 			if tt := mustTotals(t, s, d.ID); tt.Sold != 7 || tt.Reserved != 3 || tt.Waitlist != 13 {
 				t.Fatalf("after the draw: %+v, want 7 sold, 3 reserved, 13 waited for", tt)
 			}
-			entries, err := s.Entries(ctx, d.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			byPlace := map[int]Entry{}
-			for _, en := range entries {
-				if en.Result == EntryLost {
-					byPlace[en.Place] = en
-				}
-			}
+			_, byPlace, _ := drawResults(t, s, d.ID)
 			eventually(t, 20*time.Second, "places 1-3 to get the returned units", func() bool {
 				for place := 1; place <= 3; place++ {
 					if got, err := s.Entry(ctx, d.ID, byPlace[place].ID); err != nil || got.Result != EntryWon {
@@ -321,29 +291,9 @@ func TestWaitlistSkipsAPlaceOverItsLimit(t *testing.T) {
 				t.Fatal(err)
 			}
 			eventually(t, 10*time.Second, "the window", func() bool { return dropState(t, s, d.ID) == StateDrawing })
-			for i := range 20 {
-				buyer := fmt.Sprintf("buyer%02d", i)
-				en := Entry{ID: OrderID(d.ID, buyer, "k-"+buyer), Drop: d.ID, SKU: "tee", Qty: 1, Buyer: buyer,
-					Limits: []string{LimitKey(KindBuyer, buyer)}, Edge: "e1", At: t0}
-				if r, err := s.Enter(ctx, en, MaxLotteryEntries); err != nil || r.Outcome != EnterNew {
-					t.Fatalf("enter %s: %+v %v", buyer, r, err)
-				}
-			}
+			enterBuyers(t, s, d.ID, 20, t0)
 			eventually(t, 15*time.Second, "the draw", func() bool { return dropState(t, s, d.ID) == StateOpen })
-			entries, err := s.Entries(ctx, d.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			byPlace := map[int]Entry{}
-			var won []Entry
-			for _, en := range entries {
-				switch en.Result {
-				case EntryLost:
-					byPlace[en.Place] = en
-				case EntryWon:
-					won = append(won, en)
-				}
-			}
+			won, byPlace, _ := drawResults(t, s, d.ID)
 			if len(won) != 9 || len(byPlace) != 11 {
 				t.Fatalf("%d won, %d waitlisted, want 9 and 11", len(won), len(byPlace))
 			}

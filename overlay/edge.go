@@ -187,9 +187,9 @@ func (h *EdgeHub) Ingest(stream string, msg []byte) error {
 		}
 		h.publish(b, TypeDrop, encodeDrop(m.Drop, m.State), start)
 	case TypeLot:
-		h.ingestLot(b, &m, start) // lot.go
+		h.ingestPicture(b, TypeLot, m.MediaTS, m.Lot, start) // picture.go
 	case TypeGiveaway:
-		h.ingestGiveaway(b, &m, start) // giveaway.go
+		h.ingestPicture(b, TypeGiveaway, m.MediaTS, m.Giveaway, start) // picture.go
 	}
 	return nil
 }

@@ -3,12 +3,8 @@ package overlay
 import (
 	"fmt"
 	"strconv"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/livedrop/livedrop/checkout"
-	"github.com/livedrop/livedrop/internal/media"
 )
 
 // giveaway.go carries a seller's giveaway as an overlay event: the origin
@@ -86,19 +82,6 @@ func (g *Giveaway) Validate() error {
 	return nil
 }
 
-// validText reports whether s is at most max bytes of printable UTF-8.
-func validText(s string, max int) bool {
-	if len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
-
 func validHex256(s string) bool {
 	if len(s) != 64 {
 		return false
@@ -117,38 +100,7 @@ func validHex256(s string) bool {
 // subscribes to has no one to tell. Errors wrap ErrInvalid; ErrClosed once
 // the hub stopped.
 func (h *OriginHub) PublishGiveaway(stream string, g Giveaway) error {
-	start := time.Now()
-	if !media.ValidName(stream) {
-		return fmt.Errorf("%w: stream must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, checkout.MaxIDLen)
-	}
-	if err := g.Validate(); err != nil {
-		return err
-	}
-	b := h.lockBoard(stream, false)
-	if b == nil {
-		h.mu.Lock()
-		closed := h.closed
-		h.mu.Unlock()
-		if closed {
-			return ErrClosed
-		}
-		return nil
-	}
-	defer h.release(b)
-	ts, ok := h.clock(stream)
-	h.publish(b, TypeGiveaway, encodeGiveaway(ts, ok, &g), start)
-	return nil
-}
-
-// ingestGiveaway passes an upstream giveaway event on to the viewers (b
-// locked), its media time mapped onto this edge's timeline; nothing else
-// changes.
-func (h *EdgeHub) ingestGiveaway(b *board, m *Message, start time.Time) {
-	var ts uint32
-	if m.MediaTS != nil {
-		ts = h.mapTS(b.name, *m.MediaTS)
-	}
-	h.publish(b, TypeGiveaway, encodeGiveaway(ts, m.MediaTS != nil, m.Giveaway), start)
+	return h.publishPicture(stream, TypeGiveaway, &g) // picture.go
 }
 
 func encodeGiveaway(ts uint32, tsOK bool, g *Giveaway) []byte {

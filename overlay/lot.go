@@ -3,12 +3,8 @@ package overlay
 import (
 	"fmt"
 	"strconv"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/livedrop/livedrop/checkout"
-	"github.com/livedrop/livedrop/internal/media"
 )
 
 // lot.go carries a live auction's lot as an overlay event: the origin
@@ -62,7 +58,7 @@ func (l *Lot) Validate() error {
 		return fmt.Errorf("%w: lot %s: min_cents out of range", ErrInvalid, l.ID)
 	case !validCurrency(l.Currency):
 		return fmt.Errorf("%w: lot %s: currency must be 3 upper-case letters", ErrInvalid, l.ID)
-	case !validLeader(l.Leader):
+	case !validText(l.Leader, MaxLeaderLen):
 		return fmt.Errorf("%w: lot %s: leader must be at most %d bytes of printable UTF-8", ErrInvalid, l.ID, MaxLeaderLen)
 	case l.EndsAtMS < 0:
 		return fmt.Errorf("%w: lot %s: ends_at_ms must be >= 0", ErrInvalid, l.ID)
@@ -78,55 +74,13 @@ func (l *Lot) Validate() error {
 	return nil
 }
 
-func validLeader(s string) bool {
-	if len(s) > MaxLeaderLen || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
-
 // PublishLot tells stream's subscribers (the edges) a lot's current
 // picture, stamped with the stream's media clock (no media_ts before its
 // first video packet: viewers show it at once). A stream nobody subscribes
 // to has no one to tell. Errors wrap ErrInvalid; ErrClosed once the hub
 // stopped.
 func (h *OriginHub) PublishLot(stream string, l Lot) error {
-	start := time.Now()
-	if !media.ValidName(stream) {
-		return fmt.Errorf("%w: stream must be 1-%d of [A-Za-z0-9_-]", ErrInvalid, checkout.MaxIDLen)
-	}
-	if err := l.Validate(); err != nil {
-		return err
-	}
-	b := h.lockBoard(stream, false)
-	if b == nil {
-		h.mu.Lock()
-		closed := h.closed
-		h.mu.Unlock()
-		if closed {
-			return ErrClosed
-		}
-		return nil
-	}
-	defer h.release(b)
-	ts, ok := h.clock(stream)
-	h.publish(b, TypeLot, encodeLot(ts, ok, &l), start)
-	return nil
-}
-
-// ingestLot passes an upstream lot event on to the viewers (b locked),
-// its media time mapped onto this edge's timeline; nothing else changes.
-func (h *EdgeHub) ingestLot(b *board, m *Message, start time.Time) {
-	var ts uint32
-	if m.MediaTS != nil {
-		ts = h.mapTS(b.name, *m.MediaTS)
-	}
-	h.publish(b, TypeLot, encodeLot(ts, m.MediaTS != nil, m.Lot), start)
+	return h.publishPicture(stream, TypeLot, &l) // picture.go
 }
 
 func encodeLot(ts uint32, tsOK bool, l *Lot) []byte {

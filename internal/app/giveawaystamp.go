@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/livedrop/livedrop/checkout/giveaway"
@@ -17,11 +16,7 @@ import (
 type giveawayStamper struct {
 	store giveaway.Store
 	gives *giveaway.Giveaways
-	hub   *overlay.OriginHub
-	log   *slog.Logger
-
-	mu   sync.Mutex
-	last map[string]overlay.Giveaway // by giveaway id: the last published
+	cards stamper[overlay.Giveaway] // by giveaway id
 }
 
 // maxStamped bounds the giveaways whose last event is remembered (past
@@ -29,8 +24,12 @@ type giveawayStamper struct {
 const maxStamped = 1000
 
 func newGiveawayStamper(store giveaway.Store, gives *giveaway.Giveaways, hub *overlay.OriginHub, log *slog.Logger) *giveawayStamper {
-	return &giveawayStamper{store: store, gives: gives, hub: hub, log: log.With("component", "giveaway-overlay"),
-		last: map[string]overlay.Giveaway{}}
+	return &giveawayStamper{store: store, gives: gives, cards: stamper[overlay.Giveaway]{
+		kind: "giveaway", log: log.With("component", "giveaway-overlay"), send: hub.PublishGiveaway,
+		// Once drawn, a giveaway's picture never changes again.
+		older: func(prev, _ overlay.Giveaway) bool { return prev.State == overlay.GiveawayDrawn },
+		max:   maxStamped,
+	}}
 }
 
 // giveawayEvent is a giveaway's card on the stream: after the draw, the
@@ -51,30 +50,15 @@ func (s *giveawayStamper) publish(ctx context.Context, id string) {
 	defer cancel()
 	v, err := s.gives.Get(ctx, id)
 	if err != nil {
-		s.log.Warn("giveaway change not read", "giveaway", id, "err", err)
+		s.cards.log.Warn("giveaway change not read", "giveaway", id, "err", err)
 		return
 	}
-	g := giveawayEvent(v)
-	s.mu.Lock()
-	prev, seen := s.last[id]
-	if seen && (prev == g || prev.State == overlay.GiveawayDrawn) {
-		s.mu.Unlock()
-		return // nothing new, or an older picture arriving late
-	}
-	if len(s.last) >= maxStamped {
-		s.last = map[string]overlay.Giveaway{}
-	}
-	s.last[id] = g
-	s.mu.Unlock()
-	if err := s.hub.PublishGiveaway(v.Stream, g); err != nil {
-		s.log.Warn("giveaway not stamped on its stream", "giveaway", id, "stream", v.Stream, "err", err)
-	}
+	s.cards.stamp(v.Stream, id, giveawayEvent(v))
 }
 
 // Run follows the store's giveaway changes until ctx ends, subscribing
 // again with backoff when the subscription breaks.
 func (s *giveawayStamper) Run(ctx context.Context) error {
-	giveaway.Follow(ctx, s.store, func(c giveaway.Change) { s.publish(ctx, c.ID) },
-		func(err error) { s.log.Warn("giveaway changes lost; resubscribing", "err", err) })
+	giveaway.Follow(ctx, s.store, func(c giveaway.Change) { s.publish(ctx, c.ID) }, s.cards.lost)
 	return nil
 }

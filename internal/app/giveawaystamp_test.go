@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/livedrop/livedrop/checkout"
@@ -47,36 +46,7 @@ func TestGiveawayStamperPublishesStartAndDraw(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hub, err := overlay.NewOriginHub(overlay.OriginParams{Registerer: prometheus.NewRegistry(), Config: overlay.Defaults(),
-				Drops: noDrops{}, MediaClock: func(stream string) (uint32, bool) { return 4242, stream == "cam1" }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			stamper := newGiveawayStamper(gs, gw, hub, log)
-			done := make(chan struct{}, 2)
-			go func() { _ = hub.Run(ctx); done <- struct{}{} }()
-			go func() { _ = stamper.Run(ctx); done <- struct{}{} }()
-			defer func() { cancel(); <-done; <-done }()
-			edge, stop := hub.Subscribe("cam1")
-			defer stop()
-			<-edge // state
-
-			next := func() overlay.Message {
-				t.Helper()
-				select {
-				case b := <-edge:
-					m, err := overlay.DecodeMessage(b)
-					if err != nil {
-						t.Fatalf("decode %s: %v", b, err)
-					}
-					return m
-				case <-time.After(5 * time.Second):
-					t.Fatal("no giveaway event within 5 s")
-				}
-				return overlay.Message{}
-			}
-			start := func(id, stream string) giveaway.Info {
+			start := func(ctx context.Context, id, stream string) giveaway.Info {
 				t.Helper()
 				i, err := gw.Start(ctx, giveaway.StartParams{ID: id, Stream: stream, Prize: "A cap", Rule: giveaway.RulePresent})
 				if err != nil {
@@ -84,27 +54,14 @@ func TestGiveawayStamperPublishesStartAndDraw(t *testing.T) {
 				}
 				return i
 			}
-			// The subscription goes live in its own time: start giveaways
-			// until one reaches the edge.
-			deadline := time.Now().Add(10 * time.Second)
-			for i := 0; ; i++ {
-				start(fmt.Sprint("probe-", i), "cam1")
-				select {
-				case <-edge:
-				case <-time.After(50 * time.Millisecond):
-					if time.Now().After(deadline) {
-						t.Fatal("the stamper never followed the store")
-					}
-					continue
-				}
-				break
-			}
-			for len(edge) > 0 {
-				<-edge
-			}
+			ctx, edge, next := followStamps(t, "giveaway",
+				func(hub *overlay.OriginHub) interface{ Run(context.Context) error } {
+					return newGiveawayStamper(gs, gw, hub, log)
+				},
+				func(ctx context.Context, i int) { start(ctx, fmt.Sprint("probe-", i), "cam1") })
 
-			start("elsewhere", "cam2")
-			info := start("cap", "cam1")
+			start(ctx, "elsewhere", "cam2")
+			info := start(ctx, "cap", "cam1")
 			m := next()
 			if g := m.Giveaway; m.Type != overlay.TypeGiveaway || g.ID != "cap" || g.State != overlay.GiveawayOpen ||
 				g.Commitment != info.Commitment || g.Prize != "A cap" || g.Seed != "" || g.Winner != "" {

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/livedrop/livedrop/checkout/auction"
@@ -14,18 +13,17 @@ import (
 // on the origin's overlay hub, stamped there with the media clock of the
 // lot's stream, so every edge's viewers see it on the frame it was made for.
 type lotStamper struct {
-	lots auction.Store
-	hub  *overlay.OriginHub
-	log  *slog.Logger
-	now  func() time.Time
-
-	mu   sync.Mutex
-	last map[string]overlay.Lot // by lot id: the last published, until it ends
+	lots  auction.Store
+	now   func() time.Time
+	cards stamper[overlay.Lot] // by lot id, until it ends
 }
 
 func newLotStamper(lots auction.Store, hub *overlay.OriginHub, log *slog.Logger) *lotStamper {
-	return &lotStamper{lots: lots, hub: hub, log: log.With("component", "auction-overlay"), now: time.Now,
-		last: map[string]overlay.Lot{}}
+	return &lotStamper{lots: lots, now: time.Now, cards: stamper[overlay.Lot]{
+		kind: "lot", log: log.With("component", "auction-overlay"), send: hub.PublishLot,
+		older: func(prev, next overlay.Lot) bool { return prev.Seq > next.Seq },
+		final: func(l overlay.Lot) bool { return l.State == overlay.LotEnded },
+	}}
 }
 
 // lotEvent is a snapshot's card at nowMS: the phase as viewers see it
@@ -43,26 +41,12 @@ func (s *lotStamper) publish(snap auction.Snapshot) {
 		return // a lot on no stream has no card on one
 	}
 	l := lotEvent(snap, s.now().UnixMilli())
-	s.mu.Lock()
-	prev, seen := s.last[l.ID]
-	if seen && (prev == l || prev.Seq > l.Seq) {
-		s.mu.Unlock()
-		return // nothing new, or an older change arriving late
-	}
-	if l.State == overlay.LotEnded {
-		delete(s.last, l.ID)
-	} else {
-		s.last[l.ID] = l
-	}
-	s.mu.Unlock()
-	if err := s.hub.PublishLot(snap.Lot.Stream, l); err != nil {
-		s.log.Warn("lot not stamped on its stream", "lot", l.ID, "stream", snap.Lot.Stream, "err", err)
-	}
+	s.cards.stamp(snap.Lot.Stream, l.ID, l)
 }
 
 // Run follows the store's lot changes until ctx ends, subscribing again
 // with backoff when the subscription breaks.
 func (s *lotStamper) Run(ctx context.Context) error {
-	auction.Follow(ctx, s.lots, s.publish, func(err error) { s.log.Warn("lot changes lost; resubscribing", "err", err) })
+	auction.Follow(ctx, s.lots, s.publish, s.cards.lost)
 	return nil
 }

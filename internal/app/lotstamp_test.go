@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/livedrop/livedrop/checkout"
@@ -43,36 +41,7 @@ func TestLotStamperPublishesLotChanges(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			lots := open(t)
-			hub, err := overlay.NewOriginHub(overlay.OriginParams{Registerer: prometheus.NewRegistry(), Config: overlay.Defaults(),
-				Drops: noDrops{}, MediaClock: func(stream string) (uint32, bool) { return 4242, stream == "cam1" }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			stamper := newLotStamper(lots, hub, slog.New(slog.DiscardHandler))
-			done := make(chan struct{}, 2)
-			go func() { _ = hub.Run(ctx); done <- struct{}{} }()
-			go func() { _ = stamper.Run(ctx); done <- struct{}{} }()
-			defer func() { cancel(); <-done; <-done }()
-			edge, stop := hub.Subscribe("cam1")
-			defer stop()
-			<-edge // state
-
-			next := func() overlay.Message {
-				t.Helper()
-				select {
-				case b := <-edge:
-					m, err := overlay.DecodeMessage(b)
-					if err != nil {
-						t.Fatalf("decode %s: %v", b, err)
-					}
-					return m
-				case <-time.After(5 * time.Second):
-					t.Fatal("no lot event within 5 s")
-				}
-				return overlay.Message{}
-			}
-			create := func(id, stream string) {
+			create := func(ctx context.Context, id, stream string) {
 				t.Helper()
 				l := auction.Lot{ID: id, Title: "Tee", Stream: stream, Currency: "EUR", StartCents: 1000, DurationMS: 60_000}
 				l.Normalize()
@@ -83,28 +52,15 @@ func TestLotStamperPublishesLotChanges(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// The subscription goes live in its own time: start lots until
-			// one reaches the edge.
-			deadline := time.Now().Add(10 * time.Second)
-			for i := 0; ; i++ {
-				create(fmt.Sprint("probe-", i), "cam1")
-				select {
-				case <-edge:
-				case <-time.After(50 * time.Millisecond):
-					if time.Now().After(deadline) {
-						t.Fatal("the stamper never followed the store")
-					}
-					continue
-				}
-				break
-			}
-			for len(edge) > 0 {
-				<-edge
-			}
+			ctx, _, next := followStamps(t, "lot",
+				func(hub *overlay.OriginHub) interface{ Run(context.Context) error } {
+					return newLotStamper(lots, hub, slog.New(slog.DiscardHandler))
+				},
+				func(ctx context.Context, i int) { create(ctx, fmt.Sprint("probe-", i), "cam1") })
 
-			create("elsewhere", "cam2")
-			create("nostream", "")
-			create("tee", "cam1")
+			create(ctx, "elsewhere", "cam2")
+			create(ctx, "nostream", "")
+			create(ctx, "tee", "cam1")
 			m := next()
 			if m.Type != overlay.TypeLot || m.Lot.ID != "tee" || m.Lot.State != overlay.LotLive || m.Lot.Bids != 0 {
 				t.Fatalf("started lot: %+v (%+v)", m, m.Lot)

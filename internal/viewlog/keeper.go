@@ -91,7 +91,9 @@ func (k *Keeper) Restore(ctx context.Context) error {
 	return nil
 }
 
-// Register is a no-op: the keeper has no routes.
+// Register adds no routes (the keeper has none; its metrics are
+// registered by NewKeeper): it makes the keeper an httpnode.Service, which
+// the origin runs.
 func (k *Keeper) Register(*http.ServeMux) {}
 
 // Run copies new events every interval until ctx ends, then once more; it

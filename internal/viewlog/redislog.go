@@ -10,9 +10,12 @@ import (
 
 // RedisLog is a Log in Redis: one list of JSON events per stream, bounded
 // to the book's size (the oldest go first), and a set naming the streams.
-// An append is one pipeline, not a transaction (the keys may sit on
-// different cluster slots): a list written but not named is found again
-// by the next append's name.
+// An append is idempotent: a set beside each list (same hash tag) holds
+// the events the list has, so origins on one Redis (a standby, each
+// copying the same reports) write each event once. An append is one
+// pipeline, not a transaction (the streams' set may sit on another
+// cluster slot): a list written but not named is found again by the next
+// append's name.
 type RedisLog struct {
 	rdb redis.UniversalClient
 	max int64
@@ -34,9 +37,34 @@ const (
 
 func redisViewsKey(stream string) string { return "livedrop:views:{" + stream + "}" }
 
+// redisSeenKey holds the events stream's list has (see appendScript).
+func redisSeenKey(stream string) string { return "livedrop:views:seen:{" + stream + "}" }
+
+// appendScript pushes each event (ARGV but the last) onto the list
+// (KEYS[1]) that its set (KEYS[2]) does not hold yet, then trims the list
+// to ARGV's last (max), forgetting the events trimmed; it returns how many
+// it pushed.
+var appendScript = redis.NewScript(`
+local n = 0
+for i = 1, #ARGV - 1 do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    redis.call('RPUSH', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+local over = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[#ARGV])
+if over > 0 then
+  for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, over - 1)) do
+    redis.call('SREM', KEYS[2], v)
+  end
+  redis.call('LTRIM', KEYS[1], over, -1)
+end
+return n
+`)
+
 // Append implements Log.
 func (l *RedisLog) Append(ctx context.Context, stream string, evs []Event) error {
-	vals := make([]any, 0, len(evs))
+	vals := make([]any, 0, len(evs)+1)
 	for _, e := range evs {
 		b, err := json.Marshal(e)
 		if err != nil {
@@ -44,11 +72,11 @@ func (l *RedisLog) Append(ctx context.Context, stream string, evs []Event) error
 		}
 		vals = append(vals, b)
 	}
-	key := redisViewsKey(stream)
+	vals = append(vals, l.max)
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.SAdd(ctx, redisStreamsKey, stream)
-		p.RPush(ctx, key, vals...)
-		p.LTrim(ctx, key, -l.max, -1)
+		// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
+		appendScript.Eval(ctx, p, []string{redisViewsKey(stream), redisSeenKey(stream)}, vals...)
 		return nil
 	})
 	return err
