@@ -79,15 +79,7 @@ func benchGatedOrder(b *testing.B, name string, gated bool, prealloc int64) {
 			b.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
-		e, err := checkout.NewEdge(checkout.EdgeParams{Logger: log, Registerer: reg, Config: cfg, DataDir: b.TempDir(), EdgeID: "bench", Store: st})
-		if err != nil {
-			b.Fatal(err)
-		}
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { _ = e.Run(rctx); close(done) }()
-		defer func() { cancel(); <-done }()
-		<-e.Ready()
+		e := benchEdge(b, ctx, log, reg, cfg, st)
 		deadline := time.Now().Add(10 * time.Second)
 		// The lease itself, not only the store's view (left): orders placed
 		// before the first grant go direct and were timed as such.

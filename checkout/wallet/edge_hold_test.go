@@ -70,8 +70,7 @@ func TestEdgeRefusesAWalletOrderUpFront(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			logger := slog.New(slog.DiscardHandler)
-			cfg := checkout.Defaults()
-			cfg.SyncInterval, cfg.ReapInterval, cfg.RateLimitPerBuyer = 20*time.Millisecond, 50*time.Millisecond, 0
+			cfg := fastCheckout()
 			ctl, err := checkout.NewControl(checkout.ControlParams{Logger: logger, Registerer: prometheus.NewRegistry(), Config: cfg, Store: b.orders})
 			if err != nil {
 				t.Fatal(err)
@@ -167,4 +166,12 @@ func TestEdgeRefusesAWalletOrderUpFront(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fastCheckout is checkout's defaults with quick syncs and reaps and no
+// per-buyer rate limit, for tests that buy in a tight loop.
+func fastCheckout() checkout.Config {
+	cfg := checkout.Defaults()
+	cfg.SyncInterval, cfg.ReapInterval, cfg.RateLimitPerBuyer = 20*time.Millisecond, 50*time.Millisecond, 0
+	return cfg
 }

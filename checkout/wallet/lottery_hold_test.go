@@ -24,8 +24,7 @@ func TestWalletLotteryEntryHeld(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			logger := slog.New(slog.DiscardHandler)
-			cfg := checkout.Defaults()
-			cfg.SyncInterval, cfg.ReapInterval, cfg.RateLimitPerBuyer = 20*time.Millisecond, 50*time.Millisecond, 0
+			cfg := fastCheckout()
 			m, _ := NewMetrics(nil)
 			card := checkout.NewTestProvider(cfg.Payment)
 			pay := NewPayments(card, b.wallet, m, time.Now, logger)
