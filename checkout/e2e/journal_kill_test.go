@@ -67,9 +67,16 @@ func TestSIGKILLRightAfterCheckpoint(t *testing.T) {
 	// Redis goes away: the edge sells on from its lease, and its next
 	// checkpoints keep those orders in full.
 	c.srv.Stop()
-	mu.Lock()
-	atStop := len(accepted)
-	mu.Unlock()
+	answered := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(accepted)
+	}
+	atStop := answered()
+	// The next checkpoint must come after enough orders sold with Redis
+	// down, or it may hold few of them (a checkpoint due from bytes
+	// written before the stop fires at once).
+	eventually(t, 20*time.Second, "20 orders answered with Redis down", func() bool { return answered()-atStop >= 20 })
 	base := checkpoints()
 	for deadline := time.Now().Add(20 * time.Second); checkpoints() < base+1; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
