@@ -80,7 +80,7 @@ func TestSIGKILLRightAfterCheckpoint(t *testing.T) {
 	base := checkpoints()
 	for deadline := time.Now().Add(20 * time.Second); checkpoints() < base+1; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint within 20 s of Redis stopping; log:\n%s", victim.logText())
+			t.Fatalf("no checkpoint within 20 s of Redis stopping; log:\n%s", victim.LogText())
 		}
 	}
 	victim.Kill() // right after the checkpoint (and its truncation) reported

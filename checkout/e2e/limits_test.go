@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/livedrop/livedrop/checkout"
+	"github.com/livedrop/livedrop/internal/nodetest"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
@@ -34,7 +35,7 @@ func TestLimitsHoldAcrossEdgeProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	victimDir := t.TempDir()
-	edges := []*child{
+	edges := []*nodetest.Child{
 		startEdge(t, "victim", victimDir, c.srv.URL(), "127.0.0.1:0", cfg),
 		startEdge(t, "e2", t.TempDir(), c.srv.URL(), "127.0.0.1:0", cfg),
 		startEdge(t, "e3", t.TempDir(), c.srv.URL(), "127.0.0.1:0", cfg),

@@ -5,12 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +22,7 @@ import (
 	"github.com/livedrop/livedrop/checkout/checkouthttp"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyertest"
+	"github.com/livedrop/livedrop/internal/nodetest"
 )
 
 // Environment of an edge child process.
@@ -38,15 +36,8 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "1" {
-		if err := runChild(); err != nil {
-			fmt.Fprintln(os.Stderr, "edge child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
 	redis.SetLogger(quietLogger{}) // the client logs every failed dial while tests stop Redis
-	os.Exit(m.Run())
+	nodetest.Main(m, envChild, runChild)
 }
 
 type quietLogger struct{}
@@ -98,11 +89,6 @@ func runChild() error {
 	api.Register(mux)
 	wl.register(mux, sessions, logger)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", os.Getenv(envListen))
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	runDone := make(chan error, 1)
 	go func() { runDone <- edge.Run(ctx) }()
 	select {
@@ -110,99 +96,22 @@ func runChild() error {
 	case err := <-runDone:
 		return err
 	}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Printf("LISTEN http://%s\n", ln.Addr())
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
+	if err := nodetest.Serve(ctx, os.Getenv(envListen), mux, 5*time.Second); err != nil {
+		return err
+	}
 	return <-runDone
 }
 
-// child is an edge process started by a test.
-type child struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	URL  string
-	done chan struct{}
-	log  string
-}
-
-// startEdge re-executes the test binary as an edge and waits for its address.
-func startEdge(t testing.TB, id, dataDir, redisURL, listen string, cfg checkout.Config) *child {
+// startEdge starts an edge process serving on listen with cfg, its
+// journal under dataDir.
+func startEdge(t testing.TB, id, dataDir, redisURL, listen string, cfg checkout.Config) *nodetest.Child {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	y, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envRedis+"="+redisURL, envDataDir+"="+dataDir,
+	return nodetest.Start(t, "edge "+id, envChild+"=1", envRedis+"="+redisURL, envDataDir+"="+dataDir,
 		envEdgeID+"="+id, envConfig+"="+string(y), envListen+"="+listen)
-	logPath := filepath.Join(t.TempDir(), id+".log")
-	lf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = lf
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{t: t, cmd: cmd, done: make(chan struct{}), log: logPath}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
-				lines <- u
-			}
-		}
-	}()
-	go func() { _ = cmd.Wait(); lf.Close(); close(c.done) }()
-	select {
-	case c.URL = <-lines:
-	case <-c.done:
-		t.Fatalf("edge %s exited before listening; log:\n%s", id, c.logText())
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("edge %s did not listen within 30s; log:\n%s", id, c.logText())
-	}
-	t.Cleanup(func() { c.Stop() })
-	return c
-}
-
-func (c *child) logText() string {
-	b, _ := os.ReadFile(c.log)
-	return string(b)
-}
-
-// Kill sends SIGKILL and waits for the process to be gone.
-func (c *child) Kill() {
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	<-c.done
-}
-
-// Stop sends SIGTERM (drain) and waits; SIGKILL after 20s.
-func (c *child) Stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(20 * time.Second):
-		c.t.Errorf("edge did not drain within 20s; killing")
-		c.Kill()
-	}
 }
 
 // counter sums the samples of the metric name whose labels contain label,

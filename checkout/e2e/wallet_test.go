@@ -18,6 +18,7 @@ import (
 	"github.com/livedrop/livedrop/checkout"
 	"github.com/livedrop/livedrop/checkout/wallet"
 	"github.com/livedrop/livedrop/checkout/wallet/wallethttp"
+	"github.com/livedrop/livedrop/internal/nodetest"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
@@ -139,7 +140,7 @@ func walletSpends(t *testing.T, killDuring bool) {
 	const drop, price, orders, covered = "wallet", 1999, 1000, 300
 	c.openDrop(t, drop, 3*orders) // stock to spare: the wallet, not the stock, is what runs out
 	var urls []string
-	var edges []*child
+	var edges []*nodetest.Child
 	for i := range 3 {
 		e := startEdge(t, fmt.Sprintf("w%d", i), t.TempDir(), c.srv.URL(), "127.0.0.1:0", cfg)
 		edges = append(edges, e)

@@ -603,17 +603,18 @@ func TestWatchOverlayFrameSync(t *testing.T) {
 	if late < 0 {
 		t.Errorf("card shown on frame %d, %d ticks before its stamp %d", seen.TS, -late, mediaTs)
 	}
-	// Within one frame: the page applied it on the first frame that reached
-	// the stamp (the one before had not), and that frame is at most two
-	// frame intervals (30 fps) after the stamp.
+	// Within one frame: the page applied it on the first frame presented
+	// that reached the stamp (the one before had not). That frame is
+	// normally at most two frame intervals (30 fps) after the stamp; a
+	// loaded machine skips presenting frames, so the bound allows five.
 	if a.FrameTs == nil || *a.FrameTs != seen.TS {
 		t.Errorf("page applied it on frame %v, the card was seen on %d", a.FrameTs, seen.TS)
 	}
 	if a.PrevFrameTs == nil || int32(mediaTs-*a.PrevFrameTs) <= 0 {
 		t.Errorf("previous frame %v had already reached the stamp %d: applied late", a.PrevFrameTs, mediaTs)
 	}
-	if late > 2*3000 {
-		t.Errorf("card shown %d ticks (%.0f ms) after its stamp, want within 2 frames", late, float64(late)/90)
+	if late > 5*3000 {
+		t.Errorf("card shown %d ticks (%.0f ms) after its stamp, want within 5 frames", late, float64(late)/90)
 	}
 	if d := seen.At - sentAt; d < 500 {
 		t.Errorf("card shown %.0f ms after the event was sent: it did not wait for its frame (1 s ahead)", d)
@@ -635,8 +636,17 @@ func TestWatchOverlayFrameSync(t *testing.T) {
 	if err := p.Eval(ctx, "window.__gone", &gone); err != nil {
 		t.Fatal(err)
 	}
-	if d := int32(gone.TS - hideTs); d < 0 || d > 2*3000 {
+	if d := int32(gone.TS - hideTs); d < 0 || d > 5*3000 {
 		t.Errorf("card hidden on frame %d, %+d ticks from its stamp %d", gone.TS, d, hideTs)
+	}
+	// Hidden on the first frame presented that reached the stamp, as shown.
+	if err := p.Eval(ctx, "window.livedrop.applied()", &applied); err != nil || len(applied) == 0 {
+		t.Fatalf("applied %v, %v", applied, err)
+	}
+	if h := applied[len(applied)-1]; h.Type != "hide" || h.FrameTs == nil || *h.FrameTs != gone.TS ||
+		h.PrevFrameTs == nil || int32(hideTs-*h.PrevFrameTs) <= 0 {
+		t.Errorf("hide applied as %+v (frame %v, previous %v), the card was gone on %d: want the first frame to reach %d",
+			h, deref(h.FrameTs), deref(h.PrevFrameTs), gone.TS, hideTs)
 	}
 
 	// The picture for the README: a card over live video, after a purchase.

@@ -19,6 +19,7 @@ import (
 	"github.com/livedrop/livedrop/checkout/auction"
 	"github.com/livedrop/livedrop/checkout/auction/auctionhttp"
 	"github.com/livedrop/livedrop/internal/buyer/buyertest"
+	"github.com/livedrop/livedrop/internal/nodetest"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
 
@@ -28,7 +29,7 @@ type rig struct {
 	rdb    *redis.Client
 	store  *auction.RedisStore
 	orders *checkout.RedisStore
-	edges  []*child
+	edges  []*nodetest.Child
 	buyers *buyertest.Buyers
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/livedrop/livedrop/checkout/giveaway/giveawayhttp"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyertest"
+	"github.com/livedrop/livedrop/internal/nodetest"
 	"github.com/livedrop/livedrop/internal/proof"
 	"github.com/livedrop/livedrop/internal/redistest"
 )
@@ -66,7 +67,7 @@ func TestEntryBurstAcrossEdges(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true, AppendFsync: "everysec"})
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 16})
 	t.Cleanup(func() { rdb.Close() })
-	var edges []*child
+	var edges []*nodetest.Child
 	for i := range 3 {
 		edges = append(edges, startEdge(t, fmt.Sprintf("edge%d", i), srv.Addr()))
 	}

@@ -1,17 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +19,7 @@ import (
 	"github.com/livedrop/livedrop/checkout/giveaway/giveawayhttp"
 	"github.com/livedrop/livedrop/internal/buyer"
 	"github.com/livedrop/livedrop/internal/buyer/buyertest"
+	"github.com/livedrop/livedrop/internal/nodetest"
 	"github.com/livedrop/livedrop/internal/proof"
 )
 
@@ -39,14 +34,7 @@ const (
 const nodeSecret = "giveaway-e2e-node-secret-0123456789"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "1" {
-		if err := runChild(); err != nil {
-			fmt.Fprintln(os.Stderr, "giveaway edge child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	nodetest.Main(m, envChild, runChild)
 }
 
 // newGate is the watch-proof gate every edge (and the test, which signs
@@ -95,81 +83,11 @@ func runChild() error {
 	mux := http.NewServeMux()
 	api.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", os.Getenv(envListen))
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Printf("LISTEN http://%s\n", ln.Addr())
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return nodetest.Serve(ctx, os.Getenv(envListen), mux, 2*time.Second)
 }
 
-// child is an edge process started by a test.
-type child struct {
-	cmd  *exec.Cmd
-	URL  string
-	done chan struct{}
-	log  string
-}
-
-func startEdge(t testing.TB, id, redisAddr string) *child {
+// startEdge starts an edge process on Redis at redisAddr.
+func startEdge(t testing.TB, id, redisAddr string) *nodetest.Child {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envRedis+"="+redisAddr, envListen+"=127.0.0.1:0")
-	logPath := filepath.Join(t.TempDir(), id+".log")
-	lf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = lf
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, done: make(chan struct{}), log: logPath}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
-				lines <- u
-			}
-		}
-	}()
-	go func() { _ = cmd.Wait(); lf.Close(); close(c.done) }()
-	select {
-	case c.URL = <-lines:
-	case <-c.done:
-		b, _ := os.ReadFile(logPath)
-		t.Fatalf("edge %s exited before listening; log:\n%s", id, b)
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("edge %s did not listen within 30s", id)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-			return
-		default:
-		}
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-			_ = c.cmd.Process.Signal(syscall.SIGKILL)
-			<-c.done
-		}
-	})
-	return c
+	return nodetest.Start(t, "edge "+id, envChild+"=1", envRedis+"="+redisAddr, envListen+"=127.0.0.1:0")
 }
