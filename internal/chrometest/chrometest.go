@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -270,6 +271,13 @@ func (p *Page) Close() { p.cancel() }
 // Navigate loads rawURL in this tab and waits for the load event.
 func (p *Page) Navigate(ctx context.Context, rawURL string) error {
 	return runWithin(ctx, p.tabCtx, chromedp.Navigate(rawURL))
+}
+
+// SetOffline cuts this tab's network, or gives it back, as the Offline
+// switch of DevTools does: the page's requests fail at once and the page
+// gets its offline (online) event.
+func (p *Page) SetOffline(ctx context.Context, offline bool) error {
+	return runWithin(ctx, p.tabCtx, network.Enable(), network.EmulateNetworkConditions(offline, 0, -1, -1))
 }
 
 // Eval evaluates the JavaScript expression js in the page, waits for it if it

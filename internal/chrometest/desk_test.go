@@ -22,7 +22,7 @@ import (
 
 // TestPickupDeskOffline: two pickup desks (two tablets: two origins of the
 // page, each on a listener of its own) load the day's list, lose the
-// network (the listener closed: every request is refused), and hand over
+// network (cut in DevTools, as its Offline switch does), and hand over
 // codes anyway; back online, the origin records desk A's two codes
 // collected once each, and desk B's collection of a code A had collected
 // comes back flagged as a conflict on B's page, never a second collection.
@@ -49,14 +49,16 @@ func TestPickupDeskOffline(t *testing.T) {
 		return p
 	}
 	deskA, deskB := openDesk(netA.URL(), "desk-a"), openDesk(netB.URL(), "desk-b")
-	netA.Cut()
-	netB.Cut()
 	for _, p := range []*chrometest.Page{deskA, deskB} {
-		// The desk finds out on its next request (here: a refresh).
-		if err := p.Click(ctx, tid("desk-refresh")); err != nil {
+		if err := p.SetOffline(ctx, true); err != nil {
 			t.Fatal(err)
 		}
 		mustWait(ctx, t, p, `document.querySelector('[data-testid="desk-net"]').dataset.state === 'offline'`, 10*time.Second)
+		// A refresh now fails and keeps the list it has.
+		if err := p.Click(ctx, tid("desk-refresh")); err != nil {
+			t.Fatal(err)
+		}
+		mustWait(ctx, t, p, `document.querySelector('[data-testid="desk-net"]').dataset.state === 'offline' && window.livedropDesk.listed() === 2`, 10*time.Second)
 	}
 	collect := func(p *chrometest.Page, typed, c string) {
 		t.Helper()
@@ -80,7 +82,9 @@ func TestPickupDeskOffline(t *testing.T) {
 	}
 
 	// Desk A comes back: both codes collected, once.
-	netA.Restore()
+	if err := deskA.SetOffline(ctx, false); err != nil {
+		t.Fatal(err)
+	}
 	mustWait(ctx, t, deskA, fmt.Sprintf(`window.livedropDesk.unsynced() === 0 && window.livedropDesk.state(%q) === 'collected' && window.livedropDesk.state(%q) === 'collected'`,
 		code[0], code[1]), 20*time.Second)
 	for _, c := range code {
@@ -91,7 +95,9 @@ func TestPickupDeskOffline(t *testing.T) {
 	}
 	// Desk B comes back: its collection of code 0 is a conflict, flagged on
 	// its page; the origin still has one collection of it, by desk A.
-	netB.Restore()
+	if err := deskB.SetOffline(ctx, false); err != nil {
+		t.Fatal(err)
+	}
 	sel := fmt.Sprintf(`[data-testid="desk-item"][data-code=%q]`, code[0])
 	mustWait(ctx, t, deskB, fmt.Sprintf(`window.livedropDesk.unsynced() === 0 && window.livedropDesk.state(%q) === 'conflict' &&
 		document.querySelector(%q).dataset.state === 'conflict' && document.querySelector(%q).textContent.includes('CONFLICT: collected at desk desk-a')`,

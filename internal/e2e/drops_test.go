@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestDemoDropCatalogue: on the demo (embedded store), a drop made through
@@ -45,14 +44,7 @@ func TestDemoDropCatalogue(t *testing.T) {
 		t.Fatalf("list: %s", list)
 	}
 	call(t, "POST", origin+"/v1/drops/cat1/open", demoToken, "", http.StatusOK)
-	waitFor(t, 20*time.Second, "the edge ready", func() bool {
-		resp, err := http.Get(edge + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitReady(t, edge)
 	o := callKey(t, edge+"/v1/drops/cat1/orders", "k1", `{"sku":"tee","qty":1}`, http.StatusCreated, "viewer1")
 	if !strings.Contains(o, `"price_cents":2900`) || !strings.Contains(o, `"currency":"USD"`) {
 		t.Fatalf("order at the us edge: %s", o)

@@ -144,16 +144,7 @@ func TestReportAttributionByChannel(t *testing.T) {
 
 	// The seller's live screen (the report page) shows the channel's
 	// figures the report has.
-	rp, err := br.Open(ctx, ctl+"/console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rp.Eval(ctx, `sessionStorage.setItem('livedrop.token', `+jsString(demoToken)+`)`, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := rp.Navigate(ctx, ctl+"/report/kpi1"); err != nil {
-		t.Fatal(err)
-	}
+	rp := openReport(t, br, ctl, "kpi1")
 	live := `[data-testid="kpi-live"] [data-scope="channel:social"] [data-kpi="%s"] dd`
 	for kpi, want := range map[string]string{"viewers": "3", "buyers": "1", "conversion": "33.3 %", "now": "3", "consents": "0"} {
 		if err := rp.WaitFor(ctx, fmt.Sprintf(`(e => e && e.textContent === %s)(document.querySelector(%s))`, jsString(want), jsString(fmt.Sprintf(live, kpi))), 15*time.Second); err != nil {

@@ -114,6 +114,9 @@ func TestAuctionBidStampedOnTheStream(t *testing.T) {
 		t.Fatalf("started lot reads %+v", *l)
 	}
 
+	// The viewer's video may start a while after its events (a keyframe on
+	// a loaded machine): the stamp is compared with the video it receives.
+	waitFor(t, 30*time.Second, "video at the viewer", func() bool { return lastVideo.Load() >= 0 })
 	sent := time.Now()
 	callKey(t, edgeURL+"/v1/lots/stamped/bids", "bid-1", `{"amount_cents":1000}`, 201, "stamp-bidder")
 	a := next(overlay.TypeLot, 10*time.Second)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ func TestReportPageSplitsMixedCurrencies(t *testing.T) {
 		`{"sku":"tee","name":"Tee","price_cents":2500,"currency":"EUR","stock":10,"max_per_buyer":2},`+
 		`{"sku":"cap","name":"Cap","price_cents":1900,"currency":"USD","stock":10,"max_per_buyer":2}]}`, 201)
 	call(t, "POST", ctl+"/v1/drops/mix1/open", demoToken, "", 200)
+	waitReady(t, edgeURL)
 	buy := edgeURL + "/v1/drops/mix1/orders"
 	callKey(t, buy, "m1", `{"sku":"tee","qty":2,"buyer":"ann","channel":"qr"}`, 201, "ann")
 	callKey(t, buy, "m2", `{"sku":"cap","qty":1,"buyer":"bob","channel":"qr"}`, 201, "bob")
@@ -26,16 +28,7 @@ func TestReportPageSplitsMixedCurrencies(t *testing.T) {
 
 	br := chrometest.Start(t)
 	ctx := t.Context()
-	rp, err := br.Open(ctx, ctl+"/console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rp.Eval(ctx, `sessionStorage.setItem('livedrop.token', `+jsString(demoToken)+`)`, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := rp.Navigate(ctx, ctl+"/report/mix1"); err != nil {
-		t.Fatal(err)
-	}
+	rp := openReport(t, br, ctl, "mix1")
 	// The channels table: a header, then qr, its EUR and USD rows, social.
 	rows := `[...document.querySelectorAll('[data-testid="report-channels"] tr')].slice(1).map(r => [...r.children].slice(0, 4).map(c => c.textContent).join('|'))`
 	want := []string{
@@ -61,4 +54,36 @@ func TestReportPageSplitsMixedCurrencies(t *testing.T) {
 			t.Errorf("report page %s shows %q, want it to start %q", sel, got, want)
 		}
 	}
+}
+
+// openReport opens drop's report page on the origin at ctl, signed in as
+// the seller (the console keeps the control token for the tab).
+func openReport(t *testing.T, br *chrometest.Browser, ctl, drop string) *chrometest.Page {
+	t.Helper()
+	ctx := t.Context()
+	rp, err := br.Open(ctx, ctl+"/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Eval(ctx, `sessionStorage.setItem('livedrop.token', `+jsString(demoToken)+`)`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Navigate(ctx, ctl+"/report/"+drop); err != nil {
+		t.Fatal(err)
+	}
+	return rp
+}
+
+// waitReady waits until the node at base says ready (/readyz 200): an
+// edge answers orders 503 while it starts.
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, base+" ready", func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
