@@ -28,6 +28,20 @@ type Options struct {
 	AppendFsync string
 	// StartTimeout bounds the wait for the first PING answer; 0 means 10s.
 	StartTimeout time.Duration
+	// Dir, if set, is where the server's working directory is made (and
+	// removed when the test ends) instead of the test's temporary
+	// directory: a benchmark of an edge puts Redis's append-only file on
+	// another device, as Redis runs on its own machine in production.
+	Dir string
+}
+
+// TmpfsDir is a directory on tmpfs for Options.Dir (/dev/shm), or "" (the
+// test's temporary directory) on a machine without one.
+func TmpfsDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
 }
 
 // Server is one redis-server process owned by a test.
@@ -69,7 +83,14 @@ func launch(t testing.TB, opts Options, setup func(*Server)) *Server {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 10 * time.Second
 	}
-	s := &Server{t: t, opts: opts, bin: bin, dir: t.TempDir()}
+	dir := t.TempDir()
+	if opts.Dir != "" {
+		if dir, err = os.MkdirTemp(opts.Dir, "redistest-"); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	s := &Server{t: t, opts: opts, bin: bin, dir: dir}
 	setup(s)
 	var lastErr error
 	for range 5 {
