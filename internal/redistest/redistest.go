@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options selects how the server persists data.
@@ -36,9 +38,10 @@ type Options struct {
 }
 
 // TmpfsDir is a directory on tmpfs for Options.Dir (/dev/shm), or "" (the
-// test's temporary directory) on a machine without one.
+// test's temporary directory) where /dev/shm is missing or not tmpfs.
 func TmpfsDir() string {
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &fs); err == nil && fs.Type == unix.TMPFS_MAGIC {
 		return "/dev/shm"
 	}
 	return ""
@@ -83,8 +86,10 @@ func launch(t testing.TB, opts Options, setup func(*Server)) *Server {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 10 * time.Second
 	}
-	dir := t.TempDir()
-	if opts.Dir != "" {
+	var dir string
+	if opts.Dir == "" {
+		dir = t.TempDir()
+	} else {
 		if dir, err = os.MkdirTemp(opts.Dir, "redistest-"); err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
