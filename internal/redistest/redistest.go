@@ -18,8 +18,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Options selects how the server persists data.
@@ -35,16 +33,6 @@ type Options struct {
 	// directory: a benchmark of an edge puts Redis's append-only file on
 	// another device, as Redis runs on its own machine in production.
 	Dir string
-}
-
-// TmpfsDir is a directory on tmpfs for Options.Dir (/dev/shm), or "" (the
-// test's temporary directory) where /dev/shm is missing or not tmpfs.
-func TmpfsDir() string {
-	var fs unix.Statfs_t
-	if err := unix.Statfs("/dev/shm", &fs); err == nil && fs.Type == unix.TMPFS_MAGIC {
-		return "/dev/shm"
-	}
-	return ""
 }
 
 // Server is one redis-server process owned by a test.
